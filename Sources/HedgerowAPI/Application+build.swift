@@ -1,0 +1,110 @@
+import Foundation
+import HedgerowCore
+import HedgerowStore
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+/// Keeps the database's connection pool running for as long as the application runs.
+struct DatabaseService: Service {
+    let database: any Database
+
+    func run() async throws {
+        if let postgres = database as? PostgresDatabase {
+            await postgres.run()
+        } else {
+            try? await gracefulShutdown()
+        }
+        await database.shutdown()
+    }
+}
+
+/// The assembled server: used by `hedgerow serve` and by the tests alike.
+public struct HedgerowApplication: Sendable {
+    public let configuration: HedgerowConfiguration
+    public let database: any Database
+    public let application: Application<APIResponderHandle>
+
+    /// Serves until SIGTERM or SIGINT, then shuts down gracefully.
+    public func run() async throws {
+        try await application.runService()
+    }
+}
+
+/// The responder type Hummingbird runs (opaque outside this module).
+public struct APIResponderHandle: HTTPResponder {
+    public typealias Context = BasicRequestContext
+    let responder: APIResponder
+
+    public func respond(to request: Request, context: Context) async throws -> Response {
+        try await responder.respond(to: request, context: context)
+    }
+}
+
+/// Builds the application from a configuration and an opened database (the database's lifetime is
+/// tied to the application's: it is shut down when the application stops).
+/// Before the server accepts connections it applies pending migrations and, on an empty database
+/// (when the configuration asks for it), creates the first user, organization and key and hands
+/// them to `onFirstStart`.
+public func buildApplication(
+    configuration: HedgerowConfiguration, database: any Database, logger: Logger,
+    onFirstStart: @escaping @Sendable (BootstrapService.Result) throws -> Void = { _ in }
+) -> HedgerowApplication {
+    var routes = Routes()
+    HealthController(database: database).addRoutes(to: &routes)
+    OrganizationController(service: OrganizationService(database: database), instanceTag: configuration.instanceTag)
+        .addRoutes(to: &routes)
+
+    let rateLimiter: RateLimiter? =
+        configuration.rateLimit.enabled
+        ? RateLimiter(
+            burstPerMinute: configuration.rateLimit.burstPerMinute,
+            sustainedPerHour: configuration.rateLimit.sustainedPerHour,
+            clock: { Date().timeIntervalSince1970 })
+        : nil
+    let responder = APIResponder(
+        routes: routes, authentication: AuthenticationService(database: database), rateLimiter: rateLimiter,
+        siteURL: configuration.siteURL, maximumBodySize: configuration.maximumBodySize, logger: logger)
+    var application = Application(
+        responder: APIResponderHandle(responder: responder),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Hedgerow"),
+        services: [DatabaseService(database: database)],
+        logger: logger)
+    application.beforeServerStarts {
+        let applied = try await Migrator(database: database).migrate()
+        if !applied.isEmpty { logger.info("Applied migrations", metadata: ["versions": "\(applied)"]) }
+        if configuration.bootstrapOnEmptyDatabase,
+            let result = try await BootstrapService(database: database).bootstrapIfEmpty(adminEmail: configuration.adminEmail)
+        {
+            try onFirstStart(result)
+        }
+    }
+    return HedgerowApplication(configuration: configuration, database: database, application: application)
+}
+
+/// Runs `body` with an open database whose connection pool runs for the duration (the CLI's
+/// one-shot commands use it), after applying pending migrations.
+public func withDatabase<T: Sendable>(
+    _ configuration: HedgerowConfiguration, logger: Logger, _ body: @escaping @Sendable (any Database) async throws -> T
+) async throws -> T {
+    let database = try await DatabaseFactory.open(configuration.database, logger: logger)
+    return try await withThrowingTaskGroup(of: T?.self) { group in
+        if let postgres = database as? PostgresDatabase {
+            group.addTask {
+                await postgres.run()
+                return nil
+            }
+        }
+        do {
+            try await Migrator(database: database).migrate()
+            let result = try await body(database)
+            group.cancelAll()
+            await database.shutdown()
+            return result
+        } catch {
+            group.cancelAll()
+            await database.shutdown()
+            throw error
+        }
+    }
+}

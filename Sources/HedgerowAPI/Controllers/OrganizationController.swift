@@ -1,0 +1,62 @@
+import HedgerowCore
+
+/// `/api/organizations/`: HTTP only — decode, call the service, encode PostHog's JSON.
+struct OrganizationController: Sendable {
+    let service: OrganizationService
+    let instanceTag: String
+
+    func addRoutes(to routes: inout Routes) {
+        let read = RequiredScope.scope("organization", .read)
+        let write = RequiredScope.scope("organization", .write)
+        routes.add("GET", "/api/organizations/", scope: read, handler: list)
+        routes.add("POST", "/api/organizations/", scope: write, handler: create)
+        routes.add("GET", "/api/organizations/:id/", scope: read, handler: retrieve)
+        routes.add("PUT", "/api/organizations/:id/", scope: write, handler: replace)
+        routes.add("PATCH", "/api/organizations/:id/", scope: write, handler: partialUpdate)
+        routes.add("DELETE", "/api/organizations/:id/", scope: write, handler: destroy)
+    }
+
+    @Sendable func list(_ request: APIRequest) async throws -> APIResponse {
+        let principal = try request.requirePrincipal()
+        let pagination = LimitOffsetPagination(query: request.query)
+        let (count, results) = try await service.list(
+            principal: principal, limit: pagination.sqlLimit, offset: pagination.sqlOffset)
+        let rendered = results.map { OrganizationWire.render($0, instanceTag: instanceTag) }
+        return .ok(pagination.page(count: count, results: rendered, request: request))
+    }
+
+    @Sendable func create(_ request: APIRequest) async throws -> APIResponse {
+        let principal = try request.requirePrincipal()
+        let input = try OrganizationInput.parse(try request.body(), requireName: true)
+        let details = try await service.create(input: input, principal: principal)
+        return .created(OrganizationWire.render(details, instanceTag: instanceTag))
+    }
+
+    @Sendable func retrieve(_ request: APIRequest) async throws -> APIResponse {
+        let details = try await service.retrieve(id: request.parameters["id"] ?? "", principal: try request.requirePrincipal())
+        return .ok(OrganizationWire.render(details, instanceTag: instanceTag))
+    }
+
+    @Sendable func replace(_ request: APIRequest) async throws -> APIResponse {
+        try await update(request, requireName: true)
+    }
+
+    @Sendable func partialUpdate(_ request: APIRequest) async throws -> APIResponse {
+        try await update(request, requireName: false)
+    }
+
+    func update(_ request: APIRequest, requireName: Bool) async throws -> APIResponse {
+        let principal = try request.requirePrincipal()
+        let id = request.parameters["id"] ?? ""
+        // DRF checks the object (404, then permissions) before validating the body.
+        try await service.checkCanUpdate(id: id, principal: principal)
+        let input = try OrganizationInput.parse(try request.body(), requireName: requireName)
+        let details = try await service.update(id: id, input: input, principal: principal)
+        return .ok(OrganizationWire.render(details, instanceTag: instanceTag))
+    }
+
+    @Sendable func destroy(_ request: APIRequest) async throws -> APIResponse {
+        try await service.delete(id: request.parameters["id"] ?? "", principal: try request.requirePrincipal())
+        return .noContent
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import HedgerowCore
+
+/// What a controller sees of a request: already routed, authenticated and size-checked.
+public struct APIRequest: Sendable {
+    public var method: String
+    public var path: String
+    public var query: QueryString
+    public var headers: [(name: String, value: String)]
+    /// Path parameters by name.
+    public var parameters: [String: String]
+    public var rawBody: [UInt8]
+    public var contentType: String?
+    /// The authenticated caller, nil on public routes.
+    public var principal: Principal?
+    /// Base of absolute URLs: the configured site URL, else scheme and Host of the request.
+    public var baseURL: String
+
+    public func header(_ name: String) -> String? {
+        let lowered = name.lowercased()
+        return headers.first { $0.name.lowercased() == lowered }?.value
+    }
+
+    /// The authenticated caller; every route behind authentication has one.
+    public func requirePrincipal() throws(APIError) -> Principal {
+        guard let principal else { throw APIError.notAuthenticated }
+        return principal
+    }
+
+    /// The body as JSON, an empty object when there is none. Form bodies become an object of strings.
+    public func body() throws(APIError) -> JSONValue {
+        if rawBody.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return .object(JSONObject()) }
+        switch mediaType {
+        case nil, "application/json", "text/json":
+            do {
+                return try JSONParser.parse(rawBody)
+            } catch {
+                throw APIError.parseError(error.description)
+            }
+        case "application/x-www-form-urlencoded":
+            let form = QueryString(parsing: String(decoding: rawBody, as: UTF8.self))
+            var object = JSONObject()
+            for item in form.items where object[item.key] == nil { object[item.key] = .string(item.value) }
+            return .object(object)
+        case let other?:
+            if other.hasSuffix("+json") {
+                do { return try JSONParser.parse(rawBody) } catch { throw APIError.parseError(error.description) }
+            }
+            throw APIError.unsupportedMediaType(contentType ?? other)
+        }
+    }
+
+    /// The media type of `Content-Type`, lower-cased, without parameters.
+    public var mediaType: String? {
+        guard let contentType else { return nil }
+        let type = contentType.split(separator: ";", maxSplits: 1).first.map {
+            $0.trimmingCharacters(in: .whitespaces).lowercased()
+        }
+        return type?.isEmpty == false ? type : nil
+    }
+
+    /// The absolute URL of this request with another query string.
+    public func absoluteURL(query: QueryString) -> String {
+        let encoded = query.encoded
+        return baseURL + path + (encoded.isEmpty ? "" : "?" + encoded)
+    }
+}
+
+/// A response: a status, optional JSON, extra headers.
+public struct APIResponse: Sendable {
+    public var status: Int
+    public var json: JSONValue?
+    public var headers: [(String, String)]
+
+    public init(status: Int = 200, json: JSONValue?, headers: [(String, String)] = []) {
+        self.status = status
+        self.json = json
+        self.headers = headers
+    }
+
+    public static func ok(_ json: JSONValue) -> APIResponse { APIResponse(status: 200, json: json) }
+    public static func created(_ json: JSONValue) -> APIResponse { APIResponse(status: 201, json: json) }
+    public static let noContent = APIResponse(status: 204, json: nil)
+
+    public static func error(_ error: APIError) -> APIResponse {
+        let body: JSONObject = [
+            "type": .string(error.type), "code": .string(error.code), "detail": .string(error.detail),
+            "attr": JSONValue(error.attr),
+        ]
+        return APIResponse(status: error.status, json: .object(body), headers: error.headers)
+    }
+}

@@ -1,0 +1,90 @@
+import HTTPTypes
+import HedgerowCore
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The one responder of the server: routes, authenticates, checks scopes, throttles, calls the
+/// controller, and renders every error in PostHog's format. Anything that is not an `APIError` is
+/// logged and becomes PostHog's 500 body.
+struct APIResponder: HTTPResponder {
+    typealias Context = BasicRequestContext
+
+    let routes: Routes
+    let authentication: AuthenticationService
+    let rateLimiter: RateLimiter?
+    let siteURL: String?
+    let maximumBodySize: Int
+    let logger: Logger
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        let start = ContinuousClock.now
+        let method = request.method.rawValue
+        let path = request.uri.path
+        var response: APIResponse
+        do {
+            response = try await handle(request, method: method, path: path)
+        } catch let error as APIError {
+            response = .error(error)
+        } catch {
+            // Only the error's type and description: request values (keys, bodies) are never logged.
+            logger.error("Unhandled error", metadata: ["method": "\(method)", "path": "\(path)", "error": "\(String(reflecting: error))"])
+            response = .error(.serverError)
+        }
+        let elapsed = ContinuousClock.now - start
+        logger.info(
+            "request",
+            metadata: [
+                "method": "\(method)", "path": "\(path)", "status": "\(response.status)",
+                "ms": "\(Double(elapsed.components.attoseconds / 1_000_000_000_000) / 1000 + Double(elapsed.components.seconds) * 1000)",
+            ])
+        return encode(response, head: request.method == .head)
+    }
+
+    func handle(_ request: Request, method: String, path: String) async throws -> APIResponse {
+        guard let match = routes.match(path: path) else { throw APIError.notFound() }
+        var body: [UInt8] = []
+        do {
+            let buffer = try await request.body.collect(upTo: maximumBodySize)
+            body = Array(buffer.readableBytesView)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw APIError.payloadTooLarge(limit: maximumBodySize)
+        }
+        var headers: [(name: String, value: String)] = []
+        for field in request.headers { headers.append((name: field.name.rawName, value: field.value)) }
+        var apiRequest = APIRequest(
+            method: method, path: path, query: QueryString(parsing: request.uri.query), headers: headers,
+            parameters: match.parameters, rawBody: body, contentType: request.headers[.contentType], principal: nil,
+            baseURL: siteURL ?? "http://" + (request.head.authority ?? "localhost"))
+
+        if match.route.authenticated {
+            guard let (value, source) = try AuthenticationService.findKey(in: apiRequest) else {
+                throw APIError.notAuthenticated
+            }
+            apiRequest.principal = try await authentication.authenticate(value: value, source: source)
+        }
+        let lookup = method == "HEAD" ? "GET" : method
+        guard let endpoint = match.route.endpoints[lookup] else { throw APIError.methodNotAllowed(method) }
+        if let principal = apiRequest.principal, let scope = endpoint.scope {
+            try principal.check(scope, teamBasedRoute: match.route.teamBased)
+            if let rateLimiter { try await rateLimiter.check(key: principal.key.id) }
+        }
+        return try await endpoint.handler(apiRequest)
+    }
+
+    func encode(_ response: APIResponse, head: Bool) -> Response {
+        var fields = HTTPFields()
+        for (name, value) in response.headers {
+            if let fieldName = HTTPField.Name(name) { fields.append(HTTPField(name: fieldName, value: value)) }
+        }
+        guard let json = response.json, response.status != 204 else {
+            return Response(status: .init(code: response.status), headers: fields, body: .init())
+        }
+        fields[.contentType] = "application/json"
+        let bytes = JSONWriter.bytes(json)
+        fields[.contentLength] = String(bytes.count)
+        return Response(
+            status: .init(code: response.status), headers: fields,
+            body: head ? .init() : .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}

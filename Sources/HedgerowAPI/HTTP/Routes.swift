@@ -1,0 +1,86 @@
+import HedgerowCore
+
+/// A route table matched segment by segment. A trailing slash is optional on every route; a
+/// path that matches but has no handler for the method is a 405 (after authentication, as in DRF).
+public struct Routes: Sendable {
+    public typealias Handler = @Sendable (APIRequest) async throws -> APIResponse
+
+    public struct Endpoint: Sendable {
+        /// The scope a personal API key needs; nil on public routes.
+        public var scope: RequiredScope?
+        public var handler: Handler
+    }
+
+    enum Segment: Sendable, Equatable {
+        case literal(String)
+        case parameter(String)
+    }
+
+    struct Route: Sendable {
+        var segments: [Segment]
+        var pattern: String
+        var authenticated: Bool
+        /// Whether the route belongs to a project/environment (keys with `scoped_teams` may use it).
+        var teamBased: Bool
+        var endpoints: [String: Endpoint]
+    }
+
+    private(set) var routes: [Route] = []
+
+    public init() {}
+
+    /// Adds `handler` for `method` on `pattern` (`/api/organizations/:id/`).
+    public mutating func add(
+        _ method: String, _ pattern: String, scope: RequiredScope?, teamBased: Bool = false, handler: @escaping Handler
+    ) {
+        let segments = Self.split(pattern).map { part -> Segment in
+            part.hasPrefix(":") ? .parameter(String(part.dropFirst())) : .literal(String(part))
+        }
+        let endpoint = Endpoint(scope: scope, handler: handler)
+        if let index = routes.firstIndex(where: { $0.segments == segments }) {
+            precondition(routes[index].endpoints[method] == nil, "\(method) \(pattern) registered twice")
+            routes[index].endpoints[method] = endpoint
+        } else {
+            routes.append(
+                Route(
+                    segments: segments, pattern: pattern, authenticated: scope != nil, teamBased: teamBased,
+                    endpoints: [method: endpoint]))
+        }
+    }
+
+    struct Match {
+        var route: Route
+        var parameters: [String: String]
+    }
+
+    /// The route for a path, literal segments preferred over parameters.
+    func match(path: String) -> Match? {
+        let parts = Self.split(path)
+        var best: (Match, Int)?
+        for route in routes where route.segments.count == parts.count {
+            var parameters: [String: String] = [:]
+            var literals = 0
+            var matched = true
+            for (segment, part) in zip(route.segments, parts) {
+                switch segment {
+                case .literal(let literal):
+                    if literal != part {
+                        matched = false
+                    } else {
+                        literals += 1
+                    }
+                case .parameter(let name): parameters[name] = String(part)
+                }
+                if !matched { break }
+            }
+            if matched, best == nil || literals > best!.1 {
+                best = (Match(route: route, parameters: parameters), literals)
+            }
+        }
+        return best?.0
+    }
+
+    static func split(_ path: String) -> [Substring] {
+        path.split(separator: "/", omittingEmptySubsequences: true)
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import HedgerowStore
+import Logging
+
+/// Everything the server reads from its environment, read once at start-up and passed down.
+public struct HedgerowConfiguration: Sendable {
+    public var host: String = "127.0.0.1"
+    public var port: Int = 8000
+    public var dataDirectory: String = "./hedgerow-data"
+    public var database: DatabaseLocation
+    /// Base of absolute URLs (`next`/`previous`); nil to use the request's Host header.
+    public var siteURL: String?
+    /// Key for encrypting destination secrets; nil to use (or create) `<data dir>/secret-key`.
+    public var secretKey: String?
+    public var logLevel: Logger.Level = .info
+    public var adminEmail: String = "admin@localhost"
+    public var instanceTag: String = "none"
+    public var rateLimit = RateLimitConfiguration()
+    /// Largest request body accepted, in bytes.
+    public var maximumBodySize: Int = 20 * 1024 * 1024
+    /// Whether to create the admin user, default organization and first key on an empty database.
+    public var bootstrapOnEmptyDatabase = true
+
+    public struct RateLimitConfiguration: Sendable, Equatable {
+        public var enabled = true
+        public var burstPerMinute = 480
+        public var sustainedPerHour = 4800
+        public init() {}
+    }
+
+    public init(dataDirectory: String = "./hedgerow-data", database: DatabaseLocation? = nil) {
+        self.dataDirectory = dataDirectory
+        self.database = database ?? .sqlite(path: dataDirectory + "/hedgerow.sqlite")
+    }
+
+    public struct Invalid: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Reads `HEDGEROW_*` variables over the defaults. Flags given on the command line are applied
+    /// afterwards by the CLI.
+    public static func fromEnvironment(_ environment: [String: String]) throws -> HedgerowConfiguration {
+        let dataDirectory = environment["HEDGEROW_DATA_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "./hedgerow-data"
+        var configuration = HedgerowConfiguration(dataDirectory: dataDirectory)
+        if let url = environment["HEDGEROW_DATABASE_URL"], !url.isEmpty {
+            configuration.database = try DatabaseLocation.parse(url)
+        }
+        if let site = environment["HEDGEROW_SITE_URL"], !site.isEmpty {
+            configuration.siteURL = site.hasSuffix("/") ? String(site.dropLast()) : site
+        }
+        if let key = environment["HEDGEROW_SECRET_KEY"], !key.isEmpty { configuration.secretKey = key }
+        if let level = environment["HEDGEROW_LOG_LEVEL"], !level.isEmpty {
+            guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
+                throw Invalid(description: "HEDGEROW_LOG_LEVEL must be one of trace, debug, info, notice, warning, error, critical")
+            }
+            configuration.logLevel = parsed
+        }
+        if let email = environment["HEDGEROW_ADMIN_EMAIL"], !email.isEmpty { configuration.adminEmail = email.lowercased() }
+        if let tag = environment["HEDGEROW_INSTANCE_TAG"], !tag.isEmpty { configuration.instanceTag = tag }
+        if let enabled = environment["HEDGEROW_RATE_LIMIT_ENABLED"], !enabled.isEmpty {
+            configuration.rateLimit.enabled = !["0", "false", "no", "off"].contains(enabled.lowercased())
+        }
+        if let burst = environment["HEDGEROW_RATE_LIMIT_BURST"], !burst.isEmpty {
+            guard let value = Int(burst), value > 0 else { throw Invalid(description: "HEDGEROW_RATE_LIMIT_BURST must be a positive integer") }
+            configuration.rateLimit.burstPerMinute = value
+        }
+        if let sustained = environment["HEDGEROW_RATE_LIMIT_SUSTAINED"], !sustained.isEmpty {
+            guard let value = Int(sustained), value > 0 else {
+                throw Invalid(description: "HEDGEROW_RATE_LIMIT_SUSTAINED must be a positive integer")
+            }
+            configuration.rateLimit.sustainedPerHour = value
+        }
+        if let size = environment["HEDGEROW_MAX_BODY_SIZE"], !size.isEmpty {
+            guard let value = Int(size), value > 0 else { throw Invalid(description: "HEDGEROW_MAX_BODY_SIZE must be a positive integer") }
+            configuration.maximumBodySize = value
+        }
+        return configuration
+    }
+}

@@ -1,0 +1,24 @@
+import Foundation
+
+/// Time-ordered UUIDs (version 7), lower-case as PostHog writes them.
+public enum Identifiers {
+    public static func uuidV7(at timestamp: Timestamp = .now()) -> String {
+        var bytes = [UInt8](repeating: 0, count: 16)
+        var generator = SystemRandomNumberGenerator()
+        for index in 6..<16 { bytes[index] = UInt8.random(in: 0...255, using: &generator) }
+        let millis = UInt64(max(0, timestamp.microseconds / 1000))
+        for index in 0..<6 { bytes[index] = UInt8((millis >> (8 * (5 - UInt64(index)))) & 0xFF) }
+        bytes[6] = 0x70 | (bytes[6] & 0x0F)
+        bytes[8] = 0x80 | (bytes[8] & 0x3F)
+        let uuid = UUID(uuid: (
+            bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+            bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
+        ))
+        return uuid.uuidString.lowercased()
+    }
+
+    /// The canonical lower-case form of a UUID string, or nil when it is not one.
+    public static func canonicalUUID(_ text: String) -> String? {
+        UUID(uuidString: text)?.uuidString.lowercased()
+    }
+}

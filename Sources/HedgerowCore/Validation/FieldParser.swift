@@ -1,0 +1,88 @@
+import Foundation
+
+/// Field parsing with Django REST framework's rules and messages, so that every 400 reads exactly as
+/// PostHog's would.
+public enum FieldParser {
+    static let trueValues: Set<String> = ["t", "T", "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON", "1"]
+    static let falseValues: Set<String> = ["f", "F", "n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF", "0"]
+
+    /// DRF `CharField`: strings, and numbers turned into strings; trimmed; blank and length checked.
+    public static func string(
+        _ value: JSONValue, attr: String, maxLength: Int? = nil, allowBlank: Bool = false, allowNull: Bool = false
+    ) throws(APIError) -> String? {
+        let text: String
+        switch value {
+        case .null:
+            if allowNull { return nil }
+            throw APIError.null(attr)
+        case .string(let string): text = string.trimmingCharacters(in: .whitespacesAndNewlines)
+        case .int(let integer): text = String(integer)
+        case .double(let double): text = String(double)
+        default: throw APIError.invalid(attr, "Not a valid string.")
+        }
+        if text.isEmpty, !allowBlank { throw APIError.blank(attr) }
+        if let maxLength, text.count > maxLength { throw APIError.maxLength(attr, maxLength) }
+        return text
+    }
+
+    /// DRF `BooleanField`: JSON booleans, and the strings and numbers DRF accepts.
+    public static func boolean(_ value: JSONValue, attr: String, allowNull: Bool = false) throws(APIError) -> Bool? {
+        switch value {
+        case .null:
+            if allowNull { return nil }
+            throw APIError.null(attr)
+        case .bool(let flag): return flag
+        case .int(1): return true
+        case .int(0): return false
+        case .double(1): return true
+        case .double(0): return false
+        case .string(let text):
+            if trueValues.contains(text) { return true }
+            if falseValues.contains(text) { return false }
+            if allowNull, ["null", "Null", "NULL", ""].contains(text) { return nil }
+        default: break
+        }
+        throw APIError.invalid(attr, "Must be a valid boolean.")
+    }
+
+    /// DRF `ChoiceField`.
+    public static func choice(
+        _ value: JSONValue, attr: String, choices: Set<String>, allowBlank: Bool = false, allowNull: Bool = false
+    ) throws(APIError) -> String? {
+        switch value {
+        case .null:
+            if allowNull { return nil }
+            throw APIError.null(attr)
+        case .string(let text):
+            if text.isEmpty, allowBlank { return "" }
+            if choices.contains(text) { return text }
+            throw APIError.invalidChoice(attr, text)
+        default:
+            throw APIError.invalidChoice(attr, pythonString(value))
+        }
+    }
+
+    /// A related object's primary key that Hedgerow has no objects for yet: any non-null value is
+    /// unknown (`does_not_exist`), as DRF's `PrimaryKeyRelatedField` reports it.
+    public static func unknownRelation(_ value: JSONValue, attr: String) throws(APIError) {
+        switch value {
+        case .null: return
+        case .string, .int, .double: throw APIError.doesNotExist(attr, pk: pythonString(value))
+        default:
+            throw APIError.validation(
+                "incorrect_type", "Incorrect type. Expected pk value, received \(value.pythonTypeName).", attr: attr)
+        }
+    }
+
+    /// How Python's `str()` prints a JSON value (as DRF quotes it in messages).
+    public static func pythonString(_ value: JSONValue) -> String {
+        switch value {
+        case .null: "None"
+        case .bool(let flag): flag ? "True" : "False"
+        case .int(let integer): String(integer)
+        case .double(let double): String(double)
+        case .string(let text): text
+        case .array, .object: JSONWriter.string(value)
+        }
+    }
+}

@@ -1,0 +1,151 @@
+import HedgerowCore
+
+/// One forward-only schema step. The same SQL serves SQLite and PostgreSQL: integers are BIGINT,
+/// timestamps BIGINT microseconds since the epoch, UUIDs and JSON documents TEXT, flags BOOLEAN.
+/// Integer ids come from the `id_sequences` table, so no dialect-specific auto-increment is needed.
+public struct Migration: Sendable {
+    public let version: Int
+    public let name: String
+    public let statements: [String]
+}
+
+public enum Migrations {
+    public static let all: [Migration] = [
+        Migration(
+            version: 1, name: "organizations, users, projects, environments, personal API keys",
+            statements: [
+                """
+                CREATE TABLE id_sequences (
+                    name TEXT PRIMARY KEY,
+                    value BIGINT NOT NULL
+                )
+                """,
+                "INSERT INTO id_sequences (name, value) VALUES ('user', 0), ('team', 0)",
+                """
+                CREATE TABLE organizations (
+                    id TEXT PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    slug TEXT NOT NULL UNIQUE,
+                    logo_media_id TEXT,
+                    created_at BIGINT NOT NULL,
+                    updated_at BIGINT NOT NULL,
+                    is_member_join_email_enabled BOOLEAN NOT NULL,
+                    enforce_2fa BOOLEAN,
+                    members_can_invite BOOLEAN NOT NULL,
+                    members_can_use_personal_api_keys BOOLEAN NOT NULL,
+                    allow_publicly_shared_resources BOOLEAN NOT NULL,
+                    is_ai_data_processing_approved BOOLEAN,
+                    default_experiment_stats_method TEXT,
+                    default_role_id TEXT,
+                    environments_rollback_requested_at BIGINT
+                )
+                """,
+                "CREATE INDEX organizations_created_at ON organizations (created_at, id)",
+                """
+                CREATE TABLE users (
+                    id BIGINT PRIMARY KEY,
+                    uuid TEXT NOT NULL UNIQUE,
+                    email TEXT NOT NULL UNIQUE,
+                    first_name TEXT NOT NULL,
+                    last_name TEXT NOT NULL,
+                    password_hash TEXT NOT NULL,
+                    is_active BOOLEAN NOT NULL,
+                    current_organization_id TEXT REFERENCES organizations (id) ON DELETE SET NULL,
+                    current_team_id BIGINT,
+                    created_at BIGINT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE organization_memberships (
+                    id TEXT PRIMARY KEY,
+                    organization_id TEXT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+                    user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+                    level BIGINT NOT NULL,
+                    joined_at BIGINT NOT NULL,
+                    updated_at BIGINT NOT NULL,
+                    UNIQUE (organization_id, user_id)
+                )
+                """,
+                "CREATE INDEX organization_memberships_user ON organization_memberships (user_id)",
+                """
+                CREATE TABLE projects (
+                    id BIGINT PRIMARY KEY,
+                    organization_id TEXT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+                    name TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    updated_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX projects_organization ON projects (organization_id)",
+                """
+                CREATE TABLE teams (
+                    id BIGINT PRIMARY KEY,
+                    uuid TEXT NOT NULL UNIQUE,
+                    organization_id TEXT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+                    project_id BIGINT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+                    name TEXT NOT NULL,
+                    api_token TEXT NOT NULL UNIQUE,
+                    timezone TEXT NOT NULL,
+                    ingested_event BOOLEAN NOT NULL,
+                    completed_snippet_onboarding BOOLEAN NOT NULL,
+                    is_demo BOOLEAN NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    updated_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX teams_organization ON teams (organization_id)",
+                "CREATE INDEX teams_project ON teams (project_id)",
+                """
+                CREATE TABLE personal_api_keys (
+                    id TEXT PRIMARY KEY,
+                    user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+                    label TEXT NOT NULL,
+                    secure_value TEXT NOT NULL UNIQUE,
+                    mask_value TEXT NOT NULL,
+                    scopes TEXT NOT NULL,
+                    scoped_teams TEXT,
+                    scoped_organizations TEXT,
+                    created_at BIGINT NOT NULL,
+                    last_used_at BIGINT
+                )
+                """,
+                "CREATE INDEX personal_api_keys_user ON personal_api_keys (user_id)",
+            ])
+    ]
+}
+
+/// Applies the migrations a database has not seen yet, each in its own transaction.
+public struct Migrator: Sendable {
+    public let database: any Database
+
+    public init(database: any Database) { self.database = database }
+
+    /// Returns the versions applied by this call.
+    @discardableResult
+    public func migrate() async throws -> [Int] {
+        _ = try await database.transaction { connection in
+            try await connection.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
+            )
+        }
+        var applied: [Int] = []
+        for migration in Migrations.all {
+            let didApply = try await database.transaction { connection -> Bool in
+                if connection.dialect == .postgres {
+                    // Serialises concurrent migrators (several processes starting at once).
+                    try await connection.execute("LOCK TABLE schema_migrations IN EXCLUSIVE MODE")
+                }
+                let existing = try await connection.first(
+                    "SELECT version FROM schema_migrations WHERE version = $1", [.int(Int64(migration.version))])
+                guard existing == nil else { return false }
+                for statement in migration.statements { try await connection.execute(statement) }
+                try await connection.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                    [.int(Int64(migration.version)), .text(migration.name), .int(Timestamp.now().microseconds)])
+                return true
+            }
+            if didApply { applied.append(migration.version) }
+        }
+        return applied
+    }
+}

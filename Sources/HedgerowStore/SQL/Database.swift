@@ -1,0 +1,40 @@
+import HedgerowCore
+
+/// The SQL dialects Hedgerow runs on.
+public enum SQLDialect: String, Sendable {
+    case sqlite
+    case postgres
+}
+
+/// A connection (or a transaction on one) that runs statements. SQL is written once, with
+/// PostgreSQL-style `$1` placeholders; the SQLite implementation rewrites them.
+public protocol SQLConnection: Sendable {
+    var dialect: SQLDialect { get }
+    /// Runs a statement and returns its rows.
+    func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow]
+}
+
+extension SQLConnection {
+    @discardableResult
+    public func execute(_ sql: String, _ binds: [SQLValue] = []) async throws -> [SQLRow] {
+        try await query(sql, binds)
+    }
+
+    public func first(_ sql: String, _ binds: [SQLValue] = []) async throws -> SQLRow? {
+        try await query(sql, binds).first
+    }
+}
+
+/// A database: connections for reads, and transactions for writes. Every write request runs in
+/// one transaction, so a failed request changes nothing.
+public protocol Database: Sendable {
+    var dialect: SQLDialect { get }
+    /// Runs `body` with a connection for reads outside a transaction.
+    func read<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T
+    /// Runs `body` in a transaction, committed when it returns and rolled back when it throws.
+    func transaction<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T
+    /// Whether `error` is a unique-constraint violation.
+    func isUniqueViolation(_ error: any Error) -> Bool
+    /// Releases the database's connections.
+    func shutdown() async
+}

@@ -1,0 +1,83 @@
+import Foundation
+import HedgerowCore
+import Logging
+import PostgresNIO
+
+/// Where the metadata database lives: `sqlite:///path/file.sqlite` (or `sqlite://relative/path`)
+/// or `postgres://user:password@host:port/database?sslmode=disable|prefer|require`.
+public enum DatabaseLocation: Sendable, Equatable {
+    case sqlite(path: String)
+    case postgres(PostgresLocation)
+
+    public struct PostgresLocation: Sendable, Equatable {
+        public var host: String
+        public var port: Int
+        public var username: String
+        public var password: String?
+        public var database: String?
+        public var sslMode: String
+        /// Extra startup parameters (tests use `search_path` to isolate a schema).
+        public var searchPath: String?
+    }
+
+    public struct InvalidURL: Error, CustomStringConvertible {
+        public let reason: String
+        public var description: String { "Invalid database URL: \(reason)" }
+    }
+
+    public static func parse(_ url: String) throws -> DatabaseLocation {
+        if url.hasPrefix("sqlite://") {
+            let path = String(url.dropFirst("sqlite://".count))
+            guard !path.isEmpty else { throw InvalidURL(reason: "sqlite URL has no path") }
+            return .sqlite(path: path)
+        }
+        guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://"), let components = URLComponents(string: url)
+        else { throw InvalidURL(reason: "expected sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE") }
+        guard let host = components.host, !host.isEmpty else { throw InvalidURL(reason: "no host") }
+        let database = components.path.split(separator: "/").first.map(String.init)
+        let query = components.queryItems ?? []
+        let sslMode = query.first { $0.name == "sslmode" }?.value ?? "prefer"
+        guard ["disable", "prefer", "require", "allow"].contains(sslMode) else {
+            throw InvalidURL(reason: "sslmode must be disable, prefer or require")
+        }
+        return .postgres(
+            PostgresLocation(
+                host: host, port: components.port ?? 5432,
+                username: components.percentEncodedUser.flatMap { $0.removingPercentEncoding } ?? "postgres",
+                password: components.percentEncodedPassword.flatMap { $0.removingPercentEncoding },
+                database: database, sslMode: sslMode,
+                searchPath: query.first { $0.name == "search_path" }?.value))
+    }
+}
+
+extension DatabaseLocation.PostgresLocation {
+    public var clientConfiguration: PostgresClient.Configuration {
+        let tls: PostgresClient.Configuration.TLS
+        switch sslMode {
+        case "disable": tls = .disable
+        case "require": tls = .require(.makeClientConfiguration())
+        default: tls = .prefer(.makeClientConfiguration())
+        }
+        var configuration = PostgresClient.Configuration(
+            host: host, port: port, username: username, password: password, database: database, tls: tls)
+        if let searchPath { configuration.options.additionalStartupParameters = [("search_path", searchPath)] }
+        configuration.options.maximumConnections = 16
+        return configuration
+    }
+}
+
+/// Opens the database a location names.
+public enum DatabaseFactory {
+    public static func open(_ location: DatabaseLocation, logger: Logger) async throws -> any Database {
+        switch location {
+        case .sqlite(let path):
+            let directory = (path as NSString).deletingLastPathComponent
+            if !directory.isEmpty {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            }
+            return try await SQLiteDatabase.open(path: path, logger: logger)
+        case .postgres(let postgres):
+            return PostgresDatabase(configuration: postgres.clientConfiguration, logger: logger)
+        }
+    }
+}

@@ -1,0 +1,98 @@
+import HedgerowCore
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// PostgreSQL through postgres-nio's pooled `PostgresClient`. The client's `run()` must be running
+/// (it is a lifecycle service of the application) for connections to be leased.
+public final class PostgresDatabase: Database {
+    public let dialect = SQLDialect.postgres
+    public let client: PostgresClient
+    private let logger: Logger
+
+    public init(configuration: PostgresClient.Configuration, logger: Logger) {
+        self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.logger = logger
+    }
+
+    public func read<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T {
+        try await client.withConnection { connection in
+            try await body(PostgresStatementRunner(connection: connection, logger: logger))
+        }
+    }
+
+    public func transaction<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T {
+        try await client.withConnection { connection in
+            let runner = PostgresStatementRunner(connection: connection, logger: logger)
+            try await runner.execute("BEGIN")
+            do {
+                let result = try await body(runner)
+                try await runner.execute("COMMIT")
+                return result
+            } catch {
+                _ = try? await runner.execute("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    public func isUniqueViolation(_ error: any Error) -> Bool {
+        guard let error = error as? PSQLError else { return false }
+        return error.serverInfo?[.sqlState] == "23505"
+    }
+
+    /// Runs the client's connection pool until the surrounding task is cancelled.
+    public func run() async {
+        await client.run()
+    }
+
+    public func shutdown() async {}
+}
+
+/// Runs statements on one leased PostgreSQL connection.
+struct PostgresStatementRunner: SQLConnection {
+    let dialect = SQLDialect.postgres
+    let connection: PostgresConnection
+    let logger: Logger
+
+    func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
+        var bindings = PostgresBindings(capacity: binds.count)
+        for bind in binds {
+            switch bind {
+            case .null: bindings.appendNull()
+            case .int(let integer): bindings.append(integer)
+            case .double(let double): bindings.append(double)
+            case .text(let text): bindings.append(text)
+            case .bool(let flag): bindings.append(flag)
+            case .blob(let bytes): bindings.append(ByteBuffer(bytes: bytes))
+            }
+        }
+        let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+        var result: [SQLRow] = []
+        for try await row in rows {
+            var columns: [String] = []
+            var values: [SQLValue] = []
+            columns.reserveCapacity(row.count)
+            values.reserveCapacity(row.count)
+            for cell in row {
+                columns.append(cell.columnName)
+                values.append(try Self.value(cell))
+            }
+            result.append(SQLRow(columns: columns, values: values))
+        }
+        return result
+    }
+
+    static func value(_ cell: PostgresCell) throws -> SQLValue {
+        guard cell.bytes != nil else { return .null }
+        switch cell.dataType {
+        case .int2: return .int(Int64(try cell.decode(Int16.self)))
+        case .int4: return .int(Int64(try cell.decode(Int32.self)))
+        case .int8: return .int(try cell.decode(Int64.self))
+        case .bool: return .bool(try cell.decode(Bool.self))
+        case .float4, .float8, .numeric: return .double(try cell.decode(Double.self))
+        case .bytea: return .blob(Array((try cell.decode(ByteBuffer.self)).readableBytesView))
+        default: return .text(try cell.decode(String.self))
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import HedgerowCore
+
+/// A value bound into, or read out of, a SQL statement. The same values serve both dialects:
+/// timestamps are microseconds since the epoch (`BIGINT`), UUIDs and JSON are `TEXT`.
+public enum SQLValue: Sendable, Equatable {
+    case null
+    case int(Int64)
+    case double(Double)
+    case text(String)
+    case bool(Bool)
+    case blob([UInt8])
+
+    public init(_ value: String?) { self = value.map(SQLValue.text) ?? .null }
+    public init(_ value: Int64?) { self = value.map(SQLValue.int) ?? .null }
+    public init(_ value: Int?) { self = value.map { .int(Int64($0)) } ?? .null }
+    public init(_ value: Bool?) { self = value.map(SQLValue.bool) ?? .null }
+    public init(_ value: Timestamp?) { self = value.map { .int($0.microseconds) } ?? .null }
+}
+
+/// One result row: column names and values, in select order.
+public struct SQLRow: Sendable {
+    public let columns: [String]
+    public let values: [SQLValue]
+
+    public init(columns: [String], values: [SQLValue]) {
+        self.columns = columns
+        self.values = values
+    }
+
+    public subscript(column: String) -> SQLValue {
+        guard let index = columns.firstIndex(of: column) else { return .null }
+        return values[index]
+    }
+
+    public func decodeString(_ column: String) throws -> String {
+        guard let value = string(column) else { throw SQLDecodingError(column: column, expected: "text") }
+        return value
+    }
+
+    public func string(_ column: String) -> String? {
+        switch self[column] {
+        case .text(let text): text
+        case .int(let integer): String(integer)
+        default: nil
+        }
+    }
+
+    public func decodeInt(_ column: String) throws -> Int64 {
+        guard let value = int(column) else { throw SQLDecodingError(column: column, expected: "integer") }
+        return value
+    }
+
+    public func int(_ column: String) -> Int64? {
+        switch self[column] {
+        case .int(let integer): integer
+        case .bool(let flag): flag ? 1 : 0
+        case .double(let double): Int64(exactly: double)
+        case .text(let text): Int64(text)
+        default: nil
+        }
+    }
+
+    public func decodeBool(_ column: String) throws -> Bool {
+        guard let value = bool(column) else { throw SQLDecodingError(column: column, expected: "boolean") }
+        return value
+    }
+
+    public func bool(_ column: String) -> Bool? {
+        switch self[column] {
+        case .bool(let flag): flag
+        case .int(let integer): integer != 0
+        default: nil
+        }
+    }
+
+    public func decodeTimestamp(_ column: String) throws -> Timestamp {
+        Timestamp(microseconds: try decodeInt(column))
+    }
+
+    public func timestamp(_ column: String) -> Timestamp? {
+        int(column).map(Timestamp.init(microseconds:))
+    }
+}
+
+public struct SQLDecodingError: Error, CustomStringConvertible {
+    public let column: String
+    public let expected: String
+    public var description: String { "column \(column) is not \(expected)" }
+}

@@ -1,0 +1,159 @@
+import HedgerowCore
+
+/// Organizations and their memberships.
+public struct OrganizationStore: Sendable {
+    public init() {}
+
+    static let columns = """
+        o.id, o.name, o.slug, o.logo_media_id, o.created_at, o.updated_at, o.is_member_join_email_enabled,
+        o.enforce_2fa, o.members_can_invite, o.members_can_use_personal_api_keys, o.allow_publicly_shared_resources,
+        o.is_ai_data_processing_approved, o.default_experiment_stats_method, o.default_role_id,
+        o.environments_rollback_requested_at
+        """
+
+    static func decode(_ row: SQLRow) throws -> Organization {
+        var organization = Organization(
+            id: try row.decodeString("id"), name: try row.decodeString("name"), slug: try row.decodeString("slug"),
+            createdAt: try row.decodeTimestamp("created_at"))
+        organization.logoMediaID = row.string("logo_media_id")
+        organization.updatedAt = try row.decodeTimestamp("updated_at")
+        organization.isMemberJoinEmailEnabled = try row.decodeBool("is_member_join_email_enabled")
+        organization.enforce2FA = row.bool("enforce_2fa")
+        organization.membersCanInvite = try row.decodeBool("members_can_invite")
+        organization.membersCanUsePersonalAPIKeys = try row.decodeBool("members_can_use_personal_api_keys")
+        organization.allowPubliclySharedResources = try row.decodeBool("allow_publicly_shared_resources")
+        organization.isAIDataProcessingApproved = row.bool("is_ai_data_processing_approved")
+        organization.defaultExperimentStatsMethod = row.string("default_experiment_stats_method")
+        organization.defaultRoleID = row.string("default_role_id")
+        organization.environmentsRollbackRequestedAt = row.timestamp("environments_rollback_requested_at")
+        return organization
+    }
+
+    public func insert(_ organization: Organization, on connection: any SQLConnection) async throws {
+        try await connection.execute(
+            """
+            INSERT INTO organizations (id, name, slug, logo_media_id, created_at, updated_at, is_member_join_email_enabled,
+                enforce_2fa, members_can_invite, members_can_use_personal_api_keys, allow_publicly_shared_resources,
+                is_ai_data_processing_approved, default_experiment_stats_method, default_role_id,
+                environments_rollback_requested_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+            """, Self.binds(organization))
+    }
+
+    public func update(_ organization: Organization, on connection: any SQLConnection) async throws {
+        try await connection.execute(
+            """
+            UPDATE organizations SET name = $2, slug = $3, logo_media_id = $4, created_at = $5, updated_at = $6,
+                is_member_join_email_enabled = $7, enforce_2fa = $8, members_can_invite = $9,
+                members_can_use_personal_api_keys = $10, allow_publicly_shared_resources = $11,
+                is_ai_data_processing_approved = $12, default_experiment_stats_method = $13, default_role_id = $14,
+                environments_rollback_requested_at = $15
+            WHERE id = $1
+            """, Self.binds(organization))
+    }
+
+    static func binds(_ organization: Organization) -> [SQLValue] {
+        [
+            .text(organization.id), .text(organization.name), .text(organization.slug), SQLValue(organization.logoMediaID),
+            SQLValue(organization.createdAt), SQLValue(organization.updatedAt), .bool(organization.isMemberJoinEmailEnabled),
+            SQLValue(organization.enforce2FA), .bool(organization.membersCanInvite),
+            .bool(organization.membersCanUsePersonalAPIKeys), .bool(organization.allowPubliclySharedResources),
+            SQLValue(organization.isAIDataProcessingApproved), SQLValue(organization.defaultExperimentStatsMethod),
+            SQLValue(organization.defaultRoleID), SQLValue(organization.environmentsRollbackRequestedAt),
+        ]
+    }
+
+    public func delete(id: String, on connection: any SQLConnection) async throws {
+        try await connection.execute("DELETE FROM organizations WHERE id = $1", [.text(id)])
+    }
+
+    public func slugExists(_ slug: String, on connection: any SQLConnection) async throws -> Bool {
+        try await connection.first("SELECT 1 AS x FROM organizations WHERE slug = $1", [.text(slug)]) != nil
+    }
+
+    /// An organization with the given user's membership level in it, or nil when the user is not a member.
+    public func find(id: String, memberUserID: Int64, on connection: any SQLConnection) async throws -> (Organization, MembershipLevel)? {
+        guard
+            let row = try await connection.first(
+                """
+                SELECT \(Self.columns), m.level AS membership_level FROM organizations o
+                JOIN organization_memberships m ON m.organization_id = o.id AND m.user_id = $2
+                WHERE o.id = $1
+                """, [.text(id), .int(memberUserID)])
+        else { return nil }
+        return (try Self.decode(row), try Self.level(row))
+    }
+
+    /// A page of the organizations a user belongs to, oldest first, optionally limited to `ids`.
+    public func listForMember(
+        userID: Int64, restrictedTo ids: [String]?, limit: Int, offset: Int, on connection: any SQLConnection
+    ) async throws -> (count: Int, page: [(Organization, MembershipLevel)]) {
+        var filter = ""
+        var binds: [SQLValue] = [.int(userID)]
+        if let ids {
+            if ids.isEmpty { return (0, []) }
+            filter = " AND o.id IN (" + ids.indices.map { "$\($0 + 2)" }.joined(separator: ", ") + ")"
+            binds += ids.map(SQLValue.text)
+        }
+        let from = "FROM organizations o JOIN organization_memberships m ON m.organization_id = o.id AND m.user_id = $1"
+        let count = try await connection.first("SELECT COUNT(*) AS n \(from)\(filter)", binds)?.int("n") ?? 0
+        let rows = try await connection.query(
+            "SELECT \(Self.columns), m.level AS membership_level \(from)\(filter) ORDER BY o.created_at, o.id LIMIT \(limit) OFFSET \(offset)",
+            binds)
+        return (Int(count), try rows.map { (try Self.decode($0), try Self.level($0)) })
+    }
+
+    static func level(_ row: SQLRow) throws -> MembershipLevel {
+        guard let level = MembershipLevel(rawValue: Int(try row.decodeInt("membership_level"))) else {
+            throw SQLDecodingError(column: "membership_level", expected: "1, 8 or 15")
+        }
+        return level
+    }
+
+    // MARK: Memberships
+
+    public func insertMembership(_ membership: Membership, on connection: any SQLConnection) async throws {
+        try await connection.execute(
+            """
+            INSERT INTO organization_memberships (id, organization_id, user_id, level, joined_at, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            """,
+            [
+                .text(membership.id), .text(membership.organizationID), .int(membership.userID),
+                .int(Int64(membership.level.rawValue)), SQLValue(membership.joinedAt), SQLValue(membership.updatedAt),
+            ])
+    }
+
+    public func membershipLevel(organizationID: String, userID: Int64, on connection: any SQLConnection) async throws -> MembershipLevel? {
+        try await connection.first(
+            "SELECT level FROM organization_memberships WHERE organization_id = $1 AND user_id = $2",
+            [.text(organizationID), .int(userID)]
+        ).flatMap { $0.int("level") }.flatMap { MembershipLevel(rawValue: Int($0)) }
+    }
+
+    public func setMembershipLevel(
+        organizationID: String, userID: Int64, level: MembershipLevel, at time: Timestamp, on connection: any SQLConnection
+    ) async throws {
+        try await connection.execute(
+            "UPDATE organization_memberships SET level = $3, updated_at = $4 WHERE organization_id = $1 AND user_id = $2",
+            [.text(organizationID), .int(userID), .int(Int64(level.rawValue)), SQLValue(time)])
+    }
+
+    /// Members whose user is active.
+    public func activeMemberCount(organizationID: String, on connection: any SQLConnection) async throws -> Int {
+        Int(
+            try await connection.first(
+                """
+                SELECT COUNT(*) AS n FROM organization_memberships m JOIN users u ON u.id = m.user_id
+                WHERE m.organization_id = $1 AND u.is_active = $2
+                """, [.text(organizationID), .bool(true)]
+            )?.int("n") ?? 0)
+    }
+
+    /// The ids of the organizations a user belongs to, oldest membership first.
+    public func organizationIDs(ofUser userID: Int64, on connection: any SQLConnection) async throws -> [String] {
+        try await connection.query(
+            "SELECT organization_id FROM organization_memberships WHERE user_id = $1 ORDER BY joined_at, id", [.int(userID)]
+        ).map { try $0.decodeString("organization_id") }
+    }
+}

@@ -1,0 +1,57 @@
+import HedgerowCore
+
+/// Users.
+public struct UserStore: Sendable {
+    public init() {}
+
+    static let columns =
+        "id, uuid, email, first_name, last_name, is_active, current_organization_id, current_team_id, created_at"
+
+    static func decode(_ row: SQLRow) throws -> User {
+        User(
+            id: try row.decodeInt("id"), uuid: try row.decodeString("uuid"), email: try row.decodeString("email"),
+            firstName: try row.decodeString("first_name"), lastName: try row.decodeString("last_name"),
+            isActive: try row.decodeBool("is_active"), currentOrganizationID: row.string("current_organization_id"),
+            currentTeamID: row.int("current_team_id"), createdAt: try row.decodeTimestamp("created_at"))
+    }
+
+    public func insert(_ user: User, passwordHash: String, on connection: any SQLConnection) async throws {
+        try await connection.execute(
+            """
+            INSERT INTO users (id, uuid, email, first_name, last_name, password_hash, is_active,
+                current_organization_id, current_team_id, created_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            """,
+            [
+                .int(user.id), .text(user.uuid), .text(user.email), .text(user.firstName), .text(user.lastName),
+                .text(passwordHash), .bool(user.isActive), SQLValue(user.currentOrganizationID),
+                SQLValue(user.currentTeamID), SQLValue(user.createdAt),
+            ])
+    }
+
+    public func find(id: Int64, on connection: any SQLConnection) async throws -> User? {
+        try await connection.first("SELECT \(Self.columns) FROM users WHERE id = $1", [.int(id)]).map(Self.decode)
+    }
+
+    public func find(email: String, on connection: any SQLConnection) async throws -> User? {
+        try await connection.first("SELECT \(Self.columns) FROM users WHERE email = $1", [.text(email.lowercased())])
+            .map(Self.decode)
+    }
+
+    public func count(on connection: any SQLConnection) async throws -> Int64 {
+        try await connection.first("SELECT COUNT(*) AS n FROM users")?.int("n") ?? 0
+    }
+
+    public func setCurrent(userID: Int64, organizationID: String?, teamID: Int64?, on connection: any SQLConnection) async throws {
+        try await connection.execute(
+            "UPDATE users SET current_organization_id = $1, current_team_id = $2 WHERE id = $3",
+            [SQLValue(organizationID), SQLValue(teamID), .int(userID)])
+    }
+
+    /// Users whose current organization is `organizationID`.
+    public func usersWithCurrentOrganization(_ organizationID: String, on connection: any SQLConnection) async throws -> [User] {
+        try await connection.query(
+            "SELECT \(Self.columns) FROM users WHERE current_organization_id = $1 ORDER BY id", [.text(organizationID)]
+        ).map(Self.decode)
+    }
+}
