@@ -123,7 +123,7 @@ public struct Migrator: Sendable {
     /// Returns the versions applied by this call.
     @discardableResult
     public func migrate() async throws -> [Int] {
-        _ = try await database.transaction { connection in
+        try await database.transaction { connection in
             try await connection.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
             )

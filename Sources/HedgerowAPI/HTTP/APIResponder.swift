@@ -47,7 +47,7 @@ struct APIResponder: HTTPResponder {
         do {
             let buffer = try await request.body.collect(upTo: maximumBodySize)
             body = Array(buffer.readableBytesView)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
+        } catch is NIOTooManyBytesError {
             throw APIError.payloadTooLarge(limit: maximumBodySize)
         }
         var headers: [(name: String, value: String)] = []
@@ -55,7 +55,7 @@ struct APIResponder: HTTPResponder {
         var apiRequest = APIRequest(
             method: method, path: path, query: QueryString(parsing: request.uri.query), headers: headers,
             parameters: match.parameters, rawBody: body, contentType: request.headers[.contentType], principal: nil,
-            baseURL: siteURL ?? "http://" + (request.head.authority ?? "localhost"))
+            baseURL: siteURL ?? "http://" + (hostHeader(request) ?? request.head.authority ?? "localhost"))
 
         if match.route.authenticated {
             guard let (value, source) = try AuthenticationService.findKey(in: apiRequest) else {
@@ -70,6 +70,11 @@ struct APIResponder: HTTPResponder {
             if let rateLimiter { try await rateLimiter.check(key: principal.key.id) }
         }
         return try await endpoint.handler(apiRequest)
+    }
+
+    /// The Host header when HTTP/1 parsing left it among the fields rather than in `authority`.
+    func hostHeader(_ request: Request) -> String? {
+        HTTPField.Name("Host").flatMap { request.headers[$0] }
     }
 
     func encode(_ response: APIResponse, head: Bool) -> Response {

@@ -32,6 +32,7 @@ public protocol Database: Sendable {
     /// Runs `body` with a connection for reads outside a transaction.
     func read<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T
     /// Runs `body` in a transaction, committed when it returns and rolled back when it throws.
+    @discardableResult
     func transaction<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T
     /// Whether `error` is a unique-constraint violation.
     func isUniqueViolation(_ error: any Error) -> Bool

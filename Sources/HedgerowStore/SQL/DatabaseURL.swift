@@ -18,6 +18,8 @@ public enum DatabaseLocation: Sendable, Equatable {
         public var sslMode: String
         /// Extra startup parameters (tests use `search_path` to isolate a schema).
         public var searchPath: String?
+        /// The most connections the pool opens (`?pool_size=`).
+        public var maximumConnections: Int = 16
     }
 
     public struct InvalidURL: Error, CustomStringConvertible {
@@ -40,13 +42,19 @@ public enum DatabaseLocation: Sendable, Equatable {
         guard ["disable", "prefer", "require", "allow"].contains(sslMode) else {
             throw InvalidURL(reason: "sslmode must be disable, prefer or require")
         }
-        return .postgres(
-            PostgresLocation(
+        var poolSize = 16
+        if let text = query.first(where: { $0.name == "pool_size" })?.value {
+            guard let value = Int(text), value > 0 else { throw InvalidURL(reason: "pool_size must be a positive integer") }
+            poolSize = value
+        }
+        var location = PostgresLocation(
                 host: host, port: components.port ?? 5432,
                 username: components.percentEncodedUser.flatMap { $0.removingPercentEncoding } ?? "postgres",
                 password: components.percentEncodedPassword.flatMap { $0.removingPercentEncoding },
                 database: database, sslMode: sslMode,
-                searchPath: query.first { $0.name == "search_path" }?.value))
+                searchPath: query.first { $0.name == "search_path" }?.value)
+        location.maximumConnections = poolSize
+        return .postgres(location)
     }
 }
 
@@ -61,7 +69,7 @@ extension DatabaseLocation.PostgresLocation {
         var configuration = PostgresClient.Configuration(
             host: host, port: port, username: username, password: password, database: database, tls: tls)
         if let searchPath { configuration.options.additionalStartupParameters = [("search_path", searchPath)] }
-        configuration.options.maximumConnections = 16
+        configuration.options.maximumConnections = maximumConnections
         return configuration
     }
 }

@@ -21,6 +21,7 @@ public final class PostgresDatabase: Database {
         }
     }
 
+    @discardableResult
     public func transaction<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T {
         try await client.withConnection { connection in
             let runner = PostgresStatementRunner(connection: connection, logger: logger)

@@ -35,6 +35,7 @@ public final class SQLiteDatabase: Database {
         return try await body(reader)
     }
 
+    @discardableResult
     public func transaction<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T {
         await writerLock.lock()
         do {

@@ -1,0 +1,89 @@
+import HedgerowCore
+import Testing
+
+/// No request body, path or header may produce a 500 (API.md §0.1). A seeded generator makes
+/// the run repeatable; every response must be a 2xx or a 4xx in PostHog's error format.
+@Suite("Robustness")
+struct FuzzTests {
+    struct SplitMix: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    static let fieldNames = [
+        "name", "slug", "logo_media_id", "is_member_join_email_enabled", "enforce_2fa", "members_can_invite",
+        "members_can_use_personal_api_keys", "allow_publicly_shared_resources", "is_ai_data_processing_approved",
+        "default_experiment_stats_method", "default_role_id", "personal_api_key", "id", "teams", "unknown",
+    ]
+
+    static func randomValue(_ random: inout SplitMix, depth: Int = 0) -> JSONValue {
+        switch Int.random(in: 0..<(depth > 2 ? 7 : 9), using: &random) {
+        case 0: return .null
+        case 1: return .bool(Bool.random(using: &random))
+        case 2: return .int(Int64.random(in: Int64.min...Int64.max, using: &random))
+        case 3: return .double(Double.random(in: -1e300...1e300, using: &random))
+        case 4: return .string(String(repeating: "é", count: Int.random(in: 0...200, using: &random)))
+        case 5: return .string(["true", "0", "", " ", "bayesian", "497f6eca-6276-4993-bfeb-53cbbbba6f08", "\u{0}", "'; DROP TABLE users; --"].randomElement(using: &random)!)
+        case 6: return .string(String(repeating: "x", count: Int.random(in: 60...100_000, using: &random)))
+        case 7: return .array((0..<Int.random(in: 0...4, using: &random)).map { _ in randomValue(&random, depth: depth + 1) })
+        default:
+            var object = JSONObject()
+            for _ in 0..<Int.random(in: 0...5, using: &random) {
+                object[fieldNames.randomElement(using: &random)!] = randomValue(&random, depth: depth + 1)
+            }
+            return .object(object)
+        }
+    }
+
+    static func randomBody(_ random: inout SplitMix) -> [UInt8] {
+        switch Int.random(in: 0..<4, using: &random) {
+        case 0:
+            var object = JSONObject()
+            for name in fieldNames where Bool.random(using: &random) { object[name] = randomValue(&random) }
+            return JSONWriter.bytes(.object(object))
+        case 1: return JSONWriter.bytes(randomValue(&random))
+        case 2: return (0..<Int.random(in: 0...64, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+        default:
+            var bytes = JSONWriter.bytes(randomValue(&random))
+            if !bytes.isEmpty { bytes.removeLast(Int.random(in: 0...bytes.count, using: &random)) }
+            return bytes
+        }
+    }
+
+    @Test("Random bodies, paths and headers never produce a 500", arguments: TestBackend.available)
+    func randomRequestsNever500(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let alice = try await server.createUser("alice@example.com")
+            let org = try await server.createOrganization("Target", owner: alice)
+            var random = SplitMix(state: 20_261_129)
+            let paths = [
+                "/api/organizations/", "/api/organizations/\(org)/", "/api/organizations/@current/", "/api/organizations/%ff%fe/",
+                "/api/organizations/\(String(repeating: "a", count: 5000))/", "/api/organizations/\(org)/../../",
+                "/api/organizations/?limit=%00&offset=%ZZ", "/_health?x=\u{1F600}", "//api//organizations//",
+            ]
+            let methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+            let contentTypes = ["application/json", "application/x-www-form-urlencoded", "text/plain", "application/json; charset=utf-8", ""]
+            for iteration in 0..<400 {
+                let method = methods.randomElement(using: &random)!
+                var path = paths.randomElement(using: &random)!
+                if method == "DELETE", path.contains("/\(org)/") || path.contains("@current") { path = "/api/organizations/\(org)x/" }
+                let body = Self.randomBody(&random)
+                var headers = [("Content-Type", contentTypes.randomElement(using: &random)!)]
+                if Bool.random(using: &random) { headers.append(("Authorization", ["Bearer ", "Bearer \(alice.key)", "Bearer phx_\u{00}", "Basic Zm9v", "Bearer " + String(repeating: "k", count: 9000)].randomElement(using: &random)!)) }
+                let useKey = Int.random(in: 0..<3, using: &random) > 0
+                let result = try await server.request(method, path, key: useKey && headers.count == 1 ? alice.key : nil, body: body, headers: headers)
+                #expect(result.status < 500, "iteration \(iteration): \(method) \(path) → \(result.status) \(result.text)")
+                if result.status >= 400, method != "HEAD" {
+                    #expect(result.json.objectValue?.keys == ["type", "code", "detail", "attr"], "iteration \(iteration): \(result.text)")
+                }
+            }
+            #expect(try await server.request("GET", "/api/organizations/\(org)/", key: alice.key).status == 200)
+        }
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+import HTTPTypes
+import HedgerowAPI
+import HedgerowCore
+import HedgerowStore
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import Testing
+
+/// A response as the tests read it.
+struct TestResult: Sendable {
+    let status: Int
+    let headers: HTTPFields
+    let bytes: [UInt8]
+
+    var json: JSONValue {
+        (try? JSONParser.parse(bytes)) ?? .null
+    }
+
+    var text: String { String(decoding: bytes, as: UTF8.self) }
+
+    subscript(key: String) -> JSONValue? { json[key] }
+
+    func header(_ name: String) -> String? {
+        HTTPField.Name(name).flatMap { headers[$0] }
+    }
+
+    /// The PostHog error body, checked field by field.
+    func expectError(
+        _ status: Int, type: String, code: String, detail: String, attr: String? = nil,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        #expect(self.status == status, "status \(self.status): \(text)", sourceLocation: sourceLocation)
+        #expect(
+            json == .object(["type": .string(type), "code": .string(code), "detail": .string(detail), "attr": JSONValue(attr)]),
+            "body: \(text)", sourceLocation: sourceLocation)
+    }
+}
+
+/// A user with a key, as tests create them.
+struct TestUser: Sendable {
+    let user: User
+    let key: String
+}
+
+/// A running application over a fresh database, driven through Hummingbird's router test client.
+struct TestServer: Sendable {
+    let database: any Database
+    let client: any TestClientProtocol
+    let configuration: HedgerowConfiguration
+
+    /// Runs `body` against a fresh application on `backend`.
+    static func run(
+        _ backend: TestBackend, configure: @Sendable (inout HedgerowConfiguration) -> Void = { _ in },
+        _ body: @Sendable (TestServer) async throws -> Void
+    ) async throws {
+        let (location, cleanup) = try await backend.makeLocation()
+        var configuration = HedgerowConfiguration(dataDirectory: NSTemporaryDirectory(), database: location)
+        configuration.bootstrapOnEmptyDatabase = false
+        configuration.rateLimit.enabled = false
+        configure(&configuration)
+        let frozen = configuration
+        let database = try await DatabaseFactory.open(location, logger: TestBackend.logger)
+        let app = buildApplication(configuration: frozen, database: database, logger: TestBackend.logger)
+        do {
+            try await app.application.test(.router) { client in
+                try await body(TestServer(database: database, client: client, configuration: frozen))
+            }
+        } catch {
+            await cleanup()
+            throw error
+        }
+        await cleanup()
+    }
+
+    // MARK: Fixtures
+
+    func createUser(_ email: String, scopes: [String] = ["*"], scopedOrganizations: [String]? = nil, scopedTeams: [Int64]? = nil)
+        async throws -> TestUser
+    {
+        let accounts = AccountService(database: database)
+        let user = try await accounts.createUser(email: email, password: nil, firstName: "Test")
+        let key = try await accounts.createKey(
+            email: email, label: "test", scopes: scopes, scopedOrganizations: scopedOrganizations, scopedTeams: scopedTeams)
+        return TestUser(user: user, key: key)
+    }
+
+    /// Another key for an existing user.
+    func createKey(
+        for user: TestUser, scopes: [String], scopedOrganizations: [String]? = nil, scopedTeams: [Int64]? = nil
+    ) async throws -> String {
+        try await AccountService(database: database).createKey(
+            email: user.user.email, label: "extra", scopes: scopes, scopedOrganizations: scopedOrganizations,
+            scopedTeams: scopedTeams)
+    }
+
+    /// Creates an organization through the API, owned by `owner`; returns its id.
+    func createOrganization(_ name: String, owner: TestUser) async throws -> String {
+        let result = try await request("POST", "/api/organizations/", key: owner.key, json: .object(["name": .string(name)]))
+        #expect(result.status == 201, "create organization: \(result.text)")
+        return result["id"]?.stringValue ?? ""
+    }
+
+    func addMember(_ user: TestUser, to organizationID: String, level: MembershipLevel) async throws {
+        try await AccountService(database: database).addMember(
+            organizationID: organizationID, email: user.user.email, level: level)
+    }
+
+    // MARK: Requests
+
+    func request(
+        _ method: String, _ path: String, key: String? = nil, json: JSONValue? = nil, body: [UInt8]? = nil,
+        headers extra: [(String, String)] = []
+    ) async throws -> TestResult {
+        var headers = HTTPFields()
+        if let key { headers[.authorization] = "Bearer \(key)" }
+        var payload = body
+        if let json {
+            payload = JSONWriter.bytes(json)
+            headers[.contentType] = "application/json"
+        }
+        for (name, value) in extra {
+            if let field = HTTPField.Name(name) { headers[field] = value }
+        }
+        return try await client.execute(
+            uri: path, method: HTTPRequest.Method(rawValue: method) ?? .get, headers: headers,
+            body: payload.map { ByteBuffer(bytes: $0) }
+        ) { response in
+            TestResult(status: Int(response.status.code), headers: response.headers, bytes: Array(response.body.readableBytesView))
+        }
+    }
+}

@@ -1,0 +1,48 @@
+import HedgerowCore
+import Testing
+
+@Suite("JSON parser and writer")
+struct JSONTests {
+    @Test func parsesObjectsKeepingKeyOrder() throws {
+        let value = try JSONParser.parse(#"{"b": 1, "a": [true, null, "x"], "c": {"d": -2.5}}"#)
+        #expect(value.objectValue?.keys == ["b", "a", "c"])
+        #expect(value["a"] == [true, nil, "x"])
+        #expect(value["c"]?["d"] == .double(-2.5))
+    }
+
+    @Test func keepsLargeIntegersExact() throws {
+        #expect(try JSONParser.parse("9007199254740993") == .int(9_007_199_254_740_993))
+        #expect(try JSONParser.parse("1e3") == .double(1000))
+    }
+
+    @Test(arguments: ["", "{", "[1,]", "{\"a\" 1}", "tru", "01", "\"\\x\"", "{} x", "1.", "-", "\"\u{01}\"", "1e999"])
+    func rejectsMalformedInput(_ text: String) {
+        #expect(throws: JSONParser.ParseError.self) { try JSONParser.parse(text) }
+    }
+
+    @Test func rejectsInvalidUTF8() {
+        #expect(throws: JSONParser.ParseError.self) { try JSONParser.parse([0x22, 0xFF, 0xFE, 0x22]) }
+    }
+
+    @Test func boundsNestingDepth() {
+        let deep = String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)
+        #expect(throws: JSONParser.ParseError.self) { try JSONParser.parse(deep) }
+        let fine = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
+        #expect(throws: Never.self) { try JSONParser.parse(fine) }
+    }
+
+    @Test func decodesEscapesAndSurrogatePairs() throws {
+        #expect(try JSONParser.parse(#""a\"\\\/\n\u00e9\ud83d\ude00""#) == .string("a\"\\/\né😀"))
+        #expect(throws: JSONParser.ParseError.self) { try JSONParser.parse(#""\ud83d""#) }
+    }
+
+    @Test func writesCompactJSONInObjectOrder() {
+        let value: JSONValue = .object(["z": 1, "a": "x\"y\n\u{01}", "m": [nil, true, 1.5]])
+        #expect(JSONWriter.string(value) == #"{"z":1,"a":"x\"y\n\u0001","m":[null,true,1.5]}"#)
+    }
+
+    @Test func roundTrips() throws {
+        let text = #"{"k":[1,-2,3.25,"é",{"n":null}],"b":false}"#
+        #expect(JSONWriter.string(try JSONParser.parse(text)) == text)
+    }
+}
