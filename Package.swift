@@ -83,6 +83,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "HedgerowCLITests",
+            dependencies: [
+                "hedgerow",
+                "HedgerowCore",
+                "HedgerowStore",
+            ],
+            swiftSettings: swiftSettings
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -61,7 +61,9 @@ public struct HedgerowConfiguration: Sendable {
             configuration.rateLimit.enabled = !["0", "false", "no", "off"].contains(enabled.lowercased())
         }
         if let burst = environment["HEDGEROW_RATE_LIMIT_BURST"], !burst.isEmpty {
-            guard let value = Int(burst), value > 0 else { throw Invalid(description: "HEDGEROW_RATE_LIMIT_BURST must be a positive integer") }
+            guard let value = Int(burst), value > 0 else {
+                throw Invalid(description: "HEDGEROW_RATE_LIMIT_BURST must be a positive integer")
+            }
             configuration.rateLimit.burstPerMinute = value
         }
         if let sustained = environment["HEDGEROW_RATE_LIMIT_SUSTAINED"], !sustained.isEmpty {

@@ -40,7 +40,7 @@ struct Serve: AsyncParsableCommand {
         let dataDirectory = configuration.dataDirectory
         let app = buildApplication(configuration: configuration, database: database, logger: logger) { result in
             let path = try BootstrapService.writeKeyFile(result.key, dataDirectory: dataDirectory)
-            let message = 
+            let message =
                 """
                 Created user \(result.email) and "Default organization" (\(result.organizationID)).
                 Personal API key (shown once, also written to \(path)):

@@ -1,13 +1,15 @@
-import Logging
 import Foundation
 import HedgerowAPI
 import HedgerowCore
 import HedgerowStore
+import Logging
 import Testing
 
 @Suite("First start (issue: foundation)")
 struct BootstrapTests {
-    @Test("An empty database gets an admin, the default organization and a * key; later starts create nothing", arguments: TestBackend.available)
+    @Test(
+        "An empty database gets an admin, the default organization and a * key; later starts create nothing",
+        arguments: TestBackend.available)
     func bootstrapOnce(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
             let bootstrap = BootstrapService(database: server.database)
@@ -48,7 +50,7 @@ struct BootstrapTests {
         #expect(configuration.rateLimit.burstPerMinute == 10)
         #expect(!configuration.rateLimit.enabled)
         let postgres = try HedgerowConfiguration.fromEnvironment([
-            "HEDGEROW_DATABASE_URL": "postgres://u:p%40ss@db.local:6543/hedgerow?sslmode=require&pool_size=3",
+            "HEDGEROW_DATABASE_URL": "postgres://u:p%40ss@db.local:6543/hedgerow?sslmode=require&pool_size=3"
         ])
         guard case .postgres(let location) = postgres.database else {
             Issue.record("expected PostgreSQL")

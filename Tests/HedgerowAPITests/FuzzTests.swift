@@ -29,7 +29,10 @@ struct FuzzTests {
         case 2: return .int(Int64.random(in: Int64.min...Int64.max, using: &random))
         case 3: return .double(Double.random(in: -1e300...1e300, using: &random))
         case 4: return .string(String(repeating: "é", count: Int.random(in: 0...200, using: &random)))
-        case 5: return .string(["true", "0", "", " ", "bayesian", "497f6eca-6276-4993-bfeb-53cbbbba6f08", "\u{0}", "'; DROP TABLE users; --"].randomElement(using: &random)!)
+        case 5:
+            return .string(
+                ["true", "0", "", " ", "bayesian", "497f6eca-6276-4993-bfeb-53cbbbba6f08", "\u{0}", "'; DROP TABLE users; --"]
+                    .randomElement(using: &random)!)
         case 6: return .string(String(repeating: "x", count: Int.random(in: 60...100_000, using: &random)))
         case 7: return .array((0..<Int.random(in: 0...4, using: &random)).map { _ in randomValue(&random, depth: depth + 1) })
         default:
@@ -68,16 +71,28 @@ struct FuzzTests {
                 "/api/organizations/?limit=%00&offset=%ZZ", "/_health?x=\u{1F600}", "//api//organizations//",
             ]
             let methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-            let contentTypes = ["application/json", "application/x-www-form-urlencoded", "text/plain", "application/json; charset=utf-8", ""]
+            let contentTypes = [
+                "application/json", "application/x-www-form-urlencoded", "text/plain", "application/json; charset=utf-8", "",
+            ]
             for iteration in 0..<400 {
                 let method = methods.randomElement(using: &random)!
                 var path = paths.randomElement(using: &random)!
                 if method == "DELETE", path.contains("/\(org)/") || path.contains("@current") { path = "/api/organizations/\(org)x/" }
                 let body = Self.randomBody(&random)
                 var headers = [("Content-Type", contentTypes.randomElement(using: &random)!)]
-                if Bool.random(using: &random) { headers.append(("Authorization", ["Bearer ", "Bearer \(alice.key)", "Bearer phx_\u{00}", "Basic Zm9v", "Bearer " + String(repeating: "k", count: 9000)].randomElement(using: &random)!)) }
+                if Bool.random(using: &random) {
+                    headers.append(
+                        (
+                            "Authorization",
+                            [
+                                "Bearer ", "Bearer \(alice.key)", "Bearer phx_\u{00}", "Basic Zm9v",
+                                "Bearer " + String(repeating: "k", count: 9000),
+                            ].randomElement(using: &random)!
+                        ))
+                }
                 let useKey = Int.random(in: 0..<3, using: &random) > 0
-                let result = try await server.request(method, path, key: useKey && headers.count == 1 ? alice.key : nil, body: body, headers: headers)
+                let result = try await server.request(
+                    method, path, key: useKey && headers.count == 1 ? alice.key : nil, body: body, headers: headers)
                 #expect(result.status < 500, "iteration \(iteration): \(method) \(path) → \(result.status) \(result.text)")
                 if result.status >= 400, method != "HEAD" {
                     #expect(result.json.objectValue?.keys == ["type", "code", "detail", "attr"], "iteration \(iteration): \(result.text)")

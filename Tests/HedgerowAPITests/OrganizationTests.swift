@@ -139,7 +139,8 @@ struct OrganizationTests {
             // Permission is checked before the body: an invalid body from a member is still 403.
             let invalid = try await server.request("PATCH", "/api/organizations/\(org)/", key: member.key, json: .object(["name": ""]))
             #expect(invalid.status == 403)
-            let patched = try await server.request("PATCH", "/api/organizations/\(org)/", key: admin.key, json: .object(["name": "Renamed"]))
+            let patched = try await server.request(
+                "PATCH", "/api/organizations/\(org)/", key: admin.key, json: .object(["name": "Renamed"]))
             #expect(patched.status == 200)
             #expect(patched["name"] == "Renamed")
             #expect(patched["slug"] == "acme")
@@ -157,9 +158,11 @@ struct OrganizationTests {
         try await TestServer.run(backend) { server in
             let alice = try await server.createUser("alice@example.com")
             let org = try await server.createOrganization("Acme", owner: alice)
-            let put = try await server.request("PUT", "/api/organizations/\(org)/", key: alice.key, json: .object(["members_can_invite": false]))
+            let put = try await server.request(
+                "PUT", "/api/organizations/\(org)/", key: alice.key, json: .object(["members_can_invite": false]))
             put.expectError(400, type: "validation_error", code: "required", detail: "This field is required.", attr: "name")
-            let patch = try await server.request("PATCH", "/api/organizations/\(org)/", key: alice.key, json: .object(["members_can_invite": false]))
+            let patch = try await server.request(
+                "PATCH", "/api/organizations/\(org)/", key: alice.key, json: .object(["members_can_invite": false]))
             #expect(patch.status == 200)
             #expect(patch["members_can_invite"] == false)
             #expect(patch["name"] == "Acme")
@@ -180,7 +183,9 @@ struct OrganizationTests {
                     "metadata": .object(["instance_tag": "x"]), "teams": [], "no_such_field": .object(["deep": [1, 2]]),
                 ]))
             #expect(result.status == 200)
-            for key in ["id", "slug", "membership_level", "member_count", "plugins_access_level", "created_at", "customer_id", "metadata", "teams"] {
+            for key in [
+                "id", "slug", "membership_level", "member_count", "plugins_access_level", "created_at", "customer_id", "metadata", "teams",
+            ] {
                 #expect(result[key] == before[key], "\(key) changed")
             }
         }
@@ -237,7 +242,9 @@ struct OrganizationTests {
         }
     }
 
-    @Test("DELETE removes everything in the organization, keeps users, and moves their current organization", arguments: TestBackend.available)
+    @Test(
+        "DELETE removes everything in the organization, keeps users, and moves their current organization", arguments: TestBackend.available
+    )
     func deleteCascadesAndMovesCurrent(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
             let owner = try await server.createUser("owner@example.com")
@@ -265,7 +272,8 @@ struct OrganizationTests {
         }
     }
 
-    @Test("Slug clashes get the first 43 characters, a dash and four random letters; slugs are lower-case", arguments: TestBackend.available)
+    @Test(
+        "Slug clashes get the first 43 characters, a dash and four random letters; slugs are lower-case", arguments: TestBackend.available)
     func slugClashes(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
             let alice = try await server.createUser("alice@example.com")

@@ -15,7 +15,8 @@ struct PaginationTests {
     func nextAndPrevious(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
             let alice = try await seed(server, count: 5)
-            let first = try await server.request("GET", "/api/organizations/?limit=2&zeta=a+b&alpha=%C3%A9", key: alice.key, headers: [("Host", "example.test:8000")])
+            let first = try await server.request(
+                "GET", "/api/organizations/?limit=2&zeta=a+b&alpha=%C3%A9", key: alice.key, headers: [("Host", "example.test:8000")])
             #expect(first["count"] == 5)
             #expect(first["results"]?.arrayValue?.count == 2)
             #expect(first["next"] == "http://example.test:8000/api/organizations/?alpha=%C3%A9&limit=2&offset=2&zeta=a+b")
@@ -47,7 +48,8 @@ struct PaginationTests {
             #expect(past["results"] == [])
             #expect(past["count"] == 3)
             #expect(past["previous"] == "http://h/api/organizations/?limit=100")
-            let huge = try await server.request("GET", "/api/organizations/?offset=9223372036854775807&limit=9223372036854775807", key: alice.key)
+            let huge = try await server.request(
+                "GET", "/api/organizations/?offset=9223372036854775807&limit=9223372036854775807", key: alice.key)
             #expect(huge.status == 200)
             #expect(huge["results"] == [])
         }

@@ -61,7 +61,8 @@ struct ProtocolTests {
             let alice = try await server.createUser("alice@example.com")
             let result = try await server.request(
                 "POST", "/api/organizations/", key: alice.key, body: Array("name=x".utf8), headers: [("Content-Type", "text/plain")])
-            result.expectError(415, type: "invalid_request", code: "unsupported_media_type", detail: "Unsupported media type \"text/plain\" in request.")
+            result.expectError(
+                415, type: "invalid_request", code: "unsupported_media_type", detail: "Unsupported media type \"text/plain\" in request.")
         }
     }
 
@@ -71,7 +72,8 @@ struct ProtocolTests {
             let alice = try await server.createUser("alice@example.com")
             let big = JSONValue.object(["name": .string(String(repeating: "x", count: 4096))])
             let result = try await server.request("POST", "/api/organizations/", key: alice.key, json: big)
-            result.expectError(413, type: "invalid_request", code: "payload_too_large", detail: "Request body is larger than the limit of 1024 bytes.")
+            result.expectError(
+                413, type: "invalid_request", code: "payload_too_large", detail: "Request body is larger than the limit of 1024 bytes.")
         }
     }
 

@@ -6,10 +6,13 @@ import Testing
 struct RateLimitTests {
     @Test("Past the burst limit a key gets 429 with Retry-After; other keys are unaffected", arguments: TestBackend.available)
     func burstLimitThrottles(backend: TestBackend) async throws {
-        try await TestServer.run(backend, configure: { configuration in
-            configuration.rateLimit.enabled = true
-            configuration.rateLimit.burstPerMinute = 3
-        }) { server in
+        try await TestServer.run(
+            backend,
+            configure: { configuration in
+                configuration.rateLimit.enabled = true
+                configuration.rateLimit.burstPerMinute = 3
+            }
+        ) { server in
             let alice = try await server.createUser("alice@example.com")
             let bob = try await server.createUser("bob@example.com")
             for _ in 0..<3 { #expect(try await server.request("GET", "/api/organizations/", key: alice.key).status == 200) }

@@ -12,8 +12,10 @@ struct ScopeTests {
             let reader = try await server.createKey(for: alice, scopes: ["organization:read"])
             #expect(try await server.request("GET", "/api/organizations/", key: reader).status == 200)
             #expect(try await server.request("GET", "/api/organizations/\(org)/", key: reader).status == 200)
-            for (method, path) in [("POST", "/api/organizations/"), ("PATCH", "/api/organizations/\(org)/"),
-                                   ("PUT", "/api/organizations/\(org)/"), ("DELETE", "/api/organizations/\(org)/")] {
+            for (method, path) in [
+                ("POST", "/api/organizations/"), ("PATCH", "/api/organizations/\(org)/"),
+                ("PUT", "/api/organizations/\(org)/"), ("DELETE", "/api/organizations/\(org)/"),
+            ] {
                 let result = try await server.request(method, path, key: reader, json: .object(["name": "x"]))
                 result.expectError(
                     403, type: "authentication_error", code: "permission_denied",
@@ -70,7 +72,8 @@ struct ScopeTests {
             #expect(try await server.request("GET", "/api/organizations/\(first)/", key: scoped).status == 200)
             let hidden = try await server.request("GET", "/api/organizations/\(second)/", key: scoped)
             hidden.expectError(404, type: "invalid_request", code: "not_found", detail: "Not found.")
-            #expect(try await server.request("PATCH", "/api/organizations/\(second)/", key: scoped, json: .object(["name": "n"])).status == 404)
+            #expect(
+                try await server.request("PATCH", "/api/organizations/\(second)/", key: scoped, json: .object(["name": "n"])).status == 404)
         }
     }
 
@@ -80,8 +83,10 @@ struct ScopeTests {
             let alice = try await server.createUser("alice@example.com")
             let org = try await server.createOrganization("Acme", owner: alice)
             let scoped = try await server.createKey(for: alice, scopes: ["*"], scopedTeams: [1])
-            for (method, path) in [("GET", "/api/organizations/"), ("GET", "/api/organizations/\(org)/"),
-                                   ("POST", "/api/organizations/"), ("DELETE", "/api/organizations/\(org)/")] {
+            for (method, path) in [
+                ("GET", "/api/organizations/"), ("GET", "/api/organizations/\(org)/"),
+                ("POST", "/api/organizations/"), ("DELETE", "/api/organizations/\(org)/"),
+            ] {
                 let result = try await server.request(method, path, key: scoped, json: .object(["name": "x"]))
                 result.expectError(
                     403, type: "authentication_error", code: "permission_denied",
@@ -107,7 +112,9 @@ struct ScopeTests {
             let refused = try await server.request("GET", "/api/organizations/\(org)/", key: member.key)
             refused.expectError(
                 403, type: "authentication_error", code: "permission_denied",
-                detail: "Organization 'Strict Co' does not allow using personal API keys. Contact an admin to enable personal API keys for this organization.")
+                detail:
+                    "Organization 'Strict Co' does not allow using personal API keys. Contact an admin to enable personal API keys for this organization."
+            )
             #expect(try await server.request("GET", "/api/organizations/\(org)/", key: admin.key).status == 200)
         }
     }

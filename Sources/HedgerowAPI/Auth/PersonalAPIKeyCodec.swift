@@ -19,10 +19,11 @@ public enum PersonalAPIKeyCodec {
 
     public static func hash(_ value: String) -> String {
         let digest = SHA256.hash(data: Array(value.utf8))
-        return "sha256$" + digest.map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        return "sha256$"
+            + digest.map { byte in
+                let hex = String(byte, radix: 16)
+                return byte < 16 ? "0" + hex : hex
+            }.joined()
     }
 
     public static func mask(_ value: String) -> String {

@@ -73,7 +73,8 @@ public struct AccountService: Sendable {
         on connection: any SQLConnection
     ) async throws -> String {
         guard try await keys.count(userID: user.id, on: connection) < Self.maximumKeysPerUser else {
-            throw APIError.invalidInput("You can only have \(Self.maximumKeysPerUser) personal API keys. Remove an existing key before creating a new one.")
+            throw APIError.invalidInput(
+                "You can only have \(Self.maximumKeysPerUser) personal API keys. Remove an existing key before creating a new one.")
         }
         let value = PersonalAPIKeyCodec.generate()
         let now = Timestamp.now()

@@ -55,7 +55,9 @@ public struct OrganizationService: Sendable {
 
     /// Creates an organization with its default project and environment, makes `ownerID` its owner
     /// and switches that user to it.
-    func createOrganization(input: OrganizationInput, ownerID: Int64, on connection: any SQLConnection) async throws
+    func createOrganization(
+        input: OrganizationInput, ownerID: Int64, on connection: any SQLConnection
+    ) async throws
         -> OrganizationDetails
     {
         guard let name = input.name else { throw APIError.required("name") }
@@ -147,7 +149,9 @@ public struct OrganizationService: Sendable {
         }
     }
 
-    func details(_ organization: Organization, level: MembershipLevel, on connection: any SQLConnection) async throws
+    func details(
+        _ organization: Organization, level: MembershipLevel, on connection: any SQLConnection
+    ) async throws
         -> OrganizationDetails
     {
         OrganizationDetails(
@@ -168,7 +172,9 @@ public struct OrganizationService: Sendable {
     }
 
     /// A project named "Default project" with its main environment (same id, same name).
-    func createDefaultProject(in organizationID: String, at now: Timestamp, on connection: any SQLConnection) async throws
+    func createDefaultProject(
+        in organizationID: String, at now: Timestamp, on connection: any SQLConnection
+    ) async throws
         -> Environment
     {
         let id = try await Sequences.next("team", on: connection)

@@ -48,11 +48,11 @@ public enum DatabaseLocation: Sendable, Equatable {
             poolSize = value
         }
         var location = PostgresLocation(
-                host: host, port: components.port ?? 5432,
-                username: components.percentEncodedUser.flatMap { $0.removingPercentEncoding } ?? "postgres",
-                password: components.percentEncodedPassword.flatMap { $0.removingPercentEncoding },
-                database: database, sslMode: sslMode,
-                searchPath: query.first { $0.name == "search_path" }?.value)
+            host: host, port: components.port ?? 5432,
+            username: components.percentEncodedUser.flatMap { $0.removingPercentEncoding } ?? "postgres",
+            password: components.percentEncodedPassword.flatMap { $0.removingPercentEncoding },
+            database: database, sslMode: sslMode,
+            searchPath: query.first { $0.name == "search_path" }?.value)
         location.maximumConnections = poolSize
         return .postgres(location)
     }

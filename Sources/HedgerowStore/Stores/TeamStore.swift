@@ -30,7 +30,10 @@ public struct TeamStore: Sendable {
     public func insertProject(_ project: Project, on connection: any SQLConnection) async throws {
         try await connection.execute(
             "INSERT INTO projects (id, organization_id, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
-            [.int(project.id), .text(project.organizationID), .text(project.name), SQLValue(project.createdAt), SQLValue(project.updatedAt)])
+            [
+                .int(project.id), .text(project.organizationID), .text(project.name), SQLValue(project.createdAt),
+                SQLValue(project.updatedAt),
+            ])
     }
 
     public func insertEnvironment(_ environment: Environment, on connection: any SQLConnection) async throws {

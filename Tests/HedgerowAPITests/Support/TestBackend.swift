@@ -33,9 +33,12 @@ enum TestBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
         case .sqlite:
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hedgerow-test-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            return (.sqlite(path: directory.appendingPathComponent("test.sqlite").path), {
-                try? FileManager.default.removeItem(at: directory)
-            })
+            return (
+                .sqlite(path: directory.appendingPathComponent("test.sqlite").path),
+                {
+                    try? FileManager.default.removeItem(at: directory)
+                }
+            )
         case .postgres:
             guard let url = Self.postgresURL, case .postgres(var postgres) = try DatabaseLocation.parse(url) else {
                 throw TestSetupError(description: "HEDGEROW_TEST_DATABASE_URL is not a PostgreSQL URL")
@@ -45,11 +48,14 @@ enum TestBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
             postgres.searchPath = String(schema)
             postgres.maximumConnections = 4
             let admin = postgres
-            return (.postgres(postgres), {
-                var target = admin
-                target.searchPath = nil
-                try? await Self.adminExecute(target, "DROP SCHEMA \(schema) CASCADE")
-            })
+            return (
+                .postgres(postgres),
+                {
+                    var target = admin
+                    target.searchPath = nil
+                    try? await Self.adminExecute(target, "DROP SCHEMA \(schema) CASCADE")
+                }
+            )
         }
     }
 

@@ -77,7 +77,9 @@ struct TestServer: Sendable {
 
     // MARK: Fixtures
 
-    func createUser(_ email: String, scopes: [String] = ["*"], scopedOrganizations: [String]? = nil, scopedTeams: [Int64]? = nil)
+    func createUser(
+        _ email: String, scopes: [String] = ["*"], scopedOrganizations: [String]? = nil, scopedTeams: [Int64]? = nil
+    )
         async throws -> TestUser
     {
         let accounts = AccountService(database: database)

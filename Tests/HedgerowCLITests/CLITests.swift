@@ -1,0 +1,235 @@
+import Foundation
+import HedgerowCore
+import HedgerowStore
+import Testing
+
+/// The `hedgerow` binary as a user runs it: one-shot commands, and `serve` on a real port.
+@Suite("Command line", .serialized)
+struct CLITests {
+    enum Backend: String, CaseIterable, Sendable {
+        case sqlite, postgres
+
+        static var available: [Backend] {
+            ProcessInfo.processInfo.environment["HEDGEROW_TEST_DATABASE_URL"]?.isEmpty == false ? [.sqlite, .postgres] : [.sqlite]
+        }
+    }
+
+    /// A data directory and the environment that points the CLI at a fresh database.
+    struct Sandbox {
+        let directory: String
+        var environment: [String: String]
+
+        static func make(_ backend: Backend) throws -> Sandbox {
+            let directory = NSTemporaryDirectory() + "hedgerow-cli-\(UUID().uuidString)"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            var environment = ProcessInfo.processInfo.environment
+            environment["HEDGEROW_DATA_DIR"] = directory
+            environment["HEDGEROW_LOG_LEVEL"] = "debug"
+            environment["HEDGEROW_DATABASE_URL"] = nil
+            if backend == .postgres, let url = environment["HEDGEROW_TEST_DATABASE_URL"] {
+                let schema = "cli_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
+                _ = try CLITests.psql(url, "CREATE SCHEMA \(schema)")
+                environment["HEDGEROW_DATABASE_URL"] = url + (url.contains("?") ? "&" : "?") + "search_path=\(schema)"
+            }
+            return Sandbox(directory: directory, environment: environment)
+        }
+    }
+
+    struct Output {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+    }
+
+    static func binaryDirectory() -> String {
+        // The test bundle sits next to the products in .build/<configuration>/.
+        var url = URL(fileURLWithPath: CommandLine.arguments[0])
+        while !FileManager.default.isExecutableFile(atPath: url.deletingLastPathComponent().appendingPathComponent("hedgerow").path),
+            url.pathComponents.count > 1
+        {
+            url.deleteLastPathComponent()
+        }
+        return url.deletingLastPathComponent().path
+    }
+
+    static func run(_ arguments: [String], environment: [String: String]) throws -> Output {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binaryDirectory() + "/hedgerow")
+        process.arguments = arguments
+        process.environment = environment
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Output(
+            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+            stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    static func psql(_ url: String, _ sql: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["psql", url.replacingOccurrences(of: "?sslmode=disable", with: ""), "-qAtc", sql]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// `curl` against the live server: status code and body.
+    static func curl(_ arguments: [String]) throws -> (Int, JSONValue) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["curl", "-s", "-w", "\n%{http_code}"] + arguments
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let status = Int(lines.last ?? "") ?? 0
+        let body = lines.dropLast().joined(separator: "\n")
+        return (status, (try? JSONParser.parse(body)) ?? .null)
+    }
+
+    static func freePort() -> Int { Int.random(in: 20_000..<40_000) }
+
+    /// Starts `hedgerow serve`, waits until it answers, runs `body`, then stops it with SIGTERM and
+    /// returns what it printed and its exit status.
+    static func withServer(
+        _ sandbox: Sandbox, _ body: (Int) throws -> Void
+    ) throws -> Output {
+        let port = freePort()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binaryDirectory() + "/hedgerow")
+        process.arguments = ["serve", "--port", String(port)]
+        process.environment = sandbox.environment
+        let outPath = sandbox.directory + "/serve-\(port).out"
+        let errPath = sandbox.directory + "/serve-\(port).err"
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: outPath)
+        process.standardError = FileHandle(forWritingAtPath: errPath)
+        try process.run()
+        var ready = false
+        for _ in 0..<200 {
+            if (try? curl(["http://127.0.0.1:\(port)/_readyz"]))?.0 == 200 {
+                ready = true
+                break
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        var failure: (any Error)?
+        if ready {
+            do { try body(port) } catch { failure = error }
+        }
+        process.terminate()
+        process.waitUntilExit()
+        let output = Output(
+            status: process.terminationStatus,
+            stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+        if let failure { throw failure }
+        #expect(ready, "server did not become ready: \(output.stderr)")
+        return output
+    }
+
+    @Test("serve: the first start prints the initial key once and writes it 0600; SIGTERM stops it cleanly", arguments: Backend.available)
+    func firstStartPrintsKeyOnce(backend: Backend) throws {
+        let sandbox = try Sandbox.make(backend)
+        defer { try? FileManager.default.removeItem(atPath: sandbox.directory) }
+        var key = ""
+        let first = try Self.withServer(sandbox) { port in
+            key =
+                (try? String(contentsOfFile: sandbox.directory + "/initial-api-key", encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            let (status, body) = try Self.curl(["-H", "Authorization: Bearer \(key)", "http://127.0.0.1:\(port)/api/organizations/"])
+            #expect(status == 200)
+            #expect(body["count"] == 1)
+            #expect(body["results"]?.arrayValue?.first?["name"] == "Default organization")
+        }
+        #expect(first.status == 0, "exit status \(first.status): \(first.stderr)")
+        #expect(first.stdout.contains(key))
+        #expect(first.stdout.contains("curl -H \"Authorization: Bearer \(key)\""))
+        let attributes = try FileManager.default.attributesOfItem(atPath: sandbox.directory + "/initial-api-key")
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        // The key is printed on stdout for the operator, never written to the log.
+        #expect(!first.stderr.contains(key))
+
+        let second = try Self.withServer(sandbox) { port in
+            let (status, _) = try Self.curl(["http://127.0.0.1:\(port)/api/organizations/?personal_api_key=\(key)"])
+            #expect(status == 200)
+        }
+        #expect(second.status == 0)
+        #expect(!second.stdout.contains("phx_"))
+        #expect(!second.stderr.contains(key))
+        #expect(second.stderr.contains("path=/api/organizations/"))
+    }
+
+    @Test("users, keys and members commands work together with the API", arguments: Backend.available)
+    func accountCommands(backend: Backend) throws {
+        let sandbox = try Sandbox.make(backend)
+        defer { try? FileManager.default.removeItem(atPath: sandbox.directory) }
+        var environment = sandbox.environment
+        environment["HEDGEROW_LOG_LEVEL"] = "error"
+        #expect(try Self.run(["migrate"], environment: environment).status == 0)
+        // First start on the empty database creates the admin and the default organization.
+        _ = try Self.withServer(sandbox) { _ in }
+        let created = try Self.run(
+            ["users", "create", "--email", "Bob@Example.com", "--password", "hunter2", "--first-name", "Bob"], environment: environment)
+        #expect(created.status == 0, "\(created.stderr)")
+        #expect(created.stdout.contains("bob@example.com"))
+        let duplicate = try Self.run(["users", "create", "--email", "bob@example.com"], environment: environment)
+        #expect(duplicate.status != 0)
+        #expect(duplicate.stderr.contains("already exists"))
+
+        let keyRun = try Self.run(
+            ["keys", "create", "--email", "bob@example.com", "--scopes", "organization:read"], environment: environment)
+        #expect(keyRun.status == 0, "\(keyRun.stderr)")
+        let lines = keyRun.stdout.split(separator: "\n")
+        #expect(lines.count == 1)
+        let bobKey = String(lines.first ?? "")
+        #expect(bobKey.hasPrefix("phx_") && bobKey.count == 47)
+
+        let invalid = try Self.run(["keys", "create", "--email", "bob@example.com", "--scopes", "nope:read"], environment: environment)
+        #expect(invalid.status != 0)
+        #expect(invalid.stderr.contains("Invalid scope: nope:read"))
+
+        let server = try Self.withServer(sandbox) { port in
+            let admin =
+                (try? String(contentsOfFile: sandbox.directory + "/initial-api-key", encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            let (_, adminOrgs) = try Self.curl(["-H", "Authorization: Bearer \(admin)", "http://127.0.0.1:\(port)/api/organizations/"])
+            let orgID = adminOrgs["results"]?.arrayValue?.first?["id"]?.stringValue ?? ""
+            let (_, before) = try Self.curl(["-H", "Authorization: Bearer \(bobKey)", "http://127.0.0.1:\(port)/api/organizations/"])
+            #expect(before["count"] == 0)
+            // The CLI writes while the server runs (SQLite: another process on the same file).
+            let added = try Self.run(
+                ["members", "add", "--organization", orgID, "--email", "bob@example.com", "--level", "8"], environment: environment)
+            #expect(added.status == 0, "\(added.stderr)")
+            let (_, after) = try Self.curl(["-H", "Authorization: Bearer \(bobKey)", "http://127.0.0.1:\(port)/api/organizations/"])
+            #expect(after["count"] == 1)
+            #expect(after["results"]?.arrayValue?.first?["membership_level"] == 8)
+            let (status, _) = try Self.curl([
+                "-X", "PATCH", "-H", "Authorization: Bearer \(bobKey)", "-H", "Content-Type: application/json",
+                "-d", "{\"name\":\"x\"}", "http://127.0.0.1:\(port)/api/organizations/\(orgID)/",
+            ])
+            #expect(status == 403)
+        }
+        #expect(server.status == 0)
+        #expect(!server.stderr.contains(bobKey))
+
+        let badLevel = try Self.run(
+            ["members", "add", "--organization", UUID().uuidString, "--email", "bob@example.com", "--level", "3"], environment: environment)
+        #expect(badLevel.status != 0)
+        let unscoped = try Self.run(["keys", "create", "--email", "bob@example.com", "--scopes", ""], environment: environment)
+        #expect(unscoped.status == 0)
+    }
+}
