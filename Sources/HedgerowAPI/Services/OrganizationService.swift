@@ -1,15 +1,6 @@
 import HedgerowCore
 import HedgerowStore
 
-/// An organization with what its representation shows the caller.
-public struct OrganizationDetails: Sendable {
-    public var organization: Organization
-    public var membershipLevel: MembershipLevel
-    public var projects: [Project]
-    public var environments: [Environment]
-    public var memberCount: Int
-}
-
 /// The rules of organizations (API.md §2): who may read, change and delete them, and what creating
 /// and deleting one does. Every write is one transaction.
 public struct OrganizationService: Sendable {
@@ -24,24 +15,22 @@ public struct OrganizationService: Sendable {
 
     public func list(
         principal: Principal, limit: Int, offset: Int
-    ) async throws -> (count: Int, results: [OrganizationDetails]) {
+    ) async throws -> (count: Int, page: [OrganizationDetails]) {
         try await database.read { connection in
-            let (count, page) = try await organizations.listForMember(
+            try await organizations.listDetailsForMember(
                 userID: principal.user.id, restrictedTo: principal.scopedOrganizations, limit: limit, offset: offset,
                 on: connection)
-            var results: [OrganizationDetails] = []
-            for (organization, level) in page {
-                results.append(try await details(organization, level: level, on: connection))
-            }
-            return (count, results)
         }
     }
 
     /// The organization `id` (`@current` allowed) as the principal may see it.
     public func retrieve(id: String, principal: Principal) async throws -> OrganizationDetails {
         try await database.read { connection in
-            let (organization, level) = try await visibleOrganization(id: id, principal: principal, on: connection)
-            return try await details(organization, level: level, on: connection)
+            let resolved = try Self.resolve(id: id, principal: principal)
+            guard let details = try await organizations.findDetails(id: resolved, memberUserID: principal.user.id, on: connection)
+            else { throw APIError.notFound() }
+            try Self.checkKeyPolicy(details.organization, level: details.membershipLevel)
+            return details
         }
     }
 
@@ -72,7 +61,7 @@ public struct OrganizationService: Sendable {
                 id: Identifiers.uuidV7(at: now), organizationID: organization.id, userID: ownerID, level: .owner,
                 joinedAt: now, updatedAt: now), on: connection)
         try await users.setCurrent(userID: ownerID, organizationID: organization.id, teamID: environment.id, on: connection)
-        return try await details(organization, level: .owner, on: connection)
+        return try await details(organizationID: organization.id, userID: ownerID, on: connection)
     }
 
     /// 404 when the caller cannot see the organization, 403 when they may not change it.
@@ -94,7 +83,7 @@ public struct OrganizationService: Sendable {
             input.apply(to: &organization)
             organization.updatedAt = Timestamp.now()
             try await organizations.update(organization, on: connection)
-            return try await details(organization, level: level, on: connection)
+            return try await details(organizationID: organization.id, userID: principal.user.id, on: connection)
         }
     }
 
@@ -125,6 +114,16 @@ public struct OrganizationService: Sendable {
     func visibleOrganization(
         id: String, principal: Principal, on connection: any SQLConnection
     ) async throws -> (Organization, MembershipLevel) {
+        let resolved = try Self.resolve(id: id, principal: principal)
+        guard let (organization, level) = try await organizations.find(id: resolved, memberUserID: principal.user.id, on: connection)
+        else { throw APIError.notFound() }
+        try Self.checkKeyPolicy(organization, level: level)
+        return (organization, level)
+    }
+
+    /// The canonical id for `id` (`@current` resolved), or 404 when it is malformed or outside the
+    /// key's `scoped_organizations`.
+    static func resolve(id: String, principal: Principal) throws(APIError) -> String {
         let resolved: String
         if id == "@current" {
             guard let current = principal.user.currentOrganizationID else { throw APIError.notFound() }
@@ -134,10 +133,7 @@ public struct OrganizationService: Sendable {
             resolved = canonical
         }
         if let scoped = principal.scopedOrganizations, !scoped.contains(resolved) { throw APIError.notFound() }
-        guard let (organization, level) = try await organizations.find(id: resolved, memberUserID: principal.user.id, on: connection)
-        else { throw APIError.notFound() }
-        try Self.checkKeyPolicy(organization, level: level)
-        return (organization, level)
+        return resolved
     }
 
     /// API.md §1.2: an organization may forbid personal API keys to members below admin.
@@ -149,16 +145,11 @@ public struct OrganizationService: Sendable {
         }
     }
 
-    func details(
-        _ organization: Organization, level: MembershipLevel, on connection: any SQLConnection
-    ) async throws
-        -> OrganizationDetails
-    {
-        OrganizationDetails(
-            organization: organization, membershipLevel: level,
-            projects: try await teams.projects(organizationID: organization.id, on: connection),
-            environments: try await teams.environments(organizationID: organization.id, on: connection),
-            memberCount: try await organizations.activeMemberCount(organizationID: organization.id, on: connection))
+    /// The organization as `userID` sees it (after a write, in the same transaction).
+    func details(organizationID: String, userID: Int64, on connection: any SQLConnection) async throws -> OrganizationDetails {
+        guard let details = try await organizations.findDetails(id: organizationID, memberUserID: userID, on: connection)
+        else { throw APIError.notFound() }
+        return details
     }
 
     func uniqueSlug(for name: String, on connection: any SQLConnection) async throws -> String {

@@ -163,3 +163,23 @@ public struct PersonalAPIKey: Sendable, Equatable {
         self.lastUsedAt = lastUsedAt
     }
 }
+
+/// An organization with what its representation shows the caller.
+public struct OrganizationDetails: Sendable {
+    public var organization: Organization
+    public var membershipLevel: MembershipLevel
+    public var projects: [Project]
+    public var environments: [Environment]
+    public var memberCount: Int
+
+    public init(
+        organization: Organization, membershipLevel: MembershipLevel, projects: [Project], environments: [Environment],
+        memberCount: Int
+    ) {
+        self.organization = organization
+        self.membershipLevel = membershipLevel
+        self.projects = projects
+        self.environments = environments
+        self.memberCount = memberCount
+    }
+}

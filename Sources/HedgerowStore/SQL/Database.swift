@@ -4,6 +4,19 @@ import HedgerowCore
 public enum SQLDialect: String, Sendable {
     case sqlite
     case postgres
+
+    /// A scalar subquery that returns the rows of `table` (aliased `a`) matching `condition` as a
+    /// JSON array of objects with `columns`, ordered by `orderBy`, as text (`[]` when none).
+    func jsonArray(columns: [String], from table: String, where condition: String, orderBy: String) -> String {
+        switch self {
+        case .sqlite:
+            let object = "json_object(" + columns.map { "'\($0)', a.\($0)" }.joined(separator: ", ") + ")"
+            return "(SELECT json_group_array(\(object) ORDER BY \(orderBy)) FROM \(table) a WHERE \(condition))"
+        case .postgres:
+            let object = "json_build_object(" + columns.map { "'\($0)', a.\($0)" }.joined(separator: ", ") + ")"
+            return "(SELECT CAST(COALESCE(json_agg(\(object) ORDER BY \(orderBy)), '[]'::json) AS TEXT) FROM \(table) a WHERE \(condition))"
+        }
+    }
 }
 
 /// A connection (or a transaction on one) that runs statements. SQL is written once, with

@@ -87,3 +87,31 @@ public struct SQLDecodingError: Error, CustomStringConvertible {
     public let expected: String
     public var description: String { "column \(column) is not \(expected)" }
 }
+
+/// One object of a JSON-aggregated column, read like a row (SQLite gives booleans as 0/1).
+struct JSONRow {
+    let column: String
+    let object: JSONObject
+
+    func int(_ key: String) throws -> Int64 {
+        switch object[key] {
+        case .int(let value)?: return value
+        case .double(let value)?: if let exact = Int64(exactly: value) { return exact }
+        default: break
+        }
+        throw SQLDecodingError(column: "\(column).\(key)", expected: "integer")
+    }
+
+    func string(_ key: String) throws -> String {
+        guard case .string(let value)? = object[key] else { throw SQLDecodingError(column: "\(column).\(key)", expected: "text") }
+        return value
+    }
+
+    func bool(_ key: String) throws -> Bool {
+        switch object[key] {
+        case .bool(let value)?: return value
+        case .int(let value)?: return value != 0
+        default: throw SQLDecodingError(column: "\(column).\(key)", expected: "boolean")
+        }
+    }
+}

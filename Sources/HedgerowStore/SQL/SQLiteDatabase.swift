@@ -100,24 +100,21 @@ struct SQLiteStatementRunner: SQLConnection {
     }
 
     /// `$12` → `?12` outside string literals and quoted identifiers (SQLite binds `?NNN` by index).
+    /// Works on UTF-8 bytes: `$`, quotes and `?` are ASCII and never part of a multi-byte sequence.
     static func rewritePlaceholders(_ sql: String) -> String {
-        var output = ""
-        output.reserveCapacity(sql.utf8.count)
-        var quote: Character?
-        for character in sql {
+        var bytes = Array(sql.utf8)
+        var quote: UInt8?
+        for index in bytes.indices {
+            let byte = bytes[index]
             if let open = quote {
-                if character == open { quote = nil }
-                output.append(character)
-            } else if character == "'" || character == "\"" {
-                quote = character
-                output.append(character)
-            } else if character == "$" {
-                output.append("?")
-            } else {
-                output.append(character)
+                if byte == open { quote = nil }
+            } else if byte == UInt8(ascii: "'") || byte == UInt8(ascii: "\"") {
+                quote = byte
+            } else if byte == UInt8(ascii: "$") {
+                bytes[index] = UInt8(ascii: "?")
             }
         }
-        return output
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     static func sqliteData(_ value: SQLValue) -> SQLiteData {

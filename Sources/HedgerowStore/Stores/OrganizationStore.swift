@@ -29,6 +29,94 @@ public struct OrganizationStore: Sendable {
         return organization
     }
 
+    // MARK: Details (one query: organization, level, member count, projects, environments)
+
+    static func detailsColumns(_ dialect: SQLDialect) -> String {
+        let projects = dialect.jsonArray(
+            columns: ["id", "name", "created_at", "updated_at"], from: "projects", where: "a.organization_id = o.id", orderBy: "a.id")
+        let environments = dialect.jsonArray(
+            columns: [
+                "id", "uuid", "project_id", "name", "api_token", "timezone", "ingested_event", "completed_snippet_onboarding",
+                "is_demo", "created_at", "updated_at",
+            ], from: "teams", where: "a.organization_id = o.id", orderBy: "a.id")
+        return """
+            \(columns), m.level AS membership_level,
+            (SELECT COUNT(*) FROM organization_memberships mc JOIN users uc ON uc.id = mc.user_id
+                WHERE mc.organization_id = o.id AND uc.is_active = TRUE) AS member_count,
+            \(projects) AS projects_json, \(environments) AS environments_json
+            """
+    }
+
+    static let sqliteDetailsColumns = detailsColumns(.sqlite)
+    static let postgresDetailsColumns = detailsColumns(.postgres)
+
+    static func detailsColumns(for connection: any SQLConnection) -> String {
+        connection.dialect == .sqlite ? sqliteDetailsColumns : postgresDetailsColumns
+    }
+
+    /// An organization as a member sees it, or nil when `memberUserID` is not a member.
+    public func findDetails(id: String, memberUserID: Int64, on connection: any SQLConnection) async throws -> OrganizationDetails? {
+        try await connection.first(
+            """
+            SELECT \(Self.detailsColumns(for: connection)) FROM organizations o
+            JOIN organization_memberships m ON m.organization_id = o.id AND m.user_id = $2
+            WHERE o.id = $1
+            """, [.text(id), .int(memberUserID)]
+        ).map(Self.decodeDetails)
+    }
+
+    /// A page of the organizations a user belongs to, oldest first, optionally limited to `ids`.
+    public func listDetailsForMember(
+        userID: Int64, restrictedTo ids: [String]?, limit: Int, offset: Int, on connection: any SQLConnection
+    ) async throws -> (count: Int, page: [OrganizationDetails]) {
+        var filter = ""
+        var binds: [SQLValue] = [.int(userID)]
+        if let ids {
+            if ids.isEmpty { return (0, []) }
+            filter = " AND o.id IN (" + ids.indices.map { "$\($0 + 2)" }.joined(separator: ", ") + ")"
+            binds += ids.map(SQLValue.text)
+        }
+        let from = "FROM organizations o JOIN organization_memberships m ON m.organization_id = o.id AND m.user_id = $1"
+        let count = try await connection.first("SELECT COUNT(*) AS n \(from)\(filter)", binds)?.int("n") ?? 0
+        if count == 0 || offset >= count { return (Int(count), []) }
+        let rows = try await connection.query(
+            "SELECT \(Self.detailsColumns(for: connection)) \(from)\(filter) ORDER BY o.created_at, o.id LIMIT \(limit) OFFSET \(offset)",
+            binds)
+        return (Int(count), try rows.map(Self.decodeDetails))
+    }
+
+    static func decodeDetails(_ row: SQLRow) throws -> OrganizationDetails {
+        let organization = try decode(row)
+        let projects = try jsonRows(row, "projects_json").map { object in
+            Project(
+                id: try object.int("id"), organizationID: organization.id, name: try object.string("name"),
+                createdAt: Timestamp(microseconds: try object.int("created_at")),
+                updatedAt: Timestamp(microseconds: try object.int("updated_at")))
+        }
+        let environments = try jsonRows(row, "environments_json").map { object in
+            Environment(
+                id: try object.int("id"), uuid: try object.string("uuid"), organizationID: organization.id,
+                projectID: try object.int("project_id"), name: try object.string("name"), apiToken: try object.string("api_token"),
+                timezone: try object.string("timezone"), ingestedEvent: try object.bool("ingested_event"),
+                completedSnippetOnboarding: try object.bool("completed_snippet_onboarding"), isDemo: try object.bool("is_demo"),
+                createdAt: Timestamp(microseconds: try object.int("created_at")),
+                updatedAt: Timestamp(microseconds: try object.int("updated_at")))
+        }
+        return OrganizationDetails(
+            organization: organization, membershipLevel: try level(row), projects: projects, environments: environments,
+            memberCount: Int(try row.decodeInt("member_count")))
+    }
+
+    static func jsonRows(_ row: SQLRow, _ column: String) throws -> [JSONRow] {
+        guard case .array(let elements) = try JSONParser.parse(try row.decodeString(column)) else {
+            throw SQLDecodingError(column: column, expected: "a JSON array")
+        }
+        return try elements.map { element in
+            guard case .object(let object) = element else { throw SQLDecodingError(column: column, expected: "JSON objects") }
+            return JSONRow(column: column, object: object)
+        }
+    }
+
     public func insert(_ organization: Organization, on connection: any SQLConnection) async throws {
         try await connection.execute(
             """
@@ -84,25 +172,6 @@ public struct OrganizationStore: Sendable {
         return (try Self.decode(row), try Self.level(row))
     }
 
-    /// A page of the organizations a user belongs to, oldest first, optionally limited to `ids`.
-    public func listForMember(
-        userID: Int64, restrictedTo ids: [String]?, limit: Int, offset: Int, on connection: any SQLConnection
-    ) async throws -> (count: Int, page: [(Organization, MembershipLevel)]) {
-        var filter = ""
-        var binds: [SQLValue] = [.int(userID)]
-        if let ids {
-            if ids.isEmpty { return (0, []) }
-            filter = " AND o.id IN (" + ids.indices.map { "$\($0 + 2)" }.joined(separator: ", ") + ")"
-            binds += ids.map(SQLValue.text)
-        }
-        let from = "FROM organizations o JOIN organization_memberships m ON m.organization_id = o.id AND m.user_id = $1"
-        let count = try await connection.first("SELECT COUNT(*) AS n \(from)\(filter)", binds)?.int("n") ?? 0
-        let rows = try await connection.query(
-            "SELECT \(Self.columns), m.level AS membership_level \(from)\(filter) ORDER BY o.created_at, o.id LIMIT \(limit) OFFSET \(offset)",
-            binds)
-        return (Int(count), try rows.map { (try Self.decode($0), try Self.level($0)) })
-    }
-
     static func level(_ row: SQLRow) throws -> MembershipLevel {
         guard let level = MembershipLevel(rawValue: Int(try row.decodeInt("membership_level"))) else {
             throw SQLDecodingError(column: "membership_level", expected: "1, 8 or 15")
@@ -137,17 +206,6 @@ public struct OrganizationStore: Sendable {
         try await connection.execute(
             "UPDATE organization_memberships SET level = $3, updated_at = $4 WHERE organization_id = $1 AND user_id = $2",
             [.text(organizationID), .int(userID), .int(Int64(level.rawValue)), SQLValue(time)])
-    }
-
-    /// Members whose user is active.
-    public func activeMemberCount(organizationID: String, on connection: any SQLConnection) async throws -> Int {
-        Int(
-            try await connection.first(
-                """
-                SELECT COUNT(*) AS n FROM organization_memberships m JOIN users u ON u.id = m.user_id
-                WHERE m.organization_id = $1 AND u.is_active = $2
-                """, [.text(organizationID), .bool(true)]
-            )?.int("n") ?? 0)
     }
 
     /// The ids of the organizations a user belongs to, oldest membership first.

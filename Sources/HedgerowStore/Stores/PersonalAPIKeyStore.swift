@@ -35,17 +35,22 @@ public struct PersonalAPIKeyStore: Sendable {
             ])
     }
 
-    /// The key with this hash together with its user, when the user is active.
-    public func findActive(secureValue: String, on connection: any SQLConnection) async throws -> (PersonalAPIKey, User)? {
-        let keyColumns = Self.columns.split(separator: ",").map { "k." + $0.trimmingCharacters(in: .whitespaces) }
+    /// The key and user columns of `findActive`, user columns prefixed with `user_`.
+    static let keyAndUserColumns: String = {
+        let keyColumns = columns.split(separator: ",").map { "k." + $0.trimmingCharacters(in: .whitespaces) }
         let userColumns = UserStore.columns.split(separator: ",").map {
             let name = $0.trimmingCharacters(in: .whitespaces)
             return "u.\(name) AS user_\(name)"
         }
+        return (keyColumns + userColumns).joined(separator: ", ")
+    }()
+
+    /// The key with this hash together with its user, when the user is active.
+    public func findActive(secureValue: String, on connection: any SQLConnection) async throws -> (PersonalAPIKey, User)? {
         guard
             let row = try await connection.first(
                 """
-                SELECT \((keyColumns + userColumns).joined(separator: ", ")) FROM personal_api_keys k
+                SELECT \(Self.keyAndUserColumns) FROM personal_api_keys k
                 JOIN users u ON u.id = k.user_id WHERE k.secure_value = $1 AND u.is_active = $2
                 """, [.text(secureValue), .bool(true)])
         else { return nil }
