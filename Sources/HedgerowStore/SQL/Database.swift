@@ -11,7 +11,8 @@ public enum SQLDialect: String, Sendable {
         switch self {
         case .sqlite:
             let object = "json_object(" + columns.map { "'\($0)', a.\($0)" }.joined(separator: ", ") + ")"
-            return "(SELECT json_group_array(\(object) ORDER BY \(orderBy)) FROM \(table) a WHERE \(condition))"
+            // SQLite before 3.44 has no ORDER BY inside aggregates: order a correlated subquery instead.
+            return "(SELECT json_group_array(\(object)) FROM (SELECT * FROM \(table) a WHERE \(condition) ORDER BY \(orderBy)) a)"
         case .postgres:
             let object = "json_build_object(" + columns.map { "'\($0)', a.\($0)" }.joined(separator: ", ") + ")"
             return "(SELECT CAST(COALESCE(json_agg(\(object) ORDER BY \(orderBy)), '[]'::json) AS TEXT) FROM \(table) a WHERE \(condition))"

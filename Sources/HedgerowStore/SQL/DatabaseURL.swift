@@ -83,7 +83,7 @@ public enum DatabaseFactory {
             if !directory.isEmpty {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             }
-            return try await SQLiteDatabase.open(path: path, logger: logger)
+            return try await SQLiteDatabase.open(path: path)
         case .postgres(let postgres):
             return PostgresDatabase(configuration: postgres.clientConfiguration, logger: logger)
         }

@@ -1,3 +1,4 @@
+import Foundation
 import HedgerowCore
 import Logging
 import NIOCore
@@ -91,7 +92,12 @@ struct PostgresStatementRunner: SQLConnection {
         case .int4: return .int(Int64(try cell.decode(Int32.self)))
         case .int8: return .int(try cell.decode(Int64.self))
         case .bool: return .bool(try cell.decode(Bool.self))
-        case .float4, .float8, .numeric: return .double(try cell.decode(Double.self))
+        case .float4, .float8: return .double(try cell.decode(Double.self))
+        case .numeric:
+            // SUM and AVG of integers are NUMERIC: exact integers stay integers.
+            let text = try cell.decode(Decimal.self).description
+            if let integer = Int64(text) { return .int(integer) }
+            return Double(text).map(SQLValue.double) ?? .text(text)
         case .bytea: return .blob(Array((try cell.decode(ByteBuffer.self)).readableBytesView))
         default: return .text(try cell.decode(String.self))
         }

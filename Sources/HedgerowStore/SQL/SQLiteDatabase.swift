@@ -3,12 +3,12 @@ import HedgerowCore
 import Logging
 import NIOCore
 import NIOPosix
-import SQLiteNIO
 import Synchronization
 
 /// SQLite in WAL mode: one writer connection (leased through a lock, `BEGIN IMMEDIATE`) and a few
 /// reader connections that never block it. Other processes (the CLI) may write to the same file:
-/// SQLite's file locks and a busy timeout serialise them.
+/// SQLite's file locks and a busy timeout serialise them; the wait for another process's write lock
+/// happens on NIO's blocking-I/O thread pool, never on a Swift concurrency thread.
 public final class SQLiteDatabase: Database {
     public let dialect = SQLDialect.sqlite
     private let writer: SQLiteStatementRunner
@@ -16,13 +16,13 @@ public final class SQLiteDatabase: Database {
     private let writerLock = AsyncLock()
     private let nextReader = ManagedCounter()
 
-    public static func open(path: String, readers readerCount: Int = 4, logger: Logger) async throws -> SQLiteDatabase {
-        let writer = try await SQLiteStatementRunner.open(path: path, logger: logger)
-        var readers: [SQLiteStatementRunner] = []
-        for _ in 0..<max(1, readerCount) {
-            readers.append(try await SQLiteStatementRunner.open(path: path, logger: logger))
+    public static func open(path: String, readers readerCount: Int = 4) async throws -> SQLiteDatabase {
+        try await NIOThreadPool.singleton.runIfActive {
+            let writer = try SQLiteStatementRunner.open(path: path)
+            var readers: [SQLiteStatementRunner] = []
+            for _ in 0..<max(1, readerCount) { readers.append(try SQLiteStatementRunner.open(path: path)) }
+            return SQLiteDatabase(writer: writer, readers: readers)
         }
-        return SQLiteDatabase(writer: writer, readers: readers)
     }
 
     private init(writer: SQLiteStatementRunner, readers: [SQLiteStatementRunner]) {
@@ -39,13 +39,14 @@ public final class SQLiteDatabase: Database {
     public func transaction<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T {
         await writerLock.lock()
         do {
-            try await writer.execute("BEGIN IMMEDIATE")
+            let writer = self.writer
+            try await NIOThreadPool.singleton.runIfActive { try writer.connection.executeScript("BEGIN IMMEDIATE") }
             let result: T
             do {
                 result = try await body(writer)
-                try await writer.execute("COMMIT")
+                try writer.connection.executeScript("COMMIT")
             } catch {
-                _ = try? await writer.query("ROLLBACK", [])
+                try? writer.connection.executeScript("ROLLBACK")
                 throw error
             }
             await writerLock.unlock()
@@ -57,12 +58,11 @@ public final class SQLiteDatabase: Database {
     }
 
     public func isUniqueViolation(_ error: any Error) -> Bool {
-        guard let error = error as? SQLiteError else { return false }
-        return error.message.contains("UNIQUE constraint failed")
+        (error as? SQLiteError)?.isUniqueViolation ?? false
     }
 
     public func shutdown() async {
-        for runner in readers + [writer] { await runner.close() }
+        for runner in readers + [writer] { runner.connection.close() }
     }
 }
 
@@ -71,80 +71,16 @@ struct SQLiteStatementRunner: SQLConnection {
     let dialect = SQLDialect.sqlite
     let connection: SQLiteConnection
 
-    static func open(path: String, logger: Logger) async throws -> SQLiteStatementRunner {
-        let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
-        let runner = SQLiteStatementRunner(connection: connection)
-        // busy_timeout replaces sqlite-nio's spinning busy handler with a sleeping one.
-        _ = try await runner.query("PRAGMA busy_timeout = 10000", [])
-        _ = try await runner.query("PRAGMA journal_mode = WAL", [])
-        _ = try await runner.query("PRAGMA synchronous = NORMAL", [])
-        _ = try await runner.query("PRAGMA foreign_keys = ON", [])
-        return runner
+    static func open(path: String) throws -> SQLiteStatementRunner {
+        let connection = try SQLiteConnection(path: path)
+        try connection.executeScript(
+            "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON")
+        return SQLiteStatementRunner(connection: connection)
     }
 
     func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
-        let statement = Self.rewritePlaceholders(sql)
-        let data = binds.map(Self.sqliteData)
-        let collector = RowCollector()
-        try await connection.query(statement, data) { row in
-            collector.append(row)
-        }
-        return collector.rows.map { row in
-            let columns = row.columns
-            return SQLRow(columns: columns.map(\.name), values: columns.map { Self.value($0.data) })
-        }
+        try connection.query(sql, binds)
     }
-
-    func close() async {
-        try? await connection.close()
-    }
-
-    /// `$12` → `?12` outside string literals and quoted identifiers (SQLite binds `?NNN` by index).
-    /// Works on UTF-8 bytes: `$`, quotes and `?` are ASCII and never part of a multi-byte sequence.
-    static func rewritePlaceholders(_ sql: String) -> String {
-        var bytes = Array(sql.utf8)
-        var quote: UInt8?
-        for index in bytes.indices {
-            let byte = bytes[index]
-            if let open = quote {
-                if byte == open { quote = nil }
-            } else if byte == UInt8(ascii: "'") || byte == UInt8(ascii: "\"") {
-                quote = byte
-            } else if byte == UInt8(ascii: "$") {
-                bytes[index] = UInt8(ascii: "?")
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
-    static func sqliteData(_ value: SQLValue) -> SQLiteData {
-        switch value {
-        case .null: .null
-        case .int(let integer): .integer(SQLiteInt64(integer))
-        case .double(let double): .float(double)
-        case .text(let text): .text(text)
-        case .bool(let flag): .integer(flag ? 1 : 0)
-        case .blob(let bytes): .blob(ByteBuffer(bytes: bytes))
-        }
-    }
-
-    static func value(_ data: SQLiteData) -> SQLValue {
-        switch data {
-        case .null: .null
-        case .integer(let integer): .int(Int64(integer))
-        case .float(let double): .double(double)
-        case .text(let text): .text(text)
-        case .blob(let buffer): .blob(Array(buffer.readableBytesView))
-        }
-    }
-}
-
-/// Collects rows handed over by sqlite-nio's callback (called serially on its thread pool).
-private final class RowCollector: @unchecked Sendable {
-    // Safe: sqlite-nio's async `query` invokes the callback synchronously, one row at a time, on a
-    // single thread, and `rows` is read only after `query` has returned.
-    var rows: [SQLiteRow] = []
-    func append(_ row: SQLiteRow) { rows.append(row) }
 }
 
 /// A lock-protected counter for round-robin selection.

@@ -1,0 +1,183 @@
+import CSQLite
+import Foundation
+import HedgerowCore
+
+/// An error reported by SQLite.
+public struct SQLiteError: Error, CustomStringConvertible {
+    /// The extended result code.
+    public let code: Int32
+    public let message: String
+
+    public var description: String { "SQLite error \(code): \(message)" }
+
+    /// `SQLITE_CONSTRAINT_UNIQUE` or `SQLITE_CONSTRAINT_PRIMARYKEY`.
+    public var isUniqueViolation: Bool { code == 2067 || code == 1555 }
+}
+
+/// One connection to an SQLite database file, over the system's libsqlite3. Statements are
+/// prepared once and kept (keyed by their SQL), and run synchronously on the calling thread:
+/// a read costs microseconds, so a hop to another thread would cost more than the work.
+///
+/// `@unchecked Sendable`: the database handle and the statement cache are touched only while
+/// `lock` is held (every method takes it), so one connection is used by one thread at a time.
+final class SQLiteConnection: @unchecked Sendable {
+    private let lock = NSLock()
+    private var handle: OpaquePointer?
+    private var statements: [String: CachedStatement] = [:]
+    static let statementCacheLimit = 512
+
+    final class CachedStatement {
+        let pointer: OpaquePointer
+        let columns: [String]
+        init(pointer: OpaquePointer, columns: [String]) {
+            self.pointer = pointer
+            self.columns = columns
+        }
+    }
+
+    init(path: String) throws {
+        var handle: OpaquePointer?
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let status = sqlite3_open_v2(path, &handle, flags, nil)
+        guard status == SQLITE_OK, let handle else {
+            let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open \(path)"
+            sqlite3_close(handle)
+            throw SQLiteError(code: status, message: message)
+        }
+        sqlite3_extended_result_codes(handle, 1)
+        self.handle = handle
+    }
+
+    deinit { close() }
+
+    func close() {
+        lock.withLock {
+            for statement in statements.values { sqlite3_finalize(statement.pointer) }
+            statements.removeAll()
+            if let handle { sqlite3_close_v2(handle) }
+            handle = nil
+        }
+    }
+
+    /// Runs one statement written with `$n` placeholders and returns its rows.
+    func query(_ sql: String, _ binds: [SQLValue]) throws -> [SQLRow] {
+        try lock.withLock {
+            guard let handle else { throw SQLiteError(code: SQLITE_MISUSE, message: "connection is closed") }
+            let statement = try prepared(sql, handle: handle)
+            defer {
+                sqlite3_reset(statement.pointer)
+                sqlite3_clear_bindings(statement.pointer)
+            }
+            try bind(binds, to: statement.pointer, handle: handle)
+            var rows: [SQLRow] = []
+            while true {
+                let status = sqlite3_step(statement.pointer)
+                if status == SQLITE_DONE { break }
+                guard status == SQLITE_ROW else { throw error(handle, status) }
+                rows.append(SQLRow(columns: statement.columns, values: readRow(statement.pointer, count: statement.columns.count)))
+            }
+            return rows
+        }
+    }
+
+    /// Runs statements that return nothing (`PRAGMA`s, several separated by `;`).
+    func executeScript(_ sql: String) throws {
+        try lock.withLock {
+            guard let handle else { throw SQLiteError(code: SQLITE_MISUSE, message: "connection is closed") }
+            var message: UnsafeMutablePointer<CChar>?
+            let status = sqlite3_exec(handle, sql, nil, nil, &message)
+            if status != SQLITE_OK {
+                let text = message.map { String(cString: $0) } ?? String(cString: sqlite3_errmsg(handle))
+                sqlite3_free(message)
+                throw SQLiteError(code: status, message: text)
+            }
+        }
+    }
+
+    private func prepared(_ sql: String, handle: OpaquePointer) throws -> CachedStatement {
+        if let cached = statements[sql] { return cached }
+        var pointer: OpaquePointer?
+        let status = sqlite3_prepare_v3(
+            handle, Self.rewritePlaceholders(sql), -1, UInt32(SQLITE_PREPARE_PERSISTENT), &pointer, nil)
+        guard status == SQLITE_OK, let pointer else { throw error(handle, status) }
+        let count = Int(sqlite3_column_count(pointer))
+        let columns = (0..<count).map { String(cString: sqlite3_column_name(pointer, Int32($0))) }
+        let statement = CachedStatement(pointer: pointer, columns: columns)
+        if statements.count >= Self.statementCacheLimit {
+            for old in statements.values { sqlite3_finalize(old.pointer) }
+            statements.removeAll()
+        }
+        statements[sql] = statement
+        return statement
+    }
+
+    /// `$12` → `?12` outside string literals and quoted identifiers (SQLite binds `?NNN` by index).
+    /// Works on UTF-8 bytes: `$`, quotes and `?` are ASCII and never part of a multi-byte sequence.
+    static func rewritePlaceholders(_ sql: String) -> String {
+        var bytes = Array(sql.utf8)
+        var quote: UInt8?
+        for index in bytes.indices {
+            let byte = bytes[index]
+            if let open = quote {
+                if byte == open { quote = nil }
+            } else if byte == UInt8(ascii: "'") || byte == UInt8(ascii: "\"") {
+                quote = byte
+            } else if byte == UInt8(ascii: "$") {
+                bytes[index] = UInt8(ascii: "?")
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+    private func bind(_ binds: [SQLValue], to statement: OpaquePointer, handle: OpaquePointer) throws {
+        for (offset, value) in binds.enumerated() {
+            let index = Int32(offset + 1)
+            let status: Int32
+            switch value {
+            case .null: status = sqlite3_bind_null(statement, index)
+            case .int(let integer): status = sqlite3_bind_int64(statement, index, integer)
+            case .double(let double): status = sqlite3_bind_double(statement, index, double)
+            case .bool(let flag): status = sqlite3_bind_int64(statement, index, flag ? 1 : 0)
+            case .text(let text): status = sqlite3_bind_text(statement, index, text, -1, Self.transient)
+            case .blob(let bytes):
+                status = bytes.withUnsafeBytes { buffer in
+                    sqlite3_bind_blob(statement, index, buffer.baseAddress, Int32(buffer.count), Self.transient)
+                }
+            }
+            guard status == SQLITE_OK else { throw error(handle, status) }
+        }
+    }
+
+    private func readRow(_ statement: OpaquePointer, count: Int) -> [SQLValue] {
+        var values: [SQLValue] = []
+        values.reserveCapacity(count)
+        for column in 0..<Int32(count) {
+            switch sqlite3_column_type(statement, column) {
+            case SQLITE_INTEGER: values.append(.int(sqlite3_column_int64(statement, column)))
+            case SQLITE_FLOAT: values.append(.double(sqlite3_column_double(statement, column)))
+            case SQLITE_TEXT:
+                let length = Int(sqlite3_column_bytes(statement, column))
+                if let text = sqlite3_column_text(statement, column) {
+                    values.append(.text(String(decoding: UnsafeBufferPointer(start: text, count: length), as: UTF8.self)))
+                } else {
+                    values.append(.text(""))
+                }
+            case SQLITE_BLOB:
+                let length = Int(sqlite3_column_bytes(statement, column))
+                if let blob = sqlite3_column_blob(statement, column) {
+                    values.append(.blob(Array(UnsafeRawBufferPointer(start: blob, count: length))))
+                } else {
+                    values.append(.blob([]))
+                }
+            default: values.append(.null)
+            }
+        }
+        return values
+    }
+
+    private func error(_ handle: OpaquePointer, _ status: Int32) -> SQLiteError {
+        SQLiteError(code: sqlite3_extended_errcode(handle), message: String(cString: sqlite3_errmsg(handle)))
+    }
+}
