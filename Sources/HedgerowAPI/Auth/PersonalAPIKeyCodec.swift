@@ -17,6 +17,8 @@ public enum PersonalAPIKeyCodec {
         "phc_" + randomBase62(bytes: 32, length: bodyLength)
     }
 
+    static let hexDigits = Array("0123456789abcdef".utf8)
+
     public static func hash(_ value: String) -> String {
         let digest = SHA256.hash(data: Array(value.utf8))
         return "sha256$"
