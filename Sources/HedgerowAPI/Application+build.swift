@@ -52,8 +52,14 @@ public func buildApplication(
 ) -> HedgerowApplication {
     var routes = Routes()
     HealthController(database: database).addRoutes(to: &routes)
-    OrganizationController(service: OrganizationService(database: database), instanceTag: configuration.instanceTag)
-        .addRoutes(to: &routes)
+    OrganizationController(
+        service: OrganizationService(database: database), rollback: EnvironmentsRollbackService(database: database),
+        instanceTag: configuration.instanceTag
+    ).addRoutes(to: &routes)
+    ProjectController(service: ProjectService(database: database)).addRoutes(to: &routes)
+    MemberController(service: MemberService(database: database)).addRoutes(to: &routes)
+    UserController(service: UserService(database: database), instanceTag: configuration.instanceTag).addRoutes(to: &routes)
+    PersonalAPIKeyController(service: PersonalAPIKeyService(database: database)).addRoutes(to: &routes)
 
     let rateLimiter: RateLimiter? =
         configuration.rateLimit.enabled

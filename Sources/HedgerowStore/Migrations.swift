@@ -110,7 +110,10 @@ public enum Migrations {
                 )
                 """,
                 "CREATE INDEX personal_api_keys_user ON personal_api_keys (user_id)",
-            ])
+            ]),
+        Migration(
+            version: 2, name: "personal API key rolling",
+            statements: ["ALTER TABLE personal_api_keys ADD COLUMN last_rolled_at BIGINT"]),
     ]
 }
 

@@ -19,7 +19,8 @@ struct FuzzTests {
     static let fieldNames = [
         "name", "slug", "logo_media_id", "is_member_join_email_enabled", "enforce_2fa", "members_can_invite",
         "members_can_use_personal_api_keys", "allow_publicly_shared_resources", "is_ai_data_processing_approved",
-        "default_experiment_stats_method", "default_role_id", "personal_api_key", "id", "teams", "unknown",
+        "default_experiment_stats_method", "default_role_id", "personal_api_key", "id", "teams", "unknown", "level", "timezone",
+        "first_name", "set_current_organization", "set_current_team", "scopes", "scoped_teams", "scoped_organizations", "label", "1",
     ]
 
     static func randomValue(_ random: inout SplitMix, depth: Int = 0) -> JSONValue {
@@ -69,15 +70,21 @@ struct FuzzTests {
                 "/api/organizations/", "/api/organizations/\(org)/", "/api/organizations/@current/", "/api/organizations/%ff%fe/",
                 "/api/organizations/\(String(repeating: "a", count: 5000))/", "/api/organizations/\(org)/../../",
                 "/api/organizations/?limit=%00&offset=%ZZ", "/_health?x=\u{1F600}", "//api//organizations//",
+                "/api/organizations/\(org)/projects/", "/api/organizations/\(org)/projects/1/", "/api/organizations/\(org)/members/",
+                "/api/organizations/\(org)/members/\(alice.user.uuid)/", "/api/projects/1/environments/", "/api/environments/1/",
+                "/api/environments/1/reset_token/", "/api/environments/99999999999999999999/", "/api/users/@me/",
+                "/api/personal_api_keys/", "/api/personal_api_keys/x/", "/api/organizations/\(org)/environments_rollback/",
             ]
             let methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
             let contentTypes = [
                 "application/json", "application/x-www-form-urlencoded", "text/plain", "application/json; charset=utf-8", "",
             ]
-            for iteration in 0..<400 {
+            for iteration in 0..<800 {
                 let method = methods.randomElement(using: &random)!
                 var path = paths.randomElement(using: &random)!
-                if method == "DELETE", path.contains("/\(org)/") || path.contains("@current") { path = "/api/organizations/\(org)x/" }
+                if method == "DELETE", path.contains("/\(org)/") || path.contains("@current") || path.contains("/1/") {
+                    path = "/api/organizations/\(org)x/"
+                }
                 let body = Self.randomBody(&random)
                 var headers = [("Content-Type", contentTypes.randomElement(using: &random)!)]
                 if Bool.random(using: &random) {

@@ -3,6 +3,7 @@ import HedgerowCore
 /// `/api/organizations/`: HTTP only — decode, call the service, encode PostHog's JSON.
 struct OrganizationController: Sendable {
     let service: OrganizationService
+    let rollback: EnvironmentsRollbackService
     let instanceTag: String
 
     func addRoutes(to routes: inout Routes) {
@@ -14,6 +15,7 @@ struct OrganizationController: Sendable {
         routes.add("PUT", "/api/organizations/:id/", scope: write, handler: replace)
         routes.add("PATCH", "/api/organizations/:id/", scope: write, handler: partialUpdate)
         routes.add("DELETE", "/api/organizations/:id/", scope: write, handler: destroy)
+        routes.add("POST", "/api/organizations/:id/environments_rollback/", scope: .unsupported, handler: environmentsRollback)
     }
 
     @Sendable func list(_ request: APIRequest) async throws -> APIResponse {
@@ -58,5 +60,13 @@ struct OrganizationController: Sendable {
     @Sendable func destroy(_ request: APIRequest) async throws -> APIResponse {
         try await service.delete(id: request.parameters["id"] ?? "", principal: try request.requirePrincipal())
         return .noContent
+    }
+
+    @Sendable func environmentsRollback(_ request: APIRequest) async throws -> APIResponse {
+        let principal = try request.requirePrincipal()
+        let id = request.parameters["id"] ?? ""
+        try await rollback.checkAllowed(organizationID: id, principal: principal)
+        try await rollback.rollback(organizationID: id, body: try request.body(), principal: principal)
+        return APIResponse(status: 202, json: .object(["success": true, "message": "Migration started"]))
     }
 }

@@ -146,10 +146,12 @@ public struct PersonalAPIKey: Sendable, Equatable {
     public var scopedOrganizations: [String]?
     public var createdAt: Timestamp
     public var lastUsedAt: Timestamp?
+    public var lastRolledAt: Timestamp?
 
     public init(
         id: String, userID: Int64, label: String, secureValue: String, maskValue: String, scopes: [Scope],
-        scopedTeams: [Int64]?, scopedOrganizations: [String]?, createdAt: Timestamp, lastUsedAt: Timestamp?
+        scopedTeams: [Int64]?, scopedOrganizations: [String]?, createdAt: Timestamp, lastUsedAt: Timestamp?,
+        lastRolledAt: Timestamp? = nil
     ) {
         self.id = id
         self.userID = userID
@@ -161,6 +163,7 @@ public struct PersonalAPIKey: Sendable, Equatable {
         self.scopedOrganizations = scopedOrganizations
         self.createdAt = createdAt
         self.lastUsedAt = lastUsedAt
+        self.lastRolledAt = lastRolledAt
     }
 }
 

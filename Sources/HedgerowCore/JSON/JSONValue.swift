@@ -105,3 +105,8 @@ extension JSONValue {
     public init(_ value: Int64?) { self = value.map(JSONValue.int) ?? .null }
     public init(_ value: Bool?) { self = value.map(JSONValue.bool) ?? .null }
 }
+
+extension JSONValue: CustomStringConvertible {
+    /// The value as compact JSON text.
+    public var description: String { JSONWriter.string(self) }
+}

@@ -1,3 +1,4 @@
+import Foundation
 import HedgerowCore
 
 /// Organizations and their memberships.
@@ -213,5 +214,78 @@ public struct OrganizationStore: Sendable {
         try await connection.query(
             "SELECT organization_id FROM organization_memberships WHERE user_id = $1 ORDER BY joined_at, id", [.int(userID)]
         ).map { try $0.decodeString("organization_id") }
+    }
+
+    /// A membership with its user.
+    public struct Member: Sendable {
+        public var membership: Membership
+        public var user: User
+    }
+
+    static let memberColumns =
+        "m.id AS membership_id, m.organization_id, m.user_id, m.level, m.joined_at, m.updated_at, "
+        + UserStore.columns.split(separator: ",").map { "u." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
+
+    static func decodeMember(_ row: SQLRow) throws -> Member {
+        guard let level = MembershipLevel(rawValue: Int(try row.decodeInt("level"))) else {
+            throw SQLDecodingError(column: "level", expected: "1, 8 or 15")
+        }
+        let membership = Membership(
+            id: try row.decodeString("membership_id"), organizationID: try row.decodeString("organization_id"),
+            userID: try row.decodeInt("user_id"), level: level, joinedAt: try row.decodeTimestamp("joined_at"),
+            updatedAt: try row.decodeTimestamp("updated_at"))
+        return Member(membership: membership, user: try UserStore.decode(row))
+    }
+
+    /// Members of an organization: by level, then newest first (PostHog's order).
+    public func memberPage(
+        organizationID: String, limit: Int, offset: Int, on connection: any SQLConnection
+    ) async throws
+        -> (count: Int, page: [Member])
+    {
+        let count =
+            try await connection.first(
+                "SELECT COUNT(*) AS n FROM organization_memberships WHERE organization_id = $1", [.text(organizationID)])?.int("n") ?? 0
+        let rows = try await connection.query(
+            """
+            SELECT \(Self.memberColumns) FROM organization_memberships m JOIN users u ON u.id = m.user_id
+            WHERE m.organization_id = $1 ORDER BY m.level, m.joined_at DESC, m.id DESC LIMIT \(limit) OFFSET \(offset)
+            """, [.text(organizationID)])
+        return (Int(count), try rows.map(Self.decodeMember))
+    }
+
+    public func member(organizationID: String, userUUID: String, on connection: any SQLConnection) async throws -> Member? {
+        try await connection.first(
+            """
+            SELECT \(Self.memberColumns) FROM organization_memberships m JOIN users u ON u.id = m.user_id
+            WHERE m.organization_id = $1 AND u.uuid = $2
+            """, [.text(organizationID), .text(userUUID)]
+        ).map(Self.decodeMember)
+    }
+
+    public func deleteMembership(organizationID: String, userID: Int64, on connection: any SQLConnection) async throws {
+        try await connection.execute(
+            "DELETE FROM organization_memberships WHERE organization_id = $1 AND user_id = $2", [.text(organizationID), .int(userID)])
+    }
+
+    public func ownerCount(organizationID: String, on connection: any SQLConnection) async throws -> Int {
+        Int(
+            try await connection.first(
+                "SELECT COUNT(*) AS n FROM organization_memberships WHERE organization_id = $1 AND level = $2",
+                [.text(organizationID), .int(Int64(MembershipLevel.owner.rawValue))])?.int("n") ?? 0)
+    }
+
+    /// The organizations a user belongs to with their level, oldest membership first.
+    public func memberships(ofUser userID: Int64, on connection: any SQLConnection) async throws -> [(Organization, MembershipLevel)] {
+        try await connection.query(
+            """
+            SELECT \(Self.columns), m.level AS membership_level FROM organizations o
+            JOIN organization_memberships m ON m.organization_id = o.id AND m.user_id = $1 ORDER BY m.joined_at, m.id
+            """, [.int(userID)]
+        ).map { (try Self.decode($0), try Self.level($0)) }
+    }
+
+    public func findByID(_ id: String, on connection: any SQLConnection) async throws -> Organization? {
+        try await connection.first("SELECT \(Self.columns) FROM organizations o WHERE o.id = $1", [.text(id)]).map(Self.decode)
     }
 }

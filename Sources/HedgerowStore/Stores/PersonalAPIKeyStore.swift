@@ -6,7 +6,7 @@ public struct PersonalAPIKeyStore: Sendable {
     public init() {}
 
     static let columns =
-        "id, user_id, label, secure_value, mask_value, scopes, scoped_teams, scoped_organizations, created_at, last_used_at"
+        "id, user_id, label, secure_value, mask_value, scopes, scoped_teams, scoped_organizations, created_at, last_used_at, last_rolled_at"
 
     static func decode(_ row: SQLRow) throws -> PersonalAPIKey {
         let scopes = try StringList.decode(try row.decodeString("scopes")).compactMap(Scope.init)
@@ -16,7 +16,8 @@ public struct PersonalAPIKeyStore: Sendable {
             id: try row.decodeString("id"), userID: try row.decodeInt("user_id"), label: try row.decodeString("label"),
             secureValue: try row.decodeString("secure_value"), maskValue: try row.decodeString("mask_value"),
             scopes: scopes, scopedTeams: scopedTeams, scopedOrganizations: scopedOrganizations,
-            createdAt: try row.decodeTimestamp("created_at"), lastUsedAt: row.timestamp("last_used_at"))
+            createdAt: try row.decodeTimestamp("created_at"), lastUsedAt: row.timestamp("last_used_at"),
+            lastRolledAt: row.timestamp("last_rolled_at"))
     }
 
     public func insert(_ key: PersonalAPIKey, on connection: any SQLConnection) async throws {
@@ -57,6 +58,38 @@ public struct PersonalAPIKeyStore: Sendable {
         let userRow = SQLRow(
             columns: row.columns.map { $0.hasPrefix("user_") ? String($0.dropFirst(5)) : "_" + $0 }, values: row.values)
         return (try Self.decode(row), try UserStore.decode(userRow))
+    }
+
+    public func list(userID: Int64, on connection: any SQLConnection) async throws -> [PersonalAPIKey] {
+        try await connection.query(
+            "SELECT \(Self.columns) FROM personal_api_keys WHERE user_id = $1 ORDER BY created_at DESC, id DESC", [.int(userID)]
+        ).map(Self.decode)
+    }
+
+    public func find(id: String, userID: Int64, on connection: any SQLConnection) async throws -> PersonalAPIKey? {
+        try await connection.first(
+            "SELECT \(Self.columns) FROM personal_api_keys WHERE id = $1 AND user_id = $2", [.text(id), .int(userID)]
+        ).map(Self.decode)
+    }
+
+    /// Writes label, scopes, limits, value hash and roll time.
+    public func update(_ key: PersonalAPIKey, on connection: any SQLConnection) async throws {
+        try await connection.execute(
+            """
+            UPDATE personal_api_keys SET label = $2, scopes = $3, scoped_teams = $4, scoped_organizations = $5,
+                secure_value = $6, mask_value = $7, last_rolled_at = $8
+            WHERE id = $1
+            """,
+            [
+                .text(key.id), .text(key.label), .text(StringList.encode(key.scopes.map(\.description))),
+                SQLValue(key.scopedTeams.map { StringList.encode($0.map(String.init)) }),
+                SQLValue(key.scopedOrganizations.map(StringList.encode)), .text(key.secureValue), .text(key.maskValue),
+                SQLValue(key.lastRolledAt),
+            ])
+    }
+
+    public func delete(id: String, on connection: any SQLConnection) async throws {
+        try await connection.execute("DELETE FROM personal_api_keys WHERE id = $1", [.text(id)])
     }
 
     public func touch(id: String, at time: Timestamp, on connection: any SQLConnection) async throws {

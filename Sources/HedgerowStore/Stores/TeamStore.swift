@@ -75,4 +75,73 @@ public struct TeamStore: Sendable {
             "SELECT \(Self.environmentColumns) FROM teams WHERE organization_id = $1 ORDER BY id LIMIT 1", [.text(organizationID)]
         ).map(Self.decodeEnvironment)
     }
+
+    // MARK: Projects
+
+    static let projectColumns = "id, organization_id, name, created_at, updated_at"
+
+    public func project(id: Int64, on connection: any SQLConnection) async throws -> Project? {
+        try await connection.first("SELECT \(Self.projectColumns) FROM projects WHERE id = $1", [.int(id)]).map(Self.decodeProject)
+    }
+
+    public func projectPage(
+        organizationID: String, limit: Int, offset: Int, on connection: any SQLConnection
+    ) async throws
+        -> (count: Int, page: [Project])
+    {
+        let count =
+            try await connection.first(
+                "SELECT COUNT(*) AS n FROM projects WHERE organization_id = $1", [.text(organizationID)])?.int("n") ?? 0
+        let rows = try await connection.query(
+            "SELECT \(Self.projectColumns) FROM projects WHERE organization_id = $1 ORDER BY id LIMIT \(limit) OFFSET \(offset)",
+            [.text(organizationID)])
+        return (Int(count), try rows.map(Self.decodeProject))
+    }
+
+    public func updateProject(_ project: Project, on connection: any SQLConnection) async throws {
+        try await connection.execute(
+            "UPDATE projects SET name = $2, updated_at = $3 WHERE id = $1",
+            [.int(project.id), .text(project.name), SQLValue(project.updatedAt)])
+    }
+
+    /// Deletes a project; its environments (and what they hold) go with it.
+    public func deleteProject(id: Int64, on connection: any SQLConnection) async throws {
+        try await connection.execute("DELETE FROM projects WHERE id = $1", [.int(id)])
+    }
+
+    // MARK: Environments
+
+    public func environmentPage(
+        projectID: Int64, limit: Int, offset: Int, on connection: any SQLConnection
+    ) async throws
+        -> (count: Int, page: [Environment])
+    {
+        let count = try await connection.first("SELECT COUNT(*) AS n FROM teams WHERE project_id = $1", [.int(projectID)])?.int("n") ?? 0
+        let rows = try await connection.query(
+            "SELECT \(Self.environmentColumns) FROM teams WHERE project_id = $1 ORDER BY id LIMIT \(limit) OFFSET \(offset)",
+            [.int(projectID)])
+        return (Int(count), try rows.map(Self.decodeEnvironment))
+    }
+
+    public func environments(ids: [Int64], on connection: any SQLConnection) async throws -> [Environment] {
+        if ids.isEmpty { return [] }
+        let placeholders = ids.indices.map { "$\($0 + 1)" }.joined(separator: ", ")
+        return try await connection.query(
+            "SELECT \(Self.environmentColumns) FROM teams WHERE id IN (\(placeholders)) ORDER BY id", ids.map(SQLValue.int)
+        ).map(Self.decodeEnvironment)
+    }
+
+    /// Writes name, timezone, token and project of an environment.
+    public func updateEnvironment(_ environment: Environment, on connection: any SQLConnection) async throws {
+        try await connection.execute(
+            "UPDATE teams SET name = $2, timezone = $3, api_token = $4, project_id = $5, updated_at = $6 WHERE id = $1",
+            [
+                .int(environment.id), .text(environment.name), .text(environment.timezone), .text(environment.apiToken),
+                .int(environment.projectID), SQLValue(environment.updatedAt),
+            ])
+    }
+
+    public func deleteEnvironment(id: Int64, on connection: any SQLConnection) async throws {
+        try await connection.execute("DELETE FROM teams WHERE id = $1", [.int(id)])
+    }
 }

@@ -1,0 +1,49 @@
+import HedgerowCore
+
+/// `/api/personal_api_keys/`: the caller's own keys.
+struct PersonalAPIKeyController: Sendable {
+    let service: PersonalAPIKeyService
+
+    func addRoutes(to routes: inout Routes) {
+        let read = RequiredScope.scope("personal_api_key", .read)
+        let write = RequiredScope.scope("personal_api_key", .write)
+        routes.add("GET", "/api/personal_api_keys/", scope: read, handler: list)
+        routes.add("POST", "/api/personal_api_keys/", scope: write, handler: create)
+        routes.add("GET", "/api/personal_api_keys/:id/", scope: read, handler: retrieve)
+        routes.add("PATCH", "/api/personal_api_keys/:id/", scope: write, handler: update)
+        routes.add("PUT", "/api/personal_api_keys/:id/", scope: write, handler: update)
+        routes.add("DELETE", "/api/personal_api_keys/:id/", scope: write, handler: delete)
+        routes.add("POST", "/api/personal_api_keys/:id/roll/", scope: write, handler: roll)
+    }
+
+    @Sendable func list(_ request: APIRequest) async throws -> APIResponse {
+        .ok(.array(try await service.list(principal: try request.requirePrincipal()).map { TeamWire.personalAPIKey($0) }))
+    }
+
+    @Sendable func create(_ request: APIRequest) async throws -> APIResponse {
+        try service.create(principal: try request.requirePrincipal())
+    }
+
+    @Sendable func retrieve(_ request: APIRequest) async throws -> APIResponse {
+        .ok(
+            TeamWire.personalAPIKey(
+                try await service.retrieve(id: request.parameters["id"] ?? "", principal: try request.requirePrincipal())))
+    }
+
+    @Sendable func update(_ request: APIRequest) async throws -> APIResponse {
+        let principal = try request.requirePrincipal()
+        let id = request.parameters["id"] ?? ""
+        _ = try await service.retrieve(id: id, principal: principal)
+        let input = try PersonalAPIKeyInput.parse(try request.body(), requireAll: request.method == "PUT")
+        return .ok(TeamWire.personalAPIKey(try await service.update(id: id, input: input, principal: principal)))
+    }
+
+    @Sendable func delete(_ request: APIRequest) async throws -> APIResponse {
+        try await service.delete(id: request.parameters["id"] ?? "", principal: try request.requirePrincipal())
+        return .noContent
+    }
+
+    @Sendable func roll(_ request: APIRequest) async throws -> APIResponse {
+        try await service.roll(id: request.parameters["id"] ?? "", principal: try request.requirePrincipal())
+    }
+}

@@ -1,0 +1,105 @@
+import HedgerowCore
+
+/// Projects under an organization, and environments under a project or on their own.
+struct ProjectController: Sendable {
+    let service: ProjectService
+
+    func addRoutes(to routes: inout Routes) {
+        let read = RequiredScope.scope("project", .read)
+        let write = RequiredScope.scope("project", .write)
+        routes.add("GET", "/api/organizations/:organization_id/projects/", scope: read, handler: listProjects)
+        routes.add("POST", "/api/organizations/:organization_id/projects/", scope: write, handler: createProject)
+        routes.add("GET", "/api/organizations/:organization_id/projects/:id/", scope: read, handler: retrieveProject)
+        routes.add("PATCH", "/api/organizations/:organization_id/projects/:id/", scope: write, handler: updateProject)
+        routes.add("DELETE", "/api/organizations/:organization_id/projects/:id/", scope: write, handler: deleteProject)
+        routes.add("GET", "/api/projects/:project_id/environments/", scope: read, teamBased: true, handler: listEnvironments)
+        routes.add("POST", "/api/projects/:project_id/environments/", scope: write, teamBased: true, handler: createEnvironment)
+        routes.add("GET", "/api/environments/:id/", scope: read, teamBased: true, handler: retrieveEnvironment)
+        routes.add("PATCH", "/api/environments/:id/", scope: write, teamBased: true, handler: updateEnvironment)
+        routes.add("DELETE", "/api/environments/:id/", scope: write, teamBased: true, handler: deleteEnvironment)
+        routes.add("POST", "/api/environments/:id/reset_token/", scope: write, teamBased: true, handler: resetToken)
+        routes.add("PATCH", "/api/environments/:id/reset_token/", scope: write, teamBased: true, handler: resetToken)
+    }
+
+    @Sendable func listProjects(_ request: APIRequest) async throws -> APIResponse {
+        let pagination = LimitOffsetPagination(query: request.query)
+        let (count, page) = try await service.listProjects(
+            organizationID: request.parameters["organization_id"] ?? "", principal: try request.requirePrincipal(),
+            limit: pagination.sqlLimit, offset: pagination.sqlOffset)
+        return .ok(pagination.page(count: count, results: page.map(TeamWire.project), request: request))
+    }
+
+    @Sendable func createProject(_ request: APIRequest) async throws -> APIResponse {
+        let principal = try request.requirePrincipal()
+        let input = try ProjectInput.parse(try request.body(), requireName: true, allowTimezone: false)
+        let project = try await service.createProject(
+            organizationID: request.parameters["organization_id"] ?? "", input: input, principal: principal)
+        return .created(TeamWire.project(project))
+    }
+
+    @Sendable func retrieveProject(_ request: APIRequest) async throws -> APIResponse {
+        let project = try await service.retrieveProject(
+            organizationID: request.parameters["organization_id"] ?? "", projectID: request.parameters["id"] ?? "",
+            principal: try request.requirePrincipal())
+        return .ok(TeamWire.project(project))
+    }
+
+    @Sendable func updateProject(_ request: APIRequest) async throws -> APIResponse {
+        let principal = try request.requirePrincipal()
+        let organizationID = request.parameters["organization_id"] ?? ""
+        let projectID = request.parameters["id"] ?? ""
+        _ = try await service.retrieveProject(organizationID: organizationID, projectID: projectID, principal: principal)
+        let input = try ProjectInput.parse(try request.body(), requireName: false, allowTimezone: false)
+        let project = try await service.updateProject(
+            organizationID: organizationID, projectID: projectID, input: input, principal: principal)
+        return .ok(TeamWire.project(project))
+    }
+
+    @Sendable func deleteProject(_ request: APIRequest) async throws -> APIResponse {
+        try await service.deleteProject(
+            organizationID: request.parameters["organization_id"] ?? "", projectID: request.parameters["id"] ?? "",
+            principal: try request.requirePrincipal())
+        return .noContent
+    }
+
+    @Sendable func listEnvironments(_ request: APIRequest) async throws -> APIResponse {
+        let pagination = LimitOffsetPagination(query: request.query)
+        let (count, page) = try await service.listEnvironments(
+            projectID: request.parameters["project_id"] ?? "", principal: try request.requirePrincipal(),
+            limit: pagination.sqlLimit, offset: pagination.sqlOffset)
+        return .ok(pagination.page(count: count, results: page.map(TeamWire.environment), request: request))
+    }
+
+    @Sendable func createEnvironment(_ request: APIRequest) async throws -> APIResponse {
+        let principal = try request.requirePrincipal()
+        let input = try ProjectInput.parse(try request.body(), requireName: true, allowTimezone: true)
+        let environment = try await service.createEnvironment(
+            projectID: request.parameters["project_id"] ?? "", input: input, principal: principal)
+        return .created(TeamWire.environment(environment))
+    }
+
+    @Sendable func retrieveEnvironment(_ request: APIRequest) async throws -> APIResponse {
+        .ok(
+            TeamWire.environment(
+                try await service.retrieveEnvironment(id: request.parameters["id"] ?? "", principal: try request.requirePrincipal())))
+    }
+
+    @Sendable func updateEnvironment(_ request: APIRequest) async throws -> APIResponse {
+        let principal = try request.requirePrincipal()
+        let id = request.parameters["id"] ?? ""
+        _ = try await service.retrieveEnvironment(id: id, principal: principal)
+        let input = try ProjectInput.parse(try request.body(), requireName: false, allowTimezone: true)
+        return .ok(TeamWire.environment(try await service.updateEnvironment(id: id, input: input, principal: principal)))
+    }
+
+    @Sendable func deleteEnvironment(_ request: APIRequest) async throws -> APIResponse {
+        try await service.deleteEnvironment(id: request.parameters["id"] ?? "", principal: try request.requirePrincipal())
+        return .noContent
+    }
+
+    @Sendable func resetToken(_ request: APIRequest) async throws -> APIResponse {
+        .ok(
+            TeamWire.environment(
+                try await service.resetToken(id: request.parameters["id"] ?? "", principal: try request.requirePrincipal())))
+    }
+}

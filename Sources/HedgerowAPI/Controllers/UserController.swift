@@ -1,0 +1,22 @@
+import HedgerowCore
+
+/// `/api/users/@me/`.
+struct UserController: Sendable {
+    let service: UserService
+    let instanceTag: String
+
+    func addRoutes(to routes: inout Routes) {
+        routes.add("GET", "/api/users/@me/", scope: .scope("user", .read), handler: me)
+        routes.add("PATCH", "/api/users/@me/", scope: .scope("user", .write), handler: update)
+    }
+
+    @Sendable func me(_ request: APIRequest) async throws -> APIResponse {
+        .ok(TeamWire.me(try await service.me(principal: try request.requirePrincipal()), instanceTag: instanceTag))
+    }
+
+    @Sendable func update(_ request: APIRequest) async throws -> APIResponse {
+        let principal = try request.requirePrincipal()
+        let input = try UserInput.parse(try request.body())
+        return .ok(TeamWire.me(try await service.update(input: input, principal: principal), instanceTag: instanceTag))
+    }
+}

@@ -1,0 +1,97 @@
+import HedgerowCore
+import HedgerowStore
+
+/// What a caller reaches through a nested route, and at which level.
+public struct OrganizationAccess: Sendable {
+    public var organization: Organization
+    public var level: MembershipLevel
+}
+
+/// An environment (or a project, through its main environment) and the caller's level in its
+/// organization.
+public struct EnvironmentAccess: Sendable {
+    public var environment: Environment
+    public var organization: Organization
+    public var level: MembershipLevel
+}
+
+/// Resolves the parent of a nested route and applies the access rules of API.md §1.2 and §4:
+/// unknown parent → 404, parent of another organization → 403, key limits (`scoped_organizations`,
+/// `scoped_teams`) → 403 naming the id, `members_can_use_personal_api_keys` → 403.
+public struct AccessService: Sendable {
+    let organizations = OrganizationStore()
+    let teams = TeamStore()
+
+    public init() {}
+
+    /// `/api/organizations/{organization_id}/...` (projects, members, batch exports).
+    public func organization(
+        _ rawID: String, principal: Principal, on connection: any SQLConnection
+    ) async throws
+        -> OrganizationAccess
+    {
+        let id: String
+        if rawID == "@current" {
+            guard let current = principal.user.currentOrganizationID else { throw APIError.notFound("Organization not found.") }
+            id = current
+        } else {
+            guard let canonical = Identifiers.canonicalUUID(rawID) else { throw APIError.notFound("Organization not found.") }
+            id = canonical
+        }
+        guard let organization = try await organizations.findByID(id, on: connection) else {
+            throw APIError.notFound("Organization not found.")
+        }
+        if let scoped = principal.scopedOrganizations, !scoped.contains(id) {
+            throw APIError.permissionDenied("API key does not have access to the requested organization: ID \(id).")
+        }
+        guard let level = try await organizations.membershipLevel(organizationID: id, userID: principal.user.id, on: connection)
+        else { throw APIError.permissionDenied() }
+        try OrganizationService.checkKeyPolicy(organization, level: level)
+        return OrganizationAccess(organization: organization, level: level)
+    }
+
+    /// `/api/environments/{id}/...`.
+    public func environment(
+        _ rawID: String, principal: Principal, on connection: any SQLConnection
+    ) async throws
+        -> EnvironmentAccess
+    {
+        guard let id = Int64(rawID), id > 0, let environment = try await teams.environment(id: id, on: connection) else {
+            throw APIError.notFound()
+        }
+        return try await access(to: environment, teamID: environment.id, principal: principal, on: connection)
+    }
+
+    /// `/api/projects/{project_id}/...`: the project's main environment stands for it.
+    public func project(
+        _ rawID: String, principal: Principal, on connection: any SQLConnection
+    ) async throws
+        -> (Project, EnvironmentAccess)
+    {
+        guard let id = Int64(rawID), id > 0, let project = try await teams.project(id: id, on: connection),
+            let main = try await teams.environment(id: project.id, on: connection)
+        else { throw APIError.notFound() }
+        return (project, try await access(to: main, teamID: project.id, principal: principal, on: connection))
+    }
+
+    func access(
+        to environment: Environment, teamID: Int64, principal: Principal, on connection: any SQLConnection
+    ) async throws
+        -> EnvironmentAccess
+    {
+        if let scopedTeams = principal.key.scopedTeams, !scopedTeams.contains(teamID) {
+            throw APIError.permissionDenied("API key does not have access to the requested project: ID \(teamID).")
+        }
+        if let scoped = principal.scopedOrganizations, !scoped.contains(environment.organizationID) {
+            throw APIError.permissionDenied(
+                "API key does not have access to the requested organization: ID \(environment.organizationID).")
+        }
+        guard
+            let organization = try await organizations.findByID(environment.organizationID, on: connection),
+            let level = try await organizations.membershipLevel(
+                organizationID: environment.organizationID, userID: principal.user.id, on: connection)
+        else { throw APIError.permissionDenied() }
+        try OrganizationService.checkKeyPolicy(organization, level: level)
+        return EnvironmentAccess(environment: environment, organization: organization, level: level)
+    }
+}

@@ -1,0 +1,179 @@
+import HedgerowCore
+import HedgerowStore
+
+/// Projects and their environments (API.md §3): members read and edit, admins create and delete;
+/// a project's main environment has the project's id and cannot be deleted on its own.
+public struct ProjectService: Sendable {
+    let database: any Database
+    let access = AccessService()
+    let teams = TeamStore()
+    let users = UserStore()
+
+    public init(database: any Database) { self.database = database }
+
+    static func requireAdmin(_ level: MembershipLevel) throws(APIError) {
+        guard level >= .admin else { throw APIError.permissionDenied("Your organization access level is insufficient.") }
+    }
+
+    // MARK: Projects (under an organization)
+
+    public func listProjects(
+        organizationID: String, principal: Principal, limit: Int, offset: Int
+    ) async throws
+        -> (count: Int, page: [Project])
+    {
+        try await database.read { connection in
+            let organization = try await access.organization(organizationID, principal: principal, on: connection)
+            return try await teams.projectPage(
+                organizationID: organization.organization.id, limit: limit, offset: offset, on: connection)
+        }
+    }
+
+    public func createProject(organizationID: String, input: ProjectInput, principal: Principal) async throws -> Project {
+        try await database.transaction { connection in
+            let organization = try await access.organization(organizationID, principal: principal, on: connection)
+            try Self.requireAdmin(organization.level)
+            guard let name = input.name else { throw APIError.required("name") }
+            let now = Timestamp.now()
+            let id = try await Sequences.next("team", on: connection)
+            let project = Project(id: id, organizationID: organization.organization.id, name: name, createdAt: now, updatedAt: now)
+            try await teams.insertProject(project, on: connection)
+            try await teams.insertEnvironment(
+                Self.newEnvironment(id: id, project: project, name: name, timezone: input.timezone ?? "UTC", at: now), on: connection)
+            return project
+        }
+    }
+
+    public func retrieveProject(organizationID: String, projectID: String, principal: Principal) async throws -> Project {
+        try await database.read { connection in
+            try await project(organizationID: organizationID, projectID: projectID, principal: principal, on: connection).0
+        }
+    }
+
+    public func updateProject(
+        organizationID: String, projectID: String, input: ProjectInput, principal: Principal
+    ) async throws
+        -> Project
+    {
+        try await database.transaction { connection in
+            var (project, _) = try await project(
+                organizationID: organizationID, projectID: projectID, principal: principal, on: connection)
+            if let name = input.name { project.name = name }
+            project.updatedAt = Timestamp.now()
+            try await teams.updateProject(project, on: connection)
+            return project
+        }
+    }
+
+    /// Deletes the project, its environments and everything in them.
+    public func deleteProject(organizationID: String, projectID: String, principal: Principal) async throws {
+        try await database.transaction { connection in
+            let (project, level) = try await project(
+                organizationID: organizationID, projectID: projectID, principal: principal, on: connection)
+            try Self.requireAdmin(level)
+            let page = try await teams.environmentPage(projectID: project.id, limit: Int(Int32.max), offset: 0, on: connection)
+            try await teams.deleteProject(id: project.id, on: connection)
+            try await reassignCurrentTeam(from: page.page.map(\.id), organizationID: project.organizationID, on: connection)
+        }
+    }
+
+    func project(
+        organizationID: String, projectID: String, principal: Principal, on connection: any SQLConnection
+    ) async throws
+        -> (Project, MembershipLevel)
+    {
+        let organization = try await access.organization(organizationID, principal: principal, on: connection)
+        guard let id = Int64(projectID), let project = try await teams.project(id: id, on: connection),
+            project.organizationID == organization.organization.id
+        else { throw APIError.notFound() }
+        return (project, organization.level)
+    }
+
+    // MARK: Environments
+
+    public func listEnvironments(
+        projectID: String, principal: Principal, limit: Int, offset: Int
+    ) async throws
+        -> (count: Int, page: [Environment])
+    {
+        try await database.read { connection in
+            let (project, _) = try await access.project(projectID, principal: principal, on: connection)
+            return try await teams.environmentPage(projectID: project.id, limit: limit, offset: offset, on: connection)
+        }
+    }
+
+    public func createEnvironment(projectID: String, input: ProjectInput, principal: Principal) async throws -> Environment {
+        try await database.transaction { connection in
+            let (project, main) = try await access.project(projectID, principal: principal, on: connection)
+            try Self.requireAdmin(main.level)
+            guard let name = input.name else { throw APIError.required("name") }
+            let now = Timestamp.now()
+            let environment = Self.newEnvironment(
+                id: try await Sequences.next("team", on: connection), project: project, name: name,
+                timezone: input.timezone ?? "UTC", at: now)
+            try await teams.insertEnvironment(environment, on: connection)
+            return environment
+        }
+    }
+
+    public func retrieveEnvironment(id: String, principal: Principal) async throws -> Environment {
+        try await database.read { connection in
+            try await access.environment(id, principal: principal, on: connection).environment
+        }
+    }
+
+    public func updateEnvironment(id: String, input: ProjectInput, principal: Principal) async throws -> Environment {
+        try await database.transaction { connection in
+            var environment = try await access.environment(id, principal: principal, on: connection).environment
+            if let name = input.name { environment.name = name }
+            if let timezone = input.timezone { environment.timezone = timezone }
+            environment.updatedAt = Timestamp.now()
+            try await teams.updateEnvironment(environment, on: connection)
+            return environment
+        }
+    }
+
+    public func deleteEnvironment(id: String, principal: Principal) async throws {
+        try await database.transaction { connection in
+            let target = try await access.environment(id, principal: principal, on: connection)
+            try Self.requireAdmin(target.level)
+            guard target.environment.id != target.environment.projectID else {
+                throw APIError.invalidInput("The main environment of a project cannot be deleted. Delete the project instead.")
+            }
+            try await teams.deleteEnvironment(id: target.environment.id, on: connection)
+            try await reassignCurrentTeam(from: [target.environment.id], organizationID: target.organization.id, on: connection)
+        }
+    }
+
+    /// A new `phc_` project API token; the old one stops working at once.
+    public func resetToken(id: String, principal: Principal) async throws -> Environment {
+        try await database.transaction { connection in
+            var environment = try await access.environment(id, principal: principal, on: connection).environment
+            environment.apiToken = PersonalAPIKeyCodec.generateProjectToken()
+            environment.updatedAt = Timestamp.now()
+            try await teams.updateEnvironment(environment, on: connection)
+            return environment
+        }
+    }
+
+    // MARK: Helpers
+
+    static func newEnvironment(id: Int64, project: Project, name: String, timezone: String, at now: Timestamp) -> Environment {
+        Environment(
+            id: id, uuid: Identifiers.uuidV7(at: now), organizationID: project.organizationID, projectID: project.id, name: name,
+            apiToken: PersonalAPIKeyCodec.generateProjectToken(), timezone: timezone, ingestedEvent: false,
+            completedSnippetOnboarding: false, isDemo: false, createdAt: now, updatedAt: now)
+    }
+
+    /// Users whose current environment was deleted get the organization's first environment.
+    func reassignCurrentTeam(from deleted: [Int64], organizationID: String, on connection: any SQLConnection) async throws {
+        let replacement = try await teams.firstEnvironment(organizationID: organizationID, on: connection)
+        for id in deleted {
+            for user in try await users.usersWithCurrentTeam(id, on: connection) {
+                try await users.setCurrent(
+                    userID: user.id, organizationID: user.currentOrganizationID,
+                    teamID: user.currentOrganizationID == organizationID ? replacement?.id : nil, on: connection)
+            }
+        }
+    }
+}

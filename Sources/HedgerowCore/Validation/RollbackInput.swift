@@ -1,0 +1,30 @@
+/// The body of `environments_rollback`: source environment id → target environment id
+/// (API.md §2.5). Keys are strings of integers; values integers or numeric strings.
+public enum RollbackInput {
+    public static let invalidMessage = "Environment mappings must map environment ids to environment ids"
+
+    /// Pairs in body order, or the 400 of API.md §2.5 steps 2 and 3.
+    public static func parse(_ body: JSONValue) throws(APIError) -> [(source: Int64, target: Int64)] {
+        guard case .object(let object) = body else { throw APIError.invalidInput(invalidMessage) }
+        guard !object.isEmpty else { throw APIError.invalidInput("Environment mappings are required") }
+        var pairs: [(source: Int64, target: Int64)] = []
+        for (key, value) in object.entries {
+            guard let source = Int64(key.trimmingWhitespace) else { throw APIError.invalidInput(invalidMessage) }
+            let target: Int64?
+            switch value {
+            case .int(let integer): target = integer
+            case .string(let text): target = Int64(text.trimmingWhitespace)
+            default: target = nil
+            }
+            guard let target else { throw APIError.invalidInput(invalidMessage) }
+            pairs.append((source, target))
+        }
+        return pairs
+    }
+}
+
+extension String {
+    fileprivate var trimmingWhitespace: String {
+        String(drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+    }
+}
