@@ -18,9 +18,7 @@ public struct OrganizationInput: Sendable, Equatable {
     /// Parses a body. `requireName` is true for create and PUT. Fields are checked in the
     /// serializer's declaration order and the first error is thrown.
     public static func parse(_ body: JSONValue, requireName: Bool) throws(APIError) -> OrganizationInput {
-        guard case .object(let object) = body else {
-            throw APIError.invalid(nil, "Invalid data. Expected a dictionary, but got \(body.pythonTypeName).")
-        }
+        let object = try BodyObject.require(body)
         var input = OrganizationInput()
         if let value = object["name"] {
             input.name = try FieldParser.string(value, attr: "name", maxLength: nameMaxLength)
