@@ -27,6 +27,16 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .target(
+            name: "HedgerowFormats",
+            dependencies: ["CZlib"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "HedgerowCore",
             swiftSettings: swiftSettings
@@ -48,6 +58,7 @@ let package = Package(
             name: "HedgerowAPI",
             dependencies: [
                 "HedgerowCore",
+                "HedgerowFormats",
                 "HedgerowStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -66,6 +77,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HedgerowFormatsTests",
+            dependencies: ["HedgerowFormats"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -60,6 +60,10 @@ public func buildApplication(
     MemberController(service: MemberService(database: database)).addRoutes(to: &routes)
     UserController(service: UserService(database: database), instanceTag: configuration.instanceTag).addRoutes(to: &routes)
     PersonalAPIKeyController(service: PersonalAPIKeyService(database: database)).addRoutes(to: &routes)
+    CaptureController(
+        service: CaptureService(database: database, events: SQLEventStore(database: database)),
+        maximumBodySize: configuration.maximumBodySize, clock: { .now() }
+    ).addRoutes(to: &routes)
 
     let rateLimiter: RateLimiter? =
         configuration.rateLimit.enabled

@@ -7,6 +7,19 @@ public struct Migration: Sendable {
     public let version: Int
     public let name: String
     public let statements: [String]
+    /// Statements for PostgreSQL where they differ (JSONB columns); nil when `statements` serve both.
+    public let postgresStatements: [String]?
+
+    public init(version: Int, name: String, statements: [String], postgres: [String]? = nil) {
+        self.version = version
+        self.name = name
+        self.statements = statements
+        self.postgresStatements = postgres
+    }
+
+    func statements(for dialect: SQLDialect) -> [String] {
+        dialect == .postgres ? postgresStatements ?? statements : statements
+    }
 }
 
 public enum Migrations {
@@ -114,7 +127,36 @@ public enum Migrations {
         Migration(
             version: 2, name: "personal API key rolling",
             statements: ["ALTER TABLE personal_api_keys ADD COLUMN last_rolled_at BIGINT"]),
+        Migration(
+            version: 3, name: "captured events",
+            statements: eventsTable(json: "TEXT"),
+            postgres: eventsTable(json: "JSONB")),
     ]
+
+    /// Events: properties as JSON (JSONB on PostgreSQL, for the filter operators), times in
+    /// microseconds, one row per `(team_id, uuid)` so a retried capture stores nothing twice.
+    static func eventsTable(json: String) -> [String] {
+        [
+            """
+            CREATE TABLE events (
+                team_id BIGINT NOT NULL REFERENCES teams (id) ON DELETE CASCADE,
+                uuid TEXT NOT NULL,
+                event TEXT NOT NULL,
+                distinct_id TEXT NOT NULL,
+                properties \(json) NOT NULL,
+                person_id TEXT,
+                person_properties \(json),
+                elements_chain TEXT,
+                timestamp BIGINT NOT NULL,
+                created_at BIGINT NOT NULL,
+                inserted_at BIGINT NOT NULL,
+                PRIMARY KEY (team_id, uuid)
+            )
+            """,
+            "CREATE INDEX events_team_inserted_at ON events (team_id, inserted_at, uuid)",
+            "CREATE INDEX events_team_timestamp ON events (team_id, timestamp, uuid)",
+        ]
+    }
 }
 
 /// Applies the migrations a database has not seen yet, each in its own transaction.
@@ -141,7 +183,7 @@ public struct Migrator: Sendable {
                 let existing = try await connection.first(
                     "SELECT version FROM schema_migrations WHERE version = $1", [.int(Int64(migration.version))])
                 guard existing == nil else { return false }
-                for statement in migration.statements { try await connection.execute(statement) }
+                for statement in migration.statements(for: connection.dialect) { try await connection.execute(statement) }
                 try await connection.execute(
                     "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
                     [.int(Int64(migration.version)), .text(migration.name), .int(Timestamp.now().microseconds)])

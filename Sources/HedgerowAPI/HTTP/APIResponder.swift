@@ -22,14 +22,24 @@ struct APIResponder: HTTPResponder {
         let method = request.method.rawValue
         let path = request.uri.path
         var response: APIResponse
+        let match = routes.match(path: path)
         do {
-            response = try await handle(request, method: method, path: path)
+            response = try await handle(request, match: match, method: method, path: path)
         } catch let error as APIError {
             response = .error(error)
         } catch {
             // Only the error's type and description: request values (keys, bodies) are never logged.
             logger.error("Unhandled error", metadata: ["method": "\(method)", "path": "\(path)", "error": "\(String(reflecting: error))"])
             response = .error(.serverError)
+        }
+        if match?.route.cors == true {
+            // Browser SDKs post from any site; the answer names the caller's origin.
+            let origin = request.headers[values: HTTPField.Name("Origin")!].first
+            response.headers.append(("Access-Control-Allow-Origin", origin ?? "*"))
+            if origin != nil {
+                response.headers.append(("Access-Control-Allow-Credentials", "true"))
+                response.headers.append(("Vary", "Origin"))
+            }
         }
         let elapsed = ContinuousClock.now - start
         logger.info(
@@ -41,8 +51,8 @@ struct APIResponder: HTTPResponder {
         return encode(response, head: request.method == .head)
     }
 
-    func handle(_ request: Request, method: String, path: String) async throws -> APIResponse {
-        guard let match = routes.match(path: path) else { throw APIError.notFound() }
+    func handle(_ request: Request, match: Routes.Match?, method: String, path: String) async throws -> APIResponse {
+        guard let match else { throw APIError.notFound() }
         var body: [UInt8] = []
         do {
             let buffer = try await request.body.collect(upTo: maximumBodySize)

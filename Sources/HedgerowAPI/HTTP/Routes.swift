@@ -22,6 +22,8 @@ public struct Routes: Sendable {
         var authenticated: Bool
         /// Whether the route belongs to a project/environment (keys with `scoped_teams` may use it).
         var teamBased: Bool
+        /// Whether browsers may call it from any origin (capture endpoints).
+        var cors: Bool = false
         var endpoints: [String: Endpoint]
     }
 
@@ -31,7 +33,8 @@ public struct Routes: Sendable {
 
     /// Adds `handler` for `method` on `pattern` (`/api/organizations/:id/`).
     public mutating func add(
-        _ method: String, _ pattern: String, scope: RequiredScope?, teamBased: Bool = false, handler: @escaping Handler
+        _ method: String, _ pattern: String, scope: RequiredScope?, teamBased: Bool = false, cors: Bool = false,
+        handler: @escaping Handler
     ) {
         let segments = Self.split(pattern).map { part -> Segment in
             part.hasPrefix(":") ? .parameter(String(part.dropFirst())) : .literal(String(part))
@@ -43,7 +46,7 @@ public struct Routes: Sendable {
         } else {
             routes.append(
                 Route(
-                    segments: segments, pattern: pattern, authenticated: scope != nil, teamBased: teamBased,
+                    segments: segments, pattern: pattern, authenticated: scope != nil, teamBased: teamBased, cors: cors,
                     endpoints: [method: endpoint]))
         }
     }

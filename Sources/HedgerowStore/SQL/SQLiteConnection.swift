@@ -45,6 +45,7 @@ final class SQLiteConnection: @unchecked Sendable {
             throw SQLiteError(code: status, message: message)
         }
         sqlite3_extended_result_codes(handle, 1)
+        SQLiteFunctions.register(on: handle)
         self.handle = handle
     }
 
@@ -179,5 +180,43 @@ final class SQLiteConnection: @unchecked Sendable {
 
     private func error(_ handle: OpaquePointer, _ status: Int32) -> SQLiteError {
         SQLiteError(code: sqlite3_extended_errcode(handle), message: String(cString: sqlite3_errmsg(handle)))
+    }
+}
+
+/// Functions the event store's filters use where SQLite has no built-in equivalent (they match
+/// PostgreSQL's `~`, safe numeric casts and case-insensitive `strpos`).
+enum SQLiteFunctions {
+    static func register(on handle: OpaquePointer) {
+        let flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC
+        sqlite3_create_function_v2(handle, "hedgerow_regexp", 2, flags, nil, regexp, nil, nil, nil)
+        sqlite3_create_function_v2(handle, "hedgerow_float", 1, flags, nil, toFloat, nil, nil, nil)
+        sqlite3_create_function_v2(handle, "hedgerow_icontains", 2, flags, nil, icontains, nil, nil, nil)
+    }
+
+    static func text(_ arguments: UnsafeMutablePointer<OpaquePointer?>?, _ index: Int) -> String? {
+        guard let value = arguments?[index], sqlite3_value_type(value) != SQLITE_NULL, let text = sqlite3_value_text(value) else {
+            return nil
+        }
+        return String(cString: text)
+    }
+
+    /// `hedgerow_regexp(pattern, text)`: 1 when `text` contains a match, NULL when either is NULL.
+    static let regexp: @convention(c) (OpaquePointer?, Int32, UnsafeMutablePointer<OpaquePointer?>?) -> Void = { context, _, arguments in
+        guard let pattern = text(arguments, 0), let subject = text(arguments, 1) else { return sqlite3_result_null(context) }
+        sqlite3_result_int(context, RegexCheck.matches(pattern, subject) ? 1 : 0)
+    }
+
+    /// `hedgerow_float(text)`: the number a text spells, or NULL (never 0 for non-numbers).
+    static let toFloat: @convention(c) (OpaquePointer?, Int32, UnsafeMutablePointer<OpaquePointer?>?) -> Void = { context, _, arguments in
+        guard let subject = text(arguments, 0), let number = Double(subject.trimmingCharacters(in: .whitespaces)), number.isFinite else {
+            return sqlite3_result_null(context)
+        }
+        sqlite3_result_double(context, number)
+    }
+
+    /// `hedgerow_icontains(haystack, needle)`: case-insensitive (Unicode) containment.
+    static let icontains: @convention(c) (OpaquePointer?, Int32, UnsafeMutablePointer<OpaquePointer?>?) -> Void = { context, _, arguments in
+        guard let haystack = text(arguments, 0), let needle = text(arguments, 1) else { return sqlite3_result_null(context) }
+        sqlite3_result_int(context, haystack.lowercased().contains(needle.lowercased()) ? 1 : 0)
     }
 }

@@ -2,9 +2,10 @@
 /// environment's resources (environments rollback) is one place and cannot forget a table.
 /// Tables with a foreign key to `teams` (ON DELETE CASCADE) are deleted with their environment.
 public enum EnvironmentResources {
-    /// `(table, environment id column)`; batch exports and captured events register here when they
-    /// arrive (their migrations add the tables).
-    public static let tables: [(table: String, column: String)] = []
+    /// `(table, environment id column)`.
+    public static let tables: [(table: String, column: String)] = [
+        ("events", "team_id")
+    ]
 
     /// Moves every registered resource of environment `source` to environment `target`.
     public static func move(from source: Int64, to target: Int64, on connection: any SQLConnection) async throws {

@@ -144,4 +144,15 @@ public struct TeamStore: Sendable {
     public func deleteEnvironment(id: Int64, on connection: any SQLConnection) async throws {
         try await connection.execute("DELETE FROM teams WHERE id = $1", [.int(id)])
     }
+
+    /// The environment whose project API token (`phc_...`) this is.
+    public func environment(apiToken: String, on connection: any SQLConnection) async throws -> Environment? {
+        try await connection.first("SELECT \(Self.environmentColumns) FROM teams WHERE api_token = $1", [.text(apiToken)])
+            .map(Self.decodeEnvironment)
+    }
+
+    /// Marks that the environment has received events (shown as `ingested_event`).
+    public func markIngested(id: Int64, on connection: any SQLConnection) async throws {
+        try await connection.execute("UPDATE teams SET ingested_event = $2 WHERE id = $1", [.int(id), .bool(true)])
+    }
 }

@@ -1,0 +1,106 @@
+import Foundation
+import HedgerowCore
+import HedgerowFormats
+
+/// The capture endpoints PostHog's SDKs call: JSON, gzip (`Content-Encoding: gzip` or
+/// `?compression=gzip-js`), form bodies with base64 `data=`, and `GET /e/?data=`.
+struct CaptureController: Sendable {
+    let service: CaptureService
+    let maximumBodySize: Int
+    let clock: @Sendable () -> Timestamp
+
+    static let paths = ["/e/", "/capture/", "/track/", "/batch/", "/i/v0/e/"]
+
+    func addRoutes(to routes: inout Routes) {
+        for path in Self.paths {
+            routes.add("POST", path, scope: nil, cors: true, handler: capture)
+            routes.add("OPTIONS", path, scope: nil, cors: true, handler: preflight)
+        }
+        routes.add("GET", "/e/", scope: nil, cors: true, handler: capture)
+        routes.add("GET", "/capture/", scope: nil, cors: true, handler: capture)
+    }
+
+    @Sendable func preflight(_ request: APIRequest) async throws -> APIResponse {
+        APIResponse(
+            status: 200, json: nil,
+            headers: [
+                ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
+                ("Access-Control-Allow-Headers", request.header("Access-Control-Request-Headers") ?? "Content-Type, Content-Encoding"),
+                ("Access-Control-Max-Age", "86400"),
+            ])
+    }
+
+    @Sendable func capture(_ request: APIRequest) async throws -> APIResponse {
+        let receivedAt = clock()
+        let body = try decodeBody(request)
+        let payload = try CaptureParser.parse(
+            body, queryToken: request.query["token"] ?? request.query["api_key"], receivedAt: receivedAt)
+        _ = try await service.capture(payload)
+        return .ok(.object(["status": 1]))
+    }
+
+    /// The JSON document of a capture request, whatever way it was sent.
+    func decodeBody(_ request: APIRequest) throws(APIError) -> JSONValue {
+        var bytes = request.rawBody
+        var compression = request.query["compression"]
+        if request.method == "GET" || bytes.isEmpty, let data = request.query["data"] {
+            bytes = Array(data.utf8)
+            return try parseData(bytes, compression: compression)
+        }
+        if request.header("Content-Encoding")?.lowercased().contains("gzip") == true || compression == "gzip-js"
+            || Gzip.isGzip(bytes)
+        {
+            bytes = try gunzip(bytes)
+            compression = nil
+        }
+        // curl and some SDKs label JSON as a form: a body that starts like JSON is JSON.
+        let looksLikeJSON = bytes.first { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }.map {
+            $0 == UInt8(ascii: "{") || $0 == UInt8(ascii: "[")
+        } ?? false
+        let isForm = !looksLikeJSON && (request.mediaType == "application/x-www-form-urlencoded" || bytes.starts(with: Array("data=".utf8)))
+        if isForm {
+            let form = QueryString(parsing: String(decoding: bytes, as: UTF8.self))
+            guard let data = form["data"] else { throw CaptureParser.invalid("Malformed request data: the form has no 'data' field.") }
+            return try parseData(Array(data.utf8), compression: form["compression"] ?? compression)
+        }
+        return try parseJSON(bytes)
+    }
+
+    /// A `data` value: JSON, or base64 of JSON (of gzip when `compression` is `gzip-js`).
+    func parseData(_ bytes: [UInt8], compression: String?) throws(APIError) -> JSONValue {
+        if let first = bytes.first(where: { $0 != 0x20 }), first == UInt8(ascii: "{") || first == UInt8(ascii: "[") {
+            return try parseJSON(bytes)
+        }
+        // Form decoding turns '+' into ' '; base64 never contains spaces.
+        let text = String(decoding: bytes, as: UTF8.self).replacingOccurrences(of: " ", with: "+")
+        guard let decoded = Data(base64Encoded: text, options: .ignoreUnknownCharacters) ?? Data(base64Encoded: text + "=")
+            ?? Data(base64Encoded: text + "==")
+        else { throw CaptureParser.invalid("Malformed request data: 'data' is neither JSON nor base64.") }
+        var payload = Array(decoded)
+        switch compression {
+        case nil, "", "base64": break
+        case "gzip-js", "gzip": payload = try gunzip(payload)
+        case let other?:
+            throw CaptureParser.invalid("Compression '\(other)' is not supported; send JSON, gzip or base64.")
+        }
+        return try parseJSON(payload)
+    }
+
+    func gunzip(_ bytes: [UInt8]) throws(APIError) -> [UInt8] {
+        do {
+            return try Gzip.decompress(bytes, limit: maximumBodySize)
+        } catch .tooLarge {
+            throw APIError.payloadTooLarge(limit: maximumBodySize)
+        } catch {
+            throw CaptureParser.invalid("Malformed request data: \(error.description).")
+        }
+    }
+
+    func parseJSON(_ bytes: [UInt8]) throws(APIError) -> JSONValue {
+        do {
+            return try JSONParser.parse(bytes)
+        } catch {
+            throw CaptureParser.invalid("Malformed request data: invalid JSON (\(error.description)).")
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import HedgerowCore
+
+/// Which events a run reads (ENGINE.md §2): one environment, a half-open window on ingestion time
+/// (scheduled runs) or event time (backfills), event-name allow and deny lists, property filters.
+public struct EventQuery: Sendable, Equatable {
+    public enum TimeField: String, Sendable {
+        case insertedAt = "inserted_at"
+        case timestamp
+    }
+
+    public var teamID: Int64
+    public var field: TimeField
+    /// Inclusive.
+    public var start: Timestamp
+    /// Exclusive.
+    public var end: Timestamp
+    public var includeEvents: [String]
+    public var excludeEvents: [String]
+    public var filters: [PropertyFilter]
+
+    public init(
+        teamID: Int64, field: TimeField, start: Timestamp, end: Timestamp, includeEvents: [String] = [],
+        excludeEvents: [String] = [], filters: [PropertyFilter] = []
+    ) {
+        self.teamID = teamID
+        self.field = field
+        self.start = start
+        self.end = end
+        self.includeEvents = includeEvents
+        self.excludeEvents = excludeEvents
+        self.filters = filters
+    }
+}
+
+/// The event store behind capture and the exports: appends batches, streams windows in order.
+public protocol EventStore: Sendable {
+    /// Stores events in one transaction (all or nothing); events whose `(team, uuid)` is already
+    /// stored are skipped. Returns how many were new.
+    func append(_ events: [Event]) async throws -> Int
+    /// The events of a query in `(time field, uuid)` order, `batchSize` at a time; memory holds one
+    /// batch, whatever the size of the window.
+    func batches(_ query: EventQuery, batchSize: Int) -> EventBatches
+    /// How many events match (for backfill estimates).
+    func count(_ query: EventQuery) async throws -> Int
+    /// The earliest value of the query's time field among matching events.
+    func earliest(_ query: EventQuery) async throws -> Timestamp?
+}
+
+/// An async sequence of event batches, fetched one keyset page at a time as it is iterated.
+public struct EventBatches: AsyncSequence, Sendable {
+    public typealias Element = [Event]
+    let fetch: @Sendable (_ after: (Timestamp, String)?) async throws -> [Event]
+    let field: EventQuery.TimeField
+    let batchSize: Int
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let sequence: EventBatches
+        var cursor: (Timestamp, String)?
+        var finished = false
+
+        public mutating func next() async throws -> [Event]? {
+            guard !finished else { return nil }
+            let batch = try await sequence.fetch(cursor)
+            if batch.count < sequence.batchSize { finished = true }
+            guard let last = batch.last else { return nil }
+            cursor = (sequence.field == .insertedAt ? last.insertedAt : last.timestamp, last.uuid)
+            return batch
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(sequence: self) }
+}

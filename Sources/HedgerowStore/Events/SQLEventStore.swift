@@ -1,0 +1,200 @@
+import HedgerowCore
+
+/// The event store on the SQL layer: SQLite (embedded default, JSON as text and the
+/// `hedgerow_*` functions) and PostgreSQL (JSONB and its operators), one code path with the dialect
+/// deciding only how a JSON property is read and how filters are spelt.
+public struct SQLEventStore: EventStore {
+    let database: any Database
+
+    public init(database: any Database) { self.database = database }
+
+    static let columns = """
+        team_id, uuid, event, distinct_id, CAST(properties AS TEXT) AS properties, person_id,
+        CAST(person_properties AS TEXT) AS person_properties, elements_chain, timestamp, created_at, inserted_at
+        """
+
+    /// Rows per multi-row INSERT on PostgreSQL (11 parameters a row, below the 65 535 limit).
+    static let postgresRowsPerInsert = 1000
+
+    public func append(_ events: [Event]) async throws -> Int {
+        guard !events.isEmpty else { return 0 }
+        return try await database.transaction { connection in
+            switch connection.dialect {
+            case .sqlite:
+                var inserted = 0
+                for event in events {
+                    inserted += try await connection.query(Self.insertSQL(rows: 1, dialect: .sqlite), Self.binds(event)).count
+                }
+                return inserted
+            case .postgres:
+                var inserted = 0
+                var start = events.startIndex
+                while start < events.endIndex {
+                    let chunk = events[start..<min(start + Self.postgresRowsPerInsert, events.endIndex)]
+                    inserted += try await connection.query(
+                        Self.insertSQL(rows: chunk.count, dialect: .postgres), chunk.flatMap(Self.binds)
+                    ).count
+                    start += chunk.count
+                }
+                return inserted
+            }
+        }
+    }
+
+    static func insertSQL(rows: Int, dialect: SQLDialect) -> String {
+        let json = dialect == .postgres ? "::jsonb" : ""
+        let values = (0..<rows).map { row in
+            let base = row * 11
+            return "($\(base + 1), $\(base + 2), $\(base + 3), $\(base + 4), $\(base + 5)\(json), $\(base + 6), $\(base + 7)\(json), "
+                + "$\(base + 8), $\(base + 9), $\(base + 10), $\(base + 11))"
+        }
+        return """
+            INSERT INTO events (team_id, uuid, event, distinct_id, properties, person_id, person_properties, elements_chain,
+                timestamp, created_at, inserted_at)
+            VALUES \(values.joined(separator: ", "))
+            ON CONFLICT (team_id, uuid) DO NOTHING RETURNING uuid
+            """
+    }
+
+    static func binds(_ event: Event) -> [SQLValue] {
+        [
+            .int(event.teamID), .text(event.uuid), .text(event.event), .text(event.distinctID), .text(event.properties),
+            SQLValue(event.personID), SQLValue(event.personProperties), SQLValue(event.elementsChain), SQLValue(event.timestamp),
+            SQLValue(event.createdAt), SQLValue(event.insertedAt),
+        ]
+    }
+
+    public func batches(_ query: EventQuery, batchSize: Int) -> EventBatches {
+        let database = self.database
+        let field = query.field.rawValue
+        return EventBatches(
+            fetch: { cursor in
+                try await database.read { connection in
+                    var where_ = EventWhere(query: query, dialect: connection.dialect)
+                    if let (time, uuid) = cursor {
+                        let t = where_.bind(SQLValue(time))
+                        let u = where_.bind(.text(uuid))
+                        where_.conditions.append("(\(field) > \(t) OR (\(field) = \(t) AND uuid > \(u)))")
+                    }
+                    let sql = "SELECT \(Self.columns) FROM events WHERE \(where_.sql) ORDER BY \(field), uuid LIMIT \(max(1, batchSize))"
+                    return try await connection.query(sql, where_.binds).map(Self.decode)
+                }
+            }, field: query.field, batchSize: max(1, batchSize))
+    }
+
+    public func count(_ query: EventQuery) async throws -> Int {
+        try await database.read { connection in
+            let where_ = EventWhere(query: query, dialect: connection.dialect)
+            return Int(try await connection.first("SELECT COUNT(*) AS n FROM events WHERE \(where_.sql)", where_.binds)?.int("n") ?? 0)
+        }
+    }
+
+    public func earliest(_ query: EventQuery) async throws -> Timestamp? {
+        try await database.read { connection in
+            let where_ = EventWhere(query: query, dialect: connection.dialect)
+            return try await connection.first(
+                "SELECT MIN(\(query.field.rawValue)) AS earliest FROM events WHERE \(where_.sql)", where_.binds
+            )?.timestamp("earliest")
+        }
+    }
+
+    static func decode(_ row: SQLRow) throws -> Event {
+        Event(
+            uuid: try row.decodeString("uuid"), teamID: try row.decodeInt("team_id"), event: try row.decodeString("event"),
+            distinctID: try row.decodeString("distinct_id"), properties: try row.decodeString("properties"),
+            personID: row.string("person_id"), personProperties: row.string("person_properties"),
+            elementsChain: row.string("elements_chain"), timestamp: try row.decodeTimestamp("timestamp"),
+            createdAt: try row.decodeTimestamp("created_at"), insertedAt: try row.decodeTimestamp("inserted_at"))
+    }
+}
+
+/// The WHERE clause of an event query, with its bound values.
+struct EventWhere {
+    let dialect: SQLDialect
+    var conditions: [String] = []
+    var binds: [SQLValue] = []
+
+    var sql: String { conditions.joined(separator: " AND ") }
+
+    mutating func bind(_ value: SQLValue) -> String {
+        binds.append(value)
+        return "$\(binds.count)"
+    }
+
+    init(query: EventQuery, dialect: SQLDialect) {
+        self.dialect = dialect
+        let field = query.field.rawValue
+        conditions.append("team_id = \(bind(.int(query.teamID)))")
+        conditions.append("\(field) >= \(bind(SQLValue(query.start)))")
+        conditions.append("\(field) < \(bind(SQLValue(query.end)))")
+        if !query.includeEvents.isEmpty {
+            conditions.append("event IN (\(query.includeEvents.map { bind(.text($0)) }.joined(separator: ", ")))")
+        }
+        if !query.excludeEvents.isEmpty {
+            conditions.append("event NOT IN (\(query.excludeEvents.map { bind(.text($0)) }.joined(separator: ", ")))")
+        }
+        for filter in query.filters { conditions.append(condition(filter)) }
+    }
+
+    /// The property's value as text: strings as they are, numbers as written, booleans
+    /// `true`/`false`, objects and arrays as JSON; NULL when missing or JSON null.
+    mutating func text(_ filter: PropertyFilter) -> String {
+        let column = filter.kind == .person ? "person_properties" : "properties"
+        switch dialect {
+        case .sqlite:
+            let path = bind(.text("$.\"\(filter.key)\""))
+            return "(CASE json_type(\(column), \(path)) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'null' THEN NULL "
+                + "ELSE CAST(json_extract(\(column), \(path)) AS TEXT) END)"
+        case .postgres:
+            return "(\(column) ->> \(bind(.text(filter.key))))"
+        }
+    }
+
+    mutating func condition(_ filter: PropertyFilter) -> String {
+        let value = text(filter)
+        func anyOf(_ each: (inout EventWhere, String) -> String) -> String {
+            var parts: [String] = []
+            for candidate in filter.values { parts.append(each(&self, bind(.text(candidate)))) }
+            return "(" + parts.joined(separator: " OR ") + ")"
+        }
+        switch filter.op {
+        case .exact:
+            return "\(value) IN (\(filter.values.map { bind(.text($0)) }.joined(separator: ", ")))"
+        case .isNot:
+            return "(\(value) IS NULL OR \(value) NOT IN (\(filter.values.map { bind(.text($0)) }.joined(separator: ", "))))"
+        case .icontains:
+            return anyOf { $0.icontains(value, $1) }
+        case .notIcontains:
+            return "(\(value) IS NULL OR NOT \(anyOf { $0.icontains(value, $1) }))"
+        case .regex:
+            return anyOf { $0.regex(value, $1) }
+        case .notRegex:
+            return "(\(value) IS NULL OR NOT \(anyOf { $0.regex(value, $1) }))"
+        case .gt, .gte, .lt, .lte:
+            let symbol = [PropertyFilter.Operator.gt: ">", .gte: ">=", .lt: "<", .lte: "<="][filter.op]!
+            return "\(number(value)) \(symbol) \(bind(.double(filter.number ?? 0)))"
+        case .isSet:
+            return "\(value) IS NOT NULL"
+        case .isNotSet:
+            return "\(value) IS NULL"
+        }
+    }
+
+    func icontains(_ value: String, _ needle: String) -> String {
+        dialect == .sqlite ? "hedgerow_icontains(\(value), \(needle)) = 1" : "strpos(lower(\(value)), lower(\(needle))) > 0"
+    }
+
+    func regex(_ value: String, _ pattern: String) -> String {
+        dialect == .sqlite ? "hedgerow_regexp(\(pattern), \(value)) = 1" : "\(value) ~ \(pattern)"
+    }
+
+    /// The property as a number, NULL when it is not one.
+    func number(_ value: String) -> String {
+        switch dialect {
+        case .sqlite: return "hedgerow_float(\(value))"
+        case .postgres:
+            return "(CASE WHEN \(value) ~ '^\\s*[-+]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]+)?\\s*$' "
+                + "THEN CAST(\(value) AS DOUBLE PRECISION) END)"
+        }
+    }
+}
