@@ -94,6 +94,7 @@ let package = Package(
             dependencies: [
                 "HedgerowAPI",
                 "HedgerowCore",
+                "HedgerowFormats",
                 "HedgerowStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
