@@ -108,6 +108,7 @@ let package = Package(
             name: "HedgerowCLITests",
             dependencies: [
                 "hedgerow",
+                "HedgerowAPI",
                 "HedgerowCore",
                 "HedgerowStore",
             ],
