@@ -10,7 +10,8 @@ let package = Package(
     name: "hedgerow",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "hedgerow", targets: ["hedgerow"])
+        .executable(name: "hedgerow", targets: ["hedgerow"]),
+        .executable(name: "hedgerow-bench", targets: ["HedgerowBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -77,6 +78,17 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "HedgerowBench",
+            dependencies: [
+                "HedgerowAPI",
+                "HedgerowCore",
+                "HedgerowStore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/HedgerowBench",
             swiftSettings: swiftSettings
         ),
         .testTarget(

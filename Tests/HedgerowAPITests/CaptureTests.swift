@@ -101,7 +101,8 @@ struct CaptureTests {
             let form = try await server.request(
                 "POST", "/e/", body: Array("data=\(base64)".utf8), headers: [("Content-Type", "application/x-www-form-urlencoded")])
             #expect(form.status == 200, "\(form.text)")
-            let gzipForm = Data(Gzip.compress(event("form-gzip"))).base64EncodedString()
+            let gzipForm =
+                Data(Gzip.compress(event("form-gzip"))).base64EncodedString()
                 .addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
             let compressedForm = try await server.request(
                 "POST", "/e/", body: Array("data=\(gzipForm)&compression=gzip-js".utf8),
@@ -136,7 +137,11 @@ struct CaptureTests {
             let bodies: [[UInt8]] = [
                 Array("{not json".utf8), Array("\"just a string\"".utf8), Array("[]".utf8),
                 JSONWriter.bytes(.object(["api_key": .string(token), "batch": "no"])),
-                JSONWriter.bytes(.object(["api_key": .string(token), "batch": [.object(["event": "ok", "distinct_id": "u"]), .object(["event": "missing id"])]])),
+                JSONWriter.bytes(
+                    .object([
+                        "api_key": .string(token),
+                        "batch": [.object(["event": "ok", "distinct_id": "u"]), .object(["event": "missing id"])],
+                    ])),
                 JSONWriter.bytes(.object(["api_key": .string(token), "batch": [.object(["event": "ok", "distinct_id": "u"]), 5]])),
                 JSONWriter.bytes(.object(["api_key": .string(token), "event": "", "distinct_id": "u"])),
                 JSONWriter.bytes(.object(["api_key": .string(token), "event": "x", "distinct_id": "u", "properties": [1]])),
@@ -156,10 +161,14 @@ struct CaptureTests {
         try await TestServer.run(backend, configure: { $0.maximumBodySize = 10_000 }) { server in
             let (team, token, _) = try await Self.environment(server)
             let big = JSONWriter.bytes(
-                .object(["api_key": .string(token), "event": "x", "distinct_id": "u", "properties": .object(["p": .string(String(repeating: "a", count: 50_000))])]))
+                .object([
+                    "api_key": .string(token), "event": "x", "distinct_id": "u",
+                    "properties": .object(["p": .string(String(repeating: "a", count: 50_000))]),
+                ]))
             #expect(try await server.request("POST", "/e/", body: big).status == 413)
             let bomb = try await server.request("POST", "/e/", body: Gzip.compress(big), headers: [("Content-Encoding", "gzip")])
-            bomb.expectError(413, type: "invalid_request", code: "payload_too_large", detail: "Request body is larger than the limit of 10000 bytes.")
+            bomb.expectError(
+                413, type: "invalid_request", code: "payload_too_large", detail: "Request body is larger than the limit of 10000 bytes.")
             #expect(try await Self.stored(server, team: team).isEmpty)
         }
     }
@@ -177,7 +186,10 @@ struct CaptureTests {
                         .object(["event": "offset", "distinct_id": "u", "offset": 60_000, "timestamp": "2000-01-01T00:00:00Z"]),
                         .object(["event": "skewed", "distinct_id": "u", "timestamp": "2030-01-01T00:00:00Z"]),
                         .object(["event": "naive", "distinct_id": "u", "timestamp": "2024-05-05 10:00:00", "sent_at": nil]),
-                        .object(["event": "own-sent-at", "distinct_id": "u", "timestamp": "2024-01-01T00:00:00Z", "sent_at": "2024-01-01T00:00:05Z"]),
+                        .object([
+                            "event": "own-sent-at", "distinct_id": "u", "timestamp": "2024-01-01T00:00:00Z",
+                            "sent_at": "2024-01-01T00:00:05Z",
+                        ]),
                         .object(["event": "none", "distinct_id": "u"]),
                         .object(["event": "garbage", "distinct_id": "u", "timestamp": "yesterday"]),
                     ],
@@ -247,12 +259,16 @@ struct CaptureTests {
             #expect(preflight.header("Access-Control-Allow-Methods")?.contains("POST") == true)
             #expect(preflight.header("Access-Control-Allow-Headers") == "content-type")
             let posted = try await Self.post(
-                server, "/e/", .object(["api_key": .string(token), "event": "x", "distinct_id": "u"]), headers: [("Origin", "https://shop.example")])
+                server, "/e/", .object(["api_key": .string(token), "event": "x", "distinct_id": "u"]),
+                headers: [("Origin", "https://shop.example")])
             #expect(posted.header("Access-Control-Allow-Origin") == "https://shop.example")
-            let failed = try await Self.post(server, "/e/", .object(["api_key": "phc_x", "event": "x", "distinct_id": "u"]), headers: [("Origin", "https://a.b")])
+            let failed = try await Self.post(
+                server, "/e/", .object(["api_key": "phc_x", "event": "x", "distinct_id": "u"]), headers: [("Origin", "https://a.b")])
             #expect(failed.status == 401)
             #expect(failed.header("Access-Control-Allow-Origin") == "https://a.b")
-            #expect(try await server.request("GET", "/api/organizations/", headers: [("Origin", "https://a.b")]).header("Access-Control-Allow-Origin") == nil)
+            #expect(
+                try await server.request("GET", "/api/organizations/", headers: [("Origin", "https://a.b")]).header(
+                    "Access-Control-Allow-Origin") == nil)
         }
     }
 
@@ -263,9 +279,12 @@ struct CaptureTests {
             let org = try await server.createOrganization("Acme", owner: owner)
             let me = try await server.request("GET", "/api/users/@me/", key: owner.key)
             guard case .int(let main)? = me["team"]?["id"] else { Issue.record("no team"); return }
-            let staging = try await server.request("POST", "/api/projects/\(main)/environments/", key: owner.key, json: .object(["name": "Staging"]))
+            let staging = try await server.request(
+                "POST", "/api/projects/\(main)/environments/", key: owner.key, json: .object(["name": "Staging"]))
             guard case .int(let stagingID)? = staging["id"], case .string(let stagingToken)? = staging["api_token"] else { return }
-            #expect(try await Self.post(server, "/e/", .object(["api_key": .string(stagingToken), "event": "s", "distinct_id": "u"])).status == 200)
+            #expect(
+                try await Self.post(server, "/e/", .object(["api_key": .string(stagingToken), "event": "s", "distinct_id": "u"])).status
+                    == 200)
             #expect(try await Self.stored(server, team: stagingID).count == 1)
             let rollback = try await server.request(
                 "POST", "/api/organizations/\(org)/environments_rollback/", key: owner.key, json: .object(["\(stagingID)": .int(main)]))

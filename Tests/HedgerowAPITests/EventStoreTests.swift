@@ -78,7 +78,8 @@ struct EventStoreTests {
             #expect(try await names(.timestamp, 1) == ["boundary"])
             #expect(try await names(.insertedAt, 0) == ["on-time"])
             #expect(try await names(.insertedAt, 1) == ["boundary", "late"])
-            let other = EventQuery(teamID: team + 1000, field: .timestamp, start: Timestamp(microseconds: 0), end: Timestamp(microseconds: Int64.max))
+            let other = EventQuery(
+                teamID: team + 1000, field: .timestamp, start: Timestamp(microseconds: 0), end: Timestamp(microseconds: Int64.max))
             #expect(try await store.count(other) == 0)
             #expect(try await store.earliest(other) == nil)
         }
@@ -92,7 +93,8 @@ struct EventStoreTests {
             let good = Self.event(team, 1)
             let orphan = Self.event(999_999, 2)  // no such environment: the foreign key fails
             await #expect(throws: (any Error).self) { _ = try await store.append([good, orphan]) }
-            let all = EventQuery(teamID: team, field: .timestamp, start: Timestamp(microseconds: 0), end: Timestamp(microseconds: Int64.max))
+            let all = EventQuery(
+                teamID: team, field: .timestamp, start: Timestamp(microseconds: 0), end: Timestamp(microseconds: Int64.max))
             #expect(try await store.count(all) == 0)
             #expect(try await store.append([good]) == 1)
             #expect(try await store.append([good, Self.event(team, 3)]) == 1)
@@ -108,7 +110,10 @@ struct EventStoreTests {
 
     /// Events named after what they hold; each filter case lists the events it must select.
     static let filterEvents: [(String, String, String?)] = [
-        ("chrome", #"{"browser":"Chrome","n":5,"ratio":2.5,"beta":true,"tags":["a","b"],"url":"https://Shop.example/cart"}"#, #"{"plan":"pro","age":"41"}"#),
+        (
+            "chrome", #"{"browser":"Chrome","n":5,"ratio":2.5,"beta":true,"tags":["a","b"],"url":"https://Shop.example/cart"}"#,
+            #"{"plan":"pro","age":"41"}"#
+        ),
         ("firefox", #"{"browser":"Firefox","n":"12","beta":false,"url":"https://blog.example/post"}"#, #"{"plan":"free"}"#),
         ("nulls", #"{"browser":null,"n":"abc"}"#, nil),
         ("empty", "{}", #"{}"#),
@@ -121,7 +126,8 @@ struct EventStoreTests {
         FilterCase(filter: .object(["key": "beta", "operator": "exact", "value": true]), expected: ["chrome"]),
         FilterCase(filter: .object(["key": "browser", "operator": "is_not", "value": "Chrome"]), expected: ["empty", "firefox", "nulls"]),
         FilterCase(filter: .object(["key": "url", "operator": "icontains", "value": "shop.EXAMPLE"]), expected: ["chrome"]),
-        FilterCase(filter: .object(["key": "url", "operator": "not_icontains", "value": "shop"]), expected: ["empty", "firefox", "nulls"]),
+        FilterCase(
+            filter: .object(["key": "url", "operator": "not_icontains", "value": "shop"]), expected: ["empty", "firefox", "nulls"]),
         FilterCase(filter: .object(["key": "url", "operator": "regex", "value": "^https://[a-z]+\\.example/"]), expected: ["firefox"]),
         FilterCase(filter: .object(["key": "url", "operator": "not_regex", "value": "cart$"]), expected: ["empty", "firefox", "nulls"]),
         FilterCase(filter: .object(["key": "n", "operator": "gt", "value": 5]), expected: ["firefox"]),
@@ -159,7 +165,9 @@ struct EventStoreTests {
             let team = try await Self.team(server)
             let store = SQLEventStore(database: server.database)
             _ = try await store.append(
-                Self.filterEvents.enumerated().map { index, item in Self.event(team, index, name: item.0, properties: item.1, person: item.2) })
+                Self.filterEvents.enumerated().map { index, item in
+                    Self.event(team, index, name: item.0, properties: item.1, person: item.2)
+                })
             var query = EventQuery(
                 teamID: team, field: .timestamp, start: Timestamp(microseconds: 0), end: Timestamp(microseconds: Int64.max),
                 filters: [

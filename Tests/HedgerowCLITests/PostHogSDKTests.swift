@@ -59,7 +59,8 @@ struct PostHogSDKTests {
         defer { try? FileManager.default.removeItem(atPath: sandbox.directory) }
         var token = ""
         let server = try CLITests.withServer(sandbox) { port in
-            let key = (try? String(contentsOfFile: sandbox.directory + "/initial-api-key", encoding: .utf8))?
+            let key =
+                (try? String(contentsOfFile: sandbox.directory + "/initial-api-key", encoding: .utf8))?
                 .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
             let (_, me) = try CLITests.curl(["-H", "Authorization: Bearer \(key)", "http://127.0.0.1:\(port)/api/users/@me/"])
             token = me["team"]?["api_token"]?.stringValue ?? ""
@@ -77,7 +78,8 @@ struct PostHogSDKTests {
         let events = try await withDatabase(configuration, logger: logger) { database in
             let team = try await database.read { try await $0.first("SELECT id FROM teams ORDER BY id LIMIT 1")?.int("id") } ?? 0
             var all: [Event] = []
-            let query = EventQuery(teamID: team, field: .insertedAt, start: Timestamp(microseconds: 0), end: Timestamp(microseconds: Int64.max))
+            let query = EventQuery(
+                teamID: team, field: .insertedAt, start: Timestamp(microseconds: 0), end: Timestamp(microseconds: Int64.max))
             for try await batch in SQLEventStore(database: database).batches(query, batchSize: 100) { all += batch }
             return all
         }

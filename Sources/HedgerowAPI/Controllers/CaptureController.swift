@@ -54,9 +54,10 @@ struct CaptureController: Sendable {
             compression = nil
         }
         // curl and some SDKs label JSON as a form: a body that starts like JSON is JSON.
-        let looksLikeJSON = bytes.first { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }.map {
-            $0 == UInt8(ascii: "{") || $0 == UInt8(ascii: "[")
-        } ?? false
+        let looksLikeJSON =
+            bytes.first { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }.map {
+                $0 == UInt8(ascii: "{") || $0 == UInt8(ascii: "[")
+            } ?? false
         let isForm = !looksLikeJSON && (request.mediaType == "application/x-www-form-urlencoded" || bytes.starts(with: Array("data=".utf8)))
         if isForm {
             let form = QueryString(parsing: String(decoding: bytes, as: UTF8.self))
@@ -73,8 +74,9 @@ struct CaptureController: Sendable {
         }
         // Form decoding turns '+' into ' '; base64 never contains spaces.
         let text = String(decoding: bytes, as: UTF8.self).replacingOccurrences(of: " ", with: "+")
-        guard let decoded = Data(base64Encoded: text, options: .ignoreUnknownCharacters) ?? Data(base64Encoded: text + "=")
-            ?? Data(base64Encoded: text + "==")
+        guard
+            let decoded = Data(base64Encoded: text, options: .ignoreUnknownCharacters) ?? Data(base64Encoded: text + "=")
+                ?? Data(base64Encoded: text + "==")
         else { throw CaptureParser.invalid("Malformed request data: 'data' is neither JSON nor base64.") }
         var payload = Array(decoded)
         switch compression {

@@ -67,7 +67,9 @@ public struct PropertyFilter: Sendable, Equatable {
             default: throw APIError.invalidInput("Filter values must be strings, numbers or booleans.", attr: attr)
             }
         }
-        guard !texts.isEmpty else { throw APIError.invalidInput("Filter '\(key)' with operator '\(op.rawValue)' needs a value.", attr: attr) }
+        guard !texts.isEmpty else {
+            throw APIError.invalidInput("Filter '\(key)' with operator '\(op.rawValue)' needs a value.", attr: attr)
+        }
         if op.isNumeric {
             guard texts.count == 1, let number = Double(texts[0]), number.isFinite else {
                 throw APIError.invalidInput("Filter '\(key)' with operator '\(op.rawValue)' needs one number.", attr: attr)

@@ -74,7 +74,9 @@ public struct SQLEventStore: EventStore {
                     if let (time, uuid) = cursor {
                         let t = where_.bind(SQLValue(time))
                         let u = where_.bind(.text(uuid))
-                        where_.conditions.append("(\(field) > \(t) OR (\(field) = \(t) AND uuid > \(u)))")
+                        // A row-value comparison lets both databases seek the index to the cursor
+                        // (an OR of two conditions made PostgreSQL rescan from the window's start).
+                        where_.conditions.append("(\(field), uuid) > (\(t), \(u))")
                     }
                     let sql = "SELECT \(Self.columns) FROM events WHERE \(where_.sql) ORDER BY \(field), uuid LIMIT \(max(1, batchSize))"
                     return try await connection.query(sql, where_.binds).map(Self.decode)

@@ -1,0 +1,111 @@
+import Foundation
+import HedgerowAPI
+import HedgerowCore
+import HedgerowStore
+import Logging
+
+/// Benchmark driver for the event store (used by scripts/bench-capture):
+///   hedgerow-bench seed N TEAM START_MICROS SPAN_MICROS   stores N events spread over the span
+///   hedgerow-bench scan TEAM START_MICROS END_MICROS [BATCH]  streams a window, then reads the same
+///                                                            rows with one SQL aggregate (the baseline)
+/// The database comes from HEDGEROW_DATABASE_URL / HEDGEROW_DATA_DIR, as for `hedgerow`.
+@main
+struct HedgerowBench {
+    static func main() async throws {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        var configuration = try HedgerowConfiguration.fromEnvironment(ProcessInfo.processInfo.environment)
+        configuration.bootstrapOnEmptyDatabase = false
+        var logger = Logger(label: "hedgerow-bench")
+        logger.logLevel = .warning
+        guard let command = arguments.first else {
+            print("usage: hedgerow-bench seed N TEAM START SPAN | scan TEAM START END [BATCH]")
+            return
+        }
+        let numbers = arguments.dropFirst().compactMap { Int64($0) }
+        switch command {
+        case "seed" where numbers.count == 4:
+            try await withDatabase(configuration, logger: logger) { database in
+                try await seed(database, count: Int(numbers[0]), team: numbers[1], start: numbers[2], span: numbers[3])
+            }
+        case "scan" where numbers.count >= 3:
+            try await withDatabase(configuration, logger: logger) { database in
+                try await scan(
+                    database, team: numbers[0], start: numbers[1], end: numbers[2], batch: Int(numbers.count > 3 ? numbers[3] : 10_000))
+            }
+        default:
+            print("usage: hedgerow-bench seed N TEAM START SPAN | scan TEAM START END [BATCH]")
+        }
+    }
+
+    static func seed(_ database: any Database, count: Int, team: Int64, start: Int64, span: Int64) async throws {
+        let store = SQLEventStore(database: database)
+        let clock = ContinuousClock()
+        let began = clock.now
+        var written = 0
+        while written < count {
+            let size = min(5_000, count - written)
+            let events = (0..<size).map { offset -> Event in
+                let index = written + offset
+                let at = start + span * Int64(index) / Int64(count)
+                return Event(
+                    uuid: Identifiers.uuidV7(at: Timestamp(microseconds: at)), teamID: team,
+                    event: index % 10 == 0 ? "$pageview" : "clicked",
+                    distinctID: "user-\(index % 5_000)",
+                    properties:
+                        #"{"$current_url":"https://shop.example/products/\#(index % 977)","$browser":"Firefox","price":\#(index % 300).5,"$lib":"posthog-python","$set":{"plan":"pro"}}"#,
+                    personID: nil, personProperties: nil, elementsChain: nil, timestamp: Timestamp(microseconds: at),
+                    createdAt: Timestamp(microseconds: at), insertedAt: Timestamp(microseconds: at))
+            }
+            written += try await store.append(events)
+        }
+        let seconds = (clock.now - began).seconds
+        print(
+            String(
+                format: "seeded %d events in %.1f s (%.0f events/s through EventStore.append)", written, seconds, Double(written) / seconds)
+        )
+    }
+
+    static func scan(_ database: any Database, team: Int64, start: Int64, end: Int64, batch: Int) async throws {
+        let store = SQLEventStore(database: database)
+        let query = EventQuery(teamID: team, field: .timestamp, start: Timestamp(microseconds: start), end: Timestamp(microseconds: end))
+        let clock = ContinuousClock()
+        let rssBefore = residentKilobytes("VmRSS")
+        var began = clock.now
+        var rows = 0
+        var bytes = 0
+        var largestBatch = 0
+        for try await events in store.batches(query, batchSize: batch) {
+            rows += events.count
+            largestBatch = max(largestBatch, events.count)
+            for event in events { bytes += event.properties.utf8.count }
+        }
+        let streamed = (clock.now - began).seconds
+        began = clock.now
+        let baseline = try await database.read { connection in
+            try await connection.first(
+                "SELECT COUNT(*) AS n, SUM(LENGTH(CAST(properties AS TEXT))) AS b FROM events WHERE team_id = $1 AND timestamp >= $2 AND timestamp < $3",
+                [.int(team), .int(start), .int(end)])
+        }
+        let aggregated = (clock.now - began).seconds
+        let baselineRows = Int(baseline?.int("n") ?? 0)
+        print(
+            String(
+                format:
+                    "scan: %d events in %.2f s = %.0f events/s (batches of %d); baseline SQL aggregate over the same %d rows: %.2f s = %.0f rows/s; ratio %.2f",
+                rows, streamed, Double(rows) / streamed, largestBatch, baselineRows, aggregated, Double(baselineRows) / aggregated,
+                (Double(rows) / streamed) / (Double(baselineRows) / aggregated)))
+        print("scan: property bytes read \(bytes); RSS before \(rssBefore) kB, peak \(residentKilobytes("VmHWM")) kB")
+    }
+
+    static func residentKilobytes(_ field: String) -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in status.split(separator: "\n") where line.hasPrefix(field + ":") {
+            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
+        }
+        return 0
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
