@@ -131,6 +131,21 @@ public enum Migrations {
             version: 3, name: "captured events",
             statements: eventsTable(json: "TEXT"),
             postgres: eventsTable(json: "JSONB")),
+        Migration(
+            version: 4, name: "persons",
+            statements: [
+                """
+                CREATE TABLE persons (
+                    team_id BIGINT NOT NULL REFERENCES teams (id) ON DELETE CASCADE,
+                    distinct_id TEXT NOT NULL,
+                    uuid TEXT NOT NULL,
+                    properties TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    updated_at BIGINT NOT NULL,
+                    PRIMARY KEY (team_id, distinct_id)
+                )
+                """
+            ]),
     ]
 
     /// Events: properties as JSON (JSONB on PostgreSQL, for the filter operators), times in

@@ -228,6 +228,51 @@ struct CaptureTests {
         }
     }
 
+    @Test(
+        "Persons: one per distinct id, $set overwrites, $set_once does not, each event carries its person's properties",
+        arguments: TestBackend.available)
+    func persons(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let (team, token, _) = try await Self.environment(server)
+            func send(_ events: [JSONValue]) async throws {
+                #expect(
+                    try await Self.post(server, "/batch/", .object(["api_key": .string(token), "batch": .array(events)])).status == 200)
+            }
+            try await send([
+                .object([
+                    "event": "1", "distinct_id": "u",
+                    "properties": .object(["$set": .object(["plan": "free"]), "$set_once": .object(["first": "1"])]),
+                ]),
+                .object(["event": "2", "distinct_id": "u", "properties": .object(["$set_once": .object(["first": "2"])])]),
+                .object(["event": "other", "distinct_id": "v"]),
+                .object([
+                    "event": "anonymous", "distinct_id": "w",
+                    "properties": .object(["$process_person_profile": false, "$set": .object(["x": 1])]),
+                ]),
+            ])
+            try await send([.object(["event": "3", "distinct_id": "u", "$set": .object(["plan": "pro"])])])
+            let events = Dictionary(uniqueKeysWithValues: try await Self.stored(server, team: team).map { ($0.event, $0) })
+            func person(_ name: String) throws -> JSONValue? { try events[name]?.personProperties.map { try JSONParser.parse($0) } }
+            #expect(try person("1")?.objectValue?.count == 2)
+            #expect(try person("1")?["plan"] == "free")
+            #expect(try person("1")?["first"] == "1")
+            #expect(try person("2")?["first"] == "1")
+            #expect(try person("3")?["plan"] == "pro")
+            #expect(try person("3")?["first"] == "1")
+            #expect(try person("other") == .object([:]))
+            #expect(events["anonymous"]?.personID == nil)
+            #expect(events["anonymous"]?.personProperties == nil)
+            #expect(events["1"]?.personID != nil)
+            #expect(events["1"]?.personID == events["3"]?.personID)
+            #expect(events["1"]?.personID != events["other"]?.personID)
+            // Person filters now select on what the person was when the event happened.
+            let query = EventQuery(
+                teamID: team, field: .insertedAt, start: Timestamp(microseconds: 0), end: Timestamp(microseconds: Int64.max),
+                filters: [try PropertyFilter.parse(.object(["key": "plan", "type": "person", "value": "pro"]))])
+            #expect(try await SQLEventStore(database: server.database).count(query) == 1)
+        }
+    }
+
     @Test("A retried event (same uuid) is stored once", arguments: TestBackend.available)
     func retriesAreIdempotent(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in

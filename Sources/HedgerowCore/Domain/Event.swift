@@ -32,3 +32,52 @@ public struct Event: Sendable, Equatable {
         self.insertedAt = insertedAt
     }
 }
+
+/// A person as the capture path keeps them: one per distinct id of an environment, with the
+/// properties `$set` and `$set_once` gave them.
+public struct Person: Sendable, Equatable {
+    public var uuid: String
+    public var teamID: Int64
+    public var distinctID: String
+    public var properties: JSONObject
+    public var createdAt: Timestamp
+    public var updatedAt: Timestamp
+
+    public init(uuid: String, teamID: Int64, distinctID: String, properties: JSONObject, createdAt: Timestamp, updatedAt: Timestamp) {
+        self.uuid = uuid
+        self.teamID = teamID
+        self.distinctID = distinctID
+        self.properties = properties
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+
+    /// Applies an event's `$set_once` (keys not yet set) then `$set` (overwrites); returns whether
+    /// anything changed.
+    public mutating func apply(_ update: PersonUpdate) -> Bool {
+        var changed = false
+        for entry in update.setOnce?.entries ?? [] where properties[entry.key] == nil {
+            properties[entry.key] = entry.value
+            changed = true
+        }
+        for entry in update.set?.entries ?? [] where properties[entry.key] != entry.value {
+            properties[entry.key] = entry.value
+            changed = true
+        }
+        return changed
+    }
+}
+
+/// What one event does to its person.
+public struct PersonUpdate: Sendable, Equatable {
+    public var set: JSONObject?
+    public var setOnce: JSONObject?
+    /// False when the event asked for no person profile (`$process_person_profile: false`).
+    public var processPerson: Bool
+
+    public init(set: JSONObject? = nil, setOnce: JSONObject? = nil, processPerson: Bool = true) {
+        self.set = set
+        self.setOnce = setOnce
+        self.processPerson = processPerson
+    }
+}

@@ -6,6 +6,8 @@ public enum CaptureParser {
         public var token: String
         /// Events with `teamID` 0: the caller fills it in once the token is resolved.
         public var events: [Event]
+        /// What each event (same index) does to its person.
+        public var personUpdates: [PersonUpdate]
     }
 
     public static func invalid(_ detail: String) -> APIError {
@@ -45,11 +47,15 @@ public enum CaptureParser {
         guard let token = findToken(top: top, events: events, queryToken: queryToken) else { throw missingToken }
         let topSentAt = top["sent_at"]?.stringValue.flatMap(ISO8601.parse)
         var result: [Event] = []
+        var updates: [PersonUpdate] = []
         result.reserveCapacity(events.count)
+        updates.reserveCapacity(events.count)
         for object in events {
-            result.append(try normalise(object, sentAt: topSentAt, receivedAt: receivedAt))
+            let (event, update) = try normalise(object, sentAt: topSentAt, receivedAt: receivedAt)
+            result.append(event)
+            updates.append(update)
         }
-        return Result(token: token, events: result)
+        return Result(token: token, events: result, personUpdates: updates)
     }
 
     static func findToken(top: JSONObject, events: [JSONObject], queryToken: String?) -> String? {
@@ -66,7 +72,11 @@ public enum CaptureParser {
         return queryToken.flatMap { $0.isEmpty ? nil : $0 }
     }
 
-    static func normalise(_ object: JSONObject, sentAt topSentAt: ISO8601.Parsed?, receivedAt: Timestamp) throws(APIError) -> Event {
+    static func normalise(
+        _ object: JSONObject, sentAt topSentAt: ISO8601.Parsed?, receivedAt: Timestamp
+    ) throws(APIError)
+        -> (Event, PersonUpdate)
+    {
         guard case .string(let name)? = object["event"], !name.isEmpty else {
             throw invalid("Malformed request data: every event needs a non-empty 'event' name.")
         }
@@ -96,10 +106,14 @@ public enum CaptureParser {
         let timestamp = eventTime(object, sentAt: topSentAt, receivedAt: receivedAt)
         var elementsChain: String?
         if case .string(let chain)? = object["elements_chain"] ?? properties["$elements_chain"] { elementsChain = chain }
-        return Event(
+        let update = PersonUpdate(
+            set: properties["$set"]?.objectValue, setOnce: properties["$set_once"]?.objectValue,
+            processPerson: properties["$process_person_profile"] != .bool(false))
+        let event = Event(
             uuid: uuid, teamID: 0, event: name, distinctID: distinctID, properties: JSONWriter.string(.object(properties)),
             personID: nil, personProperties: nil, elementsChain: elementsChain, timestamp: timestamp, createdAt: receivedAt,
             insertedAt: receivedAt)
+        return (event, update)
     }
 
     /// `now - offset` when the client sent an offset in milliseconds; else the client's timestamp

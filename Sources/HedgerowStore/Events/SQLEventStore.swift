@@ -18,26 +18,29 @@ public struct SQLEventStore: EventStore {
 
     public func append(_ events: [Event]) async throws -> Int {
         guard !events.isEmpty else { return 0 }
-        return try await database.transaction { connection in
-            switch connection.dialect {
-            case .sqlite:
-                var inserted = 0
-                for event in events {
-                    inserted += try await connection.query(Self.insertSQL(rows: 1, dialect: .sqlite), Self.binds(event)).count
-                }
-                return inserted
-            case .postgres:
-                var inserted = 0
-                var start = events.startIndex
-                while start < events.endIndex {
-                    let chunk = events[start..<min(start + Self.postgresRowsPerInsert, events.endIndex)]
-                    inserted += try await connection.query(
-                        Self.insertSQL(rows: chunk.count, dialect: .postgres), chunk.flatMap(Self.binds)
-                    ).count
-                    start += chunk.count
-                }
-                return inserted
+        return try await database.transaction { connection in try await append(events, on: connection) }
+    }
+
+    /// Appends inside a transaction the caller holds (capture writes persons in the same one).
+    public func append(_ events: [Event], on connection: any SQLConnection) async throws -> Int {
+        guard !events.isEmpty else { return 0 }
+        switch connection.dialect {
+        case .sqlite:
+            var inserted = 0
+            for event in events {
+                inserted += try await connection.query(Self.insertSQL(rows: 1, dialect: .sqlite), Self.binds(event)).count
             }
+            return inserted
+        case .postgres:
+            var inserted = 0
+            var start = events.startIndex
+            while start < events.endIndex {
+                let chunk = events[start..<min(start + Self.postgresRowsPerInsert, events.endIndex)]
+                inserted += try await connection.query(Self.insertSQL(rows: chunk.count, dialect: .postgres), chunk.flatMap(Self.binds))
+                    .count
+                start += chunk.count
+            }
+            return inserted
         }
     }
 
