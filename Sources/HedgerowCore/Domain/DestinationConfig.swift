@@ -1,0 +1,229 @@
+import Foundation
+
+/// Destination types and their configuration (API.md §4.2): which keys each type takes, which are
+/// required, their types and defaults, and which are secrets (encrypted at rest, never returned).
+public enum DestinationType: String, Sendable, CaseIterable {
+    case s3 = "S3"
+    case awsS3 = "AwsS3"
+    case s3Compatible = "S3Compatible"
+    case postgres = "Postgres"
+    case redshift = "Redshift"
+    case bigQuery = "BigQuery"
+    case snowflake = "Snowflake"
+    case databricks = "Databricks"
+    case azureBlob = "AzureBlob"
+    case http = "HTTP"
+    case noOp = "NoOp"
+
+    /// The S3 family shares one configuration.
+    var configurationFamily: DestinationType {
+        self == .awsS3 || self == .s3Compatible ? .s3 : self
+    }
+}
+
+/// One configuration key.
+public struct DestinationField: Sendable {
+    public enum Kind: String, Sendable {
+        case string = "str"
+        case integer = "int"
+        case boolean = "bool"
+        case object = "dict"
+        case stringList = "list[str]"
+    }
+
+    public let name: String
+    public let kind: Kind
+    public let required: Bool
+    public let defaultValue: JSONValue?
+    public let secret: Bool
+
+    init(_ name: String, _ kind: Kind = .string, required: Bool = false, default defaultValue: JSONValue? = nil, secret: Bool = false) {
+        self.name = name
+        self.kind = kind
+        self.required = required
+        self.defaultValue = defaultValue
+        self.secret = secret
+    }
+}
+
+public enum DestinationConfig {
+    /// Keys every type takes: event-name allow and deny lists.
+    static let common = [DestinationField("include_events", .stringList), DestinationField("exclude_events", .stringList)]
+
+    public static func fields(for type: DestinationType) -> [DestinationField] {
+        let specific: [DestinationField]
+        switch type.configurationFamily {
+        case .s3, .awsS3, .s3Compatible:
+            specific = [
+                DestinationField("bucket_name", required: true), DestinationField("region", required: true),
+                DestinationField("prefix", required: true), DestinationField("aws_access_key_id", secret: true),
+                DestinationField("aws_secret_access_key", secret: true), DestinationField("endpoint_url"),
+                DestinationField("compression"), DestinationField("encryption"), DestinationField("kms_key_id"),
+                DestinationField("file_format", default: "JSONLines"), DestinationField("max_file_size_mb", .integer),
+                DestinationField("use_virtual_style_addressing", .boolean, default: false),
+            ]
+        case .postgres, .redshift:
+            specific =
+                [
+                    DestinationField("user", required: true, secret: true), DestinationField("password", required: true, secret: true),
+                    DestinationField("host", required: true), DestinationField("database", required: true),
+                    DestinationField("schema", default: "public"), DestinationField("table_name", default: "events"),
+                    DestinationField("port", .integer, default: .int(type == .redshift ? 5439 : 5432)),
+                    DestinationField("has_self_signed_cert", .boolean, default: false),
+                ]
+                + (type == .redshift
+                    ? [DestinationField("properties_data_type"), DestinationField("mode"), DestinationField("copy_inputs", .object)] : [])
+        case .bigQuery:
+            specific = [
+                DestinationField("project_id", required: true), DestinationField("dataset_id", required: true),
+                DestinationField("private_key", required: true, secret: true),
+                DestinationField("private_key_id", required: true, secret: true),
+                DestinationField("token_uri", required: true, secret: true), DestinationField("client_email", required: true, secret: true),
+                DestinationField("table_id", default: "events"), DestinationField("use_json_type", .boolean, default: false),
+            ]
+        case .snowflake:
+            specific = [
+                DestinationField("account", required: true), DestinationField("user", required: true, secret: true),
+                DestinationField("database", required: true), DestinationField("warehouse", required: true),
+                DestinationField("schema", required: true), DestinationField("table_name", default: "events"),
+                DestinationField("authentication_type"), DestinationField("password", secret: true),
+                DestinationField("private_key", secret: true), DestinationField("private_key_passphrase", secret: true),
+                DestinationField("role"),
+            ]
+        case .databricks:
+            specific = [
+                DestinationField("server_hostname", required: true), DestinationField("http_path", required: true),
+                DestinationField("client_id", required: true, secret: true),
+                DestinationField("client_secret", required: true, secret: true),
+                DestinationField("catalog", required: true), DestinationField("schema", required: true),
+                DestinationField("table_name", required: true), DestinationField("use_variant_type", .boolean, default: true),
+                DestinationField("use_automatic_schema_evolution", .boolean, default: true),
+            ]
+        case .azureBlob:
+            specific = [
+                DestinationField("connection_string", required: true, secret: true), DestinationField("container_name", required: true),
+                DestinationField("prefix"), DestinationField("compression"), DestinationField("file_format", default: "JSONLines"),
+                DestinationField("max_file_size_mb", .integer),
+            ]
+        case .http:
+            specific = [DestinationField("url", required: true), DestinationField("token", required: true, secret: true)]
+        case .noOp:
+            specific = [DestinationField("arg", default: "")]
+        }
+        return specific + common
+    }
+
+    public static func secretFields(for type: DestinationType) -> Set<String> {
+        Set(fields(for: type).filter(\.secret).map(\.name))
+    }
+
+    static let s3Compressions: [String: [String]] = [
+        "JSONLines": ["gzip", "brotli"], "Parquet": ["zstd", "lz4", "snappy", "gzip", "brotli"],
+    ]
+
+    /// Validates a configuration for `type` and returns it with values coerced and defaults filled
+    /// in. With `existing` (PATCH), `config` is merged into it deeply first and missing required
+    /// keys are not reported.
+    public static func validate(
+        type: DestinationType, config: JSONValue, model: String, existing: JSONObject? = nil
+    ) throws(APIError) -> JSONObject {
+        guard case .object(let given) = config else {
+            throw APIError.invalidInput("Configuration must be an object.", attr: "destination")
+        }
+        var merged = existing.map { deepMerge($0, given) } ?? given
+        let fields = self.fields(for: type)
+        let known = Set(fields.map(\.name))
+        let unknown = merged.keys.filter { !known.contains($0) }.sorted()
+        guard unknown.isEmpty else {
+            throw APIError.invalidInput(
+                "Configuration has unknown field/s: " + unknown.map { "'\($0)'" }.joined(separator: ", "), attr: "destination")
+        }
+        if existing == nil {
+            for field in fields where field.required && (merged[field.name] == nil || merged[field.name] == .null) {
+                throw APIError.invalidInput("Configuration missing required field: '\(field.name)'", attr: "destination")
+            }
+        }
+        for field in fields {
+            guard let value = merged[field.name] else {
+                if let defaultValue = field.defaultValue { merged[field.name] = defaultValue }
+                continue
+            }
+            merged[field.name] = try coerce(value, to: field.kind)
+        }
+        if type.configurationFamily == .s3 || type == .azureBlob {
+            let format = merged["file_format"]?.stringValue ?? "JSONLines"
+            guard let compressions = s3Compressions[format] else {
+                throw APIError.invalidInput(
+                    "File format \(format) is not supported. Supported file formats are ['Parquet', 'JSONLines']", attr: "destination")
+            }
+            if let compression = merged["compression"]?.stringValue, !compressions.contains(compression) {
+                throw APIError.invalidInput(
+                    "Compression \(compression) is not supported for file format \(format). Supported compressions are ["
+                        + compressions.map { "'\($0)'" }.joined(separator: ", ") + "]", attr: "destination")
+            }
+        }
+        if type == .http, model != "events" {
+            throw APIError.invalidInput("HTTP batch exports only support the events model", attr: "destination")
+        }
+        return merged
+    }
+
+    /// Coerces a value as PostHog's config validation does (`"true"`, `"5432"` become a bool or an
+    /// int), or 400 naming the types.
+    static func coerce(_ value: JSONValue, to kind: DestinationField.Kind) throws(APIError) -> JSONValue {
+        func mismatch() -> APIError {
+            APIError.invalidInput(
+                "Configuration has invalid type: got '\(value.pythonTypeName)', expected '\(kind.rawValue)'", attr: "destination")
+        }
+        switch (kind, value) {
+        case (_, .null): return .null
+        case (.string, .string): return value
+        case (.integer, .int): return value
+        case (.integer, .string(let text)):
+            guard let integer = Int64(text.trimmingCharacters(in: .whitespaces)) else { throw mismatch() }
+            return .int(integer)
+        case (.boolean, .bool): return value
+        case (.boolean, .string(let text)):
+            switch text.lowercased() {
+            case "true", "1", "yes": return .bool(true)
+            case "false", "0", "no": return .bool(false)
+            default: throw mismatch()
+            }
+        case (.object, .object): return value
+        case (.stringList, .array(let items)):
+            guard items.allSatisfy({ $0.stringValue != nil }) else { throw mismatch() }
+            return value
+        default: throw mismatch()
+        }
+    }
+
+    /// `patch` merged into `base`: objects key by key, recursively; anything else replaced.
+    public static func deepMerge(_ base: JSONObject, _ patch: JSONObject) -> JSONObject {
+        var merged = base
+        for entry in patch.entries {
+            if case .object(let inner)? = merged[entry.key], case .object(let patchInner) = entry.value {
+                merged[entry.key] = .object(deepMerge(inner, patchInner))
+            } else {
+                merged[entry.key] = entry.value
+            }
+        }
+        return merged
+    }
+
+    /// The configuration without its secrets, at any depth, as it may be shown.
+    public static func redacted(_ config: JSONObject, type: DestinationType) -> JSONObject {
+        let secrets = secretFields(for: type)
+        func strip(_ object: JSONObject) -> JSONObject {
+            var result = JSONObject()
+            for entry in object.entries where !secrets.contains(entry.key) {
+                switch entry.value {
+                case .object(let inner): result[entry.key] = .object(strip(inner))
+                case .array(let items): result[entry.key] = .array(items.map { $0.objectValue.map { .object(strip($0)) } ?? $0 })
+                default: result[entry.key] = entry.value
+                }
+            }
+            return result
+        }
+        return strip(config)
+    }
+}
