@@ -146,6 +146,92 @@ public enum Migrations {
                 )
                 """
             ]),
+        Migration(
+            version: 5, name: "batch exports, runs, backfills, logs",
+            statements: [
+                """
+                CREATE TABLE batch_exports (
+                    id TEXT PRIMARY KEY,
+                    team_id BIGINT NOT NULL REFERENCES teams (id) ON DELETE CASCADE,
+                    name TEXT NOT NULL,
+                    model TEXT NOT NULL,
+                    destination_type TEXT NOT NULL,
+                    destination_config TEXT NOT NULL,
+                    destination_secrets TEXT,
+                    interval TEXT NOT NULL,
+                    paused BOOLEAN NOT NULL,
+                    deleted BOOLEAN NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    last_updated_at BIGINT NOT NULL,
+                    last_paused_at BIGINT,
+                    start_at BIGINT,
+                    end_at BIGINT,
+                    hogql_query TEXT,
+                    filters TEXT,
+                    timezone TEXT NOT NULL,
+                    offset_day BIGINT,
+                    offset_hour BIGINT,
+                    scheduled_through BIGINT
+                )
+                """,
+                "CREATE INDEX batch_exports_team ON batch_exports (team_id, created_at)",
+                """
+                CREATE TABLE batch_export_backfills (
+                    id TEXT PRIMARY KEY,
+                    batch_export_id TEXT NOT NULL REFERENCES batch_exports (id) ON DELETE CASCADE,
+                    start_at BIGINT,
+                    end_at BIGINT,
+                    adjusted_start_at BIGINT,
+                    status TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    finished_at BIGINT,
+                    last_updated_at BIGINT NOT NULL,
+                    total_records_count BIGINT,
+                    total_runs BIGINT
+                )
+                """,
+                "CREATE INDEX batch_export_backfills_export ON batch_export_backfills (batch_export_id, created_at)",
+                """
+                CREATE TABLE batch_export_runs (
+                    id TEXT PRIMARY KEY,
+                    batch_export_id TEXT NOT NULL REFERENCES batch_exports (id) ON DELETE CASCADE,
+                    backfill_id TEXT REFERENCES batch_export_backfills (id) ON DELETE CASCADE,
+                    status TEXT NOT NULL,
+                    records_completed BIGINT,
+                    records_total_count BIGINT,
+                    bytes_exported BIGINT,
+                    latest_error TEXT,
+                    data_interval_start BIGINT,
+                    data_interval_end BIGINT NOT NULL,
+                    cursor TEXT,
+                    created_at BIGINT NOT NULL,
+                    finished_at BIGINT,
+                    last_updated_at BIGINT NOT NULL,
+                    attempt BIGINT NOT NULL,
+                    next_attempt_at BIGINT,
+                    lease_owner TEXT,
+                    lease_expires_at BIGINT
+                )
+                """,
+                // One scheduled run per tick, whatever the number of schedulers.
+                """
+                CREATE UNIQUE INDEX batch_export_runs_scheduled ON batch_export_runs (batch_export_id, data_interval_end)
+                WHERE backfill_id IS NULL
+                """,
+                "CREATE INDEX batch_export_runs_export ON batch_export_runs (batch_export_id, created_at)",
+                "CREATE INDEX batch_export_runs_queue ON batch_export_runs (status, next_attempt_at)",
+                """
+                CREATE TABLE batch_export_logs (
+                    id TEXT PRIMARY KEY,
+                    batch_export_id TEXT NOT NULL REFERENCES batch_exports (id) ON DELETE CASCADE,
+                    run_id TEXT,
+                    level TEXT NOT NULL,
+                    message TEXT NOT NULL,
+                    timestamp BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX batch_export_logs_export ON batch_export_logs (batch_export_id, timestamp)",
+            ]),
     ]
 
     /// Events: properties as JSON (JSONB on PostgreSQL, for the filter operators), times in

@@ -4,7 +4,8 @@
 public enum EnvironmentResources {
     /// `(table, environment id column)`.
     public static let tables: [(table: String, column: String)] = [
-        ("events", "team_id")
+        ("events", "team_id"),
+        ("batch_exports", "team_id"),
     ]
 
     /// Moves every registered resource of environment `source` to environment `target`.
