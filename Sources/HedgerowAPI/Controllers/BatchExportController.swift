@@ -1,0 +1,181 @@
+import HedgerowCore
+
+/// `/api/{organizations,projects,environments}/{parent}/batch_exports/...` (API.md §4).
+struct BatchExportController: Sendable {
+    let service: BatchExportService
+
+    func addRoutes(to routes: inout Routes) {
+        let read = RequiredScope.scope("batch_export", .read)
+        let write = RequiredScope.scope("batch_export", .write)
+        let prefixes: [(String, Bool, @Sendable (String) -> BatchExportParent)] = [
+            ("/api/organizations/:parent/batch_exports", false, { .organization($0) }),
+            ("/api/projects/:parent/batch_exports", true, { .project($0) }),
+            ("/api/environments/:parent/batch_exports", true, { .environment($0) }),
+        ]
+        for (prefix, teamBased, parent) in prefixes {
+            func add(_ method: String, _ suffix: String, _ scope: RequiredScope, _ handler: @escaping @Sendable (APIRequest, BatchExportParent) async throws -> APIResponse) {
+                routes.add(method, prefix + suffix, scope: scope, teamBased: teamBased) { request in
+                    try await handler(request, parent(request.parameters["parent"] ?? ""))
+                }
+            }
+            add("GET", "/", read, list)
+            add("POST", "/", write, create)
+            add("GET", "/:id/", read, retrieve)
+            add("PUT", "/:id/", write, { try await update($0, $1, full: true) })
+            add("PATCH", "/:id/", write, { try await update($0, $1, full: false) })
+            add("DELETE", "/:id/", write, delete)
+            add("POST", "/:id/pause/", write, pause)
+            add("POST", "/:id/unpause/", write, unpause)
+            add("POST", "/:id/backfill/", write, deprecatedBackfill)
+            add("GET", "/:id/backfills/", read, listBackfills)
+            add("POST", "/:id/backfills/", write, createBackfill)
+            add("GET", "/:id/backfills/:backfill_id/", read, retrieveBackfill)
+            add("POST", "/:id/backfills/:backfill_id/cancel/", write, cancelBackfill)
+            add("GET", "/:id/runs/", read, listRuns)
+            add("GET", "/:id/runs/:run_id/", read, retrieveRun)
+            add("POST", "/:id/runs/:run_id/retry/", write, retryRun)
+            add("POST", "/:id/runs/:run_id/cancel/", write, cancelRun)
+            add("GET", "/:id/logs/", read, logs)
+        }
+    }
+
+    func id(_ request: APIRequest) -> String { request.parameters["id"] ?? "" }
+
+    @Sendable func list(_ request: APIRequest, _ parent: BatchExportParent) async throws -> APIResponse {
+        let pagination = LimitOffsetPagination(query: request.query)
+        let (count, page) = try await service.list(
+            parent, principal: try request.requirePrincipal(), limit: pagination.sqlLimit, offset: pagination.sqlOffset)
+        return .ok(pagination.page(count: count, results: page.map(BatchExportWire.export), request: request))
+    }
+
+    @Sendable func create(_ request: APIRequest, _ parent: BatchExportParent) async throws -> APIResponse {
+        let principal = try request.requirePrincipal()
+        try await service.checkParent(parent, id: nil, principal: principal)
+        return .created(BatchExportWire.export(try await service.create(parent, body: try request.body(), principal: principal)))
+    }
+
+    @Sendable func retrieve(_ request: APIRequest, _ parent: BatchExportParent) async throws -> APIResponse {
+        .ok(BatchExportWire.export(try await service.retrieve(parent, id: id(request), principal: try request.requirePrincipal())))
+    }
+
+    func update(_ request: APIRequest, _ parent: BatchExportParent, full: Bool) async throws -> APIResponse {
+        let principal = try request.requirePrincipal()
+        try await service.checkParent(parent, id: id(request), principal: principal)
+        return .ok(BatchExportWire.export(try await service.update(parent, id: id(request), body: try request.body(), full: full, principal: principal)))
+    }
+
+    @Sendable func delete(_ request: APIRequest, _ parent: BatchExportParent) async throws -> APIResponse {
+        try await service.delete(parent, id: id(request), principal: try request.requirePrincipal())
+        return .noContent
+    }
+
+    @Sendable func pause(_ request: APIRequest, _ parent: BatchExportParent) async throws -> APIResponse {
+        try await service.pause(parent, id: id(request), principal: try request.requirePrincipal())
+        return .ok(.object(["paused": true]))
+    }
+
+    @Sendable func unpause(_ request: APIRequest, _ parent: BatchExportParent) async throws -> APIResponse {
+        let principal = try request.requirePrincipal()
+        try await service.checkParent(parent, id: id(request), principal: principal)
+        let object = try BodyObject.require(try request.body())
+        let backfill = try object["backfill"].map { try FieldParser.boolean($0, attr: "backfill", allowNull: true) ?? false } ?? false
+        _ = try await service.unpause(parent, id: id(request), backfill: backfill, principal: principal)
+        return .ok(.object(["paused": false]))
+    }
+
+    @Sendable func deprecatedBackfill(_ request: APIRequest, _ parent: BatchExportParent) async throws -> APIResponse {
+        let backfill = try await service.createBackfill(parent, id: id(request), body: try request.body(), principal: try request.requirePrincipal())
+        return .ok(.object(["backfill_id": .string(backfill.id)]))
+    }
+
+    @Sendable func createBackfill(_ request: APIRequest, _ parent: BatchExportParent) async throws -> APIResponse {
+        let backfill = try await service.createBackfill(parent, id: id(request), body: try request.body(), principal: try request.requirePrincipal())
+        return .created(.object(["backfill_id": .string(backfill.id)]))
+    }
+
+    @Sendable func listBackfills(_ request: APIRequest, _ parent: BatchExportParent) async throws -> APIResponse {
+        let pagination = CursorPagination(query: request.query, pageSize: 50)
+        let principal = try request.requirePrincipal()
+        let detail = try await service.retrieve(parent, id: id(request), principal: principal)
+        let backfills = try await service.backfills(
+            parent, id: id(request), principal: principal, limit: pagination.pageSize + 1, offset: pagination.offset)
+        return .ok(pagination.page(backfills.map { BatchExportWire.backfill($0, teamID: detail.export.teamID) }, request: request))
+    }
+
+    @Sendable func retrieveBackfill(_ request: APIRequest, _ parent: BatchExportParent) async throws -> APIResponse {
+        let principal = try request.requirePrincipal()
+        let detail = try await service.retrieve(parent, id: id(request), principal: principal)
+        let backfill = try await service.backfill(
+            parent, id: id(request), backfillID: request.parameters["backfill_id"] ?? "", principal: principal)
+        return .ok(BatchExportWire.backfill(backfill, teamID: detail.export.teamID))
+    }
+
+    @Sendable func cancelBackfill(_ request: APIRequest, _ parent: BatchExportParent) async throws -> APIResponse {
+        try await service.cancelBackfill(
+            parent, id: id(request), backfillID: request.parameters["backfill_id"] ?? "", principal: try request.requirePrincipal())
+        return .ok(.object(["cancelled": true]))
+    }
+
+    @Sendable func listRuns(_ request: APIRequest, _ parent: BatchExportParent) async throws -> APIResponse {
+        let pagination = CursorPagination(query: request.query, pageSize: 100)
+        var filter = BatchExportService.RunFilter()
+        for status in request.query.values("status") where !status.isEmpty {
+            guard let parsed = RunStatus(rawValue: status) else { throw APIError.invalidChoice("status", status) }
+            filter.statuses.append(parsed)
+        }
+        filter.after = try Self.dateTime(request.query["after"], attr: "after")
+        filter.before = try Self.dateTime(request.query["before"], attr: "before")
+        if let ordering = request.query["ordering"], !ordering.isEmpty {
+            guard ["created_at", "-created_at", "data_interval_start", "-data_interval_start"].contains(ordering) else {
+                throw APIError.invalidChoice("ordering", ordering)
+            }
+            filter.ordering = ordering
+        }
+        let runs = try await service.runs(
+            parent, id: id(request), filter: filter, principal: try request.requirePrincipal(), limit: pagination.pageSize + 1,
+            offset: pagination.offset)
+        return .ok(pagination.page(runs.map(BatchExportWire.run), request: request))
+    }
+
+    @Sendable func retrieveRun(_ request: APIRequest, _ parent: BatchExportParent) async throws -> APIResponse {
+        .ok(BatchExportWire.run(try await service.run(parent, id: id(request), runID: request.parameters["run_id"] ?? "", principal: try request.requirePrincipal())))
+    }
+
+    @Sendable func retryRun(_ request: APIRequest, _ parent: BatchExportParent) async throws -> APIResponse {
+        let backfill = try await service.retry(parent, id: id(request), runID: request.parameters["run_id"] ?? "", principal: try request.requirePrincipal())
+        return .ok(.object(["backfill_id": .string(backfill)]))
+    }
+
+    @Sendable func cancelRun(_ request: APIRequest, _ parent: BatchExportParent) async throws -> APIResponse {
+        try await service.cancelRun(parent, id: id(request), runID: request.parameters["run_id"] ?? "", principal: try request.requirePrincipal())
+        return .ok(.object(["cancelled": true]))
+    }
+
+    @Sendable func logs(_ request: APIRequest, _ parent: BatchExportParent) async throws -> APIResponse {
+        var filter = BatchExportService.LogFilter()
+        if let text = request.query["limit"], !text.isEmpty {
+            guard let limit = Int(text), (1...500).contains(limit) else {
+                throw APIError.invalid("limit", "Ensure this value is between 1 and 500.")
+            }
+            filter.limit = limit
+        }
+        filter.after = try Self.dateTime(request.query["after"], attr: "after")
+        filter.before = try Self.dateTime(request.query["before"], attr: "before")
+        if let level = request.query["level"], !level.isEmpty {
+            guard ["DEBUG", "INFO", "WARNING", "ERROR", "LOG"].contains(level.uppercased()) else { throw APIError.invalidChoice("level", level) }
+            filter.level = level
+        }
+        filter.search = request.query["search"].flatMap { $0.isEmpty ? nil : $0 }
+        filter.runID = request.query["instance_id"].flatMap { $0.isEmpty ? nil : Identifiers.canonicalUUID($0) ?? $0 }
+        let logs = try await service.logs(parent, id: id(request), filter: filter, principal: try request.requirePrincipal())
+        return .ok(.object(["count": .int(Int64(logs.count)), "next": nil, "previous": nil, "results": .array(logs.map(BatchExportWire.log))]))
+    }
+
+    static func dateTime(_ text: String?, attr: String) throws(APIError) -> Timestamp? {
+        guard let text, !text.isEmpty else { return nil }
+        guard let parsed = ISO8601.parse(text) else {
+            throw APIError.invalid(attr, "Datetime has wrong format. Use one of these formats instead: YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z].")
+        }
+        return parsed.timestamp
+    }
+}

@@ -1,0 +1,486 @@
+import Foundation
+import HedgerowCore
+import HedgerowStore
+
+/// Where a batch-export route hangs: an organization, a project or an environment.
+public enum BatchExportParent: Sendable {
+    case organization(String)
+    case project(String)
+    case environment(String)
+}
+
+/// The batch exports API (API.md §4): configuration with validation and encrypted secrets,
+/// pause/unpause, backfills, runs and logs as records the engine executes.
+public struct BatchExportService: Sendable {
+    let database: any Database
+    let secrets: SecretBox
+    let deliverable: Set<DestinationType>
+    let access = AccessService()
+    let exports = BatchExportStore()
+    let teams = TeamStore()
+    let clock: @Sendable () -> Timestamp
+
+    public init(
+        database: any Database, secrets: SecretBox, deliverable: Set<DestinationType>, clock: @escaping @Sendable () -> Timestamp = { .now() }
+    ) {
+        self.database = database
+        self.secrets = secrets
+        self.deliverable = deliverable
+        self.clock = clock
+    }
+
+    /// The environments a parent route covers, and (for environment routes) the one it names.
+    struct Scope {
+        var teamIDs: [Int64]
+        var defaultTeam: Int64?
+        var organizationID: String
+    }
+
+    func scope(_ parent: BatchExportParent, principal: Principal, on connection: any SQLConnection) async throws -> Scope {
+        switch parent {
+        case .organization(let id):
+            let organization = try await access.organization(id, principal: principal, on: connection).organization
+            let environments = try await teams.environments(organizationID: organization.id, on: connection)
+            return Scope(
+                teamIDs: environments.map(\.id), defaultTeam: environments.count == 1 ? environments[0].id : nil,
+                organizationID: organization.id)
+        case .project(let id):
+            let (project, main) = try await access.project(id, principal: principal, on: connection)
+            let environments = try await teams.environmentPage(projectID: project.id, limit: Int(Int32.max), offset: 0, on: connection).page
+            return Scope(teamIDs: environments.map(\.id), defaultTeam: main.environment.id, organizationID: project.organizationID)
+        case .environment(let id):
+            let environment = try await access.environment(id, principal: principal, on: connection).environment
+            return Scope(teamIDs: [environment.id], defaultTeam: environment.id, organizationID: environment.organizationID)
+        }
+    }
+
+    /// An export of the parent, secrets opened; 404 when it is not one.
+    func export(_ id: String, in scope: Scope, on connection: any SQLConnection) async throws -> BatchExport {
+        guard let canonical = Identifiers.canonicalUUID(id), let row = try await exports.find(id: canonical, on: connection),
+            scope.teamIDs.contains(row.export.teamID)
+        else { throw APIError.notFound() }
+        var export = row.export
+        if let sealed = row.sealedSecrets {
+            for entry in try secrets.open(sealed).entries { export.destinationConfig[entry.key] = entry.value }
+        }
+        return export
+    }
+
+    func save(_ export: BatchExport, insert: Bool, on connection: any SQLConnection) async throws {
+        let secretNames = DestinationConfig.secretFields(for: export.destinationType)
+        var hidden = JSONObject()
+        for entry in export.destinationConfig.entries where secretNames.contains(entry.key) { hidden[entry.key] = entry.value }
+        let visible = DestinationConfig.redacted(export.destinationConfig, type: export.destinationType)
+        let sealed = hidden.isEmpty ? nil : try secrets.seal(hidden)
+        if insert {
+            try await exports.insert(export, publicConfig: visible, sealedSecrets: sealed, on: connection)
+        } else {
+            try await exports.update(export, publicConfig: visible, sealedSecrets: sealed, on: connection)
+        }
+    }
+
+    public struct Detail: Sendable {
+        public var export: BatchExport
+        public var latestRuns: [BatchExportRun]
+    }
+
+    // MARK: Exports
+
+    public func list(_ parent: BatchExportParent, principal: Principal, limit: Int, offset: Int) async throws -> (count: Int, page: [Detail]) {
+        try await database.read { connection in
+            let scope = try await scope(parent, principal: principal, on: connection)
+            let (count, rows) = try await exports.page(teamIDs: scope.teamIDs, limit: limit, offset: offset, on: connection)
+            let runs = try await exports.latestRuns(batchExportIDs: rows.map(\.export.id), perExport: 10, on: connection)
+            return (count, rows.map { Detail(export: $0.export, latestRuns: runs[$0.export.id] ?? []) })
+        }
+    }
+
+    public func retrieve(_ parent: BatchExportParent, id: String, principal: Principal) async throws -> Detail {
+        try await database.read { connection in
+            let scope = try await scope(parent, principal: principal, on: connection)
+            let export = try await export(id, in: scope, on: connection)
+            return Detail(export: export, latestRuns: try await exports.latestRuns(batchExportIDs: [export.id], perExport: 10, on: connection)[export.id] ?? [])
+        }
+    }
+
+    /// Checks the parent before the body is read (404/403 come before 400).
+    public func checkParent(_ parent: BatchExportParent, id: String?, principal: Principal) async throws {
+        try await database.read { connection in
+            let scope = try await scope(parent, principal: principal, on: connection)
+            if let id { _ = try await export(id, in: scope, on: connection) }
+        }
+    }
+
+    public func create(_ parent: BatchExportParent, body: JSONValue, principal: Principal) async throws -> Detail {
+        let input = try BatchExportInput.parse(body, full: true, deliverable: deliverable)
+        return try await database.transaction { connection in
+            let scope = try await scope(parent, principal: principal, on: connection)
+            let teamID: Int64
+            if let requested = input.teamID {
+                guard case .organization = parent else { throw APIError.invalidInput("team_id can only be given on organization routes.", attr: "team_id") }
+                guard scope.teamIDs.contains(requested) else {
+                    throw APIError.invalidInput("Environment not found in this organization.", attr: "team_id")
+                }
+                teamID = requested
+            } else if let only = scope.defaultTeam {
+                teamID = only
+            } else {
+                throw APIError.required("team_id")
+            }
+            let now = clock()
+            let type = input.destinationType!
+            let config = try DestinationConfig.validate(type: type, config: input.destinationConfig ?? .object(JSONObject()), model: input.model ?? "events")
+            var export = BatchExport(
+                id: Identifiers.uuidV7(at: now), teamID: teamID, name: input.name!, model: input.model ?? "events", destinationType: type,
+                destinationConfig: config, interval: input.interval!, paused: input.paused ?? false, createdAt: now,
+                timezone: input.timezone ?? "UTC")
+            try apply(input, to: &export)
+            try BatchExportInput.checkCombination(export)
+            if export.paused { export.lastPausedAt = now }
+            // The schedule starts at the first tick after creation (or after start_at).
+            export.scheduledThrough = export.schedule.tick(atOrBefore: max(now, export.startAt ?? now))
+            try await save(export, insert: true, on: connection)
+            return Detail(export: export, latestRuns: [])
+        }
+    }
+
+    public func update(_ parent: BatchExportParent, id: String, body: JSONValue, full: Bool, principal: Principal) async throws -> Detail {
+        try await checkParent(parent, id: id, principal: principal)
+        let input = try BatchExportInput.parse(body, full: full, deliverable: Set(DestinationType.allCases))
+        return try await database.transaction { connection in
+            let scope = try await scope(parent, principal: principal, on: connection)
+            var export = try await export(id, in: scope, on: connection)
+            if let type = input.destinationType, type != export.destinationType {
+                throw APIError.invalidInput(
+                    "Cannot change destination type from '\(export.destinationType.rawValue)' to '\(type.rawValue)'. Create a new batch export instead.",
+                    attr: "destination")
+            }
+            if let config = input.destinationConfig {
+                export.destinationConfig = try DestinationConfig.validate(
+                    type: export.destinationType, config: config, model: input.model ?? export.model, existing: export.destinationConfig)
+            } else if input.model != nil, input.model != export.model {
+                _ = try DestinationConfig.validate(
+                    type: export.destinationType, config: .object(JSONObject()), model: input.model!, existing: export.destinationConfig)
+            }
+            if let name = input.name { export.name = name }
+            if let model = input.model { export.model = model }
+            if let interval = input.interval, interval != export.interval {
+                export.interval = interval
+                export.scheduledThrough = nil
+            }
+            let wasPaused = export.paused
+            try apply(input, to: &export)
+            try BatchExportInput.checkCombination(export)
+            let now = clock()
+            if export.paused, !wasPaused { export.lastPausedAt = now }
+            if export.scheduledThrough == nil || (!export.paused && wasPaused) {
+                export.scheduledThrough = export.schedule.tick(atOrBefore: max(now, export.startAt ?? now))
+            }
+            export.lastUpdatedAt = now
+            try await save(export, insert: false, on: connection)
+            return Detail(
+                export: export, latestRuns: try await exports.latestRuns(batchExportIDs: [export.id], perExport: 10, on: connection)[export.id] ?? [])
+        }
+    }
+
+    func apply(_ input: BatchExportInput, to export: inout BatchExport) throws(APIError) {
+        if let paused = input.paused { export.paused = paused }
+        if let startAt = input.startAt { export.startAt = startAt }
+        if let endAt = input.endAt { export.endAt = endAt }
+        if let filters = input.filters { export.filters = filters }
+        if let timezone = input.timezone { export.timezone = timezone }
+        if let offsetDay = input.offsetDay { export.offsetDay = offsetDay }
+        if let offsetHour = input.offsetHour { export.offsetHour = offsetHour }
+    }
+
+    /// Soft delete: the export disappears from the API, stops, and its running work is cancelled;
+    /// history stays.
+    public func delete(_ parent: BatchExportParent, id: String, principal: Principal) async throws {
+        try await database.transaction { connection in
+            let scope = try await scope(parent, principal: principal, on: connection)
+            var export = try await export(id, in: scope, on: connection)
+            let now = clock()
+            export.deleted = true
+            export.paused = true
+            export.lastUpdatedAt = now
+            try await save(export, insert: false, on: connection)
+            try await cancelUnfinished(batchExportID: export.id, backfillID: nil, at: now, on: connection)
+            try await log(export.id, run: nil, "INFO", "Batch export deleted; unfinished runs and backfills cancelled.", at: now, on: connection)
+        }
+    }
+
+    public func pause(_ parent: BatchExportParent, id: String, principal: Principal) async throws {
+        try await database.transaction { connection in
+            let scope = try await scope(parent, principal: principal, on: connection)
+            var export = try await export(id, in: scope, on: connection)
+            guard !export.paused else { return }
+            let now = clock()
+            export.paused = true
+            export.lastPausedAt = now
+            export.lastUpdatedAt = now
+            try await save(export, insert: false, on: connection)
+            try await log(export.id, run: nil, "INFO", "Batch export paused.", at: now, on: connection)
+        }
+    }
+
+    /// Resumes at the next tick; with `backfill`, the paused span (from `last_paused_at`, aligned
+    /// down to a tick, to the last tick) is backfilled. Returns the backfill's id, if one was made.
+    public func unpause(_ parent: BatchExportParent, id: String, backfill: Bool, principal: Principal) async throws -> String? {
+        try await database.transaction { connection -> String? in
+            let scope = try await scope(parent, principal: principal, on: connection)
+            var export = try await export(id, in: scope, on: connection)
+            let now = clock()
+            let pausedAt = export.lastPausedAt
+            let wasPaused = export.paused
+            export.paused = false
+            export.lastUpdatedAt = now
+            let lastTick = export.schedule.tick(atOrBefore: now)
+            if wasPaused { export.scheduledThrough = lastTick }
+            try await save(export, insert: false, on: connection)
+            try await log(export.id, run: nil, "INFO", "Batch export unpaused.", at: now, on: connection)
+            guard backfill, wasPaused, let pausedAt else { return nil }
+            let start = export.schedule.tick(atOrBefore: pausedAt)
+            guard start < lastTick else { return nil }
+            return try await createBackfill(export, start: start, end: lastTick, estimate: nil, at: now, on: connection).id
+        }
+    }
+
+    // MARK: Backfills
+
+    /// Validates a backfill request (API.md §4.4) in order, cheap checks first, then creates it.
+    public func createBackfill(_ parent: BatchExportParent, id: String, body: JSONValue, principal: Principal) async throws -> BatchExportBackfill {
+        try await checkParent(parent, id: id, principal: principal)
+        return try await database.transaction { connection in
+            let scope = try await scope(parent, principal: principal, on: connection)
+            let export = try await export(id, in: scope, on: connection)
+            let object = try BodyObject.require(body)
+            let now = clock()
+            let start = try backfillBound(object["start_at"], attr: "start_at", export: export)
+            let end = try backfillBound(object["end_at"], attr: "end_at", export: export)
+            guard let start else { throw APIError.required("start_at") }
+            if end == nil, export.destinationType != .http, export.destinationType != .noOp {
+                throw APIError.invalidInput("A backfill needs an 'end_at' for this destination")
+            }
+            if let end, start > end { throw APIError.invalidInput("The initial backfill datetime 'start_at' happens after 'end_at'") }
+            if let end, end > now { throw APIError.invalidInput("The provided 'end_at' (\(end.iso8601)) is in the future") }
+            let query = EventQuery(
+                teamID: export.teamID, field: .timestamp, start: start, end: end ?? now, includeEvents: export.includeEvents,
+                excludeEvents: export.excludeEvents, filters: export.propertyFilters)
+            let events = SQLEventStore(database: database)
+            guard let earliest = try await events.earliest(query) else {
+                throw APIError.invalidInput("There is no data to backfill for this model.")
+            }
+            let estimate = try await events.count(query)
+            return try await createBackfill(
+                export, start: start, end: end, earliest: earliest, estimate: Int64(estimate), at: now, on: connection)
+        }
+    }
+
+    /// One date-time bound: hour and minute exports need an offset; day and week exports take a
+    /// date, read at `offset_hour` in the export's zone (and, for weeks, on `offset_day`).
+    func backfillBound(_ value: JSONValue?, attr: String, export: BatchExport) throws(APIError) -> Timestamp? {
+        guard let value, !value.isNull else { return nil }
+        guard case .string(let text) = value, let parsed = ISO8601.parse(text) else {
+            throw APIError.invalidInput("Input \(FieldParser.pythonString(value)) is not a valid ISO formatted datetime.")
+        }
+        switch export.interval {
+        case .hour, .every5Minutes, .every15Minutes:
+            guard parsed.hasOffset else { throw APIError.invalidInput("Input \(text) is naive.") }
+            return parsed.timestamp
+        case .day, .week:
+            guard parsed.isDateOnly else {
+                throw APIError.invalidInput(
+                    "Input '\(text)' is not a valid ISO formatted date. Daily or weekly batch export backfills expect only the date component, but a time was included.")
+            }
+            // The date (parsed as UTC midnight) at `offset_hour` on the export's wall clock.
+            var utc = Calendar(identifier: .gregorian)
+            utc.timeZone = TimeZone(identifier: "UTC")!
+            let day = utc.dateComponents([.year, .month, .day], from: parsed.timestamp.date)
+            var calendar = Calendar(identifier: .gregorian)
+            calendar.timeZone = export.schedule.timeZone
+            guard
+                let local = calendar.date(
+                    from: DateComponents(year: day.year, month: day.month, day: day.day, hour: export.offsetHour ?? 0))
+            else { throw APIError.invalidInput("Input \(text) is not a valid ISO formatted datetime.") }
+            if export.interval == .week, calendar.component(.weekday, from: local) - 1 != (export.offsetDay ?? 0) {
+                let names = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
+                throw APIError.invalidInput(
+                    "Input \(text) is not on the correct day of the week for this batch export. This batch export runs weekly on \(names[export.offsetDay ?? 0]).")
+            }
+            return Timestamp(local)
+        }
+    }
+
+    /// Cuts `[start, end)` into the export's intervals and records the backfill with one run per
+    /// interval, oldest first. Without `end` (HTTP, NoOp) it runs to the last tick before now.
+    func createBackfill(
+        _ export: BatchExport, start: Timestamp, end: Timestamp?, earliest: Timestamp? = nil, estimate: Int64?, at now: Timestamp,
+        on connection: any SQLConnection
+    ) async throws -> BatchExportBackfill {
+        let schedule = export.schedule
+        let adjusted = earliest.map { max(start, schedule.tick(atOrBefore: $0)) } ?? start
+        var backfill = BatchExportBackfill(id: Identifiers.uuidV7(at: now), batchExportID: export.id, startAt: start, endAt: end, createdAt: now)
+        backfill.adjustedStartAt = adjusted
+        backfill.totalRecordsCount = estimate
+        let ticks = schedule.ticks(after: adjusted, upTo: end ?? schedule.tick(atOrBefore: now))
+        backfill.totalRuns = Int64(ticks.count)
+        if ticks.isEmpty {
+            backfill.status = .completed
+            backfill.finishedAt = now
+        }
+        try await exports.insertBackfill(backfill, on: connection)
+        for (index, tick) in ticks.enumerated() {
+            let intervalStart = index == 0 ? max(adjusted, schedule.dataInterval(endingAt: tick).start) : schedule.dataInterval(endingAt: tick).start
+            var run = BatchExportRun(
+                id: Identifiers.uuidV7(at: now), batchExportID: export.id, backfillID: backfill.id, dataIntervalStart: intervalStart,
+                dataIntervalEnd: tick, createdAt: Timestamp(microseconds: now.microseconds + Int64(index)))
+            run.nextAttemptAt = now
+            try await exports.insertRun(run, on: connection)
+        }
+        try await log(
+            export.id, run: nil, "INFO",
+            "Backfill \(backfill.id) created: \(ticks.count) run(s) from \(adjusted.iso8601) to \((end ?? ticks.last ?? adjusted).iso8601).",
+            at: now, on: connection)
+        return backfill
+    }
+
+    public func backfills(_ parent: BatchExportParent, id: String, principal: Principal, limit: Int, offset: Int) async throws -> [BatchExportBackfill] {
+        try await database.read { connection in
+            let export = try await export(id, in: try await scope(parent, principal: principal, on: connection), on: connection)
+            return try await exports.backfills(batchExportID: export.id, limit: limit, offset: offset, on: connection)
+        }
+    }
+
+    public func backfill(_ parent: BatchExportParent, id: String, backfillID: String, principal: Principal) async throws -> BatchExportBackfill {
+        try await database.read { connection in
+            let export = try await export(id, in: try await scope(parent, principal: principal, on: connection), on: connection)
+            guard let canonical = Identifiers.canonicalUUID(backfillID),
+                let backfill = try await exports.backfill(id: canonical, batchExportID: export.id, on: connection)
+            else { throw APIError.notFound() }
+            return backfill
+        }
+    }
+
+    public func cancelBackfill(_ parent: BatchExportParent, id: String, backfillID: String, principal: Principal) async throws {
+        try await database.transaction { connection in
+            let export = try await export(id, in: try await scope(parent, principal: principal, on: connection), on: connection)
+            guard let canonical = Identifiers.canonicalUUID(backfillID),
+                var backfill = try await exports.backfill(id: canonical, batchExportID: export.id, on: connection)
+            else { throw APIError.notFound() }
+            guard backfill.status == .starting || backfill.status == .running else {
+                throw APIError.invalidInput("Cannot cancel a backfill that is in '\(backfill.status.rawValue)' status")
+            }
+            let now = clock()
+            backfill.status = .cancelled
+            backfill.finishedAt = now
+            backfill.lastUpdatedAt = now
+            try await exports.updateBackfill(backfill, on: connection)
+            try await cancelUnfinished(batchExportID: export.id, backfillID: backfill.id, at: now, on: connection)
+            try await log(export.id, run: nil, "INFO", "Backfill \(backfill.id) cancelled.", at: now, on: connection)
+        }
+    }
+
+    // MARK: Runs
+
+    public struct RunFilter: Sendable {
+        public var statuses: [RunStatus] = []
+        public var after: Timestamp?
+        public var before: Timestamp?
+        public var ordering = "-created_at"
+        public init() {}
+    }
+
+    public func runs(_ parent: BatchExportParent, id: String, filter: RunFilter, principal: Principal, limit: Int, offset: Int) async throws -> [BatchExportRun] {
+        try await database.read { connection in
+            let export = try await export(id, in: try await scope(parent, principal: principal, on: connection), on: connection)
+            let descending = filter.ordering.hasPrefix("-")
+            return try await exports.runs(
+                batchExportID: export.id, statuses: filter.statuses, after: filter.after ?? Timestamp(microseconds: clock().microseconds - 7 * 86_400_000_000),
+                before: filter.before, ordering: String(filter.ordering.drop { $0 == "-" }), descending: descending, limit: limit, offset: offset,
+                on: connection)
+        }
+    }
+
+    public func run(_ parent: BatchExportParent, id: String, runID: String, principal: Principal) async throws -> BatchExportRun {
+        try await database.read { connection in
+            let export = try await export(id, in: try await scope(parent, principal: principal, on: connection), on: connection)
+            return try await findRun(runID, export: export, on: connection)
+        }
+    }
+
+    func findRun(_ runID: String, export: BatchExport, on connection: any SQLConnection) async throws -> BatchExportRun {
+        guard let canonical = Identifiers.canonicalUUID(runID), let run = try await exports.run(id: canonical, batchExportID: export.id, on: connection)
+        else { throw APIError.notFound() }
+        return run
+    }
+
+    /// A retry is a one-interval backfill of the run's interval.
+    public func retry(_ parent: BatchExportParent, id: String, runID: String, principal: Principal) async throws -> String {
+        try await database.transaction { connection in
+            let export = try await export(id, in: try await scope(parent, principal: principal, on: connection), on: connection)
+            let run = try await findRun(runID, export: export, on: connection)
+            let end = run.dataIntervalEnd
+            let start = run.dataIntervalStart ?? export.schedule.dataInterval(endingAt: end).start
+            return try await createBackfill(export, start: start, end: end, estimate: nil, at: clock(), on: connection).id
+        }
+    }
+
+    public func cancelRun(_ parent: BatchExportParent, id: String, runID: String, principal: Principal) async throws {
+        try await database.transaction { connection in
+            let export = try await export(id, in: try await scope(parent, principal: principal, on: connection), on: connection)
+            var run = try await findRun(runID, export: export, on: connection)
+            guard run.status == .starting || run.status == .running else {
+                throw APIError.invalidInput("Cannot cancel a run that is in '\(run.status.rawValue)' status")
+            }
+            let now = clock()
+            run.status = .cancelled
+            run.finishedAt = now
+            run.lastUpdatedAt = now
+            try await exports.updateRun(run, on: connection)
+            try await log(export.id, run: run.id, "INFO", "Run cancelled.", at: now, on: connection)
+        }
+    }
+
+    // MARK: Logs
+
+    public struct LogFilter: Sendable {
+        public var limit = 50
+        public var after: Timestamp?
+        public var before: Timestamp?
+        public var level: String?
+        public var search: String?
+        public var runID: String?
+        public init() {}
+    }
+
+    public func logs(_ parent: BatchExportParent, id: String, filter: LogFilter, principal: Principal) async throws -> [BatchExportLog] {
+        try await database.read { connection in
+            let export = try await export(id, in: try await scope(parent, principal: principal, on: connection), on: connection)
+            return try await exports.logs(
+                batchExportID: export.id, runID: filter.runID, level: filter.level, search: filter.search, after: filter.after, before: filter.before,
+                limit: filter.limit, on: connection)
+        }
+    }
+
+    func log(_ exportID: String, run: String?, _ level: String, _ message: String, at time: Timestamp, on connection: any SQLConnection) async throws {
+        try await exports.insertLog(
+            BatchExportLog(id: Identifiers.uuidV7(at: time), batchExportID: exportID, runID: run, level: level, message: message, timestamp: time),
+            on: connection)
+    }
+
+    func cancelUnfinished(batchExportID: String, backfillID: String?, at now: Timestamp, on connection: any SQLConnection) async throws {
+        let statuses = "('Starting', 'Running', 'FailedRetryable')"
+        if let backfillID {
+            try await connection.execute(
+                "UPDATE batch_export_runs SET status = 'Cancelled', finished_at = $2, last_updated_at = $2 WHERE backfill_id = $1 AND status IN \(statuses)",
+                [.text(backfillID), SQLValue(now)])
+        } else {
+            try await connection.execute(
+                "UPDATE batch_export_runs SET status = 'Cancelled', finished_at = $2, last_updated_at = $2 WHERE batch_export_id = $1 AND status IN \(statuses)",
+                [.text(batchExportID), SQLValue(now)])
+            try await connection.execute(
+                "UPDATE batch_export_backfills SET status = 'Cancelled', finished_at = $2, last_updated_at = $2 WHERE batch_export_id = $1 AND status IN ('Starting', 'Running')",
+                [.text(batchExportID), SQLValue(now)])
+        }
+    }
+}
