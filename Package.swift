@@ -56,10 +56,28 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "HedgerowDestinations",
+            dependencies: ["HedgerowCore", "HedgerowStore"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "HedgerowExport",
+            dependencies: [
+                "HedgerowCore",
+                "HedgerowStore",
+                "HedgerowDestinations",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "HedgerowAPI",
             dependencies: [
                 "HedgerowCore",
                 "HedgerowFormats",
+                "HedgerowDestinations",
+                "HedgerowExport",
                 "HedgerowStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -105,6 +123,7 @@ let package = Package(
             name: "HedgerowAPITests",
             dependencies: [
                 "HedgerowAPI",
+                "HedgerowExport",
                 "HedgerowCore",
                 "HedgerowFormats",
                 "HedgerowStore",

@@ -1,5 +1,7 @@
 import Foundation
 import HedgerowCore
+import HedgerowDestinations
+import HedgerowExport
 import HedgerowStore
 import Hummingbird
 import Logging
@@ -49,7 +51,7 @@ public struct APIResponderHandle: HTTPResponder {
 public func buildApplication(
     configuration: HedgerowConfiguration, database: any Database, logger: Logger,
     onFirstStart: @escaping @Sendable (BootstrapService.Result) throws -> Void = { _ in }
-) -> HedgerowApplication {
+) throws -> HedgerowApplication {
     var routes = Routes()
     HealthController(database: database).addRoutes(to: &routes)
     OrganizationController(
@@ -60,6 +62,9 @@ public func buildApplication(
     MemberController(service: MemberService(database: database)).addRoutes(to: &routes)
     UserController(service: UserService(database: database), instanceTag: configuration.instanceTag).addRoutes(to: &routes)
     PersonalAPIKeyController(service: PersonalAPIKeyService(database: database)).addRoutes(to: &routes)
+    BatchExportController(
+        service: BatchExportService(database: database, secrets: try SecretBox.load(configuration), deliverable: Destinations.deliverable)
+    ).addRoutes(to: &routes)
     CaptureController(
         service: CaptureService(database: database, events: SQLEventStore(database: database)),
         maximumBodySize: configuration.maximumBodySize, clock: { .now() }
@@ -78,7 +83,8 @@ public func buildApplication(
     var application = Application(
         responder: APIResponderHandle(responder: responder),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Hedgerow"),
-        services: [DatabaseService(database: database)],
+        services: [DatabaseService(database: database)]
+            + (configuration.runsEngine ? [ExportEngine(database: database, configuration: configuration.engine, logger: logger)] : []),
         logger: logger)
     application.beforeServerStarts {
         let applied = try await Migrator(database: database).migrate()

@@ -1,4 +1,5 @@
 import Foundation
+import HedgerowExport
 import HedgerowStore
 import Logging
 
@@ -20,6 +21,9 @@ public struct HedgerowConfiguration: Sendable {
     public var maximumBodySize: Int = 20 * 1024 * 1024
     /// Whether to create the admin user, default organization and first key on an empty database.
     public var bootstrapOnEmptyDatabase = true
+    /// Whether `serve` runs the export engine (scheduler and workers) beside the API.
+    public var runsEngine = true
+    public var engine = EngineConfiguration()
 
     public struct RateLimitConfiguration: Sendable, Equatable {
         public var enabled = true
@@ -71,6 +75,18 @@ public struct HedgerowConfiguration: Sendable {
                 throw Invalid(description: "HEDGEROW_RATE_LIMIT_SUSTAINED must be a positive integer")
             }
             configuration.rateLimit.sustainedPerHour = value
+        }
+        if let text = environment["HEDGEROW_WORKER_CONCURRENCY"], !text.isEmpty {
+            guard let value = Int(text), (1...64).contains(value) else {
+                throw Invalid(description: "HEDGEROW_WORKER_CONCURRENCY must be an integer from 1 to 64")
+            }
+            configuration.engine.concurrency = value
+        }
+        if let text = environment["HEDGEROW_ENGINE_POLL_SECONDS"], !text.isEmpty {
+            guard let value = Double(text), value > 0, value <= 3600 else {
+                throw Invalid(description: "HEDGEROW_ENGINE_POLL_SECONDS must be a number of seconds above 0")
+            }
+            configuration.engine.pollInterval = .milliseconds(Int64(value * 1000))
         }
         if let size = environment["HEDGEROW_MAX_BODY_SIZE"], !size.isEmpty {
             guard let value = Int(size), value > 0 else { throw Invalid(description: "HEDGEROW_MAX_BODY_SIZE must be a positive integer") }

@@ -38,7 +38,7 @@ struct Serve: AsyncParsableCommand {
         configuration.port = port
         let database = try await DatabaseFactory.open(configuration.database, logger: logger)
         let dataDirectory = configuration.dataDirectory
-        let app = buildApplication(configuration: configuration, database: database, logger: logger) { result in
+        let app = try buildApplication(configuration: configuration, database: database, logger: logger) { result in
             let path = try BootstrapService.writeKeyFile(result.key, dataDirectory: dataDirectory)
             let message =
                 """

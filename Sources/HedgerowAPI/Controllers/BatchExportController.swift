@@ -13,7 +13,10 @@ struct BatchExportController: Sendable {
             ("/api/environments/:parent/batch_exports", true, { .environment($0) }),
         ]
         for (prefix, teamBased, parent) in prefixes {
-            func add(_ method: String, _ suffix: String, _ scope: RequiredScope, _ handler: @escaping @Sendable (APIRequest, BatchExportParent) async throws -> APIResponse) {
+            func add(
+                _ method: String, _ suffix: String, _ scope: RequiredScope,
+                _ handler: @escaping @Sendable (APIRequest, BatchExportParent) async throws -> APIResponse
+            ) {
                 routes.add(method, prefix + suffix, scope: scope, teamBased: teamBased) { request in
                     try await handler(request, parent(request.parameters["parent"] ?? ""))
                 }
@@ -61,7 +64,9 @@ struct BatchExportController: Sendable {
     func update(_ request: APIRequest, _ parent: BatchExportParent, full: Bool) async throws -> APIResponse {
         let principal = try request.requirePrincipal()
         try await service.checkParent(parent, id: id(request), principal: principal)
-        return .ok(BatchExportWire.export(try await service.update(parent, id: id(request), body: try request.body(), full: full, principal: principal)))
+        return .ok(
+            BatchExportWire.export(
+                try await service.update(parent, id: id(request), body: try request.body(), full: full, principal: principal)))
     }
 
     @Sendable func delete(_ request: APIRequest, _ parent: BatchExportParent) async throws -> APIResponse {
@@ -84,12 +89,14 @@ struct BatchExportController: Sendable {
     }
 
     @Sendable func deprecatedBackfill(_ request: APIRequest, _ parent: BatchExportParent) async throws -> APIResponse {
-        let backfill = try await service.createBackfill(parent, id: id(request), body: try request.body(), principal: try request.requirePrincipal())
+        let backfill = try await service.createBackfill(
+            parent, id: id(request), body: try request.body(), principal: try request.requirePrincipal())
         return .ok(.object(["backfill_id": .string(backfill.id)]))
     }
 
     @Sendable func createBackfill(_ request: APIRequest, _ parent: BatchExportParent) async throws -> APIResponse {
-        let backfill = try await service.createBackfill(parent, id: id(request), body: try request.body(), principal: try request.requirePrincipal())
+        let backfill = try await service.createBackfill(
+            parent, id: id(request), body: try request.body(), principal: try request.requirePrincipal())
         return .created(.object(["backfill_id": .string(backfill.id)]))
     }
 
@@ -138,16 +145,21 @@ struct BatchExportController: Sendable {
     }
 
     @Sendable func retrieveRun(_ request: APIRequest, _ parent: BatchExportParent) async throws -> APIResponse {
-        .ok(BatchExportWire.run(try await service.run(parent, id: id(request), runID: request.parameters["run_id"] ?? "", principal: try request.requirePrincipal())))
+        .ok(
+            BatchExportWire.run(
+                try await service.run(
+                    parent, id: id(request), runID: request.parameters["run_id"] ?? "", principal: try request.requirePrincipal())))
     }
 
     @Sendable func retryRun(_ request: APIRequest, _ parent: BatchExportParent) async throws -> APIResponse {
-        let backfill = try await service.retry(parent, id: id(request), runID: request.parameters["run_id"] ?? "", principal: try request.requirePrincipal())
+        let backfill = try await service.retry(
+            parent, id: id(request), runID: request.parameters["run_id"] ?? "", principal: try request.requirePrincipal())
         return .ok(.object(["backfill_id": .string(backfill)]))
     }
 
     @Sendable func cancelRun(_ request: APIRequest, _ parent: BatchExportParent) async throws -> APIResponse {
-        try await service.cancelRun(parent, id: id(request), runID: request.parameters["run_id"] ?? "", principal: try request.requirePrincipal())
+        try await service.cancelRun(
+            parent, id: id(request), runID: request.parameters["run_id"] ?? "", principal: try request.requirePrincipal())
         return .ok(.object(["cancelled": true]))
     }
 
@@ -162,19 +174,23 @@ struct BatchExportController: Sendable {
         filter.after = try Self.dateTime(request.query["after"], attr: "after")
         filter.before = try Self.dateTime(request.query["before"], attr: "before")
         if let level = request.query["level"], !level.isEmpty {
-            guard ["DEBUG", "INFO", "WARNING", "ERROR", "LOG"].contains(level.uppercased()) else { throw APIError.invalidChoice("level", level) }
+            guard ["DEBUG", "INFO", "WARNING", "ERROR", "LOG"].contains(level.uppercased()) else {
+                throw APIError.invalidChoice("level", level)
+            }
             filter.level = level
         }
         filter.search = request.query["search"].flatMap { $0.isEmpty ? nil : $0 }
         filter.runID = request.query["instance_id"].flatMap { $0.isEmpty ? nil : Identifiers.canonicalUUID($0) ?? $0 }
         let logs = try await service.logs(parent, id: id(request), filter: filter, principal: try request.requirePrincipal())
-        return .ok(.object(["count": .int(Int64(logs.count)), "next": nil, "previous": nil, "results": .array(logs.map(BatchExportWire.log))]))
+        return .ok(
+            .object(["count": .int(Int64(logs.count)), "next": nil, "previous": nil, "results": .array(logs.map(BatchExportWire.log))]))
     }
 
     static func dateTime(_ text: String?, attr: String) throws(APIError) -> Timestamp? {
         guard let text, !text.isEmpty else { return nil }
         guard let parsed = ISO8601.parse(text) else {
-            throw APIError.invalid(attr, "Datetime has wrong format. Use one of these formats instead: YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z].")
+            throw APIError.invalid(
+                attr, "Datetime has wrong format. Use one of these formats instead: YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z].")
         }
         return parsed.timestamp
     }

@@ -21,7 +21,8 @@ public struct BatchExportService: Sendable {
     let clock: @Sendable () -> Timestamp
 
     public init(
-        database: any Database, secrets: SecretBox, deliverable: Set<DestinationType>, clock: @escaping @Sendable () -> Timestamp = { .now() }
+        database: any Database, secrets: SecretBox, deliverable: Set<DestinationType>,
+        clock: @escaping @Sendable () -> Timestamp = { .now() }
     ) {
         self.database = database
         self.secrets = secrets
@@ -86,7 +87,9 @@ public struct BatchExportService: Sendable {
 
     // MARK: Exports
 
-    public func list(_ parent: BatchExportParent, principal: Principal, limit: Int, offset: Int) async throws -> (count: Int, page: [Detail]) {
+    public func list(
+        _ parent: BatchExportParent, principal: Principal, limit: Int, offset: Int
+    ) async throws -> (count: Int, page: [Detail]) {
         try await database.read { connection in
             let scope = try await scope(parent, principal: principal, on: connection)
             let (count, rows) = try await exports.page(teamIDs: scope.teamIDs, limit: limit, offset: offset, on: connection)
@@ -99,7 +102,9 @@ public struct BatchExportService: Sendable {
         try await database.read { connection in
             let scope = try await scope(parent, principal: principal, on: connection)
             let export = try await export(id, in: scope, on: connection)
-            return Detail(export: export, latestRuns: try await exports.latestRuns(batchExportIDs: [export.id], perExport: 10, on: connection)[export.id] ?? [])
+            return Detail(
+                export: export,
+                latestRuns: try await exports.latestRuns(batchExportIDs: [export.id], perExport: 10, on: connection)[export.id] ?? [])
         }
     }
 
@@ -117,7 +122,9 @@ public struct BatchExportService: Sendable {
             let scope = try await scope(parent, principal: principal, on: connection)
             let teamID: Int64
             if let requested = input.teamID {
-                guard case .organization = parent else { throw APIError.invalidInput("team_id can only be given on organization routes.", attr: "team_id") }
+                guard case .organization = parent else {
+                    throw APIError.invalidInput("team_id can only be given on organization routes.", attr: "team_id")
+                }
                 guard scope.teamIDs.contains(requested) else {
                     throw APIError.invalidInput("Environment not found in this organization.", attr: "team_id")
                 }
@@ -129,7 +136,8 @@ public struct BatchExportService: Sendable {
             }
             let now = clock()
             let type = input.destinationType!
-            let config = try DestinationConfig.validate(type: type, config: input.destinationConfig ?? .object(JSONObject()), model: input.model ?? "events")
+            let config = try DestinationConfig.validate(
+                type: type, config: input.destinationConfig ?? .object(JSONObject()), model: input.model ?? "events")
             var export = BatchExport(
                 id: Identifiers.uuidV7(at: now), teamID: teamID, name: input.name!, model: input.model ?? "events", destinationType: type,
                 destinationConfig: config, interval: input.interval!, paused: input.paused ?? false, createdAt: now,
@@ -179,7 +187,8 @@ public struct BatchExportService: Sendable {
             export.lastUpdatedAt = now
             try await save(export, insert: false, on: connection)
             return Detail(
-                export: export, latestRuns: try await exports.latestRuns(batchExportIDs: [export.id], perExport: 10, on: connection)[export.id] ?? [])
+                export: export,
+                latestRuns: try await exports.latestRuns(batchExportIDs: [export.id], perExport: 10, on: connection)[export.id] ?? [])
         }
     }
 
@@ -205,7 +214,8 @@ public struct BatchExportService: Sendable {
             export.lastUpdatedAt = now
             try await save(export, insert: false, on: connection)
             try await cancelUnfinished(batchExportID: export.id, backfillID: nil, at: now, on: connection)
-            try await log(export.id, run: nil, "INFO", "Batch export deleted; unfinished runs and backfills cancelled.", at: now, on: connection)
+            try await log(
+                export.id, run: nil, "INFO", "Batch export deleted; unfinished runs and backfills cancelled.", at: now, on: connection)
         }
     }
 
@@ -248,7 +258,9 @@ public struct BatchExportService: Sendable {
     // MARK: Backfills
 
     /// Validates a backfill request (API.md §4.4) in order, cheap checks first, then creates it.
-    public func createBackfill(_ parent: BatchExportParent, id: String, body: JSONValue, principal: Principal) async throws -> BatchExportBackfill {
+    public func createBackfill(
+        _ parent: BatchExportParent, id: String, body: JSONValue, principal: Principal
+    ) async throws -> BatchExportBackfill {
         try await checkParent(parent, id: id, principal: principal)
         return try await database.transaction { connection in
             let scope = try await scope(parent, principal: principal, on: connection)
@@ -290,7 +302,8 @@ public struct BatchExportService: Sendable {
         case .day, .week:
             guard parsed.isDateOnly else {
                 throw APIError.invalidInput(
-                    "Input '\(text)' is not a valid ISO formatted date. Daily or weekly batch export backfills expect only the date component, but a time was included.")
+                    "Input '\(text)' is not a valid ISO formatted date. Daily or weekly batch export backfills expect only the date component, but a time was included."
+                )
             }
             // The date (parsed as UTC midnight) at `offset_hour` on the export's wall clock.
             var utc = Calendar(identifier: .gregorian)
@@ -305,7 +318,8 @@ public struct BatchExportService: Sendable {
             if export.interval == .week, calendar.component(.weekday, from: local) - 1 != (export.offsetDay ?? 0) {
                 let names = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
                 throw APIError.invalidInput(
-                    "Input \(text) is not on the correct day of the week for this batch export. This batch export runs weekly on \(names[export.offsetDay ?? 0]).")
+                    "Input \(text) is not on the correct day of the week for this batch export. This batch export runs weekly on \(names[export.offsetDay ?? 0])."
+                )
             }
             return Timestamp(local)
         }
@@ -319,7 +333,8 @@ public struct BatchExportService: Sendable {
     ) async throws -> BatchExportBackfill {
         let schedule = export.schedule
         let adjusted = earliest.map { max(start, schedule.tick(atOrBefore: $0)) } ?? start
-        var backfill = BatchExportBackfill(id: Identifiers.uuidV7(at: now), batchExportID: export.id, startAt: start, endAt: end, createdAt: now)
+        var backfill = BatchExportBackfill(
+            id: Identifiers.uuidV7(at: now), batchExportID: export.id, startAt: start, endAt: end, createdAt: now)
         backfill.adjustedStartAt = adjusted
         backfill.totalRecordsCount = estimate
         let ticks = schedule.ticks(after: adjusted, upTo: end ?? schedule.tick(atOrBefore: now))
@@ -330,7 +345,8 @@ public struct BatchExportService: Sendable {
         }
         try await exports.insertBackfill(backfill, on: connection)
         for (index, tick) in ticks.enumerated() {
-            let intervalStart = index == 0 ? max(adjusted, schedule.dataInterval(endingAt: tick).start) : schedule.dataInterval(endingAt: tick).start
+            let intervalStart =
+                index == 0 ? max(adjusted, schedule.dataInterval(endingAt: tick).start) : schedule.dataInterval(endingAt: tick).start
             var run = BatchExportRun(
                 id: Identifiers.uuidV7(at: now), batchExportID: export.id, backfillID: backfill.id, dataIntervalStart: intervalStart,
                 dataIntervalEnd: tick, createdAt: Timestamp(microseconds: now.microseconds + Int64(index)))
@@ -344,14 +360,18 @@ public struct BatchExportService: Sendable {
         return backfill
     }
 
-    public func backfills(_ parent: BatchExportParent, id: String, principal: Principal, limit: Int, offset: Int) async throws -> [BatchExportBackfill] {
+    public func backfills(
+        _ parent: BatchExportParent, id: String, principal: Principal, limit: Int, offset: Int
+    ) async throws -> [BatchExportBackfill] {
         try await database.read { connection in
             let export = try await export(id, in: try await scope(parent, principal: principal, on: connection), on: connection)
             return try await exports.backfills(batchExportID: export.id, limit: limit, offset: offset, on: connection)
         }
     }
 
-    public func backfill(_ parent: BatchExportParent, id: String, backfillID: String, principal: Principal) async throws -> BatchExportBackfill {
+    public func backfill(
+        _ parent: BatchExportParent, id: String, backfillID: String, principal: Principal
+    ) async throws -> BatchExportBackfill {
         try await database.read { connection in
             let export = try await export(id, in: try await scope(parent, principal: principal, on: connection), on: connection)
             guard let canonical = Identifiers.canonicalUUID(backfillID),
@@ -390,13 +410,17 @@ public struct BatchExportService: Sendable {
         public init() {}
     }
 
-    public func runs(_ parent: BatchExportParent, id: String, filter: RunFilter, principal: Principal, limit: Int, offset: Int) async throws -> [BatchExportRun] {
+    public func runs(
+        _ parent: BatchExportParent, id: String, filter: RunFilter, principal: Principal, limit: Int, offset: Int
+    ) async throws -> [BatchExportRun] {
         try await database.read { connection in
             let export = try await export(id, in: try await scope(parent, principal: principal, on: connection), on: connection)
             let descending = filter.ordering.hasPrefix("-")
             return try await exports.runs(
-                batchExportID: export.id, statuses: filter.statuses, after: filter.after ?? Timestamp(microseconds: clock().microseconds - 7 * 86_400_000_000),
-                before: filter.before, ordering: String(filter.ordering.drop { $0 == "-" }), descending: descending, limit: limit, offset: offset,
+                batchExportID: export.id, statuses: filter.statuses,
+                after: filter.after ?? Timestamp(microseconds: clock().microseconds - 7 * 86_400_000_000),
+                before: filter.before, ordering: String(filter.ordering.drop { $0 == "-" }), descending: descending, limit: limit,
+                offset: offset,
                 on: connection)
         }
     }
@@ -409,7 +433,8 @@ public struct BatchExportService: Sendable {
     }
 
     func findRun(_ runID: String, export: BatchExport, on connection: any SQLConnection) async throws -> BatchExportRun {
-        guard let canonical = Identifiers.canonicalUUID(runID), let run = try await exports.run(id: canonical, batchExportID: export.id, on: connection)
+        guard let canonical = Identifiers.canonicalUUID(runID),
+            let run = try await exports.run(id: canonical, batchExportID: export.id, on: connection)
         else { throw APIError.notFound() }
         return run
     }
@@ -457,14 +482,18 @@ public struct BatchExportService: Sendable {
         try await database.read { connection in
             let export = try await export(id, in: try await scope(parent, principal: principal, on: connection), on: connection)
             return try await exports.logs(
-                batchExportID: export.id, runID: filter.runID, level: filter.level, search: filter.search, after: filter.after, before: filter.before,
+                batchExportID: export.id, runID: filter.runID, level: filter.level, search: filter.search, after: filter.after,
+                before: filter.before,
                 limit: filter.limit, on: connection)
         }
     }
 
-    func log(_ exportID: String, run: String?, _ level: String, _ message: String, at time: Timestamp, on connection: any SQLConnection) async throws {
+    func log(
+        _ exportID: String, run: String?, _ level: String, _ message: String, at time: Timestamp, on connection: any SQLConnection
+    ) async throws {
         try await exports.insertLog(
-            BatchExportLog(id: Identifiers.uuidV7(at: time), batchExportID: exportID, runID: run, level: level, message: message, timestamp: time),
+            BatchExportLog(
+                id: Identifiers.uuidV7(at: time), batchExportID: exportID, runID: run, level: level, message: message, timestamp: time),
             on: connection)
     }
 

@@ -110,9 +110,11 @@ struct CursorPagination {
     /// `fetched` holds up to `pageSize + 1` rows: the extra one says there is a next page.
     func page(_ fetched: [JSONValue], request: APIRequest) -> JSONValue {
         let next: JSONValue =
-            fetched.count > pageSize ? .string(request.absoluteURL(query: request.query.setting("cursor", to: Self.cursor(offset + pageSize)))) : .null
+            fetched.count > pageSize
+            ? .string(request.absoluteURL(query: request.query.setting("cursor", to: Self.cursor(offset + pageSize)))) : .null
         let previous: JSONValue =
-            offset > 0 ? .string(request.absoluteURL(query: request.query.setting("cursor", to: Self.cursor(max(0, offset - pageSize))))) : .null
+            offset > 0
+            ? .string(request.absoluteURL(query: request.query.setting("cursor", to: Self.cursor(max(0, offset - pageSize))))) : .null
         return .object(["next": next, "previous": previous, "results": .array(Array(fetched.prefix(pageSize)))])
     }
 }

@@ -36,7 +36,8 @@ public struct BatchExportInput: Sendable {
         if let value = object["model"] {
             let model = try FieldParser.choice(value, attr: "model", choices: models, allowNull: true) ?? "events"
             guard deliverableModels.contains(model) else {
-                throw APIError.invalidInput("Model '\(model)' is not supported by this server yet: only 'events' can be exported.", attr: "model")
+                throw APIError.invalidInput(
+                    "Model '\(model)' is not supported by this server yet: only 'events' can be exported.", attr: "model")
             }
             input.model = model
         }

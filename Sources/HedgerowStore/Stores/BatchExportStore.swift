@@ -46,22 +46,28 @@ public struct BatchExportStore: Sendable {
             .text(JSONWriter.string(.object(publicConfig))), SQLValue(sealedSecrets), .text(export.interval.rawValue),
             .bool(export.paused), .bool(export.deleted), SQLValue(export.createdAt), SQLValue(export.lastUpdatedAt),
             SQLValue(export.lastPausedAt), SQLValue(export.startAt), SQLValue(export.endAt), SQLValue(export.hogqlQuery),
-            SQLValue(export.filters.map(JSONWriter.string)), .text(export.timezone), SQLValue(export.offsetDay), SQLValue(export.offsetHour),
+            SQLValue(export.filters.map(JSONWriter.string)), .text(export.timezone), SQLValue(export.offsetDay),
+            SQLValue(export.offsetHour),
             SQLValue(export.scheduledThrough),
         ]
     }
 
-    public func insert(_ export: BatchExport, publicConfig: JSONObject, sealedSecrets: String?, on connection: any SQLConnection) async throws {
+    public func insert(
+        _ export: BatchExport, publicConfig: JSONObject, sealedSecrets: String?, on connection: any SQLConnection
+    ) async throws {
         try await connection.execute(
             "INSERT INTO batch_exports (\(Self.columns)) VALUES (\((1...21).map { "$\($0)" }.joined(separator: ", ")))",
             Self.binds(export, publicConfig: publicConfig, sealedSecrets: sealedSecrets))
     }
 
-    public func update(_ export: BatchExport, publicConfig: JSONObject, sealedSecrets: String?, on connection: any SQLConnection) async throws {
+    public func update(
+        _ export: BatchExport, publicConfig: JSONObject, sealedSecrets: String?, on connection: any SQLConnection
+    ) async throws {
         let assignments = Self.columns.split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.enumerated()
             .dropFirst().map { "\($0.element) = $\($0.offset + 1)" }.joined(separator: ", ")
         try await connection.execute(
-            "UPDATE batch_exports SET \(assignments) WHERE id = $1", Self.binds(export, publicConfig: publicConfig, sealedSecrets: sealedSecrets))
+            "UPDATE batch_exports SET \(assignments) WHERE id = $1",
+            Self.binds(export, publicConfig: publicConfig, sealedSecrets: sealedSecrets))
     }
 
     public func find(id: String, on connection: any SQLConnection) async throws -> Row? {
@@ -70,12 +76,14 @@ public struct BatchExportStore: Sendable {
     }
 
     /// Live exports of the given environments, newest first.
-    public func page(teamIDs: [Int64], limit: Int, offset: Int, on connection: any SQLConnection) async throws -> (count: Int, page: [Row]) {
+    public func page(teamIDs: [Int64], limit: Int, offset: Int, on connection: any SQLConnection) async throws -> (count: Int, page: [Row])
+    {
         if teamIDs.isEmpty { return (0, []) }
         let list = teamIDs.indices.map { "$\($0 + 2)" }.joined(separator: ", ")
         let binds: [SQLValue] = [.bool(false)] + teamIDs.map(SQLValue.int)
-        let count = try await connection.first(
-            "SELECT COUNT(*) AS n FROM batch_exports WHERE deleted = $1 AND team_id IN (\(list))", binds)?.int("n") ?? 0
+        let count =
+            try await connection.first(
+                "SELECT COUNT(*) AS n FROM batch_exports WHERE deleted = $1 AND team_id IN (\(list))", binds)?.int("n") ?? 0
         let rows = try await connection.query(
             "SELECT \(Self.columns) FROM batch_exports WHERE deleted = $1 AND team_id IN (\(list)) ORDER BY created_at DESC, id DESC LIMIT \(limit) OFFSET \(offset)",
             binds)
@@ -160,10 +168,11 @@ public struct BatchExportStore: Sendable {
         var binds: [SQLValue] = [.text(batchExportID)]
         if !statuses.isEmpty {
             conditions.append(
-                "status IN (" + statuses.map { status in
-                    binds.append(.text(status.rawValue))
-                    return "$\(binds.count)"
-                }.joined(separator: ", ") + ")")
+                "status IN ("
+                    + statuses.map { status in
+                        binds.append(.text(status.rawValue))
+                        return "$\(binds.count)"
+                    }.joined(separator: ", ") + ")")
         }
         if let after {
             binds.append(SQLValue(after))
@@ -182,7 +191,9 @@ public struct BatchExportStore: Sendable {
     }
 
     /// The newest runs of several exports at once (`latest_runs`).
-    public func latestRuns(batchExportIDs: [String], perExport: Int, on connection: any SQLConnection) async throws -> [String: [BatchExportRun]] {
+    public func latestRuns(
+        batchExportIDs: [String], perExport: Int, on connection: any SQLConnection
+    ) async throws -> [String: [BatchExportRun]] {
         var result: [String: [BatchExportRun]] = [:]
         for id in batchExportIDs {
             result[id] = try await connection.query(
@@ -220,7 +231,8 @@ public struct BatchExportStore: Sendable {
     static func backfillBinds(_ backfill: BatchExportBackfill) -> [SQLValue] {
         [
             .text(backfill.id), .text(backfill.batchExportID), SQLValue(backfill.startAt), SQLValue(backfill.endAt),
-            SQLValue(backfill.adjustedStartAt), .text(backfill.status.rawValue), SQLValue(backfill.createdAt), SQLValue(backfill.finishedAt),
+            SQLValue(backfill.adjustedStartAt), .text(backfill.status.rawValue), SQLValue(backfill.createdAt),
+            SQLValue(backfill.finishedAt),
             SQLValue(backfill.lastUpdatedAt), SQLValue(backfill.totalRecordsCount), SQLValue(backfill.totalRuns),
         ]
     }
@@ -248,7 +260,9 @@ public struct BatchExportStore: Sendable {
         ).map(Self.decodeBackfill)
     }
 
-    public func backfills(batchExportID: String, limit: Int, offset: Int, on connection: any SQLConnection) async throws -> [BatchExportBackfill] {
+    public func backfills(
+        batchExportID: String, limit: Int, offset: Int, on connection: any SQLConnection
+    ) async throws -> [BatchExportBackfill] {
         try await connection.query(
             "SELECT \(Self.backfillColumns.split(separator: ",").map { "b." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }.joined(separator: ", ")), \(Self.finishedRunsColumn) FROM batch_export_backfills b WHERE b.batch_export_id = $1 ORDER BY b.created_at DESC, b.id DESC LIMIT \(limit) OFFSET \(offset)",
             [.text(batchExportID)]
@@ -288,7 +302,8 @@ public struct BatchExportStore: Sendable {
         ).map { row in
             BatchExportLog(
                 id: try row.decodeString("id"), batchExportID: try row.decodeString("batch_export_id"), runID: row.string("run_id"),
-                level: try row.decodeString("level"), message: try row.decodeString("message"), timestamp: try row.decodeTimestamp("timestamp"))
+                level: try row.decodeString("level"), message: try row.decodeString("message"),
+                timestamp: try row.decodeTimestamp("timestamp"))
         }
     }
 }

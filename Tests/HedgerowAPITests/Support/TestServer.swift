@@ -60,10 +60,12 @@ struct TestServer: Sendable {
         var configuration = HedgerowConfiguration(dataDirectory: NSTemporaryDirectory(), database: location)
         configuration.bootstrapOnEmptyDatabase = false
         configuration.rateLimit.enabled = false
+        configuration.runsEngine = false
+        configuration.secretKey = "hedgerow-test-secret"
         configure(&configuration)
         let frozen = configuration
         let database = try await DatabaseFactory.open(location, logger: TestBackend.logger)
-        let app = buildApplication(configuration: frozen, database: database, logger: TestBackend.logger)
+        let app = try buildApplication(configuration: frozen, database: database, logger: TestBackend.logger)
         do {
             try await app.application.test(.router) { client in
                 try await body(TestServer(database: database, client: client, configuration: frozen))

@@ -1,0 +1,72 @@
+import HedgerowCore
+import HedgerowStore
+
+/// What a destination is told about the run it delivers.
+public struct DeliveryContext: Sendable {
+    public var export: BatchExport
+    public var run: BatchExportRun
+    public init(export: BatchExport, run: BatchExportRun) {
+        self.export = export
+        self.run = run
+    }
+}
+
+/// What a delivery achieved.
+public struct DeliveryResult: Sendable, Equatable {
+    public var records: Int64
+    public var bytes: Int64
+    public init(records: Int64, bytes: Int64) {
+        self.records = records
+        self.bytes = bytes
+    }
+}
+
+/// An error a destination classifies (ENGINE.md §5): retryable errors wait for another attempt,
+/// the others fail the run at once.
+public struct DestinationError: Error, CustomStringConvertible {
+    public var kind: String
+    public var message: String
+    public var retryable: Bool
+    public init(kind: String, message: String, retryable: Bool) {
+        self.kind = kind
+        self.message = message
+        self.retryable = retryable
+    }
+    public var description: String { "\(kind): \(message)" }
+}
+
+/// A place runs deliver to. `batches` is the run's events, a batch at a time; `afterBatch` is
+/// called between batches (the worker renews its lease there and stops a cancelled run).
+public protocol Destination: Sendable {
+    func deliver(
+        _ batches: EventBatches, context: DeliveryContext, afterBatch: @Sendable (DeliveryResult) async throws -> Void
+    ) async throws -> DeliveryResult
+}
+
+/// Writes nothing; counts what it would have written (ENGINE.md §3).
+public struct NoOpDestination: Destination {
+    public init() {}
+
+    public func deliver(
+        _ batches: EventBatches, context: DeliveryContext, afterBatch: @Sendable (DeliveryResult) async throws -> Void
+    ) async throws -> DeliveryResult {
+        var result = DeliveryResult(records: 0, bytes: 0)
+        for try await batch in batches {
+            result.records += Int64(batch.count)
+            try await afterBatch(result)
+        }
+        return result
+    }
+}
+
+/// The destinations this build delivers to; the API refuses every other type.
+public enum Destinations {
+    public static let deliverable: Set<DestinationType> = [.noOp]
+
+    public static func make(_ type: DestinationType) -> (any Destination)? {
+        switch type {
+        case .noOp: NoOpDestination()
+        default: nil
+        }
+    }
+}

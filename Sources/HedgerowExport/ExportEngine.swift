@@ -1,0 +1,282 @@
+import HedgerowCore
+import HedgerowDestinations
+import HedgerowStore
+import Logging
+import ServiceLifecycle
+
+/// The engine's settings.
+public struct EngineConfiguration: Sendable {
+    /// Runs executed at once by this process.
+    public var concurrency = 2
+    /// How often the scheduler and workers look for work.
+    public var pollInterval: Duration = .seconds(1)
+    /// How long after a tick its run becomes due: 30 s for 5/15-minute exports, 60 s otherwise.
+    public var shortSettle: Int64 = 30_000_000
+    public var longSettle: Int64 = 60_000_000
+    /// How long a claimed run is held without a heartbeat before another worker may take it over.
+    public var leaseMicroseconds: Int64 = 60_000_000
+    /// Whether this process schedules (a `hedgerow worker` only executes).
+    public var schedules = true
+    /// Events read per batch.
+    public var batchSize = 10_000
+    public init() {}
+}
+
+/// The export engine (ENGINE.md §1, §5, §6): creates due runs idempotently, claims runs with a
+/// lease, streams each run's events to its destination, records the outcome, and completes
+/// backfills. A lifecycle service in `hedgerow serve` (and `hedgerow worker`); tests drive `step`.
+public struct ExportEngine: Service {
+    let database: any Database
+    let configuration: EngineConfiguration
+    let clock: @Sendable () -> Timestamp
+    let logger: Logger
+    let owner: String
+    let exports = BatchExportStore()
+    let events: SQLEventStore
+
+    public init(
+        database: any Database, configuration: EngineConfiguration = EngineConfiguration(), logger: Logger,
+        clock: @escaping @Sendable () -> Timestamp = { .now() }
+    ) {
+        self.database = database
+        self.configuration = configuration
+        self.clock = clock
+        self.logger = logger
+        self.owner = Identifiers.uuidV7()
+        self.events = SQLEventStore(database: database)
+    }
+
+    public func run() async throws {
+        // The API server applies migrations before it listens; the engine may start first.
+        try await Migrator(database: database).migrate()
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            do {
+                try await step()
+            } catch {
+                logger.error("Export engine step failed", metadata: ["error": "\(String(reflecting: error))"])
+            }
+            try? await Task.sleep(for: configuration.pollInterval)
+        }
+    }
+
+    /// One round: schedule what is due, then execute claimable runs until none is left.
+    public func step() async throws {
+        if configuration.schedules { try await scheduleDueRuns() }
+        while true {
+            let claimed = try await claim(limit: configuration.concurrency)
+            if claimed.isEmpty { return }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for run in claimed { group.addTask { try await execute(run) } }
+                try await group.waitForAll()
+            }
+        }
+    }
+
+    // MARK: Scheduling
+
+    /// Creates the runs of every tick that is due and has none yet, oldest first; ticks missed
+    /// while the server was down are caught up (ENGINE.md §1).
+    public func scheduleDueRuns() async throws {
+        let now = clock()
+        let active = try await database.read { try await exports.active(on: $0) }
+        for row in active {
+            let export = row.export
+            let schedule = export.schedule
+            let settle =
+                export.interval == .every5Minutes || export.interval == .every15Minutes
+                ? configuration.shortSettle : configuration.longSettle
+            let last = export.scheduledThrough ?? schedule.tick(atOrBefore: export.createdAt)
+            var horizon = Timestamp(microseconds: now.microseconds - settle)
+            if let endAt = export.endAt, endAt < horizon { horizon = endAt }
+            let due = schedule.ticks(after: last, upTo: horizon, limit: 1000)
+            guard !due.isEmpty else { continue }
+            try await database.transaction { connection in
+                for tick in due {
+                    let interval = schedule.dataInterval(endingAt: tick)
+                    if let startAt = export.startAt, interval.start < startAt { continue }
+                    var run = BatchExportRun(
+                        id: Identifiers.uuidV7(at: now), batchExportID: export.id, backfillID: nil, dataIntervalStart: interval.start,
+                        dataIntervalEnd: tick, createdAt: now)
+                    run.nextAttemptAt = now
+                    if try await exports.insertRun(run, on: connection) {
+                        try await log(
+                            export.id, run: run.id, "INFO", "Run scheduled for \(interval.start.iso8601) – \(tick.iso8601).", on: connection
+                        )
+                    }
+                }
+                try await exports.setScheduledThrough(id: export.id, tick: due.last!, on: connection)
+            }
+        }
+    }
+
+    // MARK: Claiming
+
+    /// Takes up to `limit` runs that are due and not held by a live lease. Runs of one backfill go
+    /// one at a time, oldest first.
+    func claim(limit: Int) async throws -> [BatchExportRun] {
+        let now = clock()
+        return try await database.transaction { connection in
+            let lock = connection.dialect == .postgres ? " FOR UPDATE OF r SKIP LOCKED" : ""
+            let rows = try await connection.query(
+                """
+                SELECT r.id, r.batch_export_id FROM batch_export_runs r JOIN batch_exports e ON e.id = r.batch_export_id
+                WHERE r.status IN ('Starting', 'Running', 'FailedRetryable') AND e.deleted = $1
+                  AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= $2)
+                  AND (r.lease_expires_at IS NULL OR r.lease_expires_at < $2)
+                  AND (r.backfill_id IS NULL OR NOT EXISTS (
+                      SELECT 1 FROM batch_export_runs p WHERE p.backfill_id = r.backfill_id AND p.data_interval_end < r.data_interval_end
+                        AND p.status IN ('Starting', 'Running', 'FailedRetryable')))
+                ORDER BY r.data_interval_end, r.created_at LIMIT \(limit)\(lock)
+                """, [.bool(false), SQLValue(now)])
+            var claimed: [BatchExportRun] = []
+            for row in rows {
+                let id = try row.decodeString("id")
+                guard var run = try await exports.run(id: id, batchExportID: try row.decodeString("batch_export_id"), on: connection) else {
+                    continue
+                }
+                run.status = .running
+                run.attempt += 1
+                run.lastUpdatedAt = now
+                try await exports.updateRun(run, on: connection)
+                try await connection.execute(
+                    "UPDATE batch_export_runs SET lease_owner = $2, lease_expires_at = $3 WHERE id = $1",
+                    [.text(id), .text(owner), .int(now.microseconds + configuration.leaseMicroseconds)])
+                if let backfillID = run.backfillID {
+                    try await connection.execute(
+                        "UPDATE batch_export_backfills SET status = 'Running', last_updated_at = $2 WHERE id = $1 AND status = 'Starting'",
+                        [.text(backfillID), SQLValue(now)])
+                }
+                claimed.append(run)
+            }
+            return claimed
+        }
+    }
+
+    // MARK: Executing
+
+    struct Cancelled: Error {}
+
+    func execute(_ run: BatchExportRun) async throws {
+        guard let row = try await database.read({ try await exports.find(id: run.batchExportID, on: $0) }) else { return }
+        let export = row.export
+        try await database.transaction { try await log(export.id, run: run.id, "INFO", "Run started (attempt \(run.attempt)).", on: $0) }
+        let outcome: Result<DeliveryResult, any Error>
+        if let destination = Destinations.make(export.destinationType) {
+            let query = EventQuery(
+                teamID: export.teamID, field: run.backfillID == nil ? .insertedAt : .timestamp,
+                start: run.dataIntervalStart ?? export.schedule.dataInterval(endingAt: run.dataIntervalEnd).start, end: run.dataIntervalEnd,
+                includeEvents: export.includeEvents, excludeEvents: export.excludeEvents, filters: export.propertyFilters)
+            let runID = run.id
+            do {
+                let result = try await destination.deliver(
+                    events.batches(query, batchSize: configuration.batchSize), context: DeliveryContext(export: export, run: run)
+                ) { _ in try await heartbeat(runID) }
+                outcome = .success(result)
+            } catch {
+                outcome = .failure(error)
+            }
+        } else {
+            outcome = .failure(
+                DestinationError(
+                    kind: "UnsupportedDestination", message: "\(export.destinationType.rawValue) is not delivered by this server",
+                    retryable: false))
+        }
+        let now = clock()
+        try await database.transaction { connection in
+            var run = run
+            // A run cancelled meanwhile stays cancelled.
+            if let current = try await exports.run(id: run.id, batchExportID: run.batchExportID, on: connection),
+                current.status == .cancelled
+            {
+                try await log(export.id, run: run.id, "INFO", "Run stopped: it was cancelled.", on: connection)
+                return
+            }
+            switch outcome {
+            case .success(let result):
+                run.status = .completed
+                run.recordsCompleted = result.records
+                run.recordsTotalCount = result.records
+                run.bytesExported = result.bytes
+                run.latestError = nil
+                run.finishedAt = now
+                run.nextAttemptAt = nil
+                try await log(
+                    export.id, run: run.id, "INFO", "Run completed: \(result.records) record(s), \(result.bytes) byte(s).", on: connection)
+            case .failure(let error):
+                let classified =
+                    (error as? DestinationError)
+                    ?? DestinationError(kind: "InternalError", message: String(describing: error), retryable: true)
+                run.latestError = classified.description
+                if classified.retryable {
+                    let delay = min(Int64(1_000_000) << min(run.attempt - 1, 12), 3_600_000_000)
+                    run.status = .failedRetryable
+                    run.nextAttemptAt = Timestamp(microseconds: now.microseconds + delay)
+                    try await log(
+                        export.id, run: run.id, "WARNING",
+                        "Run failed, will retry at \(run.nextAttemptAt!.iso8601): \(classified.description)",
+                        on: connection)
+                } else {
+                    run.status = .failed
+                    run.finishedAt = now
+                    run.nextAttemptAt = nil
+                    try await log(export.id, run: run.id, "ERROR", "Run failed: \(classified.description)", on: connection)
+                }
+            }
+            run.lastUpdatedAt = now
+            try await exports.updateRun(run, on: connection)
+            try await connection.execute(
+                "UPDATE batch_export_runs SET lease_owner = NULL, lease_expires_at = NULL WHERE id = $1", [.text(run.id)])
+            if let backfillID = run.backfillID { try await finishBackfillIfDone(backfillID, export: export, at: now, on: connection) }
+        }
+    }
+
+    /// Renews the lease between batches; throws when the run was cancelled, so the destination stops.
+    func heartbeat(_ runID: String) async throws {
+        let now = clock()
+        let status = try await database.transaction { connection in
+            try await connection.execute(
+                "UPDATE batch_export_runs SET lease_expires_at = $2, last_updated_at = $3 WHERE id = $1 AND lease_owner = $4",
+                [.text(runID), .int(now.microseconds + configuration.leaseMicroseconds), SQLValue(now), .text(owner)])
+            return try await connection.first("SELECT status FROM batch_export_runs WHERE id = $1", [.text(runID)])?.string("status")
+        }
+        if status == RunStatus.cancelled.rawValue { throw Cancelled() }
+    }
+
+    /// A backfill is done when every run has finished: Completed, with the records actually
+    /// delivered; a backfill without an end unpauses its export (ENGINE.md §6).
+    func finishBackfillIfDone(_ backfillID: String, export: BatchExport, at now: Timestamp, on connection: any SQLConnection) async throws {
+        guard var backfill = try await exports.backfill(id: backfillID, batchExportID: export.id, on: connection),
+            backfill.status == .running || backfill.status == .starting
+        else { return }
+        let open =
+            try await connection.first(
+                "SELECT COUNT(*) AS n FROM batch_export_runs WHERE backfill_id = $1 AND status IN ('Starting', 'Running', 'FailedRetryable')",
+                [.text(backfillID)])?.int("n") ?? 0
+        guard open == 0 else { return }
+        let failed =
+            try await connection.first(
+                "SELECT COUNT(*) AS n FROM batch_export_runs WHERE backfill_id = $1 AND status = 'Failed'", [.text(backfillID)])?.int("n")
+            ?? 0
+        backfill.totalRecordsCount =
+            try await connection.first(
+                "SELECT COALESCE(SUM(records_completed), 0) AS n FROM batch_export_runs WHERE backfill_id = $1", [.text(backfillID)])?.int(
+                "n") ?? 0
+        backfill.status = failed > 0 ? .failed : .completed
+        backfill.finishedAt = now
+        backfill.lastUpdatedAt = now
+        try await exports.updateBackfill(backfill, on: connection)
+        try await log(
+            export.id, run: nil, "INFO",
+            "Backfill \(backfillID) \(backfill.status == .completed ? "completed" : "finished with failed runs"): \(backfill.totalRecordsCount ?? 0) record(s).",
+            on: connection)
+    }
+
+    func log(_ exportID: String, run: String?, _ level: String, _ message: String, on connection: any SQLConnection) async throws {
+        let now = clock()
+        try await exports.insertLog(
+            BatchExportLog(
+                id: Identifiers.uuidV7(at: now), batchExportID: exportID, runID: run, level: level, message: message, timestamp: now),
+            on: connection)
+        logger.info("\(message)", metadata: ["batch_export": "\(exportID)", "run": "\(run ?? "-")"])
+    }
+}
