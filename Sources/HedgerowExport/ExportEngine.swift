@@ -46,12 +46,13 @@ public struct ExportEngine: Service {
         self.events = SQLEventStore(database: database)
     }
 
+    /// Polls until the service group shuts down; a failed round is logged and retried.
     public func run() async throws {
-        // The API server applies migrations before it listens; the engine may start first.
-        try await Migrator(database: database).migrate()
         while !Task.isCancelled, !Task.isShuttingDownGracefully {
             do {
                 try await step()
+            } catch is CancellationError {
+                return
             } catch {
                 logger.error("Export engine step failed", metadata: ["error": "\(String(reflecting: error))"])
             }

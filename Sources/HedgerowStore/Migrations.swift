@@ -270,6 +270,11 @@ public struct Migrator: Sendable {
     @discardableResult
     public func migrate() async throws -> [Int] {
         try await database.transaction { connection in
+            if connection.dialect == .postgres {
+                // Concurrent CREATE TABLE IF NOT EXISTS can still collide on PostgreSQL: several
+                // processes (or services) starting at once take turns here.
+                try await connection.execute("SELECT pg_advisory_xact_lock(4805162022)")
+            }
             try await connection.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
             )

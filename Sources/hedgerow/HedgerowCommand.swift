@@ -36,6 +36,8 @@ struct Serve: AsyncParsableCommand {
         var (configuration, logger) = try loadConfiguration()
         configuration.host = host
         configuration.port = port
+        // Migrate before any service starts, so that the engine never sees an old schema.
+        try await withDatabase(configuration, logger: logger) { _ in }
         let database = try await DatabaseFactory.open(configuration.database, logger: logger)
         let dataDirectory = configuration.dataDirectory
         let app = try buildApplication(configuration: configuration, database: database, logger: logger) { result in

@@ -22,6 +22,7 @@ struct FuzzTests {
         "default_experiment_stats_method", "default_role_id", "personal_api_key", "id", "teams", "unknown", "level", "timezone",
         "first_name", "set_current_organization", "set_current_team", "scopes", "scoped_teams", "scoped_organizations", "label", "1",
         "api_key", "event", "distinct_id", "batch", "properties", "timestamp", "offset", "sent_at", "uuid", "$set",
+        "destination", "interval", "model", "filters", "start_at", "end_at", "offset_day", "offset_hour", "hogql_query", "backfill",
     ]
 
     static func randomValue(_ random: inout SplitMix, depth: Int = 0) -> JSONValue {
@@ -75,6 +76,9 @@ struct FuzzTests {
                 "/api/organizations/\(org)/members/\(alice.user.uuid)/", "/api/projects/1/environments/", "/api/environments/1/",
                 "/api/environments/1/reset_token/", "/api/environments/99999999999999999999/", "/api/users/@me/",
                 "/api/personal_api_keys/", "/api/personal_api_keys/x/", "/api/organizations/\(org)/environments_rollback/",
+                "/api/environments/1/batch_exports/", "/api/projects/1/batch_exports/", "/api/organizations/\(org)/batch_exports/",
+                "/api/environments/1/batch_exports/\(org)/", "/api/environments/1/batch_exports/\(org)/runs/?status=x&cursor=%%%",
+                "/api/environments/1/batch_exports/\(org)/backfills/", "/api/environments/1/batch_exports/\(org)/logs/?limit=-1",
                 "/e/", "/batch/", "/capture/?compression=gzip-js", "/i/v0/e/", "/e/?data=e30%3D", "/track/?token=phc_x",
             ]
             let methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]

@@ -131,7 +131,16 @@ struct CLITests {
             do { try body(port) } catch { failure = error }
         }
         process.terminate()
+        // A server that does not stop within 15 s is a failure, not a hang of the whole suite.
+        var waited = 0
+        while process.isRunning, waited < 300 {
+            Thread.sleep(forTimeInterval: 0.05)
+            waited += 1
+        }
+        let stopped = !process.isRunning
+        if !stopped { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
+        #expect(stopped, "the server did not stop within 15 s of SIGTERM")
         let output = Output(
             status: process.terminationStatus,
             stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",

@@ -55,13 +55,14 @@ public struct BatchExportService: Sendable {
         }
     }
 
-    /// An export of the parent, secrets opened; 404 when it is not one.
-    func export(_ id: String, in scope: Scope, on connection: any SQLConnection) async throws -> BatchExport {
+    /// An export of the parent; 404 when it is not one. Its secrets are opened only when asked
+    /// for (a change to the configuration needs them; showing it never does).
+    func export(_ id: String, in scope: Scope, withSecrets: Bool = false, on connection: any SQLConnection) async throws -> BatchExport {
         guard let canonical = Identifiers.canonicalUUID(id), let row = try await exports.find(id: canonical, on: connection),
             scope.teamIDs.contains(row.export.teamID)
         else { throw APIError.notFound() }
         var export = row.export
-        if let sealed = row.sealedSecrets {
+        if withSecrets, let sealed = row.sealedSecrets {
             for entry in try secrets.open(sealed).entries { export.destinationConfig[entry.key] = entry.value }
         }
         return export
@@ -157,7 +158,7 @@ public struct BatchExportService: Sendable {
         let input = try BatchExportInput.parse(body, full: full, deliverable: Set(DestinationType.allCases))
         return try await database.transaction { connection in
             let scope = try await scope(parent, principal: principal, on: connection)
-            var export = try await export(id, in: scope, on: connection)
+            var export = try await export(id, in: scope, withSecrets: true, on: connection)
             if let type = input.destinationType, type != export.destinationType {
                 throw APIError.invalidInput(
                     "Cannot change destination type from '\(export.destinationType.rawValue)' to '\(type.rawValue)'. Create a new batch export instead.",
@@ -207,7 +208,7 @@ public struct BatchExportService: Sendable {
     public func delete(_ parent: BatchExportParent, id: String, principal: Principal) async throws {
         try await database.transaction { connection in
             let scope = try await scope(parent, principal: principal, on: connection)
-            var export = try await export(id, in: scope, on: connection)
+            var export = try await export(id, in: scope, withSecrets: true, on: connection)
             let now = clock()
             export.deleted = true
             export.paused = true
@@ -222,7 +223,7 @@ public struct BatchExportService: Sendable {
     public func pause(_ parent: BatchExportParent, id: String, principal: Principal) async throws {
         try await database.transaction { connection in
             let scope = try await scope(parent, principal: principal, on: connection)
-            var export = try await export(id, in: scope, on: connection)
+            var export = try await export(id, in: scope, withSecrets: true, on: connection)
             guard !export.paused else { return }
             let now = clock()
             export.paused = true
@@ -238,7 +239,7 @@ public struct BatchExportService: Sendable {
     public func unpause(_ parent: BatchExportParent, id: String, backfill: Bool, principal: Principal) async throws -> String? {
         try await database.transaction { connection -> String? in
             let scope = try await scope(parent, principal: principal, on: connection)
-            var export = try await export(id, in: scope, on: connection)
+            var export = try await export(id, in: scope, withSecrets: true, on: connection)
             let now = clock()
             let pausedAt = export.lastPausedAt
             let wasPaused = export.paused
