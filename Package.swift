@@ -84,6 +84,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -91,6 +92,7 @@ let package = Package(
             name: "hedgerow",
             dependencies: [
                 "HedgerowAPI",
+                "HedgerowExport",
                 "HedgerowCore",
                 "HedgerowStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -6,6 +6,7 @@ import HedgerowStore
 import Hummingbird
 import Logging
 import ServiceLifecycle
+import UnixSignals
 
 /// Keeps the database's connection pool running for as long as the application runs.
 struct DatabaseService: Service {
@@ -123,4 +124,15 @@ public func withDatabase<T: Sendable>(
             throw error
         }
     }
+}
+
+/// `hedgerow worker`: the export engine and the database pool, until SIGTERM or SIGINT.
+public func runWorker(configuration: HedgerowConfiguration, database: any Database, logger: Logger) async throws {
+    let group = ServiceGroup(
+        configuration: .init(
+            services: [
+                DatabaseService(database: database), ExportEngine(database: database, configuration: configuration.engine, logger: logger),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    try await group.run()
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HedgerowAPI
 import HedgerowCore
+import HedgerowExport
 import HedgerowStore
 import Logging
 
@@ -10,7 +11,7 @@ struct Hedgerow: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hedgerow",
         abstract: "A PostHog-compatible server for organizations, projects, API keys and batch exports.",
-        subcommands: [Serve.self, Migrate.self, Users.self, Keys.self, Members.self])
+        subcommands: [Serve.self, Worker.self, Migrate.self, Users.self, Keys.self, Members.self])
 }
 
 /// Reads the configuration from the environment and sets up logging to standard error.
@@ -53,6 +54,19 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardOutput.write(Data(message.utf8))
         }
         try await app.run()
+    }
+}
+
+struct Worker: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run export workers only (no API, no scheduler): claims and executes runs from the shared database.")
+
+    func run() async throws {
+        var (configuration, logger) = try loadConfiguration()
+        configuration.engine.schedules = false
+        try await withDatabase(configuration, logger: logger) { _ in }
+        let database = try await DatabaseFactory.open(configuration.database, logger: logger)
+        try await runWorker(configuration: configuration, database: database, logger: logger)
     }
 }
 

@@ -25,6 +25,7 @@ struct CLITests {
             var environment = ProcessInfo.processInfo.environment
             environment["HEDGEROW_DATA_DIR"] = directory
             environment["HEDGEROW_LOG_LEVEL"] = "debug"
+            environment["HEDGEROW_ENGINE_POLL_SECONDS"] = "0.2"
             environment["HEDGEROW_DATABASE_URL"] = nil
             if backend == .postgres, let url = environment["HEDGEROW_TEST_DATABASE_URL"] {
                 let schema = "cli_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
@@ -240,5 +241,69 @@ struct CLITests {
         #expect(badLevel.status != 0)
         let unscoped = try Self.run(["keys", "create", "--email", "bob@example.com", "--scopes", ""], environment: environment)
         #expect(unscoped.status == 0)
+    }
+
+    @Test(
+        "serve runs the export engine: a NoOp backfill completes; secrets sent to a refused type never reach the log",
+        arguments: Backend.available)
+    func serveRunsTheEngine(backend: Backend) throws {
+        let sandbox = try Sandbox.make(backend)
+        defer { try? FileManager.default.removeItem(atPath: sandbox.directory) }
+        let secret = "AKIA-NOT-FOR-LOGS-\(UUID().uuidString)"
+        let output = try Self.withServer(sandbox) { port in
+            let key =
+                (try? String(contentsOfFile: sandbox.directory + "/initial-api-key", encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            let auth = ["-H", "Authorization: Bearer \(key)", "-H", "Content-Type: application/json"]
+            let (_, me) = try Self.curl(auth + ["http://127.0.0.1:\(port)/api/users/@me/"])
+            let token = me["team"]?["api_token"]?.stringValue ?? ""
+            let team = me["team"]?["id"]?.description ?? ""
+            let base = "http://127.0.0.1:\(port)/api/environments/\(team)/batch_exports/"
+            let hour: Int64 = 3_600_000_000
+            let now = Timestamp.now().microseconds
+            let start = Timestamp(microseconds: (now / hour - 3) * hour)
+            let end = Timestamp(microseconds: (now / hour - 1) * hour)
+            let events = (0..<3).map { index in
+                JSONValue.object([
+                    "event": .string("e\(index)"), "distinct_id": "u",
+                    "timestamp": .string(Timestamp(microseconds: start.microseconds + Int64(index) * 1_800_000_000).iso8601),
+                ])
+            }
+            let (captured, _) = try Self.curl([
+                "-X", "POST", "-d", JSONWriter.string(.object(["api_key": .string(token), "batch": .array(events)])),
+                "http://127.0.0.1:\(port)/batch/",
+            ])
+            #expect(captured == 200)
+            let (created, export) = try Self.curl(
+                auth + ["-d", #"{"name": "noop", "interval": "hour", "destination": {"type": "NoOp", "config": {}}}"#, base])
+            #expect(created == 201)
+            let id = export["id"]?.stringValue ?? ""
+            let (_, backfill) = try Self.curl(
+                auth + [
+                    "-d", JSONWriter.string(.object(["start_at": .string(start.iso8601), "end_at": .string(end.iso8601)])),
+                    base + "\(id)/backfills/",
+                ])
+            let backfillID = backfill["backfill_id"]?.stringValue ?? ""
+            var status = ""
+            var detail = JSONValue.null
+            for _ in 0..<100 where status != "Completed" {
+                Thread.sleep(forTimeInterval: 0.1)
+                (_, detail) = try Self.curl(auth + [base + "\(id)/backfills/\(backfillID)/"])
+                status = detail["status"]?.stringValue ?? ""
+            }
+            #expect(status == "Completed", "\(detail)")
+            #expect(detail["total_records_count"] == 3)
+            let (refused, _) = try Self.curl(
+                auth + [
+                    "-d",
+                    #"{"name": "s3", "interval": "hour", "destination": {"type": "S3", "config": {"bucket_name": "b", "region": "r", "prefix": "p", "aws_secret_access_key": "\#(secret)"}}}"#,
+                    base,
+                ])
+            #expect(refused == 400)
+        }
+        #expect(output.status == 0)
+        #expect(output.stderr.contains("Run completed"))
+        #expect(!output.stderr.contains(secret))
+        #expect(!output.stdout.contains(secret))
     }
 }
