@@ -60,6 +60,7 @@ struct BatchExportTests {
             #expect(result["destination"] == .object(["type": "NoOp", "config": .object(["arg": ""])]))
             #expect(result["paused"] == false)
             #expect(result["latest_runs"] == [])
+            #expect(result["hogql_query"] == "")
             #expect(result["timezone"] == "UTC")
             let id = try #require(result["id"]?.stringValue)
             for path in [

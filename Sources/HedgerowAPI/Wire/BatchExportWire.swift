@@ -24,7 +24,7 @@ enum BatchExportWire {
             "start_at": time(export.startAt),
             "end_at": time(export.endAt),
             "latest_runs": .array(detail.latestRuns.map(run)),
-            "hogql_query": JSONValue(export.hogqlQuery),
+            "hogql_query": .string(export.hogqlQuery ?? ""),
             "schema": nil,
             "filters": export.filters ?? .null,
             "timezone": .string(export.timezone),
