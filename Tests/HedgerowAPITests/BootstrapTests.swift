@@ -67,3 +67,25 @@ struct BootstrapTests {
         #expect(throws: (any Error).self) { try HedgerowConfiguration.fromEnvironment(["HEDGEROW_LOG_LEVEL": "loud"]) }
     }
 }
+
+@Suite("Secret box (ENGINE.md §8)")
+struct SecretBoxTests {
+    @Test func keyFileIsMadeOnceOwnerOnlyAndOpensWhatItSealed() throws {
+        let directory = NSTemporaryDirectory() + "hedgerow-secret-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let configuration = HedgerowConfiguration(dataDirectory: directory)
+        let first = try SecretBox.load(configuration)
+        let attributes = try FileManager.default.attributesOfItem(atPath: directory + "/secret-key")
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        let sealed = try first.seal(["password": "hunter2"])
+        #expect(!sealed.contains("hunter2"))
+        #expect(try SecretBox.load(configuration).open(sealed) == ["password": "hunter2"])
+        var other = configuration
+        other.secretKey = "another key"
+        #expect(throws: (any Error).self) { try SecretBox.load(other).open(sealed) }
+        // The same secret gives the same key, whatever the data directory.
+        var elsewhere = HedgerowConfiguration(dataDirectory: directory + "-x")
+        elsewhere.secretKey = "another key"
+        #expect(try SecretBox.load(elsewhere).open(try SecretBox.load(other).seal(["a": 1])) == ["a": 1])
+    }
+}

@@ -54,10 +54,15 @@ struct CLITests {
     }
 
     static func run(_ arguments: [String], environment: [String: String]) throws -> Output {
+        try execute(binaryDirectory() + "/hedgerow", arguments, environment: environment)
+    }
+
+    /// Runs a program to its end and returns what it printed.
+    static func execute(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Output {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binaryDirectory() + "/hedgerow")
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        process.environment = environment
+        if let environment { process.environment = environment }
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out

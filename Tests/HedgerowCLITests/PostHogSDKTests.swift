@@ -12,20 +12,7 @@ struct PostHogSDKTests {
     static let sdkVersion = "7.91.1"
 
     static func run(_ executable: String, _ arguments: [String]) throws -> CLITests.Output {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return CLITests.Output(
-            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-            stderr: String(decoding: stderr, as: UTF8.self))
+        try CLITests.execute(executable, arguments)
     }
 
     /// A virtual environment with the SDK, made once per test run.

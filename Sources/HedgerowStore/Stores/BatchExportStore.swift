@@ -6,6 +6,12 @@ import HedgerowCore
 public struct BatchExportStore: Sendable {
     public init() {}
 
+    /// `b = $2, c = $3, ...` for a column list whose first column (the id) is `$1`.
+    static func assignments(_ columns: String) -> String {
+        columns.split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.enumerated().dropFirst()
+            .map { "\($0.element) = $\($0.offset + 1)" }.joined(separator: ", ")
+    }
+
     /// A batch export row: the export without secrets, and its sealed secrets.
     public struct Row: Sendable {
         public var export: BatchExport
@@ -63,10 +69,8 @@ public struct BatchExportStore: Sendable {
     public func update(
         _ export: BatchExport, publicConfig: JSONObject, sealedSecrets: String?, on connection: any SQLConnection
     ) async throws {
-        let assignments = Self.columns.split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.enumerated()
-            .dropFirst().map { "\($0.element) = $\($0.offset + 1)" }.joined(separator: ", ")
         try await connection.execute(
-            "UPDATE batch_exports SET \(assignments) WHERE id = $1",
+            "UPDATE batch_exports SET \(Self.assignments(Self.columns)) WHERE id = $1",
             Self.binds(export, publicConfig: publicConfig, sealedSecrets: sealedSecrets))
     }
 
@@ -148,9 +152,7 @@ public struct BatchExportStore: Sendable {
     }
 
     public func updateRun(_ run: BatchExportRun, on connection: any SQLConnection) async throws {
-        let assignments = Self.runColumns.split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.enumerated()
-            .dropFirst().map { "\($0.element) = $\($0.offset + 1)" }.joined(separator: ", ")
-        try await connection.execute("UPDATE batch_export_runs SET \(assignments) WHERE id = $1", Self.runBinds(run))
+        try await connection.execute("UPDATE batch_export_runs SET \(Self.assignments(Self.runColumns)) WHERE id = $1", Self.runBinds(run))
     }
 
     public func run(id: String, batchExportID: String, on connection: any SQLConnection) async throws -> BatchExportRun? {
@@ -248,9 +250,8 @@ public struct BatchExportStore: Sendable {
     }
 
     public func updateBackfill(_ backfill: BatchExportBackfill, on connection: any SQLConnection) async throws {
-        let assignments = Self.backfillColumns.split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-            .enumerated().dropFirst().map { "\($0.element) = $\($0.offset + 1)" }.joined(separator: ", ")
-        try await connection.execute("UPDATE batch_export_backfills SET \(assignments) WHERE id = $1", Self.backfillBinds(backfill))
+        try await connection.execute(
+            "UPDATE batch_export_backfills SET \(Self.assignments(Self.backfillColumns)) WHERE id = $1", Self.backfillBinds(backfill))
     }
 
     public func backfill(id: String, batchExportID: String, on connection: any SQLConnection) async throws -> BatchExportBackfill? {
