@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
@@ -57,7 +58,16 @@ let package = Package(
         ),
         .target(
             name: "HedgerowDestinations",
-            dependencies: ["HedgerowCore", "HedgerowStore"],
+            dependencies: [
+                "HedgerowCore",
+                "HedgerowStore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -126,6 +136,7 @@ let package = Package(
             dependencies: [
                 "HedgerowAPI",
                 "HedgerowExport",
+                "HedgerowDestinations",
                 "HedgerowCore",
                 "HedgerowFormats",
                 "HedgerowStore",

@@ -63,8 +63,9 @@ public func buildApplication(
     MemberController(service: MemberService(database: database)).addRoutes(to: &routes)
     UserController(service: UserService(database: database), instanceTag: configuration.instanceTag).addRoutes(to: &routes)
     PersonalAPIKeyController(service: PersonalAPIKeyService(database: database)).addRoutes(to: &routes)
+    let secrets = try SecretBox.load(configuration)
     BatchExportController(
-        service: BatchExportService(database: database, secrets: try SecretBox.load(configuration), deliverable: Destinations.deliverable)
+        service: BatchExportService(database: database, secrets: secrets, deliverable: Destinations.deliverable)
     ).addRoutes(to: &routes)
     CaptureController(
         service: CaptureService(database: database, events: SQLEventStore(database: database)),
@@ -85,7 +86,8 @@ public func buildApplication(
         responder: APIResponderHandle(responder: responder),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Hedgerow"),
         services: [DatabaseService(database: database)]
-            + (configuration.runsEngine ? [ExportEngine(database: database, configuration: configuration.engine, logger: logger)] : []),
+            + (configuration.runsEngine
+                ? [ExportEngine(database: database, secrets: secrets, configuration: configuration.engine, logger: logger)] : []),
         logger: logger)
     application.beforeServerStarts {
         let applied = try await Migrator(database: database).migrate()
@@ -131,7 +133,9 @@ public func runWorker(configuration: HedgerowConfiguration, database: any Databa
     let group = ServiceGroup(
         configuration: .init(
             services: [
-                DatabaseService(database: database), ExportEngine(database: database, configuration: configuration.engine, logger: logger),
+                DatabaseService(database: database),
+                ExportEngine(
+                    database: database, secrets: try SecretBox.load(configuration), configuration: configuration.engine, logger: logger),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     try await group.run()

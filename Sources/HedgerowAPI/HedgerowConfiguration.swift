@@ -1,4 +1,5 @@
 import Foundation
+import HedgerowDestinations
 import HedgerowExport
 import HedgerowStore
 import Logging
@@ -93,5 +94,12 @@ public struct HedgerowConfiguration: Sendable {
             configuration.maximumBodySize = value
         }
         return configuration
+    }
+}
+
+extension SecretBox {
+    /// The box of a configuration: `HEDGEROW_SECRET_KEY`, or the data directory's key file.
+    public static func load(_ configuration: HedgerowConfiguration) throws -> SecretBox {
+        try load(secretKey: configuration.secretKey, dataDirectory: configuration.dataDirectory)
     }
 }

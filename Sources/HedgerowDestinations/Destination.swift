@@ -1,5 +1,6 @@
 import HedgerowCore
 import HedgerowStore
+import Logging
 
 /// What a destination is told about the run it delivers.
 public struct DeliveryContext: Sendable {
@@ -61,11 +62,12 @@ public struct NoOpDestination: Destination {
 
 /// The destinations this build delivers to; the API refuses every other type.
 public enum Destinations {
-    public static let deliverable: Set<DestinationType> = [.noOp]
+    public static let deliverable: Set<DestinationType> = [.noOp, .postgres]
 
-    public static func make(_ type: DestinationType) -> (any Destination)? {
+    public static func make(_ type: DestinationType, logger: Logger) -> (any Destination)? {
         switch type {
         case .noOp: NoOpDestination()
+        case .postgres: PostgresDestination(logger: logger)
         default: nil
         }
     }

@@ -27,6 +27,7 @@ public struct EngineConfiguration: Sendable {
 /// backfills. A lifecycle service in `hedgerow serve` (and `hedgerow worker`); tests drive `step`.
 public struct ExportEngine: Service {
     let database: any Database
+    let secrets: SecretBox?
     let configuration: EngineConfiguration
     let clock: @Sendable () -> Timestamp
     let logger: Logger
@@ -34,11 +35,13 @@ public struct ExportEngine: Service {
     let exports = BatchExportStore()
     let events: SQLEventStore
 
+    /// `secrets` opens destination secrets (nil when no export needs them, as in some tests).
     public init(
-        database: any Database, configuration: EngineConfiguration = EngineConfiguration(), logger: Logger,
+        database: any Database, secrets: SecretBox? = nil, configuration: EngineConfiguration = EngineConfiguration(), logger: Logger,
         clock: @escaping @Sendable () -> Timestamp = { .now() }
     ) {
         self.database = database
+        self.secrets = secrets
         self.configuration = configuration
         self.clock = clock
         self.logger = logger
@@ -159,10 +162,14 @@ public struct ExportEngine: Service {
 
     func execute(_ run: BatchExportRun) async throws {
         guard let row = try await database.read({ try await exports.find(id: run.batchExportID, on: $0) }) else { return }
-        let export = row.export
+        var opened = row.export
+        if let sealed = row.sealedSecrets, let secrets {
+            for entry in try secrets.open(sealed).entries { opened.destinationConfig[entry.key] = entry.value }
+        }
+        let export = opened
         try await database.transaction { try await log(export.id, run: run.id, "INFO", "Run started (attempt \(run.attempt)).", on: $0) }
         let outcome: Result<DeliveryResult, any Error>
-        if let destination = Destinations.make(export.destinationType) {
+        if let destination = Destinations.make(export.destinationType, logger: logger) {
             let query = EventQuery(
                 teamID: export.teamID, field: run.backfillID == nil ? .insertedAt : .timestamp,
                 start: run.dataIntervalStart ?? export.schedule.dataInterval(endingAt: run.dataIntervalEnd).start, end: run.dataIntervalEnd,

@@ -1,5 +1,6 @@
 import Foundation
 import HedgerowCore
+import HedgerowDestinations
 import HedgerowExport
 import HedgerowStore
 import Logging

@@ -1,6 +1,7 @@
 import Foundation
 import HedgerowAPI
 import HedgerowCore
+import HedgerowDestinations
 import HedgerowStore
 import Logging
 import Testing

@@ -1,5 +1,6 @@
 import Foundation
 import HedgerowCore
+import HedgerowDestinations
 import HedgerowStore
 
 /// Where a batch-export route hangs: an organization, a project or an environment.

@@ -59,6 +59,18 @@ enum TestBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
         }
     }
 
+    /// Runs a query on the PostgreSQL test database (outside any test schema).
+    static func postgresQuery(_ sql: String, _ binds: [SQLValue] = []) async throws -> [SQLRow] {
+        guard let url = postgresURL, case .postgres(var location) = try DatabaseLocation.parse(url) else { return [] }
+        location.maximumConnections = 1
+        let database = PostgresDatabase(configuration: location.clientConfiguration, logger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await database.run() }
+            defer { group.cancelAll() }
+            return try await database.read { connection in try await connection.query(sql, binds) }
+        }
+    }
+
     static func adminExecute(_ location: DatabaseLocation.PostgresLocation, _ sql: String) async throws {
         var configuration = location.clientConfiguration
         configuration.options.maximumConnections = 1

@@ -14,19 +14,20 @@ public struct SecretBox: Sendable {
         public let description: String
     }
 
-    /// The box for a configuration: from the secret, or from (a new) key file.
-    public static func load(_ configuration: HedgerowConfiguration) throws -> SecretBox {
-        if let secret = configuration.secretKey {
+    /// The box for a secret (`HEDGEROW_SECRET_KEY`), or for the key file of a data directory
+    /// (made on first use).
+    public static func load(secretKey: String?, dataDirectory: String) throws -> SecretBox {
+        if let secret = secretKey {
             return SecretBox(key: SymmetricKey(data: SHA256.hash(data: Array(secret.utf8))))
         }
-        let path = (configuration.dataDirectory as NSString).appendingPathComponent("secret-key")
+        let path = (dataDirectory as NSString).appendingPathComponent("secret-key")
         if let text = try? String(contentsOfFile: path, encoding: .utf8) {
             guard let bytes = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)), bytes.count == 32 else {
                 throw Failure(description: "\(path) does not hold a 32-byte base64 key")
             }
             return SecretBox(key: SymmetricKey(data: bytes))
         }
-        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         let key = SymmetricKey(size: .bits256)
         let encoded = key.withUnsafeBytes { Data($0).base64EncodedString() }
         guard FileManager.default.createFile(atPath: path, contents: Data((encoded + "\n").utf8), attributes: [.posixPermissions: 0o600])

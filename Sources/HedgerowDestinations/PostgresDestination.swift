@@ -1,0 +1,237 @@
+import Foundation
+import HedgerowCore
+import HedgerowStore
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import PostgresNIO
+
+/// Delivers a run to a PostgreSQL table (ENGINE.md §3, §7) in **one transaction**: the rows are
+/// streamed with `COPY` into a staging table, inserted into the target skipping uuids it already
+/// holds, and a row for the run is written to `hedgerow_export_ledger`. A retry of a run whose
+/// ledger row exists completes without writing, so a run is delivered exactly once.
+public struct PostgresDestination: Destination {
+    let logger: Logger
+
+    public init(logger: Logger) { self.logger = logger }
+
+    /// The columns of ENGINE.md §3 and their types.
+    static let columns: [(name: String, type: String)] = [
+        ("uuid", "VARCHAR(200)"), ("event", "VARCHAR(200)"), ("properties", "JSONB"), ("elements", "JSONB"), ("set", "JSONB"),
+        ("set_once", "JSONB"), ("distinct_id", "VARCHAR(200)"), ("team_id", "INTEGER"), ("ip", "VARCHAR(200)"),
+        ("site_url", "VARCHAR(200)"), ("timestamp", "TIMESTAMPTZ"),
+    ]
+
+    struct Settings {
+        var host: String
+        var port: Int
+        var user: String
+        var password: String
+        var database: String
+        var schema: String
+        var table: String
+        var selfSignedCertificate: Bool
+
+        init(_ config: JSONObject) throws {
+            func text(_ key: String) throws -> String {
+                guard case .string(let value)? = config[key], !value.isEmpty else {
+                    throw DestinationError(kind: "InvalidConfiguration", message: "'\(key)' is missing", retryable: false)
+                }
+                return value
+            }
+            host = try text("host")
+            user = try text("user")
+            password = config["password"]?.stringValue ?? ""
+            database = try text("database")
+            schema = config["schema"]?.stringValue ?? "public"
+            table = config["table_name"]?.stringValue ?? "events"
+            if case .int(let value)? = config["port"] { port = Int(value) } else { port = 5432 }
+            selfSignedCertificate = config["has_self_signed_cert"] == .bool(true)
+        }
+    }
+
+    /// A PostgreSQL identifier, quoted (names come from the export's configuration).
+    static func quote(_ identifier: String) -> String { "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+
+    public func deliver(
+        _ batches: EventBatches, context: DeliveryContext, afterBatch: @Sendable (DeliveryResult) async throws -> Void
+    ) async throws -> DeliveryResult {
+        let settings = try Settings(context.export.destinationConfig)
+        let connection = try await connect(settings)
+        do {
+            let result = try await deliver(batches, context: context, settings: settings, connection: connection, afterBatch: afterBatch)
+            try? await connection.close()
+            return result
+        } catch {
+            try? await connection.close()
+            if error is DestinationError || error is CancellationError { throw error }
+            throw Self.classify(error)
+        }
+    }
+
+    func connect(_ settings: Settings) async throws -> PostgresConnection {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if settings.selfSignedCertificate { tls.certificateVerification = .none }
+        let configuration = PostgresConnection.Configuration(
+            host: settings.host, port: settings.port, username: settings.user, password: settings.password, database: settings.database,
+            tls: .prefer(try NIOSSLContext(configuration: tls)))
+        do {
+            return try await PostgresConnection.connect(
+                on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration, id: Int.random(in: 1...Int.max),
+                logger: logger)
+        } catch {
+            throw Self.classify(error)
+        }
+    }
+
+    func deliver(
+        _ batches: EventBatches, context: DeliveryContext, settings: Settings, connection: PostgresConnection,
+        afterBatch: @Sendable (DeliveryResult) async throws -> Void
+    ) async throws -> DeliveryResult {
+        let schema = Self.quote(settings.schema)
+        let table = "\(schema).\(Self.quote(settings.table))"
+        let ledger = "\(schema).hedgerow_export_ledger"
+        try await run(connection, "BEGIN")
+        do {
+            // Runs into one schema take turns: its ledger and tables are created once, and each run's
+            // transaction sees the uuids the previous one stored.
+            try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(settings.schema)))", logger: logger)
+            let schemaExists = try await connection.query(
+                "SELECT 1 FROM information_schema.schemata WHERE schema_name = \(settings.schema)", logger: logger
+            ).collect()
+            guard !schemaExists.isEmpty else {
+                throw DestinationError(kind: "SchemaNotFound", message: "schema \(settings.schema) does not exist", retryable: false)
+            }
+            try await run(
+                connection,
+                "CREATE TABLE IF NOT EXISTS \(ledger) (run_id TEXT PRIMARY KEY, batch_export_id TEXT NOT NULL, data_interval_start TIMESTAMPTZ, data_interval_end TIMESTAMPTZ NOT NULL, records BIGINT NOT NULL, delivered_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            )
+            let runID = context.run.id
+            let delivered = try await connection.query("SELECT records FROM \(unescaped: ledger) WHERE run_id = \(runID)", logger: logger)
+                .collect()
+            if let row = delivered.first {
+                try await run(connection, "COMMIT")
+                return DeliveryResult(records: try row.decode(Int64.self), bytes: 0)
+            }
+            var existing = try await connection.query(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = \(settings.schema) AND table_name = \(settings.table)",
+                logger: logger
+            ).collect().map { try $0.decode(String.self) }
+            let created = existing.isEmpty
+            if created {
+                let definition = Self.columns.map { "\(Self.quote($0.name)) \($0.type)" }.joined(separator: ", ")
+                try await run(connection, "CREATE TABLE IF NOT EXISTS \(table) (\(definition))")
+                try await run(connection, "CREATE UNIQUE INDEX IF NOT EXISTS \(Self.quote(settings.table + "_uuid")) ON \(table) (uuid)")
+                existing = Self.columns.map(\.name)
+            }
+            let names = Self.columns.map(\.name).filter(existing.contains)
+            let missing = Self.columns.map(\.name).filter { !existing.contains($0) }
+            guard names.contains("uuid") else {
+                throw DestinationError(kind: "IncompatibleSchema", message: "table \(settings.table) has no uuid column", retryable: false)
+            }
+            let quoted = names.map(Self.quote).joined(separator: ", ")
+            try await run(connection, "CREATE TEMPORARY TABLE hedgerow_stage ON COMMIT DROP AS SELECT \(quoted) FROM \(table) WITH NO DATA")
+            var result = DeliveryResult(records: 0, bytes: 0)
+            // copyFrom quotes the column names itself (they come from our fixed list).
+            try await connection.copyFrom(table: "hedgerow_stage", columns: names, logger: logger) { writer in
+                for try await batch in batches {
+                    var buffer = ByteBuffer()
+                    for event in batch { Self.writeCopyRow(event, columns: names, into: &buffer) }
+                    result.records += Int64(batch.count)
+                    result.bytes += Int64(buffer.readableBytes)
+                    try await writer.write(buffer)
+                    try await afterBatch(result)
+                }
+            }
+            // Skip uuids the table holds already: exactly once across overlapping runs.
+            if created {
+                try await run(
+                    connection, "INSERT INTO \(table) (\(quoted)) SELECT \(quoted) FROM hedgerow_stage ON CONFLICT (uuid) DO NOTHING")
+            } else {
+                try await run(
+                    connection,
+                    "INSERT INTO \(table) (\(quoted)) SELECT \(names.map { "s." + Self.quote($0) }.joined(separator: ", ")) FROM hedgerow_stage s WHERE NOT EXISTS (SELECT 1 FROM \(table) t WHERE t.uuid = s.uuid)"
+                )
+            }
+            let start = context.run.dataIntervalStart.map { Date(timeIntervalSince1970: Double($0.microseconds) / 1e6) }
+            let end = Date(timeIntervalSince1970: Double(context.run.dataIntervalEnd.microseconds) / 1e6)
+            try await connection.query(
+                "INSERT INTO \(unescaped: ledger) (run_id, batch_export_id, data_interval_start, data_interval_end, records) VALUES (\(runID), \(context.export.id), \(start), \(end), \(result.records))",
+                logger: logger)
+            try await run(connection, "COMMIT")
+            if !missing.isEmpty, !created {
+                logger.warning("Destination table lacks columns; they were not written", metadata: ["columns": "\(missing)"])
+            }
+            return result
+        } catch {
+            try? await run(connection, "ROLLBACK")
+            throw error
+        }
+    }
+
+    func run(_ connection: PostgresConnection, _ sql: String) async throws {
+        try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+    }
+
+    /// One row of `COPY ... FROM STDIN` (text format): tab-separated, `\N` for NULL.
+    static func writeCopyRow(_ event: Event, columns: [String], into buffer: inout ByteBuffer) {
+        let properties = (try? JSONParser.parse(event.properties).objectValue) ?? JSONObject()
+        func json(_ value: JSONValue?) -> String? {
+            guard let value, !value.isNull else { return nil }
+            return JSONWriter.string(value)
+        }
+        for (index, column) in columns.enumerated() {
+            if index > 0 { buffer.writeInteger(UInt8(ascii: "\t")) }
+            let value: String?
+            switch column {
+            case "uuid": value = event.uuid
+            case "event": value = event.event
+            case "properties": value = event.properties
+            case "elements": value = event.elementsChain.map { JSONWriter.string(.string($0)) }
+            case "set": value = json(properties["$set"])
+            case "set_once": value = json(properties["$set_once"])
+            case "distinct_id": value = event.distinctID
+            case "team_id": value = String(event.teamID)
+            case "ip": value = properties["$ip"]?.stringValue
+            case "timestamp": value = event.timestamp.iso8601
+            default: value = nil
+            }
+            guard let value else {
+                buffer.writeString("\\N")
+                continue
+            }
+            for byte in value.utf8 {
+                switch byte {
+                case UInt8(ascii: "\\"): buffer.writeString("\\\\")
+                case 0x09: buffer.writeString("\\t")
+                case 0x0A: buffer.writeString("\\n")
+                case 0x0D: buffer.writeString("\\r")
+                default: buffer.writeInteger(byte)
+                }
+            }
+        }
+        buffer.writeInteger(UInt8(ascii: "\n"))
+    }
+
+    /// ENGINE.md §5: bad credentials, missing database or schema, permissions and incompatible tables
+    /// fail at once; connection problems, deadlocks and serialization failures are retried.
+    static func classify(_ error: any Error) -> DestinationError {
+        if let error = error as? PSQLError {
+            let state = error.serverInfo?[.sqlState] ?? ""
+            let message = error.serverInfo?[.message] ?? String(describing: error.code)
+            switch state {
+            case "28P01", "28000": return DestinationError(kind: "InvalidCredentials", message: message, retryable: false)
+            case "3D000": return DestinationError(kind: "DatabaseNotFound", message: message, retryable: false)
+            case "3F000": return DestinationError(kind: "SchemaNotFound", message: message, retryable: false)
+            case "42501": return DestinationError(kind: "PermissionDenied", message: message, retryable: false)
+            case "40001", "40P01": return DestinationError(kind: "TransactionConflict", message: message, retryable: true)
+            case _ where state.hasPrefix("42") || state.hasPrefix("22") || state.hasPrefix("23"):
+                return DestinationError(kind: "IncompatibleSchema", message: message, retryable: false)
+            case "": return DestinationError(kind: "ConnectionError", message: message, retryable: true)
+            default: return DestinationError(kind: "PostgresError", message: "\(state): \(message)", retryable: true)
+            }
+        }
+        return DestinationError(kind: "ConnectionError", message: String(describing: error), retryable: true)
+    }
+}

@@ -1,0 +1,247 @@
+import Foundation
+import HedgerowAPI
+import HedgerowCore
+import HedgerowDestinations
+import HedgerowExport
+import HedgerowStore
+import Logging
+import Testing
+
+/// Batch exports into a real PostgreSQL (the test server, in a schema of its own), with the
+/// metadata on each backend (ENGINE.md §3, §5, §7).
+@Suite("PostgreSQL destination", .enabled(if: TestBackend.postgresURL != nil))
+struct PostgresDestinationTests {
+    /// A fresh destination schema; returns the export's `destination.config`.
+    static func destination(
+        schema: String? = nil, overrides: [(String, JSONValue)] = []
+    ) async throws -> (config: JSONObject, schema: String) {
+        guard let url = TestBackend.postgresURL, case .postgres(let location) = try DatabaseLocation.parse(url) else {
+            throw TestSetupError(description: "no PostgreSQL")
+        }
+        let name = schema ?? "dest_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
+        _ = try await TestBackend.postgresQuery("CREATE SCHEMA IF NOT EXISTS \(name)")
+        var config: JSONObject = [
+            "host": .string(location.host), "port": .int(Int64(location.port)), "user": .string(location.username),
+            "password": .string(location.password ?? "unused"), "database": .string(location.database ?? "postgres"),
+            "schema": .string(name), "table_name": "events",
+        ]
+        for (key, value) in overrides { config[key] = value }
+        return (config, name)
+    }
+
+    static func rows(_ schema: String, table: String = "events") async throws -> [SQLRow] {
+        try await TestBackend.postgresQuery("SELECT * FROM \(schema).\(table) ORDER BY timestamp, uuid")
+    }
+
+    static func engine(_ server: TestServer, at time: String? = nil) throws -> ExportEngine {
+        var logger = Logger(label: "engine-test")
+        logger.logLevel = .critical
+        let clock = time.map { ISO8601.parse($0)!.timestamp }
+        return ExportEngine(
+            database: server.database, secrets: try SecretBox.load(server.configuration), logger: logger, clock: { clock ?? .now() })
+    }
+
+    static func export(
+        _ server: TestServer, _ world: BatchExportTests.World, config: JSONObject, interval: String = "hour"
+    ) async throws -> String {
+        let result = try await server.request(
+            "POST", world.base + "/", key: world.member.key,
+            json: .object([
+                "name": "warehouse", "interval": .string(interval),
+                "destination": .object(["type": "Postgres", "config": .object(config)]),
+            ]))
+        #expect(result.status == 201, "\(result.text)")
+        #expect(result["destination"]?["config"]?["password"] == nil)
+        #expect(result["destination"]?["config"]?["user"] == nil)
+        return result["id"]?.stringValue ?? ""
+    }
+
+    static func run(_ server: TestServer, exportID: String) async throws -> [SQLRow] {
+        try await server.database.read {
+            try await $0.query(
+                "SELECT id, status, records_completed, latest_error, next_attempt_at, attempt FROM batch_export_runs WHERE batch_export_id = $1 ORDER BY data_interval_end",
+                [.text(exportID)])
+        }
+    }
+
+    @Test(
+        "A backfill delivers exactly the events in range, in ENGINE.md's columns; a second one adds nothing",
+        arguments: TestBackend.available)
+    func backfillExactlyOnce(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let world = try await BatchExportTests.world(server)
+            let (config, schema) = try await Self.destination()
+            let id = try await Self.export(server, world, config: config)
+            let properties = #"{"$ip":"10.1.2.3","$set":{"plan":"pro"},"$set_once":{"first":"x"},"tab":"a\tb\nc\\d"}"#
+            _ = try await SQLEventStore(database: server.database).append(
+                ["2024-01-01T09:59:59Z", "2024-01-01T10:00:00Z", "2024-01-01T10:30:00Z", "2024-01-01T11:59:59Z", "2024-01-01T12:00:00Z"]
+                    .enumerated().map {
+                        index, time in
+                        let at = ISO8601.parse(time)!.timestamp
+                        return Event(
+                            uuid: Identifiers.uuidV7(at: at), teamID: world.team, event: "e\(index)", distinctID: "user-\(index)",
+                            properties: properties,
+                            personID: nil, personProperties: nil, elementsChain: "div:nth-child=\"1\"", timestamp: at, createdAt: at,
+                            insertedAt: at)
+                    })
+            let body: JSONValue = .object(["start_at": "2024-01-01T10:00:00Z", "end_at": "2024-01-01T12:00:00Z"])
+            #expect(try await server.request("POST", world.base + "/\(id)/backfills/", key: world.member.key, json: body).status == 201)
+            try await Self.engine(server).step()
+            let delivered = try await Self.rows(schema)
+            #expect(delivered.map { $0.string("event") } == ["e1", "e2", "e3"])
+            let first = try #require(delivered.first)
+            #expect(
+                first.columns == [
+                    "uuid", "event", "properties", "elements", "set", "set_once", "distinct_id", "team_id", "ip", "site_url", "timestamp",
+                ])
+            #expect(first.string("distinct_id") == "user-1")
+            #expect(first.string("ip") == "10.1.2.3")
+            #expect(first["site_url"] == .null)
+            #expect(try JSONParser.parse(first.string("set") ?? "") == .object(["plan": "pro"]))
+            #expect(try JSONParser.parse(first.string("properties") ?? "")["tab"] == "a\tb\nc\\d")
+            #expect(try JSONParser.parse(first.string("elements") ?? "") == .string("div:nth-child=\"1\""))
+            #expect(first.int("team_id") == world.team)
+            let ledger = try await TestBackend.postgresQuery(
+                "SELECT run_id, records FROM \(schema).hedgerow_export_ledger ORDER BY data_interval_end")
+            #expect(ledger.map { $0.int("records") } == [2, 1])
+            // The same backfill again: delivered again by new runs, stored once.
+            #expect(try await server.request("POST", world.base + "/\(id)/backfills/", key: world.member.key, json: body).status == 201)
+            try await Self.engine(server).step()
+            #expect(try await Self.rows(schema).count == 3)
+            let runs = try await Self.run(server, exportID: id)
+            #expect(runs.count == 4)
+            #expect(runs.allSatisfy { $0.string("status") == "Completed" })
+        }
+    }
+
+    @Test(
+        "A run whose ledger row exists completes without writing (a retry or a takeover after the commit)", arguments: TestBackend.available
+    )
+    func ledgerMakesRetriesSafe(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let world = try await BatchExportTests.world(server)
+            let (config, schema) = try await Self.destination()
+            let id = try await Self.export(server, world, config: config)
+            try await BatchExportTests.seed(server, team: world.team, times: ["2024-01-01T10:10:00Z", "2024-01-01T10:20:00Z"])
+            _ = try await server.request(
+                "POST", world.base + "/\(id)/backfills/", key: world.member.key,
+                json: .object(["start_at": "2024-01-01T10:00:00Z", "end_at": "2024-01-01T11:00:00Z"]))
+            try await Self.engine(server).step()
+            #expect(try await Self.rows(schema).count == 2)
+            // A worker died after the destination committed but before the run was recorded: the run is taken over.
+            try await server.database.transaction { connection in
+                try await connection.execute(
+                    "UPDATE batch_export_runs SET status = 'Running', lease_expires_at = $1 WHERE batch_export_id = $2",
+                    [.int(1), .text(id)])
+            }
+            try await Self.engine(server).step()
+            #expect(try await Self.rows(schema).count == 2)
+            let run = try #require(try await Self.run(server, exportID: id).first)
+            #expect(run.string("status") == "Completed")
+            #expect(run.int("records_completed") == 2)
+            #expect(run.int("attempt") == 2)
+        }
+    }
+
+    @Test("Scheduled 5-minute runs deliver each tick's events once", arguments: TestBackend.available)
+    func scheduledTicks(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let world = try await BatchExportTests.world(server)
+            let (config, schema) = try await Self.destination()
+            let service = BatchExportService(
+                database: server.database, secrets: try SecretBox.load(server.configuration), deliverable: Destinations.deliverable,
+                clock: { ISO8601.parse("2024-03-01T10:02:00Z")!.timestamp })
+            let created = try await service.create(
+                .environment(String(world.team)),
+                body: .object([
+                    "name": "w", "interval": "every 5 minutes", "destination": .object(["type": "Postgres", "config": .object(config)]),
+                ]),
+                principal: try await server.principal(world.member))
+            func event(_ inserted: String) -> Event {
+                let at = ISO8601.parse(inserted)!.timestamp
+                return Event(
+                    uuid: Identifiers.uuidV7(at: at), teamID: world.team, event: "x", distinctID: "u", properties: "{}", personID: nil,
+                    personProperties: nil, elementsChain: nil, timestamp: at, createdAt: at, insertedAt: at)
+            }
+            let store = SQLEventStore(database: server.database)
+            _ = try await store.append([event("2024-03-01T10:06:00Z"), event("2024-03-01T10:09:59Z"), event("2024-03-01T10:12:00Z")])
+            try await Self.engine(server, at: "2024-03-01T10:16:00Z").step()
+            #expect(try await Self.rows(schema).count == 3)
+            _ = try await store.append([event("2024-03-01T10:16:30Z")])
+            try await Self.engine(server, at: "2024-03-01T10:16:00Z").step()
+            try await Self.engine(server, at: "2024-03-01T10:21:00Z").step()
+            #expect(try await Self.rows(schema).count == 4)
+            let runs = try await Self.run(server, exportID: created.export.id)
+            #expect(runs.map { $0.int("records_completed") } == [0, 2, 1, 1])
+        }
+    }
+
+    @Test("Bad credentials fail at once; an unreachable database is retried until it answers", arguments: TestBackend.available)
+    func errorClassification(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let world = try await BatchExportTests.world(server)
+            try await BatchExportTests.seed(server, team: world.team, times: ["2024-01-01T10:10:00Z"])
+            let range: JSONValue = .object(["start_at": "2024-01-01T10:00:00Z", "end_at": "2024-01-01T11:00:00Z"])
+
+            let (badUser, _) = try await Self.destination(overrides: [("user", "no_such_role")])
+            let denied = try await Self.export(server, world, config: badUser)
+            _ = try await server.request("POST", world.base + "/\(denied)/backfills/", key: world.member.key, json: range)
+            try await Self.engine(server).step()
+            let failed = try #require(try await Self.run(server, exportID: denied).first)
+            #expect(failed.string("status") == "Failed")
+            #expect(failed.string("latest_error")?.hasPrefix("InvalidCredentials: ") == true, "\(failed.string("latest_error") ?? "")")
+
+            let (missingSchema, _) = try await Self.destination(overrides: [("schema", "no_such_schema_here")])
+            let noSchema = try await Self.export(server, world, config: missingSchema)
+            _ = try await server.request("POST", world.base + "/\(noSchema)/backfills/", key: world.member.key, json: range)
+            try await Self.engine(server).step()
+            #expect(try await Self.run(server, exportID: noSchema).first?.string("latest_error")?.hasPrefix("SchemaNotFound: ") == true)
+
+            var (unreachable, schema) = try await Self.destination()
+            let goodPort = unreachable["port"]
+            unreachable["port"] = 1
+            let waiting = try await Self.export(server, world, config: unreachable)
+            _ = try await server.request("POST", world.base + "/\(waiting)/backfills/", key: world.member.key, json: range)
+            try await Self.engine(server).step()
+            let retrying = try #require(try await Self.run(server, exportID: waiting).first)
+            #expect(retrying.string("status") == "FailedRetryable")
+            #expect(retrying.string("latest_error")?.hasPrefix("ConnectionError: ") == true)
+            let next = try #require(retrying.int("next_attempt_at"))
+            #expect(next > Timestamp.now().microseconds - 60_000_000)
+            let logs = try await server.request("GET", world.base + "/\(waiting)/logs/?level=WARNING", key: world.member.key)
+            #expect(logs["results"]?.arrayValue?.first?["message"]?.stringValue?.contains("will retry at") == true)
+            // The database comes back (the port is fixed); the next attempt, once due, delivers.
+            let patched = try await server.request(
+                "PATCH", world.base + "/\(waiting)/", key: world.member.key,
+                json: .object(["destination": .object(["type": "Postgres", "config": .object(["port": goodPort ?? 5432])])]))
+            #expect(patched.status == 200)
+            try await Self.engine(server, at: Timestamp(microseconds: next + 1).iso8601).step()
+            let done = try #require(try await Self.run(server, exportID: waiting).first)
+            #expect(done.string("status") == "Completed")
+            #expect(try await Self.rows(schema).count == 1)
+        }
+    }
+
+    @Test("An existing table is used as it is: columns matched by name, stored uuids skipped", arguments: TestBackend.available)
+    func existingTable(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let world = try await BatchExportTests.world(server)
+            let (config, schema) = try await Self.destination()
+            _ = try await TestBackend.postgresQuery(
+                "CREATE TABLE \(schema).events (uuid TEXT, event TEXT, timestamp TIMESTAMPTZ, note TEXT DEFAULT 'mine')")
+            let id = try await Self.export(server, world, config: config)
+            try await BatchExportTests.seed(server, team: world.team, times: ["2024-01-01T10:10:00Z", "2024-01-01T10:20:00Z"])
+            let range: JSONValue = .object(["start_at": "2024-01-01T10:00:00Z", "end_at": "2024-01-01T11:00:00Z"])
+            _ = try await server.request("POST", world.base + "/\(id)/backfills/", key: world.member.key, json: range)
+            try await Self.engine(server).step()
+            _ = try await server.request("POST", world.base + "/\(id)/backfills/", key: world.member.key, json: range)
+            try await Self.engine(server).step()
+            let runs = try await Self.run(server, exportID: id)
+            #expect(runs.allSatisfy { $0.string("status") == "Completed" }, "\(runs.map { $0.string("latest_error") ?? "" })")
+            let rows = try await Self.rows(schema)
+            #expect(rows.count == 2)
+            #expect(rows.first?.columns == ["uuid", "event", "timestamp", "note"])
+            #expect(rows.allSatisfy { $0.string("note") == "mine" })
+        }
+    }
+}
