@@ -54,7 +54,9 @@ public func buildApplication(
     onFirstStart: @escaping @Sendable (BootstrapService.Result) throws -> Void = { _ in }
 ) throws -> HedgerowApplication {
     var routes = Routes()
+    let requestMetrics = RequestMetrics()
     HealthController(database: database).addRoutes(to: &routes)
+    MetricsController(database: database, requests: requestMetrics, clock: { .now() }).addRoutes(to: &routes)
     OrganizationController(
         service: OrganizationService(database: database), rollback: EnvironmentsRollbackService(database: database),
         instanceTag: configuration.instanceTag
@@ -81,7 +83,7 @@ public func buildApplication(
         : nil
     let responder = APIResponder(
         routes: routes, authentication: AuthenticationService(database: database), rateLimiter: rateLimiter,
-        siteURL: configuration.siteURL, maximumBodySize: configuration.maximumBodySize, logger: logger)
+        siteURL: configuration.siteURL, maximumBodySize: configuration.maximumBodySize, logger: logger, metrics: requestMetrics)
     var application = Application(
         responder: APIResponderHandle(responder: responder),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Hedgerow"),

@@ -459,6 +459,37 @@ struct BatchExportTests {
         }
     }
 
+    @Test("/metrics exposes run counters, records, retries, export lag and HTTP counts", arguments: TestBackend.available)
+    func metrics(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let world = try await Self.world(server)
+            let service = BatchExportService(
+                database: server.database, secrets: SecretBox.forTests, deliverable: [.noOp],
+                clock: { ISO8601.parse("2024-03-01T10:02:00Z")!.timestamp })
+            let detail = try await service.create(
+                .environment(String(world.team)), body: Self.patched(Self.noop, [("interval", "every 5 minutes")]),
+                principal: try await server.principal(world.member))
+            try await Self.seed(server, team: world.team, times: ["2024-03-01T10:06:00Z", "2024-03-01T10:07:00Z"])
+            try await Self.engine(server, at: "2024-03-01T10:16:00Z").step()
+            _ = try await server.request("GET", "/_health")
+            let result = try await server.request("GET", "/metrics")
+            #expect(result.status == 200)
+            #expect(result.header("Content-Type")?.hasPrefix("text/plain") == true)
+            let text = result.text
+            let labels = "batch_export=\"\(detail.export.id)\",destination=\"NoOp\""
+            #expect(text.contains("hedgerow_batch_export_runs{status=\"Completed\"} 3"), "\(text)")
+            #expect(text.contains("hedgerow_batch_export_records_exported_total{\(labels)} 2"))
+            #expect(text.contains("hedgerow_batch_export_retries_total{\(labels)} 0"))
+            #expect(text.contains("hedgerow_batch_export_run_seconds_count{\(labels)} 3"))
+            // Lag: now minus 10:15, the end of the newest completed scheduled interval.
+            let lagLine = text.split(separator: "\n").first { $0.hasPrefix("hedgerow_batch_export_lag_seconds{\(labels)}") }
+            let lag = Double(lagLine?.split(separator: " ").last ?? "") ?? 0
+            let expected = Double(Timestamp.now().microseconds - ISO8601.parse("2024-03-01T10:15:00Z")!.timestamp.microseconds) / 1e6
+            #expect(abs(lag - expected) < 60)
+            #expect(text.contains("hedgerow_http_requests_total{method=\"GET\",route=\"/_health\",status=\"200\"} 1"))
+        }
+    }
+
     @Test("Runs list: filters, ordering and cursor pages", arguments: TestBackend.available)
     func runsList(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in

@@ -71,11 +71,14 @@ public struct APIResponse: Sendable {
     public var status: Int
     public var json: JSONValue?
     public var headers: [(String, String)]
+    /// A plain-text body (used by `/metrics`) instead of JSON.
+    public var text: String?
 
-    public init(status: Int = 200, json: JSONValue?, headers: [(String, String)] = []) {
+    public init(status: Int = 200, json: JSONValue?, headers: [(String, String)] = [], text: String? = nil) {
         self.status = status
         self.json = json
         self.headers = headers
+        self.text = text
     }
 
     public static func ok(_ json: JSONValue) -> APIResponse { APIResponse(status: 200, json: json) }

@@ -16,6 +16,7 @@ struct APIResponder: HTTPResponder {
     let siteURL: String?
     let maximumBodySize: Int
     let logger: Logger
+    let metrics: RequestMetrics
 
     func respond(to request: Request, context: Context) async throws -> Response {
         let start = ContinuousClock.now
@@ -42,6 +43,9 @@ struct APIResponder: HTTPResponder {
             }
         }
         let elapsed = ContinuousClock.now - start
+        await metrics.record(
+            method: method, route: match?.route.pattern ?? "unmatched", status: response.status,
+            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
         logger.info(
             "request",
             metadata: [
@@ -91,6 +95,12 @@ struct APIResponder: HTTPResponder {
         var fields = HTTPFields()
         for (name, value) in response.headers {
             if let fieldName = HTTPField.Name(name) { fields.append(HTTPField(name: fieldName, value: value)) }
+        }
+        if let text = response.text {
+            let bytes = Array(text.utf8)
+            fields[.contentLength] = String(bytes.count)
+            return Response(
+                status: .init(code: response.status), headers: fields, body: head ? .init() : .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }
         guard let json = response.json, response.status != 204 else {
             return Response(status: .init(code: response.status), headers: fields, body: .init())

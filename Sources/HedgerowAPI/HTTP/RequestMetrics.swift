@@ -1,0 +1,47 @@
+/// Counts of served requests, by method, route pattern and status, with their total latency —
+/// for `/metrics`. Route patterns (not paths) keep the number of series bounded.
+public actor RequestMetrics {
+    struct Key: Hashable, Comparable {
+        var method: String
+        var route: String
+        var status: Int
+
+        static func < (lhs: Key, rhs: Key) -> Bool {
+            (lhs.route, lhs.method, lhs.status) < (rhs.route, rhs.method, rhs.status)
+        }
+    }
+
+    private var counts: [Key: (count: Int, seconds: Double)] = [:]
+
+    public init() {}
+
+    func record(method: String, route: String, status: Int, seconds: Double) {
+        let key = Key(method: method, route: route, status: status)
+        let current = counts[key] ?? (0, 0)
+        counts[key] = (current.count + 1, current.seconds + seconds)
+    }
+
+    /// Prometheus text exposition of the counters.
+    func exposition() -> String {
+        var lines = [
+            "# HELP hedgerow_http_requests_total HTTP requests served, by method, route and status.",
+            "# TYPE hedgerow_http_requests_total counter",
+        ]
+        let sorted = counts.keys.sorted()
+        for key in sorted {
+            lines.append(
+                "hedgerow_http_requests_total{method=\"\(key.method)\",route=\"\(key.route)\",status=\"\(key.status)\"} \(counts[key]!.count)"
+            )
+        }
+        lines += [
+            "# HELP hedgerow_http_request_duration_seconds_sum Total time spent serving requests.",
+            "# TYPE hedgerow_http_request_duration_seconds_sum counter",
+        ]
+        for key in sorted {
+            lines.append(
+                "hedgerow_http_request_duration_seconds_sum{method=\"\(key.method)\",route=\"\(key.route)\",status=\"\(key.status)\"} \(counts[key]!.seconds)"
+            )
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
