@@ -47,6 +47,10 @@ public struct PostgresDestination: Destination {
             schema = config["schema"]?.stringValue ?? "public"
             table = config["table_name"]?.stringValue ?? "events"
             if case .int(let value)? = config["port"] { port = Int(value) } else { port = 5432 }
+            for (key, name) in [("schema", schema), ("table_name", table)]
+            where name.isEmpty || name.contains("\"") || name.contains("\u{0}") {
+                throw DestinationError(kind: "InvalidConfiguration", message: "'\(key)' is not a valid PostgreSQL name", retryable: false)
+            }
             selfSignedCertificate = config["has_self_signed_cert"] == .bool(true)
         }
     }
@@ -97,6 +101,9 @@ public struct PostgresDestination: Destination {
             // Runs into one schema take turns: its ledger and tables are created once, and each run's
             // transaction sees the uuids the previous one stored.
             try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(settings.schema)))", logger: logger)
+            // COPY names its table unqualified: the destination schema is searched first (the
+            // temporary staging table, in pg_temp, still comes before it).
+            try await run(connection, "SET LOCAL search_path TO \(schema)")
             let schemaExists = try await connection.query(
                 "SELECT 1 FROM information_schema.schemata WHERE schema_name = \(settings.schema)", logger: logger
             ).collect()
@@ -131,24 +138,32 @@ public struct PostgresDestination: Destination {
                 throw DestinationError(kind: "IncompatibleSchema", message: "table \(settings.table) has no uuid column", retryable: false)
             }
             let quoted = names.map(Self.quote).joined(separator: ", ")
-            try await run(connection, "CREATE TEMPORARY TABLE hedgerow_stage ON COMMIT DROP AS SELECT \(quoted) FROM \(table) WITH NO DATA")
             var result = DeliveryResult(records: 0, bytes: 0)
-            // copyFrom quotes the column names itself (they come from our fixed list).
-            try await connection.copyFrom(table: "hedgerow_stage", columns: names, logger: logger) { writer in
-                for try await batch in batches {
-                    var buffer = ByteBuffer()
-                    for event in batch { Self.writeCopyRow(event, columns: names, into: &buffer) }
-                    result.records += Int64(batch.count)
-                    result.bytes += Int64(buffer.readableBytes)
-                    try await writer.write(buffer)
-                    try await afterBatch(result)
+            // Fast path: with a unique index on uuid, COPY straight into the table under a savepoint.
+            // A uuid the table already holds (an overlapping backfill) makes it fail; then the run is
+            // read again and goes through a staging table that skips those uuids.
+            let uniqueIndex = try await !connection.query(
+                """
+                SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+                WHERE i.indrelid = to_regclass(\(table)) AND i.indisunique AND i.indnatts = 1 AND a.attname = 'uuid'
+                """, logger: logger
+            ).collect().isEmpty
+            var copiedDirectly = false
+            if uniqueIndex {
+                try await run(connection, "SAVEPOINT hedgerow_direct")
+                do {
+                    result = try await copy(batches, into: settings.table, columns: names, connection: connection, afterBatch: afterBatch)
+                    try await run(connection, "RELEASE SAVEPOINT hedgerow_direct")
+                    copiedDirectly = true
+                } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+                    try await run(connection, "ROLLBACK TO SAVEPOINT hedgerow_direct")
                 }
             }
-            // Skip uuids the table holds already: exactly once across overlapping runs.
-            if created {
+            if !copiedDirectly {
                 try await run(
-                    connection, "INSERT INTO \(table) (\(quoted)) SELECT \(quoted) FROM hedgerow_stage ON CONFLICT (uuid) DO NOTHING")
-            } else {
+                    connection, "CREATE TEMPORARY TABLE hedgerow_stage ON COMMIT DROP AS SELECT \(quoted) FROM \(table) WITH NO DATA")
+                result = try await copy(batches, into: "hedgerow_stage", columns: names, connection: connection, afterBatch: afterBatch)
+                // Skip uuids the table holds already: exactly once across overlapping runs.
                 try await run(
                     connection,
                     "INSERT INTO \(table) (\(quoted)) SELECT \(names.map { "s." + Self.quote($0) }.joined(separator: ", ")) FROM hedgerow_stage s WHERE NOT EXISTS (SELECT 1 FROM \(table) t WHERE t.uuid = s.uuid)"
@@ -168,6 +183,26 @@ public struct PostgresDestination: Destination {
             try? await run(connection, "ROLLBACK")
             throw error
         }
+    }
+
+    /// Streams the run's events into `table` with `COPY ... FROM STDIN`.
+    func copy(
+        _ batches: EventBatches, into table: String, columns: [String], connection: PostgresConnection,
+        afterBatch: @Sendable (DeliveryResult) async throws -> Void
+    ) async throws -> DeliveryResult {
+        var result = DeliveryResult(records: 0, bytes: 0)
+        // copyFrom quotes the column names itself (they come from our fixed list).
+        try await connection.copyFrom(table: table, columns: columns, logger: logger) { writer in
+            for try await batch in batches {
+                var buffer = ByteBuffer()
+                for event in batch { Self.writeCopyRow(event, columns: columns, into: &buffer) }
+                result.records += Int64(batch.count)
+                result.bytes += Int64(buffer.readableBytes)
+                try await writer.write(buffer)
+                try await afterBatch(result)
+            }
+        }
+        return result
     }
 
     func run(_ connection: PostgresConnection, _ sql: String) async throws {

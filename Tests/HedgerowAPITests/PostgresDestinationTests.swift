@@ -34,11 +34,10 @@ struct PostgresDestinationTests {
     }
 
     static func engine(_ server: TestServer, at time: String? = nil) throws -> ExportEngine {
-        var logger = Logger(label: "engine-test")
-        logger.logLevel = .critical
         let clock = time.map { ISO8601.parse($0)!.timestamp }
         return ExportEngine(
-            database: server.database, secrets: try SecretBox.load(server.configuration), logger: logger, clock: { clock ?? .now() })
+            database: server.database, secrets: try SecretBox.load(server.configuration), logger: TestBackend.logger,
+            clock: { clock ?? .now() })
     }
 
     static func export(
