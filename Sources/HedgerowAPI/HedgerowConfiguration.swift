@@ -89,6 +89,12 @@ public struct HedgerowConfiguration: Sendable {
             }
             configuration.engine.pollInterval = .milliseconds(Int64(value * 1000))
         }
+        if let text = environment["HEDGEROW_RUN_LEASE_SECONDS"], !text.isEmpty {
+            guard let value = Double(text), value >= 1, value <= 3600 else {
+                throw Invalid(description: "HEDGEROW_RUN_LEASE_SECONDS must be a number of seconds from 1 to 3600")
+            }
+            configuration.engine.leaseMicroseconds = Int64(value * 1_000_000)
+        }
         if let size = environment["HEDGEROW_MAX_BODY_SIZE"], !size.isEmpty {
             guard let value = Int(size), value > 0 else { throw Invalid(description: "HEDGEROW_MAX_BODY_SIZE must be a positive integer") }
             configuration.maximumBodySize = value

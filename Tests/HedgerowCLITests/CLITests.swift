@@ -1,6 +1,8 @@
 import Foundation
+import HedgerowAPI
 import HedgerowCore
 import HedgerowStore
+import Logging
 import Testing
 
 /// The `hedgerow` binary as a user runs it: one-shot commands, and `serve` on a real port.
@@ -109,9 +111,15 @@ struct CLITests {
 
     /// Starts `hedgerow serve`, waits until it answers, runs `body`, then stops it with SIGTERM and
     /// returns what it printed and its exit status.
-    static func withServer(
-        _ sandbox: Sandbox, _ body: (Int) throws -> Void
-    ) throws -> Output {
+    struct Launched {
+        let process: Process
+        let port: Int
+        let outPath: String
+        let errPath: String
+    }
+
+    /// Starts `hedgerow serve` and waits until it answers `/_readyz` (nil when it never does).
+    static func launch(_ sandbox: Sandbox) throws -> Launched? {
         let port = freePort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binaryDirectory() + "/hedgerow")
@@ -124,31 +132,44 @@ struct CLITests {
         process.standardOutput = FileHandle(forWritingAtPath: outPath)
         process.standardError = FileHandle(forWritingAtPath: errPath)
         try process.run()
-        var ready = false
         for _ in 0..<200 {
             if (try? curl(["http://127.0.0.1:\(port)/_readyz"]))?.0 == 200 {
-                ready = true
-                break
+                return Launched(process: process, port: port, outPath: outPath, errPath: errPath)
             }
             Thread.sleep(forTimeInterval: 0.05)
         }
+        process.terminate()
+        return nil
+    }
+
+    /// Starts `hedgerow serve`, waits until it answers, runs `body`, then stops it with SIGTERM and
+    /// returns what it printed and its exit status.
+    static func withServer(
+        _ sandbox: Sandbox, _ body: (Int) throws -> Void
+    ) throws -> Output {
+        let launched = try launch(sandbox)
+        let ready = launched != nil
+        let port = launched?.port ?? 0
+        let process = launched?.process ?? Process()
+        let outPath = launched?.outPath ?? ""
+        let errPath = launched?.errPath ?? ""
         var failure: (any Error)?
         if ready {
             do { try body(port) } catch { failure = error }
         }
-        process.terminate()
+        if ready { process.terminate() }
         // A server that does not stop within 15 s is a failure, not a hang of the whole suite.
         var waited = 0
         while process.isRunning, waited < 300 {
             Thread.sleep(forTimeInterval: 0.05)
             waited += 1
         }
-        let stopped = !process.isRunning
+        let stopped = !ready || !process.isRunning
         if !stopped { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        if ready { process.waitUntilExit() }
         #expect(stopped, "the server did not stop within 15 s of SIGTERM")
         let output = Output(
-            status: process.terminationStatus,
+            status: ready ? process.terminationStatus : -1,
             stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
             stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
         if let failure { throw failure }
@@ -310,5 +331,101 @@ struct CLITests {
         #expect(output.stderr.contains("Run completed"))
         #expect(!output.stderr.contains(secret))
         #expect(!output.stdout.contains(secret))
+    }
+
+    @Test(
+        "kill -9 in the middle of a run, then a restart: the run is taken over and the destination holds every event once",
+        .enabled(if: ProcessInfo.processInfo.environment["HEDGEROW_TEST_DATABASE_URL"]?.isEmpty == false),
+        arguments: Backend.available)
+    func killDuringRun(backend: Backend) async throws {
+        var sandbox = try Sandbox.make(backend)
+        defer { try? FileManager.default.removeItem(atPath: sandbox.directory) }
+        sandbox.environment["HEDGEROW_RUN_LEASE_SECONDS"] = "2"
+        sandbox.environment["HEDGEROW_LOG_LEVEL"] = "info"
+        let url = ProcessInfo.processInfo.environment["HEDGEROW_TEST_DATABASE_URL"] ?? ""
+        guard case .postgres(let destination) = try DatabaseLocation.parse(url) else { return }
+        let schema = "kill_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
+        _ = try Self.psql(url, "CREATE SCHEMA \(schema)")
+
+        // First start (bootstrap), then 150 000 events in one hour, stored while the server is down.
+        _ = try Self.withServer(sandbox) { _ in }
+        var configuration = try HedgerowConfiguration.fromEnvironment(sandbox.environment)
+        configuration.bootstrapOnEmptyDatabase = false
+        var logger = Logger(label: "kill-test")
+        logger.logLevel = .critical
+        let hour: Int64 = 1_748_736_000_000_000
+        let total = 150_000
+        try await withDatabase(configuration, logger: logger) { database in
+            let store = SQLEventStore(database: database)
+            for chunk in stride(from: 0, to: total, by: 10_000) {
+                _ = try await store.append(
+                    (chunk..<chunk + 10_000).map { index in
+                        let at = Timestamp(microseconds: hour + Int64(index) * 10_000)
+                        return Event(
+                            uuid: Identifiers.uuidV7(at: at), teamID: 1, event: "e", distinctID: "u\(index % 100)",
+                            properties: #"{"$ip":"1.2.3.4","n":\#(index)}"#, personID: nil, personProperties: nil, elementsChain: nil,
+                            timestamp: at,
+                            createdAt: at, insertedAt: at)
+                    })
+            }
+        }
+
+        guard let first = try Self.launch(sandbox) else {
+            Issue.record("server did not start")
+            return
+        }
+        let key = (try String(contentsOfFile: sandbox.directory + "/initial-api-key", encoding: .utf8)).trimmingCharacters(
+            in: .whitespacesAndNewlines)
+        let auth = ["-H", "Authorization: Bearer \(key)", "-H", "Content-Type: application/json"]
+        let base = "http://127.0.0.1:\(first.port)/api/environments/1/batch_exports/"
+        let config: JSONValue = .object([
+            "host": .string(destination.host), "port": .int(Int64(destination.port)), "user": .string(destination.username),
+            "password": "x", "database": .string(destination.database ?? "postgres"), "schema": .string(schema),
+        ])
+        let (_, export) = try Self.curl(
+            auth + [
+                "-d",
+                JSONWriter.string(
+                    .object(["name": "k", "interval": "hour", "destination": .object(["type": "Postgres", "config": config])])), base,
+            ])
+        let id = export["id"]?.stringValue ?? ""
+        let (_, backfill) = try Self.curl(
+            auth + ["-d", #"{"start_at": "2025-06-01T00:00:00Z", "end_at": "2025-06-01T01:00:00Z"}"#, base + "\(id)/backfills/"])
+        let backfillID = backfill["backfill_id"]?.stringValue ?? ""
+        // Kill the server once the run is Running and has sent some of its batches.
+        var running = false
+        for _ in 0..<200 where !running {
+            let (_, runs) = try Self.curl(auth + [base + "\(id)/runs/"])
+            running = runs["results"]?.arrayValue?.first?["status"] == "Running"
+            if !running { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(running)
+        try await Task.sleep(for: .milliseconds(300))
+        kill(first.process.processIdentifier, SIGKILL)
+        first.process.waitUntilExit()
+        // The killed run's transaction was rolled back: nothing half-delivered is visible.
+        let midway = try Self.psql(url, "SELECT count(*) FROM \(schema).events").trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(midway == "0" || midway.isEmpty)
+
+        guard let second = try Self.launch(sandbox) else {
+            Issue.record("server did not restart")
+            return
+        }
+        let base2 = "http://127.0.0.1:\(second.port)/api/environments/1/batch_exports/"
+        var status = ""
+        for _ in 0..<600 where status != "Completed" {
+            try await Task.sleep(for: .milliseconds(100))
+            let (_, detail) = try Self.curl(auth + [base2 + "\(id)/backfills/\(backfillID)/"])
+            status = detail["status"]?.stringValue ?? ""
+        }
+        second.process.terminate()
+        second.process.waitUntilExit()
+        #expect(status == "Completed")
+        let counts = try Self.psql(url, "SELECT count(*) || ' ' || count(DISTINCT uuid) FROM \(schema).events")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(counts == "\(total) \(total)")
+        let log = (try? String(contentsOfFile: second.errPath, encoding: .utf8)) ?? ""
+        #expect(log.contains("attempt 2"), "the run should have been taken over")
+        _ = try Self.psql(url, "DROP SCHEMA \(schema) CASCADE")
     }
 }
