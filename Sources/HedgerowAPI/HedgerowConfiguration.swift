@@ -89,6 +89,12 @@ public struct HedgerowConfiguration: Sendable {
             }
             configuration.engine.pollInterval = .milliseconds(Int64(value * 1000))
         }
+        if let url = environment["HEDGEROW_ALERT_WEBHOOK_URL"], !url.isEmpty {
+            guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+                throw Invalid(description: "HEDGEROW_ALERT_WEBHOOK_URL must be an http:// or https:// URL")
+            }
+            configuration.engine.alertWebhookURL = url
+        }
         if let text = environment["HEDGEROW_RUN_LEASE_SECONDS"], !text.isEmpty {
             guard let value = Double(text), value >= 1, value <= 3600 else {
                 throw Invalid(description: "HEDGEROW_RUN_LEASE_SECONDS must be a number of seconds from 1 to 3600")

@@ -1,7 +1,11 @@
+import AsyncHTTPClient
+import Foundation
 import HedgerowCore
 import HedgerowDestinations
 import HedgerowStore
 import Logging
+import NIOCore
+import NIOHTTP1
 import ServiceLifecycle
 
 /// The engine's settings.
@@ -19,6 +23,8 @@ public struct EngineConfiguration: Sendable {
     public var schedules = true
     /// Events read per batch.
     public var batchSize = 10_000
+    /// Called (POST, JSON) when an export is paused for failing (`HEDGEROW_ALERT_WEBHOOK_URL`).
+    public var alertWebhookURL: String?
     public init() {}
 }
 
@@ -190,14 +196,14 @@ public struct ExportEngine: Service {
                     retryable: false))
         }
         let now = clock()
-        try await database.transaction { connection in
+        let alert = try await database.transaction { connection -> JSONValue? in
             var run = run
             // A run cancelled meanwhile stays cancelled.
             if let current = try await exports.run(id: run.id, batchExportID: run.batchExportID, on: connection),
                 current.status == .cancelled
             {
                 try await log(export.id, run: run.id, "INFO", "Run stopped: it was cancelled.", on: connection)
-                return
+                return nil
             }
             switch outcome {
             case .success(let result):
@@ -235,6 +241,64 @@ public struct ExportEngine: Service {
             try await connection.execute(
                 "UPDATE batch_export_runs SET lease_owner = NULL, lease_expires_at = NULL WHERE id = $1", [.text(run.id)])
             if let backfillID = run.backfillID { try await finishBackfillIfDone(backfillID, export: export, at: now, on: connection) }
+            return run.status == .failed ? try await pauseIfFailing(export, at: now, on: connection) : nil
+        }
+        if let alert { await send(alert) }
+    }
+
+    /// ENGINE.md §5: when 3 of the last N runs failed for good (N = 12 for 5/15-minute exports, 24
+    /// hourly, 7 daily, 4 weekly), the export is paused, its backfills cancelled, an ERROR logged,
+    /// and the alert hook called — at most once a day per export. Returns the alert to send.
+    func pauseIfFailing(_ export: BatchExport, at now: Timestamp, on connection: any SQLConnection) async throws -> JSONValue? {
+        let window: Int
+        switch export.interval {
+        case .every5Minutes, .every15Minutes: window = 12
+        case .hour: window = 24
+        case .day: window = 7
+        case .week: window = 4
+        }
+        let recent = try await connection.query(
+            "SELECT status, latest_error FROM batch_export_runs WHERE batch_export_id = $1 AND status IN ('Completed', 'Failed') ORDER BY created_at DESC, id DESC LIMIT \(window)",
+            [.text(export.id)])
+        let failures = recent.filter { $0.string("status") == RunStatus.failed.rawValue }
+        guard failures.count >= 3,
+            let row = try await connection.first("SELECT paused, last_alerted_at FROM batch_exports WHERE id = $1", [.text(export.id)]),
+            row.bool("paused") == false
+        else { return nil }
+        try await connection.execute(
+            "UPDATE batch_exports SET paused = $2, last_paused_at = $3, last_updated_at = $3 WHERE id = $1",
+            [.text(export.id), .bool(true), SQLValue(now)])
+        try await connection.execute(
+            "UPDATE batch_export_runs SET status = 'Cancelled', finished_at = $2, last_updated_at = $2 WHERE backfill_id IN (SELECT id FROM batch_export_backfills WHERE batch_export_id = $1 AND status IN ('Starting', 'Running')) AND status IN ('Starting', 'Running', 'FailedRetryable')",
+            [.text(export.id), SQLValue(now)])
+        try await connection.execute(
+            "UPDATE batch_export_backfills SET status = 'Cancelled', finished_at = $2, last_updated_at = $2 WHERE batch_export_id = $1 AND status IN ('Starting', 'Running')",
+            [.text(export.id), SQLValue(now)])
+        let reason =
+            "\(failures.count) of the last \(recent.count) runs failed; last error: \(failures.first?.string("latest_error") ?? "unknown")"
+        try await log(export.id, run: nil, "ERROR", "Batch export paused: \(reason)", on: connection)
+        let lastAlert = row.int("last_alerted_at") ?? 0
+        guard configuration.alertWebhookURL != nil, now.microseconds - lastAlert >= 86_400_000_000 else { return nil }
+        try await connection.execute("UPDATE batch_exports SET last_alerted_at = $2 WHERE id = $1", [.text(export.id), SQLValue(now)])
+        return .object([
+            "event": "batch_export_paused", "batch_export_id": .string(export.id), "name": .string(export.name),
+            "team_id": .int(export.teamID), "destination": .string(export.destinationType.rawValue), "reason": .string(reason),
+            "paused_at": .string(now.iso8601),
+        ])
+    }
+
+    /// POSTs an alert to the webhook; a failure is logged, never retried into a loop.
+    func send(_ alert: JSONValue) async {
+        guard let url = configuration.alertWebhookURL else { return }
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: JSONWriter.bytes(alert)))
+        do {
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+            if response.status.code >= 300 { logger.warning("Alert webhook answered \(response.status.code)") }
+        } catch {
+            logger.warning("Alert webhook failed", metadata: ["error": "\(error)"])
         }
     }
 

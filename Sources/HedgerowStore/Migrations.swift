@@ -232,6 +232,9 @@ public enum Migrations {
                 """,
                 "CREATE INDEX batch_export_logs_export ON batch_export_logs (batch_export_id, timestamp)",
             ]),
+        Migration(
+            version: 6, name: "auto-pause alerts",
+            statements: ["ALTER TABLE batch_exports ADD COLUMN last_alerted_at BIGINT"]),
     ]
 
     /// Events: properties as JSON (JSONB on PostgreSQL, for the filter operators), times in

@@ -4,8 +4,17 @@ import HedgerowCore
 import HedgerowDestinations
 import HedgerowExport
 import HedgerowStore
+import Hummingbird
+import HummingbirdTesting
 import Logging
+import NIOCore
 import Testing
+
+/// Collects the bodies a test webhook receives.
+actor WebhookInbox {
+    var bodies: [String] = []
+    func add(_ body: String) { bodies.append(body) }
+}
 
 /// Batch exports into a real PostgreSQL (the test server, in a schema of its own), with the
 /// metadata on each backend (ENGINE.md §3, §5, §7).
@@ -241,6 +250,82 @@ struct PostgresDestinationTests {
             #expect(rows.count == 2)
             #expect(rows.first?.columns == ["uuid", "event", "timestamp", "note"])
             #expect(rows.allSatisfy { $0.string("note") == "mine" })
+        }
+    }
+
+    @Test(
+        "Three failures for good pause the export, cancel its backfills, log an ERROR and call the webhook once",
+        arguments: TestBackend.available)
+    func autoPause(backend: TestBackend) async throws {
+        let inbox = WebhookInbox()
+        let router = Router()
+        router.post("/hook") { request, _ -> HTTPResponse.Status in
+            let body = try await request.body.collect(upTo: 1 << 20)
+            await inbox.add(String(buffer: body))
+            return .ok
+        }
+        let hook = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        try await hook.test(.live) { client in
+            let port = try #require(client.port)
+            try await TestServer.run(backend) { server in
+                let world = try await BatchExportTests.world(server)
+                let (badUser, _) = try await Self.destination(overrides: [("user", "no_such_role")])
+                let id = try await Self.export(server, world, config: badUser)
+                try await BatchExportTests.seed(
+                    server, team: world.team,
+                    times: ["2024-01-01T10:10:00Z", "2024-01-01T11:10:00Z", "2024-01-01T12:10:00Z", "2024-01-01T13:10:00Z"])
+                var configuration = EngineConfiguration()
+                configuration.alertWebhookURL = "http://127.0.0.1:\(port)/hook"
+                let engine = ExportEngine(
+                    database: server.database, secrets: try SecretBox.load(server.configuration), configuration: configuration,
+                    logger: TestBackend.logger)
+                for hour in 10...12 {
+                    _ = try await server.request(
+                        "POST", world.base + "/\(id)/backfills/", key: world.member.key,
+                        json: .object([
+                            "start_at": .string("2024-01-01T\(hour):00:00Z"), "end_at": .string("2024-01-01T\(hour + 1):00:00Z"),
+                        ]))
+                    if hour < 12 {
+                        try await engine.step()
+                        #expect(try await server.request("GET", world.base + "/\(id)/", key: world.member.key)["paused"] == false)
+                    }
+                }
+                // A fourth backfill waits behind the third: it is cancelled when the export pauses.
+                let pending = try await server.request(
+                    "POST", world.base + "/\(id)/backfills/", key: world.member.key,
+                    json: .object(["start_at": "2024-01-01T13:00:00Z", "end_at": "2024-01-01T14:00:00Z"]))
+                try await server.database.transaction { connection in
+                    try await connection.execute(
+                        "UPDATE batch_export_runs SET next_attempt_at = $1 WHERE backfill_id = $2",
+                        [.int(Int64.max / 2), .text(pending["backfill_id"]?.stringValue ?? "")])
+                }
+                try await engine.step()
+                let export = try await server.request("GET", world.base + "/\(id)/", key: world.member.key)
+                #expect(export["paused"] == true)
+                #expect(export["last_paused_at"] != .null)
+                let backfill = try await server.request(
+                    "GET", world.base + "/\(id)/backfills/\(pending["backfill_id"]?.stringValue ?? "")/", key: world.member.key)
+                #expect(backfill["status"] == "Cancelled")
+                let errors = try await server.request("GET", world.base + "/\(id)/logs/?level=ERROR", key: world.member.key)
+                #expect(
+                    errors["results"]?.arrayValue?.contains {
+                        $0["message"]?.stringValue?.hasPrefix("Batch export paused: 3 of the last 3 runs failed") == true
+                    } == true)
+                let bodies = await inbox.bodies
+                #expect(bodies.count == 1)
+                let alert = try JSONParser.parse(bodies.first ?? "")
+                #expect(alert["batch_export_id"] == .string(id))
+                #expect(alert["event"] == "batch_export_paused")
+                #expect(alert["reason"]?.stringValue?.contains("InvalidCredentials") == true)
+                // Unpaused and failing again the same day: paused again, but no second alert.
+                _ = try await server.request("POST", world.base + "/\(id)/unpause/", key: world.member.key)
+                _ = try await server.request(
+                    "POST", world.base + "/\(id)/backfills/", key: world.member.key,
+                    json: .object(["start_at": "2024-01-01T10:00:00Z", "end_at": "2024-01-01T11:00:00Z"]))
+                try await engine.step()
+                #expect(try await server.request("GET", world.base + "/\(id)/", key: world.member.key)["paused"] == true)
+                #expect(await inbox.bodies.count == 1)
+            }
         }
     }
 }
