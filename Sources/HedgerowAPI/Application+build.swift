@@ -67,7 +67,9 @@ public func buildApplication(
     PersonalAPIKeyController(service: PersonalAPIKeyService(database: database)).addRoutes(to: &routes)
     let secrets = try SecretBox.load(configuration)
     BatchExportController(
-        service: BatchExportService(database: database, secrets: secrets, deliverable: Destinations.deliverable)
+        service: BatchExportService(
+            database: database, secrets: secrets, deliverable: Destinations.deliverable,
+            allowInsecureHTTP: configuration.engine.allowInsecureHTTP)
     ).addRoutes(to: &routes)
     CaptureController(
         service: CaptureService(database: database, events: SQLEventStore(database: database)),

@@ -89,6 +89,9 @@ public struct HedgerowConfiguration: Sendable {
             }
             configuration.engine.pollInterval = .milliseconds(Int64(value * 1000))
         }
+        if let flag = environment["HEDGEROW_ALLOW_INSECURE_HTTP_DESTINATIONS"], !flag.isEmpty {
+            configuration.engine.allowInsecureHTTP = ["1", "true", "yes", "on"].contains(flag.lowercased())
+        }
         if let url = environment["HEDGEROW_ALERT_WEBHOOK_URL"], !url.isEmpty {
             guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
                 throw Invalid(description: "HEDGEROW_ALERT_WEBHOOK_URL must be an http:// or https:// URL")

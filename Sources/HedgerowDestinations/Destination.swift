@@ -16,9 +16,12 @@ public struct DeliveryContext: Sendable {
 public struct DeliveryResult: Sendable, Equatable {
     public var records: Int64
     public var bytes: Int64
-    public init(records: Int64, bytes: Int64) {
+    /// Where a later attempt may resume (the last acknowledged event), for destinations that can.
+    public var cursor: String?
+    public init(records: Int64, bytes: Int64, cursor: String? = nil) {
         self.records = records
         self.bytes = bytes
+        self.cursor = cursor
     }
 }
 
@@ -62,12 +65,13 @@ public struct NoOpDestination: Destination {
 
 /// The destinations this build delivers to; the API refuses every other type.
 public enum Destinations {
-    public static let deliverable: Set<DestinationType> = [.noOp, .postgres]
+    public static let deliverable: Set<DestinationType> = [.noOp, .postgres, .http]
 
-    public static func make(_ type: DestinationType, logger: Logger) -> (any Destination)? {
+    public static func make(_ type: DestinationType, logger: Logger, allowInsecureHTTP: Bool = false) -> (any Destination)? {
         switch type {
         case .noOp: NoOpDestination()
         case .postgres: PostgresDestination(logger: logger)
+        case .http: HTTPDestination(allowInsecure: allowInsecureHTTP)
         default: nil
         }
     }

@@ -25,6 +25,8 @@ public struct EngineConfiguration: Sendable {
     public var batchSize = 10_000
     /// Called (POST, JSON) when an export is paused for failing (`HEDGEROW_ALERT_WEBHOOK_URL`).
     public var alertWebhookURL: String?
+    /// Whether HTTP destinations may use plain `http://` (`HEDGEROW_ALLOW_INSECURE_HTTP_DESTINATIONS=1`).
+    public var allowInsecureHTTP = false
     public init() {}
 }
 
@@ -175,7 +177,7 @@ public struct ExportEngine: Service {
         let export = opened
         try await database.transaction { try await log(export.id, run: run.id, "INFO", "Run started (attempt \(run.attempt)).", on: $0) }
         let outcome: Result<DeliveryResult, any Error>
-        if let destination = Destinations.make(export.destinationType, logger: logger) {
+        if let destination = Destinations.make(export.destinationType, logger: logger, allowInsecureHTTP: configuration.allowInsecureHTTP) {
             let query = EventQuery(
                 teamID: export.teamID, field: run.backfillID == nil ? .insertedAt : .timestamp,
                 start: run.dataIntervalStart ?? export.schedule.dataInterval(endingAt: run.dataIntervalEnd).start, end: run.dataIntervalEnd,
@@ -184,7 +186,7 @@ public struct ExportEngine: Service {
             do {
                 let result = try await destination.deliver(
                     events.batches(query, batchSize: configuration.batchSize), context: DeliveryContext(export: export, run: run)
-                ) { _ in try await heartbeat(runID) }
+                ) { progress in try await heartbeat(runID, cursor: progress.cursor) }
                 outcome = .success(result)
             } catch {
                 outcome = .failure(error)
@@ -198,19 +200,21 @@ public struct ExportEngine: Service {
         let now = clock()
         let alert = try await database.transaction { connection -> JSONValue? in
             var run = run
+            let current = try await exports.run(id: run.id, batchExportID: run.batchExportID, on: connection)
             // A run cancelled meanwhile stays cancelled.
-            if let current = try await exports.run(id: run.id, batchExportID: run.batchExportID, on: connection),
-                current.status == .cancelled
-            {
+            if current?.status == .cancelled {
                 try await log(export.id, run: run.id, "INFO", "Run stopped: it was cancelled.", on: connection)
                 return nil
             }
+            // Keep the resume point the heartbeats recorded.
+            run.cursor = current?.cursor ?? run.cursor
             switch outcome {
             case .success(let result):
                 run.status = .completed
                 run.recordsCompleted = result.records
                 run.recordsTotalCount = result.records
                 run.bytesExported = result.bytes
+                run.cursor = result.cursor ?? run.cursor
                 run.latestError = nil
                 run.finishedAt = now
                 run.nextAttemptAt = nil
@@ -303,12 +307,15 @@ public struct ExportEngine: Service {
     }
 
     /// Renews the lease between batches; throws when the run was cancelled, so the destination stops.
-    func heartbeat(_ runID: String) async throws {
+    func heartbeat(_ runID: String, cursor: String? = nil) async throws {
         let now = clock()
         let status = try await database.transaction { connection in
             try await connection.execute(
                 "UPDATE batch_export_runs SET lease_expires_at = $2, last_updated_at = $3 WHERE id = $1 AND lease_owner = $4",
                 [.text(runID), .int(now.microseconds + configuration.leaseMicroseconds), SQLValue(now), .text(owner)])
+            if let cursor {
+                try await connection.execute("UPDATE batch_export_runs SET cursor = $2 WHERE id = $1", [.text(runID), .text(cursor)])
+            }
             return try await connection.first("SELECT status FROM batch_export_runs WHERE id = $1", [.text(runID)])?.string("status")
         }
         if status == RunStatus.cancelled.rawValue { throw Cancelled() }

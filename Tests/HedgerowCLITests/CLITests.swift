@@ -132,7 +132,8 @@ struct CLITests {
         process.standardOutput = FileHandle(forWritingAtPath: outPath)
         process.standardError = FileHandle(forWritingAtPath: errPath)
         try process.run()
-        for _ in 0..<200 {
+        // Up to 30 s: the whole suite runs in parallel on two cores, and a restart after kill -9 recovers the WAL.
+        for _ in 0..<600 {
             if (try? curl(["http://127.0.0.1:\(port)/_readyz"]))?.0 == 200 {
                 return Launched(process: process, port: port, outPath: outPath, errPath: errPath)
             }

@@ -16,18 +16,20 @@ public struct BatchExportService: Sendable {
     let database: any Database
     let secrets: SecretBox
     let deliverable: Set<DestinationType>
+    let allowInsecureHTTP: Bool
     let access = AccessService()
     let exports = BatchExportStore()
     let teams = TeamStore()
     let clock: @Sendable () -> Timestamp
 
     public init(
-        database: any Database, secrets: SecretBox, deliverable: Set<DestinationType>,
+        database: any Database, secrets: SecretBox, deliverable: Set<DestinationType>, allowInsecureHTTP: Bool = false,
         clock: @escaping @Sendable () -> Timestamp = { .now() }
     ) {
         self.database = database
         self.secrets = secrets
         self.deliverable = deliverable
+        self.allowInsecureHTTP = allowInsecureHTTP
         self.clock = clock
     }
 
@@ -70,6 +72,11 @@ public struct BatchExportService: Sendable {
     }
 
     func save(_ export: BatchExport, insert: Bool, on connection: any SQLConnection) async throws {
+        if export.destinationType == .http, case .string(let url)? = export.destinationConfig["url"],
+            let problem = HTTPDestination.check(url: url, allowInsecure: allowInsecureHTTP)
+        {
+            throw APIError.invalidInput("Invalid HTTP destination URL: \(problem)", attr: "destination")
+        }
         let secretNames = DestinationConfig.secretFields(for: export.destinationType)
         var hidden = JSONObject()
         for entry in export.destinationConfig.entries where secretNames.contains(entry.key) { hidden[entry.key] = entry.value }

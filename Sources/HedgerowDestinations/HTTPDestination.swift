@@ -1,0 +1,105 @@
+import AsyncHTTPClient
+import HedgerowCore
+import HedgerowStore
+import NIOCore
+import NIOHTTP1
+
+/// Delivers a run to an HTTP endpoint in PostHog's `/batch/` shape (ENGINE.md §3):
+/// `{"api_key": token, "historical_migration": true, "batch": [...]}`, flushed every 5000 events or
+/// 50 MB. At least once: the receiver de-duplicates by uuid; a retried run resumes after the last
+/// acknowledged POST (its cursor).
+public struct HTTPDestination: Destination {
+    let allowInsecure: Bool
+    static let maximumEvents = 5_000
+    static let maximumBytes = 50 * 1024 * 1024
+
+    public init(allowInsecure: Bool) { self.allowInsecure = allowInsecure }
+
+    /// `https://` always; `http://` only when insecure destinations are allowed.
+    public static func check(url: String, allowInsecure: Bool) -> String? {
+        if url.hasPrefix("https://") { return nil }
+        if url.hasPrefix("http://") {
+            return allowInsecure ? nil : "plain http:// URLs are refused; use https:// (or set HEDGEROW_ALLOW_INSECURE_HTTP_DESTINATIONS=1)"
+        }
+        return "the URL must start with https://"
+    }
+
+    public func deliver(
+        _ batches: EventBatches, context: DeliveryContext, afterBatch: @Sendable (DeliveryResult) async throws -> Void
+    ) async throws -> DeliveryResult {
+        let config = context.export.destinationConfig
+        guard case .string(let url)? = config["url"], case .string(let token)? = config["token"] else {
+            throw DestinationError(kind: "InvalidConfiguration", message: "'url' and 'token' are required", retryable: false)
+        }
+        if let problem = Self.check(url: url, allowInsecure: allowInsecure) {
+            throw DestinationError(kind: "InvalidConfiguration", message: problem, retryable: false)
+        }
+        // Resume after the last acknowledged event: "<microseconds>|<uuid>" of the run's ordering.
+        let resumeAfter = context.run.cursor.flatMap(Self.parseCursor)
+        let field: EventQuery.TimeField = context.run.backfillID == nil ? .insertedAt : .timestamp
+        var result = DeliveryResult(records: 0, bytes: 0, cursor: context.run.cursor)
+        var pending: [JSONValue] = []
+        var pendingBytes = 0
+        var last: (Int64, String)?
+
+        func flush() async throws {
+            guard !pending.isEmpty, let last else { return }
+            let body = JSONWriter.bytes(
+                .object(["api_key": .string(token), "historical_migration": true, "batch": .array(pending)]))
+            try await post(body, to: url)
+            result.records += Int64(pending.count)
+            result.bytes += Int64(body.count)
+            result.cursor = "\(last.0)|\(last.1)"
+            pending.removeAll(keepingCapacity: true)
+            pendingBytes = 0
+            try await afterBatch(result)
+        }
+
+        for try await batch in batches {
+            for event in batch {
+                let key = (field == .insertedAt ? event.insertedAt.microseconds : event.timestamp.microseconds, event.uuid)
+                if let resumeAfter, key <= resumeAfter { continue }
+                let properties = (try? JSONParser.parse(event.properties)) ?? .object(JSONObject())
+                let item: JSONValue = .object([
+                    "uuid": .string(event.uuid), "distinct_id": .string(event.distinctID), "timestamp": .string(event.timestamp.iso8601),
+                    "event": .string(event.event), "properties": properties,
+                ])
+                let size = event.properties.utf8.count + 200
+                if pending.count >= Self.maximumEvents || pendingBytes + size > Self.maximumBytes { try await flush() }
+                pending.append(item)
+                pendingBytes += size
+                last = key
+            }
+            try await afterBatch(result)
+        }
+        try await flush()
+        return result
+    }
+
+    static func parseCursor(_ text: String) -> (Int64, String)? {
+        let parts = text.split(separator: "|", maxSplits: 1)
+        guard parts.count == 2, let time = Int64(parts[0]) else { return nil }
+        return (time, String(parts[1]))
+    }
+
+    /// One POST; 429 and 5xx are retryable, other non-2xx answers are not.
+    func post(_ body: [UInt8], to url: String) async throws {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let response: HTTPClientResponse
+        do {
+            response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+        } catch {
+            throw DestinationError(kind: "ConnectionError", message: String(describing: error), retryable: true)
+        }
+        let code = Int(response.status.code)
+        _ = try? await response.body.collect(upTo: 1 << 16)
+        guard (200..<300).contains(code) else {
+            let retryable = code == 429 || code >= 500
+            throw DestinationError(
+                kind: retryable ? "RetryableHTTPError" : "HTTPError", message: "the endpoint answered \(code)", retryable: retryable)
+        }
+    }
+}
