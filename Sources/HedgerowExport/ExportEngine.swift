@@ -344,6 +344,15 @@ public struct ExportEngine: Service {
         backfill.finishedAt = now
         backfill.lastUpdatedAt = now
         try await exports.updateBackfill(backfill, on: connection)
+        if backfill.endAt == nil, backfill.status == .completed {
+            // Caught up to the last tick before the backfill began: the schedule takes over from there.
+            let last = try await connection.first(
+                "SELECT MAX(data_interval_end) AS last FROM batch_export_runs WHERE backfill_id = $1", [.text(backfillID)])?.int("last")
+            try await connection.execute(
+                "UPDATE batch_exports SET paused = $2, last_updated_at = $3, scheduled_through = COALESCE($4, scheduled_through) WHERE id = $1",
+                [.text(export.id), .bool(false), SQLValue(now), SQLValue(last)])
+            try await log(export.id, run: nil, "INFO", "Backfill \(backfillID) caught up; the export is unpaused.", on: connection)
+        }
         try await log(
             export.id, run: nil, "INFO",
             "Backfill \(backfillID) \(backfill.status == .completed ? "completed" : "finished with failed runs"): \(backfill.totalRecordsCount ?? 0) record(s).",

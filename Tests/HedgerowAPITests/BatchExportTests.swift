@@ -490,6 +490,28 @@ struct BatchExportTests {
         }
     }
 
+    @Test("A backfill without end_at (NoOp) catches up to the last tick, then unpauses the export", arguments: TestBackend.available)
+    func openEndedBackfill(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let world = try await Self.world(server)
+            let id = try await Self.create(server, world, Self.patched(Self.noop, [("paused", true)]))
+            let start = Timestamp(microseconds: (Timestamp.now().microseconds / 3_600_000_000 - 3) * 3_600_000_000)
+            try await Self.seed(server, team: world.team, times: [Timestamp(microseconds: start.microseconds + 60_000_000).iso8601])
+            let created = try await server.request(
+                "POST", world.base + "/\(id)/backfills/", key: world.member.key, json: .object(["start_at": .string(start.iso8601)]))
+            #expect(created.status == 201, "\(created.text)")
+            let backfillID = try #require(created["backfill_id"]?.stringValue)
+            let before = try await server.request("GET", world.base + "/\(id)/backfills/\(backfillID)/", key: world.member.key)
+            #expect(before["end_at"] == .null)
+            #expect((2...3).contains(Int(before["progress"]?["total_runs"]?.description ?? "") ?? 0))
+            try await Self.engine(server).step()
+            #expect(
+                try await server.request("GET", world.base + "/\(id)/backfills/\(backfillID)/", key: world.member.key)["status"]
+                    == "Completed")
+            #expect(try await server.request("GET", world.base + "/\(id)/", key: world.member.key)["paused"] == false)
+        }
+    }
+
     @Test("Runs list: filters, ordering and cursor pages", arguments: TestBackend.available)
     func runsList(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
