@@ -327,11 +327,32 @@ struct CLITests {
                     base,
                 ])
             #expect(refused == 400)
+            // An accepted destination with secrets: stored sealed, never shown, never logged.
+            let (accepted, warehouse) = try Self.curl(
+                auth + [
+                    "-d",
+                    #"{"name": "pg", "interval": "hour", "destination": {"type": "Postgres", "config": {"host": "db.invalid", "user": "loader", "password": "\#(secret)", "database": "dw"}}}"#,
+                    base,
+                ])
+            #expect(accepted == 201)
+            let exportID = warehouse["id"]?.stringValue ?? ""
+            #expect(!JSONWriter.string(warehouse).contains(secret))
+            let (_, shown) = try Self.curl(auth + [base + "\(exportID)/"])
+            #expect(!JSONWriter.string(shown).contains(secret))
+            let (_, patched) = try Self.curl(
+                ["-X", "PATCH"] + auth + ["-d", #"{"destination": {"type": "Postgres", "config": {"port": 6543}}}"#, base + "\(exportID)/"])
+            #expect(patched["destination"]?["config"]?["port"] == 6543)
+            let (_, logs) = try Self.curl(auth + [base + "\(exportID)/logs/"])
+            #expect(!JSONWriter.string(logs).contains(secret))
         }
         #expect(output.status == 0)
         #expect(output.stderr.contains("Run completed"))
         #expect(!output.stderr.contains(secret))
         #expect(!output.stdout.contains(secret))
+        for file in ["hedgerow.sqlite", "hedgerow.sqlite-wal"] {
+            let bytes = (try? String(contentsOfFile: sandbox.directory + "/" + file, encoding: .isoLatin1)) ?? ""
+            #expect(!bytes.contains(secret), "\(file) holds the secret in the clear")
+        }
     }
 
     @Test(
