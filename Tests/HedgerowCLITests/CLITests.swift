@@ -140,6 +140,9 @@ struct CLITests {
             Thread.sleep(forTimeInterval: 0.05)
         }
         process.terminate()
+        process.waitUntilExit()
+        let log = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        Issue.record("hedgerow serve did not answer /_readyz within 30 s; the end of its log:\n\(log.suffix(3000))")
         return nil
     }
 
