@@ -272,12 +272,7 @@ public struct ExportEngine: Service {
         try await connection.execute(
             "UPDATE batch_exports SET paused = $2, last_paused_at = $3, last_updated_at = $3 WHERE id = $1",
             [.text(export.id), .bool(true), SQLValue(now)])
-        try await connection.execute(
-            "UPDATE batch_export_runs SET status = 'Cancelled', finished_at = $2, last_updated_at = $2 WHERE backfill_id IN (SELECT id FROM batch_export_backfills WHERE batch_export_id = $1 AND status IN ('Starting', 'Running')) AND status IN ('Starting', 'Running', 'FailedRetryable')",
-            [.text(export.id), SQLValue(now)])
-        try await connection.execute(
-            "UPDATE batch_export_backfills SET status = 'Cancelled', finished_at = $2, last_updated_at = $2 WHERE batch_export_id = $1 AND status IN ('Starting', 'Running')",
-            [.text(export.id), SQLValue(now)])
+        try await exports.cancelUnfinished(batchExportID: export.id, includeScheduled: false, at: now, on: connection)
         let reason =
             "\(failures.count) of the last \(recent.count) runs failed; last error: \(failures.first?.string("latest_error") ?? "unknown")"
         try await log(export.id, run: nil, "ERROR", "Batch export paused: \(reason)", on: connection)
@@ -360,11 +355,7 @@ public struct ExportEngine: Service {
     }
 
     func log(_ exportID: String, run: String?, _ level: String, _ message: String, on connection: any SQLConnection) async throws {
-        let now = clock()
-        try await exports.insertLog(
-            BatchExportLog(
-                id: Identifiers.uuidV7(at: now), batchExportID: exportID, runID: run, level: level, message: message, timestamp: now),
-            on: connection)
+        try await exports.log(batchExportID: exportID, runID: run, level: level, message: message, at: clock(), on: connection)
         logger.info("\(message)", metadata: ["batch_export": "\(exportID)", "run": "\(run ?? "-")"])
     }
 }

@@ -500,25 +500,11 @@ public struct BatchExportService: Sendable {
     func log(
         _ exportID: String, run: String?, _ level: String, _ message: String, at time: Timestamp, on connection: any SQLConnection
     ) async throws {
-        try await exports.insertLog(
-            BatchExportLog(
-                id: Identifiers.uuidV7(at: time), batchExportID: exportID, runID: run, level: level, message: message, timestamp: time),
-            on: connection)
+        try await exports.log(batchExportID: exportID, runID: run, level: level, message: message, at: time, on: connection)
     }
 
     func cancelUnfinished(batchExportID: String, backfillID: String?, at now: Timestamp, on connection: any SQLConnection) async throws {
-        let statuses = "('Starting', 'Running', 'FailedRetryable')"
-        if let backfillID {
-            try await connection.execute(
-                "UPDATE batch_export_runs SET status = 'Cancelled', finished_at = $2, last_updated_at = $2 WHERE backfill_id = $1 AND status IN \(statuses)",
-                [.text(backfillID), SQLValue(now)])
-        } else {
-            try await connection.execute(
-                "UPDATE batch_export_runs SET status = 'Cancelled', finished_at = $2, last_updated_at = $2 WHERE batch_export_id = $1 AND status IN \(statuses)",
-                [.text(batchExportID), SQLValue(now)])
-            try await connection.execute(
-                "UPDATE batch_export_backfills SET status = 'Cancelled', finished_at = $2, last_updated_at = $2 WHERE batch_export_id = $1 AND status IN ('Starting', 'Running')",
-                [.text(batchExportID), SQLValue(now)])
-        }
+        try await exports.cancelUnfinished(
+            batchExportID: batchExportID, backfillID: backfillID, includeScheduled: true, at: now, on: connection)
     }
 }

@@ -272,6 +272,40 @@ public struct BatchExportStore: Sendable {
 
     // MARK: Logs
 
+    /// Writes a line to an export's log.
+    public func log(
+        batchExportID: String, runID: String?, level: String, message: String, at time: Timestamp, on connection: any SQLConnection
+    ) async throws {
+        try await insertLog(
+            BatchExportLog(
+                id: Identifiers.uuidV7(at: time), batchExportID: batchExportID, runID: runID, level: level, message: message,
+                timestamp: time),
+            on: connection)
+    }
+
+    /// Cancels unfinished work: one backfill's runs; or an export's open backfills with their runs,
+    /// and, with `includeScheduled`, its scheduled runs too.
+    public func cancelUnfinished(
+        batchExportID: String, backfillID: String? = nil, includeScheduled: Bool, at now: Timestamp, on connection: any SQLConnection
+    ) async throws {
+        let open = "status IN ('Starting', 'Running', 'FailedRetryable')"
+        let cancel = "UPDATE batch_export_runs SET status = 'Cancelled', finished_at = $2, last_updated_at = $2"
+        if let backfillID {
+            try await connection.execute("\(cancel) WHERE backfill_id = $1 AND \(open)", [.text(backfillID), SQLValue(now)])
+            return
+        }
+        if includeScheduled {
+            try await connection.execute("\(cancel) WHERE batch_export_id = $1 AND \(open)", [.text(batchExportID), SQLValue(now)])
+        } else {
+            try await connection.execute(
+                "\(cancel) WHERE backfill_id IN (SELECT id FROM batch_export_backfills WHERE batch_export_id = $1 AND status IN ('Starting', 'Running')) AND \(open)",
+                [.text(batchExportID), SQLValue(now)])
+        }
+        try await connection.execute(
+            "UPDATE batch_export_backfills SET status = 'Cancelled', finished_at = $2, last_updated_at = $2 WHERE batch_export_id = $1 AND status IN ('Starting', 'Running')",
+            [.text(batchExportID), SQLValue(now)])
+    }
+
     public func insertLog(_ log: BatchExportLog, on connection: any SQLConnection) async throws {
         try await connection.execute(
             "INSERT INTO batch_export_logs (id, batch_export_id, run_id, level, message, timestamp) VALUES ($1, $2, $3, $4, $5, $6)",

@@ -51,13 +51,6 @@ public struct TeamStore: Sendable {
             ])
     }
 
-    public func projects(organizationID: String, on connection: any SQLConnection) async throws -> [Project] {
-        try await connection.query(
-            "SELECT id, organization_id, name, created_at, updated_at FROM projects WHERE organization_id = $1 ORDER BY id",
-            [.text(organizationID)]
-        ).map(Self.decodeProject)
-    }
-
     public func environments(organizationID: String, on connection: any SQLConnection) async throws -> [Environment] {
         try await connection.query(
             "SELECT \(Self.environmentColumns) FROM teams WHERE organization_id = $1 ORDER BY id", [.text(organizationID)]

@@ -55,10 +55,6 @@ public struct UserStore: Sendable {
         ).map(Self.decode)
     }
 
-    public func find(uuid: String, on connection: any SQLConnection) async throws -> User? {
-        try await connection.first("SELECT \(Self.columns) FROM users WHERE uuid = $1", [.text(uuid)]).map(Self.decode)
-    }
-
     public func updateNames(userID: Int64, firstName: String, lastName: String, on connection: any SQLConnection) async throws {
         try await connection.execute(
             "UPDATE users SET first_name = $2, last_name = $3 WHERE id = $1", [.int(userID), .text(firstName), .text(lastName)])
