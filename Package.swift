@@ -35,9 +35,23 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        .systemLibrary(
+            name: "CCodecs",
+            providers: [.apt(["libbrotli-dev", "libzstd-dev", "liblz4-dev", "libsnappy-dev"])]
+        ),
         .target(
             name: "HedgerowFormats",
-            dependencies: ["CZlib"],
+            dependencies: ["HedgerowCore", "CZlib", "CCodecs"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "HedgerowS3",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -129,7 +143,19 @@ let package = Package(
         ),
         .testTarget(
             name: "HedgerowFormatsTests",
-            dependencies: ["HedgerowFormats"],
+            dependencies: ["HedgerowFormats", "HedgerowCore", "HedgerowTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "HedgerowTestSupport",
+            path: "Tests/HedgerowTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HedgerowS3Tests",
+            dependencies: ["HedgerowS3", "HedgerowTestSupport", .product(name: "NIOCore", package: "swift-nio")],
+            exclude: ["Vectors/make_botocore_vectors.py"],
+            resources: [.copy("Vectors/botocore_sigv4.json")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

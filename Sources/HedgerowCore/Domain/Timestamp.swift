@@ -37,6 +37,53 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
 
     public var description: String { iso8601 }
 
+    /// `2024-01-01T10:00:00+00:00` (the offset form Python's `isoformat()` writes, which object keys
+    /// and exported files use), with `.123456` when the microseconds are non-zero.
+    public var iso8601WithOffset: String {
+        var bytes: [UInt8] = []
+        writeISO8601WithOffset(into: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends `iso8601WithOffset` to `output` without building strings (exports write millions).
+    public func writeISO8601WithOffset(into output: inout [UInt8]) {
+        var seconds = microseconds / 1_000_000
+        var micros = microseconds % 1_000_000
+        if micros < 0 {
+            micros += 1_000_000
+            seconds -= 1
+        }
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let secondOfDay = seconds - days * 86_400
+        let (year, month, day) = Self.civilFromDays(days)
+        func digits(_ value: Int64, _ width: Int) {
+            var divisor: Int64 = 1
+            for _ in 1..<width { divisor *= 10 }
+            var value = value
+            while divisor > 0 {
+                output.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: value / divisor % 10))
+                value %= divisor
+                divisor /= 10
+            }
+        }
+        digits(year, 4)
+        output.append(UInt8(ascii: "-"))
+        digits(month, 2)
+        output.append(UInt8(ascii: "-"))
+        digits(day, 2)
+        output.append(UInt8(ascii: "T"))
+        digits(secondOfDay / 3600, 2)
+        output.append(UInt8(ascii: ":"))
+        digits(secondOfDay / 60 % 60, 2)
+        output.append(UInt8(ascii: ":"))
+        digits(secondOfDay % 60, 2)
+        if micros != 0 {
+            output.append(UInt8(ascii: "."))
+            digits(micros, 6)
+        }
+        output.append(contentsOf: "+00:00".utf8)
+    }
+
     private static func pad(_ value: Int64, _ width: Int) -> String {
         let digits = String(value)
         return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits

@@ -1,0 +1,5 @@
+#include <brotli/encode.h>
+#include <zstd.h>
+#include <lz4.h>
+#include <lz4frame.h>
+#include <snappy-c.h>

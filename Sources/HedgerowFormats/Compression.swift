@@ -1,0 +1,241 @@
+import CCodecs
+import CZlib
+
+/// The compression codecs of exported files (ENGINE.md §4), through Debian's C libraries: zlib,
+/// brotli, zstd, lz4 and snappy.
+public enum Compression: String, Sendable, CaseIterable {
+    case gzip, brotli, zstd, lz4, snappy
+
+    /// The extension a compressed JSONLines file gets (`.gz`, `.br`, `.zst`, `.lz4`, `.sz`).
+    public var fileExtension: String {
+        switch self {
+        case .gzip: "gz"
+        case .brotli: "br"
+        case .zstd: "zst"
+        case .lz4: "lz4"
+        case .snappy: "sz"
+        }
+    }
+
+    /// A compressor for a whole file in its format's stream (gzip member, brotli stream, zstd
+    /// frame, lz4 frame); snappy's framing format is not offered.
+    public func streamCompressor() -> (any StreamCompressor)? {
+        switch self {
+        case .gzip: GzipStreamCompressor()
+        case .brotli: BrotliStreamCompressor()
+        case .zstd: ZstdStreamCompressor()
+        case .lz4: LZ4FrameCompressor()
+        case .snappy: nil
+        }
+    }
+
+    /// Compresses one block as Parquet pages need it: gzip member, raw brotli stream, zstd frame,
+    /// raw lz4 block (Parquet's `LZ4_RAW`), raw snappy.
+    public func compressBlock(_ input: [UInt8]) -> [UInt8] {
+        switch self {
+        case .gzip:
+            return Gzip.compress(input)
+        case .brotli:
+            var size = BrotliEncoderMaxCompressedSize(input.count)
+            var output = [UInt8](repeating: 0, count: max(size, 64))
+            size = output.count
+            let ok = input.withUnsafeBufferPointer { source in
+                output.withUnsafeMutableBufferPointer { destination in
+                    BrotliEncoderCompress(
+                        Int32(BrotliStreamCompressor.quality), BROTLI_DEFAULT_WINDOW, BROTLI_MODE_GENERIC, source.count,
+                        source.baseAddress, &size, destination.baseAddress)
+                }
+            }
+            precondition(ok == BROTLI_TRUE, "brotli cannot fail with an output of its maximum size")
+            return Array(output.prefix(size))
+        case .zstd:
+            var output = [UInt8](repeating: 0, count: ZSTD_compressBound(input.count))
+            let written = input.withUnsafeBufferPointer { source in
+                output.withUnsafeMutableBufferPointer { destination in
+                    ZSTD_compress(destination.baseAddress, destination.count, source.baseAddress, source.count, 3)
+                }
+            }
+            precondition(ZSTD_isError(written) == 0, "zstd cannot fail with an output of its bound")
+            return Array(output.prefix(written))
+        case .lz4:
+            var output = [UInt8](repeating: 0, count: Int(LZ4_compressBound(Int32(input.count))))
+            let written = input.withUnsafeBufferPointer { source in
+                output.withUnsafeMutableBufferPointer { destination in
+                    source.withMemoryRebound(to: CChar.self) { from in
+                        destination.withMemoryRebound(to: CChar.self) { to in
+                            LZ4_compress_default(from.baseAddress, to.baseAddress, Int32(from.count), Int32(to.count))
+                        }
+                    }
+                }
+            }
+            precondition(written > 0 || input.isEmpty, "lz4 cannot fail with an output of its bound")
+            return Array(output.prefix(Int(written)))
+        case .snappy:
+            var length = snappy_max_compressed_length(input.count)
+            var output = [UInt8](repeating: 0, count: length)
+            let status = input.withUnsafeBufferPointer { source in
+                output.withUnsafeMutableBufferPointer { destination in
+                    source.withMemoryRebound(to: CChar.self) { from in
+                        destination.withMemoryRebound(to: CChar.self) { to in
+                            snappy_compress(from.baseAddress, from.count, to.baseAddress, &length)
+                        }
+                    }
+                }
+            }
+            precondition(status == SNAPPY_OK, "snappy cannot fail with an output of its maximum length")
+            return Array(output.prefix(length))
+        }
+    }
+}
+
+/// Compresses a stream piece by piece: what `compress` appends to `output` is ready to send, so a
+/// file of any size is compressed in bounded memory. `finish` ends the stream (trailer, checksums).
+public protocol StreamCompressor: AnyObject {
+    func compress(_ input: [UInt8], into output: inout [UInt8])
+    func finish(into output: inout [UInt8])
+}
+
+/// A gzip member (RFC 1952), level 6.
+final class GzipStreamCompressor: StreamCompressor {
+    private var stream = z_stream()
+
+    init() {
+        let status = deflateInit2_(
+            &stream, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
+        precondition(status == Z_OK, "zlib could not allocate a deflate stream")
+    }
+
+    deinit { deflateEnd(&stream) }
+
+    func compress(_ input: [UInt8], into output: inout [UInt8]) { run(input, flush: Z_NO_FLUSH, into: &output) }
+    func finish(into output: inout [UInt8]) { run([], flush: Z_FINISH, into: &output) }
+
+    private func run(_ input: [UInt8], flush: Int32, into output: inout [UInt8]) {
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        input.withUnsafeBufferPointer { source in
+            stream.next_in = UnsafeMutablePointer(mutating: source.baseAddress)
+            stream.avail_in = UInt32(source.count)
+            while true {
+                let status = chunk.withUnsafeMutableBufferPointer { buffer -> Int32 in
+                    stream.next_out = buffer.baseAddress
+                    stream.avail_out = UInt32(buffer.count)
+                    return deflate(&stream, flush)
+                }
+                output.append(contentsOf: chunk[0..<(chunk.count - Int(stream.avail_out))])
+                if status == Z_STREAM_END || (stream.avail_in == 0 && stream.avail_out != 0 && flush != Z_FINISH) { break }
+            }
+        }
+    }
+}
+
+/// A brotli stream at quality 5 (brotli's default of 11 is slower than an export can afford).
+final class BrotliStreamCompressor: StreamCompressor {
+    static let quality: UInt32 = 5
+    private let state: OpaquePointer
+
+    init() {
+        guard let state = BrotliEncoderCreateInstance(nil, nil, nil) else { fatalError("brotli could not allocate an encoder") }
+        self.state = state
+        BrotliEncoderSetParameter(state, BROTLI_PARAM_QUALITY, Self.quality)
+    }
+
+    deinit { BrotliEncoderDestroyInstance(state) }
+
+    func compress(_ input: [UInt8], into output: inout [UInt8]) { run(input, operation: BROTLI_OPERATION_PROCESS, into: &output) }
+    func finish(into output: inout [UInt8]) { run([], operation: BROTLI_OPERATION_FINISH, into: &output) }
+
+    private func run(_ input: [UInt8], operation: BrotliEncoderOperation, into output: inout [UInt8]) {
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        input.withUnsafeBufferPointer { source in
+            var availableIn = source.count
+            var nextIn = source.baseAddress
+            while true {
+                var availableOut = chunk.count
+                chunk.withUnsafeMutableBufferPointer { buffer in
+                    var nextOut = buffer.baseAddress
+                    let ok = BrotliEncoderCompressStream(state, operation, &availableIn, &nextIn, &availableOut, &nextOut, nil)
+                    precondition(ok == BROTLI_TRUE, "brotli rejected its own stream")
+                }
+                output.append(contentsOf: chunk[0..<(chunk.count - availableOut)])
+                let finished = operation == BROTLI_OPERATION_FINISH ? BrotliEncoderIsFinished(state) == BROTLI_TRUE : availableIn == 0
+                if finished && BrotliEncoderHasMoreOutput(state) == BROTLI_FALSE { break }
+            }
+        }
+    }
+}
+
+/// A zstd frame at level 3 (zstd's default).
+final class ZstdStreamCompressor: StreamCompressor {
+    private let context: OpaquePointer
+
+    init() {
+        guard let context = ZSTD_createCCtx() else { fatalError("zstd could not allocate a context") }
+        self.context = context
+        ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, 3)
+    }
+
+    deinit { ZSTD_freeCCtx(context) }
+
+    func compress(_ input: [UInt8], into output: inout [UInt8]) { run(input, directive: ZSTD_e_continue, into: &output) }
+    func finish(into output: inout [UInt8]) { run([], directive: ZSTD_e_end, into: &output) }
+
+    private func run(_ input: [UInt8], directive: ZSTD_EndDirective, into output: inout [UInt8]) {
+        var chunk = [UInt8](repeating: 0, count: ZSTD_CStreamOutSize())
+        input.withUnsafeBufferPointer { source in
+            var inBuffer = ZSTD_inBuffer(src: source.baseAddress, size: source.count, pos: 0)
+            while true {
+                let remaining = chunk.withUnsafeMutableBufferPointer { buffer -> Int in
+                    var outBuffer = ZSTD_outBuffer(dst: buffer.baseAddress, size: buffer.count, pos: 0)
+                    let remaining = ZSTD_compressStream2(context, &outBuffer, &inBuffer, directive)
+                    precondition(ZSTD_isError(remaining) == 0, "zstd rejected its own stream")
+                    output.append(contentsOf: buffer[0..<outBuffer.pos])
+                    return remaining
+                }
+                if directive == ZSTD_e_end ? remaining == 0 : inBuffer.pos == inBuffer.size { break }
+            }
+        }
+    }
+}
+
+/// An lz4 frame (what the `lz4` command reads), default preferences.
+final class LZ4FrameCompressor: StreamCompressor {
+    private var context: OpaquePointer?
+    private var started = false
+
+    init() {
+        let status = LZ4F_createCompressionContext(&context, UInt32(LZ4F_VERSION))
+        precondition(LZ4F_isError(status) == 0 && context != nil, "lz4 could not allocate a context")
+    }
+
+    deinit { LZ4F_freeCompressionContext(context) }
+
+    private func begin(into output: inout [UInt8]) {
+        guard !started else { return }
+        started = true
+        var header = [UInt8](repeating: 0, count: 32)  // LZ4F_HEADER_SIZE_MAX is 19
+        let written = header.withUnsafeMutableBufferPointer { LZ4F_compressBegin(context, $0.baseAddress, $0.count, nil) }
+        precondition(LZ4F_isError(written) == 0, "lz4 could not write a frame header")
+        output.append(contentsOf: header[0..<written])
+    }
+
+    func compress(_ input: [UInt8], into output: inout [UInt8]) {
+        begin(into: &output)
+        guard !input.isEmpty else { return }
+        var buffer = [UInt8](repeating: 0, count: LZ4F_compressBound(input.count, nil))
+        let written = input.withUnsafeBufferPointer { source in
+            buffer.withUnsafeMutableBufferPointer {
+                LZ4F_compressUpdate(context, $0.baseAddress, $0.count, source.baseAddress, source.count, nil)
+            }
+        }
+        precondition(LZ4F_isError(written) == 0, "lz4 rejected its own frame")
+        output.append(contentsOf: buffer[0..<written])
+    }
+
+    func finish(into output: inout [UInt8]) {
+        begin(into: &output)
+        var buffer = [UInt8](repeating: 0, count: LZ4F_compressBound(0, nil))
+        let written = buffer.withUnsafeMutableBufferPointer { LZ4F_compressEnd(context, $0.baseAddress, $0.count, nil) }
+        precondition(LZ4F_isError(written) == 0, "lz4 could not end its frame")
+        output.append(contentsOf: buffer[0..<written])
+    }
+}

@@ -1,0 +1,74 @@
+import HedgerowCore
+
+/// What a column of an exported file holds.
+public enum ColumnKind: Sendable, Equatable {
+    /// Text.
+    case string
+    /// JSON text: nested as JSON in JSONLines, a JSON string in Parquet.
+    case json
+    /// Microseconds since the epoch: an ISO 8601 string in JSONLines, `TIMESTAMP(MICROS, UTC)` in Parquet.
+    case timestamp
+}
+
+public struct FileColumn: Sendable, Equatable {
+    public var name: String
+    public var kind: ColumnKind
+    public init(_ name: String, _ kind: ColumnKind) {
+        self.name = name
+        self.kind = kind
+    }
+}
+
+/// One cell of a row; every column may be null.
+public enum FileValue: Sendable, Equatable {
+    case null
+    case string(String)
+    /// JSON text, trusted to be valid JSON (it comes from the event store, which wrote it).
+    case json(String)
+    case timestamp(Timestamp)
+}
+
+/// The file formats of object-storage exports.
+public enum FileFormat: String, Sendable, CaseIterable {
+    case jsonLines = "JSONLines"
+    case parquet = "Parquet"
+
+    public var fileExtension: String { self == .jsonLines ? "jsonl" : "parquet" }
+
+    /// An encoder for one file of this format, or a message saying why the combination is refused.
+    public func encoder(columns: [FileColumn], compression: Compression?) -> Result<any FileEncoder, FileEncoderError> {
+        switch self {
+        case .jsonLines:
+            if let compression, compression.streamCompressor() == nil {
+                return .failure(FileEncoderError("JSONLines files cannot be compressed with \(compression.rawValue)"))
+            }
+            return .success(JSONLinesEncoder(columns: columns, compression: compression))
+        case .parquet:
+            return .success(ParquetEncoder(columns: columns, compression: compression))
+        }
+    }
+}
+
+public struct FileEncoderError: Error, Equatable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Encodes rows into one file, handing out the finished bytes as it goes so that the caller can
+/// upload them while more rows come: memory stays bounded by a batch, not by the file.
+public protocol FileEncoder: AnyObject {
+    /// Rows appended so far.
+    var records: Int { get }
+    /// Bytes produced so far (taken or not), after compression.
+    var bytesProduced: Int { get }
+    /// `bytesProduced` plus what is buffered and not yet encoded or compressed: the size the file
+    /// would have if it ended now, roughly (what `max_file_size_mb` is checked against).
+    var approximateSize: Int { get }
+    func append(_ row: [FileValue])
+    /// A batch ended: Parquet closes its row group here; JSONLines just keeps going.
+    func endBatch()
+    /// Ends the file (footer, compression trailer). Nothing may be appended afterwards.
+    func finish()
+    /// The bytes produced since the last call.
+    func takeOutput() -> [UInt8]
+}

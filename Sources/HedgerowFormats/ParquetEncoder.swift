@@ -1,0 +1,204 @@
+import HedgerowCore
+
+/// A Parquet file writer of our own (ARCHITECTURE.md): every column optional, PLAIN encoding,
+/// definition levels in the RLE/bit-packed hybrid, one data page per column per row group, one row
+/// group per batch, pages compressed with the file's codec. Strings and JSON are `BYTE_ARRAY`
+/// `STRING`; timestamps `INT64` `TIMESTAMP(MICROS, isAdjustedToUTC)`.
+final class ParquetEncoder: FileEncoder {
+    private struct ColumnBuffer {
+        var values: [UInt8] = []
+        /// 1 = present, 0 = null, one per row of the row group.
+        var definitions: [UInt8] = []
+    }
+
+    private struct ChunkMetadata {
+        var offset: Int64
+        var uncompressed: Int64
+        var compressed: Int64
+    }
+
+    private struct RowGroupMetadata {
+        var rows: Int64
+        var offset: Int64
+        var chunks: [ChunkMetadata]
+    }
+
+    private let columns: [FileColumn]
+    private let compression: Compression?
+    private var buffers: [ColumnBuffer]
+    private var rowsInGroup = 0
+    private var bufferedBytes = 0
+    private var rowGroups: [RowGroupMetadata] = []
+    private var output: [UInt8] = Array("PAR1".utf8)
+    private(set) var records = 0
+    private(set) var bytesProduced = 4
+    private var finished = false
+
+    init(columns: [FileColumn], compression: Compression?) {
+        self.columns = columns
+        self.compression = compression
+        buffers = Array(repeating: ColumnBuffer(), count: columns.count)
+    }
+
+    var approximateSize: Int { bytesProduced + bufferedBytes }
+
+    func append(_ row: [FileValue]) {
+        for index in buffers.indices {
+            let value = index < row.count ? row[index] : .null
+            switch value {
+            case .null:
+                buffers[index].definitions.append(0)
+            case .string(let text), .json(let text):
+                buffers[index].definitions.append(1)
+                let count = text.utf8.count
+                withUnsafeBytes(of: UInt32(count).littleEndian) { buffers[index].values.append(contentsOf: $0) }
+                buffers[index].values.append(contentsOf: text.utf8)
+                bufferedBytes += count + 4
+            case .timestamp(let time):
+                buffers[index].definitions.append(1)
+                withUnsafeBytes(of: time.microseconds.littleEndian) { buffers[index].values.append(contentsOf: $0) }
+                bufferedBytes += 8
+            }
+        }
+        rowsInGroup += 1
+        records += 1
+    }
+
+    func endBatch() {
+        guard rowsInGroup > 0 else { return }
+        var group = RowGroupMetadata(rows: Int64(rowsInGroup), offset: Int64(bytesProduced), chunks: [])
+        for index in buffers.indices {
+            let offset = Int64(bytesProduced)
+            var page = Self.encodeLevels(buffers[index].definitions)
+            page.append(contentsOf: buffers[index].values)
+            let body = compression.map { $0.compressBlock(page) } ?? page
+            var header = ThriftCompactWriter()
+            header.beginStruct()
+            header.i32(1, 0)  // DATA_PAGE
+            header.i32(2, Int32(page.count))
+            header.i32(3, Int32(body.count))
+            header.structure(5) { data in
+                data.i32(1, Int32(rowsInGroup))
+                data.i32(2, 0)  // PLAIN
+                data.i32(3, 3)  // RLE definition levels
+                data.i32(4, 3)  // RLE repetition levels (none: max level 0)
+            }
+            header.endStruct()
+            output.append(contentsOf: header.bytes)
+            output.append(contentsOf: body)
+            bytesProduced += header.bytes.count + body.count
+            group.chunks.append(
+                ChunkMetadata(
+                    offset: offset, uncompressed: Int64(header.bytes.count + page.count),
+                    compressed: Int64(header.bytes.count + body.count)))
+            buffers[index] = ColumnBuffer()
+        }
+        rowGroups.append(group)
+        rowsInGroup = 0
+        bufferedBytes = 0
+    }
+
+    func finish() {
+        guard !finished else { return }
+        finished = true
+        endBatch()
+        let footer = footerBytes()
+        output.append(contentsOf: footer)
+        withUnsafeBytes(of: UInt32(footer.count).littleEndian) { output.append(contentsOf: $0) }
+        output.append(contentsOf: "PAR1".utf8)
+        bytesProduced += footer.count + 8
+    }
+
+    func takeOutput() -> [UInt8] {
+        defer { output = [] }
+        return output
+    }
+
+    /// Definition levels of bit width 1 in the RLE/bit-packed hybrid, as RLE runs, behind their
+    /// 4-byte length (data page v1).
+    static func encodeLevels(_ levels: [UInt8]) -> [UInt8] {
+        var runs: [UInt8] = []
+        var index = 0
+        while index < levels.count {
+            let value = levels[index]
+            var end = index + 1
+            while end < levels.count && levels[end] == value { end += 1 }
+            var header = UInt64(end - index) << 1
+            while header >= 0x80 {
+                runs.append(UInt8(header & 0x7F) | 0x80)
+                header >>= 7
+            }
+            runs.append(UInt8(header))
+            runs.append(value)
+            index = end
+        }
+        var page: [UInt8] = []
+        page.reserveCapacity(runs.count + 4)
+        withUnsafeBytes(of: UInt32(runs.count).littleEndian) { page.append(contentsOf: $0) }
+        page.append(contentsOf: runs)
+        return page
+    }
+
+    /// Parquet's codec ids; lz4 is `LZ4_RAW` (the unframed block the format settled on).
+    private var codecID: Int32 {
+        switch compression {
+        case nil: 0
+        case .snappy: 1
+        case .gzip: 2
+        case .brotli: 4
+        case .zstd: 6
+        case .lz4: 7
+        }
+    }
+
+    private func footerBytes() -> [UInt8] {
+        var meta = ThriftCompactWriter()
+        meta.beginStruct()
+        meta.i32(1, 1)
+        meta.structList(2, [nil] + columns.map { Optional($0) }) { element, column in
+            guard let column else {
+                element.string(4, "schema")
+                element.i32(5, Int32(columns.count))
+                return
+            }
+            element.i32(1, column.kind == .timestamp ? 2 : 6)  // INT64 : BYTE_ARRAY
+            element.i32(3, 1)  // OPTIONAL
+            element.string(4, column.name)
+            element.i32(6, column.kind == .timestamp ? 10 : 0)  // TIMESTAMP_MICROS : UTF8
+            element.structure(10) { logical in
+                if column.kind == .timestamp {
+                    logical.structure(8) { timestamp in
+                        timestamp.bool(1, true)
+                        timestamp.structure(2) { unit in unit.structure(2) { _ in } }
+                    }
+                } else {
+                    logical.structure(1) { _ in }
+                }
+            }
+        }
+        meta.i64(3, Int64(records))
+        meta.structList(4, rowGroups) { element, group in
+            element.structList(1, Array(zip(columns, group.chunks))) { chunk, pair in
+                let (column, metadata) = pair
+                chunk.i64(2, metadata.offset)
+                chunk.structure(3) { data in
+                    data.i32(1, column.kind == .timestamp ? 2 : 6)
+                    data.i32List(2, [0, 3])
+                    data.stringList(3, [column.name])
+                    data.i32(4, codecID)
+                    data.i64(5, group.rows)
+                    data.i64(6, metadata.uncompressed)
+                    data.i64(7, metadata.compressed)
+                    data.i64(9, metadata.offset)
+                }
+            }
+            element.i64(2, group.chunks.reduce(0) { $0 + $1.uncompressed })
+            element.i64(3, group.rows)
+            element.i64(5, group.offset)
+            element.i64(6, group.chunks.reduce(0) { $0 + $1.compressed })
+        }
+        meta.string(6, "hedgerow")
+        meta.endStruct()
+        return meta.bytes
+    }
+}

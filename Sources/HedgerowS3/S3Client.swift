@@ -1,0 +1,240 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// Where a bucket is reached: AWS's regional endpoint, or `endpoint_url` for S3-compatible stores;
+/// path-style (`host/bucket/key`) or virtual-hosted (`bucket.host/key`) addressing.
+public struct S3Endpoint: Sendable, Equatable {
+    public var secure: Bool
+    public var host: String
+    public var port: Int?
+    public var virtualHosted: Bool
+
+    public init(secure: Bool, host: String, port: Int? = nil, virtualHosted: Bool) {
+        self.secure = secure
+        self.host = host
+        self.port = port
+        self.virtualHosted = virtualHosted
+    }
+
+    public static func aws(region: String, virtualHosted: Bool) -> S3Endpoint {
+        S3Endpoint(secure: true, host: "s3.\(region).amazonaws.com", virtualHosted: virtualHosted)
+    }
+
+    /// `http(s)://host[:port]` (a path, if any, is not allowed).
+    public static func parse(_ url: String, virtualHosted: Bool) -> S3Endpoint? {
+        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
+            scheme == "http" || scheme == "https",
+            let host = components.host, !host.isEmpty, components.path.isEmpty || components.path == "/"
+        else { return nil }
+        return S3Endpoint(secure: scheme == "https", host: host, port: components.port, virtualHosted: virtualHosted)
+    }
+
+    /// The Host header: the port only when it is not the scheme's default.
+    func authority(bucket: String) -> String {
+        let name = virtualHosted ? "\(bucket).\(host)" : host
+        guard let port, port != (secure ? 443 : 80) else { return name }
+        return "\(name):\(port)"
+    }
+}
+
+/// An object a listing returned.
+public struct S3Object: Sendable, Equatable {
+    public var key: String
+    public var size: Int64
+    public var etag: String
+}
+
+/// A small S3 client: the calls an export needs (PutObject, multipart uploads, ListObjectsV2,
+/// DeleteObject, HeadBucket, GetObject, CreateBucket), signed with SigV4, retried with backoff on
+/// 5xx, 429 and network errors.
+public struct S3Client: Sendable {
+    public var endpoint: S3Endpoint
+    public var bucket: String
+    public var signer: SigV4Signer?
+    public var maximumAttempts: Int
+    public var timeout: TimeAmount
+    let http: HTTPClient
+
+    /// `credentials` nil sends anonymous requests.
+    public init(
+        endpoint: S3Endpoint, region: String, bucket: String, credentials: S3Credentials?, maximumAttempts: Int = 4,
+        timeout: TimeAmount = .seconds(120), http: HTTPClient = S3Client.sharedHTTPClient
+    ) {
+        self.endpoint = endpoint
+        self.bucket = bucket
+        self.signer = credentials.map { SigV4Signer(credentials: $0, region: region) }
+        self.maximumAttempts = max(1, maximumAttempts)
+        self.timeout = timeout
+        self.http = http
+    }
+
+    /// The process's HTTP client for S3: a refused connection fails the attempt at once (the
+    /// client's own retries decide what happens next) instead of being retried until the deadline.
+    public static let sharedHTTPClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout = .init(connect: .seconds(10), read: .seconds(120))
+        configuration.decompression = .disabled
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+
+    public struct Response: Sendable {
+        public var status: Int
+        public var headers: HTTPHeaders
+        public var body: [UInt8]
+    }
+
+    // MARK: Calls
+
+    public func putObject(_ key: String, body: [UInt8], headers: [(String, String)] = []) async throws(S3Error) {
+        _ = try await send("PUT", key: key, headers: headers, body: body)
+    }
+
+    public func getObject(_ key: String) async throws(S3Error) -> [UInt8] {
+        try await send("GET", key: key, limit: 1 << 30).body
+    }
+
+    public func deleteObject(_ key: String) async throws(S3Error) {
+        _ = try await send("DELETE", key: key)
+    }
+
+    public func headBucket() async throws(S3Error) {
+        _ = try await send("HEAD", key: nil)
+    }
+
+    public func createBucket() async throws(S3Error) {
+        _ = try await send("PUT", key: nil)
+    }
+
+    public func createMultipartUpload(_ key: String, headers: [(String, String)] = []) async throws(S3Error) -> String {
+        let response = try await send("POST", key: key, query: [("uploads", "")], headers: headers)
+        guard let id = XMLScan.first("UploadId", in: response.body) else {
+            throw S3Error(
+                code: "InvalidResponse", message: "CreateMultipartUpload answered no UploadId", status: response.status, retryable: true)
+        }
+        return id
+    }
+
+    /// Uploads one part; its ETag.
+    public func uploadPart(_ key: String, uploadID: String, partNumber: Int, body: [UInt8]) async throws(S3Error) -> String {
+        let response = try await send("PUT", key: key, query: [("partNumber", String(partNumber)), ("uploadId", uploadID)], body: body)
+        guard let etag = response.headers.first(name: "ETag") else {
+            throw S3Error(code: "InvalidResponse", message: "UploadPart answered no ETag", status: response.status, retryable: true)
+        }
+        return etag
+    }
+
+    public func completeMultipartUpload(_ key: String, uploadID: String, etags: [String]) async throws(S3Error) {
+        var xml = "<CompleteMultipartUpload>"
+        for (index, etag) in etags.enumerated() {
+            xml += "<Part><PartNumber>\(index + 1)</PartNumber><ETag>\(XMLScan.escape(etag))</ETag></Part>"
+        }
+        xml += "</CompleteMultipartUpload>"
+        let response = try await send("POST", key: key, query: [("uploadId", uploadID)], body: Array(xml.utf8))
+        // S3 may answer 200 and put the error in the body.
+        if XMLScan.first("Error", in: response.body) != nil || response.body.starts(with: Array("<Error>".utf8)) {
+            throw S3Error.answered(status: 500, body: response.body)
+        }
+    }
+
+    public func abortMultipartUpload(_ key: String, uploadID: String) async throws(S3Error) {
+        _ = try await send("DELETE", key: key, query: [("uploadId", uploadID)])
+    }
+
+    /// Every object under `prefix`, following continuation tokens.
+    public func listObjects(prefix: String) async throws(S3Error) -> [S3Object] {
+        var objects: [S3Object] = []
+        var token: String?
+        repeat {
+            var query = [("list-type", "2"), ("prefix", prefix)]
+            if let token { query.append(("continuation-token", token)) }
+            let response = try await send("GET", key: nil, query: query)
+            for element in XMLScan.elements("Contents", in: response.body) {
+                guard let key = XMLScan.first("Key", in: element) else { continue }
+                objects.append(
+                    S3Object(
+                        key: key, size: Int64(XMLScan.first("Size", in: element) ?? "") ?? 0, etag: XMLScan.first("ETag", in: element) ?? ""
+                    ))
+            }
+            token =
+                XMLScan.first("IsTruncated", in: response.body) == "true" ? XMLScan.first("NextContinuationToken", in: response.body) : nil
+        } while token != nil
+        return objects
+    }
+
+    // MARK: Requests
+
+    /// Sends one request, retrying 5xx, 429 and network errors with exponential backoff
+    /// (0.25 s, 0.5 s, 1 s, …); any other error answer is thrown at once.
+    public func send(
+        _ method: String, key: String?, query: [(String, String)] = [], headers: [(String, String)] = [], body: [UInt8] = [],
+        limit: Int = 16 << 20
+    ) async throws(S3Error) -> Response {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await sendOnce(method, key: key, query: query, headers: headers, body: body, limit: limit)
+            } catch {
+                guard error.retryable, attempt < maximumAttempts else { throw error }
+                let delay = UInt64(250_000_000) << UInt64(attempt - 1)
+                do { try await Task.sleep(nanoseconds: delay) } catch {
+                    throw S3Error(code: "Cancelled", message: "the request was cancelled", status: nil, retryable: true)
+                }
+            }
+        }
+    }
+
+    /// The URL of an object (or of the bucket, `key` nil).
+    public func url(for key: String?) -> String {
+        (endpoint.secure ? "https://" : "http://") + endpoint.authority(bucket: bucket) + path(for: key)
+    }
+
+    func path(for key: String?) -> String {
+        var path = endpoint.virtualHosted ? "" : "/" + SigV4Signer.encode(bucket)
+        if let key {
+            path += "/" + SigV4Signer.encode(key, keepSlash: true)
+        } else if endpoint.virtualHosted {
+            path = "/"
+        }
+        return path
+    }
+
+    private func sendOnce(
+        _ method: String, key: String?, query: [(String, String)], headers: [(String, String)], body: [UInt8], limit: Int
+    ) async throws(S3Error) -> Response {
+        let host = endpoint.authority(bucket: bucket)
+        let path = path(for: key)
+        let queryString = query.map {
+            $0.1.isEmpty && $0.0 == "uploads" ? "uploads" : "\(SigV4Signer.encode($0.0))=\(SigV4Signer.encode($0.1))"
+        }
+        .joined(separator: "&")
+        var request = HTTPClientRequest(url: url(for: key) + (query.isEmpty ? "" : "?" + queryString))
+        request.method = HTTPMethod(rawValue: method)
+        var all = headers
+        if let signer {
+            all += signer.sign(
+                method: method, host: host, path: path, query: query, headers: headers, payloadSHA256: SigV4Signer.sha256Hex(body),
+                date: Date())
+        }
+        for (name, value) in all { request.headers.add(name: name, value: value) }
+        if !body.isEmpty || method == "PUT" || method == "POST" {
+            request.headers.replaceOrAdd(name: "Content-Length", value: String(body.count))
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let response: HTTPClientResponse
+        let bytes: ByteBuffer
+        do {
+            response = try await http.execute(request, timeout: timeout)
+            bytes = try await response.body.collect(upTo: limit)
+        } catch {
+            throw S3Error(code: "ConnectionError", message: "\(host): \(error)", status: nil, retryable: true)
+        }
+        let status = Int(response.status.code)
+        let data = Array(buffer: bytes)
+        guard (200..<300).contains(status) else { throw S3Error.answered(status: status, body: data) }
+        return Response(status: status, headers: response.headers, body: data)
+    }
+}

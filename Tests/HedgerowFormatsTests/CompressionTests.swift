@@ -1,0 +1,77 @@
+import Foundation
+import HedgerowCore
+import HedgerowFormats
+import HedgerowTestSupport
+import Testing
+
+@Suite("compression codecs against their reference tools")
+struct CompressionTests {
+    /// Text like an export's: repetitive JSON with some variety.
+    static let sample: [UInt8] = {
+        var text = ""
+        for index in 0..<20_000 {
+            text +=
+                #"{"uuid":"0190-\#(index)","event":"$pageview","properties":{"$current_url":"https://example.com/\#(index % 97)","é":"ü"}}"#
+            text += "\n"
+        }
+        return Array(text.utf8)
+    }()
+
+    static let tools: [Compression: String] = [.gzip: "gzip", .brotli: "brotli", .zstd: "zstd", .lz4: "lz4"]
+
+    @Test(arguments: [Compression.gzip, .brotli, .zstd, .lz4])
+    func streamIsAcceptedAndDecodedByTheReferenceTool(_ compression: Compression) throws {
+        let compressor = try #require(compression.streamCompressor())
+        var output: [UInt8] = []
+        // Pieces of uneven sizes, as batches arrive.
+        var offset = 0
+        for size in [1, 10, 100_000, 7, 300_000] {
+            let end = min(offset + size, Self.sample.count)
+            compressor.compress(Array(Self.sample[offset..<end]), into: &output)
+            offset = end
+        }
+        compressor.compress(Array(Self.sample[offset...]), into: &output)
+        compressor.finish(into: &output)
+        #expect(output.count < Self.sample.count / 4)
+        let tool = try #require(Self.tools[compression])
+        let file = try ReferenceTools.temporaryFile(output, suffix: "." + compression.fileExtension)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let tested = try ReferenceTools.run(tool, ["-t", file.path])
+        #expect(tested.status == 0, "\(tool) -t: \(tested.stderr)")
+        let decoded = try ReferenceTools.run(tool, ["-dc", file.path])
+        #expect(decoded.status == 0)
+        #expect(Array(decoded.stdout) == Self.sample)
+    }
+
+    @Test func emptyStreamsAreValid() throws {
+        for compression in [Compression.gzip, .brotli, .zstd, .lz4] {
+            let compressor = try #require(compression.streamCompressor())
+            var output: [UInt8] = []
+            compressor.finish(into: &output)
+            let file = try ReferenceTools.temporaryFile(output, suffix: "")
+            defer { try? FileManager.default.removeItem(at: file) }
+            let decoded = try ReferenceTools.run(try #require(Self.tools[compression]), ["-dc", file.path])
+            #expect(decoded.status == 0 && decoded.stdout.isEmpty, "\(compression): \(decoded.stderr)")
+        }
+    }
+
+    @Test func snappyHasNoStreamForm() {
+        #expect(Compression.snappy.streamCompressor() == nil)
+        #expect(Compression.allCases.map(\.fileExtension) == ["gz", "br", "zst", "lz4", "sz"])
+    }
+
+    /// Parquet's page codecs, decoded by pyarrow's (Arrow's C++ codecs).
+    @Test(arguments: Compression.allCases)
+    func blockIsDecodedByArrow(_ compression: Compression) throws {
+        let block = compression.compressBlock(Self.sample)
+        #expect(block.count < Self.sample.count / 4)
+        let codec = compression == .lz4 ? "lz4_raw" : compression.rawValue
+        let decoded = try ReferenceTools.python(
+            """
+            import sys, pyarrow as pa
+            data = sys.stdin.buffer.read()
+            sys.stdout.buffer.write(pa.decompress(data, decompressed_size=int(sys.argv[1]), codec=sys.argv[2]).to_pybytes())
+            """, arguments: [String(Self.sample.count), codec], input: Data(block))
+        #expect(Array(decoded) == Self.sample)
+    }
+}

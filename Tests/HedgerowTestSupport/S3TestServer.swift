@@ -1,0 +1,62 @@
+import Foundation
+
+/// moto's S3 server for the tests (`scripts/s3-test-server`): the shared one `scripts/test` starts
+/// (`HEDGEROW_TEST_S3_URL`), or one this test process starts; and dedicated ones for tests that
+/// stop their server or enforce credentials.
+public enum S3TestServer {
+    public struct Instance: Sendable {
+        public var url: String
+        public var port: Int
+        public var directory: String
+
+        public func stop() {
+            _ = try? ReferenceTools.run(
+                ReferenceTools.packageRoot.appendingPathComponent("scripts/s3-test-server").path, ["stop", directory])
+        }
+    }
+
+    public static let shared: Result<String, ReferenceTools.Failure> = {
+        if let url = ProcessInfo.processInfo.environment["HEDGEROW_TEST_S3_URL"], !url.isEmpty { return .success(url) }
+        do { return .success(try start().url) } catch let failure as ReferenceTools.Failure { return .failure(failure) } catch {
+            return .failure(ReferenceTools.Failure("\(error)"))
+        }
+    }()
+
+    /// Starts a moto server of its own on a free loopback port (`port` to restart one where it was).
+    public static func start(port: Int? = nil, environment: [String: String] = [:]) throws -> Instance {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hedgerow-s3-\(UUID().uuidString)").path
+        var lastError = ""
+        for _ in 0..<5 {
+            let chosen = port ?? freePort()
+            let output = try ReferenceTools.run(
+                ReferenceTools.packageRoot.appendingPathComponent("scripts/s3-test-server").path, ["start", directory, String(chosen)],
+                environment: environment)
+            if output.status == 0 {
+                let url = String(decoding: output.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                return Instance(url: url, port: chosen, directory: directory)
+            }
+            lastError = output.stderr
+            if port != nil { Thread.sleep(forTimeInterval: 0.5) }
+        }
+        throw ReferenceTools.Failure("moto_server did not start: \(lastError)")
+    }
+
+    /// A port nothing listens on now (the kernel's choice for a socket bound to port 0).
+    public static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// A bucket name no other test uses.
+    public static func bucketName(_ label: String) -> String {
+        "hedgerow-\(label)-\(UUID().uuidString.prefix(8).lowercased())"
+    }
+}
