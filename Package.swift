@@ -76,6 +76,8 @@ let package = Package(
             dependencies: [
                 "HedgerowCore",
                 "HedgerowStore",
+                "HedgerowFormats",
+                "HedgerowS3",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -135,6 +137,8 @@ let package = Package(
             dependencies: [
                 "HedgerowAPI",
                 "HedgerowCore",
+                "HedgerowDestinations",
+                "HedgerowFormats",
                 "HedgerowStore",
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -167,6 +171,8 @@ let package = Package(
             name: "HedgerowAPITests",
             dependencies: [
                 "HedgerowAPI",
+                "HedgerowS3",
+                "HedgerowTestSupport",
                 "HedgerowExport",
                 "HedgerowDestinations",
                 "HedgerowCore",
@@ -186,7 +192,9 @@ let package = Package(
                 "hedgerow",
                 "HedgerowAPI",
                 "HedgerowCore",
+                "HedgerowS3",
                 "HedgerowStore",
+                "HedgerowTestSupport",
             ],
             swiftSettings: swiftSettings
         ),

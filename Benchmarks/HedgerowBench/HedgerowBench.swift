@@ -1,6 +1,8 @@
 import Foundation
 import HedgerowAPI
 import HedgerowCore
+import HedgerowDestinations
+import HedgerowFormats
 import HedgerowStore
 import Logging
 
@@ -8,6 +10,9 @@ import Logging
 ///   hedgerow-bench seed N TEAM START_MICROS SPAN_MICROS   stores N events spread over the span
 ///   hedgerow-bench scan TEAM START_MICROS END_MICROS [BATCH]  streams a window, then reads the same
 ///                                                            rows with one SQL aggregate (the baseline)
+///   hedgerow-bench encode TEAM START END FORMAT COMPRESSION FILE  reads a window into memory, then times
+///                                                            projecting and encoding it into FILE
+///                                                            (scripts/bench-s3; COMPRESSION "none" for none)
 /// The database comes from HEDGEROW_DATABASE_URL / HEDGEROW_DATA_DIR, as for `hedgerow`.
 @main
 struct HedgerowBench {
@@ -32,8 +37,18 @@ struct HedgerowBench {
                 try await scan(
                     database, team: numbers[0], start: numbers[1], end: numbers[2], batch: Int(numbers.count > 3 ? numbers[3] : 10_000))
             }
+        case "encode" where arguments.count == 7 && numbers.count >= 3:
+            guard let format = FileFormat(rawValue: arguments[4]) else { throw BenchError("unknown format \(arguments[4])") }
+            let compression = arguments[5] == "none" ? nil : Compression(rawValue: arguments[5])
+            try await withDatabase(configuration, logger: logger) { database in
+                try await encode(
+                    database, team: numbers[0], start: numbers[1], end: numbers[2], format: format, compression: compression,
+                    file: arguments[6])
+            }
         default:
-            print("usage: hedgerow-bench seed N TEAM START SPAN | scan TEAM START END [BATCH]")
+            print(
+                "usage: hedgerow-bench seed N TEAM START SPAN | scan TEAM START END [BATCH] | encode TEAM START END FORMAT COMPRESSION FILE"
+            )
         }
     }
 
@@ -95,6 +110,41 @@ struct HedgerowBench {
                 rows, streamed, Double(rows) / streamed, largestBatch, baselineRows, aggregated, Double(baselineRows) / aggregated,
                 (Double(rows) / streamed) / (Double(baselineRows) / aggregated)))
         print("scan: property bytes read \(bytes); RSS before \(rssBefore) kB, peak \(residentKilobytes("VmHWM")) kB")
+    }
+
+    /// The encoding stage alone, as the S3 destination runs it (projection, encoder, codec), into a
+    /// local file: the events are read first, so the time is the encoding's only.
+    static func encode(
+        _ database: any Database, team: Int64, start: Int64, end: Int64, format: FileFormat, compression: Compression?, file: String
+    ) async throws {
+        let store = SQLEventStore(database: database)
+        let query = EventQuery(teamID: team, field: .timestamp, start: Timestamp(microseconds: start), end: Timestamp(microseconds: end))
+        var batches: [[Event]] = []
+        for try await batch in store.batches(query, batchSize: 10_000) { batches.append(batch) }
+        guard FileManager.default.createFile(atPath: file, contents: nil), let handle = FileHandle(forWritingAtPath: file) else {
+            throw BenchError("cannot write \(file)")
+        }
+        let clock = ContinuousClock()
+        let began = clock.now
+        let encoder = try format.encoder(columns: EventProjection.fileColumns, compression: compression).get()
+        for batch in batches {
+            for event in batch { encoder.append(EventProjection.fileRow(event)) }
+            encoder.endBatch()
+            try handle.write(contentsOf: encoder.takeOutput())
+        }
+        encoder.finish()
+        try handle.write(contentsOf: encoder.takeOutput())
+        try handle.close()
+        let seconds = (clock.now - began).seconds
+        print(
+            String(
+                format: "encode: %d rows in %.3f s = %.0f rows/s, %d bytes", encoder.records, seconds, Double(encoder.records) / seconds,
+                encoder.bytesProduced))
+    }
+
+    struct BenchError: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
     }
 
     static func residentKilobytes(_ field: String) -> Int {

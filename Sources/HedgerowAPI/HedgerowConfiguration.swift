@@ -83,6 +83,16 @@ public struct HedgerowConfiguration: Sendable {
             }
             configuration.engine.concurrency = value
         }
+        func integer(_ name: String, _ range: ClosedRange<Int>) throws -> Int? {
+            guard let text = environment[name], !text.isEmpty else { return nil }
+            guard let value = Int(text), range.contains(value) else {
+                throw Invalid(description: "\(name) must be an integer from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return value
+        }
+        if let value = try integer("HEDGEROW_BACKFILL_CONCURRENCY", 1...64) { configuration.engine.backfillConcurrency = value }
+        if let value = try integer("HEDGEROW_S3_PART_SIZE_MB", 5...5_000) { configuration.engine.s3.partSize = value * 1024 * 1024 }
+        if let value = try integer("HEDGEROW_S3_UPLOADS_IN_FLIGHT", 1...64) { configuration.engine.s3.uploadsInFlight = value }
         if let text = environment["HEDGEROW_ENGINE_POLL_SECONDS"], !text.isEmpty {
             guard let value = Double(text), value > 0, value <= 3600 else {
                 throw Invalid(description: "HEDGEROW_ENGINE_POLL_SECONDS must be a number of seconds above 0")

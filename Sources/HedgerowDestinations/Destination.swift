@@ -6,9 +6,26 @@ import Logging
 public struct DeliveryContext: Sendable {
     public var export: BatchExport
     public var run: BatchExportRun
-    public init(export: BatchExport, run: BatchExportRun) {
+    /// Whether a scheduled run has already delivered this interval (object stores then give a
+    /// backfill run's files names of their own, ENGINE.md §4).
+    public var overlapsCompletedScheduledRun: Bool
+    /// Writes a line to the run's log (level, message).
+    public var log: @Sendable (String, String) async -> Void
+
+    public init(
+        export: BatchExport, run: BatchExportRun, overlapsCompletedScheduledRun: Bool = false,
+        log: @escaping @Sendable (String, String) async -> Void = { _, _ in }
+    ) {
         self.export = export
         self.run = run
+        self.overlapsCompletedScheduledRun = overlapsCompletedScheduledRun
+        self.log = log
+    }
+
+    /// The start of the run's data interval (a run created before starts were stored has its
+    /// schedule's interval).
+    public var dataIntervalStart: Timestamp {
+        run.dataIntervalStart ?? export.schedule.dataInterval(endingAt: run.dataIntervalEnd).start
     }
 }
 
@@ -65,13 +82,16 @@ public struct NoOpDestination: Destination {
 
 /// The destinations this build delivers to; the API refuses every other type.
 public enum Destinations {
-    public static let deliverable: Set<DestinationType> = [.noOp, .postgres, .http]
+    public static let deliverable: Set<DestinationType> = [.noOp, .postgres, .http, .s3, .awsS3, .s3Compatible]
 
-    public static func make(_ type: DestinationType, logger: Logger, allowInsecureHTTP: Bool = false) -> (any Destination)? {
+    public static func make(
+        _ type: DestinationType, logger: Logger, allowInsecureHTTP: Bool = false, s3: S3Destination.Options = S3Destination.Options()
+    ) -> (any Destination)? {
         switch type {
         case .noOp: NoOpDestination()
         case .postgres: PostgresDestination(logger: logger)
         case .http: HTTPDestination(allowInsecure: allowInsecureHTTP)
+        case .s3, .awsS3, .s3Compatible: S3Destination(options: s3)
         default: nil
         }
     }

@@ -27,6 +27,11 @@ public struct EngineConfiguration: Sendable {
     public var alertWebhookURL: String?
     /// Whether HTTP destinations may use plain `http://` (`HEDGEROW_ALLOW_INSECURE_HTTP_DESTINATIONS=1`).
     public var allowInsecureHTTP = false
+    /// Multipart part size and parts in flight of S3 uploads (`HEDGEROW_S3_PART_SIZE_MB`,
+    /// `HEDGEROW_S3_UPLOADS_IN_FLIGHT`).
+    public var s3 = S3Destination.Options()
+    /// Runs of one backfill executed at once, oldest first (`HEDGEROW_BACKFILL_CONCURRENCY`, ENGINE.md §6).
+    public var backfillConcurrency = 1
     public init() {}
 }
 
@@ -124,7 +129,8 @@ public struct ExportEngine: Service {
     // MARK: Claiming
 
     /// Takes up to `limit` runs that are due and not held by a live lease. Runs of one backfill go
-    /// one at a time, oldest first.
+    /// oldest first, `backfillConcurrency` at a time: a run waits while that many earlier runs of
+    /// its backfill are unfinished.
     func claim(limit: Int) async throws -> [BatchExportRun] {
         let now = clock()
         return try await database.transaction { connection in
@@ -135,11 +141,11 @@ public struct ExportEngine: Service {
                 WHERE r.status IN ('Starting', 'Running', 'FailedRetryable') AND e.deleted = $1
                   AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= $2)
                   AND (r.lease_expires_at IS NULL OR r.lease_expires_at < $2)
-                  AND (r.backfill_id IS NULL OR NOT EXISTS (
-                      SELECT 1 FROM batch_export_runs p WHERE p.backfill_id = r.backfill_id AND p.data_interval_end < r.data_interval_end
-                        AND p.status IN ('Starting', 'Running', 'FailedRetryable')))
+                  AND (r.backfill_id IS NULL OR (
+                      SELECT COUNT(*) FROM batch_export_runs p WHERE p.backfill_id = r.backfill_id AND p.data_interval_end < r.data_interval_end
+                        AND p.status IN ('Starting', 'Running', 'FailedRetryable')) < $3)
                 ORDER BY r.data_interval_end, r.created_at LIMIT \(limit)\(lock)
-                """, [.bool(false), SQLValue(now)])
+                """, [.bool(false), SQLValue(now), .int(Int64(max(configuration.backfillConcurrency, 1)))])
             var claimed: [BatchExportRun] = []
             for row in rows {
                 let id = try row.decodeString("id")
@@ -177,16 +183,27 @@ public struct ExportEngine: Service {
         let export = opened
         try await database.transaction { try await log(export.id, run: run.id, "INFO", "Run started (attempt \(run.attempt)).", on: $0) }
         let outcome: Result<DeliveryResult, any Error>
-        if let destination = Destinations.make(export.destinationType, logger: logger, allowInsecureHTTP: configuration.allowInsecureHTTP) {
-            let query = EventQuery(
-                teamID: export.teamID, field: run.backfillID == nil ? .insertedAt : .timestamp,
-                start: run.dataIntervalStart ?? export.schedule.dataInterval(endingAt: run.dataIntervalEnd).start, end: run.dataIntervalEnd,
-                includeEvents: export.includeEvents, excludeEvents: export.excludeEvents, filters: export.propertyFilters)
+        if let destination = Destinations.make(
+            export.destinationType, logger: logger, allowInsecureHTTP: configuration.allowInsecureHTTP, s3: configuration.s3)
+        {
             let runID = run.id
+            let overlaps =
+                run.backfillID == nil
+                ? false
+                : try await database.read {
+                    try await exports.hasCompletedScheduledRun(batchExportID: export.id, endingAt: run.dataIntervalEnd, on: $0)
+                }
+            let context = DeliveryContext(export: export, run: run, overlapsCompletedScheduledRun: overlaps) { level, message in
+                try? await database.transaction { try await log(export.id, run: runID, level, message, on: $0) }
+            }
+            let query = EventQuery(
+                teamID: export.teamID, field: run.backfillID == nil ? .insertedAt : .timestamp, start: context.dataIntervalStart,
+                end: run.dataIntervalEnd, includeEvents: export.includeEvents, excludeEvents: export.excludeEvents,
+                filters: export.propertyFilters)
             do {
-                let result = try await destination.deliver(
-                    events.batches(query, batchSize: configuration.batchSize), context: DeliveryContext(export: export, run: run)
-                ) { progress in try await heartbeat(runID, cursor: progress.cursor) }
+                let result = try await destination.deliver(events.batches(query, batchSize: configuration.batchSize), context: context) {
+                    progress in try await heartbeat(runID, cursor: progress.cursor)
+                }
                 outcome = .success(result)
             } catch {
                 outcome = .failure(error)

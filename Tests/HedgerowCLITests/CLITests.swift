@@ -1,7 +1,9 @@
 import Foundation
 import HedgerowAPI
 import HedgerowCore
+import HedgerowS3
 import HedgerowStore
+import HedgerowTestSupport
 import Logging
 import Testing
 
@@ -326,7 +328,7 @@ struct CLITests {
             let (refused, _) = try Self.curl(
                 auth + [
                     "-d",
-                    #"{"name": "s3", "interval": "hour", "destination": {"type": "S3", "config": {"bucket_name": "b", "region": "r", "prefix": "p", "aws_secret_access_key": "\#(secret)"}}}"#,
+                    #"{"name": "sf", "interval": "hour", "destination": {"type": "Snowflake", "config": {"account": "a", "user": "u", "password": "\#(secret)", "database": "d", "warehouse": "w", "schema": "s", "table_name": "t"}}}"#,
                     base,
                 ])
             #expect(refused == 400)
@@ -372,28 +374,8 @@ struct CLITests {
         let schema = "kill_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
         _ = try Self.psql(url, "CREATE SCHEMA \(schema)")
 
-        // First start (bootstrap), then 150 000 events in one hour, stored while the server is down.
-        _ = try Self.withServer(sandbox) { _ in }
-        var configuration = try HedgerowConfiguration.fromEnvironment(sandbox.environment)
-        configuration.bootstrapOnEmptyDatabase = false
-        var logger = Logger(label: "kill-test")
-        logger.logLevel = .critical
-        let hour: Int64 = 1_748_736_000_000_000
         let total = 150_000
-        try await withDatabase(configuration, logger: logger) { database in
-            let store = SQLEventStore(database: database)
-            for chunk in stride(from: 0, to: total, by: 10_000) {
-                _ = try await store.append(
-                    (chunk..<chunk + 10_000).map { index in
-                        let at = Timestamp(microseconds: hour + Int64(index) * 10_000)
-                        return Event(
-                            uuid: Identifiers.uuidV7(at: at), teamID: 1, event: "e", distinctID: "u\(index % 100)",
-                            properties: #"{"$ip":"1.2.3.4","n":\#(index)}"#, personID: nil, personProperties: nil, elementsChain: nil,
-                            timestamp: at,
-                            createdAt: at, insertedAt: at)
-                    })
-            }
-        }
+        try await Self.seedHour(sandbox, total: total)
 
         guard let first = try Self.launch(sandbox) else {
             Issue.record("server did not start")
@@ -452,5 +434,106 @@ struct CLITests {
         let log = (try? String(contentsOfFile: second.errPath, encoding: .utf8)) ?? ""
         #expect(log.contains("attempt 2"), "the run should have been taken over")
         _ = try Self.psql(url, "DROP SCHEMA \(schema) CASCADE")
+    }
+
+    /// First start (bootstrap), then `total` events in 2025-06-01 00:00–01:00 of environment 1,
+    /// stored while the server is down.
+    static func seedHour(_ sandbox: Sandbox, total: Int, padding: Int = 0) async throws {
+        _ = try Self.withServer(sandbox) { _ in }
+        var configuration = try HedgerowConfiguration.fromEnvironment(sandbox.environment)
+        configuration.bootstrapOnEmptyDatabase = false
+        var logger = Logger(label: "kill-test")
+        logger.logLevel = .critical
+        let hour: Int64 = 1_748_736_000_000_000
+        let filler = String(repeating: "x", count: padding)
+        try await withDatabase(configuration, logger: logger) { database in
+            let store = SQLEventStore(database: database)
+            for chunk in stride(from: 0, to: total, by: 10_000) {
+                _ = try await store.append(
+                    (chunk..<min(chunk + 10_000, total)).map { index in
+                        let at = Timestamp(microseconds: hour + Int64(index) * (3_600_000_000 / Int64(total)))
+                        return Event(
+                            uuid: Identifiers.uuidV7(at: at), teamID: 1, event: "e", distinctID: "u\(index % 100)",
+                            properties: #"{"$ip":"1.2.3.4","n":\#(index),"pad":"\#(filler)"}"#, personID: nil, personProperties: nil,
+                            elementsChain: nil, timestamp: at, createdAt: at, insertedAt: at)
+                    })
+            }
+        }
+    }
+
+    @Test("kill -9 in the middle of an S3 multipart upload, then a restart: one complete file and its manifest, nothing else")
+    func killDuringS3Upload() async throws {
+        var sandbox = try Sandbox.make(.sqlite)
+        defer { try? FileManager.default.removeItem(atPath: sandbox.directory) }
+        sandbox.environment["HEDGEROW_RUN_LEASE_SECONDS"] = "2"
+        sandbox.environment["HEDGEROW_LOG_LEVEL"] = "info"
+        sandbox.environment["HEDGEROW_S3_PART_SIZE_MB"] = "5"
+        sandbox.environment["HEDGEROW_S3_UPLOADS_IN_FLIGHT"] = "1"
+        let s3URL = try S3TestServer.shared.get()
+        let bucket = S3Client(
+            endpoint: try #require(S3Endpoint.parse(s3URL, virtualHosted: false)), region: "us-east-1",
+            bucket: S3TestServer.bucketName("kill"), credentials: S3Credentials(accessKeyID: "k", secretAccessKey: "s"))
+        try await bucket.createBucket()
+        // About 90 MB of JSONLines: many 5 MB parts, so the kill lands in the middle of the upload.
+        let total = 200_000
+        try await Self.seedHour(sandbox, total: total, padding: 300)
+
+        guard let first = try Self.launch(sandbox) else {
+            Issue.record("server did not start")
+            return
+        }
+        let key = (try String(contentsOfFile: sandbox.directory + "/initial-api-key", encoding: .utf8)).trimmingCharacters(
+            in: .whitespacesAndNewlines)
+        let auth = ["-H", "Authorization: Bearer \(key)", "-H", "Content-Type: application/json"]
+        let base = "http://127.0.0.1:\(first.port)/api/environments/1/batch_exports/"
+        let config: JSONValue = .object([
+            "bucket_name": .string(bucket.bucket), "region": "us-east-1", "prefix": "lake", "endpoint_url": .string(s3URL),
+            "aws_access_key_id": "k", "aws_secret_access_key": "s",
+        ])
+        let (_, export) = try Self.curl(
+            auth + [
+                "-d",
+                JSONWriter.string(.object(["name": "k", "interval": "hour", "destination": .object(["type": "S3", "config": config])])),
+                base,
+            ])
+        let id = export["id"]?.stringValue ?? ""
+        let (_, backfill) = try Self.curl(
+            auth + ["-d", #"{"start_at": "2025-06-01T00:00:00Z", "end_at": "2025-06-01T01:00:00Z"}"#, base + "\(id)/backfills/"])
+        let backfillID = backfill["backfill_id"]?.stringValue ?? ""
+        var running = false
+        for _ in 0..<200 where !running {
+            let (_, runs) = try Self.curl(auth + [base + "\(id)/runs/"])
+            running = runs["results"]?.arrayValue?.first?["status"] == "Running"
+            if !running { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(running)
+        try await Task.sleep(for: .milliseconds(1500))
+        kill(first.process.processIdentifier, SIGKILL)
+        first.process.waitUntilExit()
+        // Parts of an upload never completed are not an object: nothing is listed yet.
+        #expect(try await bucket.listObjects(prefix: "").isEmpty)
+
+        guard let second = try Self.launch(sandbox) else {
+            Issue.record("server did not restart")
+            return
+        }
+        let base2 = "http://127.0.0.1:\(second.port)/api/environments/1/batch_exports/"
+        var status = ""
+        for _ in 0..<900 where status != "Completed" {
+            try await Task.sleep(for: .milliseconds(100))
+            let (_, detail) = try Self.curl(auth + [base2 + "\(id)/backfills/\(backfillID)/"])
+            status = detail["status"]?.stringValue ?? ""
+        }
+        second.process.terminate()
+        second.process.waitUntilExit()
+        #expect(status == "Completed")
+        let stem = "lake/2025-06-01T00:00:00+00:00-2025-06-01T01:00:00+00:00"
+        #expect(try await bucket.listObjects(prefix: "").map(\.key).sorted() == [stem + ".jsonl", stem + "_manifest.json"])
+        let lines = try await bucket.getObject(stem + ".jsonl").split(separator: UInt8(ascii: "\n"))
+        #expect(lines.count == total)
+        let uuids = Set(lines.compactMap { try? JSONParser.parse(Array($0))["uuid"]?.stringValue })
+        #expect(uuids.count == total)
+        let log = (try? String(contentsOfFile: second.errPath, encoding: .utf8)) ?? ""
+        #expect(log.contains("attempt 2"), "the run should have been taken over")
     }
 }

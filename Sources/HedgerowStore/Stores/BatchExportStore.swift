@@ -161,6 +161,17 @@ public struct BatchExportStore: Sendable {
         ).map(Self.decodeRun)
     }
 
+    /// Whether a scheduled (non-backfill) run of the export has completed the interval ending at `end`.
+    public func hasCompletedScheduledRun(
+        batchExportID: String, endingAt end: Timestamp, on connection: any SQLConnection
+    ) async throws -> Bool {
+        try await connection.first(
+            """
+            SELECT 1 AS found FROM batch_export_runs WHERE batch_export_id = $1 AND data_interval_end = $2 AND backfill_id IS NULL
+              AND status = 'Completed'
+            """, [.text(batchExportID), SQLValue(end)]) != nil
+    }
+
     /// Runs of an export, filtered and ordered as the runs list asks.
     public func runs(
         batchExportID: String, statuses: [RunStatus], after: Timestamp?, before: Timestamp?, ordering: String, descending: Bool,
