@@ -60,7 +60,7 @@ public struct DestinationError: Error, CustomStringConvertible {
 /// called between batches (the worker renews its lease there and stops a cancelled run).
 public protocol Destination: Sendable {
     func deliver(
-        _ batches: EventBatches, context: DeliveryContext, afterBatch: @Sendable (DeliveryResult) async throws -> Void
+        _ batches: EventBatches, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult
 }
 
@@ -69,7 +69,7 @@ public struct NoOpDestination: Destination {
     public init() {}
 
     public func deliver(
-        _ batches: EventBatches, context: DeliveryContext, afterBatch: @Sendable (DeliveryResult) async throws -> Void
+        _ batches: EventBatches, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
         var result = DeliveryResult(records: 0, bytes: 0)
         for try await batch in batches {

@@ -25,7 +25,7 @@ public struct HTTPDestination: Destination {
     }
 
     public func deliver(
-        _ batches: EventBatches, context: DeliveryContext, afterBatch: @Sendable (DeliveryResult) async throws -> Void
+        _ batches: EventBatches, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
         let config = context.export.destinationConfig
         guard case .string(let url)? = config["url"], case .string(let token)? = config["token"] else {

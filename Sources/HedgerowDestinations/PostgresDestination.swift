@@ -2,6 +2,7 @@ import Foundation
 import HedgerowCore
 import HedgerowStore
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -59,12 +60,14 @@ public struct PostgresDestination: Destination {
     static func quote(_ identifier: String) -> String { "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
 
     public func deliver(
-        _ batches: EventBatches, context: DeliveryContext, afterBatch: @Sendable (DeliveryResult) async throws -> Void
+        _ batches: EventBatches, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
         let settings = try Settings(context.export.destinationConfig)
         let connection = try await connect(settings)
         do {
-            let result = try await deliver(batches, context: context, settings: settings, connection: connection, afterBatch: afterBatch)
+            let result = try await Self.untilClosed(connection) {
+                try await deliver(batches, context: context, settings: settings, connection: connection, afterBatch: afterBatch)
+            }
             try? await connection.close()
             return result
         } catch {
@@ -91,7 +94,7 @@ public struct PostgresDestination: Destination {
 
     func deliver(
         _ batches: EventBatches, context: DeliveryContext, settings: Settings, connection: PostgresConnection,
-        afterBatch: @Sendable (DeliveryResult) async throws -> Void
+        afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
         let schema = Self.quote(settings.schema)
         let table = "\(schema).\(Self.quote(settings.table))"
@@ -188,7 +191,7 @@ public struct PostgresDestination: Destination {
     /// Streams the run's events into `table` with `COPY ... FROM STDIN`.
     func copy(
         _ batches: EventBatches, into table: String, columns: [String], connection: PostgresConnection,
-        afterBatch: @Sendable (DeliveryResult) async throws -> Void
+        afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
         var result = DeliveryResult(records: 0, bytes: 0)
         // copyFrom quotes the column names itself (they come from our fixed list).
@@ -203,6 +206,33 @@ public struct PostgresDestination: Destination {
             }
         }
         return result
+    }
+
+    /// Runs `body`, but ends when the connection closes under it. postgres-nio (1.33) never finishes
+    /// a COPY write that waits for the socket to drain when the connection drops meanwhile (the pending
+    /// promise is dropped), so the run would wait forever. `body` runs in a task of its own because the
+    /// stuck write cannot be cancelled; when the close wins, that task is cancelled and left suspended on
+    /// the dead connection instead of holding the run and the worker.
+    static func untilClosed<T: Sendable>(
+        _ connection: PostgresConnection, _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        let once = ResumeOnce<T>()
+        let task = Task {
+            do { once.resume(.success(try await body())) } catch { once.resume(.failure(error)) }
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+                once.set(continuation)
+                connection.closeFuture.whenComplete { _ in
+                    task.cancel()
+                    once.resume(
+                        .failure(
+                            DestinationError(kind: "ConnectionError", message: "the destination closed the connection", retryable: true)))
+                }
+            }
+        } onCancel: {
+            task.cancel()
+        }
     }
 
     func run(_ connection: PostgresConnection, _ sql: String) async throws {
@@ -252,6 +282,15 @@ public struct PostgresDestination: Destination {
     /// ENGINE.md §5: bad credentials, missing database or schema, permissions and incompatible tables
     /// fail at once; connection problems, deadlocks and serialization failures are retried.
     static func classify(_ error: any Error) -> DestinationError {
+        // A certificate the client does not trust is not going to change on its own.
+        let text = String(reflecting: error)
+        if text.localizedCaseInsensitiveContains("CERTIFICATE_VERIFY_FAILED")
+            || text.localizedCaseInsensitiveContains("certificate verify failed")
+        {
+            return DestinationError(
+                kind: "TLSCertificateError",
+                message: "the server's TLS certificate is not trusted (set has_self_signed_cert for a self-signed one)", retryable: false)
+        }
         if let error = error as? PSQLError {
             let state = error.serverInfo?[.sqlState] ?? ""
             let message = error.serverInfo?[.message] ?? String(describing: error.code)
@@ -268,5 +307,29 @@ public struct PostgresDestination: Destination {
             }
         }
         return DestinationError(kind: "ConnectionError", message: String(describing: error), retryable: true)
+    }
+}
+
+/// Resumes a continuation exactly once, from whichever of several callbacks comes first.
+final class ResumeOnce<T: Sendable>: Sendable {
+    private let state = NIOLockedValueBox<(continuation: CheckedContinuation<T, any Error>?, result: Result<T, any Error>?)>((nil, nil))
+
+    func set(_ continuation: CheckedContinuation<T, any Error>) {
+        let ready: Result<T, any Error>? = state.withLockedValue { state in
+            if let result = state.result { return result }
+            state.continuation = continuation
+            return nil
+        }
+        if let ready { continuation.resume(with: ready) }
+    }
+
+    func resume(_ result: Result<T, any Error>) {
+        let waiting: CheckedContinuation<T, any Error>? = state.withLockedValue { state in
+            guard state.result == nil else { return nil }
+            state.result = result
+            defer { state.continuation = nil }
+            return state.continuation
+        }
+        waiting?.resume(with: result)
     }
 }

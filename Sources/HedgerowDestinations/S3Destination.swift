@@ -133,7 +133,7 @@ public struct S3Destination: Destination {
     }
 
     public func deliver(
-        _ batches: EventBatches, context: DeliveryContext, afterBatch: @Sendable (DeliveryResult) async throws -> Void
+        _ batches: EventBatches, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
         let settings = try Settings(context.export.destinationConfig)
         let (prefix, rendered) = Self.renderPrefix(

@@ -1,12 +1,12 @@
 import Foundation
 import HedgerowCore
 import HedgerowDestinations
-import HedgerowExport
 import HedgerowStore
 import Logging
 import Testing
 
 @testable import HedgerowAPI
+@testable import HedgerowExport
 
 @Suite("Batch exports API (API.md §4)")
 struct BatchExportTests {
@@ -340,6 +340,36 @@ struct BatchExportTests {
         logger.logLevel = .critical
         let clock = time.map { ISO8601.parse($0)!.timestamp }
         return ExportEngine(database: server.database, logger: logger, clock: { clock ?? .now() })
+    }
+
+    @Test(
+        "Runs of a backfill are claimed oldest first, as many at once as the backfill concurrency allows", arguments: TestBackend.available)
+    func backfillConcurrency(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let world = try await Self.world(server)
+            let id = try await Self.create(server, world)
+            try await Self.seed(server, team: world.team, times: ["2024-01-01T10:15:00Z", "2024-01-01T11:15:00Z", "2024-01-01T12:15:00Z"])
+            let created = try await server.request(
+                "POST", world.base + "/\(id)/backfills/", key: world.member.key,
+                json: .object(["start_at": "2024-01-01T10:00:00Z", "end_at": "2024-01-01T13:00:00Z"]))
+            #expect(created.status == 201)
+            var logger = Logger(label: "test")
+            logger.logLevel = .critical
+            func engine(_ concurrency: Int) -> ExportEngine {
+                var configuration = EngineConfiguration()
+                configuration.backfillConcurrency = concurrency
+                return ExportEngine(database: server.database, configuration: configuration, logger: logger)
+            }
+            // One at a time by default: only the oldest run may start.
+            let first = try await engine(1).claim(limit: 5)
+            #expect(first.map(\.dataIntervalEnd.iso8601) == ["2024-01-01T11:00:00Z"])
+            // With 2, the next one joins it while the oldest is still running; the third waits.
+            let second = try await engine(2).claim(limit: 5)
+            #expect(second.map(\.dataIntervalEnd.iso8601) == ["2024-01-01T12:00:00Z"])
+            #expect(try await engine(2).claim(limit: 5).isEmpty)
+            let third = try await engine(3).claim(limit: 5)
+            #expect(third.map(\.dataIntervalEnd.iso8601) == ["2024-01-01T13:00:00Z"])
+        }
     }
 
     @Test("A backfill is cut into intervals, runs oldest first and records what it delivered", arguments: TestBackend.available)

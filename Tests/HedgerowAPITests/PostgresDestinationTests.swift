@@ -4,6 +4,7 @@ import HedgerowCore
 import HedgerowDestinations
 import HedgerowExport
 import HedgerowStore
+import HedgerowTestSupport
 import Hummingbird
 import HummingbirdTesting
 import Logging
@@ -227,6 +228,112 @@ struct PostgresDestinationTests {
             let done = try #require(try await Self.run(server, exportID: waiting).first)
             #expect(done.string("status") == "Completed")
             #expect(try await Self.rows(schema).count == 1)
+        }
+    }
+
+    /// A PostgreSQL of its own (scripts/postgres-test-server), for tests that stop it or need TLS.
+    struct DedicatedServer {
+        let directory: String
+        let port: Int
+        static let script = ReferenceTools.packageRoot.appendingPathComponent("scripts/postgres-test-server").path
+
+        static func start(tls: Bool = false) throws -> DedicatedServer {
+            let directory = NSTemporaryDirectory() + "hedgerow-pg-\(UUID().uuidString.prefix(8))"
+            let port = S3TestServer.freePort()
+            let started = try ReferenceTools.run(Self.script, ["start", directory, String(port)] + (tls ? ["--tls"] : []))
+            guard started.status == 0 else { throw TestSetupError(description: "postgres did not start: \(started.stderr)") }
+            return DedicatedServer(directory: directory, port: port)
+        }
+
+        func crash() throws { _ = try ReferenceTools.run(Self.script, ["crash", directory]) }
+        func resume() throws { _ = try ReferenceTools.run(Self.script, ["resume", directory]) }
+        func remove() {
+            _ = try? ReferenceTools.run(Self.script, ["stop", directory])
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+
+        var config: JSONObject {
+            ["host": "127.0.0.1", "port": .int(Int64(port)), "user": "postgres", "password": "unused", "database": "hedgerow_test"]
+        }
+
+        func query(_ sql: String) throws -> String {
+            let output = try ReferenceTools.run(
+                "psql", ["-h", directory, "-p", String(port), "-U", "postgres", "-d", "hedgerow_test", "-qAtc", sql])
+            return String(decoding: output.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+    }
+
+    @Test(
+        "has_self_signed_cert: a TLS-only server with a self-signed certificate is used only when the export says so",
+        arguments: TestBackend.available)
+    func selfSignedCertificate(backend: TestBackend) async throws {
+        let destination = try DedicatedServer.start(tls: true)
+        defer { destination.remove() }
+        try await TestServer.run(backend) { server in
+            let world = try await BatchExportTests.world(server)
+            try await BatchExportTests.seed(server, team: world.team, times: ["2024-01-01T10:10:00Z", "2024-01-01T10:20:00Z"])
+            let range: JSONValue = .object(["start_at": "2024-01-01T10:00:00Z", "end_at": "2024-01-01T11:00:00Z"])
+            var trusting = destination.config
+            trusting["has_self_signed_cert"] = true
+            trusting["table_name"] = "trusting"
+            let accepted = try await Self.export(server, world, config: trusting)
+            var verifying = destination.config
+            verifying["table_name"] = "verifying"
+            let refused = try await Self.export(server, world, config: verifying)
+            for id in [accepted, refused] {
+                _ = try await server.request("POST", world.base + "/\(id)/backfills/", key: world.member.key, json: range)
+            }
+            try await Self.engine(server).step()
+            // The server refuses every connection without TLS, so rows arriving prove TLS was used.
+            #expect(try await Self.run(server, exportID: accepted).first?.string("status") == "Completed")
+            #expect(try destination.query("SELECT count(*) FROM trusting") == "2")
+            let failed = try #require(try await Self.run(server, exportID: refused).first)
+            #expect(failed.string("status") == "Failed")
+            #expect(failed.string("latest_error")?.hasPrefix("TLSCertificateError: ") == true, "\(failed.string("latest_error") ?? "")")
+        }
+    }
+
+    @Test(
+        "The destination database crashing in the middle of a run: FailedRetryable with a next attempt, then every event once",
+        arguments: TestBackend.available)
+    func databaseStoppedDuringRun(backend: TestBackend) async throws {
+        let destination = try DedicatedServer.start()
+        defer { destination.remove() }
+        try await TestServer.run(backend) { server in
+            let world = try await BatchExportTests.world(server)
+            let total = 150_000
+            let base = ISO8601.parse("2024-01-01T10:00:00Z")!.timestamp.microseconds
+            for chunk in stride(from: 0, to: total, by: 10_000) {
+                _ = try await SQLEventStore(database: server.database).append(
+                    (chunk..<chunk + 10_000).map { index in
+                        let at = Timestamp(microseconds: base + Int64(index) * 20_000)
+                        return Event(
+                            uuid: Identifiers.uuidV7(at: at), teamID: world.team, event: "e", distinctID: "u\(index)",
+                            properties: #"{"n":\#(index)}"#, personID: nil, personProperties: nil, elementsChain: nil, timestamp: at,
+                            createdAt: at, insertedAt: at)
+                    })
+            }
+            let id = try await Self.export(server, world, config: destination.config)
+            _ = try await server.request("POST", world.base + "/\(id)/backfills/", key: world.member.key, json: HTTPDestinationTests.hour)
+            // The run goes while the database is crashed under it (once the run is Running).
+            async let step: Void = Self.engine(server).step()
+            var running = false
+            for _ in 0..<500 where !running {
+                running = try await Self.run(server, exportID: id).first?.string("status") == "Running"
+                if !running { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            #expect(running)
+            try await Task.sleep(for: .milliseconds(200))
+            try destination.crash()
+            try await step
+            let waiting = try #require(try await Self.run(server, exportID: id).first)
+            #expect(waiting.string("status") == "FailedRetryable", "\(waiting.string("latest_error") ?? "")")
+            let next = try #require(waiting.int("next_attempt_at"))
+            try destination.resume()
+            try await Self.engine(server, at: Timestamp(microseconds: next + 1).iso8601).step()
+            let done = try #require(try await Self.run(server, exportID: id).first)
+            #expect(done.string("status") == "Completed", "\(done.string("latest_error") ?? "")")
+            #expect(try destination.query("SELECT count(*) || ' ' || count(DISTINCT uuid) FROM events") == "\(total) \(total)")
         }
     }
 
