@@ -239,11 +239,21 @@ public struct PostgresDestination: Destination {
         try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
     }
 
-    /// One row of `COPY ... FROM STDIN` (text format): tab-separated, `\N` for NULL.
+    /// The top-level members of the properties a row needs.
+    static let memberKeys = ["$set", "$set_once", "$ip"]
+
+    /// One row of `COPY ... FROM STDIN` (text format): tab-separated, `\N` for NULL. `$set`,
+    /// `$set_once` and `$ip` are cut out of the stored properties text without parsing all of it.
     static func writeCopyRow(_ event: Event, columns: [String], into buffer: inout ByteBuffer) {
-        let properties = (try? JSONParser.parse(event.properties).objectValue) ?? JSONObject()
-        func json(_ value: JSONValue?) -> String? {
-            guard let value, !value.isNull else { return nil }
+        let raw = JSONTopLevel.rawValues(in: event.properties, keys: memberKeys)
+        let parsed = raw == nil ? (try? JSONParser.parse(event.properties).objectValue) ?? JSONObject() : nil
+        /// A member's JSON text; nil when absent or null.
+        func member(_ key: String) -> String? {
+            if let raw {
+                guard let text = raw[key], text != "null" else { return nil }
+                return text
+            }
+            guard let value = parsed?[key], !value.isNull else { return nil }
             return JSONWriter.string(value)
         }
         for (index, column) in columns.enumerated() {
@@ -254,29 +264,50 @@ public struct PostgresDestination: Destination {
             case "event": value = event.event
             case "properties": value = event.properties
             case "elements": value = event.elementsChain.map { JSONWriter.string(.string($0)) }
-            case "set": value = json(properties["$set"])
-            case "set_once": value = json(properties["$set_once"])
+            case "set": value = member("$set")
+            case "set_once": value = member("$set_once")
             case "distinct_id": value = event.distinctID
             case "team_id": value = String(event.teamID)
-            case "ip": value = properties["$ip"]?.stringValue
-            case "timestamp": value = event.timestamp.iso8601
+            case "ip": value = member("$ip").flatMap(Self.jsonString)
+            case "timestamp":
+                var text: [UInt8] = []
+                event.timestamp.writeISO8601WithOffset(into: &text)
+                buffer.writeBytes(text)
+                continue
             default: value = nil
             }
             guard let value else {
                 buffer.writeString("\\N")
                 continue
             }
-            for byte in value.utf8 {
-                switch byte {
-                case UInt8(ascii: "\\"): buffer.writeString("\\\\")
-                case 0x09: buffer.writeString("\\t")
-                case 0x0A: buffer.writeString("\\n")
-                case 0x0D: buffer.writeString("\\r")
-                default: buffer.writeInteger(byte)
-                }
-            }
+            writeEscaped(value, into: &buffer)
         }
         buffer.writeInteger(UInt8(ascii: "\n"))
+    }
+
+    /// The text of a JSON string token (`"1.2.3.4"` → `1.2.3.4`); nil for any other value.
+    static func jsonString(_ token: String) -> String? {
+        guard token.hasPrefix("\"") else { return nil }
+        if !token.utf8.contains(UInt8(ascii: "\\")) { return String(token.dropFirst().dropLast()) }
+        return (try? JSONParser.parse(Array(token.utf8)))?.stringValue
+    }
+
+    /// COPY text escaping: backslash, tab, newline and carriage return; most values need none.
+    static func writeEscaped(_ value: String, into buffer: inout ByteBuffer) {
+        let utf8 = value.utf8
+        guard utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) else {
+            buffer.writeString(value)
+            return
+        }
+        for byte in utf8 {
+            switch byte {
+            case UInt8(ascii: "\\"): buffer.writeString("\\\\")
+            case 0x09: buffer.writeString("\\t")
+            case 0x0A: buffer.writeString("\\n")
+            case 0x0D: buffer.writeString("\\r")
+            default: buffer.writeInteger(byte)
+            }
+        }
     }
 
     /// ENGINE.md §5: bad credentials, missing database or schema, permissions and incompatible tables
