@@ -32,58 +32,73 @@ public enum Compression: String, Sendable, CaseIterable {
     /// Compresses one block as Parquet pages need it: gzip member, raw brotli stream, zstd frame,
     /// raw lz4 block (Parquet's `LZ4_RAW`), raw snappy.
     public func compressBlock(_ input: [UInt8]) -> [UInt8] {
-        switch self {
+        BlockCompressor(self).compress(input)
+    }
+}
+
+/// Compresses blocks one after another with one codec, keeping what the codec can reuse between
+/// blocks (zstd's context), and writing straight into the output array.
+public final class BlockCompressor {
+    public let compression: Compression
+    private var zstdContext: OpaquePointer?
+
+    public init(_ compression: Compression) { self.compression = compression }
+
+    deinit { if let zstdContext { ZSTD_freeCCtx(zstdContext) } }
+
+    /// `bound` bytes of room, filled by `body`, which answers how many it wrote.
+    private static func output(bound: Int, _ body: (UnsafeMutableBufferPointer<UInt8>) -> Int) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: max(bound, 1)) { buffer, count in count = body(buffer) }
+    }
+
+    public func compress(_ input: [UInt8]) -> [UInt8] {
+        switch compression {
         case .gzip:
             return Gzip.compress(input)
         case .brotli:
-            var size = BrotliEncoderMaxCompressedSize(input.count)
-            var output = [UInt8](repeating: 0, count: max(size, 64))
-            size = output.count
-            let ok = input.withUnsafeBufferPointer { source in
-                output.withUnsafeMutableBufferPointer { destination in
-                    BrotliEncoderCompress(
-                        Int32(BrotliStreamCompressor.quality), BROTLI_DEFAULT_WINDOW, BROTLI_MODE_GENERIC, source.count,
-                        source.baseAddress, &size, destination.baseAddress)
+            return input.withUnsafeBufferPointer { source in
+                Self.output(bound: max(BrotliEncoderMaxCompressedSize(source.count), 64)) { destination in
+                    var size = destination.count
+                    let ok = BrotliEncoderCompress(
+                        Int32(BrotliStreamCompressor.quality), BROTLI_DEFAULT_WINDOW, BROTLI_MODE_GENERIC, source.count, source.baseAddress,
+                        &size, destination.baseAddress)
+                    precondition(ok == BROTLI_TRUE, "brotli cannot fail with an output of its maximum size")
+                    return size
                 }
             }
-            precondition(ok == BROTLI_TRUE, "brotli cannot fail with an output of its maximum size")
-            return Array(output.prefix(size))
         case .zstd:
-            var output = [UInt8](repeating: 0, count: ZSTD_compressBound(input.count))
-            let written = input.withUnsafeBufferPointer { source in
-                output.withUnsafeMutableBufferPointer { destination in
-                    ZSTD_compress(destination.baseAddress, destination.count, source.baseAddress, source.count, 3)
+            if zstdContext == nil { zstdContext = ZSTD_createCCtx() }
+            let context = zstdContext
+            return input.withUnsafeBufferPointer { source in
+                Self.output(bound: ZSTD_compressBound(source.count)) { destination in
+                    let written = ZSTD_compressCCtx(context, destination.baseAddress, destination.count, source.baseAddress, source.count, 3)
+                    precondition(ZSTD_isError(written) == 0, "zstd cannot fail with an output of its bound")
+                    return written
                 }
             }
-            precondition(ZSTD_isError(written) == 0, "zstd cannot fail with an output of its bound")
-            return Array(output.prefix(written))
         case .lz4:
-            var output = [UInt8](repeating: 0, count: Int(LZ4_compressBound(Int32(input.count))))
-            let written = input.withUnsafeBufferPointer { source in
-                output.withUnsafeMutableBufferPointer { destination in
-                    source.withMemoryRebound(to: CChar.self) { from in
+            return input.withUnsafeBufferPointer { source in
+                Self.output(bound: Int(LZ4_compressBound(Int32(source.count)))) { destination in
+                    let written = source.withMemoryRebound(to: CChar.self) { from in
                         destination.withMemoryRebound(to: CChar.self) { to in
                             LZ4_compress_default(from.baseAddress, to.baseAddress, Int32(from.count), Int32(to.count))
                         }
                     }
+                    precondition(written > 0 || source.isEmpty, "lz4 cannot fail with an output of its bound")
+                    return Int(written)
                 }
             }
-            precondition(written > 0 || input.isEmpty, "lz4 cannot fail with an output of its bound")
-            return Array(output.prefix(Int(written)))
         case .snappy:
-            var length = snappy_max_compressed_length(input.count)
-            var output = [UInt8](repeating: 0, count: length)
-            let status = input.withUnsafeBufferPointer { source in
-                output.withUnsafeMutableBufferPointer { destination in
-                    source.withMemoryRebound(to: CChar.self) { from in
-                        destination.withMemoryRebound(to: CChar.self) { to in
-                            snappy_compress(from.baseAddress, from.count, to.baseAddress, &length)
-                        }
+            return input.withUnsafeBufferPointer { source in
+                Self.output(bound: snappy_max_compressed_length(source.count)) { destination in
+                    var length = destination.count
+                    let status = source.withMemoryRebound(to: CChar.self) { from in
+                        destination.withMemoryRebound(to: CChar.self) { to in snappy_compress(from.baseAddress, from.count, to.baseAddress, &length) }
                     }
+                    precondition(status == SNAPPY_OK, "snappy cannot fail with an output of its maximum length")
+                    return length
                 }
             }
-            precondition(status == SNAPPY_OK, "snappy cannot fail with an output of its maximum length")
-            return Array(output.prefix(length))
         }
     }
 }

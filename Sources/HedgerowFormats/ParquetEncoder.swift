@@ -25,6 +25,7 @@ final class ParquetEncoder: FileEncoder {
 
     private let columns: [FileColumn]
     private let compression: Compression?
+    private let compressor: BlockCompressor?
     private var buffers: [ColumnBuffer]
     private var rowsInGroup = 0
     private var bufferedBytes = 0
@@ -37,6 +38,7 @@ final class ParquetEncoder: FileEncoder {
     init(columns: [FileColumn], compression: Compression?) {
         self.columns = columns
         self.compression = compression
+        compressor = compression.map(BlockCompressor.init)
         buffers = Array(repeating: ColumnBuffer(), count: columns.count)
     }
 
@@ -69,9 +71,9 @@ final class ParquetEncoder: FileEncoder {
         var group = RowGroupMetadata(rows: Int64(rowsInGroup), offset: Int64(bytesProduced), chunks: [])
         for index in buffers.indices {
             let offset = Int64(bytesProduced)
-            var page = Self.encodeLevels(buffers[index].definitions)
+            var page = Self.encodeLevels(buffers[index].definitions, reserving: buffers[index].values.count)
             page.append(contentsOf: buffers[index].values)
-            let body = compression.map { $0.compressBlock(page) } ?? page
+            let body = compressor?.compress(page) ?? page
             var header = ThriftCompactWriter()
             header.beginStruct()
             header.i32(1, 0)  // DATA_PAGE
@@ -91,7 +93,8 @@ final class ParquetEncoder: FileEncoder {
                 ChunkMetadata(
                     offset: offset, uncompressed: Int64(header.bytes.count + page.count),
                     compressed: Int64(header.bytes.count + body.count)))
-            buffers[index] = ColumnBuffer()
+            buffers[index].values.removeAll(keepingCapacity: true)
+            buffers[index].definitions.removeAll(keepingCapacity: true)
         }
         rowGroups.append(group)
         rowsInGroup = 0
@@ -116,7 +119,7 @@ final class ParquetEncoder: FileEncoder {
 
     /// Definition levels of bit width 1 in the RLE/bit-packed hybrid, as RLE runs, behind their
     /// 4-byte length (data page v1).
-    static func encodeLevels(_ levels: [UInt8]) -> [UInt8] {
+    static func encodeLevels(_ levels: [UInt8], reserving extra: Int = 0) -> [UInt8] {
         var runs: [UInt8] = []
         var index = 0
         while index < levels.count {
@@ -133,7 +136,7 @@ final class ParquetEncoder: FileEncoder {
             index = end
         }
         var page: [UInt8] = []
-        page.reserveCapacity(runs.count + 4)
+        page.reserveCapacity(runs.count + 4 + extra)
         withUnsafeBytes(of: UInt32(runs.count).littleEndian) { page.append(contentsOf: $0) }
         page.append(contentsOf: runs)
         return page
