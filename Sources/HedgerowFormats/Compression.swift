@@ -71,7 +71,8 @@ public final class BlockCompressor {
             let context = zstdContext
             return input.withUnsafeBufferPointer { source in
                 Self.output(bound: ZSTD_compressBound(source.count)) { destination in
-                    let written = ZSTD_compressCCtx(context, destination.baseAddress, destination.count, source.baseAddress, source.count, 3)
+                    let written = ZSTD_compressCCtx(
+                        context, destination.baseAddress, destination.count, source.baseAddress, source.count, 3)
                     precondition(ZSTD_isError(written) == 0, "zstd cannot fail with an output of its bound")
                     return written
                 }
@@ -93,7 +94,9 @@ public final class BlockCompressor {
                 Self.output(bound: snappy_max_compressed_length(source.count)) { destination in
                     var length = destination.count
                     let status = source.withMemoryRebound(to: CChar.self) { from in
-                        destination.withMemoryRebound(to: CChar.self) { to in snappy_compress(from.baseAddress, from.count, to.baseAddress, &length) }
+                        destination.withMemoryRebound(to: CChar.self) { to in
+                            snappy_compress(from.baseAddress, from.count, to.baseAddress, &length)
+                        }
                     }
                     precondition(status == SNAPPY_OK, "snappy cannot fail with an output of its maximum length")
                     return length

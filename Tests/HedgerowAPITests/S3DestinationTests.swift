@@ -351,17 +351,7 @@ struct S3DestinationTests {
             // A server that checks signatures, with one IAM user (three unauthenticated calls make it).
             let strict = try S3TestServer.start(environment: ["INITIAL_NO_AUTH_ACTION_COUNT": "3"])
             defer { strict.stop() }
-            let made = try ReferenceTools.python(
-                """
-                import sys, json, boto3
-                iam = boto3.client("iam", endpoint_url=sys.argv[1], region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-                iam.create_user(UserName="exporter")
-                key = iam.create_access_key(UserName="exporter")["AccessKey"]
-                iam.put_user_policy(UserName="exporter", PolicyName="s3", PolicyDocument=json.dumps(
-                    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
-                print(key["AccessKeyId"])
-                """, arguments: [strict.url])
-            let keyID = String(decoding: made, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let (keyID, _) = try S3TestServer.makeIAMUser(on: strict.url)
             let id = try await Self.export(
                 server, world,
                 config: [

@@ -95,20 +95,8 @@ struct S3ClientTests {
     @Test func serverVerifiesOurSignaturesAndRefusesBadCredentials() async throws {
         let server = try S3TestServer.start(environment: ["INITIAL_NO_AUTH_ACTION_COUNT": "3"])
         defer { server.stop() }
-        // Three unauthenticated IAM calls make a user with a key and S3 rights; then auth is on.
-        let made = try ReferenceTools.python(
-            """
-            import sys, json, boto3
-            iam = boto3.client("iam", endpoint_url=sys.argv[1], region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-            iam.create_user(UserName="exporter")
-            key = iam.create_access_key(UserName="exporter")["AccessKey"]
-            iam.put_user_policy(UserName="exporter", PolicyName="s3", PolicyDocument=json.dumps(
-                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
-            print(key["AccessKeyId"], key["SecretAccessKey"])
-            """, arguments: [server.url])
-        let parts = String(decoding: made, as: UTF8.self).split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-        try #require(parts.count == 2)
-        let good = S3Credentials(accessKeyID: parts[0], secretAccessKey: parts[1])
+        let (keyID, secret) = try S3TestServer.makeIAMUser(on: server.url)
+        let good = S3Credentials(accessKeyID: keyID, secretAccessKey: secret)
         let bucket = S3TestServer.bucketName("auth")
         let client = try Self.client(server.url, bucket: bucket, credentials: good)
         try await client.createBucket()
@@ -116,7 +104,7 @@ struct S3ClientTests {
         #expect(try await client.getObject("signed/é key+1") == Array("ok".utf8))
 
         let wrongSecret = try Self.client(
-            server.url, bucket: bucket, credentials: S3Credentials(accessKeyID: parts[0], secretAccessKey: "wrong"))
+            server.url, bucket: bucket, credentials: S3Credentials(accessKeyID: keyID, secretAccessKey: "wrong"))
         let unknownKey = try Self.client(
             server.url, bucket: bucket, credentials: S3Credentials(accessKeyID: "AKIAUNKNOWN000000000", secretAccessKey: "x"))
         for (client, code) in [(wrongSecret, "SignatureDoesNotMatch"), (unknownKey, "InvalidAccessKeyId")] {

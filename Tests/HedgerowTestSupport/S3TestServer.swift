@@ -55,6 +55,25 @@ public enum S3TestServer {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
+    /// On a server started with `INITIAL_NO_AUTH_ACTION_COUNT=3`: three unauthenticated IAM calls
+    /// make a user with an access key and every S3 right, after which moto checks signatures.
+    /// Returns the key id and secret.
+    public static func makeIAMUser(on url: String) throws -> (keyID: String, secret: String) {
+        let made = try ReferenceTools.python(
+            """
+            import sys, json, boto3
+            iam = boto3.client("iam", endpoint_url=sys.argv[1], region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+            iam.create_user(UserName="exporter")
+            key = iam.create_access_key(UserName="exporter")["AccessKey"]
+            iam.put_user_policy(UserName="exporter", PolicyName="s3", PolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
+            print(key["AccessKeyId"], key["SecretAccessKey"])
+            """, arguments: [url])
+        let parts = String(decoding: made, as: UTF8.self).split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        guard parts.count == 2 else { throw ReferenceTools.Failure("no IAM key was made: \(parts)") }
+        return (parts[0], parts[1])
+    }
+
     /// A bucket name no other test uses.
     public static func bucketName(_ label: String) -> String {
         "hedgerow-\(label)-\(UUID().uuidString.prefix(8).lowercased())"

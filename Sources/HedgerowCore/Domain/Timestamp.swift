@@ -19,6 +19,16 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
 
     /// `2024-01-01T10:00:00Z`, or `2024-01-01T10:00:00.123456Z` when the microseconds are non-zero.
     public var iso8601: String {
+        let (year, month, day, secondOfDay, micros) = civilParts
+        var text = Self.pad(year, 4) + "-" + Self.pad(month, 2) + "-" + Self.pad(day, 2) + "T"
+        text += Self.pad(secondOfDay / 3600, 2) + ":" + Self.pad(secondOfDay / 60 % 60, 2) + ":"
+        text += Self.pad(secondOfDay % 60, 2)
+        if micros != 0 { text += "." + Self.pad(micros, 6) }
+        return text + "Z"
+    }
+
+    /// Year, month, day, second of the day and microseconds, in UTC.
+    private var civilParts: (Int64, Int64, Int64, Int64, Int64) {
         var seconds = microseconds / 1_000_000
         var micros = microseconds % 1_000_000
         if micros < 0 {
@@ -26,13 +36,8 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
             seconds -= 1
         }
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-        let secondOfDay = seconds - days * 86_400
         let (year, month, day) = Self.civilFromDays(days)
-        var text = Self.pad(year, 4) + "-" + Self.pad(month, 2) + "-" + Self.pad(day, 2) + "T"
-        text += Self.pad(secondOfDay / 3600, 2) + ":" + Self.pad(secondOfDay / 60 % 60, 2) + ":"
-        text += Self.pad(secondOfDay % 60, 2)
-        if micros != 0 { text += "." + Self.pad(micros, 6) }
-        return text + "Z"
+        return (year, month, day, seconds - days * 86_400, micros)
     }
 
     public var description: String { iso8601 }
@@ -47,15 +52,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
 
     /// Appends `iso8601WithOffset` to `output` without building strings (exports write millions).
     public func writeISO8601WithOffset(into output: inout [UInt8]) {
-        var seconds = microseconds / 1_000_000
-        var micros = microseconds % 1_000_000
-        if micros < 0 {
-            micros += 1_000_000
-            seconds -= 1
-        }
-        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-        let secondOfDay = seconds - days * 86_400
-        let (year, month, day) = Self.civilFromDays(days)
+        let (year, month, day, secondOfDay, micros) = civilParts
         func digits(_ value: Int64, _ width: Int) {
             var divisor: Int64 = 1
             for _ in 1..<width { divisor *= 10 }
