@@ -120,8 +120,28 @@ struct CLITests {
         let errPath: String
     }
 
-    /// Starts `hedgerow serve` and waits until it answers `/_readyz` (nil when it never does).
+    /// Starts `hedgerow serve` and waits until it answers `/_readyz` (nil when it never does). A
+    /// port that was free when chosen can be taken before the server binds it (an outgoing
+    /// connection's ephemeral port): then another port is tried.
     static func launch(_ sandbox: Sandbox) throws -> Launched? {
+        for _ in 0..<3 {
+            switch try launchOnce(sandbox) {
+            case .ready(let launched): return launched
+            case .portTaken: continue
+            case .failed: return nil
+            }
+        }
+        Issue.record("hedgerow serve found no free port in three tries")
+        return nil
+    }
+
+    enum LaunchOutcome {
+        case ready(Launched)
+        case portTaken
+        case failed
+    }
+
+    static func launchOnce(_ sandbox: Sandbox) throws -> LaunchOutcome {
         let port = freePort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binaryDirectory() + "/hedgerow")
@@ -137,7 +157,12 @@ struct CLITests {
         // Up to 30 s: the whole suite runs in parallel on two cores, and a restart after kill -9 recovers the WAL.
         for _ in 0..<600 {
             if (try? curl(["http://127.0.0.1:\(port)/_readyz"]))?.0 == 200 {
-                return Launched(process: process, port: port, outPath: outPath, errPath: errPath)
+                return .ready(Launched(process: process, port: port, outPath: outPath, errPath: errPath))
+            }
+            if !process.isRunning {
+                let log = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+                if log.contains("Address already in use") { return .portTaken }
+                break
             }
             Thread.sleep(forTimeInterval: 0.05)
         }
@@ -145,7 +170,7 @@ struct CLITests {
         process.waitUntilExit()
         let log = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
         Issue.record("hedgerow serve did not answer /_readyz within 30 s; the end of its log:\n\(log.suffix(3000))")
-        return nil
+        return .failed
     }
 
     /// Starts `hedgerow serve`, waits until it answers, runs `body`, then stops it with SIGTERM and
