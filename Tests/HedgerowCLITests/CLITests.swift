@@ -71,7 +71,7 @@ struct CLITests {
         let err = Pipe()
         process.standardOutput = out
         process.standardError = err
-        try process.run()
+        try ReferenceTools.launch(process)
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
@@ -86,7 +86,7 @@ struct CLITests {
         process.arguments = ["psql", url.replacingOccurrences(of: "?sslmode=disable", with: ""), "-qAtc", sql]
         let out = Pipe()
         process.standardOutput = out
-        try process.run()
+        try ReferenceTools.launch(process)
         let data = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return String(decoding: data, as: UTF8.self)
@@ -99,7 +99,7 @@ struct CLITests {
         process.arguments = ["curl", "-s", "-w", "\n%{http_code}"] + arguments
         let out = Pipe()
         process.standardOutput = out
-        try process.run()
+        try ReferenceTools.launch(process)
         let data = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         let text = String(decoding: data, as: UTF8.self)
@@ -153,7 +153,7 @@ struct CLITests {
         _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         process.standardOutput = FileHandle(forWritingAtPath: outPath)
         process.standardError = FileHandle(forWritingAtPath: errPath)
-        try process.run()
+        try ReferenceTools.launch(process)
         // Up to 30 s: the whole suite runs in parallel on two cores, and a restart after kill -9 recovers the WAL.
         for _ in 0..<600 {
             if (try? curl(["http://127.0.0.1:\(port)/_readyz"]))?.0 == 200 {

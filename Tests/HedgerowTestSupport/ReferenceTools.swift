@@ -14,6 +14,13 @@ public enum ReferenceTools {
         public var stderr: String
     }
 
+    private static let launchLock = NSLock()
+
+    /// Starts `process`, one launch at a time in this test process.
+    public static func launch(_ process: Process) throws {
+        try launchLock.withLock { try process.run() }
+    }
+
     public static var packageRoot: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     }
@@ -31,7 +38,9 @@ public enum ReferenceTools {
         process.standardOutput = out
         process.standardError = err
         process.standardInput = input == nil ? FileHandle.nullDevice : inPipe
-        try process.run()
+        // Foundation's Process.run on Linux has crashed (SIGSEGV in its memcpy) when several tests
+        // launched processes at once; launches are serialised, the runs themselves are not.
+        try launch(process)
         if let input {
             let handle = inPipe.fileHandleForWriting
             DispatchQueue.global().async {
