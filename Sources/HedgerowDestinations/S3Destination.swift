@@ -310,7 +310,7 @@ struct ObjectUpload {
         } else {
             try await client.putObject(key, body: buffer, headers: headers)
         }
-        let digest = SHA256Digest.hex(hasher.finalize())
+        let digest = SigV4Signer.hex(hasher.finalize())
         let size = total
         self = ObjectUpload(client: client, headers: headers, options: options)
         return (size, digest)
@@ -320,14 +320,5 @@ struct ObjectUpload {
     mutating func abort() async {
         if let uploadID, let uploadKey { try? await client.abortMultipartUpload(uploadKey, uploadID: uploadID) }
         uploadID = nil
-    }
-}
-
-extension SHA256Digest {
-    static func hex(_ digest: SHA256Digest) -> String {
-        digest.map { byte in
-            let text = String(byte, radix: 16)
-            return text.count == 1 ? "0" + text : text
-        }.joined()
     }
 }

@@ -402,24 +402,42 @@ struct CLITests {
         let total = 150_000
         try await Self.seedHour(sandbox, total: total)
 
+        let config: JSONValue = .object([
+            "host": .string(destination.host), "port": .int(Int64(destination.port)), "user": .string(destination.username),
+            "password": "x", "database": .string(destination.database ?? "postgres"), "schema": .string(schema),
+        ])
+        let log = try await Self.killDuringBackfill(
+            sandbox, destination: .object(["type": "Postgres", "config": config]), killAfter: .milliseconds(300), polls: 600
+        ) {
+            // The killed run's transaction was rolled back: nothing half-delivered is visible.
+            let midway = try Self.psql(url, "SELECT count(*) FROM \(schema).events").trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(midway == "0" || midway.isEmpty)
+        }
+        guard let log else { return }
+        let counts = try Self.psql(url, "SELECT count(*) || ' ' || count(DISTINCT uuid) FROM \(schema).events")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(counts == "\(total) \(total)")
+        #expect(log.contains("attempt 2"), "the run should have been taken over")
+        _ = try Self.psql(url, "DROP SCHEMA \(schema) CASCADE")
+    }
+
+    /// Starts the server on a seeded sandbox, creates an hourly export to `destination`, backfills
+    /// 2025-06-01 00:00–01:00, kills the server with SIGKILL `killAfter` into the running run, calls
+    /// `whileDown`, restarts the server and waits (`polls` × 0.1 s) for the backfill to complete.
+    /// Returns the restarted server's log; nil when a server did not start (recorded as an issue).
+    static func killDuringBackfill(
+        _ sandbox: Sandbox, destination: JSONValue, killAfter: Duration, polls: Int, whileDown: () async throws -> Void
+    ) async throws -> String? {
         guard let first = try Self.launch(sandbox) else {
             Issue.record("server did not start")
-            return
+            return nil
         }
         let key = (try String(contentsOfFile: sandbox.directory + "/initial-api-key", encoding: .utf8)).trimmingCharacters(
             in: .whitespacesAndNewlines)
         let auth = ["-H", "Authorization: Bearer \(key)", "-H", "Content-Type: application/json"]
         let base = "http://127.0.0.1:\(first.port)/api/environments/1/batch_exports/"
-        let config: JSONValue = .object([
-            "host": .string(destination.host), "port": .int(Int64(destination.port)), "user": .string(destination.username),
-            "password": "x", "database": .string(destination.database ?? "postgres"), "schema": .string(schema),
-        ])
         let (_, export) = try Self.curl(
-            auth + [
-                "-d",
-                JSONWriter.string(
-                    .object(["name": "k", "interval": "hour", "destination": .object(["type": "Postgres", "config": config])])), base,
-            ])
+            auth + ["-d", JSONWriter.string(.object(["name": "k", "interval": "hour", "destination": destination])), base])
         let id = export["id"]?.stringValue ?? ""
         let (_, backfill) = try Self.curl(
             auth + ["-d", #"{"start_at": "2025-06-01T00:00:00Z", "end_at": "2025-06-01T01:00:00Z"}"#, base + "\(id)/backfills/"])
@@ -432,20 +450,18 @@ struct CLITests {
             if !running { try await Task.sleep(for: .milliseconds(20)) }
         }
         #expect(running)
-        try await Task.sleep(for: .milliseconds(300))
+        try await Task.sleep(for: killAfter)
         kill(first.process.processIdentifier, SIGKILL)
         first.process.waitUntilExit()
-        // The killed run's transaction was rolled back: nothing half-delivered is visible.
-        let midway = try Self.psql(url, "SELECT count(*) FROM \(schema).events").trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(midway == "0" || midway.isEmpty)
+        try await whileDown()
 
         guard let second = try Self.launch(sandbox) else {
             Issue.record("server did not restart")
-            return
+            return nil
         }
         let base2 = "http://127.0.0.1:\(second.port)/api/environments/1/batch_exports/"
         var status = ""
-        for _ in 0..<600 where status != "Completed" {
+        for _ in 0..<polls where status != "Completed" {
             try await Task.sleep(for: .milliseconds(100))
             let (_, detail) = try Self.curl(auth + [base2 + "\(id)/backfills/\(backfillID)/"])
             status = detail["status"]?.stringValue ?? ""
@@ -453,12 +469,7 @@ struct CLITests {
         second.process.terminate()
         second.process.waitUntilExit()
         #expect(status == "Completed")
-        let counts = try Self.psql(url, "SELECT count(*) || ' ' || count(DISTINCT uuid) FROM \(schema).events")
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(counts == "\(total) \(total)")
-        let log = (try? String(contentsOfFile: second.errPath, encoding: .utf8)) ?? ""
-        #expect(log.contains("attempt 2"), "the run should have been taken over")
-        _ = try Self.psql(url, "DROP SCHEMA \(schema) CASCADE")
+        return (try? String(contentsOfFile: second.errPath, encoding: .utf8)) ?? ""
     }
 
     /// First start (bootstrap), then `total` events in 2025-06-01 00:00–01:00 of environment 1,
@@ -503,62 +514,24 @@ struct CLITests {
         let total = 200_000
         try await Self.seedHour(sandbox, total: total, padding: 300)
 
-        guard let first = try Self.launch(sandbox) else {
-            Issue.record("server did not start")
-            return
-        }
-        let key = (try String(contentsOfFile: sandbox.directory + "/initial-api-key", encoding: .utf8)).trimmingCharacters(
-            in: .whitespacesAndNewlines)
-        let auth = ["-H", "Authorization: Bearer \(key)", "-H", "Content-Type: application/json"]
-        let base = "http://127.0.0.1:\(first.port)/api/environments/1/batch_exports/"
         let config: JSONValue = .object([
             "bucket_name": .string(bucket.bucket), "region": "us-east-1", "prefix": "lake", "endpoint_url": .string(s3URL),
             "aws_access_key_id": "k", "aws_secret_access_key": "s",
         ])
-        let (_, export) = try Self.curl(
-            auth + [
-                "-d",
-                JSONWriter.string(.object(["name": "k", "interval": "hour", "destination": .object(["type": "S3", "config": config])])),
-                base,
-            ])
-        let id = export["id"]?.stringValue ?? ""
-        let (_, backfill) = try Self.curl(
-            auth + ["-d", #"{"start_at": "2025-06-01T00:00:00Z", "end_at": "2025-06-01T01:00:00Z"}"#, base + "\(id)/backfills/"])
-        let backfillID = backfill["backfill_id"]?.stringValue ?? ""
-        var running = false
-        for _ in 0..<200 where !running {
-            let (_, runs) = try Self.curl(auth + [base + "\(id)/runs/"])
-            running = runs["results"]?.arrayValue?.first?["status"] == "Running"
-            if !running { try await Task.sleep(for: .milliseconds(20)) }
+        let log = try await Self.killDuringBackfill(
+            sandbox, destination: .object(["type": "S3", "config": config]), killAfter: .milliseconds(1500), polls: 900
+        ) {
+            // Parts of an upload never completed are not an object: nothing is listed yet.
+            let listed = try await bucket.listObjects(prefix: "")
+            #expect(listed.isEmpty)
         }
-        #expect(running)
-        try await Task.sleep(for: .milliseconds(1500))
-        kill(first.process.processIdentifier, SIGKILL)
-        first.process.waitUntilExit()
-        // Parts of an upload never completed are not an object: nothing is listed yet.
-        #expect(try await bucket.listObjects(prefix: "").isEmpty)
-
-        guard let second = try Self.launch(sandbox) else {
-            Issue.record("server did not restart")
-            return
-        }
-        let base2 = "http://127.0.0.1:\(second.port)/api/environments/1/batch_exports/"
-        var status = ""
-        for _ in 0..<900 where status != "Completed" {
-            try await Task.sleep(for: .milliseconds(100))
-            let (_, detail) = try Self.curl(auth + [base2 + "\(id)/backfills/\(backfillID)/"])
-            status = detail["status"]?.stringValue ?? ""
-        }
-        second.process.terminate()
-        second.process.waitUntilExit()
-        #expect(status == "Completed")
+        guard let log else { return }
         let stem = "lake/2025-06-01T00:00:00+00:00-2025-06-01T01:00:00+00:00"
         #expect(try await bucket.listObjects(prefix: "").map(\.key).sorted() == [stem + ".jsonl", stem + "_manifest.json"])
         let lines = try await bucket.getObject(stem + ".jsonl").split(separator: UInt8(ascii: "\n"))
         #expect(lines.count == total)
         let uuids = Set(lines.compactMap { try? JSONParser.parse(Array($0))["uuid"]?.stringValue })
         #expect(uuids.count == total)
-        let log = (try? String(contentsOfFile: second.errPath, encoding: .utf8)) ?? ""
         #expect(log.contains("attempt 2"), "the run should have been taken over")
     }
 }
