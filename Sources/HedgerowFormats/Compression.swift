@@ -1,5 +1,7 @@
 import CCodecs
 import CZlib
+import Dispatch
+import Synchronization
 
 /// The compression codecs of exported files (ENGINE.md §4), through Debian's C libraries: zlib,
 /// brotli, zstd, lz4 and snappy.
@@ -49,6 +51,27 @@ public final class BlockCompressor {
     /// `bound` bytes of room, filled by `body`, which answers how many it wrote.
     private static func output(bound: Int, _ body: (UnsafeMutableBufferPointer<UInt8>) -> Int) -> [UInt8] {
         [UInt8](unsafeUninitializedCapacity: max(bound, 1)) { buffer, count in count = body(buffer) }
+    }
+
+    /// Compresses `inputs` on several threads, one per compressor in `workers` (each codec context is
+    /// used by one thread at a time); the results in the order of `inputs`. The calling thread takes
+    /// part, so this ends even when no other thread is free.
+    public static func compress(_ inputs: [[UInt8]], with workers: [BlockCompressor]) -> [[UInt8]] {
+        precondition(!workers.isEmpty, "compressing needs at least one compressor")
+        if workers.count == 1 || inputs.count < 2 { return inputs.map(workers[0].compress) }
+        var results = [[UInt8]](repeating: [], count: inputs.count)
+        let next = Atomic<Int>(0)
+        results.withUnsafeMutableBufferPointer { output in
+            let shared = ParallelCompression(output: output, workers: workers)
+            DispatchQueue.concurrentPerform(iterations: min(workers.count, inputs.count)) { worker in
+                while true {
+                    let index = next.add(1, ordering: .relaxed).oldValue
+                    guard index < inputs.count else { return }
+                    shared.output[index] = shared.workers[worker].compress(inputs[index])
+                }
+            }
+        }
+        return results
     }
 
     public func compress(_ input: [UInt8]) -> [UInt8] {
@@ -104,6 +127,14 @@ public final class BlockCompressor {
             }
         }
     }
+}
+
+/// What the threads of `BlockCompressor.compress(_:with:)` share. Unchecked, because the sharing is
+/// safe by construction: compressor `i` is used only by iteration `i` of `concurrentPerform`, and each
+/// slot of `output` is written by the one thread that took its index from the atomic counter.
+private struct ParallelCompression: @unchecked Sendable {
+    let output: UnsafeMutableBufferPointer<[UInt8]>
+    let workers: [BlockCompressor]
 }
 
 /// Compresses a stream piece by piece: what `compress` appends to `output` is ready to send, so a

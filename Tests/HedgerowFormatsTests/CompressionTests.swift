@@ -75,3 +75,22 @@ struct CompressionTests {
         #expect(Array(decoded) == Self.sample)
     }
 }
+
+@Suite("Blocks compressed on several threads")
+struct ParallelBlockCompressionTests {
+    /// Blocks of different sizes and contents, so that a result out of place would show.
+    static let blocks: [[UInt8]] = (0..<23).map { index in
+        Array(String(repeating: "block \(index) of the row group; ", count: 1 + index * 37).utf8)
+    }
+
+    @Test(arguments: Compression.allCases)
+    func resultsAreInTheOrderOfTheInputs(_ compression: Compression) {
+        let workers = (0..<3).map { _ in BlockCompressor(compression) }
+        let sequential = Self.blocks.map(compression.compressBlock)
+        for _ in 0..<5 {
+            #expect(BlockCompressor.compress(Self.blocks, with: workers) == sequential)
+        }
+        #expect(BlockCompressor.compress([], with: workers).isEmpty)
+        #expect(BlockCompressor.compress([Self.blocks[4]], with: workers) == [sequential[4]])
+    }
+}
