@@ -31,7 +31,12 @@ public struct S3Destination: Destination {
         var format: FileFormat
         var compression: Compression?
         var maximumFileBytes: Int?
-        var objectHeaders: [(String, String)]
+        /// Server-side encryption, for every object the run writes (data files and manifest).
+        var encryptionHeaders: [(String, String)]
+        var objectHeaders: [(String, String)] {
+            encryptionHeaders + [("Content-Type", format == .parquet ? "application/vnd.apache.parquet" : "application/jsonl")]
+        }
+        var manifestHeaders: [(String, String)] { encryptionHeaders + [("Content-Type", "application/json")] }
 
         init(_ config: JSONObject) throws(DestinationError) {
             func text(_ key: String) -> String? {
@@ -70,14 +75,13 @@ public struct S3Destination: Destination {
             if case .int(let megabytes)? = config["max_file_size_mb"], megabytes > 0 {
                 maximumFileBytes = Int(megabytes) * 1024 * 1024
             }
-            objectHeaders = []
+            encryptionHeaders = []
             if let encryption = text("encryption") {
-                objectHeaders.append(("x-amz-server-side-encryption", encryption))
+                encryptionHeaders.append(("x-amz-server-side-encryption", encryption))
                 if encryption == "aws:kms", let key = text("kms_key_id") {
-                    objectHeaders.append(("x-amz-server-side-encryption-aws-kms-key-id", key))
+                    encryptionHeaders.append(("x-amz-server-side-encryption-aws-kms-key-id", key))
                 }
             }
-            objectHeaders.append(("Content-Type", format == .parquet ? "application/vnd.apache.parquet" : "application/jsonl"))
         }
     }
 
@@ -194,7 +198,9 @@ public struct S3Destination: Destination {
             if context.run.attempt > 1 {
                 try await removeLeftovers(client: client, prefix: prefix, base: base, keep: Set(files.map(\.key)))
             }
-            try await writeManifest(client: client, prefix: prefix, base: base, files: files, result: result, context: context)
+            try await writeManifest(
+                client: client, prefix: prefix, base: base, files: files, result: result, context: context,
+                headers: settings.manifestHeaders)
         } catch {
             // The task group has cancelled and awaited the parts on their way; drop the upload.
             await upload.abort()
@@ -219,7 +225,8 @@ public struct S3Destination: Destination {
     }
 
     func writeManifest(
-        client: S3Client, prefix: String, base: String, files: [FileRecord], result: DeliveryResult, context: DeliveryContext
+        client: S3Client, prefix: String, base: String, files: [FileRecord], result: DeliveryResult, context: DeliveryContext,
+        headers: [(String, String)]
     ) async throws(S3Error) {
         let manifest: JSONValue = .object([
             "files": .array(files.map { .string($0.key) }),
@@ -237,7 +244,7 @@ public struct S3Destination: Destination {
             "run_id": .string(context.run.id),
         ])
         try await client.putObject(
-            Self.join(prefix, base + "_manifest.json"), body: JSONWriter.bytes(manifest), headers: [("Content-Type", "application/json")])
+            Self.join(prefix, base + "_manifest.json"), body: JSONWriter.bytes(manifest), headers: headers)
     }
 }
 

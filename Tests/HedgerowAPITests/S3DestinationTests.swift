@@ -7,6 +7,7 @@ import HedgerowFormats
 import HedgerowS3
 import HedgerowStore
 import HedgerowTestSupport
+import NIOHTTP1
 import Testing
 
 /// S3 exports delivered by the engine to a real S3-compatible server (moto), read back and checked
@@ -266,6 +267,32 @@ struct S3DestinationTests {
             #expect(manifest["files"] == .array([]))
             #expect(manifest["records"] == 0)
             #expect(try await client.listObjects(prefix: "").count == 1)
+        }
+    }
+
+    @Test(
+        "Objects are written with the server-side encryption the configuration asks for: multipart data files and the manifest",
+        arguments: TestBackend.available,
+        [["encryption": "AES256"], ["encryption": "aws:kms", "kms_key_id": "hedgerow-test-key"]] as [JSONObject])
+    func serverSideEncryption(backend: TestBackend, encryption: JSONObject) async throws {
+        try await TestServer.run(backend) { server in
+            let world = try await BatchExportTests.world(server)
+            let client = try await Self.bucket("sse")
+            let id = try await Self.export(server, world, config: try Self.config(client, encryption))
+            // About 6 MB of JSONLines: a multipart upload of two 5 MB parts.
+            try await Self.seed(server, team: world.team, count: 20, padding: 300_000)
+            try await Self.scheduleRun(server, exportID: id)
+            try await Self.engine(server, partSize: 5 * 1024 * 1024).step()
+            let keys = try await client.listObjects(prefix: "").map(\.key).sorted()
+            #expect(keys == ["exports/" + Self.stem + ".jsonl", "exports/" + Self.stem + "_manifest.json"])
+            for key in keys {
+                let headers = try await client.send("HEAD", key: key).headers
+                // A multipart object's ETag ends in the number of its parts.
+                #expect(headers.first(name: "ETag")?.hasSuffix("-2\"") == key.hasSuffix(".jsonl"), "\(key)")
+                #expect(headers.first(name: "x-amz-server-side-encryption") == encryption["encryption"]?.stringValue, "\(key)")
+                #expect(
+                    headers.first(name: "x-amz-server-side-encryption-aws-kms-key-id") == encryption["kms_key_id"]?.stringValue, "\(key)")
+            }
         }
     }
 
