@@ -158,7 +158,12 @@ let package = Package(
         ),
         .testTarget(
             name: "HedgerowS3Tests",
-            dependencies: ["HedgerowS3", "HedgerowTestSupport", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "HedgerowS3", "HedgerowTestSupport", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             exclude: ["Vectors/make_botocore_vectors.py"],
             resources: [.copy("Vectors/botocore_sigv4.json")],
             swiftSettings: swiftSettings
@@ -184,6 +189,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
