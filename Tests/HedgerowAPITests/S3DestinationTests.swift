@@ -296,6 +296,28 @@ struct S3DestinationTests {
         }
     }
 
+    @Test(
+        "include_events and exclude_events choose the events a run delivers",
+        arguments: TestBackend.available, [["include_events": ["$pageview"]], ["exclude_events": ["$pageview", "absent"]]] as [JSONObject])
+    func eventNameFilters(backend: TestBackend, filter: JSONObject) async throws {
+        try await TestServer.run(backend) { server in
+            let world = try await BatchExportTests.world(server)
+            let client = try await Self.bucket("filtered")
+            let id = try await Self.export(server, world, config: try Self.config(client, filter))
+            let events = try await Self.seed(server, team: world.team, count: 40)
+            try await Self.scheduleRun(server, exportID: id)
+            try await Self.engine(server).step()
+            let wanted = events.filter { (filter["include_events"] != nil) == ($0.event == "$pageview") }
+            #expect(!wanted.isEmpty && wanted.count < events.count)
+            let run = try #require(try await Self.runs(server, world, id).first)
+            #expect(run["status"] == "Completed", "\(run)")
+            #expect(run["records_completed"] == .int(Int64(wanted.count)))
+            let body = try await client.getObject("exports/" + Self.stem + ".jsonl")
+            try Self.check(try Self.rows(body, format: .jsonLines, compression: nil), against: wanted, parquet: false)
+            #expect(try await Self.manifest(client)["records"] == .int(Int64(wanted.count)))
+        }
+    }
+
     @Test func prefixTemplates() {
         let start = ISO8601.parse("2024-03-05T06:00:00Z")!.timestamp
         let end = ISO8601.parse("2024-03-05T07:08:09Z")!.timestamp
