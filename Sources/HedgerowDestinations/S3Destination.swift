@@ -210,18 +210,30 @@ public struct S3Destination: Destination {
         return result
     }
 
-    /// Data files of this interval an earlier attempt wrote and this one did not (a different
-    /// split), so that a reader never finds more files than the manifest lists.
+    /// What earlier attempts of this interval left: data files this attempt did not write (a
+    /// different split), so that a reader never finds more files than the manifest lists, and
+    /// multipart uploads they began and never completed or aborted (a worker killed mid-upload), whose
+    /// stored parts would otherwise be kept, and billed, by S3 until a lifecycle rule removed them.
     func removeLeftovers(client: S3Client, prefix: String, base: String, keep: Set<String>) async throws(S3Error) {
         let stem = Self.join(prefix, base)
-        for object in try await client.listObjects(prefix: stem) where !keep.contains(object.key) {
-            var rest = object.key.dropFirst(stem.count)
-            if rest.hasPrefix("-") {
-                rest = rest.dropFirst().drop(while: \.isNumber)
-            }
-            guard rest.hasPrefix(".jsonl") || rest.hasPrefix(".parquet") else { continue }
+        for object in try await client.listObjects(prefix: stem) where !keep.contains(object.key) && Self.isDataKey(object.key, stem: stem)
+        {
             try await client.deleteObject(object.key)
         }
+        for upload in try await client.listMultipartUploads(prefix: stem) where Self.isDataKey(upload.key, stem: stem) {
+            try await client.abortMultipartUpload(upload.key, uploadID: upload.uploadID)
+        }
+    }
+
+    /// Whether `key` is a data file of the interval `stem` names (`<stem>[-<n>].<jsonl|parquet>…`),
+    /// not its manifest nor a backfill's file beside it (`<stem>-backfill-…`).
+    static func isDataKey(_ key: String, stem: String) -> Bool {
+        guard key.hasPrefix(stem) else { return false }
+        var rest = key.dropFirst(stem.count)
+        if rest.hasPrefix("-") {
+            rest = rest.dropFirst().drop(while: \.isNumber)
+        }
+        return rest.hasPrefix(".jsonl") || rest.hasPrefix(".parquet")
     }
 
     func writeManifest(

@@ -46,6 +46,16 @@ public struct S3Object: Sendable, Equatable {
     public var etag: String
 }
 
+/// A multipart upload begun and neither completed nor aborted.
+public struct S3MultipartUpload: Sendable, Equatable {
+    public var key: String
+    public var uploadID: String
+    public init(key: String, uploadID: String) {
+        self.key = key
+        self.uploadID = uploadID
+    }
+}
+
 /// A small S3 client: the calls an export needs (PutObject, multipart uploads, ListObjectsV2,
 /// DeleteObject, HeadBucket, GetObject, CreateBucket), signed with SigV4, retried with backoff on
 /// 5xx, 429 and network errors.
@@ -141,6 +151,28 @@ public struct S3Client: Sendable {
 
     public func abortMultipartUpload(_ key: String, uploadID: String) async throws(S3Error) {
         _ = try await send("DELETE", key: key, query: [("uploadId", uploadID)])
+    }
+
+    /// Every multipart upload in progress under `prefix` (ListMultipartUploads), following the markers.
+    public func listMultipartUploads(prefix: String) async throws(S3Error) -> [S3MultipartUpload] {
+        var uploads: [S3MultipartUpload] = []
+        var markers: (key: String, uploadID: String)?
+        repeat {
+            var query = [("uploads", ""), ("prefix", prefix)]
+            if let markers { query += [("key-marker", markers.key), ("upload-id-marker", markers.uploadID)] }
+            let response = try await send("GET", key: nil, query: query)
+            for element in XMLScan.elements("Upload", in: response.body) {
+                guard let key = XMLScan.first("Key", in: element), let id = XMLScan.first("UploadId", in: element) else { continue }
+                uploads.append(S3MultipartUpload(key: key, uploadID: id))
+            }
+            markers = nil
+            if XMLScan.first("IsTruncated", in: response.body) == "true", let key = XMLScan.first("NextKeyMarker", in: response.body),
+                let id = XMLScan.first("NextUploadIdMarker", in: response.body)
+            {
+                markers = (key, id)
+            }
+        } while markers != nil
+        return uploads
     }
 
     /// Every object under `prefix`, following continuation tokens.

@@ -68,6 +68,19 @@ struct S3ClientTests {
         #expect(try await client.listObjects(prefix: "").isEmpty)
     }
 
+    @Test func uploadsInProgressAreListedUntilCompletedOrAborted() async throws {
+        let client = try await Self.freshBucket("in-progress")
+        let kept = try await client.createMultipartUpload("lake/a.jsonl")
+        let dropped = try await client.createMultipartUpload("lake/b.jsonl")
+        let done = try await client.createMultipartUpload("lake/c.jsonl")
+        _ = try await client.createMultipartUpload("elsewhere/d.jsonl")
+        let etag = try await client.uploadPart("lake/c.jsonl", uploadID: done, partNumber: 1, body: Array("c".utf8))
+        try await client.completeMultipartUpload("lake/c.jsonl", uploadID: done, etags: [etag])
+        try await client.abortMultipartUpload("lake/b.jsonl", uploadID: dropped)
+        #expect(try await client.listMultipartUploads(prefix: "lake/") == [S3MultipartUpload(key: "lake/a.jsonl", uploadID: kept)])
+        #expect(try await client.listMultipartUploads(prefix: "").map(\.key).sorted() == ["elsewhere/d.jsonl", "lake/a.jsonl"])
+    }
+
     @Test func missingBucketIsNotRetryable() async throws {
         let client = try Self.client(try S3TestServer.shared.get(), bucket: S3TestServer.bucketName("missing"))
         do {
