@@ -56,7 +56,7 @@ public struct S3MultipartUpload: Sendable, Equatable {
     }
 }
 
-/// A small S3 client: the calls an export needs (PutObject, multipart uploads, ListObjectsV2,
+/// A small S3 client: the calls an export needs (PutObject, multipart uploads and their listing, ListObjectsV2,
 /// DeleteObject, HeadBucket, GetObject, CreateBucket), signed with SigV4, retried with backoff on
 /// 5xx, 429 and network errors.
 public struct S3Client: Sendable {
