@@ -211,7 +211,8 @@ struct PostgresDestinationTests {
             unreachable["port"] = 1
             let waiting = try await Self.export(server, world, config: unreachable)
             _ = try await server.request("POST", world.base + "/\(waiting)/backfills/", key: world.member.key, json: range)
-            try await Self.engine(server).step()
+            // A clock standing still: the step cannot outlast the 1 s backoff and take the retry itself.
+            try await Self.engine(server, at: Timestamp.now().iso8601WithOffset).step()
             let retrying = try #require(try await Self.run(server, exportID: waiting).first)
             #expect(retrying.string("status") == "FailedRetryable")
             #expect(retrying.string("latest_error")?.hasPrefix("ConnectionError: ") == true)

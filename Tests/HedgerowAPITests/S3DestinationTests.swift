@@ -422,7 +422,8 @@ struct S3DestinationTests {
                 bucket: S3TestServer.bucketName("outage"), credentials: Self.credentials)
             let outage = try await Self.export(server, world, config: try Self.config(down, url: url))
             _ = try await server.request("POST", world.base + "/\(outage)/backfills/", key: world.member.key, json: Self.hour)
-            try await Self.engine(server).step()
+            // A clock standing still: the step cannot outlast the 1 s backoff and take the retry itself.
+            try await Self.engine(server, at: .now()).step()
             let waiting = try #require(try await Self.runs(server, world, outage).first)
             #expect(waiting["status"] == "FailedRetryable")
             #expect(waiting["latest_error"]?.stringValue?.hasPrefix("ConnectionError: ") == true, "\(waiting)")
