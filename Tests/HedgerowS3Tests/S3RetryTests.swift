@@ -72,17 +72,11 @@ struct S3RetryTests {
         try await app.test(.live) { client in try await body("http://127.0.0.1:\(try #require(client.port))", script) }
     }
 
-    static func client(_ url: String, bucket: String, attempts: Int, timeout: TimeAmount = .seconds(30)) throws -> S3Client {
-        S3Client(
-            endpoint: try #require(S3Endpoint.parse(url, virtualHosted: false)), region: "us-east-1", bucket: bucket,
-            credentials: S3ClientTests.credentials, maximumAttempts: attempts, timeout: timeout)
-    }
-
     @Test func serverErrorsAndSlowDownsAreRetriedUntilThePutLands() async throws {
         let direct = try await S3ClientTests.freshBucket("retried")
         try await Self.withFaultyFront([.answer(503, "SlowDown"), .answer(500, "InternalError"), .answer(429, "TooManyRequests")]) {
             front, script in
-            let client = try Self.client(front, bucket: direct.bucket, attempts: 4)
+            let client = try S3ClientTests.client(front, bucket: direct.bucket, attempts: 4)
             let began = ContinuousClock.now
             try await client.putObject("after/three/failures", body: Array("landed".utf8))
             // Backoff of 0.25 s, 0.5 s and 1 s between the four attempts.
@@ -95,7 +89,7 @@ struct S3RetryTests {
     @Test func theLastFailureIsThrownWhenAttemptsRunOut() async throws {
         let direct = try await S3ClientTests.freshBucket("exhausted")
         try await Self.withFaultyFront([.answer(503, "SlowDown"), .answer(503, "SlowDown")]) { front, script in
-            let client = try Self.client(front, bucket: direct.bucket, attempts: 2)
+            let client = try S3ClientTests.client(front, bucket: direct.bucket, attempts: 2)
             do {
                 try await client.putObject("never", body: [1])
                 Issue.record("the put succeeded")
@@ -111,7 +105,7 @@ struct S3RetryTests {
     @Test func refusalsAreNotRetried() async throws {
         let direct = try await S3ClientTests.freshBucket("refused")
         try await Self.withFaultyFront([.answer(403, "AccessDenied")]) { front, script in
-            let client = try Self.client(front, bucket: direct.bucket, attempts: 4)
+            let client = try S3ClientTests.client(front, bucket: direct.bucket, attempts: 4)
             do {
                 try await client.putObject("denied", body: [1])
                 Issue.record("the put succeeded")
@@ -127,7 +121,7 @@ struct S3RetryTests {
     /// client's and not that of moto on a loaded machine.
     @Test func aRequestThatTimesOutIsSentAgain() async throws {
         try await Self.withFaultyFront([.stall(.seconds(8)), .accept]) { front, script in
-            let client = try Self.client(front, bucket: "no-bucket-needed", attempts: 2, timeout: .seconds(1))
+            let client = try S3ClientTests.client(front, bucket: "no-bucket-needed", attempts: 2, timeout: .seconds(1))
             let began = ContinuousClock.now
             try await client.putObject("slow", body: Array("second try".utf8))
             #expect(ContinuousClock.now - began < .seconds(8), "the client waited for the stalled answer")
