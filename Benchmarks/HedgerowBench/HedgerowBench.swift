@@ -13,6 +13,9 @@ import Logging
 ///   hedgerow-bench encode TEAM START END FORMAT COMPRESSION FILE  reads a window into memory, then times
 ///                                                            projecting and encoding it into FILE
 ///                                                            (scripts/bench-s3; COMPRESSION "none" for none)
+///   hedgerow-bench json                                      parses wide objects (1k to 1M keys) and a 20 MiB
+///                                                            capture batch with Hedgerow's JSONParser and with
+///                                                            Foundation's JSONSerialization (scripts/bench-json)
 /// The database comes from HEDGEROW_DATABASE_URL / HEDGEROW_DATA_DIR, as for `hedgerow`.
 @main
 struct HedgerowBench {
@@ -28,6 +31,8 @@ struct HedgerowBench {
         }
         let numbers = arguments.dropFirst().compactMap { Int64($0) }
         switch command {
+        case "json":
+            try parseJSON()
         case "seed" where numbers.count == 4:
             try await withDatabase(configuration, logger: logger) { database in
                 try await seed(database, count: Int(numbers[0]), team: numbers[1], start: numbers[2], span: numbers[3])
@@ -47,7 +52,7 @@ struct HedgerowBench {
             }
         default:
             print(
-                "usage: hedgerow-bench seed N TEAM START SPAN | scan TEAM START END [BATCH] | encode TEAM START END FORMAT COMPRESSION FILE"
+                "usage: hedgerow-bench seed N TEAM START SPAN | scan TEAM START END [BATCH] | encode TEAM START END FORMAT COMPRESSION FILE | json"
             )
         }
     }
@@ -140,6 +145,52 @@ struct HedgerowBench {
             String(
                 format: "encode: %d rows in %.3f s = %.0f rows/s, %d bytes", encoder.records, seconds, Double(encoder.records) / seconds,
                 encoder.bytesProduced))
+    }
+
+    /// Parse time of bodies that grow in width: with linear parsing the time per key stays flat from
+    /// a thousand keys to a million. Foundation's JSONSerialization parses the same bytes beside it.
+    static func parseJSON() throws {
+        func wideObject(keys: Int) -> [UInt8] {
+            var text = "{"
+            text.reserveCapacity(keys * 24)
+            for index in 0..<keys { text += (index == 0 ? "" : ",") + "\"property_\(index)\":\(index)" }
+            return Array((text + "}").utf8)
+        }
+        func captureBatch(bytes: Int) -> [UInt8] {
+            var text = #"{"api_key":"phc_bench","batch":["#
+            var index = 0
+            while text.utf8.count < bytes {
+                text +=
+                    (index == 0 ? "" : ",")
+                    + #"{"event":"$pageview","distinct_id":"user-\#(index % 5000)","uuid":"0190f0c2-0000-7000-8000-\#(String(format: "%012d", index))","properties":{"$current_url":"https://shop.example/products/\#(index % 977)","$browser":"Firefox","price":\#(index % 300).5,"$lib":"posthog-python","$set":{"plan":"pro"}},"timestamp":"2026-11-30T12:00:00Z"}"#
+                index += 1
+            }
+            return Array((text + "]}").utf8)
+        }
+        func time(repeats: Int, _ body: () throws -> Void) rethrows -> Double {
+            var best = Double.infinity
+            for _ in 0..<repeats {
+                let began = ContinuousClock.now
+                try body()
+                best = min(best, (ContinuousClock.now - began).seconds)
+            }
+            return best
+        }
+        print("body                         bytes       Hedgerow s   ns/key   Foundation s   ratio (Hedgerow/Foundation time)")
+        var cases: [(String, [UInt8], Int)] = [1_000, 10_000, 40_000, 100_000, 1_000_000].map {
+            ("object of \($0) keys", wideObject(keys: $0), $0)
+        }
+        cases.append(("capture batch of 20 MiB", captureBatch(bytes: 20 * 1024 * 1024), 0))
+        for (name, body, keys) in cases {
+            let repeats = body.count > 5_000_000 ? 3 : 5
+            let ours = try time(repeats: repeats) { _ = try JSONParser.parse(body) }
+            let data = Data(body)
+            let foundation = try time(repeats: repeats) { _ = try JSONSerialization.jsonObject(with: data) }
+            let perKey = keys > 0 ? String(format: "%8.1f", ours * 1e9 / Double(keys)) : "       -"
+            print(
+                name.padding(toLength: 28, withPad: " ", startingAt: 0)
+                    + String(format: " %10d   %10.4f   %@   %12.4f   %.2f", body.count, ours, perKey, foundation, ours / foundation))
+        }
     }
 
     struct BenchError: Error, CustomStringConvertible {

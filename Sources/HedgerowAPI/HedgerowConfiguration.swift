@@ -1,4 +1,5 @@
 import Foundation
+import HedgerowCore
 import HedgerowDestinations
 import HedgerowExport
 import HedgerowStore
@@ -113,6 +114,19 @@ public struct HedgerowConfiguration: Sendable {
                 throw Invalid(description: "HEDGEROW_RUN_LEASE_SECONDS must be a number of seconds from 1 to 3600")
             }
             configuration.engine.leaseMicroseconds = Int64(value * 1_000_000)
+        }
+        func seconds(_ name: String, _ range: ClosedRange<Double>) throws -> Double? {
+            guard let text = environment[name], !text.isEmpty else { return nil }
+            guard let value = Double(text), range.contains(value) else {
+                throw Invalid(description: "\(name) must be a number from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return value
+        }
+        if let hours = try seconds("HEDGEROW_RUN_MAX_RETRY_HOURS", 0...8760) {
+            configuration.engine.retry = RetryPolicy(maximumRetryHours: hours)
+        }
+        if let grace = try seconds("HEDGEROW_SHUTDOWN_GRACE_SECONDS", 0...3600) {
+            configuration.engine.shutdownGrace = .milliseconds(Int64(grace * 1000))
         }
         if let size = environment["HEDGEROW_MAX_BODY_SIZE"], !size.isEmpty {
             guard let value = Int(size), value > 0 else { throw Invalid(description: "HEDGEROW_MAX_BODY_SIZE must be a positive integer") }

@@ -9,23 +9,25 @@ public struct DeliveryContext: Sendable {
     /// Whether a scheduled run has already delivered this interval (object stores then give a
     /// backfill run's files names of their own, ENGINE.md §4).
     public var overlapsCompletedScheduledRun: Bool
-    /// Writes a line to the run's log (level, message).
-    public var log: @Sendable (String, String) async -> Void
+    /// Writes a line to the run's log (level, message); throws when the line could not be stored.
+    public var log: @Sendable (String, String) async throws -> Void
+    /// The start of the run's data interval (a run created before starts were stored has its
+    /// schedule's interval).
+    public var dataIntervalStart: Timestamp
 
     public init(
         export: BatchExport, run: BatchExportRun, overlapsCompletedScheduledRun: Bool = false,
-        log: @escaping @Sendable (String, String) async -> Void = { _, _ in }
-    ) {
+        log: @escaping @Sendable (String, String) async throws -> Void = { _, _ in }
+    ) throws(StoredExportError) {
         self.export = export
         self.run = run
         self.overlapsCompletedScheduledRun = overlapsCompletedScheduledRun
         self.log = log
-    }
-
-    /// The start of the run's data interval (a run created before starts were stored has its
-    /// schedule's interval).
-    public var dataIntervalStart: Timestamp {
-        run.dataIntervalStart ?? export.schedule.dataInterval(endingAt: run.dataIntervalEnd).start
+        if let start = run.dataIntervalStart {
+            self.dataIntervalStart = start
+        } else {
+            self.dataIntervalStart = try export.schedule().dataInterval(endingAt: run.dataIntervalEnd).start
+        }
     }
 }
 

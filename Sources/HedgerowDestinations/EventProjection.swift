@@ -19,4 +19,14 @@ public enum EventProjection {
             .timestamp(event.timestamp), .timestamp(event.createdAt), .timestamp(event.insertedAt),
         ]
     }
+
+    /// The stored properties of an event as an object. Capture stores only objects, so anything
+    /// else is a damaged row: the run fails naming it, rather than exporting the event with `{}`.
+    public static func storedProperties(of event: Event) throws(DestinationError) -> JSONObject {
+        guard let parsed = try? JSONParser.parse(event.properties), let object = parsed.objectValue else {
+            throw DestinationError(
+                kind: "InvalidStoredEvent", message: "the stored properties of event \(event.uuid) are not a JSON object", retryable: false)
+        }
+        return object
+    }
 }

@@ -59,7 +59,7 @@ public struct HTTPDestination: Destination {
             for event in batch {
                 let key = (field == .insertedAt ? event.insertedAt.microseconds : event.timestamp.microseconds, event.uuid)
                 if let resumeAfter, key <= resumeAfter { continue }
-                let properties = (try? JSONParser.parse(event.properties)) ?? .object(JSONObject())
+                let properties = JSONValue.object(try EventProjection.storedProperties(of: event))
                 let item: JSONValue = .object([
                     "uuid": .string(event.uuid), "distinct_id": .string(event.distinctID), "timestamp": .string(event.timestamp.iso8601),
                     "event": .string(event.event), "properties": properties,

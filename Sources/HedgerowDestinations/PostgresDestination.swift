@@ -198,7 +198,7 @@ public struct PostgresDestination: Destination {
         try await connection.copyFrom(table: table, columns: columns, logger: logger) { writer in
             for try await batch in batches {
                 var buffer = ByteBuffer()
-                for event in batch { Self.writeCopyRow(event, columns: columns, into: &buffer) }
+                for event in batch { try Self.writeCopyRow(event, columns: columns, into: &buffer) }
                 result.records += Int64(batch.count)
                 result.bytes += Int64(buffer.readableBytes)
                 try await writer.write(buffer)
@@ -244,9 +244,9 @@ public struct PostgresDestination: Destination {
 
     /// One row of `COPY ... FROM STDIN` (text format): tab-separated, `\N` for NULL. `$set`,
     /// `$set_once` and `$ip` are cut out of the stored properties text without parsing all of it.
-    static func writeCopyRow(_ event: Event, columns: [String], into buffer: inout ByteBuffer) {
+    static func writeCopyRow(_ event: Event, columns: [String], into buffer: inout ByteBuffer) throws(DestinationError) {
         let raw = JSONTopLevel.rawValues(in: event.properties, keys: memberKeys)
-        let parsed = raw == nil ? (try? JSONParser.parse(event.properties).objectValue) ?? JSONObject() : nil
+        let parsed = raw == nil ? try EventProjection.storedProperties(of: event) : nil
         /// A member's JSON text; nil when absent or null.
         func member(_ key: String) -> String? {
             if let raw {

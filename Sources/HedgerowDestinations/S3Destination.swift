@@ -143,7 +143,7 @@ public struct S3Destination: Destination {
         let (prefix, rendered) = Self.renderPrefix(
             settings.prefix, start: context.dataIntervalStart, end: context.run.dataIntervalEnd)
         if !rendered {
-            await context.log("WARNING", "The prefix '\(settings.prefix)' could not be rendered; it is used as it is.")
+            try await context.log("WARNING", "The prefix '\(settings.prefix)' could not be rendered; it is used as it is.")
         }
         let base = Self.baseName(context: context)
         let split = settings.maximumFileBytes != nil

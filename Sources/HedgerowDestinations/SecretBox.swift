@@ -2,6 +2,17 @@ import Crypto
 import Foundation
 import HedgerowCore
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// A new file only if none exists at `path` (O_EXCL), mode 0600; -1 with `errno` otherwise.
+private func createExclusively(_ path: String) -> Int32 {
+    open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+}
+
 /// Encrypts destination secrets at rest with AES-GCM (ENGINE.md §8). The key is SHA-256 of
 /// `HEDGEROW_SECRET_KEY`, or 32 random bytes kept in `<data dir>/secret-key` (mode 0600), made on
 /// first start. Every process that shares a database must share the key.
@@ -21,7 +32,18 @@ public struct SecretBox: Sendable {
             return SecretBox(key: SymmetricKey(data: SHA256.hash(data: Array(secret.utf8))))
         }
         let path = (dataDirectory as NSString).appendingPathComponent("secret-key")
-        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+        // A key file that exists but cannot be read stops the server: a new key in its place would
+        // make every stored secret unreadable.
+        if FileManager.default.fileExists(atPath: path) {
+            let text: String
+            do {
+                text = try String(contentsOfFile: path, encoding: .utf8)
+            } catch {
+                throw Failure(
+                    description:
+                        "\(path) exists but cannot be read (\((error as NSError).localizedDescription)); fix its permissions, or set HEDGEROW_SECRET_KEY. It is not replaced: stored secrets need the same key"
+                )
+            }
             guard let bytes = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)), bytes.count == 32 else {
                 throw Failure(description: "\(path) does not hold a 32-byte base64 key")
             }
@@ -30,8 +52,16 @@ public struct SecretBox: Sendable {
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         let key = SymmetricKey(size: .bits256)
         let encoded = key.withUnsafeBytes { Data($0).base64EncodedString() }
-        guard FileManager.default.createFile(atPath: path, contents: Data((encoded + "\n").utf8), attributes: [.posixPermissions: 0o600])
-        else { throw Failure(description: "cannot write \(path)") }
+        // O_EXCL: two processes starting at once must not each write a key of their own.
+        let descriptor = createExclusively(path)
+        guard descriptor >= 0 else {
+            if errno == EEXIST { return try load(secretKey: nil, dataDirectory: dataDirectory) }
+            throw Failure(description: "cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+        let bytes = Array((encoded + "\n").utf8)
+        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        close(descriptor)
+        guard written == bytes.count else { throw Failure(description: "cannot write \(path)") }
         return SecretBox(key: key)
     }
 
@@ -44,7 +74,17 @@ public struct SecretBox: Sendable {
 
     public func open(_ text: String) throws -> JSONObject {
         guard let data = Data(base64Encoded: text) else { throw Failure(description: "sealed secrets are not base64") }
-        let plain = try AES.GCM.open(AES.GCM.SealedBox(combined: data), using: key)
-        return try JSONParser.parse(Array(plain)).objectValue ?? JSONObject()
+        let plain: Data
+        do {
+            plain = try AES.GCM.open(AES.GCM.SealedBox(combined: data), using: key)
+        } catch {
+            throw Failure(
+                description:
+                    "the stored secrets cannot be decrypted with this server's key (is HEDGEROW_SECRET_KEY the key they were saved with?)")
+        }
+        guard let object = try JSONParser.parse(Array(plain)).objectValue else {
+            throw Failure(description: "the stored secrets are not a JSON object")
+        }
+        return object
     }
 }

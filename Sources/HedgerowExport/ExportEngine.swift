@@ -32,12 +32,23 @@ public struct EngineConfiguration: Sendable {
     public var s3 = S3Destination.Options()
     /// Runs of one backfill executed at once, oldest first (`HEDGEROW_BACKFILL_CONCURRENCY`, ENGINE.md §6).
     public var backfillConcurrency = 1
+    /// Backoff of failed attempts and how long a run is retried (`HEDGEROW_RUN_MAX_RETRY_HOURS`).
+    public var retry = RetryPolicy()
+    /// How long a shutdown waits for running runs to reach a batch boundary
+    /// (`HEDGEROW_SHUTDOWN_GRACE_SECONDS`); then they are stopped where they are.
+    public var shutdownGrace: Duration = .seconds(30)
+    /// How often a running attempt renews its lease besides between batches (default: a third of it).
+    public var heartbeatInterval: Duration?
     public init() {}
 }
 
 /// The export engine (ENGINE.md §1, §5, §6): creates due runs idempotently, claims runs with a
 /// lease, streams each run's events to its destination, records the outcome, and completes
 /// backfills. A lifecycle service in `hedgerow serve` (and `hedgerow worker`); tests drive `step`.
+///
+/// Every attempt ends in a recorded outcome (`RunTransition`), written only while this worker still
+/// holds the run's lease: a worker that lost it (paused past its lease, another worker took over)
+/// stops and changes nothing. The lease is renewed between batches and on a timer during long steps.
 public struct ExportEngine: Service {
     let database: any Database
     let secrets: SecretBox?
@@ -47,6 +58,7 @@ public struct ExportEngine: Service {
     let owner: String
     let exports = BatchExportStore()
     let events: SQLEventStore
+    let stopping = StopSignal()
 
     /// `secrets` opens destination secrets (nil when no export needs them, as in some tests).
     public init(
@@ -62,29 +74,37 @@ public struct ExportEngine: Service {
         self.events = SQLEventStore(database: database)
     }
 
-    /// Polls until the service group shuts down; a failed round is logged and retried.
+    /// Polls until the service group shuts down; a failed round is logged and retried. On graceful
+    /// shutdown (SIGTERM) nothing more is claimed; running runs stop at their next batch boundary,
+    /// or when `shutdownGrace` has passed, and release their leases for another worker.
     public func run() async throws {
-        while !Task.isCancelled, !Task.isShuttingDownGracefully {
-            do {
-                try await step()
-            } catch is CancellationError {
-                return
-            } catch {
-                logger.error("Export engine step failed", metadata: ["error": "\(String(reflecting: error))"])
+        await withGracefulShutdownHandler {
+            while !Task.isCancelled, !stopping.isStopped {
+                do {
+                    try await step()
+                } catch is CancellationError {
+                    return
+                } catch {
+                    logger.error("Export engine step failed", metadata: ["error": "\(String(reflecting: error))"])
+                }
+                try? await stopping.sleep(for: configuration.pollInterval)
             }
-            try? await Task.sleep(for: configuration.pollInterval)
+        } onGracefulShutdown: {
+            stopping.stop()
         }
     }
 
+    /// Stops claiming; running runs stop at their next batch boundary (what SIGTERM does).
+    public func shutDown() { stopping.stop() }
+
     /// One round: schedule what is due, then execute claimable runs until none is left.
     public func step() async throws {
-        if configuration.schedules { try await scheduleDueRuns() }
-        while true {
+        if configuration.schedules, !stopping.isStopped { try await scheduleDueRuns() }
+        while !stopping.isStopped {
             let claimed = try await claim(limit: configuration.concurrency)
             if claimed.isEmpty { return }
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for run in claimed { group.addTask { try await execute(run) } }
-                try await group.waitForAll()
+            await withTaskGroup(of: Void.self) { group in
+                for run in claimed { group.addTask { await execute(run) } }
             }
         }
     }
@@ -98,7 +118,14 @@ public struct ExportEngine: Service {
         let active = try await database.read { try await exports.active(on: $0) }
         for row in active {
             let export = row.export
-            let schedule = export.schedule
+            let schedule: Schedule
+            do {
+                schedule = try export.schedule()
+            } catch {
+                // Never in UTC instead: the export waits until its zone is known again.
+                logger.error("Batch export not scheduled", metadata: ["batch_export": "\(export.id)", "error": "\(error.message)"])
+                continue
+            }
             let settle =
                 export.interval == .every5Minutes || export.interval == .every15Minutes
                 ? configuration.shortSettle : configuration.longSettle
@@ -106,7 +133,7 @@ public struct ExportEngine: Service {
             var horizon = Timestamp(microseconds: now.microseconds - settle)
             if let endAt = export.endAt, endAt < horizon { horizon = endAt }
             let due = schedule.ticks(after: last, upTo: horizon, limit: 1000)
-            guard !due.isEmpty else { continue }
+            guard let lastDue = due.last else { continue }
             try await database.transaction { connection in
                 for tick in due {
                     let interval = schedule.dataInterval(endingAt: tick)
@@ -121,49 +148,26 @@ public struct ExportEngine: Service {
                         )
                     }
                 }
-                try await exports.setScheduledThrough(id: export.id, tick: due.last!, on: connection)
+                try await exports.setScheduledThrough(id: export.id, tick: lastDue, on: connection)
             }
         }
     }
 
     // MARK: Claiming
 
-    /// Takes up to `limit` runs that are due and not held by a live lease. Runs of one backfill go
-    /// oldest first, `backfillConcurrency` at a time: a run waits while that many earlier runs of
-    /// its backfill are unfinished.
+    /// Takes up to `limit` runs that are due and not held by a live lease (oldest first; runs of one
+    /// backfill `backfillConcurrency` at a time).
     func claim(limit: Int) async throws -> [BatchExportRun] {
         let now = clock()
         return try await database.transaction { connection in
-            let lock = connection.dialect == .postgres ? " FOR UPDATE OF r SKIP LOCKED" : ""
-            let rows = try await connection.query(
-                """
-                SELECT r.id, r.batch_export_id FROM batch_export_runs r JOIN batch_exports e ON e.id = r.batch_export_id
-                WHERE r.status IN ('Starting', 'Running', 'FailedRetryable') AND e.deleted = $1
-                  AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= $2)
-                  AND (r.lease_expires_at IS NULL OR r.lease_expires_at < $2)
-                  AND (r.backfill_id IS NULL OR (
-                      SELECT COUNT(*) FROM batch_export_runs p WHERE p.backfill_id = r.backfill_id AND p.data_interval_end < r.data_interval_end
-                        AND p.status IN ('Starting', 'Running', 'FailedRetryable')) < $3)
-                ORDER BY r.data_interval_end, r.created_at LIMIT \(limit)\(lock)
-                """, [.bool(false), SQLValue(now), .int(Int64(max(configuration.backfillConcurrency, 1)))])
             var claimed: [BatchExportRun] = []
-            for row in rows {
-                let id = try row.decodeString("id")
-                guard var run = try await exports.run(id: id, batchExportID: try row.decodeString("batch_export_id"), on: connection) else {
-                    continue
-                }
-                run.status = .running
-                run.attempt += 1
-                run.lastUpdatedAt = now
-                try await exports.updateRun(run, on: connection)
-                try await connection.execute(
-                    "UPDATE batch_export_runs SET lease_owner = $2, lease_expires_at = $3 WHERE id = $1",
-                    [.text(id), .text(owner), .int(now.microseconds + configuration.leaseMicroseconds)])
-                if let backfillID = run.backfillID {
-                    try await connection.execute(
-                        "UPDATE batch_export_backfills SET status = 'Running', last_updated_at = $2 WHERE id = $1 AND status = 'Starting'",
-                        [.text(backfillID), SQLValue(now)])
-                }
+            for candidate in try await exports.claimableRuns(
+                now: now, limit: limit, backfillConcurrency: configuration.backfillConcurrency, on: connection)
+            {
+                let run = try RunTransition.claim(at: now).apply(to: candidate)
+                try await exports.claim(
+                    run, owner: owner, leaseUntil: Timestamp(microseconds: now.microseconds + configuration.leaseMicroseconds),
+                    on: connection)
                 claimed.append(run)
             }
             return claimed
@@ -172,20 +176,65 @@ public struct ExportEngine: Service {
 
     // MARK: Executing
 
-    struct Cancelled: Error {}
+    /// Why an attempt stopped before its destination finished. Set by the heartbeat before it
+    /// throws, so the engine knows the reason whatever error the destination wraps it in.
+    enum Interruption: Error, Equatable {
+        case cancelled
+        case leaseLost
+        case shuttingDown
+    }
 
-    func execute(_ run: BatchExportRun) async throws {
-        guard let row = try await database.read({ try await exports.find(id: run.batchExportID, on: $0) }) else { return }
-        var opened = row.export
-        if let sealed = row.sealedSecrets, let secrets {
-            for entry in try secrets.open(sealed).entries { opened.destinationConfig[entry.key] = entry.value }
+    /// How an attempt ended.
+    enum Outcome {
+        case delivered(DeliveryResult)
+        case failed(DestinationError)
+        case interrupted(Interruption)
+    }
+
+    /// One attempt of a claimed run, to a recorded outcome. Nothing escapes: an error while
+    /// recording is logged, and the run's lease then expires so that it is tried again.
+    func execute(_ run: BatchExportRun) async {
+        let outcome = await attempt(run)
+        do {
+            try await record(outcome, of: run)
+        } catch {
+            logger.error(
+                "The outcome of a run could not be recorded; it is tried again when its lease expires",
+                metadata: ["run": "\(run.id)", "error": "\(String(reflecting: error))"])
         }
-        let export = opened
-        try await database.transaction { try await log(export.id, run: run.id, "INFO", "Run started (attempt \(run.attempt)).", on: $0) }
-        let outcome: Result<DeliveryResult, any Error>
-        if let destination = Destinations.make(
-            export.destinationType, logger: logger, allowInsecureHTTP: configuration.allowInsecureHTTP, s3: configuration.s3)
-        {
+    }
+
+    func attempt(_ run: BatchExportRun) async -> Outcome {
+        let interruption = InterruptionBox()
+        do {
+            guard let row = try await database.read({ try await exports.find(id: run.batchExportID, on: $0) }) else {
+                throw DestinationError(kind: "ExportNotFound", message: "the batch export no longer exists", retryable: false)
+            }
+            var opened = row.export
+            if let sealed = row.sealedSecrets {
+                guard let secrets else {
+                    throw DestinationError(kind: "SecretsUnreadable", message: "this process has no secret key", retryable: true)
+                }
+                let secret: JSONObject
+                do {
+                    secret = try secrets.open(sealed)
+                } catch {
+                    throw DestinationError(kind: "SecretsUnreadable", message: String(describing: error), retryable: true)
+                }
+                for entry in secret.entries { opened.destinationConfig[entry.key] = entry.value }
+            }
+            let export = opened
+            try await database.transaction {
+                try await log(export.id, run: run.id, "INFO", "Run started (attempt \(run.attempt)).", on: $0)
+            }
+            guard
+                let destination = Destinations.make(
+                    export.destinationType, logger: logger, allowInsecureHTTP: configuration.allowInsecureHTTP, s3: configuration.s3)
+            else {
+                throw DestinationError(
+                    kind: "UnsupportedDestination", message: "\(export.destinationType.rawValue) is not delivered by this server",
+                    retryable: false)
+            }
             let runID = run.id
             let overlaps =
                 run.backfillID == nil
@@ -193,76 +242,129 @@ public struct ExportEngine: Service {
                 : try await database.read {
                     try await exports.hasCompletedScheduledRun(batchExportID: export.id, endingAt: run.dataIntervalEnd, on: $0)
                 }
-            let context = DeliveryContext(export: export, run: run, overlapsCompletedScheduledRun: overlaps) { level, message in
-                try? await database.transaction { try await log(export.id, run: runID, level, message, on: $0) }
+            let context = try DeliveryContext(export: export, run: run, overlapsCompletedScheduledRun: overlaps) { level, message in
+                try await database.transaction { try await log(export.id, run: runID, level, message, on: $0) }
             }
             let query = EventQuery(
                 teamID: export.teamID, field: run.backfillID == nil ? .insertedAt : .timestamp, start: context.dataIntervalStart,
                 end: run.dataIntervalEnd, includeEvents: export.includeEvents, excludeEvents: export.excludeEvents,
-                filters: export.propertyFilters)
-            do {
-                let result = try await destination.deliver(events.batches(query, batchSize: configuration.batchSize), context: context) {
-                    progress in try await heartbeat(runID, cursor: progress.cursor)
+                filters: try export.propertyFilters())
+            let batches = events.batches(query, batchSize: configuration.batchSize)
+            let result = try await whileLeased(runID, interruption: interruption) {
+                try await destination.deliver(batches, context: context) { progress in
+                    try await heartbeat(runID, cursor: progress.cursor, atBatchBoundary: true, interruption: interruption)
                 }
-                outcome = .success(result)
-            } catch {
-                outcome = .failure(error)
             }
-        } else {
-            outcome = .failure(
-                DestinationError(
-                    kind: "UnsupportedDestination", message: "\(export.destinationType.rawValue) is not delivered by this server",
-                    retryable: false))
+            return .delivered(result)
+        } catch {
+            if let reason = interruption.value { return .interrupted(reason) }
+            if let classified = error as? DestinationError { return .failed(classified) }
+            if let stored = error as? StoredExportError {
+                return .failed(DestinationError(kind: "InvalidBatchExport", message: stored.message, retryable: false))
+            }
+            if error is CancellationError { return .interrupted(.shuttingDown) }
+            return .failed(DestinationError(kind: "InternalError", message: String(describing: error), retryable: true))
+        }
+    }
+
+    /// Runs `body` while a timer renews the lease (every third of it), and while a shutdown waits
+    /// at most `shutdownGrace` for `body` to reach a batch boundary.
+    func whileLeased<T: Sendable>(
+        _ runID: String, interruption: InterruptionBox, _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                let interval = configuration.heartbeatInterval ?? .microseconds(max(configuration.leaseMicroseconds / 3, 1000))
+                while true {
+                    try await Task.sleep(for: interval)
+                    try await heartbeat(runID, cursor: nil, atBatchBoundary: false, interruption: interruption)
+                }
+            }
+            group.addTask {
+                while !stopping.isStopped { try await Task.sleep(for: .milliseconds(50)) }
+                try await Task.sleep(for: configuration.shutdownGrace)
+                interruption.set(.shuttingDown)
+                throw Interruption.shuttingDown
+            }
+            defer { group.cancelAll() }
+            while let result = try await group.next() {
+                if let result { return result }
+            }
+            throw CancellationError()
+        }
+    }
+
+    /// Renews the lease. Throws (and notes why) when another worker holds the run now, when it was
+    /// cancelled, or, at a batch boundary, when the engine is shutting down.
+    func heartbeat(_ runID: String, cursor: String?, atBatchBoundary: Bool, interruption: InterruptionBox) async throws {
+        let now = clock()
+        let check = try await database.transaction { connection in
+            try await exports.renewLease(
+                runID: runID, owner: owner, until: Timestamp(microseconds: now.microseconds + configuration.leaseMicroseconds),
+                cursor: cursor, at: now, on: connection)
+        }
+        let reason: Interruption?
+        switch check {
+        case .lost: reason = .leaseLost
+        case .held(.cancelled): reason = .cancelled
+        case .held: reason = atBatchBoundary && stopping.isStopped ? .shuttingDown : nil
+        }
+        if let reason {
+            interruption.set(reason)
+            throw reason
+        }
+    }
+
+    /// Writes the attempt's outcome through the run's state machine, only while this worker holds
+    /// the lease; completes the backfill and pauses a failing export as ENGINE.md §5–6 say.
+    func record(_ outcome: Outcome, of run: BatchExportRun) async throws {
+        if case .interrupted(.leaseLost) = outcome {
+            logger.warning("Run lost its lease to another worker; this attempt stops and records nothing", metadata: ["run": "\(run.id)"])
+            return
         }
         let now = clock()
         let alert = try await database.transaction { connection -> JSONValue? in
-            var run = run
-            let current = try await exports.run(id: run.id, batchExportID: run.batchExportID, on: connection)
-            // A run cancelled meanwhile stays cancelled.
-            if current?.status == .cancelled {
-                try await log(export.id, run: run.id, "INFO", "Run stopped: it was cancelled.", on: connection)
+            guard let current = try await exports.leasedRun(id: run.id, owner: owner, on: connection) else {
+                logger.warning("Run lost its lease to another worker; its outcome is not recorded", metadata: ["run": "\(run.id)"])
                 return nil
             }
-            // Keep the resume point the heartbeats recorded.
-            run.cursor = current?.cursor ?? run.cursor
-            switch outcome {
-            case .success(let result):
-                run.status = .completed
-                run.recordsCompleted = result.records
-                run.recordsTotalCount = result.records
-                run.bytesExported = result.bytes
-                run.cursor = result.cursor ?? run.cursor
-                run.latestError = nil
-                run.finishedAt = now
-                run.nextAttemptAt = nil
-                try await log(
-                    export.id, run: run.id, "INFO", "Run completed: \(result.records) record(s), \(result.bytes) byte(s).", on: connection)
-            case .failure(let error):
-                let classified =
-                    (error as? DestinationError)
-                    ?? DestinationError(kind: "InternalError", message: String(describing: error), retryable: true)
-                run.latestError = classified.description
-                if classified.retryable {
-                    let delay = min(Int64(1_000_000) << min(run.attempt - 1, 12), 3_600_000_000)
-                    run.status = .failedRetryable
-                    run.nextAttemptAt = Timestamp(microseconds: now.microseconds + delay)
-                    try await log(
-                        export.id, run: run.id, "WARNING",
-                        "Run failed, will retry at \(run.nextAttemptAt!.iso8601): \(classified.description)",
-                        on: connection)
-                } else {
-                    run.status = .failed
-                    run.finishedAt = now
-                    run.nextAttemptAt = nil
-                    try await log(export.id, run: run.id, "ERROR", "Run failed: \(classified.description)", on: connection)
-                }
+            if current.status == .cancelled {
+                // Cancelled meanwhile: it stays cancelled; the lease is released.
+                _ = try await exports.finish(current, owner: owner, on: connection)
+                try await log(run.batchExportID, run: run.id, "INFO", "Run stopped: it was cancelled.", on: connection)
+                return nil
             }
-            run.lastUpdatedAt = now
-            try await exports.updateRun(run, on: connection)
-            try await connection.execute(
-                "UPDATE batch_export_runs SET lease_owner = NULL, lease_expires_at = NULL WHERE id = $1", [.text(run.id)])
+            var base = run
+            // Keep the resume point the heartbeats recorded.
+            base.cursor = current.cursor ?? run.cursor
+            let transition: RunTransition
+            switch outcome {
+            case .delivered(let result):
+                transition = .complete(records: result.records, bytes: result.bytes, cursor: result.cursor, at: now)
+            case .failed(let error):
+                transition = configuration.retry.transition(after: base, error: error.description, retryable: error.retryable, at: now)
+            case .interrupted:
+                transition = .release(at: now)
+            }
+            let next = try transition.apply(to: base)
+            guard try await exports.finish(next, owner: owner, on: connection) else { return nil }
+            switch transition {
+            case .complete(let records, let bytes, _, _):
+                try await log(
+                    run.batchExportID, run: run.id, "INFO", "Run completed: \(records) record(s), \(bytes) byte(s).", on: connection)
+            case .retry(let error, let nextAttempt, _):
+                try await log(
+                    run.batchExportID, run: run.id, "WARNING", "Run failed, will retry at \(nextAttempt.iso8601): \(error)", on: connection)
+            case .fail(let error, _):
+                try await log(run.batchExportID, run: run.id, "ERROR", "Run failed: \(error)", on: connection)
+            default:
+                try await log(
+                    run.batchExportID, run: run.id, "INFO", "Run stopped for a shutdown; it continues on the next claim.", on: connection)
+            }
+            guard let export = try await exports.find(id: run.batchExportID, on: connection)?.export else { return nil }
             if let backfillID = run.backfillID { try await finishBackfillIfDone(backfillID, export: export, at: now, on: connection) }
-            return run.status == .failed ? try await pauseIfFailing(export, at: now, on: connection) : nil
+            return next.status == .failed ? try await pauseIfFailing(export, at: now, on: connection) : nil
         }
         if let alert { await send(alert) }
     }
@@ -278,24 +380,15 @@ public struct ExportEngine: Service {
         case .day: window = 7
         case .week: window = 4
         }
-        let recent = try await connection.query(
-            "SELECT status, latest_error FROM batch_export_runs WHERE batch_export_id = $1 AND status IN ('Completed', 'Failed') ORDER BY created_at DESC, id DESC LIMIT \(window)",
-            [.text(export.id)])
-        let failures = recent.filter { $0.string("status") == RunStatus.failed.rawValue }
-        guard failures.count >= 3,
-            let row = try await connection.first("SELECT paused, last_alerted_at FROM batch_exports WHERE id = $1", [.text(export.id)]),
-            row.bool("paused") == false
+        let recent = try await exports.recentOutcomes(batchExportID: export.id, limit: window, on: connection)
+        let failures = recent.filter { $0.status == .failed }
+        guard failures.count >= 3, let lastAlert = try await exports.pauseForFailures(batchExportID: export.id, at: now, on: connection)
         else { return nil }
-        try await connection.execute(
-            "UPDATE batch_exports SET paused = $2, last_paused_at = $3, last_updated_at = $3 WHERE id = $1",
-            [.text(export.id), .bool(true), SQLValue(now)])
         try await exports.cancelUnfinished(batchExportID: export.id, includeScheduled: false, at: now, on: connection)
-        let reason =
-            "\(failures.count) of the last \(recent.count) runs failed; last error: \(failures.first?.string("latest_error") ?? "unknown")"
+        let reason = "\(failures.count) of the last \(recent.count) runs failed; last error: \(failures.first?.latestError ?? "unknown")"
         try await log(export.id, run: nil, "ERROR", "Batch export paused: \(reason)", on: connection)
-        let lastAlert = row.int("last_alerted_at") ?? 0
         guard configuration.alertWebhookURL != nil, now.microseconds - lastAlert >= 86_400_000_000 else { return nil }
-        try await connection.execute("UPDATE batch_exports SET last_alerted_at = $2 WHERE id = $1", [.text(export.id), SQLValue(now)])
+        try await exports.markAlerted(batchExportID: export.id, at: now, on: connection)
         return .object([
             "event": "batch_export_paused", "batch_export_id": .string(export.id), "name": .string(export.name),
             "team_id": .int(export.teamID), "destination": .string(export.destinationType.rawValue), "reason": .string(reason),
@@ -318,51 +411,22 @@ public struct ExportEngine: Service {
         }
     }
 
-    /// Renews the lease between batches; throws when the run was cancelled, so the destination stops.
-    func heartbeat(_ runID: String, cursor: String? = nil) async throws {
-        let now = clock()
-        let status = try await database.transaction { connection in
-            try await connection.execute(
-                "UPDATE batch_export_runs SET lease_expires_at = $2, last_updated_at = $3 WHERE id = $1 AND lease_owner = $4",
-                [.text(runID), .int(now.microseconds + configuration.leaseMicroseconds), SQLValue(now), .text(owner)])
-            if let cursor {
-                try await connection.execute("UPDATE batch_export_runs SET cursor = $2 WHERE id = $1", [.text(runID), .text(cursor)])
-            }
-            return try await connection.first("SELECT status FROM batch_export_runs WHERE id = $1", [.text(runID)])?.string("status")
-        }
-        if status == RunStatus.cancelled.rawValue { throw Cancelled() }
-    }
-
     /// A backfill is done when every run has finished: Completed, with the records actually
     /// delivered; a backfill without an end unpauses its export (ENGINE.md §6).
     func finishBackfillIfDone(_ backfillID: String, export: BatchExport, at now: Timestamp, on connection: any SQLConnection) async throws {
         guard var backfill = try await exports.backfill(id: backfillID, batchExportID: export.id, on: connection),
             backfill.status == .running || backfill.status == .starting
         else { return }
-        let open =
-            try await connection.first(
-                "SELECT COUNT(*) AS n FROM batch_export_runs WHERE backfill_id = $1 AND status IN ('Starting', 'Running', 'FailedRetryable')",
-                [.text(backfillID)])?.int("n") ?? 0
-        guard open == 0 else { return }
-        let failed =
-            try await connection.first(
-                "SELECT COUNT(*) AS n FROM batch_export_runs WHERE backfill_id = $1 AND status = 'Failed'", [.text(backfillID)])?.int("n")
-            ?? 0
-        backfill.totalRecordsCount =
-            try await connection.first(
-                "SELECT COALESCE(SUM(records_completed), 0) AS n FROM batch_export_runs WHERE backfill_id = $1", [.text(backfillID)])?.int(
-                "n") ?? 0
-        backfill.status = failed > 0 ? .failed : .completed
+        let progress = try await exports.progress(backfillID: backfillID, on: connection)
+        guard progress.unfinished == 0 else { return }
+        backfill.totalRecordsCount = progress.records
+        backfill.status = progress.failed > 0 ? .failed : .completed
         backfill.finishedAt = now
         backfill.lastUpdatedAt = now
         try await exports.updateBackfill(backfill, on: connection)
         if backfill.endAt == nil, backfill.status == .completed {
             // Caught up to the last tick before the backfill began: the schedule takes over from there.
-            let last = try await connection.first(
-                "SELECT MAX(data_interval_end) AS last FROM batch_export_runs WHERE backfill_id = $1", [.text(backfillID)])?.int("last")
-            try await connection.execute(
-                "UPDATE batch_exports SET paused = $2, last_updated_at = $3, scheduled_through = COALESCE($4, scheduled_through) WHERE id = $1",
-                [.text(export.id), .bool(false), SQLValue(now), SQLValue(last)])
+            try await exports.resumeSchedule(batchExportID: export.id, through: progress.lastIntervalEnd, at: now, on: connection)
             try await log(export.id, run: nil, "INFO", "Backfill \(backfillID) caught up; the export is unpaused.", on: connection)
         }
         try await log(

@@ -235,6 +235,9 @@ public enum Migrations {
         Migration(
             version: 6, name: "auto-pause alerts",
             statements: ["ALTER TABLE batch_exports ADD COLUMN last_alerted_at BIGINT"]),
+        Migration(
+            version: 7, name: "run retry deadline",
+            statements: ["ALTER TABLE batch_export_runs ADD COLUMN first_attempt_at BIGINT"]),
     ]
 
     /// Events: properties as JSON (JSONB on PostgreSQL, for the filter operators), times in

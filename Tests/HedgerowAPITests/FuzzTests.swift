@@ -114,4 +114,36 @@ struct FuzzTests {
             #expect(try await server.request("GET", "/api/organizations/\(org)/", key: alice.key).status == 200)
         }
     }
+
+    /// Objects of tens of thousands of keys, with and without a key, on public and authenticated
+    /// routes: each is answered with a 4xx (or a 200 for a valid capture), none with a 500.
+    @Test("Wide objects are answered, not choked on", arguments: TestBackend.available)
+    func wideObjectsAreAnswered(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let alice = try await server.createUser("alice@example.com")
+            let org = try await server.createOrganization("Target", owner: alice)
+            let me = try await server.request("GET", "/api/users/@me/", key: alice.key)
+            let token = try #require(me["team"]?["api_token"]?.stringValue)
+            for width in [1_000, 40_000] {
+                var properties = JSONObject()
+                properties.reserveCapacity(width)
+                for index in 0..<width { properties["p\(index)"] = .int(Int64(index)) }
+                for apiKey in ["phc_not_a_token", token] {
+                    let batch: JSONValue = .object([
+                        "api_key": .string(apiKey),
+                        "batch": [.object(["event": "wide", "distinct_id": "d", "properties": .object(properties)])],
+                    ])
+                    let result = try await server.request("POST", "/batch/", body: JSONWriter.bytes(batch))
+                    #expect(result.status == (apiKey == token ? 200 : 401), "\(width) keys: \(result.text.prefix(200))")
+                }
+                let body = JSONWriter.bytes(.object(properties))
+                for path in ["/api/organizations/", "/api/organizations/\(org)/batch_exports/"] {
+                    let anonymous = try await server.request("POST", path, body: body)
+                    #expect(anonymous.status == 401)
+                    let signedIn = try await server.request("POST", path, key: alice.key, body: body)
+                    #expect(signedIn.status == 400, "\(path): \(signedIn.text.prefix(200))")
+                }
+            }
+        }
+    }
 }

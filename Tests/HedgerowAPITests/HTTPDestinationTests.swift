@@ -9,15 +9,32 @@ import HummingbirdTesting
 import NIOCore
 import Testing
 
-/// A receiver for HTTP exports: records each POST and answers with the statuses it is given, then 200.
+/// A receiver for HTTP exports: records each POST and answers with the statuses it is given, then
+/// 200. `holdNext()` makes the next POST wait until `release()` (a destination step that stalls).
 actor BatchReceiver {
     var bodies: [JSONValue] = []
     var statuses: [Int] = []
-    func next(_ body: JSONValue) -> Int {
+    private var holding = false
+    private var held: [CheckedContinuation<Void, Never>] = []
+    private var released = false
+
+    func next(_ body: JSONValue) async -> Int {
         bodies.append(body)
+        if holding, !released {
+            holding = false
+            await withCheckedContinuation { held.append($0) }
+        }
         return statuses.isEmpty ? 200 : statuses.removeFirst()
     }
     func answer(_ statuses: [Int]) { self.statuses = statuses }
+    func holdNext() { holding = true }
+    /// Whether a POST is waiting.
+    var isHolding: Bool { !held.isEmpty }
+    func release() {
+        released = true
+        for continuation in held { continuation.resume() }
+        held.removeAll()
+    }
 }
 
 @Suite("HTTP destination (ENGINE.md §3, §7)")
@@ -31,12 +48,23 @@ struct HTTPDestinationTests {
             return Response(status: .init(code: status))
         }
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
-        try await app.test(.live) { client in try await body(receiver, try #require(client.port)) }
+        try await app.test(.live) { client in
+            do {
+                try await body(receiver, try #require(client.port))
+            } catch {
+                await receiver.release()
+                throw error
+            }
+            await receiver.release()
+        }
     }
 
-    static func engine(_ server: TestServer, at time: Timestamp? = nil) throws -> ExportEngine {
+    static func engine(
+        _ server: TestServer, at time: Timestamp? = nil, configure: (inout EngineConfiguration) -> Void = { _ in }
+    ) throws -> ExportEngine {
         var configuration = EngineConfiguration()
         configuration.allowInsecureHTTP = true
+        configure(&configuration)
         return ExportEngine(
             database: server.database, secrets: try SecretBox.load(server.configuration), configuration: configuration,
             logger: TestBackend.logger, clock: { time ?? .now() })

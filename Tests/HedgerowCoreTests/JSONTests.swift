@@ -10,6 +10,26 @@ struct JSONTests {
         #expect(value["c"]?["d"] == .double(-2.5))
     }
 
+    @Test func duplicateKeysKeepTheLastValueAtTheFirstPosition() throws {
+        // Python's json (and so PostHog) keeps the last value of a repeated key.
+        let value = try JSONParser.parse(#"{"a": 1, "b": 2, "a": 3}"#)
+        #expect(value.objectValue?.keys == ["a", "b"])
+        #expect(value["a"] == 3)
+        var object = JSONObject([("x", 1), ("y", 2), ("x", 5)])
+        #expect(object.keys == ["x", "y"] && object["x"] == 5)
+        object["x"] = nil
+        #expect(object.keys == ["y"] && !object.contains("x"))
+    }
+
+    @Test func parsesWideObjects() throws {
+        let keys = 200_000
+        let text = "{" + (0..<keys).map { "\"k\($0)\":\($0)" }.joined(separator: ",") + "}"
+        let object = try #require(try JSONParser.parse(text).objectValue)
+        #expect(object.count == keys)
+        #expect(object["k0"] == 0 && object["k199999"] == 199_999)
+        #expect(object.keys.first == "k0" && object.keys.last == "k199999")
+    }
+
     @Test func keepsLargeIntegersExact() throws {
         #expect(try JSONParser.parse("9007199254740993") == .int(9_007_199_254_740_993))
         #expect(try JSONParser.parse("1e3") == .double(1000))

@@ -155,7 +155,7 @@ public struct BatchExportService: Sendable {
             try BatchExportInput.checkCombination(export)
             if export.paused { export.lastPausedAt = now }
             // The schedule starts at the first tick after creation (or after start_at).
-            export.scheduledThrough = export.schedule.tick(atOrBefore: max(now, export.startAt ?? now))
+            export.scheduledThrough = try checkedSchedule(export).tick(atOrBefore: max(now, export.startAt ?? now))
             try await save(export, insert: true, on: connection)
             return Detail(export: export, latestRuns: [])
         }
@@ -191,7 +191,7 @@ public struct BatchExportService: Sendable {
             let now = clock()
             if export.paused, !wasPaused { export.lastPausedAt = now }
             if export.scheduledThrough == nil || (!export.paused && wasPaused) {
-                export.scheduledThrough = export.schedule.tick(atOrBefore: max(now, export.startAt ?? now))
+                export.scheduledThrough = try checkedSchedule(export).tick(atOrBefore: max(now, export.startAt ?? now))
             }
             export.lastUpdatedAt = now
             try await save(export, insert: false, on: connection)
@@ -253,15 +253,25 @@ public struct BatchExportService: Sendable {
             let wasPaused = export.paused
             export.paused = false
             export.lastUpdatedAt = now
-            let lastTick = export.schedule.tick(atOrBefore: now)
+            let lastTick = try checkedSchedule(export).tick(atOrBefore: now)
             if wasPaused { export.scheduledThrough = lastTick }
             try await save(export, insert: false, on: connection)
             try await log(export.id, run: nil, "INFO", "Batch export unpaused.", at: now, on: connection)
             guard backfill, wasPaused, let pausedAt else { return nil }
-            let start = export.schedule.tick(atOrBefore: pausedAt)
+            let start = try checkedSchedule(export).tick(atOrBefore: pausedAt)
             guard start < lastTick else { return nil }
             return try await createBackfill(export, start: start, end: lastTick, estimate: nil, at: now, on: connection).id
         }
+    }
+
+    /// The export's schedule and filters; a stored export this build can no longer read is a 400
+    /// that says what is wrong, never a silent fallback.
+    func checkedSchedule(_ export: BatchExport) throws(APIError) -> Schedule {
+        do { return try export.schedule() } catch { throw APIError.invalidInput(error.message) }
+    }
+
+    func checkedFilters(_ export: BatchExport) throws(APIError) -> [PropertyFilter] {
+        do { return try export.propertyFilters() } catch { throw APIError.invalidInput(error.message) }
     }
 
     // MARK: Backfills
@@ -286,7 +296,7 @@ public struct BatchExportService: Sendable {
             if let end, end > now { throw APIError.invalidInput("The provided 'end_at' (\(end.iso8601)) is in the future") }
             let query = EventQuery(
                 teamID: export.teamID, field: .timestamp, start: start, end: end ?? now, includeEvents: export.includeEvents,
-                excludeEvents: export.excludeEvents, filters: export.propertyFilters)
+                excludeEvents: export.excludeEvents, filters: try checkedFilters(export))
             let events = SQLEventStore(database: database)
             guard let earliest = try await events.earliest(query) else {
                 throw APIError.invalidInput("There is no data to backfill for this model.")
@@ -319,7 +329,7 @@ public struct BatchExportService: Sendable {
             utc.timeZone = TimeZone(identifier: "UTC")!
             let day = utc.dateComponents([.year, .month, .day], from: parsed.timestamp.date)
             var calendar = Calendar(identifier: .gregorian)
-            calendar.timeZone = export.schedule.timeZone
+            calendar.timeZone = try checkedSchedule(export).timeZone
             guard
                 let local = calendar.date(
                     from: DateComponents(year: day.year, month: day.month, day: day.day, hour: export.offsetHour ?? 0))
@@ -334,19 +344,27 @@ public struct BatchExportService: Sendable {
         }
     }
 
+    /// The most runs one backfill creates (a larger one is refused, never cut short).
+    static let maximumBackfillRuns = 100_000
+
     /// Cuts `[start, end)` into the export's intervals and records the backfill with one run per
     /// interval, oldest first. Without `end` (HTTP, NoOp) it runs to the last tick before now.
     func createBackfill(
         _ export: BatchExport, start: Timestamp, end: Timestamp?, earliest: Timestamp? = nil, estimate: Int64?, at now: Timestamp,
         on connection: any SQLConnection
     ) async throws -> BatchExportBackfill {
-        let schedule = export.schedule
+        let schedule = try checkedSchedule(export)
         let adjusted = earliest.map { max(start, schedule.tick(atOrBefore: $0)) } ?? start
         var backfill = BatchExportBackfill(
             id: Identifiers.uuidV7(at: now), batchExportID: export.id, startAt: start, endAt: end, createdAt: now)
         backfill.adjustedStartAt = adjusted
         backfill.totalRecordsCount = estimate
-        let ticks = schedule.ticks(after: adjusted, upTo: end ?? schedule.tick(atOrBefore: now))
+        let ticks = schedule.ticks(after: adjusted, upTo: end ?? schedule.tick(atOrBefore: now), limit: Self.maximumBackfillRuns + 1)
+        guard ticks.count <= Self.maximumBackfillRuns else {
+            throw APIError.invalidInput(
+                "This backfill would create more than \(Self.maximumBackfillRuns) runs, the most one backfill may have. Backfill a shorter range, or several ranges one after another."
+            )
+        }
         backfill.totalRuns = Int64(ticks.count)
         if ticks.isEmpty {
             backfill.status = .completed
@@ -454,7 +472,7 @@ public struct BatchExportService: Sendable {
             let export = try await export(id, in: try await scope(parent, principal: principal, on: connection), on: connection)
             let run = try await findRun(runID, export: export, on: connection)
             let end = run.dataIntervalEnd
-            let start = run.dataIntervalStart ?? export.schedule.dataInterval(endingAt: end).start
+            let start = try run.dataIntervalStart ?? checkedSchedule(export).dataInterval(endingAt: end).start
             return try await createBackfill(export, start: start, end: end, estimate: nil, at: clock(), on: connection).id
         }
     }

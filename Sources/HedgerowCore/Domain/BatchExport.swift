@@ -44,19 +44,33 @@ public struct BatchExport: Sendable, Equatable {
         self.timezone = timezone
     }
 
-    public var schedule: Schedule {
-        Schedule(
-            interval: interval, timeZone: TimeZone(identifier: timezone) ?? TimeZone(identifier: "UTC")!, offsetDay: offsetDay ?? 0,
-            offsetHour: offsetHour ?? 0)
+    /// The export's schedule on its time zone, validated when saved. A zone this system no longer
+    /// knows is an error: running the export in UTC instead would deliver the wrong intervals.
+    public func schedule() throws(StoredExportError) -> Schedule {
+        guard let zone = TimeZone(identifier: timezone) else {
+            throw StoredExportError(message: "the export's time zone '\(timezone)' is not known to this server")
+        }
+        return Schedule(interval: interval, timeZone: zone, offsetDay: offsetDay ?? 0, offsetHour: offsetHour ?? 0)
     }
 
-    /// The property filters, parsed (they were validated when saved).
-    public var propertyFilters: [PropertyFilter] {
-        (try? PropertyFilter.parseList(filters ?? .null)) ?? []
+    /// The property filters, parsed. They were validated when saved; stored filters that no longer
+    /// parse are an error, never "no filter" (that would export what the filters exclude).
+    public func propertyFilters() throws(StoredExportError) -> [PropertyFilter] {
+        do {
+            return try PropertyFilter.parseList(filters ?? .null)
+        } catch {
+            throw StoredExportError(message: "the export's stored filters no longer parse: \(error.detail)")
+        }
     }
 
     public var includeEvents: [String] { destinationConfig["include_events"]?.arrayValue?.compactMap(\.stringValue) ?? [] }
     public var excludeEvents: [String] { destinationConfig["exclude_events"]?.arrayValue?.compactMap(\.stringValue) ?? [] }
+}
+
+/// A stored export that cannot be run as saved (a filter or time zone this build does not accept).
+public struct StoredExportError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
 }
 
 /// The states of a run (API.md §4.3, ENGINE.md §5).
@@ -87,6 +101,8 @@ public struct BatchExportRun: Sendable, Equatable {
     public var lastUpdatedAt: Timestamp
     public var attempt: Int64
     public var nextAttemptAt: Timestamp?
+    /// When the first attempt began (retries end `HEDGEROW_RUN_MAX_RETRY_HOURS` after it).
+    public var firstAttemptAt: Timestamp?
 
     public init(
         id: String, batchExportID: String, backfillID: String?, dataIntervalStart: Timestamp?, dataIntervalEnd: Timestamp,

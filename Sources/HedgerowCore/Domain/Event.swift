@@ -56,11 +56,11 @@ public struct Person: Sendable, Equatable {
     /// anything changed.
     public mutating func apply(_ update: PersonUpdate) -> Bool {
         var changed = false
-        for entry in update.setOnce?.entries ?? [] where properties[entry.key] == nil {
+        for entry in (update.setOnce ?? JSONObject()).entries where properties[entry.key] == nil {
             properties[entry.key] = entry.value
             changed = true
         }
-        for entry in update.set?.entries ?? [] where properties[entry.key] != entry.value {
+        for entry in (update.set ?? JSONObject()).entries where properties[entry.key] != entry.value {
             properties[entry.key] = entry.value
             changed = true
         }

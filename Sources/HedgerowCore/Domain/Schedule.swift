@@ -83,8 +83,8 @@ public struct Schedule: Sendable, Equatable {
         return (tick(atOrBefore: Timestamp(microseconds: end.microseconds - 1)), end)
     }
 
-    /// The ticks in `(after, upTo]`, oldest first.
-    public func ticks(after start: Timestamp, upTo end: Timestamp, limit: Int = 100_000) -> [Timestamp] {
+    /// The ticks in `(after, upTo]`, oldest first, at most `limit` of them (callers that must not cut short ask for one more and check).
+    public func ticks(after start: Timestamp, upTo end: Timestamp, limit: Int) -> [Timestamp] {
         var ticks: [Timestamp] = []
         var next = tick(after: start)
         while next <= end, ticks.count < limit {

@@ -1,4 +1,5 @@
 import Foundation
+import OrderedCollections
 
 /// A JSON document as a value. Objects keep their keys in insertion order, so responses can be
 /// written in exactly the key order PostHog uses.
@@ -49,42 +50,54 @@ public enum JSONValue: Sendable, Equatable {
     }
 }
 
-/// An ordered JSON object. Lookup is linear: objects in this API have a few dozen keys at most.
+/// An ordered JSON object: keys keep their insertion order, and lookups and inserts are hashed, so
+/// parsing an object of n keys costs O(n), not O(n²) (a body of 40 000 keys must not stall the
+/// server). Setting an existing key replaces its value in place, so for duplicate keys in a
+/// document the last one wins, as Python's `json` decides.
 public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
-    public private(set) var entries: [(key: String, value: JSONValue)]
+    private var storage: OrderedDictionary<String, JSONValue>
 
-    public init() { entries = [] }
+    public init() { storage = [:] }
 
     public init(_ entries: [(String, JSONValue)]) {
-        self.entries = entries.map { (key: $0.0, value: $0.1) }
+        storage = OrderedDictionary(entries, uniquingKeysWith: { _, last in last })
     }
 
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
         self.init(elements)
     }
 
-    public var keys: [String] { entries.map(\.key) }
-    public var isEmpty: Bool { entries.isEmpty }
-    public var count: Int { entries.count }
+    /// The members in order, as `(key, value)` pairs.
+    public var entries: Entries { Entries(elements: storage.elements) }
+
+    /// A view of the members in order (no copy).
+    public struct Entries: RandomAccessCollection, Sendable {
+        let elements: OrderedDictionary<String, JSONValue>.Elements
+        public var startIndex: Int { elements.startIndex }
+        public var endIndex: Int { elements.endIndex }
+        public subscript(position: Int) -> (key: String, value: JSONValue) { elements[position] }
+        public func index(after index: Int) -> Int { index + 1 }
+        public func index(before index: Int) -> Int { index - 1 }
+    }
+    public var keys: [String] { Array(storage.keys) }
+    public var isEmpty: Bool { storage.isEmpty }
+    public var count: Int { storage.count }
+
+    /// Room for `count` members without growing (the parser knows nothing in advance; encoders do).
+    public mutating func reserveCapacity(_ count: Int) { storage.reserveCapacity(count) }
 
     public func contains(_ key: String) -> Bool {
-        entries.contains { $0.key == key }
+        storage.index(forKey: key) != nil
     }
 
     public subscript(key: String) -> JSONValue? {
-        get { entries.first { $0.key == key }?.value }
-        set {
-            if let index = entries.firstIndex(where: { $0.key == key }) {
-                if let newValue { entries[index].value = newValue } else { entries.remove(at: index) }
-            } else if let newValue {
-                entries.append((key: key, value: newValue))
-            }
-        }
+        get { storage[key] }
+        set { storage[key] = newValue }
     }
 
+    /// Equal when the same keys hold the same values in the same order.
     public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
-        lhs.entries.count == rhs.entries.count
-            && zip(lhs.entries, rhs.entries).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+        lhs.storage == rhs.storage
     }
 }
 

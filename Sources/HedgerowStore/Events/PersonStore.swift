@@ -15,9 +15,12 @@ public struct PersonStore: Sendable {
                 [.int(teamID)] + chunk.map(SQLValue.text))
             for row in rows {
                 let distinctID = try row.decodeString("distinct_id")
+                // Damaged properties are an error, never reset to {} (the next save would erase them).
+                guard let properties = try? JSONParser.parse(try row.decodeString("properties")).objectValue else {
+                    throw SQLDecodingError(column: "properties", expected: "a JSON object of person properties")
+                }
                 found[distinctID] = Person(
-                    uuid: try row.decodeString("uuid"), teamID: teamID, distinctID: distinctID,
-                    properties: (try? JSONParser.parse(try row.decodeString("properties")).objectValue) ?? JSONObject(),
+                    uuid: try row.decodeString("uuid"), teamID: teamID, distinctID: distinctID, properties: properties,
                     createdAt: try row.decodeTimestamp("created_at"), updatedAt: try row.decodeTimestamp("updated_at"))
             }
             start += chunk.count

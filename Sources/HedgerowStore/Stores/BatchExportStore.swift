@@ -109,8 +109,11 @@ public struct BatchExportStore: Sendable {
 
     static let runColumns = """
         id, batch_export_id, backfill_id, status, records_completed, records_total_count, bytes_exported, latest_error,
-        data_interval_start, data_interval_end, cursor, created_at, finished_at, last_updated_at, attempt, next_attempt_at
+        data_interval_start, data_interval_end, cursor, created_at, finished_at, last_updated_at, attempt, next_attempt_at,
+        first_attempt_at
         """
+
+    static let runColumnCount = 17
 
     static func decodeRun(_ row: SQLRow) throws -> BatchExportRun {
         guard let status = RunStatus(rawValue: try row.decodeString("status")) else {
@@ -130,6 +133,7 @@ public struct BatchExportStore: Sendable {
         run.lastUpdatedAt = try row.decodeTimestamp("last_updated_at")
         run.attempt = try row.decodeInt("attempt")
         run.nextAttemptAt = row.timestamp("next_attempt_at")
+        run.firstAttemptAt = row.timestamp("first_attempt_at")
         return run
     }
 
@@ -138,7 +142,7 @@ public struct BatchExportStore: Sendable {
             .text(run.id), .text(run.batchExportID), SQLValue(run.backfillID), .text(run.status.rawValue), SQLValue(run.recordsCompleted),
             SQLValue(run.recordsTotalCount), SQLValue(run.bytesExported), SQLValue(run.latestError), SQLValue(run.dataIntervalStart),
             SQLValue(run.dataIntervalEnd), SQLValue(run.cursor), SQLValue(run.createdAt), SQLValue(run.finishedAt),
-            SQLValue(run.lastUpdatedAt), .int(run.attempt), SQLValue(run.nextAttemptAt),
+            SQLValue(run.lastUpdatedAt), .int(run.attempt), SQLValue(run.nextAttemptAt), SQLValue(run.firstAttemptAt),
         ]
     }
 
@@ -146,7 +150,7 @@ public struct BatchExportStore: Sendable {
     @discardableResult
     public func insertRun(_ run: BatchExportRun, on connection: any SQLConnection) async throws -> Bool {
         let rows = try await connection.query(
-            "INSERT INTO batch_export_runs (\(Self.runColumns)) VALUES (\((1...16).map { "$\($0)" }.joined(separator: ", "))) ON CONFLICT DO NOTHING RETURNING id",
+            "INSERT INTO batch_export_runs (\(Self.runColumns)) VALUES (\((1...Self.runColumnCount).map { "$\($0)" }.joined(separator: ", "))) ON CONFLICT DO NOTHING RETURNING id",
             Self.runBinds(run))
         return !rows.isEmpty
     }

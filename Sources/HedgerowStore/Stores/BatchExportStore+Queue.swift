@@ -1,0 +1,143 @@
+import Foundation
+import HedgerowCore
+
+/// The run queue the export engine works from: claiming with a lease, heartbeats and fenced final
+/// writes, backfill progress, and the auto-pause bookkeeping (ENGINE.md §5, §6). Every write that a
+/// worker makes after claiming names the lease owner, so a worker that lost its lease changes nothing.
+extension BatchExportStore {
+    /// What a heartbeat found.
+    public enum LeaseCheck: Sendable, Equatable {
+        /// The caller still holds the lease; the run's current status (Cancelled when cancelled meanwhile).
+        case held(RunStatus)
+        /// Another worker holds it now, or it was released: the caller must stop and write nothing.
+        case lost
+    }
+
+    /// Runs that are due and not held by a live lease, oldest interval first. Runs of one backfill go
+    /// `backfillConcurrency` at a time. On PostgreSQL the rows stay locked (`SKIP LOCKED`) until the
+    /// transaction ends, so two workers never take the same run.
+    public func claimableRuns(
+        now: Timestamp, limit: Int, backfillConcurrency: Int, on connection: any SQLConnection
+    ) async throws -> [BatchExportRun] {
+        let lock = connection.dialect == .postgres ? " FOR UPDATE OF r SKIP LOCKED" : ""
+        let columns = Self.runColumns.split(separator: ",").map { "r." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        return try await connection.query(
+            """
+            SELECT \(columns.joined(separator: ", ")) FROM batch_export_runs r JOIN batch_exports e ON e.id = r.batch_export_id
+            WHERE r.status IN ('Starting', 'Running', 'FailedRetryable') AND e.deleted = $1
+              AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= $2)
+              AND (r.lease_expires_at IS NULL OR r.lease_expires_at < $2)
+              AND (r.backfill_id IS NULL OR (
+                  SELECT COUNT(*) FROM batch_export_runs p WHERE p.backfill_id = r.backfill_id AND p.data_interval_end < r.data_interval_end
+                    AND p.status IN ('Starting', 'Running', 'FailedRetryable')) < $3)
+            ORDER BY r.data_interval_end, r.created_at LIMIT \(max(limit, 0))\(lock)
+            """, [.bool(false), SQLValue(now), .int(Int64(max(backfillConcurrency, 1)))]
+        ).map(Self.decodeRun)
+    }
+
+    /// Stores a claimed run with its lease (the caller applied `RunTransition.claim`).
+    public func claim(_ run: BatchExportRun, owner: String, leaseUntil: Timestamp, on connection: any SQLConnection) async throws {
+        var binds = Self.runBinds(run)
+        binds.append(.text(owner))
+        binds.append(SQLValue(leaseUntil))
+        let count = Self.runColumnCount
+        try await connection.execute(
+            "UPDATE batch_export_runs SET \(Self.assignments(Self.runColumns)), lease_owner = $\(count + 1), lease_expires_at = $\(count + 2) WHERE id = $1",
+            binds)
+        if let backfillID = run.backfillID {
+            try await connection.execute(
+                "UPDATE batch_export_backfills SET status = 'Running', last_updated_at = $2 WHERE id = $1 AND status = 'Starting'",
+                [.text(backfillID), SQLValue(run.lastUpdatedAt)])
+        }
+    }
+
+    /// Renews `owner`'s lease (and records the resume point) only while `owner` holds it.
+    public func renewLease(
+        runID: String, owner: String, until: Timestamp, cursor: String?, at now: Timestamp, on connection: any SQLConnection
+    ) async throws -> LeaseCheck {
+        let row = try await connection.first(
+            """
+            UPDATE batch_export_runs SET lease_expires_at = $3, last_updated_at = $4, cursor = COALESCE($5, cursor)
+            WHERE id = $1 AND lease_owner = $2 RETURNING status
+            """, [.text(runID), .text(owner), SQLValue(until), SQLValue(now), SQLValue(cursor)])
+        guard let row, let status = RunStatus(rawValue: row.string("status") ?? "") else { return .lost }
+        return .held(status)
+    }
+
+    /// The run as stored, if `owner` still holds its lease.
+    public func leasedRun(id: String, owner: String, on connection: any SQLConnection) async throws -> BatchExportRun? {
+        try await connection.first(
+            "SELECT \(Self.runColumns) FROM batch_export_runs WHERE id = $1 AND lease_owner = $2", [.text(id), .text(owner)]
+        ).map(Self.decodeRun)
+    }
+
+    /// Writes a worker's final state of a run and releases the lease, only if `owner` still holds
+    /// it. Returns false (and writes nothing) when the lease was lost.
+    public func finish(_ run: BatchExportRun, owner: String, on connection: any SQLConnection) async throws -> Bool {
+        var binds = Self.runBinds(run)
+        binds.append(.text(owner))
+        let rows = try await connection.query(
+            """
+            UPDATE batch_export_runs SET \(Self.assignments(Self.runColumns)), lease_owner = NULL, lease_expires_at = NULL
+            WHERE id = $1 AND lease_owner = $\(Self.runColumnCount + 1) RETURNING id
+            """, binds)
+        return !rows.isEmpty
+    }
+
+    /// How far a backfill's runs have got.
+    public struct BackfillProgress: Sendable, Equatable {
+        public var unfinished: Int64
+        public var failed: Int64
+        public var records: Int64
+        public var lastIntervalEnd: Timestamp?
+    }
+
+    public func progress(backfillID: String, on connection: any SQLConnection) async throws -> BackfillProgress {
+        let row = try await connection.first(
+            """
+            SELECT SUM(CASE WHEN status IN ('Starting', 'Running', 'FailedRetryable') THEN 1 ELSE 0 END) AS unfinished,
+                   SUM(CASE WHEN status = 'Failed' THEN 1 ELSE 0 END) AS failed,
+                   COALESCE(SUM(records_completed), 0) AS records, MAX(data_interval_end) AS last_end
+            FROM batch_export_runs WHERE backfill_id = $1
+            """, [.text(backfillID)])
+        return BackfillProgress(
+            unfinished: row?.int("unfinished") ?? 0, failed: row?.int("failed") ?? 0, records: row?.int("records") ?? 0,
+            lastIntervalEnd: row?.timestamp("last_end"))
+    }
+
+    /// The statuses and errors of an export's newest finished (Completed or Failed) runs.
+    public func recentOutcomes(
+        batchExportID: String, limit: Int, on connection: any SQLConnection
+    ) async throws -> [(status: RunStatus, latestError: String?)] {
+        try await connection.query(
+            """
+            SELECT status, latest_error FROM batch_export_runs WHERE batch_export_id = $1 AND status IN ('Completed', 'Failed')
+            ORDER BY created_at DESC, id DESC LIMIT \(max(limit, 0))
+            """, [.text(batchExportID)]
+        ).compactMap { row in RunStatus(rawValue: row.string("status") ?? "").map { ($0, row.string("latest_error")) } }
+    }
+
+    /// Pauses an export that is not paused yet; returns when it was last alerted about (0 if never),
+    /// or nil when it was already paused.
+    public func pauseForFailures(batchExportID: String, at now: Timestamp, on connection: any SQLConnection) async throws -> Int64? {
+        let row = try await connection.first(
+            """
+            UPDATE batch_exports SET paused = $2, last_paused_at = $3, last_updated_at = $3 WHERE id = $1 AND paused = $4
+            RETURNING last_alerted_at
+            """, [.text(batchExportID), .bool(true), SQLValue(now), .bool(false)])
+        guard let row else { return nil }
+        return row.int("last_alerted_at") ?? 0
+    }
+
+    public func markAlerted(batchExportID: String, at now: Timestamp, on connection: any SQLConnection) async throws {
+        try await connection.execute("UPDATE batch_exports SET last_alerted_at = $2 WHERE id = $1", [.text(batchExportID), SQLValue(now)])
+    }
+
+    /// Unpauses an export whose open-ended backfill caught up; the schedule takes over after `through`.
+    public func resumeSchedule(batchExportID: String, through: Timestamp?, at now: Timestamp, on connection: any SQLConnection) async throws
+    {
+        try await connection.execute(
+            "UPDATE batch_exports SET paused = $2, last_updated_at = $3, scheduled_through = COALESCE($4, scheduled_through) WHERE id = $1",
+            [.text(batchExportID), .bool(false), SQLValue(now), SQLValue(through)])
+    }
+}

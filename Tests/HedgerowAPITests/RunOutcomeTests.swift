@@ -1,0 +1,325 @@
+import Foundation
+import HedgerowCore
+import HedgerowDestinations
+import HedgerowStore
+import Testing
+
+@testable import HedgerowAPI
+@testable import HedgerowExport
+
+/// Every attempt of a run ends in a recorded outcome, written only by the worker that holds its
+/// lease (issue #11 §4): errors before delivery, lost leases, retries that run out, stored
+/// configurations that no longer parse, shutdowns.
+@Suite("Run outcomes and leases")
+struct RunOutcomeTests {
+    struct StoredRun {
+        var status: String
+        var attempt: Int64
+        var leaseOwner: String?
+        var latestError: String?
+        var records: Int64?
+    }
+
+    static func runs(_ server: TestServer, export: String) async throws -> [StoredRun] {
+        try await server.database.read { connection in
+            try await connection.query(
+                "SELECT status, attempt, lease_owner, latest_error, records_completed FROM batch_export_runs WHERE batch_export_id = $1 ORDER BY created_at",
+                [.text(export)]
+            ).map { row in
+                StoredRun(
+                    status: row.string("status") ?? "", attempt: row.int("attempt") ?? -1, leaseOwner: row.string("lease_owner"),
+                    latestError: row.string("latest_error"), records: row.int("records_completed"))
+            }
+        }
+    }
+
+    static func logLines(_ server: TestServer, export: String) async throws -> [String] {
+        try await server.database.read { connection in
+            try await connection.query(
+                "SELECT message FROM batch_export_logs WHERE batch_export_id = $1 ORDER BY timestamp, id", [.text(export)]
+            ).compactMap { $0.string("message") }
+        }
+    }
+
+    static func backfill(_ server: TestServer, _ world: BatchExportTests.World, _ id: String) async throws {
+        let created = try await server.request(
+            "POST", world.base + "/\(id)/backfills/", key: world.member.key, json: HTTPDestinationTests.hour)
+        #expect(created.status == 201, "\(created.text)")
+    }
+
+    /// Waits (bounded) until `condition` holds.
+    static func eventually(_ what: String, _ condition: () async throws -> Bool) async throws {
+        for _ in 0..<400 {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        Issue.record("timed out waiting for \(what)")
+    }
+
+    @Test("Secrets that cannot be opened end the attempt FailedRetryable, never a run left Running", arguments: TestBackend.available)
+    func unreadableSecrets(backend: TestBackend) async throws {
+        try await HTTPDestinationTests.withReceiver { receiver, port in
+            try await TestServer.run(backend) { server in
+                let world = try await BatchExportTests.world(server)
+                let id = try await HTTPDestinationTests.export(server, world, port: port)
+                try await HTTPDestinationTests.seed(server, team: world.team, count: 10)
+                try await Self.backfill(server, world, id)
+                var configuration = EngineConfiguration()
+                configuration.allowInsecureHTTP = true
+                let wrongKey = try SecretBox.load(
+                    secretKey: "not-the-key-the-secrets-were-sealed-with", dataDirectory: NSTemporaryDirectory())
+                let now = Timestamp.now()
+                let engine = ExportEngine(
+                    database: server.database, secrets: wrongKey, configuration: configuration, logger: TestBackend.logger, clock: { now })
+                try await engine.step()
+                let run = try #require(try await Self.runs(server, export: id).first)
+                #expect(run.status == "FailedRetryable")
+                #expect(run.leaseOwner == nil)
+                #expect(run.latestError?.hasPrefix("SecretsUnreadable: the stored secrets cannot be decrypted") == true, "\(run)")
+                #expect(await receiver.bodies.isEmpty)
+                // With the right key the next attempt delivers.
+                try await HTTPDestinationTests.engine(server, at: Timestamp(microseconds: now.microseconds + 5_000_000)).step()
+                let delivered = try #require(try await Self.runs(server, export: id).first)
+                #expect(delivered.status == "Completed" && delivered.attempt == 2 && delivered.records == 10)
+            }
+        }
+    }
+
+    @Test("Retries end: a run retried for longer than the retry window fails for good", arguments: TestBackend.available)
+    func retriesEnd(backend: TestBackend) async throws {
+        try await HTTPDestinationTests.withReceiver { receiver, port in
+            try await TestServer.run(backend) { server in
+                let world = try await BatchExportTests.world(server)
+                let id = try await HTTPDestinationTests.export(server, world, port: port)
+                try await HTTPDestinationTests.seed(server, team: world.team, count: 10)
+                try await Self.backfill(server, world, id)
+                await receiver.answer([503, 503, 503])
+                let start = Timestamp.now()
+                func step(after seconds: Int64) async throws {
+                    try await HTTPDestinationTests.engine(server, at: Timestamp(microseconds: start.microseconds + seconds * 1_000_000)) {
+                        $0.retry = RetryPolicy(maximumRetryHours: 1)
+                    }.step()
+                }
+                try await step(after: 0)
+                #expect(try await Self.runs(server, export: id).first?.status == "FailedRetryable")
+                try await step(after: 1800)
+                #expect(try await Self.runs(server, export: id).first?.status == "FailedRetryable")
+                try await step(after: 3700)
+                let run = try #require(try await Self.runs(server, export: id).first)
+                #expect(run.status == "Failed")
+                #expect(run.attempt == 3)
+                #expect(
+                    run.latestError == "RetryableHTTPError: the endpoint answered 503 (gave up: retried for more than 1 hours)", "\(run)")
+                #expect(try await Self.logLines(server, export: id).contains { $0.hasPrefix("Run failed: RetryableHTTPError") })
+            }
+        }
+    }
+
+    @Test("Stored filters that no longer parse fail the run instead of exporting unfiltered", arguments: TestBackend.available)
+    func storedFiltersFailClosed(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let world = try await BatchExportTests.world(server)
+            let id = try await BatchExportTests.create(server, world)
+            try await BatchExportTests.seed(server, team: world.team, times: ["2024-01-01T10:15:00Z"])
+            try await Self.backfill(server, world, id)
+            try await server.database.transaction { connection in
+                _ = try await connection.execute(
+                    "UPDATE batch_exports SET filters = $2 WHERE id = $1",
+                    [.text(id), .text(#"[{"key": "plan", "type": "event", "operator": "resembles", "value": "pro"}]"#)])
+            }
+            try await BatchExportTests.engine(server).step()
+            let run = try #require(try await Self.runs(server, export: id).first)
+            #expect(run.status == "Failed")
+            #expect(run.records == nil)
+            #expect(run.latestError?.hasPrefix("InvalidBatchExport: the export's stored filters no longer parse") == true, "\(run)")
+        }
+    }
+
+    @Test("An event whose stored properties are damaged fails the run naming it, never goes out as {}", arguments: TestBackend.available)
+    func damagedEventFailsTheRun(backend: TestBackend) async throws {
+        try await HTTPDestinationTests.withReceiver { receiver, port in
+            try await TestServer.run(backend) { server in
+                let world = try await BatchExportTests.world(server)
+                let id = try await HTTPDestinationTests.export(server, world, port: port)
+                try await HTTPDestinationTests.seed(server, team: world.team, count: 3)
+                let damaged = try await server.database.transaction { connection in
+                    let row = try await connection.first("SELECT uuid FROM events WHERE team_id = $1 ORDER BY uuid", [.int(world.team)])
+                    let uuid = row?.string("uuid") ?? ""
+                    let cast = connection.dialect == .postgres ? "CAST($2 AS JSONB)" : "$2"
+                    _ = try await connection.execute(
+                        "UPDATE events SET properties = \(cast) WHERE uuid = $1", [.text(uuid), .text("[1, 2]")])
+                    return uuid
+                }
+                try await Self.backfill(server, world, id)
+                try await HTTPDestinationTests.engine(server).step()
+                let run = try #require(try await Self.runs(server, export: id).first)
+                #expect(run.status == "Failed")
+                #expect(run.latestError == "InvalidStoredEvent: the stored properties of event \(damaged) are not a JSON object")
+                #expect(await receiver.bodies.isEmpty)
+            }
+        }
+    }
+
+    @Test("An unknown stored time zone schedules nothing (never UTC instead) and refuses backfills", arguments: TestBackend.available)
+    func unknownTimeZoneFailsClosed(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let world = try await BatchExportTests.world(server)
+            let id = try await BatchExportTests.create(server, world)
+            try await BatchExportTests.seed(server, team: world.team, times: ["2024-01-01T10:15:00Z"])
+            try await server.database.transaction { connection in
+                _ = try await connection.execute(
+                    "UPDATE batch_exports SET timezone = $2, scheduled_through = $3 WHERE id = $1",
+                    [.text(id), .text("Mars/Olympus_Mons"), .int(ISO8601.parse("2024-01-01T10:00:00Z")!.timestamp.microseconds)])
+            }
+            try await BatchExportTests.engine(server, at: "2024-01-02T10:00:00Z").step()
+            #expect(try await Self.runs(server, export: id).isEmpty)
+            try await server.request(
+                "POST", world.base + "/\(id)/backfills/", key: world.member.key, json: HTTPDestinationTests.hour
+            ).expectError(
+                400, type: "validation_error", code: "invalid_input",
+                detail: "the export's time zone 'Mars/Olympus_Mons' is not known to this server")
+        }
+    }
+
+    @Test(
+        "A backfill over more runs than the engine creates is refused with the limit, and nothing is created",
+        arguments: TestBackend.available)
+    func backfillRunLimit(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let world = try await BatchExportTests.world(server)
+            let id = try await BatchExportTests.create(
+                server, world, BatchExportTests.patched(BatchExportTests.noop, [("interval", "every 5 minutes")]))
+            try await BatchExportTests.seed(server, team: world.team, times: ["2015-01-01T10:15:00Z"])
+            try await server.request(
+                "POST", world.base + "/\(id)/backfills/", key: world.member.key,
+                json: .object(["start_at": "2015-01-01T00:00:00Z", "end_at": "2024-01-01T00:00:00Z"])
+            ).expectError(
+                400, type: "validation_error", code: "invalid_input",
+                detail:
+                    "This backfill would create more than 100000 runs, the most one backfill may have. Backfill a shorter range, or several ranges one after another."
+            )
+            #expect(try await Self.runs(server, export: id).isEmpty)
+            let backfills = try await server.request("GET", world.base + "/\(id)/backfills/", key: world.member.key)
+            #expect(backfills["results"]?.arrayValue?.isEmpty == true)
+        }
+    }
+
+    @Test("Lease fencing: a worker paused past its lease stops at its next heartbeat and changes nothing", arguments: TestBackend.available)
+    func leaseFencing(backend: TestBackend) async throws {
+        try await HTTPDestinationTests.withReceiver { receiver, port in
+            try await TestServer.run(backend) { server in
+                let world = try await BatchExportTests.world(server)
+                let id = try await HTTPDestinationTests.export(server, world, port: port)
+                try await HTTPDestinationTests.seed(server, team: world.team, count: 12_000)
+                try await Self.backfill(server, world, id)
+                let start = Timestamp.now()
+                // Worker A: its timer never fires, as if the process were paused; its first POST stalls.
+                let paused = try HTTPDestinationTests.engine(server, at: start) { $0.heartbeatInterval = .seconds(3600) }
+                await receiver.holdNext()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await paused.step() }
+                    try await Self.eventually("A's first POST") { await receiver.isHolding }
+                    // Worker B comes after A's lease ran out and delivers the whole run.
+                    let later = Timestamp(microseconds: start.microseconds + 120_000_000)
+                    try await HTTPDestinationTests.engine(server, at: later).step()
+                    let delivered = try #require(try await Self.runs(server, export: id).first)
+                    #expect(delivered.status == "Completed" && delivered.attempt == 2 && delivered.records == 12_000)
+                    // A wakes up: its heartbeat finds the lease gone; it sends nothing more and records nothing.
+                    await receiver.release()
+                    try await group.waitForAll()
+                }
+                let after = try #require(try await Self.runs(server, export: id).first)
+                #expect(after.status == "Completed" && after.attempt == 2 && after.records == 12_000 && after.leaseOwner == nil)
+                #expect(await receiver.bodies.count == 4)  // A's one stalled POST, then B's three
+                let lines = try await Self.logLines(server, export: id)
+                #expect(lines.filter { $0.hasPrefix("Run completed") }.count == 1)
+                #expect(!lines.contains { $0.hasPrefix("Run failed") || $0.hasPrefix("Run stopped") })
+            }
+        }
+    }
+
+    @Test("The lease is renewed on a timer during a long step, so no other worker takes the run", arguments: TestBackend.available)
+    func heartbeatTimer(backend: TestBackend) async throws {
+        try await HTTPDestinationTests.withReceiver { receiver, port in
+            try await TestServer.run(backend) { server in
+                let world = try await BatchExportTests.world(server)
+                let id = try await HTTPDestinationTests.export(server, world, port: port)
+                try await HTTPDestinationTests.seed(server, team: world.team, count: 10)
+                try await Self.backfill(server, world, id)
+                let working = try HTTPDestinationTests.engine(server) {
+                    $0.leaseMicroseconds = 2_000_000
+                    $0.heartbeatInterval = .milliseconds(200)
+                }
+                await receiver.holdNext()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await working.step() }
+                    try await Self.eventually("the stalled POST") { await receiver.isHolding }
+                    // Longer than the lease: only the timer's heartbeats keep it.
+                    try await Task.sleep(for: .seconds(3))
+                    let other = try HTTPDestinationTests.engine(server)
+                    #expect(try await other.claim(limit: 5).isEmpty)
+                    await receiver.release()
+                    try await group.waitForAll()
+                }
+                let run = try #require(try await Self.runs(server, export: id).first)
+                #expect(run.status == "Completed" && run.attempt == 1)
+            }
+        }
+    }
+
+    @Test(
+        "Shutdown: a running run stops at its next batch boundary, releases its lease and resumes elsewhere",
+        arguments: TestBackend.available)
+    func shutdownAtBatchBoundary(backend: TestBackend) async throws {
+        try await HTTPDestinationTests.withReceiver { receiver, port in
+            try await TestServer.run(backend) { server in
+                let world = try await BatchExportTests.world(server)
+                let id = try await HTTPDestinationTests.export(server, world, port: port)
+                try await HTTPDestinationTests.seed(server, team: world.team, count: 12_000)
+                try await Self.backfill(server, world, id)
+                let stopping = try HTTPDestinationTests.engine(server)
+                await receiver.holdNext()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await stopping.step() }
+                    try await Self.eventually("the first POST") { await receiver.isHolding }
+                    stopping.shutDown()
+                    await receiver.release()
+                    try await group.waitForAll()
+                }
+                let released = try #require(try await Self.runs(server, export: id).first)
+                #expect(released.status == "Running" && released.leaseOwner == nil && released.attempt == 1)
+                #expect(await receiver.bodies.count == 1)
+                #expect(try await Self.logLines(server, export: id).contains("Run stopped for a shutdown; it continues on the next claim."))
+                // Another worker claims it at once and resumes after the acknowledged POST.
+                try await HTTPDestinationTests.engine(server).step()
+                let done = try #require(try await Self.runs(server, export: id).first)
+                #expect(done.status == "Completed" && done.attempt == 2)
+                #expect(await receiver.bodies.map { $0["batch"]?.arrayValue?.count } == [5000, 5000, 2000])
+            }
+        }
+    }
+
+    @Test("Shutdown: a step that outlasts the grace period is stopped where it is and released", arguments: TestBackend.available)
+    func shutdownGraceRunsOut(backend: TestBackend) async throws {
+        try await HTTPDestinationTests.withReceiver { receiver, port in
+            try await TestServer.run(backend) { server in
+                let world = try await BatchExportTests.world(server)
+                let id = try await HTTPDestinationTests.export(server, world, port: port)
+                try await HTTPDestinationTests.seed(server, team: world.team, count: 10)
+                try await Self.backfill(server, world, id)
+                let stopping = try HTTPDestinationTests.engine(server) { $0.shutdownGrace = .milliseconds(300) }
+                await receiver.holdNext()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await stopping.step() }
+                    try await Self.eventually("the stalled POST") { await receiver.isHolding }
+                    stopping.shutDown()
+                    // The step ends while the POST is still held.
+                    try await group.waitForAll()
+                }
+                #expect(await receiver.isHolding)
+                let released = try #require(try await Self.runs(server, export: id).first)
+                #expect(released.status == "Running" && released.leaseOwner == nil)
+            }
+        }
+    }
+}
