@@ -56,7 +56,10 @@ public func buildApplication(
     var routes = Routes()
     let requestMetrics = RequestMetrics()
     HealthController(database: database).addRoutes(to: &routes)
-    MetricsController(database: database, requests: requestMetrics, clock: { .now() }).addRoutes(to: &routes)
+    // /metrics shows every tenant's exports: on the API's port only behind a token.
+    if let token = configuration.metricsToken {
+        MetricsController(database: database, requests: requestMetrics, clock: { .now() }, token: token).addRoutes(to: &routes)
+    }
     OrganizationController(
         service: OrganizationService(database: database), rollback: EnvironmentsRollbackService(database: database),
         instanceTag: configuration.instanceTag
@@ -69,7 +72,7 @@ public func buildApplication(
     BatchExportController(
         service: BatchExportService(
             database: database, secrets: secrets, deliverable: Destinations.deliverable,
-            allowInsecureHTTP: configuration.engine.allowInsecureHTTP)
+            allowInsecureHTTP: configuration.engine.allowInsecureHTTP, outbound: configuration.engine.outbound)
     ).addRoutes(to: &routes)
     CaptureController(
         service: CaptureService(database: database, events: SQLEventStore(database: database)),
@@ -86,10 +89,24 @@ public func buildApplication(
     let responder = APIResponder(
         routes: routes, authentication: AuthenticationService(database: database), rateLimiter: rateLimiter,
         siteURL: configuration.siteURL, maximumBodySize: configuration.maximumBodySize, logger: logger, metrics: requestMetrics)
+    var metricsServices: [any Service] = []
+    if let address = configuration.metricsAddress {
+        var metricsRoutes = Routes()
+        MetricsController(database: database, requests: requestMetrics, clock: { .now() }, token: configuration.metricsToken)
+            .addRoutes(to: &metricsRoutes)
+        let metricsResponder = APIResponder(
+            routes: metricsRoutes, authentication: AuthenticationService(database: database), rateLimiter: nil, siteURL: nil,
+            maximumBodySize: 0, logger: logger, metrics: RequestMetrics())
+        metricsServices.append(
+            Application(
+                responder: APIResponderHandle(responder: metricsResponder),
+                configuration: .init(address: .hostname(address.host, port: address.port), serverName: "Hedgerow metrics"),
+                logger: logger))
+    }
     var application = Application(
         responder: APIResponderHandle(responder: responder),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Hedgerow"),
-        services: [DatabaseService(database: database)]
+        services: [DatabaseService(database: database)] + metricsServices
             + (configuration.runsEngine
                 ? [ExportEngine(database: database, secrets: secrets, configuration: configuration.engine, logger: logger)] : []),
         logger: logger)

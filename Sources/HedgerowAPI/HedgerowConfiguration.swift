@@ -26,6 +26,11 @@ public struct HedgerowConfiguration: Sendable {
     /// Whether `serve` runs the export engine (scheduler and workers) beside the API.
     public var runsEngine = true
     public var engine = EngineConfiguration()
+    /// Where `/metrics` is served on a listener of its own (`HEDGEROW_METRICS_ADDRESS`); nil for none.
+    public var metricsAddress: (host: String, port: Int)? = ("127.0.0.1", 9102)
+    /// When set (`HEDGEROW_METRICS_TOKEN`), `/metrics` needs `Authorization: Bearer <token>`, and
+    /// is then also served on the API's port; without it, only the metrics listener serves it.
+    public var metricsToken: String?
 
     public struct RateLimitConfiguration: Sendable, Equatable {
         public var enabled = true
@@ -115,6 +120,16 @@ public struct HedgerowConfiguration: Sendable {
             }
             configuration.engine.leaseMicroseconds = Int64(value * 1_000_000)
         }
+        for (name, path) in [
+            ("HEDGEROW_DESTINATION_ALLOW_NETWORKS", \OutboundPolicy.allow), ("HEDGEROW_DESTINATION_DENY_NETWORKS", \OutboundPolicy.deny),
+        ] {
+            guard let text = environment[name] else { continue }
+            switch IPNetwork.parseList(text) {
+            case .success(let networks): configuration.engine.outbound[keyPath: path] = networks
+            case .failure(let error):
+                throw Invalid(description: "\(name) must be a comma-separated list of CIDR networks; '\(error.entry)' is not one")
+            }
+        }
         func seconds(_ name: String, _ range: ClosedRange<Double>) throws -> Double? {
             guard let text = environment[name], !text.isEmpty else { return nil }
             guard let value = Double(text), range.contains(value) else {
@@ -128,6 +143,19 @@ public struct HedgerowConfiguration: Sendable {
         if let grace = try seconds("HEDGEROW_SHUTDOWN_GRACE_SECONDS", 0...3600) {
             configuration.engine.shutdownGrace = .milliseconds(Int64(grace * 1000))
         }
+        if let address = environment["HEDGEROW_METRICS_ADDRESS"], !address.isEmpty {
+            if ["off", "none", "0"].contains(address.lowercased()) {
+                configuration.metricsAddress = nil
+            } else {
+                guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
+                    (0...65535).contains(port)
+                else { throw Invalid(description: "HEDGEROW_METRICS_ADDRESS must be HOST:PORT (or off)") }
+                var host = String(address[..<colon])
+                if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+                configuration.metricsAddress = (host.isEmpty ? "127.0.0.1" : host, port)
+            }
+        }
+        if let token = environment["HEDGEROW_METRICS_TOKEN"], !token.isEmpty { configuration.metricsToken = token }
         if let size = environment["HEDGEROW_MAX_BODY_SIZE"], !size.isEmpty {
             guard let value = Int(size), value > 0 else { throw Invalid(description: "HEDGEROW_MAX_BODY_SIZE must be a positive integer") }
             configuration.maximumBodySize = value

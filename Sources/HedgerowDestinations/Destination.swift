@@ -86,14 +86,16 @@ public struct NoOpDestination: Destination {
 public enum Destinations {
     public static let deliverable: Set<DestinationType> = [.noOp, .postgres, .http, .s3, .awsS3, .s3Compatible]
 
+    /// The destination of a type, connecting through `connector` (its outbound policy).
     public static func make(
-        _ type: DestinationType, logger: Logger, allowInsecureHTTP: Bool = false, s3: S3Destination.Options = S3Destination.Options()
+        _ type: DestinationType, logger: Logger, connector: OutboundConnector, allowInsecureHTTP: Bool = false,
+        s3: S3Destination.Options = S3Destination.Options()
     ) -> (any Destination)? {
         switch type {
         case .noOp: NoOpDestination()
-        case .postgres: PostgresDestination(logger: logger)
-        case .http: HTTPDestination(allowInsecure: allowInsecureHTTP)
-        case .s3, .awsS3, .s3Compatible: S3Destination(options: s3)
+        case .postgres: PostgresDestination(logger: logger, connector: connector)
+        case .http: HTTPDestination(allowInsecure: allowInsecureHTTP, connector: connector)
+        case .s3, .awsS3, .s3Compatible: S3Destination(options: s3, connector: connector)
         default: nil
         }
     }

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Foundation
 import HedgerowCore
 import HedgerowStore
 import NIOCore
@@ -10,10 +11,14 @@ import NIOHTTP1
 /// acknowledged POST (its cursor).
 public struct HTTPDestination: Destination {
     let allowInsecure: Bool
+    let connector: OutboundConnector
     static let maximumEvents = 5_000
     static let maximumBytes = 50 * 1024 * 1024
 
-    public init(allowInsecure: Bool) { self.allowInsecure = allowInsecure }
+    public init(allowInsecure: Bool, connector: OutboundConnector) {
+        self.allowInsecure = allowInsecure
+        self.connector = connector
+    }
 
     /// `https://` always; `http://` only when insecure destinations are allowed.
     public static func check(url: String, allowInsecure: Bool) -> String? {
@@ -34,6 +39,18 @@ public struct HTTPDestination: Destination {
         if let problem = Self.check(url: url, allowInsecure: allowInsecure) {
             throw DestinationError(kind: "InvalidConfiguration", message: problem, retryable: false)
         }
+        guard let host = URLComponents(string: url)?.host, !host.isEmpty else {
+            throw DestinationError(kind: "InvalidConfiguration", message: "the URL has no host", retryable: false)
+        }
+        return try await connector.withHTTPClient(host: host, readTimeout: .seconds(60)) { client in
+            try await deliver(batches, context: context, url: url, token: token, client: client, afterBatch: afterBatch)
+        }
+    }
+
+    func deliver(
+        _ batches: EventBatches, context: DeliveryContext, url: String, token: String, client: HTTPClient,
+        afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
+    ) async throws -> DeliveryResult {
         // Resume after the last acknowledged event: "<microseconds>|<uuid>" of the run's ordering.
         let resumeAfter = context.run.cursor.flatMap(Self.parseCursor)
         let field: EventQuery.TimeField = context.run.backfillID == nil ? .insertedAt : .timestamp
@@ -46,7 +63,7 @@ public struct HTTPDestination: Destination {
             guard !pending.isEmpty, let last else { return }
             let body = JSONWriter.bytes(
                 .object(["api_key": .string(token), "historical_migration": true, "batch": .array(pending)]))
-            try await post(body, to: url)
+            try await post(body, to: url, client: client)
             result.records += Int64(pending.count)
             result.bytes += Int64(body.count)
             result.cursor = "\(last.0)|\(last.1)"
@@ -82,15 +99,16 @@ public struct HTTPDestination: Destination {
         return (time, String(parts[1]))
     }
 
-    /// One POST; 429 and 5xx are retryable, other non-2xx answers are not.
-    func post(_ body: [UInt8], to url: String) async throws {
+    /// One POST; 429 and 5xx are retryable, other non-2xx answers are not (a redirect among them:
+    /// destinations follow none). Only the status goes into the error, never the answer's body.
+    func post(_ body: [UInt8], to url: String, client: HTTPClient) async throws {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(bytes: body))
         let response: HTTPClientResponse
         do {
-            response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+            response = try await client.execute(request, timeout: .seconds(60))
         } catch {
             throw DestinationError(kind: "ConnectionError", message: String(describing: error), retryable: true)
         }

@@ -14,8 +14,12 @@ import PostgresNIO
 /// ledger row exists completes without writing, so a run is delivered exactly once.
 public struct PostgresDestination: Destination {
     let logger: Logger
+    let connector: OutboundConnector
 
-    public init(logger: Logger) { self.logger = logger }
+    public init(logger: Logger, connector: OutboundConnector) {
+        self.logger = logger
+        self.connector = connector
+    }
 
     /// The columns of ENGINE.md §3 and their types.
     static let columns: [(name: String, type: String)] = [
@@ -77,12 +81,17 @@ public struct PostgresDestination: Destination {
         }
     }
 
+    /// Connects to the checked address of `host` over TLS, always: the certificate is verified
+    /// against `host` (verify-full) unless the export says `has_self_signed_cert`; a server without
+    /// TLS is refused, never used in plaintext.
     func connect(_ settings: Settings) async throws -> PostgresConnection {
+        let address = try await connector.address(for: settings.host)
         var tls = TLSConfiguration.makeClientConfiguration()
         if settings.selfSignedCertificate { tls.certificateVerification = .none }
-        let configuration = PostgresConnection.Configuration(
-            host: settings.host, port: settings.port, username: settings.user, password: settings.password, database: settings.database,
-            tls: .prefer(try NIOSSLContext(configuration: tls)))
+        var configuration = PostgresConnection.Configuration(
+            host: address.description, port: settings.port, username: settings.user, password: settings.password,
+            database: settings.database, tls: .require(try NIOSSLContext(configuration: tls)))
+        if IPAddress(settings.host) == nil { configuration.options.tlsServerName = settings.host }
         do {
             return try await PostgresConnection.connect(
                 on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration, id: Int.random(in: 1...Int.max),
@@ -321,6 +330,11 @@ public struct PostgresDestination: Destination {
             return DestinationError(
                 kind: "TLSCertificateError",
                 message: "the server's TLS certificate is not trusted (set has_self_signed_cert for a self-signed one)", retryable: false)
+        }
+        if let error = error as? PSQLError, error.code == .sslUnsupported {
+            return DestinationError(
+                kind: "TLSUnavailable", message: "the server does not offer TLS; PostgreSQL destinations connect over TLS only",
+                retryable: false)
         }
         if let error = error as? PSQLError {
             let state = error.serverInfo?[.sqlState] ?? ""

@@ -22,8 +22,12 @@ public struct S3Destination: Destination {
     }
 
     let options: Options
+    let connector: OutboundConnector
 
-    public init(options: Options = Options()) { self.options = options }
+    public init(options: Options = Options(), connector: OutboundConnector) {
+        self.options = options
+        self.connector = connector
+    }
 
     struct Settings {
         var client: S3Client
@@ -139,7 +143,17 @@ public struct S3Destination: Destination {
     public func deliver(
         _ batches: EventBatches, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
-        let settings = try Settings(context.export.destinationConfig)
+        var settings = try Settings(context.export.destinationConfig)
+        return try await connector.withHTTPClient(host: settings.client.connectionHost) { http in
+            settings.client = settings.client.using(http)
+            return try await deliver(batches, context: context, settings: settings, afterBatch: afterBatch)
+        }
+    }
+
+    func deliver(
+        _ batches: EventBatches, context: DeliveryContext, settings: Settings,
+        afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
+    ) async throws -> DeliveryResult {
         let (prefix, rendered) = Self.renderPrefix(
             settings.prefix, start: context.dataIntervalStart, end: context.run.dataIntervalEnd)
         if !rendered {

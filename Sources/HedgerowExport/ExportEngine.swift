@@ -39,6 +39,9 @@ public struct EngineConfiguration: Sendable {
     public var shutdownGrace: Duration = .seconds(30)
     /// How often a running attempt renews its lease besides between batches (default: a third of it).
     public var heartbeatInterval: Duration?
+    /// Which addresses destinations and the alert webhook may connect to
+    /// (`HEDGEROW_DESTINATION_ALLOW_NETWORKS`, `HEDGEROW_DESTINATION_DENY_NETWORKS`).
+    public var outbound = OutboundPolicy()
     public init() {}
 }
 
@@ -229,7 +232,8 @@ public struct ExportEngine: Service {
             }
             guard
                 let destination = Destinations.make(
-                    export.destinationType, logger: logger, allowInsecureHTTP: configuration.allowInsecureHTTP, s3: configuration.s3)
+                    export.destinationType, logger: logger, connector: OutboundConnector(policy: configuration.outbound),
+                    allowInsecureHTTP: configuration.allowInsecureHTTP, s3: configuration.s3)
             else {
                 throw DestinationError(
                     kind: "UnsupportedDestination", message: "\(export.destinationType.rawValue) is not delivered by this server",
@@ -259,6 +263,7 @@ public struct ExportEngine: Service {
         } catch {
             if let reason = interruption.value { return .interrupted(reason) }
             if let classified = error as? DestinationError { return .failed(classified) }
+            if let refused = error as? OutboundConnector.Refused { return .failed(refused.destinationError) }
             if let stored = error as? StoredExportError {
                 return .failed(DestinationError(kind: "InvalidBatchExport", message: stored.message, retryable: false))
             }
@@ -396,16 +401,22 @@ public struct ExportEngine: Service {
         ])
     }
 
-    /// POSTs an alert to the webhook; a failure is logged, never retried into a loop.
+    /// POSTs an alert to the webhook, through the outbound policy and following no redirect; a
+    /// failure is logged, never retried into a loop.
     func send(_ alert: JSONValue) async {
-        guard let url = configuration.alertWebhookURL else { return }
+        guard let url = configuration.alertWebhookURL, let host = URLComponents(string: url)?.host else { return }
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(bytes: JSONWriter.bytes(alert)))
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
-            if response.status.code >= 300 { logger.warning("Alert webhook answered \(response.status.code)") }
+            let status = try await OutboundConnector(policy: configuration.outbound).withHTTPClient(host: host, readTimeout: .seconds(10)) {
+                client in
+                let response = try await client.execute(request, timeout: .seconds(10))
+                _ = try? await response.body.collect(upTo: 1 << 16)
+                return response.status.code
+            }
+            if status >= 300 { logger.warning("Alert webhook answered \(status)") }
         } catch {
             logger.warning("Alert webhook failed", metadata: ["error": "\(error)"])
         }

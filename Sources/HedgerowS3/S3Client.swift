@@ -80,6 +80,19 @@ public struct S3Client: Sendable {
         self.http = http
     }
 
+    /// The same client sending through `http` (an HTTP client pinned to the checked address of
+    /// `connectionHost`, as destinations make them).
+    public func using(_ http: HTTPClient) -> S3Client {
+        var copy = S3Client(
+            endpoint: endpoint, region: "", bucket: bucket, credentials: nil, maximumAttempts: maximumAttempts, timeout: timeout, http: http
+        )
+        copy.signer = signer
+        return copy
+    }
+
+    /// The host name requests connect to: `bucket.host` when virtual-hosted.
+    public var connectionHost: String { endpoint.virtualHosted ? "\(bucket).\(endpoint.host)" : endpoint.host }
+
     /// The process's HTTP client for S3: a refused connection fails the attempt at once (the
     /// client's own retries decide what happens next) instead of being retried until the deadline.
     public static let sharedHTTPClient: HTTPClient = {

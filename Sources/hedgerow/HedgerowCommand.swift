@@ -86,12 +86,34 @@ struct Users: AsyncParsableCommand {
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a user.")
         @Option(help: "The user's email address.") var email: String
-        @Option(help: "A password (optional: without one the user cannot log in with a password).") var password: String?
+        @Option(
+            help:
+                "A password (visible in the process list: prefer --password-stdin or --prompt-password). Without one the user cannot log in with a password."
+        ) var password: String?
+        @Flag(name: .customLong("password-stdin"), help: "Read the password from the first line of standard input.")
+        var passwordFromStandardInput = false
+        @Flag(name: .customLong("prompt-password"), help: "Ask for the password on the terminal, without echo.")
+        var promptForPassword = false
         @Option(name: .customLong("first-name"), help: "First name.") var firstName: String = ""
+
+        func validate() throws {
+            if [password != nil, passwordFromStandardInput, promptForPassword].filter({ $0 }).count > 1 {
+                throw ValidationError("Give at most one of --password, --password-stdin and --prompt-password.")
+            }
+        }
 
         func run() async throws {
             let (configuration, logger) = try loadConfiguration()
-            let user = try await withDatabase(configuration, logger: logger) { database in
+            var password = password
+            if passwordFromStandardInput {
+                guard let line = readLine(strippingNewline: true), !line.isEmpty else {
+                    throw ValidationError("--password-stdin: standard input holds no password.")
+                }
+                password = line
+            } else if promptForPassword {
+                password = try PasswordPrompt.read("Password for \(email): ")
+            }
+            let user = try await withDatabase(configuration, logger: logger) { [password] database in
                 try await AccountService(database: database).createUser(email: email, password: password, firstName: firstName)
             }
             print("Created user \(user.email) (\(user.uuid))")

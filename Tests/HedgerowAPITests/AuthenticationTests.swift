@@ -161,6 +161,27 @@ struct AuthenticationTests {
         // RFC 7914 §11 test vector for PBKDF2-HMAC-SHA256 (P="passwd", S="salt", c=1), first 32 bytes.
         let derived = PasswordHasher.hash("passwd", salt: "salt", iterations: 1)
         #expect(derived == "pbkdf2_sha256$1$salt$VawEblbjCJ/sFpHCJUS2BflBhSFt3gRl5oudV8INrLw=")
+        // Malformed stored values never verify.
+        for stored in ["", "!", "pbkdf2_sha256$1$salt$", "pbkdf2_sha256$x$salt$VawE", "md5$1$salt$abc", "pbkdf2_sha256$0$salt$VawE"] {
+            #expect(!PasswordHasher.verify("passwd", against: stored), "\(stored)")
+        }
+        #expect(PasswordHasher.needsUpgrade(stored) && !PasswordHasher.needsUpgrade(PasswordHasher.hash("x")))
+    }
+
+    @Test("A password hash of an older iteration count is replaced by a current one when it verifies", arguments: TestBackend.available)
+    func oldPasswordHashesAreUpgraded(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let accounts = AccountService(database: server.database)
+            let user = try await accounts.createUser(email: "ada@example.com", password: nil)
+            let old = PasswordHasher.hash("correct horse", salt: "oldsalt", iterations: 260_000)
+            try await server.database.transaction { try await UserStore().setPasswordHash(old, userID: user.id, on: $0) }
+            #expect(try await accounts.verifyPassword(email: "ada@example.com", password: "wrong") == nil)
+            #expect(try await server.database.read { try await UserStore().passwordHash(userID: user.id, on: $0) } == old)
+            #expect(try await accounts.verifyPassword(email: "Ada@Example.com", password: "correct horse")?.id == user.id)
+            let upgraded = try #require(try await server.database.read { try await UserStore().passwordHash(userID: user.id, on: $0) })
+            #expect(upgraded.hasPrefix("pbkdf2_sha256$\(PasswordHasher.iterations)$") && upgraded != old)
+            #expect(try await accounts.verifyPassword(email: "ada@example.com", password: "correct horse")?.id == user.id)
+        }
     }
 }
 

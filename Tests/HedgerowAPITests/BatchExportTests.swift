@@ -356,7 +356,7 @@ struct BatchExportTests {
             var logger = Logger(label: "test")
             logger.logLevel = .critical
             func engine(_ concurrency: Int) -> ExportEngine {
-                var configuration = EngineConfiguration()
+                var configuration = EngineConfiguration.forTests
                 configuration.backfillConcurrency = concurrency
                 return ExportEngine(database: server.database, configuration: configuration, logger: logger)
             }
@@ -494,7 +494,7 @@ struct BatchExportTests {
 
     @Test("/metrics exposes run counters, records, retries, export lag and HTTP counts", arguments: TestBackend.available)
     func metrics(backend: TestBackend) async throws {
-        try await TestServer.run(backend) { server in
+        try await TestServer.run(backend, configure: { $0.metricsToken = "metrics-token-for-tests" }) { server in
             let world = try await Self.world(server)
             let service = BatchExportService(
                 database: server.database, secrets: SecretBox.forTests, deliverable: [.noOp],
@@ -505,7 +505,13 @@ struct BatchExportTests {
             try await Self.seed(server, team: world.team, times: ["2024-03-01T10:06:00Z", "2024-03-01T10:07:00Z"])
             try await Self.engine(server, at: "2024-03-01T10:16:00Z").step()
             _ = try await server.request("GET", "/_health")
-            let result = try await server.request("GET", "/metrics")
+            // On the API's port /metrics needs the metrics token.
+            for header in [[], [("Authorization", "Bearer wrong")], [("Authorization", "Bearer \(world.owner.key)")]] {
+                try await server.request("GET", "/metrics", headers: header).expectError(
+                    401, type: "authentication_error", code: "authentication_failed",
+                    detail: "A valid metrics token is required (Authorization: Bearer <HEDGEROW_METRICS_TOKEN>).")
+            }
+            let result = try await server.request("GET", "/metrics", headers: [("Authorization", "Bearer metrics-token-for-tests")])
             #expect(result.status == 200)
             #expect(result.header("Content-Type")?.hasPrefix("text/plain") == true)
             let text = result.text
@@ -520,6 +526,11 @@ struct BatchExportTests {
             let expected = Double(Timestamp.now().microseconds - ISO8601.parse("2024-03-01T10:15:00Z")!.timestamp.microseconds) / 1e6
             #expect(abs(lag - expected) < 60)
             #expect(text.contains("hedgerow_http_requests_total{method=\"GET\",route=\"/_health\",status=\"200\"} 1"))
+        }
+        // Without a token, the API's port does not serve it at all (the metrics listener does).
+        try await TestServer.run(backend) { server in
+            try await server.request("GET", "/metrics").expectError(
+                404, type: "invalid_request", code: "not_found", detail: "Not found.")
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import HedgerowAPI
 import HedgerowCore
 import HedgerowDestinations
@@ -45,7 +46,10 @@ struct HTTPDestinationTests {
         router.post("/batch/") { request, _ -> Response in
             let bytes = try await request.body.collect(upTo: 100 << 20)
             let status = await receiver.next((try? JSONParser.parse(Array(bytes.readableBytesView))) ?? .null)
-            return Response(status: .init(code: status))
+            // A redirect points back here: a client that followed it would POST again.
+            var headers = HTTPFields()
+            if (300..<400).contains(status) { headers[.location] = "/batch/" }
+            return Response(status: .init(code: status), headers: headers)
         }
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         try await app.test(.live) { client in
@@ -62,7 +66,7 @@ struct HTTPDestinationTests {
     static func engine(
         _ server: TestServer, at time: Timestamp? = nil, configure: (inout EngineConfiguration) -> Void = { _ in }
     ) throws -> ExportEngine {
-        var configuration = EngineConfiguration()
+        var configuration = EngineConfiguration.forTests
         configuration.allowInsecureHTTP = true
         configure(&configuration)
         return ExportEngine(
@@ -74,7 +78,7 @@ struct HTTPDestinationTests {
     static func export(_ server: TestServer, _ world: BatchExportTests.World, port: Int) async throws -> String {
         let service = BatchExportService(
             database: server.database, secrets: try SecretBox.load(server.configuration), deliverable: Destinations.deliverable,
-            allowInsecureHTTP: true)
+            allowInsecureHTTP: true, outbound: .loopbackAllowed)
         let detail = try await service.create(
             .environment(String(world.team)),
             body: .object([

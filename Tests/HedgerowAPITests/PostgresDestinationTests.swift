@@ -34,6 +34,8 @@ struct PostgresDestinationTests {
             "host": .string(location.host), "port": .int(Int64(location.port)), "user": .string(location.username),
             "password": .string(location.password ?? "unused"), "database": .string(location.database ?? "postgres"),
             "schema": .string(name), "table_name": "events",
+            // The test server's certificate is self-signed; destinations connect over TLS only.
+            "has_self_signed_cert": true,
         ]
         for (key, value) in overrides { config[key] = value }
         return (config, name)
@@ -46,8 +48,8 @@ struct PostgresDestinationTests {
     static func engine(_ server: TestServer, at time: String? = nil) throws -> ExportEngine {
         let clock = time.map { ISO8601.parse($0)!.timestamp }
         return ExportEngine(
-            database: server.database, secrets: try SecretBox.load(server.configuration), logger: TestBackend.logger,
-            clock: { clock ?? .now() })
+            database: server.database, secrets: try SecretBox.load(server.configuration), configuration: .forTests,
+            logger: TestBackend.logger, clock: { clock ?? .now() })
     }
 
     static func export(
@@ -159,7 +161,7 @@ struct PostgresDestinationTests {
             let (config, schema) = try await Self.destination()
             let service = BatchExportService(
                 database: server.database, secrets: try SecretBox.load(server.configuration), deliverable: Destinations.deliverable,
-                clock: { ISO8601.parse("2024-03-01T10:02:00Z")!.timestamp })
+                outbound: .loopbackAllowed, clock: { ISO8601.parse("2024-03-01T10:02:00Z")!.timestamp })
             let created = try await service.create(
                 .environment(String(world.team)),
                 body: .object([
@@ -238,10 +240,14 @@ struct PostgresDestinationTests {
         let port: Int
         static let script = ReferenceTools.packageRoot.appendingPathComponent("scripts/postgres-test-server").path
 
-        static func start(tls: Bool = false) throws -> DedicatedServer {
+        enum Transport { case tlsOffered, tlsOnly, plain }
+
+        static func start(_ transport: Transport = .tlsOffered) throws -> DedicatedServer {
             let directory = NSTemporaryDirectory() + "hedgerow-pg-\(UUID().uuidString.prefix(8))"
             let port = S3TestServer.freePort()
-            let started = try ReferenceTools.run(Self.script, ["start", directory, String(port)] + (tls ? ["--tls"] : []))
+            let started = try ReferenceTools.run(
+                Self.script,
+                ["start", directory, String(port)] + (transport == .tlsOnly ? ["--tls"] : transport == .plain ? ["--plain"] : []))
             guard started.status == 0 else { throw TestSetupError(description: "postgres did not start: \(started.stderr)") }
             return DedicatedServer(directory: directory, port: port)
         }
@@ -254,7 +260,10 @@ struct PostgresDestinationTests {
         }
 
         var config: JSONObject {
-            ["host": "127.0.0.1", "port": .int(Int64(port)), "user": "postgres", "password": "unused", "database": "hedgerow_test"]
+            [
+                "host": "127.0.0.1", "port": .int(Int64(port)), "user": "postgres", "password": "unused", "database": "hedgerow_test",
+                "has_self_signed_cert": true,
+            ]
         }
 
         func query(_ sql: String) throws -> String {
@@ -268,7 +277,7 @@ struct PostgresDestinationTests {
         "has_self_signed_cert: a TLS-only server with a self-signed certificate is used only when the export says so",
         arguments: TestBackend.available)
     func selfSignedCertificate(backend: TestBackend) async throws {
-        let destination = try DedicatedServer.start(tls: true)
+        let destination = try DedicatedServer.start(.tlsOnly)
         defer { destination.remove() }
         try await TestServer.run(backend) { server in
             let world = try await BatchExportTests.world(server)
@@ -279,6 +288,7 @@ struct PostgresDestinationTests {
             trusting["table_name"] = "trusting"
             let accepted = try await Self.export(server, world, config: trusting)
             var verifying = destination.config
+            verifying["has_self_signed_cert"] = false
             verifying["table_name"] = "verifying"
             let refused = try await Self.export(server, world, config: verifying)
             for id in [accepted, refused] {
@@ -291,6 +301,27 @@ struct PostgresDestinationTests {
             let failed = try #require(try await Self.run(server, exportID: refused).first)
             #expect(failed.string("status") == "Failed")
             #expect(failed.string("latest_error")?.hasPrefix("TLSCertificateError: ") == true, "\(failed.string("latest_error") ?? "")")
+        }
+    }
+
+    @Test("A server that offers no TLS is refused, never written to in plaintext", arguments: TestBackend.available)
+    func plaintextServerRefused(backend: TestBackend) async throws {
+        let destination = try DedicatedServer.start(.plain)
+        defer { destination.remove() }
+        try await TestServer.run(backend) { server in
+            let world = try await BatchExportTests.world(server)
+            try await BatchExportTests.seed(server, team: world.team, times: ["2024-01-01T10:10:00Z"])
+            let id = try await Self.export(server, world, config: destination.config)
+            _ = try await server.request(
+                "POST", world.base + "/\(id)/backfills/", key: world.member.key,
+                json: .object(["start_at": "2024-01-01T10:00:00Z", "end_at": "2024-01-01T11:00:00Z"]))
+            try await Self.engine(server).step()
+            let failed = try #require(try await Self.run(server, exportID: id).first)
+            #expect(failed.string("status") == "Failed")
+            #expect(
+                failed.string("latest_error")
+                    == "TLSUnavailable: the server does not offer TLS; PostgreSQL destinations connect over TLS only")
+            #expect(try destination.query("SELECT count(*) FROM pg_tables WHERE tablename = 'events'") == "0")
         }
     }
 
@@ -382,7 +413,7 @@ struct PostgresDestinationTests {
                 try await BatchExportTests.seed(
                     server, team: world.team,
                     times: ["2024-01-01T10:10:00Z", "2024-01-01T11:10:00Z", "2024-01-01T12:10:00Z", "2024-01-01T13:10:00Z"])
-                var configuration = EngineConfiguration()
+                var configuration = EngineConfiguration.forTests
                 configuration.alertWebhookURL = "http://127.0.0.1:\(port)/hook"
                 let engine = ExportEngine(
                     database: server.database, secrets: try SecretBox.load(server.configuration), configuration: configuration,

@@ -64,7 +64,7 @@ struct RunOutcomeTests {
                 let id = try await HTTPDestinationTests.export(server, world, port: port)
                 try await HTTPDestinationTests.seed(server, team: world.team, count: 10)
                 try await Self.backfill(server, world, id)
-                var configuration = EngineConfiguration()
+                var configuration = EngineConfiguration.forTests
                 configuration.allowInsecureHTTP = true
                 let wrongKey = try SecretBox.load(
                     secretKey: "not-the-key-the-secrets-were-sealed-with", dataDirectory: NSTemporaryDirectory())

@@ -48,7 +48,7 @@ struct S3DestinationTests {
     }
 
     static func engine(_ server: TestServer, at time: Timestamp? = nil, partSize: Int? = nil) throws -> ExportEngine {
-        var configuration = EngineConfiguration()
+        var configuration = EngineConfiguration.forTests
         if let partSize { configuration.s3 = S3Destination.Options(partSize: partSize) }
         return ExportEngine(
             database: server.database, secrets: try SecretBox.load(server.configuration), configuration: configuration,

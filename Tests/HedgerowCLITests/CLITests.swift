@@ -30,6 +30,8 @@ struct CLITests {
             environment["HEDGEROW_DATA_DIR"] = directory
             environment["HEDGEROW_LOG_LEVEL"] = "debug"
             environment["HEDGEROW_ENGINE_POLL_SECONDS"] = "0.2"
+            // The tests' destinations (PostgreSQL, moto) listen on loopback, which is denied by default.
+            environment["HEDGEROW_DESTINATION_ALLOW_NETWORKS"] = "127.0.0.0/8,::1/128"
             environment["HEDGEROW_DATABASE_URL"] = nil
             if backend == .postgres, let url = environment["HEDGEROW_TEST_DATABASE_URL"] {
                 let schema = "cli_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
@@ -57,12 +59,14 @@ struct CLITests {
         return url.deletingLastPathComponent().path
     }
 
-    static func run(_ arguments: [String], environment: [String: String]) throws -> Output {
-        try execute(binaryDirectory() + "/hedgerow", arguments, environment: environment)
+    static func run(_ arguments: [String], environment: [String: String], input: String? = nil) throws -> Output {
+        try execute(binaryDirectory() + "/hedgerow", arguments, environment: environment, input: input)
     }
 
     /// Runs a program to its end and returns what it printed.
-    static func execute(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Output {
+    static func execute(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil, input: String? = nil
+    ) throws -> Output {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -71,7 +75,11 @@ struct CLITests {
         let err = Pipe()
         process.standardOutput = out
         process.standardError = err
+        let standardInput = Pipe()
+        process.standardInput = standardInput
         try ReferenceTools.launch(process)
+        if let input { standardInput.fileHandleForWriting.write(Data(input.utf8)) }
+        try? standardInput.fileHandleForWriting.close()
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
@@ -110,6 +118,8 @@ struct CLITests {
     }
 
     static func freePort() -> Int { Int.random(in: 20_000..<40_000) }
+    /// Where a launched server's metrics listener is (the port after its API port).
+    static func metricsPort(of port: Int) -> Int { port + 1 }
 
     /// Starts `hedgerow serve`, waits until it answers, runs `body`, then stops it with SIGTERM and
     /// returns what it printed and its exit status.
@@ -146,7 +156,9 @@ struct CLITests {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binaryDirectory() + "/hedgerow")
         process.arguments = ["serve", "--port", String(port)]
-        process.environment = sandbox.environment
+        var environment = sandbox.environment
+        environment["HEDGEROW_METRICS_ADDRESS"] = environment["HEDGEROW_METRICS_ADDRESS"] ?? "127.0.0.1:\(metricsPort(of: port))"
+        process.environment = environment
         let outPath = sandbox.directory + "/serve-\(port).out"
         let errPath = sandbox.directory + "/serve-\(port).err"
         _ = FileManager.default.createFile(atPath: outPath, contents: nil)
@@ -221,6 +233,11 @@ struct CLITests {
             #expect(status == 200)
             #expect(body["count"] == 1)
             #expect(body["results"]?.arrayValue?.first?["name"] == "Default organization")
+            // /metrics is served on its own loopback listener, not on the API's port.
+            let (metricsStatus, _) = try Self.curl(["http://127.0.0.1:\(Self.metricsPort(of: port))/metrics"])
+            #expect(metricsStatus == 200)
+            let (publicStatus, publicBody) = try Self.curl(["http://127.0.0.1:\(port)/metrics"])
+            #expect(publicStatus == 404 && publicBody["type"] == "invalid_request")
         }
         #expect(first.status == 0, "exit status \(first.status): \(first.stderr)")
         #expect(first.stdout.contains(key))
@@ -240,6 +257,22 @@ struct CLITests {
         #expect(second.stderr.contains("path=/api/organizations/"))
     }
 
+    @Test("serve: a secret-key file that exists but cannot be read stops the server, and is not replaced")
+    func unreadableSecretKeyStopsTheServer() throws {
+        let sandbox = try Sandbox.make(.sqlite)
+        defer { try? FileManager.default.removeItem(atPath: sandbox.directory) }
+        // A directory where the key file belongs: unreadable as a file even for root.
+        let keyPath = sandbox.directory + "/secret-key"
+        try FileManager.default.createDirectory(atPath: keyPath, withIntermediateDirectories: true)
+        var environment = sandbox.environment
+        environment["HEDGEROW_SECRET_KEY"] = nil
+        let result = try Self.run(["serve", "--port", String(Self.freePort())], environment: environment)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("exists but cannot be read"), "\(result.stderr)")
+        var isDirectory: ObjCBool = false
+        #expect(FileManager.default.fileExists(atPath: keyPath, isDirectory: &isDirectory) && isDirectory.boolValue)
+    }
+
     @Test("users, keys and members commands work together with the API", arguments: Backend.available)
     func accountCommands(backend: Backend) throws {
         let sandbox = try Sandbox.make(backend)
@@ -249,9 +282,17 @@ struct CLITests {
         #expect(try Self.run(["migrate"], environment: environment).status == 0)
         // First start on the empty database creates the admin and the default organization.
         _ = try Self.withServer(sandbox) { _ in }
+        // The password comes from standard input, never from the command line (the process list shows that).
         let created = try Self.run(
-            ["users", "create", "--email", "Bob@Example.com", "--password", "hunter2", "--first-name", "Bob"], environment: environment)
+            ["users", "create", "--email", "Bob@Example.com", "--password-stdin", "--first-name", "Bob"], environment: environment,
+            input: "hunter2\n")
         #expect(created.status == 0, "\(created.stderr)")
+        let noPassword = try Self.run(["users", "create", "--email", "eve@example.com", "--password-stdin"], environment: environment)
+        #expect(noPassword.status != 0 && noPassword.stderr.contains("standard input holds no password"), "\(noPassword.stderr)")
+        let twice = try Self.run(
+            ["users", "create", "--email", "eve@example.com", "--password", "x", "--password-stdin"], environment: environment, input: "y\n"
+        )
+        #expect(twice.status != 0 && twice.stderr.contains("at most one of --password, --password-stdin and --prompt-password"))
         #expect(created.stdout.contains("bob@example.com"))
         let duplicate = try Self.run(["users", "create", "--email", "bob@example.com"], environment: environment)
         #expect(duplicate.status != 0)
@@ -405,6 +446,7 @@ struct CLITests {
         let config: JSONValue = .object([
             "host": .string(destination.host), "port": .int(Int64(destination.port)), "user": .string(destination.username),
             "password": "x", "database": .string(destination.database ?? "postgres"), "schema": .string(schema),
+            "has_self_signed_cert": true,
         ])
         let log = try await Self.killDuringBackfill(
             sandbox, destination: .object(["type": "Postgres", "config": config]), killAfter: .milliseconds(300), polls: 600

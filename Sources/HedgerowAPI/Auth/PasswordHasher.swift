@@ -1,33 +1,54 @@
 import Crypto
+import CryptoExtras
 import Foundation
 
-/// Passwords as Django stores them: `pbkdf2_sha256$<iterations>$<salt>$<base64 hash>`.
+/// Passwords as Django stores them: `pbkdf2_sha256$<iterations>$<salt>$<base64 hash>`, derived
+/// with swift-crypto's PBKDF2 at Django's current iteration count (Django 6.1: 1 500 000). A hash
+/// with fewer iterations still verifies, and `needsUpgrade` tells the caller to store a new one.
 public enum PasswordHasher {
-    public static let iterations = 100_000
+    public static let iterations = 1_500_000
     /// The stored value of a user without a usable password.
     public static let unusable = "!"
 
     public static func hash(_ password: String, salt: String? = nil, iterations: Int = iterations) -> String {
         let salt = salt ?? PersonalAPIKeyCodec.randomBase62(bytes: 16, length: 22)
-        let derived = pbkdf2SHA256(password: Array(password.utf8), salt: Array(salt.utf8), iterations: iterations)
+        let derived = derive(password: password, salt: salt, iterations: iterations)
+        guard !derived.isEmpty else { return unusable }
         return "pbkdf2_sha256$\(iterations)$\(salt)$\(Data(derived).base64EncodedString())"
     }
 
+    /// Whether `password` matches `stored`, compared in constant time.
     public static func verify(_ password: String, against stored: String) -> Bool {
-        let parts = stored.split(separator: "$")
-        guard parts.count == 4, parts[0] == "pbkdf2_sha256", let iterations = Int(parts[1]) else { return false }
-        return hash(password, salt: String(parts[2]), iterations: iterations) == stored
+        let parts = stored.split(separator: "$", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0] == "pbkdf2_sha256", let iterations = Int(parts[1]), (1...100_000_000).contains(iterations),
+            let expected = Data(base64Encoded: String(parts[3]))
+        else { return false }
+        let derived = derive(password: password, salt: String(parts[2]), iterations: iterations)
+        return ConstantTime.equal(derived, Array(expected))
     }
 
-    /// RFC 8018 PBKDF2 with HMAC-SHA256, one 32-byte block.
-    static func pbkdf2SHA256(password: [UInt8], salt: [UInt8], iterations: Int) -> [UInt8] {
-        let key = SymmetricKey(data: password)
-        var block = Array(HMAC<SHA256>.authenticationCode(for: salt + [0, 0, 0, 1], using: key))
-        var result = block
-        for _ in 1..<max(1, iterations) {
-            block = Array(HMAC<SHA256>.authenticationCode(for: block, using: key))
-            for index in result.indices { result[index] ^= block[index] }
-        }
-        return result
+    /// Whether a stored hash is of an older (or another) kind than `hash` makes now.
+    public static func needsUpgrade(_ stored: String) -> Bool {
+        let parts = stored.split(separator: "$", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0] == "pbkdf2_sha256", let count = Int(parts[1]) else { return stored != unusable }
+        return count < iterations
+    }
+
+    /// PBKDF2-HMAC-SHA256, 32 bytes (Django's `pbkdf2_sha256`).
+    static func derive(password: String, salt: String, iterations: Int) -> [UInt8] {
+        // The unchecked form: hashes Django made with fewer rounds than swift-crypto's minimum must still verify.
+        let key = try? KDF.Insecure.PBKDF2.deriveKey(
+            from: Array(password.utf8), salt: Array(salt.utf8), using: .sha256, outputByteCount: 32, unsafeUncheckedRounds: iterations)
+        return key?.withUnsafeBytes { Array($0) } ?? []
+    }
+}
+
+/// Comparisons whose time does not depend on where two secrets first differ.
+public enum ConstantTime {
+    public static func equal(_ left: [UInt8], _ right: [UInt8]) -> Bool {
+        guard left.count == right.count, !left.isEmpty else { return false }
+        var difference: UInt8 = 0
+        for index in left.indices { difference |= left[index] ^ right[index] }
+        return difference == 0
     }
 }

@@ -3,16 +3,27 @@ import HedgerowStore
 
 /// `GET /metrics`: Prometheus text (ENGINE.md §9) — runs by status, records and bytes exported,
 /// run time, retries and export lag per export, and the HTTP counters.
+/// It shows every tenant's export ids, so it is served on a listener of its own
+/// (`HEDGEROW_METRICS_ADDRESS`, loopback by default), and on the API's port only behind
+/// `HEDGEROW_METRICS_TOKEN`.
 struct MetricsController: Sendable {
     let database: any Database
     let requests: RequestMetrics
     let clock: @Sendable () -> Timestamp
+    /// The bearer token `/metrics` requires; nil for none (the metrics listener without a token).
+    let token: String?
 
     func addRoutes(to routes: inout Routes) {
         routes.add("GET", "/metrics", scope: nil, handler: metrics)
     }
 
     @Sendable func metrics(_ request: APIRequest) async throws -> APIResponse {
+        if let token {
+            let given = request.header("Authorization").flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil } ?? ""
+            guard ConstantTime.equal(Array(given.utf8), Array(token.utf8)) else {
+                throw APIError.authenticationFailed("A valid metrics token is required (Authorization: Bearer <HEDGEROW_METRICS_TOKEN>).")
+            }
+        }
         let now = clock()
         let (statuses, exports) = try await database.read { connection in
             let statuses = try await connection.query(

@@ -29,6 +29,21 @@ public struct AccountService: Sendable {
         }
     }
 
+    /// The active user with `email` whose password is `password`, else nil. A hash made with fewer
+    /// iterations than today's (an older Django's, say) is replaced by a current one on success.
+    public func verifyPassword(email: String, password: String) async throws -> User? {
+        try await database.transaction { connection in
+            guard let user = try await users.find(email: email.trimmingCharacters(in: .whitespaces).lowercased(), on: connection),
+                user.isActive, let stored = try await users.passwordHash(userID: user.id, on: connection),
+                PasswordHasher.verify(password, against: stored)
+            else { return nil }
+            if PasswordHasher.needsUpgrade(stored) {
+                try await users.setPasswordHash(PasswordHasher.hash(password), userID: user.id, on: connection)
+            }
+            return user
+        }
+    }
+
     func createUser(
         email: String, passwordHash: String, firstName: String, lastName: String, on connection: any SQLConnection
     ) async throws -> User {

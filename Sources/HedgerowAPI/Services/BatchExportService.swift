@@ -17,6 +17,7 @@ public struct BatchExportService: Sendable {
     let secrets: SecretBox
     let deliverable: Set<DestinationType>
     let allowInsecureHTTP: Bool
+    let outbound: OutboundPolicy
     let access = AccessService()
     let exports = BatchExportStore()
     let teams = TeamStore()
@@ -24,20 +25,39 @@ public struct BatchExportService: Sendable {
 
     public init(
         database: any Database, secrets: SecretBox, deliverable: Set<DestinationType>, allowInsecureHTTP: Bool = false,
-        clock: @escaping @Sendable () -> Timestamp = { .now() }
+        outbound: OutboundPolicy = OutboundPolicy(), clock: @escaping @Sendable () -> Timestamp = { .now() }
     ) {
         self.database = database
         self.secrets = secrets
         self.deliverable = deliverable
         self.allowInsecureHTTP = allowInsecureHTTP
+        self.outbound = outbound
         self.clock = clock
     }
 
     /// The environments a parent route covers, and (for environment routes) the one it names.
+    /// `teamIDs` are those the caller's key may reach (`scoped_teams`); `coveredTeamIDs` all of
+    /// the parent's, so that an export of an environment beyond the key is a 403 naming it, not a 404.
     struct Scope {
         var teamIDs: [Int64]
+        var coveredTeamIDs: [Int64]
         var defaultTeam: Int64?
         var organizationID: String
+
+        init(covering covered: [Int64], defaultTeam: Int64?, organizationID: String, principal: Principal) {
+            coveredTeamIDs = covered
+            let scoped = principal.key.scopedTeams
+            teamIDs = scoped.map { allowed in covered.filter(allowed.contains) } ?? covered
+            self.defaultTeam = defaultTeam
+            self.organizationID = organizationID
+        }
+
+        /// 403 when the key's `scoped_teams` do not cover the environment.
+        func check(team: Int64) throws(APIError) {
+            guard teamIDs.contains(team) else {
+                throw APIError.permissionDenied("API key does not have access to the requested project: ID \(team).")
+            }
+        }
     }
 
     func scope(_ parent: BatchExportParent, principal: Principal, on connection: any SQLConnection) async throws -> Scope {
@@ -46,15 +66,18 @@ public struct BatchExportService: Sendable {
             let organization = try await access.organization(id, principal: principal, on: connection).organization
             let environments = try await teams.environments(organizationID: organization.id, on: connection)
             return Scope(
-                teamIDs: environments.map(\.id), defaultTeam: environments.count == 1 ? environments[0].id : nil,
-                organizationID: organization.id)
+                covering: environments.map(\.id), defaultTeam: environments.count == 1 ? environments[0].id : nil,
+                organizationID: organization.id, principal: principal)
         case .project(let id):
             let (project, main) = try await access.project(id, principal: principal, on: connection)
             let environments = try await teams.environmentPage(projectID: project.id, limit: Int(Int32.max), offset: 0, on: connection).page
-            return Scope(teamIDs: environments.map(\.id), defaultTeam: main.environment.id, organizationID: project.organizationID)
+            return Scope(
+                covering: environments.map(\.id), defaultTeam: main.environment.id, organizationID: project.organizationID,
+                principal: principal)
         case .environment(let id):
             let environment = try await access.environment(id, principal: principal, on: connection).environment
-            return Scope(teamIDs: [environment.id], defaultTeam: environment.id, organizationID: environment.organizationID)
+            return Scope(
+                covering: [environment.id], defaultTeam: environment.id, organizationID: environment.organizationID, principal: principal)
         }
     }
 
@@ -62,8 +85,9 @@ public struct BatchExportService: Sendable {
     /// for (a change to the configuration needs them; showing it never does).
     func export(_ id: String, in scope: Scope, withSecrets: Bool = false, on connection: any SQLConnection) async throws -> BatchExport {
         guard let canonical = Identifiers.canonicalUUID(id), let row = try await exports.find(id: canonical, on: connection),
-            scope.teamIDs.contains(row.export.teamID)
+            scope.coveredTeamIDs.contains(row.export.teamID)
         else { throw APIError.notFound() }
+        try scope.check(team: row.export.teamID)
         var export = row.export
         if withSecrets, let sealed = row.sealedSecrets {
             for entry in try secrets.open(sealed).entries { export.destinationConfig[entry.key] = entry.value }
@@ -76,6 +100,12 @@ public struct BatchExportService: Sendable {
             let problem = HTTPDestination.check(url: url, allowInsecure: allowInsecureHTTP)
         {
             throw APIError.invalidInput("Invalid HTTP destination URL: \(problem)", attr: "destination")
+        }
+        // Addresses written as literals are checked now; names when the run connects.
+        for (field, host) in DestinationConfig.hosts(in: export.destinationConfig, type: export.destinationType) {
+            if let reason = outbound.refusal(forHost: host) {
+                throw APIError.invalidInput("The destination's '\(field)' is not allowed: \(reason)", attr: "destination")
+            }
         }
         let secretNames = DestinationConfig.secretFields(for: export.destinationType)
         var hidden = JSONObject()
@@ -134,11 +164,13 @@ public struct BatchExportService: Sendable {
                 guard case .organization = parent else {
                     throw APIError.invalidInput("team_id can only be given on organization routes.", attr: "team_id")
                 }
-                guard scope.teamIDs.contains(requested) else {
+                guard scope.coveredTeamIDs.contains(requested) else {
                     throw APIError.invalidInput("Environment not found in this organization.", attr: "team_id")
                 }
+                try scope.check(team: requested)
                 teamID = requested
             } else if let only = scope.defaultTeam {
+                try scope.check(team: only)
                 teamID = only
             } else {
                 throw APIError.required("team_id")

@@ -113,6 +113,23 @@ public enum DestinationConfig {
         return specific + common
     }
 
+    /// The hosts a configuration connects to, with the field each comes from (for the outbound
+    /// policy's check when an export is saved).
+    public static func hosts(in config: JSONObject, type: DestinationType) -> [(field: String, host: String)] {
+        func host(ofURL field: String) -> [(field: String, host: String)] {
+            guard case .string(let url)? = config[field], let host = URLComponents(string: url)?.host, !host.isEmpty else { return [] }
+            return [(field, host)]
+        }
+        switch type {
+        case .http: return host(ofURL: "url")
+        case .s3, .awsS3, .s3Compatible: return host(ofURL: "endpoint_url")
+        case .postgres, .redshift:
+            guard case .string(let host)? = config["host"], !host.isEmpty else { return [] }
+            return [("host", host)]
+        default: return []
+        }
+    }
+
     public static func secretFields(for type: DestinationType) -> Set<String> {
         Set(fields(for: type).filter(\.secret).map(\.name))
     }

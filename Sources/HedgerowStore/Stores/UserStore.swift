@@ -29,6 +29,15 @@ public struct UserStore: Sendable {
             ])
     }
 
+    /// The stored password hash of a user (Django's format, or `!` for none).
+    public func passwordHash(userID: Int64, on connection: any SQLConnection) async throws -> String? {
+        try await connection.first("SELECT password_hash FROM users WHERE id = $1", [.int(userID)])?.string("password_hash")
+    }
+
+    public func setPasswordHash(_ hash: String, userID: Int64, on connection: any SQLConnection) async throws {
+        try await connection.execute("UPDATE users SET password_hash = $2 WHERE id = $1", [.int(userID), .text(hash)])
+    }
+
     public func find(id: Int64, on connection: any SQLConnection) async throws -> User? {
         try await connection.first("SELECT \(Self.columns) FROM users WHERE id = $1", [.int(id)]).map(Self.decode)
     }

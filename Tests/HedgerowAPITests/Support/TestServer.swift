@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import HedgerowAPI
 import HedgerowCore
+import HedgerowExport
 import HedgerowStore
 import Hummingbird
 import HummingbirdTesting
@@ -39,6 +40,21 @@ struct TestResult: Sendable {
     }
 }
 
+extension OutboundPolicy {
+    /// The tests' own servers (receivers, moto, PostgreSQL) listen on loopback, which the default
+    /// policy denies: tests allow it, as `HEDGEROW_DESTINATION_ALLOW_NETWORKS=127.0.0.0/8,::1/128` would.
+    static let loopbackAllowed = OutboundPolicy(allow: [IPNetwork("127.0.0.0/8")!, IPNetwork("::1/128")!])
+}
+
+extension EngineConfiguration {
+    /// The default engine settings, with loopback destinations allowed.
+    static var forTests: EngineConfiguration {
+        var configuration = EngineConfiguration()
+        configuration.outbound = .loopbackAllowed
+        return configuration
+    }
+}
+
 /// A user with a key, as tests create them.
 struct TestUser: Sendable {
     let user: User
@@ -62,6 +78,8 @@ struct TestServer: Sendable {
         configuration.rateLimit.enabled = false
         configuration.runsEngine = false
         configuration.secretKey = "hedgerow-test-secret"
+        configuration.engine.outbound = .loopbackAllowed
+        configuration.metricsAddress = nil
         configure(&configuration)
         let frozen = configuration
         let database = try await DatabaseFactory.open(location, logger: TestBackend.logger)
