@@ -36,7 +36,7 @@ public struct HedgerowApplication: Sendable {
 
 /// The responder type Hummingbird runs (opaque outside this module).
 public struct APIResponderHandle: HTTPResponder {
-    public typealias Context = BasicRequestContext
+    public typealias Context = HedgerowRequestContext
     let responder: APIResponder
 
     public func respond(to request: Request, context: Context) async throws -> Response {
@@ -72,11 +72,17 @@ public func buildApplication(
     BatchExportController(
         service: BatchExportService(
             database: database, secrets: secrets, deliverable: Destinations.deliverable,
-            allowInsecureHTTP: configuration.engine.allowInsecureHTTP, outbound: configuration.engine.outbound)
+            allowInsecureHTTP: configuration.engine.allowInsecureHTTP, outbound: configuration.engine.outbound,
+            eventQueryTimeout: configuration.engine.eventQueryTimeout)
     ).addRoutes(to: &routes)
+    let limits = configuration.rateLimit
+    let wallClock: @Sendable () -> Double = { Date().timeIntervalSince1970 }
     CaptureController(
         service: CaptureService(database: database, events: SQLEventStore(database: database)),
-        maximumBodySize: configuration.maximumBodySize, clock: { .now() }
+        maximumBodySize: configuration.maximumBodySize, clock: { .now() },
+        tokenLimiter: limits.enabled && limits.capturePerMinute > 0
+            ? WindowLimiter(limit: limits.capturePerMinute, clock: wallClock) : nil,
+        metrics: requestMetrics
     ).addRoutes(to: &routes)
 
     let rateLimiter: RateLimiter? =
@@ -88,6 +94,8 @@ public func buildApplication(
         : nil
     let responder = APIResponder(
         routes: routes, authentication: AuthenticationService(database: database), rateLimiter: rateLimiter,
+        authenticationFailures: limits.enabled && limits.authenticationFailuresPerMinute > 0
+            ? WindowLimiter(limit: limits.authenticationFailuresPerMinute, clock: wallClock) : nil,
         siteURL: configuration.siteURL, maximumBodySize: configuration.maximumBodySize, logger: logger, metrics: requestMetrics)
     var metricsServices: [any Service] = []
     if let address = configuration.metricsAddress {

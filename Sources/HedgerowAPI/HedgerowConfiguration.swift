@@ -36,6 +36,12 @@ public struct HedgerowConfiguration: Sendable {
         public var enabled = true
         public var burstPerMinute = 480
         public var sustainedPerHour = 4800
+        /// Failed authentications (invalid keys or project tokens) per client address and minute
+        /// before that address is answered 429 (`HEDGEROW_AUTH_FAILURE_LIMIT`; 0 for no limit).
+        public var authenticationFailuresPerMinute = 30
+        /// Capture requests per project token and minute (`HEDGEROW_CAPTURE_RATE_LIMIT`; 0 for
+        /// no limit): far above what SDKs send, a cap on floods.
+        public var capturePerMinute = 120_000
         public init() {}
     }
 
@@ -71,6 +77,11 @@ public struct HedgerowConfiguration: Sendable {
         if let enabled = environment["HEDGEROW_RATE_LIMIT_ENABLED"], !enabled.isEmpty {
             configuration.rateLimit.enabled = !["0", "false", "no", "off"].contains(enabled.lowercased())
         }
+        func count(_ name: String) throws -> Int? {
+            guard let text = environment[name], !text.isEmpty else { return nil }
+            guard let value = Int(text), value >= 0 else { throw Invalid(description: "\(name) must be a whole number (0 for no limit)") }
+            return value
+        }
         if let burst = environment["HEDGEROW_RATE_LIMIT_BURST"], !burst.isEmpty {
             guard let value = Int(burst), value > 0 else {
                 throw Invalid(description: "HEDGEROW_RATE_LIMIT_BURST must be a positive integer")
@@ -83,6 +94,8 @@ public struct HedgerowConfiguration: Sendable {
             }
             configuration.rateLimit.sustainedPerHour = value
         }
+        if let value = try count("HEDGEROW_AUTH_FAILURE_LIMIT") { configuration.rateLimit.authenticationFailuresPerMinute = value }
+        if let value = try count("HEDGEROW_CAPTURE_RATE_LIMIT") { configuration.rateLimit.capturePerMinute = value }
         if let text = environment["HEDGEROW_WORKER_CONCURRENCY"], !text.isEmpty {
             guard let value = Int(text), (1...64).contains(value) else {
                 throw Invalid(description: "HEDGEROW_WORKER_CONCURRENCY must be an integer from 1 to 64")
@@ -139,6 +152,9 @@ public struct HedgerowConfiguration: Sendable {
         }
         if let hours = try seconds("HEDGEROW_RUN_MAX_RETRY_HOURS", 0...8760) {
             configuration.engine.retry = RetryPolicy(maximumRetryHours: hours)
+        }
+        if let limit = try seconds("HEDGEROW_EVENT_QUERY_TIMEOUT_SECONDS", 0.1...86_400) {
+            configuration.engine.eventQueryTimeout = .milliseconds(Int64(limit * 1000))
         }
         if let grace = try seconds("HEDGEROW_SHUTDOWN_GRACE_SECONDS", 0...3600) {
             configuration.engine.shutdownGrace = .milliseconds(Int64(grace * 1000))

@@ -42,6 +42,9 @@ public struct EngineConfiguration: Sendable {
     /// Which addresses destinations and the alert webhook may connect to
     /// (`HEDGEROW_DESTINATION_ALLOW_NETWORKS`, `HEDGEROW_DESTINATION_DENY_NETWORKS`).
     public var outbound = OutboundPolicy()
+    /// Each event read's statement time limit (`HEDGEROW_EVENT_QUERY_TIMEOUT_SECONDS`); a run
+    /// whose read hits it fails (a property filter's regular expression too slow for the data).
+    public var eventQueryTimeout: Duration = .seconds(60)
     public init() {}
 }
 
@@ -74,7 +77,7 @@ public struct ExportEngine: Service {
         self.clock = clock
         self.logger = logger
         self.owner = Identifiers.uuidV7()
-        self.events = SQLEventStore(database: database)
+        self.events = SQLEventStore(database: database, statementTimeout: configuration.eventQueryTimeout)
     }
 
     /// Polls until the service group shuts down; a failed round is logged and retried. On graceful
@@ -209,6 +212,7 @@ public struct ExportEngine: Service {
 
     func attempt(_ run: BatchExportRun) async -> Outcome {
         let interruption = InterruptionBox()
+        let readFailure = ErrorBox()
         do {
             guard let row = try await database.read({ try await exports.find(id: run.batchExportID, on: $0) }) else {
                 throw DestinationError(kind: "ExportNotFound", message: "the batch export no longer exists", retryable: false)
@@ -253,7 +257,7 @@ public struct ExportEngine: Service {
                 teamID: export.teamID, field: run.backfillID == nil ? .insertedAt : .timestamp, start: context.dataIntervalStart,
                 end: run.dataIntervalEnd, includeEvents: export.includeEvents, excludeEvents: export.excludeEvents,
                 filters: try export.propertyFilters())
-            let batches = events.batches(query, batchSize: configuration.batchSize)
+            let batches = events.batches(query, batchSize: configuration.batchSize).observingFailures { readFailure.set($0) }
             let result = try await whileLeased(runID, interruption: interruption) {
                 try await destination.deliver(batches, context: context) { progress in
                     try await heartbeat(runID, cursor: progress.cursor, atBatchBoundary: true, interruption: interruption)
@@ -262,6 +266,14 @@ public struct ExportEngine: Service {
             return .delivered(result)
         } catch {
             if let reason = interruption.value { return .interrupted(reason) }
+            if let timeout = readFailure.value as? StatementTimeout {
+                return .failed(
+                    DestinationError(
+                        kind: "EventQueryTimeout",
+                        message:
+                            "reading the run's events took longer than \(timeout.seconds) s (HEDGEROW_EVENT_QUERY_TIMEOUT_SECONDS); a property filter, such as a regular expression, is too slow for this data",
+                        retryable: false))
+            }
             if let classified = error as? DestinationError { return .failed(classified) }
             if let refused = error as? OutboundConnector.Refused { return .failed(refused.destinationError) }
             if let stored = error as? StoredExportError {

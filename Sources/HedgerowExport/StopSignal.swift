@@ -28,3 +28,14 @@ final class InterruptionBox: Sendable {
         reason.withLock { current in if current == nil { current = value } }
     }
 }
+
+/// The first error a run's event reads failed with.
+final class ErrorBox: Sendable {
+    private let error = Mutex<(any Error)?>(nil)
+
+    var value: (any Error)? { error.withLock { $0 } }
+
+    func set(_ value: any Error) {
+        error.withLock { current in if current == nil { current = value } }
+    }
+}

@@ -1,6 +1,7 @@
-import HedgerowAPI
 import HedgerowCore
 import Testing
+
+@testable import HedgerowAPI
 
 @Suite("Rate limiting (API.md §1.3)")
 struct RateLimitTests {
@@ -25,6 +26,77 @@ struct RateLimitTests {
             #expect(throttled["detail"] == .string("Request was throttled. Expected available in \(wait) second\(wait == 1 ? "" : "s")."))
             #expect(try await server.request("GET", "/api/organizations/", key: bob.key).status == 200)
         }
+    }
+
+    @Test("Failed authentications are throttled per client address, before anything is parsed", arguments: TestBackend.available)
+    func failedAuthenticationsThrottled(backend: TestBackend) async throws {
+        try await TestServer.run(
+            backend,
+            configure: { configuration in
+                configuration.rateLimit.enabled = true
+                configuration.rateLimit.authenticationFailuresPerMinute = 3
+                configuration.metricsToken = "m"
+            }
+        ) { server in
+            let alice = try await server.createUser("alice@example.com")
+            // No credentials at all is not a failed attempt.
+            for _ in 0..<5 { #expect(try await server.request("GET", "/api/organizations/").status == 401) }
+            #expect(try await server.request("GET", "/api/organizations/", key: "phx_wrong1").status == 401)
+            #expect(try await server.request("GET", "/api/organizations/?personal_api_key=phx_wrong2").status == 401)
+            let capture = try await server.request(
+                "POST", "/e/", json: .object(["api_key": "phc_unknown", "event": "e", "distinct_id": "d"]))
+            #expect(capture.status == 401)
+            // The address is now slowed down: even a valid key waits, and nothing is read of the body.
+            let throttled = try await server.request("GET", "/api/organizations/", key: alice.key)
+            #expect(throttled.status == 429 && throttled["code"] == "throttled")
+            #expect((1...60).contains(Int(throttled.header("Retry-After") ?? "") ?? 0))
+            #expect(try await server.request("POST", "/batch/", body: Array("{".utf8)).status == 429)
+            // Routes without credentials still answer.
+            #expect(try await server.request("GET", "/_health").status == 200)
+            let metrics = try await server.request("GET", "/metrics", headers: [("Authorization", "Bearer m")])
+            #expect(metrics.text.contains("hedgerow_rate_limited_total{limit=\"authentication_failures\"} 2"), "\(metrics.text)")
+        }
+    }
+
+    @Test("Capture is capped per project token; other tokens are unaffected", arguments: TestBackend.available)
+    func captureCappedPerToken(backend: TestBackend) async throws {
+        try await TestServer.run(
+            backend,
+            configure: { configuration in
+                configuration.rateLimit.enabled = true
+                configuration.rateLimit.capturePerMinute = 2
+                configuration.metricsToken = "m"
+            }
+        ) { server in
+            let (_, token, _) = try await CaptureTests.environment(server)
+            func capture(_ token: String) async throws -> TestResult {
+                try await server.request("POST", "/e/", json: .object(["api_key": .string(token), "event": "e", "distinct_id": "d"]))
+            }
+            #expect(try await capture(token).status == 200)
+            #expect(try await capture(token).status == 200)
+            let limited = try await capture(token)
+            #expect(limited.status == 429 && limited["type"] == "throttled_error", "\(limited.text)")
+            #expect(limited.header("Retry-After") != nil)
+            // An unknown token is a separate key: it fails authentication, not the cap.
+            #expect(try await capture("phc_another").status == 401)
+            let metrics = try await server.request("GET", "/metrics", headers: [("Authorization", "Bearer m")])
+            #expect(metrics.text.contains("hedgerow_rate_limited_total{limit=\"capture_token\"} 1"), "\(metrics.text)")
+        }
+    }
+
+    @Test func windowLimiterWeighsThePreviousWindow() async {
+        let clock = SecondsClock()
+        let limiter = WindowLimiter(limit: 4, perSeconds: 60, clock: { clock.now })
+        for _ in 0..<4 { #expect(await limiter.hit("a") == nil) }
+        #expect(await limiter.hit("a") == 60)
+        #expect(await limiter.hit("b") == nil)
+        clock.now = 75  // a quarter into the next window: 4 × 0.75 = 3 still count
+        #expect(await limiter.hit("a") == nil)
+        #expect(await limiter.hit("a") == 45)
+        clock.now = 200  // two windows on: nothing counts
+        #expect(await limiter.wait(for: "a") == nil)
+        await limiter.record("c")
+        #expect(await limiter.wait(for: "c") == nil)
     }
 
     @Test func slidingWindowsReportTheExactWait() async throws {

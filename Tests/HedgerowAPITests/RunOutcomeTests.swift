@@ -323,3 +323,74 @@ struct RunOutcomeTests {
         }
     }
 }
+
+/// Users' regular expressions are bounded (issue #11 §1): pattern length, and a time limit on
+/// every event read that stops a statement — and on SQLite a single backtracking match — in time.
+@Suite("Bounded event reads")
+struct BoundedReadTests {
+    @Test("A read's statements stop at its time limit on both databases", arguments: TestBackend.available)
+    func statementTimeout(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let slow =
+                server.database.dialect == .postgres
+                ? "SELECT pg_sleep(5) AS slept"
+                : "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000000) SELECT count(*) AS n FROM c"
+            let began = ContinuousClock.now
+            await #expect(throws: StatementTimeout.self) {
+                try await server.database.read(timeout: .milliseconds(300)) { connection in try await connection.query(slow, []) }
+            }
+            #expect(ContinuousClock.now - began < .seconds(4))
+            // The connection is usable afterwards, with no limit left on it.
+            let fast = try await server.database.read(timeout: .seconds(5)) { try await $0.first("SELECT 1 AS one", []) }
+            #expect(fast?.int("one") == 1)
+            #expect(try await server.database.read { try await $0.first("SELECT 2 AS two", []) }?.int("two") == 2)
+        }
+    }
+
+    @Test("A backtracking regular expression fails the run with a clear error instead of stalling it")
+    func slowRegexFailsTheRun() async throws {
+        // SQLite evaluates patterns with ICU, which backtracks; PostgreSQL's engine does not, so
+        // there the same filter is simply fast (its statements are bounded by the test above).
+        try await TestServer.run(.sqlite) { server in
+            let world = try await BatchExportTests.world(server)
+            let id = try await BatchExportTests.create(server, world)
+            let at = ISO8601.parse("2024-01-01T10:15:00Z")!.timestamp
+            _ = try await SQLEventStore(database: server.database).append([
+                Event(
+                    uuid: Identifiers.uuidV7(at: at), teamID: world.team, event: "e", distinctID: "u",
+                    properties: #"{"word": "\#(String(repeating: "a", count: 40))!"}"#, personID: nil, personProperties: nil,
+                    elementsChain: nil, timestamp: at, createdAt: at, insertedAt: at)
+            ])
+            try await RunOutcomeTests.backfill(server, world, id)
+            // The filter comes after the backfill was counted (counting would meet it too).
+            let patched = try await server.request(
+                "PATCH", world.base + "/\(id)/", key: world.member.key,
+                json: .object(["filters": [.object(["key": "word", "type": "event", "operator": "regex", "value": "(a+)+$"])]]))
+            #expect(patched.status == 200, "\(patched.text)")
+            var configuration = EngineConfiguration.forTests
+            configuration.eventQueryTimeout = .milliseconds(500)
+            let began = ContinuousClock.now
+            try await ExportEngine(database: server.database, configuration: configuration, logger: TestBackend.logger).step()
+            #expect(ContinuousClock.now - began < .seconds(20))
+            let run = try #require(try await RunOutcomeTests.runs(server, export: id).first)
+            #expect(run.status == "Failed")
+            #expect(run.latestError?.hasPrefix("EventQueryTimeout: reading the run's events took longer than 0.5 s") == true, "\(run)")
+        }
+    }
+
+    @Test("Patterns longer than 1000 characters are refused when saved", arguments: TestBackend.available)
+    func longPatternsRefused(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let world = try await BatchExportTests.world(server)
+            let pattern = String(repeating: "a", count: 1001)
+            try await server.request(
+                "POST", world.base + "/", key: world.member.key,
+                json: BatchExportTests.patched(
+                    BatchExportTests.noop,
+                    [("filters", [.object(["key": "word", "type": "event", "operator": "not_regex", "value": .string(pattern)])])])
+            ).expectError(
+                400, type: "validation_error", code: "invalid_input",
+                detail: "Filter 'word' has a regular expression of 1001 characters; at most 1000 are allowed.", attr: "filters")
+        }
+    }
+}

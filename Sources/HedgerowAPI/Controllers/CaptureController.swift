@@ -8,6 +8,9 @@ struct CaptureController: Sendable {
     let service: CaptureService
     let maximumBodySize: Int
     let clock: @Sendable () -> Timestamp
+    /// Requests per project token (`HEDGEROW_CAPTURE_RATE_LIMIT`); nil for no limit.
+    var tokenLimiter: WindowLimiter? = nil
+    var metrics: RequestMetrics? = nil
 
     static let paths = ["/e/", "/capture/", "/track/", "/batch/", "/i/v0/e/"]
 
@@ -35,6 +38,10 @@ struct CaptureController: Sendable {
         let body = try decodeBody(request)
         let payload = try CaptureParser.parse(
             body, queryToken: request.query["token"] ?? request.query["api_key"], receivedAt: receivedAt)
+        if let tokenLimiter, let wait = await tokenLimiter.hit(payload.token) {
+            await metrics?.recordLimited("capture_token")
+            throw APIError.throttled(waitSeconds: wait)
+        }
         _ = try await service.capture(payload)
         return .ok(.object(["status": 1]))
     }

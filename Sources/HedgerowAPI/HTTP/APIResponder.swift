@@ -8,11 +8,14 @@ import NIOCore
 /// controller, and renders every error in PostHog's format. Anything that is not an `APIError` is
 /// logged and becomes PostHog's 500 body.
 struct APIResponder: HTTPResponder {
-    typealias Context = BasicRequestContext
+    typealias Context = HedgerowRequestContext
 
     let routes: Routes
     let authentication: AuthenticationService
     let rateLimiter: RateLimiter?
+    /// Failed authentications (invalid personal API keys or project tokens) per client address:
+    /// past the limit, that address's requests that carry credentials get 429 until it slows down.
+    var authenticationFailures: WindowLimiter? = nil
     let siteURL: String?
     let maximumBodySize: Int
     let logger: Logger
@@ -24,9 +27,21 @@ struct APIResponder: HTTPResponder {
         let path = request.uri.path
         var response: APIResponse
         let match = routes.match(path: path)
+        let client = context.clientAddress ?? "unknown"
         do {
+            // A client that keeps failing to authenticate is slowed down before anything is parsed.
+            if let authenticationFailures, match?.route.presentsCredentials == true,
+                let wait = await authenticationFailures.wait(for: client)
+            {
+                await metrics.recordLimited("authentication_failures")
+                throw APIError.throttled(waitSeconds: wait)
+            }
             response = try await handle(request, match: match, method: method, path: path)
         } catch let error as APIError {
+            if error.status == 413 { context.stopReading() }
+            if error.status == 401, error.code != "not_authenticated", let authenticationFailures {
+                await authenticationFailures.record(client)
+            }
             response = .error(error)
         } catch {
             // Only the error's type and description: request values (keys, bodies) are never logged.
@@ -57,6 +72,11 @@ struct APIResponder: HTTPResponder {
 
     func handle(_ request: Request, match: Routes.Match?, method: String, path: String) async throws -> APIResponse {
         guard let match else { throw APIError.notFound() }
+        // A declared length over the limit is refused before a byte of the body is read; a body
+        // without one (chunked) is refused as soon as what arrived passes the limit.
+        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > maximumBodySize {
+            throw APIError.payloadTooLarge(limit: maximumBodySize)
+        }
         var body: [UInt8] = []
         do {
             let buffer = try await request.body.collect(upTo: maximumBodySize)
@@ -81,7 +101,14 @@ struct APIResponder: HTTPResponder {
         guard let endpoint = match.route.endpoints[lookup] else { throw APIError.methodNotAllowed(method) }
         if let principal = apiRequest.principal, let scope = endpoint.scope {
             try principal.check(scope, teamBasedRoute: match.route.teamBased)
-            if let rateLimiter { try await rateLimiter.check(key: principal.key.id) }
+            if let rateLimiter {
+                do {
+                    try await rateLimiter.check(key: principal.key.id)
+                } catch {
+                    await metrics.recordLimited("api_key")
+                    throw error
+                }
+            }
         }
         return try await endpoint.handler(apiRequest)
     }

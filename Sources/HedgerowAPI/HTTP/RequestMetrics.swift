@@ -12,6 +12,7 @@ public actor RequestMetrics {
     }
 
     private var counts: [Key: (count: Int, seconds: Double)] = [:]
+    private var limited: [String: Int] = [:]
 
     public init() {}
 
@@ -21,9 +22,19 @@ public actor RequestMetrics {
         counts[key] = (current.count + 1, current.seconds + seconds)
     }
 
+    /// A request refused by a rate limit (`api_key`, `authentication_failures`, `capture_token`).
+    func recordLimited(_ reason: String) { limited[reason, default: 0] += 1 }
+
     /// Prometheus text exposition of the counters.
     func exposition() -> String {
         var lines = [
+            "# HELP hedgerow_rate_limited_total Requests refused with 429, by the limit that refused them.",
+            "# TYPE hedgerow_rate_limited_total counter",
+        ]
+        for reason in ["api_key", "authentication_failures", "capture_token"] {
+            lines.append("hedgerow_rate_limited_total{limit=\"\(reason)\"} \(limited[reason] ?? 0)")
+        }
+        lines += [
             "# HELP hedgerow_http_requests_total HTTP requests served, by method, route and status.",
             "# TYPE hedgerow_http_requests_total counter",
         ]

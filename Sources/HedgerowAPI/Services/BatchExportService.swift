@@ -18,6 +18,7 @@ public struct BatchExportService: Sendable {
     let deliverable: Set<DestinationType>
     let allowInsecureHTTP: Bool
     let outbound: OutboundPolicy
+    let eventQueryTimeout: Duration
     let access = AccessService()
     let exports = BatchExportStore()
     let teams = TeamStore()
@@ -25,8 +26,10 @@ public struct BatchExportService: Sendable {
 
     public init(
         database: any Database, secrets: SecretBox, deliverable: Set<DestinationType>, allowInsecureHTTP: Bool = false,
-        outbound: OutboundPolicy = OutboundPolicy(), clock: @escaping @Sendable () -> Timestamp = { .now() }
+        outbound: OutboundPolicy = OutboundPolicy(), eventQueryTimeout: Duration = .seconds(60),
+        clock: @escaping @Sendable () -> Timestamp = { .now() }
     ) {
+        self.eventQueryTimeout = eventQueryTimeout
         self.database = database
         self.secrets = secrets
         self.deliverable = deliverable
@@ -329,11 +332,18 @@ public struct BatchExportService: Sendable {
             let query = EventQuery(
                 teamID: export.teamID, field: .timestamp, start: start, end: end ?? now, includeEvents: export.includeEvents,
                 excludeEvents: export.excludeEvents, filters: try checkedFilters(export))
-            let events = SQLEventStore(database: database)
-            guard let earliest = try await events.earliest(query) else {
-                throw APIError.invalidInput("There is no data to backfill for this model.")
+            let events = SQLEventStore(database: database, statementTimeout: eventQueryTimeout)
+            let earliest: Timestamp?
+            let estimate: Int
+            do {
+                earliest = try await events.earliest(query)
+                estimate = earliest == nil ? 0 : try await events.count(query)
+            } catch let timeout as StatementTimeout {
+                throw APIError.invalidInput(
+                    "Counting the events to backfill took longer than \(timeout.seconds) s; the export's filters (a regular expression?) are too slow for this data."
+                )
             }
-            let estimate = try await events.count(query)
+            guard let earliest else { throw APIError.invalidInput("There is no data to backfill for this model.") }
             return try await createBackfill(
                 export, start: start, end: end, earliest: earliest, estimate: Int64(estimate), at: now, on: connection)
         }
@@ -513,13 +523,12 @@ public struct BatchExportService: Sendable {
         try await database.transaction { connection in
             let export = try await export(id, in: try await scope(parent, principal: principal, on: connection), on: connection)
             var run = try await findRun(runID, export: export, on: connection)
+            // API.md §4.3 lets a user cancel only runs that have not failed yet.
             guard run.status == .starting || run.status == .running else {
                 throw APIError.invalidInput("Cannot cancel a run that is in '\(run.status.rawValue)' status")
             }
             let now = clock()
-            run.status = .cancelled
-            run.finishedAt = now
-            run.lastUpdatedAt = now
+            run = try RunTransition.cancel(at: now).apply(to: run)
             try await exports.updateRun(run, on: connection)
             try await log(export.id, run: run.id, "INFO", "Run cancelled.", at: now, on: connection)
         }

@@ -77,6 +77,11 @@ public struct PropertyFilter: Sendable, Equatable {
             filter.number = number
         }
         if op == .regex || op == .notRegex {
+            for pattern in texts where pattern.count > RegexCheck.maximumPatternLength {
+                throw APIError.invalidInput(
+                    "Filter '\(key)' has a regular expression of \(pattern.count) characters; at most \(RegexCheck.maximumPatternLength) are allowed.",
+                    attr: attr)
+            }
             for pattern in texts where !RegexCheck.isValid(pattern) {
                 throw APIError.invalidInput("Filter '\(key)' has an invalid regular expression: \(pattern)", attr: attr)
             }

@@ -11,9 +11,32 @@ public enum RegexCheck {
 
     /// Whether `text` contains a match of `pattern` (an invalid pattern matches nothing).
     public static func matches(_ pattern: String, _ text: String) -> Bool {
-        guard let regex = cache.regex(pattern) else { return false }
-        return regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+        match(pattern, text, deadline: nil) == .matched
     }
+
+    public enum Outcome: Sendable, Equatable { case matched, notMatched, timedOut }
+
+    /// Whether `text` contains a match of `pattern`, giving up at `deadline` (ICU reports progress
+    /// during long matches, so a backtracking pattern is stopped mid-match).
+    public static func match(_ pattern: String, _ text: String, deadline: ContinuousClock.Instant?) -> Outcome {
+        guard let regex = cache.regex(pattern) else { return .notMatched }
+        let range = NSRange(text.startIndex..., in: text)
+        guard let deadline else { return regex.firstMatch(in: text, range: range) != nil ? .matched : .notMatched }
+        var outcome = Outcome.notMatched
+        regex.enumerateMatches(in: text, options: [.reportProgress], range: range) { result, _, stop in
+            if result != nil {
+                outcome = .matched
+                stop.pointee = true
+            } else if ContinuousClock.now >= deadline {
+                outcome = .timedOut
+                stop.pointee = true
+            }
+        }
+        return outcome
+    }
+
+    /// The longest pattern a filter may have.
+    public static let maximumPatternLength = 1000
 }
 
 /// `@unchecked Sendable`: the dictionary is only touched while `lock` is held, and

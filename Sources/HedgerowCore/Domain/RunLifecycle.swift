@@ -38,10 +38,13 @@ public enum RunTransition: Sendable, Equatable {
         }
     }
 
+    /// The states a run is unfinished in: those `claim` and `cancel` start from.
+    public static let unfinished: [RunStatus] = [.starting, .running, .failedRetryable]
+
     /// The states this transition may start from.
     var allowedFrom: Set<RunStatus> {
         switch self {
-        case .claim, .cancel: [.starting, .running, .failedRetryable]
+        case .claim, .cancel: Set(Self.unfinished)
         case .complete, .retry, .fail, .release: [.running]
         }
     }

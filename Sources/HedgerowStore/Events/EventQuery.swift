@@ -69,4 +69,19 @@ public struct EventBatches: AsyncSequence, Sendable {
     }
 
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(sequence: self) }
+
+    /// The same batches, telling `observe` of a failed fetch before it is thrown (the engine learns
+    /// of a time-out whatever a destination wraps the error in).
+    public func observingFailures(_ observe: @escaping @Sendable (any Error) -> Void) -> EventBatches {
+        let fetch = self.fetch
+        return EventBatches(
+            fetch: { cursor in
+                do {
+                    return try await fetch(cursor)
+                } catch {
+                    observe(error)
+                    throw error
+                }
+            }, field: field, batchSize: batchSize)
+    }
 }

@@ -5,8 +5,14 @@ import HedgerowCore
 /// deciding only how a JSON property is read and how filters are spelt.
 public struct SQLEventStore: EventStore {
     let database: any Database
+    /// Each read's statement time limit (`HEDGEROW_EVENT_QUERY_TIMEOUT_SECONDS`): property filters
+    /// run users' regular expressions on every row, so no read may run unbounded.
+    let statementTimeout: Duration
 
-    public init(database: any Database) { self.database = database }
+    public init(database: any Database, statementTimeout: Duration = .seconds(60)) {
+        self.database = database
+        self.statementTimeout = statementTimeout
+    }
 
     static let columns = """
         team_id, uuid, event, distinct_id, CAST(properties AS TEXT) AS properties, person_id,
@@ -71,8 +77,8 @@ public struct SQLEventStore: EventStore {
         let database = self.database
         let field = query.field.rawValue
         return EventBatches(
-            fetch: { cursor in
-                try await database.read { connection in
+            fetch: { [statementTimeout] cursor in
+                try await database.read(timeout: statementTimeout) { connection in
                     let where_ = EventWhere(query: query, dialect: connection.dialect, after: cursor)
                     let sql = "SELECT \(Self.columns) FROM events WHERE \(where_.sql) ORDER BY \(field), uuid LIMIT \(max(1, batchSize))"
                     return try await connection.query(sql, where_.binds).map(Self.decode)
@@ -81,14 +87,14 @@ public struct SQLEventStore: EventStore {
     }
 
     public func count(_ query: EventQuery) async throws -> Int {
-        try await database.read { connection in
+        try await database.read(timeout: statementTimeout) { connection in
             let where_ = EventWhere(query: query, dialect: connection.dialect)
             return Int(try await connection.first("SELECT COUNT(*) AS n FROM events WHERE \(where_.sql)", where_.binds)?.int("n") ?? 0)
         }
     }
 
     public func earliest(_ query: EventQuery) async throws -> Timestamp? {
-        try await database.read { connection in
+        try await database.read(timeout: statementTimeout) { connection in
             let where_ = EventWhere(query: query, dialect: connection.dialect)
             return try await connection.first(
                 "SELECT MIN(\(query.field.rawValue)) AS earliest FROM events WHERE \(where_.sql)", where_.binds

@@ -20,6 +20,17 @@ public enum SQLDialect: String, Sendable {
     }
 }
 
+/// A statement stopped by the time limit of `Database.read(timeout:)`.
+public struct StatementTimeout: Error, Sendable, CustomStringConvertible {
+    public let limit: Duration
+    /// The limit in seconds, as people write it (`0.5`, `60`).
+    public var seconds: String {
+        let value = Double(limit.components.seconds) + Double(limit.components.attoseconds) / 1e18
+        return value == value.rounded() ? String(Int64(value)) : String(value)
+    }
+    public var description: String { "a statement ran longer than its limit of \(seconds) s" }
+}
+
 /// A connection (or a transaction on one) that runs statements. SQL is written once, with
 /// PostgreSQL-style `$1` placeholders; the SQLite implementation rewrites them.
 public protocol SQLConnection: Sendable {
@@ -45,6 +56,9 @@ public protocol Database: Sendable {
     var dialect: SQLDialect { get }
     /// Runs `body` with a connection for reads outside a transaction.
     func read<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T
+    /// A read whose statements each stop after `timeout` with `StatementTimeout` (PostgreSQL's
+    /// `statement_timeout`; an interrupt on SQLite, which also stops a regular expression mid-match).
+    func read<T: Sendable>(timeout: Duration, _ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T
     /// Runs `body` in a transaction, committed when it returns and rolled back when it throws.
     @discardableResult
     func transaction<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T

@@ -22,6 +22,25 @@ public final class PostgresDatabase: Database {
         }
     }
 
+    public func read<T: Sendable>(timeout: Duration, _ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T {
+        let milliseconds = max(1, timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        return try await client.withConnection { connection in
+            let runner = PostgresStatementRunner(connection: connection, logger: logger)
+            // SET LOCAL ends with the transaction: the pooled connection keeps no limit.
+            try await runner.execute("BEGIN READ ONLY")
+            do {
+                try await runner.execute("SET LOCAL statement_timeout = \(milliseconds)")
+                let result = try await body(runner)
+                try await runner.execute("COMMIT")
+                return result
+            } catch {
+                _ = try? await runner.execute("ROLLBACK")
+                if let error = error as? PSQLError, error.serverInfo?[.sqlState] == "57014" { throw StatementTimeout(limit: timeout) }
+                throw error
+            }
+        }
+    }
+
     @discardableResult
     public func transaction<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T {
         try await client.withConnection { connection in

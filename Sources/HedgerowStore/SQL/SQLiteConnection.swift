@@ -1,6 +1,7 @@
 import CSQLite
 import Foundation
 import HedgerowCore
+import Synchronization
 
 /// An error reported by SQLite.
 public struct SQLiteError: Error, CustomStringConvertible {
@@ -25,6 +26,8 @@ final class SQLiteConnection: @unchecked Sendable {
     private var handle: OpaquePointer?
     private var statements: [String: CachedStatement] = [:]
     static let statementCacheLimit = 512
+    /// When the running statement must stop (read by the progress handler and the regexp function).
+    let deadline = StatementDeadline()
 
     final class CachedStatement {
         let pointer: OpaquePointer
@@ -45,8 +48,16 @@ final class SQLiteConnection: @unchecked Sendable {
             throw SQLiteError(code: status, message: message)
         }
         sqlite3_extended_result_codes(handle, 1)
-        SQLiteFunctions.register(on: handle)
         self.handle = handle
+        let context = Unmanaged.passUnretained(deadline).toOpaque()
+        SQLiteFunctions.register(on: handle, deadline: context)
+        // Every 1000 virtual-machine steps: past the deadline, the statement stops with SQLITE_INTERRUPT.
+        sqlite3_progress_handler(
+            handle, 1000,
+            { context in
+                guard let context else { return 0 }
+                return Unmanaged<StatementDeadline>.fromOpaque(context).takeUnretainedValue().hasPassed ? 1 : 0
+            }, context)
     }
 
     deinit { close() }
@@ -60,9 +71,12 @@ final class SQLiteConnection: @unchecked Sendable {
         }
     }
 
-    /// Runs one statement written with `$n` placeholders and returns its rows.
-    func query(_ sql: String, _ binds: [SQLValue]) throws -> [SQLRow] {
+    /// Runs one statement written with `$n` placeholders and returns its rows; with a deadline, a
+    /// statement still running then stops with SQLITE_INTERRUPT.
+    func query(_ sql: String, _ binds: [SQLValue], deadline limit: ContinuousClock.Instant? = nil) throws -> [SQLRow] {
         try lock.withLock {
+            deadline.set(limit)
+            defer { deadline.set(nil) }
             guard let handle else { throw SQLiteError(code: SQLITE_MISUSE, message: "connection is closed") }
             let statement = try prepared(sql, handle: handle)
             defer {
@@ -183,12 +197,20 @@ final class SQLiteConnection: @unchecked Sendable {
     }
 }
 
+/// The deadline of the statement a connection is running (nil for none).
+final class StatementDeadline: Sendable {
+    private let value = Mutex<ContinuousClock.Instant?>(nil)
+    func set(_ deadline: ContinuousClock.Instant?) { value.withLock { $0 = deadline } }
+    var instant: ContinuousClock.Instant? { value.withLock { $0 } }
+    var hasPassed: Bool { instant.map { ContinuousClock.now >= $0 } ?? false }
+}
+
 /// Functions the event store's filters use where SQLite has no built-in equivalent (they match
 /// PostgreSQL's `~`, safe numeric casts and case-insensitive `strpos`).
 enum SQLiteFunctions {
-    static func register(on handle: OpaquePointer) {
+    static func register(on handle: OpaquePointer, deadline: UnsafeMutableRawPointer) {
         let flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC
-        sqlite3_create_function_v2(handle, "hedgerow_regexp", 2, flags, nil, regexp, nil, nil, nil)
+        sqlite3_create_function_v2(handle, "hedgerow_regexp", 2, flags, deadline, regexp, nil, nil, nil)
         sqlite3_create_function_v2(handle, "hedgerow_float", 1, flags, nil, toFloat, nil, nil, nil)
         sqlite3_create_function_v2(handle, "hedgerow_icontains", 2, flags, nil, icontains, nil, nil, nil)
     }
@@ -201,9 +223,18 @@ enum SQLiteFunctions {
     }
 
     /// `hedgerow_regexp(pattern, text)`: 1 when `text` contains a match, NULL when either is NULL.
+    /// A match still running at the statement's deadline stops it with SQLITE_INTERRUPT (one
+    /// backtracking pattern on one long value would otherwise never return to SQLite's handler).
     static let regexp: @convention(c) (OpaquePointer?, Int32, UnsafeMutablePointer<OpaquePointer?>?) -> Void = { context, _, arguments in
         guard let pattern = text(arguments, 0), let subject = text(arguments, 1) else { return sqlite3_result_null(context) }
-        sqlite3_result_int(context, RegexCheck.matches(pattern, subject) ? 1 : 0)
+        let deadline = sqlite3_user_data(context).map { Unmanaged<StatementDeadline>.fromOpaque($0).takeUnretainedValue().instant } ?? nil
+        switch RegexCheck.match(pattern, subject, deadline: deadline) {
+        case .matched: sqlite3_result_int(context, 1)
+        case .notMatched: sqlite3_result_int(context, 0)
+        case .timedOut:
+            sqlite3_result_error(context, "regular expression stopped at the statement's time limit", -1)
+            sqlite3_result_error_code(context, SQLITE_INTERRUPT)
+        }
     }
 
     /// `hedgerow_float(text)`: the number a text spells, or NULL (never 0 for non-numbers).

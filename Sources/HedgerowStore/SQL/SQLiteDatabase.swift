@@ -1,3 +1,4 @@
+import CSQLite
 import Foundation
 import HedgerowCore
 import Logging
@@ -35,6 +36,11 @@ public final class SQLiteDatabase: Database {
         return try await body(reader)
     }
 
+    public func read<T: Sendable>(timeout: Duration, _ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T {
+        let reader = readers[nextReader.next() % readers.count]
+        return try await body(SQLiteStatementRunner(connection: reader.connection, timeout: timeout))
+    }
+
     @discardableResult
     public func transaction<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T {
         await writerLock.lock()
@@ -70,6 +76,8 @@ public final class SQLiteDatabase: Database {
 struct SQLiteStatementRunner: SQLConnection {
     let dialect = SQLDialect.sqlite
     let connection: SQLiteConnection
+    /// Each statement's time limit, if any.
+    var timeout: Duration? = nil
 
     static func open(path: String) throws -> SQLiteStatementRunner {
         let connection = try SQLiteConnection(path: path)
@@ -79,7 +87,12 @@ struct SQLiteStatementRunner: SQLConnection {
     }
 
     func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
-        try connection.query(sql, binds)
+        guard let timeout else { return try connection.query(sql, binds) }
+        do {
+            return try connection.query(sql, binds, deadline: ContinuousClock.now + timeout)
+        } catch let error as SQLiteError where error.code == SQLITE_INTERRUPT {
+            throw StatementTimeout(limit: timeout)
+        }
     }
 }
 

@@ -303,8 +303,9 @@ public struct BatchExportStore: Sendable {
     public func cancelUnfinished(
         batchExportID: String, backfillID: String? = nil, includeScheduled: Bool, at now: Timestamp, on connection: any SQLConnection
     ) async throws {
-        let open = "status IN ('Starting', 'Running', 'FailedRetryable')"
-        let cancel = "UPDATE batch_export_runs SET status = 'Cancelled', finished_at = $2, last_updated_at = $2"
+        // `RunTransition.cancel` for many runs at once: the same states, the same fields.
+        let open = "status IN (\(RunTransition.unfinished.map { "'\($0.rawValue)'" }.joined(separator: ", ")))"
+        let cancel = "UPDATE batch_export_runs SET status = 'Cancelled', finished_at = $2, last_updated_at = $2, next_attempt_at = NULL"
         if let backfillID {
             try await connection.execute("\(cancel) WHERE backfill_id = $1 AND \(open)", [.text(backfillID), SQLValue(now)])
             return

@@ -1,0 +1,79 @@
+import Foundation
+import HedgerowAPI
+import HedgerowCore
+import HedgerowStore
+import HedgerowTestSupport
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+/// Bodies over `HEDGEROW_MAX_BODY_SIZE` are refused while they stream in, never buffered whole
+/// (issue #11 §1), over a real socket.
+@Suite("Body limits")
+struct BodyLimitTests {
+    /// Sends a raw request and returns the status line the server answered with, and how long that took.
+    static let client = #"""
+        import select, socket, sys, time
+        port, mode = int(sys.argv[1]), sys.argv[2]
+        s = socket.create_connection(("127.0.0.1", port))
+        began = time.monotonic()
+        if mode == "declared":
+            s.sendall(b"POST /batch/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10737418240\r\n\r\n")
+            s.sendall(b"{" * 65536)
+        else:
+            s.sendall(b"POST /batch/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+        chunk = b"x" * 65536
+        frame = b"%x\r\n" % len(chunk) + chunk + b"\r\n"
+        answer = b""
+        # Keep sending (up to 256 MiB) until the server answers: it must not wait for the end.
+        for _ in range(4096):
+            readable, _, _ = select.select([s], [], [], 0)
+            if readable:
+                break
+            if mode == "chunked":
+                try:
+                    s.sendall(frame)
+                except OSError:
+                    break
+            else:
+                time.sleep(0.01)
+        s.settimeout(20)
+        try:
+            while b"\r\n" not in answer:
+                data = s.recv(4096)
+                if not data:
+                    break
+                answer += data
+        except OSError:
+            pass
+        print(answer.split(b"\r\n")[0].decode() if answer else "no answer", round(time.monotonic() - began, 2))
+        """#
+
+    @Test(
+        "A declared Content-Length over the limit, and a chunked body that passes it, get 413 at once", arguments: ["declared", "chunked"])
+    func oversizedBodiesRefusedWhileStreaming(mode: String) async throws {
+        let (location, cleanup) = try await TestBackend.sqlite.makeLocation()
+        var configuration = HedgerowConfiguration(dataDirectory: NSTemporaryDirectory(), database: location)
+        configuration.bootstrapOnEmptyDatabase = false
+        configuration.runsEngine = false
+        configuration.metricsAddress = nil
+        configuration.secretKey = "hedgerow-test-secret"
+        configuration.maximumBodySize = 1024 * 1024
+        let database = try await DatabaseFactory.open(location, logger: TestBackend.logger)
+        let app = try buildApplication(configuration: configuration, database: database, logger: TestBackend.logger)
+        try await app.application.test(.live) { client in
+            let port = try #require(client.port)
+            let python = ProcessInfo.processInfo.environment["HEDGEROW_TEST_PYTHON"] ?? "python3"
+            // On a thread of its own: blocking the few threads of Swift's pool would starve the server.
+            let result = try await withCheckedThrowingContinuation { continuation in
+                Thread { continuation.resume(with: Result { try ReferenceTools.run(python, ["-c", Self.client, String(port), mode]) }) }
+                    .start()
+            }
+            let output = String(decoding: result.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(output.hasPrefix("HTTP/1.1 413"), "\(output)")
+            let seconds = Double(output.split(separator: " ").last ?? "") ?? 99
+            #expect(seconds < 10, "\(output)")
+        }
+        await cleanup()
+    }
+}
