@@ -12,6 +12,13 @@ struct ProjectController: Sendable {
         routes.add("GET", "/api/organizations/:organization_id/projects/:id/", scope: read, handler: retrieveProject)
         routes.add("PATCH", "/api/organizations/:organization_id/projects/:id/", scope: write, handler: updateProject)
         routes.add("DELETE", "/api/organizations/:organization_id/projects/:id/", scope: write, handler: deleteProject)
+        // PostHog's top-level project routes: the projects of the caller's current organization.
+        routes.add("GET", "/api/projects/", scope: read, teamBased: true, handler: listCurrentProjects)
+        routes.add("GET", "/api/projects/:project_id/", scope: read, teamBased: true, handler: retrieveTopLevelProject)
+        routes.add("PATCH", "/api/projects/:project_id/", scope: write, teamBased: true, handler: updateTopLevelProject)
+        routes.add("DELETE", "/api/projects/:project_id/", scope: write, teamBased: true, handler: deleteTopLevelProject)
+        routes.add(
+            "GET", "/api/projects/:project_id/environments/:id/", scope: read, teamBased: true, handler: retrieveProjectEnvironment)
         routes.add("GET", "/api/projects/:project_id/environments/", scope: read, teamBased: true, handler: listEnvironments)
         routes.add("POST", "/api/projects/:project_id/environments/", scope: write, teamBased: true, handler: createEnvironment)
         routes.add("GET", "/api/environments/:id/", scope: read, teamBased: true, handler: retrieveEnvironment)
@@ -27,6 +34,42 @@ struct ProjectController: Sendable {
             organizationID: request.parameters["organization_id"] ?? "", principal: try request.requirePrincipal(),
             limit: pagination.sqlLimit, offset: pagination.sqlOffset)
         return .ok(pagination.page(count: count, results: page.map(TeamWire.project), request: request))
+    }
+
+    @Sendable func listCurrentProjects(_ request: APIRequest) async throws -> APIResponse {
+        let pagination = LimitOffsetPagination(query: request.query)
+        let (count, page) = try await service.currentOrganizationProjects(
+            principal: try request.requirePrincipal(), limit: pagination.sqlLimit, offset: pagination.sqlOffset)
+        return .ok(
+            pagination.page(count: count, results: page.map { .object(TeamWire.projectBasic($0.0, main: $0.1)) }, request: request))
+    }
+
+    @Sendable func retrieveTopLevelProject(_ request: APIRequest) async throws -> APIResponse {
+        let (project, main) = try await service.project(
+            id: request.parameters["project_id"] ?? "", principal: try request.requirePrincipal())
+        return .ok(TeamWire.projectDetail(project, main: main))
+    }
+
+    @Sendable func updateTopLevelProject(_ request: APIRequest) async throws -> APIResponse {
+        let principal = try request.requirePrincipal()
+        let id = request.parameters["project_id"] ?? ""
+        _ = try await service.project(id: id, principal: principal)
+        let input = try ProjectInput.parse(try request.body(), requireName: false, allowTimezone: true)
+        let (project, main) = try await service.updateProject(id: id, input: input, principal: principal)
+        return .ok(TeamWire.projectDetail(project, main: main))
+    }
+
+    @Sendable func deleteTopLevelProject(_ request: APIRequest) async throws -> APIResponse {
+        try await service.deleteProject(id: request.parameters["project_id"] ?? "", principal: try request.requirePrincipal())
+        return .noContent
+    }
+
+    @Sendable func retrieveProjectEnvironment(_ request: APIRequest) async throws -> APIResponse {
+        .ok(
+            TeamWire.environment(
+                try await service.environment(
+                    request.parameters["id"] ?? "", ofProject: request.parameters["project_id"] ?? "",
+                    principal: try request.requirePrincipal())))
     }
 
     @Sendable func createProject(_ request: APIRequest) async throws -> APIResponse {

@@ -6,12 +6,21 @@ struct UserController: Sendable {
     let instanceTag: String
 
     func addRoutes(to routes: inout Routes) {
+        routes.add("GET", "/api/users/", scope: .scope("user", .read), handler: list)
         routes.add("GET", "/api/users/@me/", scope: .scope("user", .read), handler: me)
         routes.add("PATCH", "/api/users/@me/", scope: .scope("user", .write), handler: update)
     }
 
     @Sendable func me(_ request: APIRequest) async throws -> APIResponse {
         .ok(TeamWire.me(try await service.me(principal: try request.requirePrincipal()), instanceTag: instanceTag))
+    }
+
+    /// PostHog lists only the caller to users who are not staff (Hedgerow has no staff).
+    @Sendable func list(_ request: APIRequest) async throws -> APIResponse {
+        let pagination = LimitOffsetPagination(query: request.query)
+        let me = TeamWire.me(try await service.me(principal: try request.requirePrincipal()), instanceTag: instanceTag)
+        let results = pagination.sqlOffset == 0 && pagination.sqlLimit > 0 ? [me] : []
+        return .ok(pagination.page(count: 1, results: results, request: request))
     }
 
     @Sendable func update(_ request: APIRequest) async throws -> APIResponse {

@@ -1,3 +1,4 @@
+import Foundation
 import HedgerowCore
 
 /// A route table matched segment by segment. A trailing slash is optional on every route; a
@@ -75,7 +76,7 @@ public struct Routes: Sendable {
                     } else {
                         literals += 1
                     }
-                case .parameter(let name): parameters[name] = String(part)
+                case .parameter(let name): parameters[name] = part
                 }
                 if !matched { break }
             }
@@ -86,7 +87,11 @@ public struct Routes: Sendable {
         return best?.0
     }
 
-    static func split(_ path: String) -> [Substring] {
-        path.split(separator: "/", omittingEmptySubsequences: true)
+    /// The path's segments, percent-decoded as Django decodes paths before matching them
+    /// (generated clients send `%40current`); a segment that does not decode to UTF-8 stays as sent.
+    static func split(_ path: String) -> [String] {
+        path.split(separator: "/", omittingEmptySubsequences: true).map { segment in
+            segment.contains("%") ? (segment.removingPercentEncoding ?? String(segment)) : String(segment)
+        }
     }
 }

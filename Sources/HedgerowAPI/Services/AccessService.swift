@@ -50,25 +50,32 @@ public struct AccessService: Sendable {
         return OrganizationAccess(organization: organization, level: level)
     }
 
-    /// `/api/environments/{id}/...`.
+    /// `/api/environments/{id}/...` (`@current`: the caller's current environment).
     public func environment(
         _ rawID: String, principal: Principal, on connection: any SQLConnection
     ) async throws
         -> EnvironmentAccess
     {
-        guard let id = Int64(rawID), id > 0, let environment = try await teams.environment(id: id, on: connection) else {
+        let resolved = rawID == "@current" ? principal.user.currentTeamID : Int64(rawID)
+        guard let id = resolved, id > 0, let environment = try await teams.environment(id: id, on: connection) else {
             throw APIError.notFound()
         }
         return try await access(to: environment, teamID: environment.id, principal: principal, on: connection)
     }
 
-    /// `/api/projects/{project_id}/...`: the project's main environment stands for it.
+    /// `/api/projects/{project_id}/...` (`@current`: the caller's current project): the project's
+    /// main environment stands for it.
     public func project(
         _ rawID: String, principal: Principal, on connection: any SQLConnection
     ) async throws
         -> (Project, EnvironmentAccess)
     {
-        guard let id = Int64(rawID), id > 0, let project = try await teams.project(id: id, on: connection),
+        var resolved = Int64(rawID)
+        if rawID == "@current", let team = principal.user.currentTeamID {
+            // The caller's current environment stands for its project.
+            resolved = try await teams.environment(id: team, on: connection)?.projectID
+        }
+        guard let id = resolved, id > 0, let project = try await teams.project(id: id, on: connection),
             let main = try await teams.environment(id: project.id, on: connection)
         else { throw APIError.notFound() }
         return (project, try await access(to: main, teamID: project.id, principal: principal, on: connection))

@@ -89,6 +89,70 @@ public struct ProjectService: Sendable {
         return (project, organization.level)
     }
 
+    // MARK: Projects at the top level (`/api/projects/`, PostHog's current-organization routes)
+
+    /// The projects of the caller's current organization that the key may see, with their main
+    /// environments (empty when the caller has no current organization).
+    public func currentOrganizationProjects(
+        principal: Principal, limit: Int, offset: Int
+    ) async throws -> (count: Int, page: [(Project, Environment)]) {
+        try await database.read { connection in
+            guard let organizationID = principal.user.currentOrganizationID else { return (0, []) }
+            let organization = try await access.organization(organizationID, principal: principal, on: connection)
+            var projects = try await teams.projectPage(
+                organizationID: organization.organization.id, limit: Int(Int32.max), offset: 0, on: connection
+            ).page
+            if let scoped = principal.key.scopedTeams { projects = projects.filter { scoped.contains($0.id) } }
+            var page: [(Project, Environment)] = []
+            for project in projects.dropFirst(offset).prefix(limit) {
+                guard let main = try await teams.environment(id: project.id, on: connection) else { continue }
+                page.append((project, main))
+            }
+            return (projects.count, page)
+        }
+    }
+
+    /// A project by id (or `@current`) with its main environment, through the project access rules.
+    public func project(id: String, principal: Principal) async throws -> (Project, Environment) {
+        try await database.read { connection in
+            let (project, main) = try await access.project(id, principal: principal, on: connection)
+            return (project, main.environment)
+        }
+    }
+
+    /// Renames a project (its main environment's time zone with it, when given).
+    public func updateProject(id: String, input: ProjectInput, principal: Principal) async throws -> (Project, Environment) {
+        try await database.transaction { connection in
+            var (project, main) = try await access.project(id, principal: principal, on: connection)
+            let now = Timestamp.now()
+            if let name = input.name { project.name = name }
+            project.updatedAt = now
+            try await teams.updateProject(project, on: connection)
+            var environment = main.environment
+            if let timezone = input.timezone {
+                environment.timezone = timezone
+                environment.updatedAt = now
+                try await teams.updateEnvironment(environment, on: connection)
+            }
+            return (project, environment)
+        }
+    }
+
+    public func deleteProject(id: String, principal: Principal) async throws {
+        let (project, _) = try await self.project(id: id, principal: principal)
+        try await deleteProject(organizationID: project.organizationID, projectID: String(project.id), principal: principal)
+    }
+
+    /// An environment of a project (`/api/projects/{id}/environments/{environment_id}/`).
+    public func environment(_ environmentID: String, ofProject projectID: String, principal: Principal) async throws -> Environment {
+        try await database.read { connection in
+            let (project, _) = try await access.project(projectID, principal: principal, on: connection)
+            let environment = try await access.environment(environmentID, principal: principal, on: connection).environment
+            guard environment.projectID == project.id else { throw APIError.notFound() }
+            return environment
+        }
+    }
+
     // MARK: Environments
 
     public func listEnvironments(

@@ -73,7 +73,8 @@ enum BatchExportWire {
             "finished_at": time(backfill.finishedAt),
             "last_updated_at": .string(backfill.lastUpdatedAt.iso8601),
             "total_records_count": JSONValue(backfill.totalRecordsCount),
-            "team_id": .int(teamID),
+            // PostHog's serializer (`fields = "__all__"`) names the foreign key `team`.
+            "team": .int(teamID),
             "batch_export": .string(backfill.batchExportID),
         ])
     }

@@ -13,6 +13,31 @@ enum TeamWire {
         ])
     }
 
+    /// PostHog's `ProjectBackwardCompatBasic` fields, from the project and its main environment.
+    static func projectBasic(_ project: Project, main: Environment) -> JSONObject {
+        [
+            "id": .int(project.id),
+            "uuid": .string(main.uuid),
+            "organization": .string(project.organizationID),
+            "api_token": .string(main.apiToken),
+            "name": .string(project.name),
+            "completed_snippet_onboarding": .bool(main.completedSnippetOnboarding),
+            "has_completed_onboarding_for": nil,
+            "ingested_event": .bool(main.ingestedEvent),
+            "is_demo": .bool(main.isDemo),
+            "timezone": .string(main.timezone),
+            "access_control": false,
+        ]
+    }
+
+    /// A retrieved project: the basic fields and its times.
+    static func projectDetail(_ project: Project, main: Environment) -> JSONValue {
+        var object = projectBasic(project, main: main)
+        object["created_at"] = .string(project.createdAt.iso8601)
+        object["updated_at"] = .string(project.updatedAt.iso8601)
+        return .object(object)
+    }
+
     static func environment(_ environment: Environment) -> JSONValue {
         .object([
             "id": .int(environment.id),

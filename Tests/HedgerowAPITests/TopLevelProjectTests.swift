@@ -1,0 +1,96 @@
+import Foundation
+import HedgerowCore
+import Testing
+
+/// PostHog's top-level routes that real clients call first (issue #12): `/api/projects/`,
+/// `@current` for projects, environments, organizations and users, percent-encoded paths.
+@Suite("Top-level project and user routes")
+struct TopLevelProjectTests {
+    static let basicFields = [
+        "id", "uuid", "organization", "api_token", "name", "completed_snippet_onboarding", "has_completed_onboarding_for",
+        "ingested_event", "is_demo", "timezone", "access_control",
+    ]
+
+    @Test("GET /api/projects/ lists the current organization's projects with PostHog's basic fields", arguments: TestBackend.available)
+    func listProjects(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let world = try await ProjectTests.world(server)
+            let created = try await server.request(
+                "POST", "/api/organizations/\(world.org)/projects/", key: world.admin.key, json: .object(["name": "Mobile"]))
+            let mobile = try #require(created["id"].flatMap { if case .int(let id) = $0 { id } else { nil } })
+            let list = try await server.request("GET", "/api/projects/", key: world.owner.key)
+            #expect(list.status == 200)
+            #expect(list.json.objectValue?.keys == ["count", "next", "previous", "results"])
+            #expect(list["count"] == 2)
+            let first = try #require(list["results"]?.arrayValue?.first)
+            #expect(first.objectValue?.keys == Self.basicFields)
+            #expect(first["organization"] == .string(world.org))
+            #expect(first["api_token"]?.stringValue?.hasPrefix("phc_") == true)
+            #expect(first["access_control"] == false && first["has_completed_onboarding_for"] == .null)
+            let paged = try await server.request("GET", "/api/projects/?limit=1&offset=1", key: world.owner.key)
+            #expect(paged["results"]?.arrayValue?.count == 1 && paged["previous"] != .null)
+            // A key scoped to one project sees that one.
+            let scoped = try await server.createKey(for: world.owner, scopes: ["project:read"], scopedTeams: [mobile])
+            let scopedList = try await server.request("GET", "/api/projects/", key: scoped)
+            #expect(scopedList["count"] == 1 && scopedList["results"]?.arrayValue?.first?["id"] == .int(mobile))
+            // Another organization's user sees their own projects only.
+            let elsewhere = try await server.request("GET", "/api/projects/", key: world.outsider.key)
+            #expect(elsewhere["count"] == 1 && elsewhere["results"]?.arrayValue?.first?["id"] != .int(world.mainProject))
+        }
+    }
+
+    @Test("Projects by id and @current (also percent-encoded): retrieve, rename, delete", arguments: TestBackend.available)
+    func projectByID(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let world = try await ProjectTests.world(server)
+            for path in ["/api/projects/\(world.mainProject)/", "/api/projects/@current/", "/api/projects/%40current/"] {
+                let project = try await server.request("GET", path, key: world.owner.key)
+                #expect(project.status == 200, "\(path): \(project.text)")
+                #expect(project["id"] == .int(world.mainProject))
+                #expect(project.json.objectValue?.keys == Self.basicFields + ["created_at", "updated_at"])
+            }
+            try await server.request("GET", "/api/projects/\(world.mainProject)/", key: world.outsider.key).expectError(
+                403, type: "authentication_error", code: "permission_denied", detail: "You do not have permission to perform this action.")
+            let renamed = try await server.request(
+                "PATCH", "/api/projects/\(world.mainProject)/", key: world.member.key,
+                json: .object(["name": "Web", "timezone": "Europe/Berlin"]))
+            #expect(renamed["name"] == "Web" && renamed["timezone"] == "Europe/Berlin", "\(renamed.text)")
+            let created = try await server.request(
+                "POST", "/api/organizations/\(world.org)/projects/", key: world.admin.key, json: .object(["name": "Doomed"]))
+            let doomed = try #require(created["id"].flatMap { if case .int(let id) = $0 { id } else { nil } })
+            try await server.request("DELETE", "/api/projects/\(doomed)/", key: world.member.key).expectError(
+                403, type: "authentication_error", code: "permission_denied", detail: "Your organization access level is insufficient.")
+            #expect(try await server.request("DELETE", "/api/projects/\(doomed)/", key: world.admin.key).status == 204)
+            #expect(try await server.request("GET", "/api/projects/\(doomed)/", key: world.admin.key).status == 404)
+        }
+    }
+
+    @Test("Environments: @current and by project; organizations and users: @current and %40me", arguments: TestBackend.available)
+    func currentEnvironmentOrganizationAndUser(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let world = try await ProjectTests.world(server)
+            let staging = try await server.request(
+                "POST", "/api/projects/\(world.mainProject)/environments/", key: world.admin.key, json: .object(["name": "Staging"]))
+            let stagingID = try #require(staging["id"].flatMap { if case .int(let id) = $0 { id } else { nil } })
+            for path in ["/api/environments/@current/", "/api/environments/%40current/"] {
+                let environment = try await server.request("GET", path, key: world.owner.key)
+                #expect(environment["id"] == .int(world.mainProject), "\(path): \(environment.text)")
+            }
+            let nested = try await server.request(
+                "GET", "/api/projects/\(world.mainProject)/environments/\(stagingID)/", key: world.owner.key)
+            #expect(nested["id"] == .int(stagingID) && nested["name"] == "Staging")
+            let other = try await server.request(
+                "POST", "/api/organizations/\(world.org)/projects/", key: world.admin.key, json: .object(["name": "Other"]))
+            let otherID = try #require(other["id"].flatMap { if case .int(let id) = $0 { id } else { nil } })
+            #expect(
+                try await server.request("GET", "/api/projects/\(otherID)/environments/\(stagingID)/", key: world.owner.key).status == 404)
+            #expect(try await server.request("GET", "/api/organizations/%40current/", key: world.owner.key)["id"] == .string(world.org))
+            #expect(try await server.request("GET", "/api/users/%40me/", key: world.owner.key)["email"] == "owner@example.com")
+            let users = try await server.request("GET", "/api/users/", key: world.owner.key)
+            #expect(users["count"] == 1 && users["results"]?.arrayValue?.first?["email"] == "owner@example.com", "\(users.text)")
+            // A UUID written with %2D is the same UUID.
+            let encoded = world.org.replacingOccurrences(of: "-", with: "%2D")
+            #expect(try await server.request("GET", "/api/organizations/\(encoded)/", key: world.owner.key)["id"] == .string(world.org))
+        }
+    }
+}
