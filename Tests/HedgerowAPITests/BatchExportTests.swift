@@ -192,6 +192,18 @@ struct BatchExportTests {
             // An export is not reachable through another environment's route.
             let id = try #require(chosen["id"]?.stringValue)
             #expect(try await server.request("GET", world.base + "/\(id)/", key: world.owner.key).status == 404)
+            // On an environment route, the whole model as a generated client sends it (read-only
+            // fields included) is accepted, and its team_id and id are ignored.
+            let whole = try await server.request(
+                "POST", world.base + "/", key: world.owner.key,
+                json: Self.patched(
+                    Self.noop,
+                    [
+                        ("id", "00000000-0000-0000-0000-000000000000"), ("team_id", .int(stagingID)), ("latest_runs", []),
+                        ("created_at", "2020-01-01T00:00:00Z"), ("last_updated_at", nil), ("last_paused_at", nil), ("schema", nil),
+                    ]))
+            #expect(whole.status == 201, "\(whole.text)")
+            #expect(whole["team_id"] == .int(world.team) && whole["id"] != "00000000-0000-0000-0000-000000000000")
         }
     }
 
@@ -620,6 +632,38 @@ struct BatchExportTests {
             #expect(
                 try await server.request("GET", world.base + "/\(id)/logs/?after=2999-01-01T00:00:00Z", key: world.member.key)["results"]
                     == [])
+        }
+    }
+
+    @Test("A run's own log lines at runs/{id}/logs/ on every route; an unknown run is a 404", arguments: TestBackend.available)
+    func runLogs(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let world = try await Self.world(server)
+            let id = try await Self.create(server, world)
+            try await Self.seed(server, team: world.team, times: ["2024-01-01T10:15:00Z", "2024-01-01T11:15:00Z"])
+            _ = try await server.request(
+                "POST", world.base + "/\(id)/backfills/", key: world.member.key,
+                json: .object(["start_at": "2024-01-01T10:00:00Z", "end_at": "2024-01-01T12:00:00Z"]))
+            try await Self.engine(server).step()
+            let runs = try #require(
+                try await server.request("GET", world.base + "/\(id)/runs/", key: world.member.key)["results"]?.arrayValue)
+            #expect(runs.count == 2)
+            let runID = try #require(runs.first?["id"]?.stringValue)
+            for base in [world.base, "/api/projects/\(world.team)/batch_exports", "/api/organizations/\(world.org)/batch_exports"] {
+                let logs = try await server.request("GET", base + "/\(id)/runs/\(runID)/logs/", key: world.member.key)
+                let lines = try #require(logs["results"]?.arrayValue, "\(base): \(logs.text)")
+                #expect(!lines.isEmpty && lines.allSatisfy { $0["instance_id"] == .string(runID) })
+                #expect(lines.contains { $0["message"]?.stringValue?.hasPrefix("Run completed") == true })
+            }
+            let all = try #require(
+                try await server.request("GET", world.base + "/\(id)/logs/", key: world.member.key)["results"]?.arrayValue)
+            #expect(
+                all.count
+                    > (try await server.request("GET", world.base + "/\(id)/runs/\(runID)/logs/", key: world.member.key)["results"]?
+                        .arrayValue?.count ?? 0))
+            #expect(
+                try await server.request("GET", world.base + "/\(id)/runs/\(UUID().uuidString.lowercased())/logs/", key: world.member.key)
+                    .status == 404)
         }
     }
 

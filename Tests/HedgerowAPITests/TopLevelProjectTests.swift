@@ -93,4 +93,28 @@ struct TopLevelProjectTests {
             #expect(try await server.request("GET", "/api/organizations/\(encoded)/", key: world.owner.key)["id"] == .string(world.org))
         }
     }
+
+    @Test("Creating with the whole model, read-only fields included, ignores them", arguments: TestBackend.available)
+    func wholeModelBodies(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let owner = try await server.createUser("owner@example.com")
+            let body: JSONValue = .object([
+                "id": "046b6c7f-0b8a-43b9-b35d-6489e6daee91", "name": "Generated", "slug": "ignored-slug", "logo_media_id": nil,
+                "created_at": "2020-01-01T00:00:00Z", "updated_at": "2020-01-01T00:00:00Z", "membership_level": 1,
+                "plugins_access_level": 9, "teams": [], "projects": [], "available_product_features": [],
+                "is_member_join_email_enabled": true, "metadata": .object([:]), "customer_id": "cus_1", "enforce_2fa": nil,
+                "members_can_invite": true, "members_can_use_personal_api_keys": true, "allow_publicly_shared_resources": true,
+                "member_count": 7, "is_ai_data_processing_approved": nil, "default_experiment_stats_method": "bayesian",
+                "default_anonymize_ips": false, "default_role_id": nil,
+            ])
+            let created = try await server.request("POST", "/api/organizations/", key: owner.key, json: body)
+            #expect(created.status == 201, "\(created.text)")
+            #expect(created["name"] == "Generated" && created["id"] != "046b6c7f-0b8a-43b9-b35d-6489e6daee91")
+            #expect(created["membership_level"] == 15 && created["member_count"] == 1 && created["slug"] == "generated")
+            let id = try #require(created["id"]?.stringValue)
+            let patched = try await server.request("PATCH", "/api/organizations/\(id)/", key: owner.key, json: body)
+            #expect(patched.status == 200, "\(patched.text)")
+            #expect(patched["id"] == .string(id) && patched["membership_level"] == 15)
+        }
+    }
 }

@@ -39,6 +39,7 @@ struct BatchExportController: Sendable {
             add("POST", "/:id/runs/:run_id/retry/", write, retryRun)
             add("POST", "/:id/runs/:run_id/cancel/", write, cancelRun)
             add("GET", "/:id/logs/", read, logs)
+            add("GET", "/:id/runs/:run_id/logs/", read, runLogs)
         }
     }
 
@@ -164,6 +165,15 @@ struct BatchExportController: Sendable {
     }
 
     @Sendable func logs(_ request: APIRequest, _ parent: BatchExportParent) async throws -> APIResponse {
+        try await logs(request, parent, run: nil)
+    }
+
+    /// One run's log lines (PostHog's `runs/{id}/logs/`); an unknown run is a 404.
+    @Sendable func runLogs(_ request: APIRequest, _ parent: BatchExportParent) async throws -> APIResponse {
+        try await logs(request, parent, run: request.parameters["run_id"] ?? "")
+    }
+
+    func logs(_ request: APIRequest, _ parent: BatchExportParent, run: String?) async throws -> APIResponse {
         var filter = BatchExportService.LogFilter()
         if let text = request.query["limit"], !text.isEmpty {
             guard let limit = Int(text), (1...500).contains(limit) else {
@@ -181,7 +191,11 @@ struct BatchExportController: Sendable {
         }
         filter.search = request.query["search"].flatMap { $0.isEmpty ? nil : $0 }
         filter.runID = request.query["instance_id"].flatMap { $0.isEmpty ? nil : Identifiers.canonicalUUID($0) ?? $0 }
-        let logs = try await service.logs(parent, id: id(request), filter: filter, principal: try request.requirePrincipal())
+        let principal = try request.requirePrincipal()
+        if let run {
+            filter.runID = try await service.run(parent, id: id(request), runID: run, principal: principal).id
+        }
+        let logs = try await service.logs(parent, id: id(request), filter: filter, principal: principal)
         return .ok(
             .object(["count": .int(Int64(logs.count)), "next": nil, "previous": nil, "results": .array(logs.map(BatchExportWire.log))]))
     }

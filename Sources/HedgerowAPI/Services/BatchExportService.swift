@@ -163,10 +163,11 @@ public struct BatchExportService: Sendable {
         return try await database.transaction { connection in
             let scope = try await scope(parent, principal: principal, on: connection)
             let teamID: Int64
-            if let requested = input.teamID {
-                guard case .organization = parent else {
-                    throw APIError.invalidInput("team_id can only be given on organization routes.", attr: "team_id")
-                }
+            // On project and environment routes the route names the environment and a `team_id`
+            // in the body is read-only, so ignored (as PostHog's serializer ignores it): generated
+            // clients send the whole model.
+            let requestedTeam: Int64? = if case .organization = parent { input.teamID } else { nil }
+            if let requested = requestedTeam {
                 guard scope.coveredTeamIDs.contains(requested) else {
                     throw APIError.invalidInput("Environment not found in this organization.", attr: "team_id")
                 }
