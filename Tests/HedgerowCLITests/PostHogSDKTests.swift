@@ -39,7 +39,9 @@ struct PostHogSDKTests {
             .appendingPathComponent("sdk/posthog_sdk_capture.py").path
     }
 
-    @Test("posthog-python captures, batches and gzips events that Hedgerow stores with their fields", arguments: CLITests.Backend.available)
+    @Test(
+        "posthog-python captures, batches and gzips events that Hedgerow stores with their fields, also with capture_mode v1",
+        arguments: CLITests.Backend.available)
     func pythonSDK(backend: CLITests.Backend) async throws {
         let venv = try Self.venv.get()
         let sandbox = try CLITests.Sandbox.make(backend)
@@ -70,7 +72,15 @@ struct PostHogSDKTests {
             for try await batch in SQLEventStore(database: database).batches(query, batchSize: 100) { all += batch }
             return all
         }
-        #expect(events.count == 150)
+        #expect(events.count == 210)
+        // Capture v1: every event once, $lib from the PostHog-Sdk-Info header, sentinels as properties.
+        for compression in ["none", "gzip", "deflate"] {
+            #expect(events.filter { $0.event == "sdk v1 \(compression)" }.count == 20, "v1 \(compression)")
+        }
+        let v1 = try #require(events.first { $0.event == "sdk v1 gzip" })
+        let v1Properties = try JSONParser.parse(v1.properties)
+        #expect(v1Properties["$lib"] == "posthog-python" && v1Properties["$lib_version"] == .string(Self.sdkVersion))
+        #expect(v1Properties["$session_id"] == "session-1" && v1Properties["$set"] == .object(["seen_v1": true]))
         #expect(events.filter { $0.event == "sdk plain" }.count == 120)
         #expect(events.filter { $0.event == "sdk gzip" }.count == 29)
         let fixed = try #require(events.first { $0.event == "sdk fixed" })
@@ -83,6 +93,6 @@ struct PostHogSDKTests {
         #expect(properties["$set"] == .object(["plan": "pro"]))
         #expect(properties["$lib"] == "posthog-python")
         #expect(properties["index"] != nil)
-        #expect(Set(events.map(\.uuid)).count == 150)
+        #expect(Set(events.map(\.uuid)).count == 210)
     }
 }

@@ -2,7 +2,9 @@
 
 Usage: python posthog_sdk_capture.py HOST TOKEN
 Sends 120 events with a plain client and 30 with a gzip client, one of them with a fixed uuid and
-timestamp, then flushes and shuts both down. Exits non-zero if the SDK reports an error.
+timestamp, then 20 with each of three capture-v1 clients (`/i/v1/analytics/events`: no compression,
+gzip, deflate); flushes and shuts them all down. Exits non-zero if the SDK reports an error (a v1
+event the server answers `drop` or `retry` for is one).
 """
 import datetime
 import sys
@@ -33,7 +35,21 @@ compressed.capture(
     timestamp=datetime.datetime(2024, 2, 3, 4, 5, 6, tzinfo=datetime.timezone.utc),
 )
 
-for client in (plain, compressed):
+v1_clients = {
+    compression: Posthog(
+        token, host=host, on_error=on_error, flush_at=50, max_retries=1, capture_mode="v1", capture_compression=compression
+    )
+    for compression in ("none", "gzip", "deflate")
+}
+for compression, client in v1_clients.items():
+    for index in range(20):
+        client.capture(
+            event=f"sdk v1 {compression}",
+            distinct_id="v1-user",
+            properties={"index": index, "$session_id": "session-1", "$set": {"seen_v1": True}},
+        )
+
+for client in (plain, compressed, *v1_clients.values()):
     client.flush()
     client.shutdown()
 

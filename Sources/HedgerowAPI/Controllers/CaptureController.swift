@@ -19,6 +19,8 @@ struct CaptureController: Sendable {
             routes.add("POST", path, scope: nil, cors: true, handler: capture)
             routes.add("OPTIONS", path, scope: nil, cors: true, handler: preflight)
         }
+        routes.add("POST", "/i/v1/analytics/events", scope: nil, cors: true, handler: captureV1)
+        routes.add("OPTIONS", "/i/v1/analytics/events", scope: nil, cors: true, handler: preflight)
         routes.add("GET", "/e/", scope: nil, cors: true, handler: capture)
         routes.add("GET", "/capture/", scope: nil, cors: true, handler: capture)
     }
@@ -44,6 +46,51 @@ struct CaptureController: Sendable {
         }
         _ = try await service.capture(payload)
         return .ok(.object(["status": 1]))
+    }
+
+    /// Capture v1 (PostHog's capture service): Bearer project token, a gzip, deflate (zlib) or zstd
+    /// body, and an answer of per-event verdicts — `ok` for every event stored (or already
+    /// stored: retries are idempotent per uuid), `drop` with details for an invalid one.
+    @Sendable func captureV1(_ request: APIRequest) async throws -> APIResponse {
+        let receivedAt = clock()
+        guard let authorization = request.header("Authorization"), authorization.hasPrefix("Bearer "),
+            case let token = authorization.dropFirst(7).trimmingCharacters(in: .whitespaces), !token.isEmpty
+        else { throw CaptureParser.missingToken }
+        var bytes = request.rawBody
+        switch request.header("Content-Encoding")?.lowercased().trimmingCharacters(in: .whitespaces) {
+        case nil, "", "identity": break
+        case "gzip", "deflate": bytes = try gunzip(bytes)
+        case "zstd":
+            do {
+                bytes = try Zstd.decompress(bytes, limit: maximumBodySize)
+            } catch .tooLarge {
+                throw APIError.payloadTooLarge(limit: maximumBodySize)
+            } catch {
+                throw CaptureParser.invalid("Malformed request data: \(error.description).")
+            }
+        case let other?:
+            throw APIError(
+                status: 415, type: "invalid_request", code: "unsupported_media_type",
+                detail: "Content-Encoding '\(other)' is not supported; send gzip, deflate, zstd or none.")
+        }
+        let parsed = try CaptureV1Parser.parse(
+            try parseJSON(bytes), token: token, sdkInfo: request.header("PostHog-Sdk-Info"), receivedAt: receivedAt)
+        if let tokenLimiter, let wait = await tokenLimiter.hit(token) {
+            await metrics?.recordLimited("capture_token")
+            throw APIError.throttled(waitSeconds: wait)
+        }
+        if let accepted = parsed.accepted {
+            _ = try await service.capture(accepted)
+        } else if try await !service.isKnownToken(token) {
+            throw CaptureParser.invalidToken
+        }
+        var results = JSONObject()
+        for (uuid, verdict) in parsed.verdicts {
+            var entry: JSONObject = ["result": .string(verdict.result)]
+            if let details = verdict.details { entry["details"] = .string(details) }
+            results[uuid] = .object(entry)
+        }
+        return .ok(.object(["results": .object(results)]))
     }
 
     /// The JSON document of a capture request, whatever way it was sent.

@@ -14,6 +14,12 @@ public struct CaptureService: Sendable {
         self.events = events
     }
 
+    /// Whether a project token names an environment (a v1 request whose every event was dropped
+    /// still has its token checked).
+    public func isKnownToken(_ token: String) async throws -> Bool {
+        try await database.read { connection in try await teams.environment(apiToken: token, on: connection) } != nil
+    }
+
     /// Stores the events; returns how many were new (retries of stored uuids are skipped).
     public func capture(_ payload: CaptureParser.Result) async throws -> Int {
         guard
