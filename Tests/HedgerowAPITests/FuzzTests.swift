@@ -84,6 +84,7 @@ struct FuzzTests {
             let methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
             let contentTypes = [
                 "application/json", "application/x-www-form-urlencoded", "text/plain", "application/json; charset=utf-8", "",
+                "multipart/form-data; boundary=x", "multipart/form-data",
             ]
             for iteration in 0..<800 {
                 let method = methods.randomElement(using: &random)!

@@ -42,6 +42,11 @@ public struct APIRequest: Sendable {
             var object = JSONObject()
             for item in form.items where object[item.key] == nil { object[item.key] = .string(item.value) }
             return .object(object)
+        case "multipart/form-data":
+            guard let boundary = contentType.flatMap(MultipartForm.boundary) else {
+                throw APIError.parseError("Multipart form parse error - Invalid boundary in multipart: None")
+            }
+            return .object(try MultipartForm.parse(rawBody, boundary: boundary))
         case let other?:
             if other.hasSuffix("+json") {
                 do { return try JSONParser.parse(rawBody) } catch { throw APIError.parseError(error.description) }
