@@ -32,10 +32,14 @@ struct MemberTests {
             #expect(list["count"] == 3)
             let results = try #require(list["results"]?.arrayValue)
             #expect(results.map { $0["level"] } == [1, 8, 15])
-            #expect(results[0].objectValue?.keys == ["id", "user", "level", "joined_at", "updated_at"])
+            #expect(
+                results[0].objectValue?.keys == [
+                    "id", "user", "level", "joined_at", "updated_at", "is_2fa_enabled", "has_social_auth", "last_login",
+                ])
             #expect(
                 results[0]["user"]?.objectValue?.keys == [
-                    "id", "uuid", "distinct_id", "first_name", "last_name", "email", "is_email_verified",
+                    "id", "uuid", "distinct_id", "first_name", "last_name", "email", "is_email_verified", "hedgehog_config",
+                    "role_at_organization",
                 ])
             #expect(results[0]["user"]?["email"] == "member@example.com")
             #expect(results[2]["user"]?["uuid"] == .string(world.owner.user.uuid))

@@ -7,7 +7,7 @@ import Testing
 @Suite("Top-level project and user routes")
 struct TopLevelProjectTests {
     static let basicFields = [
-        "id", "uuid", "organization", "api_token", "name", "completed_snippet_onboarding", "has_completed_onboarding_for",
+        "id", "uuid", "organization", "project_id", "api_token", "name", "completed_snippet_onboarding", "has_completed_onboarding_for",
         "ingested_event", "is_demo", "timezone", "access_control",
     ]
 

@@ -19,6 +19,7 @@ enum TeamWire {
             "id": .int(project.id),
             "uuid": .string(main.uuid),
             "organization": .string(project.organizationID),
+            "project_id": .int(project.id),
             "api_token": .string(main.apiToken),
             "name": .string(project.name),
             "completed_snippet_onboarding": .bool(main.completedSnippetOnboarding),
@@ -61,6 +62,9 @@ enum TeamWire {
             "last_name": .string(user.lastName),
             "email": .string(user.email),
             "is_email_verified": nil,
+            // PostHog's UserBasicSerializer; Hedgerow has no hedgehogs and no organization roles.
+            "hedgehog_config": nil,
+            "role_at_organization": nil,
         ])
     }
 
@@ -71,6 +75,10 @@ enum TeamWire {
             "level": .int(Int64(member.membership.level.rawValue)),
             "joined_at": .string(member.membership.joinedAt.iso8601),
             "updated_at": .string(member.membership.updatedAt.iso8601),
+            // PostHog's OrganizationMemberSerializer: no 2FA, social logins or password logins yet.
+            "is_2fa_enabled": false,
+            "has_social_auth": false,
+            "last_login": nil,
         ])
     }
 
