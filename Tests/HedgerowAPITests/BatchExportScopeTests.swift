@@ -16,7 +16,7 @@ struct BatchExportScopeTests {
             let project = world.team
             let staging = try await server.request(
                 "POST", "/api/projects/\(project)/environments/", key: world.owner.key, json: .object(["name": "Staging"]))
-            let stagingID = try #require(staging["id"].flatMap { if case .int(let id) = $0 { id } else { nil } })
+            let stagingID = try #require(staging.intID)
             // One export in each environment, made with a full key.
             let mainExport = try await BatchExportTests.create(server, world)
             let created = try await server.request(

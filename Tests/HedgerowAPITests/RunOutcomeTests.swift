@@ -47,6 +47,22 @@ struct RunOutcomeTests {
         #expect(created.status == 201, "\(created.text)")
     }
 
+    /// An HTTP export to a local receiver, `events` stored in 10:00–11:00, and a backfill of that hour.
+    static func withBackfilledHTTPExport(
+        _ backend: TestBackend, events: Int,
+        _ body: @escaping @Sendable (BatchReceiver, TestServer, BatchExportTests.World, String) async throws -> Void
+    ) async throws {
+        try await HTTPDestinationTests.withReceiver { receiver, port in
+            try await TestServer.run(backend) { server in
+                let world = try await BatchExportTests.world(server)
+                let id = try await HTTPDestinationTests.export(server, world, port: port)
+                try await HTTPDestinationTests.seed(server, team: world.team, count: events)
+                try await Self.backfill(server, world, id)
+                try await body(receiver, server, world, id)
+            }
+        }
+    }
+
     /// Waits (bounded) until `condition` holds.
     static func eventually(_ what: String, _ condition: () async throws -> Bool) async throws {
         for _ in 0..<400 {
@@ -58,60 +74,48 @@ struct RunOutcomeTests {
 
     @Test("Secrets that cannot be opened end the attempt FailedRetryable, never a run left Running", arguments: TestBackend.available)
     func unreadableSecrets(backend: TestBackend) async throws {
-        try await HTTPDestinationTests.withReceiver { receiver, port in
-            try await TestServer.run(backend) { server in
-                let world = try await BatchExportTests.world(server)
-                let id = try await HTTPDestinationTests.export(server, world, port: port)
-                try await HTTPDestinationTests.seed(server, team: world.team, count: 10)
-                try await Self.backfill(server, world, id)
-                var configuration = EngineConfiguration.forTests
-                configuration.allowInsecureHTTP = true
-                let wrongKey = try SecretBox.load(
-                    secretKey: "not-the-key-the-secrets-were-sealed-with", dataDirectory: NSTemporaryDirectory())
-                let now = Timestamp.now()
-                let engine = ExportEngine(
-                    database: server.database, secrets: wrongKey, configuration: configuration, logger: TestBackend.logger, clock: { now })
-                try await engine.step()
-                let run = try #require(try await Self.runs(server, export: id).first)
-                #expect(run.status == "FailedRetryable")
-                #expect(run.leaseOwner == nil)
-                #expect(run.latestError?.hasPrefix("SecretsUnreadable: the stored secrets cannot be decrypted") == true, "\(run)")
-                #expect(await receiver.bodies.isEmpty)
-                // With the right key the next attempt delivers.
-                try await HTTPDestinationTests.engine(server, at: Timestamp(microseconds: now.microseconds + 5_000_000)).step()
-                let delivered = try #require(try await Self.runs(server, export: id).first)
-                #expect(delivered.status == "Completed" && delivered.attempt == 2 && delivered.records == 10)
-            }
+        try await Self.withBackfilledHTTPExport(backend, events: 10) { receiver, server, world, id in
+            var configuration = EngineConfiguration.forTests
+            configuration.allowInsecureHTTP = true
+            let wrongKey = try SecretBox.load(
+                secretKey: "not-the-key-the-secrets-were-sealed-with", dataDirectory: NSTemporaryDirectory())
+            let now = Timestamp.now()
+            let engine = ExportEngine(
+                database: server.database, secrets: wrongKey, configuration: configuration, logger: TestBackend.logger, clock: { now })
+            try await engine.step()
+            let run = try #require(try await Self.runs(server, export: id).first)
+            #expect(run.status == "FailedRetryable")
+            #expect(run.leaseOwner == nil)
+            #expect(run.latestError?.hasPrefix("SecretsUnreadable: the stored secrets cannot be decrypted") == true, "\(run)")
+            #expect(await receiver.bodies.isEmpty)
+            // With the right key the next attempt delivers.
+            try await HTTPDestinationTests.engine(server, at: Timestamp(microseconds: now.microseconds + 5_000_000)).step()
+            let delivered = try #require(try await Self.runs(server, export: id).first)
+            #expect(delivered.status == "Completed" && delivered.attempt == 2 && delivered.records == 10)
         }
     }
 
     @Test("Retries end: a run retried for longer than the retry window fails for good", arguments: TestBackend.available)
     func retriesEnd(backend: TestBackend) async throws {
-        try await HTTPDestinationTests.withReceiver { receiver, port in
-            try await TestServer.run(backend) { server in
-                let world = try await BatchExportTests.world(server)
-                let id = try await HTTPDestinationTests.export(server, world, port: port)
-                try await HTTPDestinationTests.seed(server, team: world.team, count: 10)
-                try await Self.backfill(server, world, id)
-                await receiver.answer([503, 503, 503])
-                let start = Timestamp.now()
-                func step(after seconds: Int64) async throws {
-                    try await HTTPDestinationTests.engine(server, at: Timestamp(microseconds: start.microseconds + seconds * 1_000_000)) {
-                        $0.retry = RetryPolicy(maximumRetryHours: 1)
-                    }.step()
-                }
-                try await step(after: 0)
-                #expect(try await Self.runs(server, export: id).first?.status == "FailedRetryable")
-                try await step(after: 1800)
-                #expect(try await Self.runs(server, export: id).first?.status == "FailedRetryable")
-                try await step(after: 3700)
-                let run = try #require(try await Self.runs(server, export: id).first)
-                #expect(run.status == "Failed")
-                #expect(run.attempt == 3)
-                #expect(
-                    run.latestError == "RetryableHTTPError: the endpoint answered 503 (gave up: retried for more than 1 hours)", "\(run)")
-                #expect(try await Self.logLines(server, export: id).contains { $0.hasPrefix("Run failed: RetryableHTTPError") })
+        try await Self.withBackfilledHTTPExport(backend, events: 10) { receiver, server, world, id in
+            await receiver.answer([503, 503, 503])
+            let start = Timestamp.now()
+            func step(after seconds: Int64) async throws {
+                try await HTTPDestinationTests.engine(server, at: Timestamp(microseconds: start.microseconds + seconds * 1_000_000)) {
+                    $0.retry = RetryPolicy(maximumRetryHours: 1)
+                }.step()
             }
+            try await step(after: 0)
+            #expect(try await Self.runs(server, export: id).first?.status == "FailedRetryable")
+            try await step(after: 1800)
+            #expect(try await Self.runs(server, export: id).first?.status == "FailedRetryable")
+            try await step(after: 3700)
+            let run = try #require(try await Self.runs(server, export: id).first)
+            #expect(run.status == "Failed")
+            #expect(run.attempt == 3)
+            #expect(
+                run.latestError == "RetryableHTTPError: the endpoint answered 503 (gave up: retried for more than 1 hours)", "\(run)")
+            #expect(try await Self.logLines(server, export: id).contains { $0.hasPrefix("Run failed: RetryableHTTPError") })
         }
     }
 
@@ -206,64 +210,52 @@ struct RunOutcomeTests {
 
     @Test("Lease fencing: a worker paused past its lease stops at its next heartbeat and changes nothing", arguments: TestBackend.available)
     func leaseFencing(backend: TestBackend) async throws {
-        try await HTTPDestinationTests.withReceiver { receiver, port in
-            try await TestServer.run(backend) { server in
-                let world = try await BatchExportTests.world(server)
-                let id = try await HTTPDestinationTests.export(server, world, port: port)
-                try await HTTPDestinationTests.seed(server, team: world.team, count: 12_000)
-                try await Self.backfill(server, world, id)
-                let start = Timestamp.now()
-                // Worker A: its timer never fires, as if the process were paused; its first POST stalls.
-                let paused = try HTTPDestinationTests.engine(server, at: start) { $0.heartbeatInterval = .seconds(3600) }
-                await receiver.holdNext()
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await paused.step() }
-                    try await Self.eventually("A's first POST") { await receiver.isHolding }
-                    // Worker B comes after A's lease ran out and delivers the whole run.
-                    let later = Timestamp(microseconds: start.microseconds + 120_000_000)
-                    try await HTTPDestinationTests.engine(server, at: later).step()
-                    let delivered = try #require(try await Self.runs(server, export: id).first)
-                    #expect(delivered.status == "Completed" && delivered.attempt == 2 && delivered.records == 12_000)
-                    // A wakes up: its heartbeat finds the lease gone; it sends nothing more and records nothing.
-                    await receiver.release()
-                    try await group.waitForAll()
-                }
-                let after = try #require(try await Self.runs(server, export: id).first)
-                #expect(after.status == "Completed" && after.attempt == 2 && after.records == 12_000 && after.leaseOwner == nil)
-                #expect(await receiver.bodies.count == 4)  // A's one stalled POST, then B's three
-                let lines = try await Self.logLines(server, export: id)
-                #expect(lines.filter { $0.hasPrefix("Run completed") }.count == 1)
-                #expect(!lines.contains { $0.hasPrefix("Run failed") || $0.hasPrefix("Run stopped") })
+        try await Self.withBackfilledHTTPExport(backend, events: 12_000) { receiver, server, world, id in
+            let start = Timestamp.now()
+            // Worker A: its timer never fires, as if the process were paused; its first POST stalls.
+            let paused = try HTTPDestinationTests.engine(server, at: start) { $0.heartbeatInterval = .seconds(3600) }
+            await receiver.holdNext()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await paused.step() }
+                try await Self.eventually("A's first POST") { await receiver.isHolding }
+                // Worker B comes after A's lease ran out and delivers the whole run.
+                let later = Timestamp(microseconds: start.microseconds + 120_000_000)
+                try await HTTPDestinationTests.engine(server, at: later).step()
+                let delivered = try #require(try await Self.runs(server, export: id).first)
+                #expect(delivered.status == "Completed" && delivered.attempt == 2 && delivered.records == 12_000)
+                // A wakes up: its heartbeat finds the lease gone; it sends nothing more and records nothing.
+                await receiver.release()
+                try await group.waitForAll()
             }
+            let after = try #require(try await Self.runs(server, export: id).first)
+            #expect(after.status == "Completed" && after.attempt == 2 && after.records == 12_000 && after.leaseOwner == nil)
+            #expect(await receiver.bodies.count == 4)  // A's one stalled POST, then B's three
+            let lines = try await Self.logLines(server, export: id)
+            #expect(lines.filter { $0.hasPrefix("Run completed") }.count == 1)
+            #expect(!lines.contains { $0.hasPrefix("Run failed") || $0.hasPrefix("Run stopped") })
         }
     }
 
     @Test("The lease is renewed on a timer during a long step, so no other worker takes the run", arguments: TestBackend.available)
     func heartbeatTimer(backend: TestBackend) async throws {
-        try await HTTPDestinationTests.withReceiver { receiver, port in
-            try await TestServer.run(backend) { server in
-                let world = try await BatchExportTests.world(server)
-                let id = try await HTTPDestinationTests.export(server, world, port: port)
-                try await HTTPDestinationTests.seed(server, team: world.team, count: 10)
-                try await Self.backfill(server, world, id)
-                let working = try HTTPDestinationTests.engine(server) {
-                    $0.leaseMicroseconds = 2_000_000
-                    $0.heartbeatInterval = .milliseconds(200)
-                }
-                await receiver.holdNext()
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await working.step() }
-                    try await Self.eventually("the stalled POST") { await receiver.isHolding }
-                    // Longer than the lease: only the timer's heartbeats keep it.
-                    try await Task.sleep(for: .seconds(3))
-                    let other = try HTTPDestinationTests.engine(server)
-                    #expect(try await other.claim(limit: 5).isEmpty)
-                    await receiver.release()
-                    try await group.waitForAll()
-                }
-                let run = try #require(try await Self.runs(server, export: id).first)
-                #expect(run.status == "Completed" && run.attempt == 1)
+        try await Self.withBackfilledHTTPExport(backend, events: 10) { receiver, server, world, id in
+            let working = try HTTPDestinationTests.engine(server) {
+                $0.leaseMicroseconds = 2_000_000
+                $0.heartbeatInterval = .milliseconds(200)
             }
+            await receiver.holdNext()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await working.step() }
+                try await Self.eventually("the stalled POST") { await receiver.isHolding }
+                // Longer than the lease: only the timer's heartbeats keep it.
+                try await Task.sleep(for: .seconds(3))
+                let other = try HTTPDestinationTests.engine(server)
+                #expect(try await other.claim(limit: 5).isEmpty)
+                await receiver.release()
+                try await group.waitForAll()
+            }
+            let run = try #require(try await Self.runs(server, export: id).first)
+            #expect(run.status == "Completed" && run.attempt == 1)
         }
     }
 
@@ -271,55 +263,43 @@ struct RunOutcomeTests {
         "Shutdown: a running run stops at its next batch boundary, releases its lease and resumes elsewhere",
         arguments: TestBackend.available)
     func shutdownAtBatchBoundary(backend: TestBackend) async throws {
-        try await HTTPDestinationTests.withReceiver { receiver, port in
-            try await TestServer.run(backend) { server in
-                let world = try await BatchExportTests.world(server)
-                let id = try await HTTPDestinationTests.export(server, world, port: port)
-                try await HTTPDestinationTests.seed(server, team: world.team, count: 12_000)
-                try await Self.backfill(server, world, id)
-                let stopping = try HTTPDestinationTests.engine(server)
-                await receiver.holdNext()
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await stopping.step() }
-                    try await Self.eventually("the first POST") { await receiver.isHolding }
-                    stopping.shutDown()
-                    await receiver.release()
-                    try await group.waitForAll()
-                }
-                let released = try #require(try await Self.runs(server, export: id).first)
-                #expect(released.status == "Running" && released.leaseOwner == nil && released.attempt == 1)
-                #expect(await receiver.bodies.count == 1)
-                #expect(try await Self.logLines(server, export: id).contains("Run stopped for a shutdown; it continues on the next claim."))
-                // Another worker claims it at once and resumes after the acknowledged POST.
-                try await HTTPDestinationTests.engine(server).step()
-                let done = try #require(try await Self.runs(server, export: id).first)
-                #expect(done.status == "Completed" && done.attempt == 2)
-                #expect(await receiver.bodies.map { $0["batch"]?.arrayValue?.count } == [5000, 5000, 2000])
+        try await Self.withBackfilledHTTPExport(backend, events: 12_000) { receiver, server, world, id in
+            let stopping = try HTTPDestinationTests.engine(server)
+            await receiver.holdNext()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await stopping.step() }
+                try await Self.eventually("the first POST") { await receiver.isHolding }
+                stopping.shutDown()
+                await receiver.release()
+                try await group.waitForAll()
             }
+            let released = try #require(try await Self.runs(server, export: id).first)
+            #expect(released.status == "Running" && released.leaseOwner == nil && released.attempt == 1)
+            #expect(await receiver.bodies.count == 1)
+            #expect(try await Self.logLines(server, export: id).contains("Run stopped for a shutdown; it continues on the next claim."))
+            // Another worker claims it at once and resumes after the acknowledged POST.
+            try await HTTPDestinationTests.engine(server).step()
+            let done = try #require(try await Self.runs(server, export: id).first)
+            #expect(done.status == "Completed" && done.attempt == 2)
+            #expect(await receiver.bodies.map { $0["batch"]?.arrayValue?.count } == [5000, 5000, 2000])
         }
     }
 
     @Test("Shutdown: a step that outlasts the grace period is stopped where it is and released", arguments: TestBackend.available)
     func shutdownGraceRunsOut(backend: TestBackend) async throws {
-        try await HTTPDestinationTests.withReceiver { receiver, port in
-            try await TestServer.run(backend) { server in
-                let world = try await BatchExportTests.world(server)
-                let id = try await HTTPDestinationTests.export(server, world, port: port)
-                try await HTTPDestinationTests.seed(server, team: world.team, count: 10)
-                try await Self.backfill(server, world, id)
-                let stopping = try HTTPDestinationTests.engine(server) { $0.shutdownGrace = .milliseconds(300) }
-                await receiver.holdNext()
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await stopping.step() }
-                    try await Self.eventually("the stalled POST") { await receiver.isHolding }
-                    stopping.shutDown()
-                    // The step ends while the POST is still held.
-                    try await group.waitForAll()
-                }
-                #expect(await receiver.isHolding)
-                let released = try #require(try await Self.runs(server, export: id).first)
-                #expect(released.status == "Running" && released.leaseOwner == nil)
+        try await Self.withBackfilledHTTPExport(backend, events: 10) { receiver, server, world, id in
+            let stopping = try HTTPDestinationTests.engine(server) { $0.shutdownGrace = .milliseconds(300) }
+            await receiver.holdNext()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await stopping.step() }
+                try await Self.eventually("the stalled POST") { await receiver.isHolding }
+                stopping.shutDown()
+                // The step ends while the POST is still held.
+                try await group.waitForAll()
             }
+            #expect(await receiver.isHolding)
+            let released = try #require(try await Self.runs(server, export: id).first)
+            #expect(released.status == "Running" && released.leaseOwner == nil)
         }
     }
 }

@@ -17,7 +17,7 @@ struct TopLevelProjectTests {
             let world = try await ProjectTests.world(server)
             let created = try await server.request(
                 "POST", "/api/organizations/\(world.org)/projects/", key: world.admin.key, json: .object(["name": "Mobile"]))
-            let mobile = try #require(created["id"].flatMap { if case .int(let id) = $0 { id } else { nil } })
+            let mobile = try #require(created.intID)
             let list = try await server.request("GET", "/api/projects/", key: world.owner.key)
             #expect(list.status == 200)
             #expect(list.json.objectValue?.keys == ["count", "next", "previous", "results"])
@@ -57,7 +57,7 @@ struct TopLevelProjectTests {
             #expect(renamed["name"] == "Web" && renamed["timezone"] == "Europe/Berlin", "\(renamed.text)")
             let created = try await server.request(
                 "POST", "/api/organizations/\(world.org)/projects/", key: world.admin.key, json: .object(["name": "Doomed"]))
-            let doomed = try #require(created["id"].flatMap { if case .int(let id) = $0 { id } else { nil } })
+            let doomed = try #require(created.intID)
             try await server.request("DELETE", "/api/projects/\(doomed)/", key: world.member.key).expectError(
                 403, type: "authentication_error", code: "permission_denied", detail: "Your organization access level is insufficient.")
             #expect(try await server.request("DELETE", "/api/projects/\(doomed)/", key: world.admin.key).status == 204)
@@ -71,7 +71,7 @@ struct TopLevelProjectTests {
             let world = try await ProjectTests.world(server)
             let staging = try await server.request(
                 "POST", "/api/projects/\(world.mainProject)/environments/", key: world.admin.key, json: .object(["name": "Staging"]))
-            let stagingID = try #require(staging["id"].flatMap { if case .int(let id) = $0 { id } else { nil } })
+            let stagingID = try #require(staging.intID)
             for path in ["/api/environments/@current/", "/api/environments/%40current/"] {
                 let environment = try await server.request("GET", path, key: world.owner.key)
                 #expect(environment["id"] == .int(world.mainProject), "\(path): \(environment.text)")
@@ -81,7 +81,7 @@ struct TopLevelProjectTests {
             #expect(nested["id"] == .int(stagingID) && nested["name"] == "Staging")
             let other = try await server.request(
                 "POST", "/api/organizations/\(world.org)/projects/", key: world.admin.key, json: .object(["name": "Other"]))
-            let otherID = try #require(other["id"].flatMap { if case .int(let id) = $0 { id } else { nil } })
+            let otherID = try #require(other.intID)
             #expect(
                 try await server.request("GET", "/api/projects/\(otherID)/environments/\(stagingID)/", key: world.owner.key).status == 404)
             #expect(try await server.request("GET", "/api/organizations/%40current/", key: world.owner.key)["id"] == .string(world.org))

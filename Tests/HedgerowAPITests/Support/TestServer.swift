@@ -24,6 +24,12 @@ struct TestResult: Sendable {
 
     subscript(key: String) -> JSONValue? { json[key] }
 
+    /// The integer `id` of the answer (projects and environments).
+    var intID: Int64? {
+        if case .int(let id)? = json["id"] { return id }
+        return nil
+    }
+
     func header(_ name: String) -> String? {
         HTTPField.Name(name).flatMap { headers[$0] }
     }
