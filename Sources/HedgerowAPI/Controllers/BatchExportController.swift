@@ -1,4 +1,5 @@
 import HedgerowCore
+import HedgerowDestinations
 
 /// `/api/{organizations,projects,environments}/{parent}/batch_exports/...` (API.md §4).
 struct BatchExportController: Sendable {
@@ -40,10 +41,25 @@ struct BatchExportController: Sendable {
             add("POST", "/:id/runs/:run_id/cancel/", write, cancelRun)
             add("GET", "/:id/logs/", read, logs)
             add("GET", "/:id/runs/:run_id/logs/", read, runLogs)
+            add("GET", "/test/", read, testSteps)
+            add("POST", "/run_test_step_new/", write, { try await runTestStep($0, $1, id: nil) })
+            add("POST", "/:id/run_test_step/", write, { try await runTestStep($0, $1, id: $0.parameters["id"] ?? "") })
         }
     }
 
     func id(_ request: APIRequest) -> String { request.parameters["id"] ?? "" }
+
+    @Sendable func testSteps(_ request: APIRequest, _ parent: BatchExportParent) async throws -> APIResponse {
+        let test = try await service.testSteps(parent, destination: request.query["destination"], principal: try request.requirePrincipal())
+        return .ok(test.asJSON)
+    }
+
+    func runTestStep(_ request: APIRequest, _ parent: BatchExportParent, id: String?) async throws -> APIResponse {
+        let principal = try request.requirePrincipal()
+        if let id { try await service.checkParent(parent, id: id, principal: principal) }
+        let (step, result) = try await service.runTestStep(parent, id: id, body: try request.body(), principal: principal)
+        return .ok(DestinationTest.json(step, result: result))
+    }
 
     @Sendable func list(_ request: APIRequest, _ parent: BatchExportParent) async throws -> APIResponse {
         let pagination = LimitOffsetPagination(query: request.query)

@@ -2,6 +2,7 @@ import Foundation
 import HedgerowCore
 import HedgerowDestinations
 import HedgerowStore
+import Logging
 
 /// Where a batch-export route hangs: an organization, a project or an environment.
 public enum BatchExportParent: Sendable {
@@ -533,6 +534,69 @@ public struct BatchExportService: Sendable {
             try await exports.updateRun(run, on: connection)
             try await log(export.id, run: run.id, "INFO", "Run cancelled.", at: now, on: connection)
         }
+    }
+
+    // MARK: Destination tests (PostHog's test steps)
+
+    /// The steps testing a destination type (`?destination=S3`).
+    public func testSteps(_ parent: BatchExportParent, destination: String?, principal: Principal) async throws -> DestinationTest {
+        try await checkParent(parent, id: nil, principal: principal)
+        guard let destination, !destination.isEmpty else {
+            throw APIError.invalidInput("Give the destination type to test, as ?destination=S3.", attr: "destination")
+        }
+        guard let type = DestinationType(rawValue: destination), deliverable.contains(type), let test = DestinationTest(type: type)
+        else { throw APIError.notFound() }
+        return test
+    }
+
+    /// Runs one test step (`step`, default 0) on a destination given in the body; for a saved
+    /// export (`id`), the body's configuration is merged over the stored one, secrets included.
+    public func runTestStep(
+        _ parent: BatchExportParent, id: String?, body: JSONValue, principal: Principal
+    ) async throws -> (DestinationTest.Step, DestinationTest.Result) {
+        var object = try BodyObject.require(body)
+        let index: Int
+        switch object["step"] {
+        case nil: index = 0
+        case .int(let value)?: index = Int(value)
+        case .string(let text)? where Int(text) != nil: index = Int(text)!
+        default: throw APIError.invalid("step", "A valid integer is required.")
+        }
+        object["step"] = nil
+        let stored: BatchExport? = try await database.read { connection in
+            let scope = try await scope(parent, principal: principal, on: connection)
+            guard let id else { return nil }
+            return try await export(id, in: scope, withSecrets: true, on: connection)
+        }
+        let destination = object["destination"]?.objectValue
+        guard let type = destination?["type"]?.stringValue.flatMap(DestinationType.init(rawValue:)) ?? stored?.destinationType else {
+            throw APIError.required("destination__type")
+        }
+        if let stored, stored.destinationType != type {
+            throw APIError.invalidInput("The destination type of a batch export cannot change.", attr: "destination")
+        }
+        guard deliverable.contains(type), let test = DestinationTest(type: type) else {
+            throw APIError.invalidInput("Destination type \(type.rawValue) is not supported by this server yet", attr: "destination")
+        }
+        guard test.steps.indices.contains(index) else {
+            throw APIError.invalid("step", "This destination has \(test.steps.count) test step(s), numbered from 0.")
+        }
+        let config = try DestinationConfig.validate(
+            type: type, config: destination?["config"] ?? .object(JSONObject()), model: stored?.model ?? "events",
+            existing: stored?.destinationConfig)
+        for (field, host) in DestinationConfig.hosts(in: config, type: type) {
+            if let reason = outbound.refusal(forHost: host) {
+                throw APIError.invalidInput("The destination's '\(field)' is not allowed: \(reason)", attr: "destination")
+            }
+        }
+        if type == .http, case .string(let url)? = config["url"],
+            let problem = HTTPDestination.check(url: url, allowInsecure: allowInsecureHTTP)
+        {
+            throw APIError.invalidInput("Invalid HTTP destination URL: \(problem)", attr: "destination")
+        }
+        let result = await test.run(
+            step: index, config: config, connector: OutboundConnector(policy: outbound), logger: Logger(label: "hedgerow.destination-test"))
+        return (test.steps[index], result)
     }
 
     // MARK: Logs

@@ -1,0 +1,189 @@
+import AsyncHTTPClient
+import Foundation
+import HedgerowCore
+import HedgerowS3
+import Logging
+import NIOCore
+import NIOHTTP1
+import PostgresNIO
+
+/// PostHog's destination tests (`batch_exports/test/`, `run_test_step_new/`, `{id}/run_test_step/`):
+/// an ordered list of steps per destination, each run on its own against a configuration, so a
+/// user sees which part fails (reaching the server, credentials, the bucket or schema, writing).
+/// Every step connects through the outbound policy, and writes only a probe it removes again.
+public struct DestinationTest: Sendable {
+    public struct Step: Sendable, Equatable {
+        public let name: String
+        public let description: String
+    }
+
+    public enum Status: String, Sendable { case passed = "Passed", failed = "Failed" }
+
+    public struct Result: Sendable, Equatable {
+        public let status: Status
+        public let message: String?
+
+        static let passed = Result(status: .passed, message: nil)
+        static func failed(_ message: String) -> Result { Result(status: .failed, message: message) }
+    }
+
+    public let type: DestinationType
+    public let steps: [Step]
+
+    /// The test of a destination type; nil for a type this server does not deliver to.
+    public init?(type: DestinationType) {
+        self.type = type
+        switch type {
+        case .s3, .awsS3, .s3Compatible:
+            steps = [
+                Step(name: "Check S3 bucket", description: "The bucket exists and these credentials may use it."),
+                Step(
+                    name: "Write to the bucket",
+                    description: "A small probe object is written under the configured prefix, then deleted again."),
+            ]
+        case .postgres:
+            steps = [
+                Step(
+                    name: "Connect to PostgreSQL",
+                    description: "The server is reached over TLS and accepts the user, password and database."),
+                Step(name: "Check the schema", description: "The configured schema exists."),
+                Step(
+                    name: "Check the table",
+                    description:
+                        "The table exists with the columns exports write, or this user may create it (a probe table is created and dropped in a transaction that is rolled back)."
+                ),
+            ]
+        case .http:
+            steps = [
+                Step(name: "Reach the endpoint", description: "The URL answers an HTTP request, without a redirect or a server error.")
+            ]
+        case .noOp:
+            steps = [Step(name: "Nothing to check", description: "NoOp exports write nothing anywhere.")]
+        default:
+            return nil
+        }
+    }
+
+    /// The steps, none run yet (`{"steps": [{name, description, result: null}]}`).
+    public var asJSON: JSONValue {
+        .object(["steps": .array(steps.map { Self.json($0, result: nil) })])
+    }
+
+    public static func json(_ step: Step, result: Result?) -> JSONValue {
+        .object([
+            "name": .string(step.name), "description": .string(step.description),
+            "result": result.map { .object(["status": .string($0.status.rawValue), "message": JSONValue($0.message)]) } ?? .null,
+        ])
+    }
+
+    /// Runs step `index` against `config` (secrets included). Failures are results, not errors.
+    public func run(step index: Int, config: JSONObject, connector: OutboundConnector, logger: Logger) async -> Result {
+        do {
+            switch type {
+            case .s3, .awsS3, .s3Compatible: return try await runS3(index, config, connector)
+            case .postgres: return try await runPostgres(index, config, connector, logger)
+            case .http: return try await runHTTP(config, connector)
+            default: return .passed
+            }
+        } catch let refused as OutboundConnector.Refused {
+            return .failed(refused.description)
+        } catch let error as DestinationError {
+            return .failed(error.message)
+        } catch {
+            return .failed("The step failed: \(error)")
+        }
+    }
+
+    func runS3(_ index: Int, _ config: JSONObject, _ connector: OutboundConnector) async throws -> Result {
+        let settings = try S3Destination.Settings(config)
+        let client = settings.client
+        return try await connector.withHTTPClient(host: client.connectionHost) { http in
+            let pinned = client.using(http)
+            do {
+                if index == 0 {
+                    try await pinned.headBucket()
+                } else {
+                    let key = S3Destination.join(settings.prefix, "hedgerow-test-\(UUID().uuidString.lowercased())")
+                    try await pinned.putObject(key, body: Array("hedgerow destination test\n".utf8), headers: settings.encryptionHeaders)
+                    try await pinned.deleteObject(key)
+                }
+                return .passed
+            } catch let error as S3Error {
+                if error.status == 404 || error.code == "NoSuchBucket" {
+                    return .failed("Bucket '\(client.bucket)' does not exist, or these credentials may not use it.")
+                }
+                return .failed("S3 answered \(error.code): \(error.message)")
+            }
+        }
+    }
+
+    func runPostgres(_ index: Int, _ config: JSONObject, _ connector: OutboundConnector, _ logger: Logger) async throws -> Result {
+        let destination = PostgresDestination(logger: logger, connector: connector)
+        let settings = try PostgresDestination.Settings(config)
+        let connection = try await destination.connect(settings)
+        let result: Result
+        do {
+            result = try await checkPostgres(index, settings, destination, connection, logger)
+        } catch {
+            try? await connection.close()
+            throw PostgresDestination.classify(error)
+        }
+        try? await connection.close()
+        return result
+    }
+
+    func checkPostgres(
+        _ index: Int, _ settings: PostgresDestination.Settings, _ destination: PostgresDestination, _ connection: PostgresConnection,
+        _ logger: Logger
+    ) async throws -> Result {
+        if index == 0 { return .passed }
+        let schema = try await connection.query(
+            "SELECT 1 FROM information_schema.schemata WHERE schema_name = \(settings.schema)", logger: logger
+        ).collect()
+        guard !schema.isEmpty else { return .failed("Schema '\(settings.schema)' does not exist.") }
+        if index == 1 { return .passed }
+        let columns = try await connection.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = \(settings.schema) AND table_name = \(settings.table)",
+            logger: logger
+        ).collect().map { try $0.decode(String.self) }
+        if !columns.isEmpty {
+            let missing = PostgresDestination.columns.map(\.name).filter { !columns.contains($0) }
+            return missing.contains("uuid")
+                ? .failed("Table '\(settings.table)' has no 'uuid' column, which exports de-duplicate by.") : .passed
+        }
+        // No table yet: a run would create it. Try that in a transaction that is rolled back.
+        let probe =
+            PostgresDestination.quote(settings.schema) + "." + PostgresDestination.quote("hedgerow_probe_\(Int.random(in: 0..<1_000_000))")
+        do {
+            try await destination.run(connection, "BEGIN")
+            try await destination.run(connection, "CREATE TABLE \(probe) (uuid VARCHAR(200))")
+            try await destination.run(connection, "ROLLBACK")
+            return .passed
+        } catch {
+            try? await destination.run(connection, "ROLLBACK")
+            return .failed(
+                "Table '\(settings.table)' does not exist and this user may not create it: \(PostgresDestination.classify(error).message)")
+        }
+    }
+
+    func runHTTP(_ config: JSONObject, _ connector: OutboundConnector) async throws -> Result {
+        guard case .string(let url)? = config["url"], let host = URLComponents(string: url)?.host, !host.isEmpty else {
+            return .failed("The URL has no host.")
+        }
+        return try await connector.withHTTPClient(host: host, readTimeout: .seconds(15)) { client in
+            var request = HTTPClientRequest(url: url)
+            request.method = .HEAD
+            let response: HTTPClientResponse
+            do {
+                response = try await client.execute(request, timeout: .seconds(15))
+            } catch {
+                return .failed("The endpoint could not be reached: \(error)")
+            }
+            _ = try? await response.body.collect(upTo: 1 << 16)
+            let code = Int(response.status.code)
+            if (300..<400).contains(code) { return .failed("The endpoint answered \(code), a redirect; destinations follow none.") }
+            if code >= 500 { return .failed("The endpoint answered \(code).") }
+            return .passed
+        }
+    }
+}
