@@ -140,4 +140,44 @@ extension BatchExportStore {
             "UPDATE batch_exports SET paused = $2, last_updated_at = $3, scheduled_through = COALESCE($4, scheduled_through) WHERE id = $1",
             [.text(batchExportID), .bool(false), SQLValue(now), SQLValue(through)])
     }
+
+    /// Per-export figures for `/metrics`.
+    public struct ExportFigures: Sendable, Equatable {
+        public var batchExportID: String
+        public var destinationType: String
+        public var records: Int64
+        public var bytes: Int64
+        public var retries: Int64
+        public var runMicroseconds: Int64
+        public var completedRuns: Int64
+        /// The end of the newest completed scheduled interval.
+        public var newestCompletedEnd: Int64?
+    }
+
+    /// Runs by status, and the figures of every live export.
+    public func metrics(on connection: any SQLConnection) async throws -> (runsByStatus: [(String, Int64)], exports: [ExportFigures]) {
+        let statuses = try await connection.query(
+            "SELECT status, COUNT(*) AS n FROM batch_export_runs GROUP BY status ORDER BY status", []
+        ).map { ($0.string("status") ?? "", $0.int("n") ?? 0) }
+        let exports = try await connection.query(
+            """
+            SELECT e.id, e.destination_type,
+                COALESCE(SUM(CASE WHEN r.status = 'Completed' THEN r.records_completed ELSE 0 END), 0) AS records,
+                COALESCE(SUM(CASE WHEN r.status = 'Completed' THEN r.bytes_exported ELSE 0 END), 0) AS bytes,
+                COALESCE(SUM(CASE WHEN r.attempt > 1 THEN r.attempt - 1 ELSE 0 END), 0) AS retries,
+                COALESCE(SUM(CASE WHEN r.status = 'Completed' THEN r.finished_at - r.created_at ELSE 0 END), 0) AS run_micros,
+                COUNT(CASE WHEN r.status = 'Completed' THEN 1 END) AS completed,
+                MAX(CASE WHEN r.status = 'Completed' AND r.backfill_id IS NULL THEN r.data_interval_end END) AS newest
+            FROM batch_exports e LEFT JOIN batch_export_runs r ON r.batch_export_id = e.id
+            WHERE e.deleted = $1 GROUP BY e.id, e.destination_type ORDER BY e.id
+            """, [.bool(false)]
+        ).map { row in
+            ExportFigures(
+                batchExportID: row.string("id") ?? "", destinationType: row.string("destination_type") ?? "",
+                records: row.int("records") ?? 0,
+                bytes: row.int("bytes") ?? 0, retries: row.int("retries") ?? 0, runMicroseconds: row.int("run_micros") ?? 0,
+                completedRuns: row.int("completed") ?? 0, newestCompletedEnd: row.int("newest"))
+        }
+        return (statuses, exports)
+    }
 }
