@@ -84,19 +84,19 @@ struct RateLimitTests {
         }
     }
 
-    @Test func windowLimiterWeighsThePreviousWindow() async {
+    @Test func windowLimiterWeighsThePreviousWindow() {
         let clock = SecondsClock()
         let limiter = WindowLimiter(limit: 4, perSeconds: 60, clock: { clock.now })
-        for _ in 0..<4 { #expect(await limiter.hit("a") == nil) }
-        #expect(await limiter.hit("a") == 60)
-        #expect(await limiter.hit("b") == nil)
+        for _ in 0..<4 { #expect(limiter.hit("a") == nil) }
+        #expect(limiter.hit("a") == 60)
+        #expect(limiter.hit("b") == nil)
         clock.now = 75  // a quarter into the next window: 4 × 0.75 = 3 still count
-        #expect(await limiter.hit("a") == nil)
-        #expect(await limiter.hit("a") == 45)
+        #expect(limiter.hit("a") == nil)
+        #expect(limiter.hit("a") == 45)
         clock.now = 200  // two windows on: nothing counts
-        #expect(await limiter.wait(for: "a") == nil)
-        await limiter.record("c")
-        #expect(await limiter.wait(for: "c") == nil)
+        #expect(limiter.wait(for: "a") == nil)
+        limiter.record("c")
+        #expect(limiter.wait(for: "c") == nil)
     }
 
     @Test func slidingWindowsReportTheExactWait() async throws {

@@ -1,21 +1,28 @@
 import HedgerowCore
+import Synchronization
 
 /// Counts events per key in a sliding window, approximated from two fixed windows (the current
 /// one and the one before, weighted by how much of it still overlaps): O(1) time and memory per
 /// key, whatever the limit. Used before authentication, where keys are client addresses and
-/// project tokens an attacker chooses, so idle keys are dropped as the table grows.
-public actor WindowLimiter {
+/// project tokens an attacker chooses, so idle keys are dropped as the table grows. A lock, not an
+/// actor: it is consulted on every request that carries credentials, and a lookup is far cheaper
+/// than a hop to an actor's executor.
+public final class WindowLimiter: Sendable {
     struct Entry {
         var windowStart: Double
         var current: Int
         var previous: Int
     }
 
+    struct Table {
+        var entries: [String: Entry] = [:]
+        var insertsSincePrune = 0
+    }
+
     public let limit: Int
     public let seconds: Double
     private let clock: @Sendable () -> Double
-    private var entries: [String: Entry] = [:]
-    private var insertsSincePrune = 0
+    private let table = Mutex(Table())
 
     public init(limit: Int, perSeconds seconds: Double = 60, clock: @escaping @Sendable () -> Double) {
         self.limit = limit
@@ -26,40 +33,47 @@ public actor WindowLimiter {
     /// The seconds until `key` may go on (nil when it may now), without counting anything.
     public func wait(for key: String) -> Int? {
         let now = clock()
-        guard var entry = entries[key] else { return nil }
-        roll(&entry, to: now)
-        entries[key] = entry
-        return wait(entry, now: now)
+        return table.withLock { table in
+            guard var entry = table.entries[key] else { return nil }
+            roll(&entry, to: now)
+            table.entries[key] = entry
+            return wait(entry, now: now)
+        }
     }
 
     /// Counts one event for `key`.
     public func record(_ key: String) {
         let now = clock()
-        var entry = entries[key] ?? newEntry(now)
-        roll(&entry, to: now)
-        entry.current += 1
-        entries[key] = entry
+        table.withLock { table in
+            var entry = table.entries[key] ?? newEntry(now, in: &table)
+            roll(&entry, to: now)
+            entry.current += 1
+            table.entries[key] = entry
+        }
     }
 
     /// Counts one event for `key` if it is within the limit; else the seconds to wait.
     public func hit(_ key: String) -> Int? {
         let now = clock()
-        var entry = entries[key] ?? newEntry(now)
-        roll(&entry, to: now)
-        if let wait = wait(entry, now: now) {
-            entries[key] = entry
-            return wait
+        return table.withLock { table in
+            var entry = table.entries[key] ?? newEntry(now, in: &table)
+            roll(&entry, to: now)
+            if let wait = wait(entry, now: now) {
+                table.entries[key] = entry
+                return wait
+            }
+            entry.current += 1
+            table.entries[key] = entry
+            return nil
         }
-        entry.current += 1
-        entries[key] = entry
-        return nil
     }
 
-    private func newEntry(_ now: Double) -> Entry {
-        insertsSincePrune += 1
-        if insertsSincePrune >= 4096 {
-            insertsSincePrune = 0
-            entries = entries.filter { now - $0.value.windowStart < 2 * seconds }
+    private func newEntry(_ now: Double, in table: inout Table) -> Entry {
+        table.insertsSincePrune += 1
+        if table.insertsSincePrune >= 4096 {
+            table.insertsSincePrune = 0
+            let window = seconds
+            table.entries = table.entries.filter { now - $0.value.windowStart < 2 * window }
         }
         return Entry(windowStart: (now / seconds).rounded(.down) * seconds, current: 0, previous: 0)
     }

@@ -40,7 +40,7 @@ struct CaptureController: Sendable {
         let body = try decodeBody(request)
         let payload = try CaptureParser.parse(
             body, queryToken: request.query["token"] ?? request.query["api_key"], receivedAt: receivedAt)
-        if let tokenLimiter, let wait = await tokenLimiter.hit(payload.token) {
+        if let tokenLimiter, let wait = tokenLimiter.hit(payload.token) {
             await metrics?.recordLimited("capture_token")
             throw APIError.throttled(waitSeconds: wait)
         }
@@ -75,7 +75,7 @@ struct CaptureController: Sendable {
         }
         let parsed = try CaptureV1Parser.parse(
             try parseJSON(bytes), token: token, sdkInfo: request.header("PostHog-Sdk-Info"), receivedAt: receivedAt)
-        if let tokenLimiter, let wait = await tokenLimiter.hit(token) {
+        if let tokenLimiter, let wait = tokenLimiter.hit(token) {
             await metrics?.recordLimited("capture_token")
             throw APIError.throttled(waitSeconds: wait)
         }

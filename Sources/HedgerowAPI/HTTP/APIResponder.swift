@@ -31,7 +31,7 @@ struct APIResponder: HTTPResponder {
         do {
             // A client that keeps failing to authenticate is slowed down before anything is parsed.
             if let authenticationFailures, match?.route.presentsCredentials == true,
-                let wait = await authenticationFailures.wait(for: client)
+                let wait = authenticationFailures.wait(for: client)
             {
                 await metrics.recordLimited("authentication_failures")
                 throw APIError.throttled(waitSeconds: wait)
@@ -40,7 +40,7 @@ struct APIResponder: HTTPResponder {
         } catch let error as APIError {
             if error.status == 413 { context.stopReading() }
             if error.status == 401, error.code != "not_authenticated", let authenticationFailures {
-                await authenticationFailures.record(client)
+                authenticationFailures.record(client)
             }
             response = .error(error)
         } catch {
