@@ -31,8 +31,11 @@ enum OrganizationWire {
         return .object(object)
     }
 
-    static func renderTeam(_ environment: Environment) -> JSONValue {
-        .object([
+    static func renderTeam(_ environment: Environment) -> JSONValue { .object(teamBasic(environment)) }
+
+    /// PostHog's `TeamBasicSerializer` fields (also the passthrough fields of its basic project).
+    static func teamBasic(_ environment: Environment) -> JSONObject {
+        [
             "id": .int(environment.id),
             "uuid": .string(environment.uuid),
             "organization": .string(environment.organizationID),
@@ -45,7 +48,7 @@ enum OrganizationWire {
             "is_demo": .bool(environment.isDemo),
             "timezone": .string(environment.timezone),
             "access_control": false,
-        ])
+        ]
     }
 
     static func renderProject(_ project: Project) -> JSONValue {

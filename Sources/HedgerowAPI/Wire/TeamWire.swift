@@ -13,22 +13,14 @@ enum TeamWire {
         ])
     }
 
-    /// PostHog's `ProjectBackwardCompatBasic` fields, from the project and its main environment.
+    /// PostHog's `ProjectBackwardCompatBasic` fields: its main environment's basic fields (the
+    /// project's id is the main environment's), with the project's own name.
     static func projectBasic(_ project: Project, main: Environment) -> JSONObject {
-        [
-            "id": .int(project.id),
-            "uuid": .string(main.uuid),
-            "organization": .string(project.organizationID),
-            "project_id": .int(project.id),
-            "api_token": .string(main.apiToken),
-            "name": .string(project.name),
-            "completed_snippet_onboarding": .bool(main.completedSnippetOnboarding),
-            "has_completed_onboarding_for": nil,
-            "ingested_event": .bool(main.ingestedEvent),
-            "is_demo": .bool(main.isDemo),
-            "timezone": .string(main.timezone),
-            "access_control": false,
-        ]
+        var object = OrganizationWire.teamBasic(main)
+        object["id"] = .int(project.id)
+        object["project_id"] = .int(project.id)
+        object["name"] = .string(project.name)
+        return object
     }
 
     /// A retrieved project: the basic fields and its times.
