@@ -39,7 +39,7 @@ struct ProjectTests {
             let created = try await server.request(
                 "POST", "/api/organizations/\(world.org)/projects/", key: world.admin.key, json: .object(["name": "Mobile"]))
             #expect(created.status == 201)
-            #expect(created.json.objectValue?.keys == ["id", "organization", "name", "created_at", "updated_at"])
+            TopLevelProjectTests.expectProjectDetail(created, level: .admin)
             #expect(created["organization"] == .string(world.org))
             let id = try #require(created["id"])
             let environments = try await server.request("GET", "/api/projects/\(id)/environments/", key: world.member.key)
@@ -48,10 +48,8 @@ struct ProjectTests {
             #expect(main["id"] == id)
             #expect(main["project_id"] == id)
             #expect(main["name"] == "Mobile")
-            #expect(
-                main.objectValue?.keys == [
-                    "id", "uuid", "organization", "project_id", "name", "api_token", "timezone", "created_at", "updated_at",
-                ])
+            // Lists of environments carry PostHog's `TeamBasic` fields.
+            #expect(main.objectValue?.keys == TopLevelProjectTests.basicFields)
             let organization = try await server.request("GET", "/api/organizations/\(world.org)/", key: world.member.key)
             #expect(organization["projects"]?.arrayValue?.count == 2)
             #expect(organization["teams"]?.arrayValue?.count == 2)
@@ -133,8 +131,27 @@ struct ProjectTests {
             #expect(id != .int(world.mainProject))
             let token = try #require(created["api_token"]?.stringValue)
             #expect(token.hasPrefix("phc_"))
-            let patched = try await server.request(
-                "PATCH", "/api/environments/\(id)/", key: world.member.key, json: .object(["name": "QA"]))
+            // A retrieved environment is PostHog's `Team` serializer, in its order, the caller's level in it.
+            let environment = try await server.request("GET", "/api/environments/\(id)/", key: world.member.key)
+            let keys = environment.json.objectValue?.keys ?? []
+            #expect(
+                Array(keys.prefix(8)) == [
+                    "id", "uuid", "name", "access_control", "organization", "project_id", "api_token", "secret_api_token",
+                ])
+            #expect(keys.count == 77 && Set(keys).count == 77 && keys.last == "managed_viewsets")
+            #expect(environment["effective_membership_level"] == 1 && environment["user_access_level"] == "member")
+            #expect(environment["session_recording_retention_period"] == "30d" && environment["live_events_token"] == .null)
+            // Settings Hedgerow has no feature behind: PostHog's value is accepted back, another is refused.
+            let unchanged = try await server.request(
+                "PATCH", "/api/environments/\(id)/", key: world.member.key,
+                json: .object(["name": "QA", "anonymize_ips": false, "app_urls": [], "session_recording_opt_in": false]))
+            #expect(unchanged.status == 200, "\(unchanged.text)")
+            try await server.request(
+                "PATCH", "/api/environments/\(id)/", key: world.member.key, json: .object(["name": "No", "anonymize_ips": true])
+            ).expectError(
+                400, type: "validation_error", code: "invalid",
+                detail: "Hedgerow does not support changing this setting; it is always false.", attr: "anonymize_ips")
+            let patched = try await server.request("GET", "/api/environments/\(id)/", key: world.member.key)
             #expect(patched["name"] == "QA")
             #expect(patched["timezone"] == "Europe/Berlin")
             let reset = try await server.request("POST", "/api/environments/\(id)/reset_token/", key: world.member.key)

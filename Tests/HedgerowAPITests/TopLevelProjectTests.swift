@@ -10,6 +10,26 @@ struct TopLevelProjectTests {
         "id", "uuid", "organization", "project_id", "api_token", "name", "completed_snippet_onboarding", "has_completed_onboarding_for",
         "ingested_event", "is_demo", "timezone", "access_control",
     ]
+    /// The fields PostHog's `ProjectBackwardCompat` schema requires, and how its key order starts.
+    static let projectRequired = [
+        "id", "organization", "created_at", "effective_membership_level", "has_group_types", "group_types", "live_events_token",
+        "updated_at", "uuid", "api_token", "ingested_event", "person_on_events_querying_enabled", "default_modifiers",
+        "product_intents", "secret_api_token", "secret_api_token_backup", "available_setup_task_ids",
+    ]
+    static let projectOrder = ["id", "organization", "name", "product_description", "created_at", "effective_membership_level"]
+
+    /// A retrieved project has PostHog's full field set, real values where Hedgerow has them and
+    /// PostHog's defaults (no secret token, no group types) where it has none.
+    static func expectProjectDetail(_ project: TestResult, level: MembershipLevel) {
+        let keys = project.json.objectValue?.keys ?? []
+        #expect(Array(keys.prefix(projectOrder.count)) == projectOrder)
+        #expect(Set(projectRequired).isSubset(of: Set(keys)), "\(keys)")
+        #expect(keys.count == 63 && Set(keys).count == 63)
+        #expect(project["effective_membership_level"] == .int(Int64(level.rawValue)))
+        #expect(project["api_token"]?.stringValue?.hasPrefix("phc_") == true)
+        #expect(project["secret_api_token"] == .null && project["group_types"] == [] && project["has_group_types"] == false)
+        #expect(project["timezone"] != .null && project["anonymize_ips"] == false && project["data_attributes"] == ["data-attr"])
+    }
 
     @Test("GET /api/projects/ lists the current organization's projects with PostHog's basic fields", arguments: TestBackend.available)
     func listProjects(backend: TestBackend) async throws {
@@ -47,7 +67,7 @@ struct TopLevelProjectTests {
                 let project = try await server.request("GET", path, key: world.owner.key)
                 #expect(project.status == 200, "\(path): \(project.text)")
                 #expect(project["id"] == .int(world.mainProject))
-                #expect(project.json.objectValue?.keys == Self.basicFields + ["created_at", "updated_at"])
+                Self.expectProjectDetail(project, level: .owner)
             }
             try await server.request("GET", "/api/projects/\(world.mainProject)/", key: world.outsider.key).expectError(
                 403, type: "authentication_error", code: "permission_denied", detail: "You do not have permission to perform this action.")

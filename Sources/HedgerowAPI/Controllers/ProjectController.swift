@@ -33,7 +33,7 @@ struct ProjectController: Sendable {
         let (count, page) = try await service.listProjects(
             organizationID: request.parameters["organization_id"] ?? "", principal: try request.requirePrincipal(),
             limit: pagination.sqlLimit, offset: pagination.sqlOffset)
-        return .ok(pagination.page(count: count, results: page.map(TeamWire.project), request: request))
+        return .ok(pagination.page(count: count, results: page.map { .object(TeamWire.projectBasic($0.0, main: $0.1)) }, request: request))
     }
 
     @Sendable func listCurrentProjects(_ request: APIRequest) async throws -> APIResponse {
@@ -54,7 +54,7 @@ struct ProjectController: Sendable {
         let principal = try request.requirePrincipal()
         let id = request.parameters["project_id"] ?? ""
         _ = try await service.project(id: id, principal: principal)
-        let input = try ProjectInput.parse(try request.body(), requireName: false, allowTimezone: true)
+        let input = try ProjectInput.parse(try request.body(), requireName: false)
         let (project, main) = try await service.updateProject(id: id, input: input, principal: principal)
         return .ok(TeamWire.projectDetail(project, main: main))
     }
@@ -66,7 +66,7 @@ struct ProjectController: Sendable {
 
     @Sendable func retrieveProjectEnvironment(_ request: APIRequest) async throws -> APIResponse {
         .ok(
-            TeamWire.environment(
+            TeamWire.environmentDetail(
                 try await service.environment(
                     request.parameters["id"] ?? "", ofProject: request.parameters["project_id"] ?? "",
                     principal: try request.requirePrincipal())))
@@ -74,17 +74,17 @@ struct ProjectController: Sendable {
 
     @Sendable func createProject(_ request: APIRequest) async throws -> APIResponse {
         let principal = try request.requirePrincipal()
-        let input = try ProjectInput.parse(try request.body(), requireName: true, allowTimezone: false)
+        let input = try ProjectInput.parse(try request.body(), requireName: true)
         let project = try await service.createProject(
             organizationID: request.parameters["organization_id"] ?? "", input: input, principal: principal)
-        return .created(TeamWire.project(project))
+        return .created(TeamWire.projectDetail(project.0, main: project.1))
     }
 
     @Sendable func retrieveProject(_ request: APIRequest) async throws -> APIResponse {
         let project = try await service.retrieveProject(
             organizationID: request.parameters["organization_id"] ?? "", projectID: request.parameters["id"] ?? "",
             principal: try request.requirePrincipal())
-        return .ok(TeamWire.project(project))
+        return .ok(TeamWire.projectDetail(project.0, main: project.1))
     }
 
     @Sendable func updateProject(_ request: APIRequest) async throws -> APIResponse {
@@ -92,10 +92,10 @@ struct ProjectController: Sendable {
         let organizationID = request.parameters["organization_id"] ?? ""
         let projectID = request.parameters["id"] ?? ""
         _ = try await service.retrieveProject(organizationID: organizationID, projectID: projectID, principal: principal)
-        let input = try ProjectInput.parse(try request.body(), requireName: false, allowTimezone: false)
-        let project = try await service.updateProject(
+        let input = try ProjectInput.parse(try request.body(), requireName: false)
+        let (project, main) = try await service.updateProject(
             organizationID: organizationID, projectID: projectID, input: input, principal: principal)
-        return .ok(TeamWire.project(project))
+        return .ok(TeamWire.projectDetail(project, main: main))
     }
 
     @Sendable func deleteProject(_ request: APIRequest) async throws -> APIResponse {
@@ -110,20 +110,20 @@ struct ProjectController: Sendable {
         let (count, page) = try await service.listEnvironments(
             projectID: request.parameters["project_id"] ?? "", principal: try request.requirePrincipal(),
             limit: pagination.sqlLimit, offset: pagination.sqlOffset)
-        return .ok(pagination.page(count: count, results: page.map(TeamWire.environment), request: request))
+        return .ok(pagination.page(count: count, results: page.map(OrganizationWire.renderTeam), request: request))
     }
 
     @Sendable func createEnvironment(_ request: APIRequest) async throws -> APIResponse {
         let principal = try request.requirePrincipal()
-        let input = try ProjectInput.parse(try request.body(), requireName: true, allowTimezone: true)
+        let input = try ProjectInput.parse(try request.body(), requireName: true)
         let environment = try await service.createEnvironment(
             projectID: request.parameters["project_id"] ?? "", input: input, principal: principal)
-        return .created(TeamWire.environment(environment))
+        return .created(TeamWire.environmentDetail(environment))
     }
 
     @Sendable func retrieveEnvironment(_ request: APIRequest) async throws -> APIResponse {
         .ok(
-            TeamWire.environment(
+            TeamWire.environmentDetail(
                 try await service.retrieveEnvironment(id: request.parameters["id"] ?? "", principal: try request.requirePrincipal())))
     }
 
@@ -131,8 +131,8 @@ struct ProjectController: Sendable {
         let principal = try request.requirePrincipal()
         let id = request.parameters["id"] ?? ""
         _ = try await service.retrieveEnvironment(id: id, principal: principal)
-        let input = try ProjectInput.parse(try request.body(), requireName: false, allowTimezone: true)
-        return .ok(TeamWire.environment(try await service.updateEnvironment(id: id, input: input, principal: principal)))
+        let input = try ProjectInput.parse(try request.body(), requireName: false)
+        return .ok(TeamWire.environmentDetail(try await service.updateEnvironment(id: id, input: input, principal: principal)))
     }
 
     @Sendable func deleteEnvironment(_ request: APIRequest) async throws -> APIResponse {
@@ -142,7 +142,7 @@ struct ProjectController: Sendable {
 
     @Sendable func resetToken(_ request: APIRequest) async throws -> APIResponse {
         .ok(
-            TeamWire.environment(
+            TeamWire.environmentDetail(
                 try await service.resetToken(id: request.parameters["id"] ?? "", principal: try request.requirePrincipal())))
     }
 }

@@ -17,19 +17,24 @@ public struct ProjectService: Sendable {
 
     // MARK: Projects (under an organization)
 
+    /// The organization's projects with their main environments (PostHog lists projects by their
+    /// basic fields, which are the main environment's).
     public func listProjects(
         organizationID: String, principal: Principal, limit: Int, offset: Int
     ) async throws
-        -> (count: Int, page: [Project])
+        -> (count: Int, page: [(Project, Environment)])
     {
         try await database.read { connection in
             let organization = try await access.organization(organizationID, principal: principal, on: connection)
-            return try await teams.projectPage(
+            let (count, projects) = try await teams.projectPage(
                 organizationID: organization.organization.id, limit: limit, offset: offset, on: connection)
+            return (count, try await withMainEnvironments(projects, on: connection))
         }
     }
 
-    public func createProject(organizationID: String, input: ProjectInput, principal: Principal) async throws -> Project {
+    public func createProject(
+        organizationID: String, input: ProjectInput, principal: Principal
+    ) async throws -> (Project, EnvironmentAccess) {
         try await database.transaction { connection in
             let organization = try await access.organization(organizationID, principal: principal, on: connection)
             try Self.requireAdmin(organization.level)
@@ -38,39 +43,38 @@ public struct ProjectService: Sendable {
             let id = try await Sequences.next("team", on: connection)
             let project = Project(id: id, organizationID: organization.organization.id, name: name, createdAt: now, updatedAt: now)
             try await teams.insertProject(project, on: connection)
-            try await teams.insertEnvironment(
-                Self.newEnvironment(id: id, project: project, name: name, timezone: input.timezone ?? "UTC", at: now), on: connection)
-            return project
+            let main = Self.newEnvironment(id: id, project: project, name: name, timezone: input.timezone ?? "UTC", at: now)
+            try await teams.insertEnvironment(main, on: connection)
+            return (project, EnvironmentAccess(environment: main, organization: organization.organization, level: organization.level))
         }
     }
 
-    public func retrieveProject(organizationID: String, projectID: String, principal: Principal) async throws -> Project {
+    public func retrieveProject(
+        organizationID: String, projectID: String, principal: Principal
+    ) async throws -> (Project, EnvironmentAccess) {
         try await database.read { connection in
-            try await project(organizationID: organizationID, projectID: projectID, principal: principal, on: connection).0
+            try await project(organizationID: organizationID, projectID: projectID, principal: principal, on: connection)
         }
     }
 
     public func updateProject(
         organizationID: String, projectID: String, input: ProjectInput, principal: Principal
     ) async throws
-        -> Project
+        -> (Project, EnvironmentAccess)
     {
         try await database.transaction { connection in
-            var (project, _) = try await project(
+            let (project, main) = try await project(
                 organizationID: organizationID, projectID: projectID, principal: principal, on: connection)
-            if let name = input.name { project.name = name }
-            project.updatedAt = Timestamp.now()
-            try await teams.updateProject(project, on: connection)
-            return project
+            return try await update(project, main: main, input: input, on: connection)
         }
     }
 
     /// Deletes the project, its environments and everything in them.
     public func deleteProject(organizationID: String, projectID: String, principal: Principal) async throws {
         try await database.transaction { connection in
-            let (project, level) = try await project(
+            let (project, main) = try await project(
                 organizationID: organizationID, projectID: projectID, principal: principal, on: connection)
-            try Self.requireAdmin(level)
+            try Self.requireAdmin(main.level)
             let page = try await teams.environmentPage(projectID: project.id, limit: Int(Int32.max), offset: 0, on: connection)
             try await teams.deleteProject(id: project.id, on: connection)
             try await reassignCurrentTeam(from: page.page.map(\.id), organizationID: project.organizationID, on: connection)
@@ -80,13 +84,40 @@ public struct ProjectService: Sendable {
     func project(
         organizationID: String, projectID: String, principal: Principal, on connection: any SQLConnection
     ) async throws
-        -> (Project, MembershipLevel)
+        -> (Project, EnvironmentAccess)
     {
         let organization = try await access.organization(organizationID, principal: principal, on: connection)
         guard let id = Int64(projectID), let project = try await teams.project(id: id, on: connection),
-            project.organizationID == organization.organization.id
+            project.organizationID == organization.organization.id,
+            let main = try await teams.environment(id: project.id, on: connection)
         else { throw APIError.notFound() }
-        return (project, organization.level)
+        return (project, EnvironmentAccess(environment: main, organization: organization.organization, level: organization.level))
+    }
+
+    /// Renames a project; a time zone goes to its main environment (PostHog's passthrough field).
+    func update(
+        _ project: Project, main: EnvironmentAccess, input: ProjectInput, on connection: any SQLConnection
+    ) async throws -> (Project, EnvironmentAccess) {
+        var (project, main) = (project, main)
+        let now = Timestamp.now()
+        if let name = input.name { project.name = name }
+        project.updatedAt = now
+        try await teams.updateProject(project, on: connection)
+        if let timezone = input.timezone {
+            main.environment.timezone = timezone
+            main.environment.updatedAt = now
+            try await teams.updateEnvironment(main.environment, on: connection)
+        }
+        return (project, main)
+    }
+
+    func withMainEnvironments(_ projects: [Project], on connection: any SQLConnection) async throws -> [(Project, Environment)] {
+        var page: [(Project, Environment)] = []
+        for project in projects {
+            guard let main = try await teams.environment(id: project.id, on: connection) else { continue }
+            page.append((project, main))
+        }
+        return page
     }
 
     // MARK: Projects at the top level (`/api/projects/`, PostHog's current-organization routes)
@@ -103,38 +134,24 @@ public struct ProjectService: Sendable {
                 organizationID: organization.organization.id, limit: Int(Int32.max), offset: 0, on: connection
             ).page
             if let scoped = principal.key.scopedTeams { projects = projects.filter { scoped.contains($0.id) } }
-            var page: [(Project, Environment)] = []
-            for project in projects.dropFirst(offset).prefix(limit) {
-                guard let main = try await teams.environment(id: project.id, on: connection) else { continue }
-                page.append((project, main))
-            }
-            return (projects.count, page)
+            return (
+                projects.count,
+                try await withMainEnvironments(Array(projects.dropFirst(offset).prefix(limit)), on: connection)
+            )
         }
     }
 
     /// A project by id (or `@current`) with its main environment, through the project access rules.
-    public func project(id: String, principal: Principal) async throws -> (Project, Environment) {
+    public func project(id: String, principal: Principal) async throws -> (Project, EnvironmentAccess) {
         try await database.read { connection in
-            let (project, main) = try await access.project(id, principal: principal, on: connection)
-            return (project, main.environment)
+            try await access.project(id, principal: principal, on: connection)
         }
     }
 
-    /// Renames a project (its main environment's time zone with it, when given).
-    public func updateProject(id: String, input: ProjectInput, principal: Principal) async throws -> (Project, Environment) {
+    public func updateProject(id: String, input: ProjectInput, principal: Principal) async throws -> (Project, EnvironmentAccess) {
         try await database.transaction { connection in
-            var (project, main) = try await access.project(id, principal: principal, on: connection)
-            let now = Timestamp.now()
-            if let name = input.name { project.name = name }
-            project.updatedAt = now
-            try await teams.updateProject(project, on: connection)
-            var environment = main.environment
-            if let timezone = input.timezone {
-                environment.timezone = timezone
-                environment.updatedAt = now
-                try await teams.updateEnvironment(environment, on: connection)
-            }
-            return (project, environment)
+            let (project, main) = try await access.project(id, principal: principal, on: connection)
+            return try await update(project, main: main, input: input, on: connection)
         }
     }
 
@@ -144,11 +161,13 @@ public struct ProjectService: Sendable {
     }
 
     /// An environment of a project (`/api/projects/{id}/environments/{environment_id}/`).
-    public func environment(_ environmentID: String, ofProject projectID: String, principal: Principal) async throws -> Environment {
+    public func environment(
+        _ environmentID: String, ofProject projectID: String, principal: Principal
+    ) async throws -> EnvironmentAccess {
         try await database.read { connection in
             let (project, _) = try await access.project(projectID, principal: principal, on: connection)
-            let environment = try await access.environment(environmentID, principal: principal, on: connection).environment
-            guard environment.projectID == project.id else { throw APIError.notFound() }
+            let environment = try await access.environment(environmentID, principal: principal, on: connection)
+            guard environment.environment.projectID == project.id else { throw APIError.notFound() }
             return environment
         }
     }
@@ -166,7 +185,7 @@ public struct ProjectService: Sendable {
         }
     }
 
-    public func createEnvironment(projectID: String, input: ProjectInput, principal: Principal) async throws -> Environment {
+    public func createEnvironment(projectID: String, input: ProjectInput, principal: Principal) async throws -> EnvironmentAccess {
         try await database.transaction { connection in
             let (project, main) = try await access.project(projectID, principal: principal, on: connection)
             try Self.requireAdmin(main.level)
@@ -176,24 +195,24 @@ public struct ProjectService: Sendable {
                 id: try await Sequences.next("team", on: connection), project: project, name: name,
                 timezone: input.timezone ?? "UTC", at: now)
             try await teams.insertEnvironment(environment, on: connection)
-            return environment
+            return EnvironmentAccess(environment: environment, organization: main.organization, level: main.level)
         }
     }
 
-    public func retrieveEnvironment(id: String, principal: Principal) async throws -> Environment {
+    public func retrieveEnvironment(id: String, principal: Principal) async throws -> EnvironmentAccess {
         try await database.read { connection in
-            try await access.environment(id, principal: principal, on: connection).environment
+            try await access.environment(id, principal: principal, on: connection)
         }
     }
 
-    public func updateEnvironment(id: String, input: ProjectInput, principal: Principal) async throws -> Environment {
+    public func updateEnvironment(id: String, input: ProjectInput, principal: Principal) async throws -> EnvironmentAccess {
         try await database.transaction { connection in
-            var environment = try await access.environment(id, principal: principal, on: connection).environment
-            if let name = input.name { environment.name = name }
-            if let timezone = input.timezone { environment.timezone = timezone }
-            environment.updatedAt = Timestamp.now()
-            try await teams.updateEnvironment(environment, on: connection)
-            return environment
+            var target = try await access.environment(id, principal: principal, on: connection)
+            if let name = input.name { target.environment.name = name }
+            if let timezone = input.timezone { target.environment.timezone = timezone }
+            target.environment.updatedAt = Timestamp.now()
+            try await teams.updateEnvironment(target.environment, on: connection)
+            return target
         }
     }
 
@@ -210,13 +229,13 @@ public struct ProjectService: Sendable {
     }
 
     /// A new `phc_` project API token; the old one stops working at once.
-    public func resetToken(id: String, principal: Principal) async throws -> Environment {
+    public func resetToken(id: String, principal: Principal) async throws -> EnvironmentAccess {
         try await database.transaction { connection in
-            var environment = try await access.environment(id, principal: principal, on: connection).environment
-            environment.apiToken = PersonalAPIKeyCodec.generateProjectToken()
-            environment.updatedAt = Timestamp.now()
-            try await teams.updateEnvironment(environment, on: connection)
-            return environment
+            var target = try await access.environment(id, principal: principal, on: connection)
+            target.environment.apiToken = PersonalAPIKeyCodec.generateProjectToken()
+            target.environment.updatedAt = Timestamp.now()
+            try await teams.updateEnvironment(target.environment, on: connection)
+            return target
         }
     }
 

@@ -3,16 +3,6 @@ import HedgerowStore
 
 /// PostHog's JSON for projects, environments, members, users and personal API keys (API.md §3).
 enum TeamWire {
-    static func project(_ project: Project) -> JSONValue {
-        .object([
-            "id": .int(project.id),
-            "organization": .string(project.organizationID),
-            "name": .string(project.name),
-            "created_at": .string(project.createdAt.iso8601),
-            "updated_at": .string(project.updatedAt.iso8601),
-        ])
-    }
-
     /// PostHog's `ProjectBackwardCompatBasic` fields: its main environment's basic fields (the
     /// project's id is the main environment's), with the project's own name.
     static func projectBasic(_ project: Project, main: Environment) -> JSONObject {
@@ -23,27 +13,90 @@ enum TeamWire {
         return object
     }
 
-    /// A retrieved project: the basic fields and its times.
-    static func projectDetail(_ project: Project, main: Environment) -> JSONValue {
-        var object = projectBasic(project, main: main)
-        object["created_at"] = .string(project.createdAt.iso8601)
-        object["updated_at"] = .string(project.updatedAt.iso8601)
-        return .object(object)
+    /// PostHog's `ProjectBackwardCompat`, in its field order: the project's name and times, its
+    /// main environment's fields and settings, the caller's level.
+    static func projectDetail(_ project: Project, main: EnvironmentAccess) -> JSONValue {
+        var values = teamValues(main)
+        values["id"] = .int(project.id)
+        values["name"] = .string(project.name)
+        values["created_at"] = .string(project.createdAt.iso8601)
+        values["updated_at"] = .string(project.updatedAt.iso8601)
+        return .object(JSONObject(projectFields.map { ($0, values[$0] ?? .null) }))
     }
 
-    static func environment(_ environment: Environment) -> JSONValue {
-        .object([
-            "id": .int(environment.id),
-            "uuid": .string(environment.uuid),
-            "organization": .string(environment.organizationID),
-            "project_id": .int(environment.projectID),
-            "name": .string(environment.name),
-            "api_token": .string(environment.apiToken),
-            "timezone": .string(environment.timezone),
-            "created_at": .string(environment.createdAt.iso8601),
-            "updated_at": .string(environment.updatedAt.iso8601),
-        ])
+    /// PostHog's `Team` serializer (an environment), in its field order.
+    static func environmentDetail(_ access: EnvironmentAccess) -> JSONValue {
+        let values = teamValues(access)
+        return .object(JSONObject(teamFields.map { ($0, values[$0] ?? .null) }))
     }
+
+    /// The values behind both serializers: what Hedgerow has, then PostHog's defaults for what it
+    /// has not (`TeamSettings.fixed`, no group types, no live-events service, no secret tokens).
+    static func teamValues(_ access: EnvironmentAccess) -> [String: JSONValue] {
+        let environment = access.environment
+        var values = TeamSettings.fixed
+        for (key, value) in OrganizationWire.teamBasic(environment).entries { values[key] = value }
+        values["created_at"] = .string(environment.createdAt.iso8601)
+        values["updated_at"] = .string(environment.updatedAt.iso8601)
+        values["timezone"] = .string(environment.timezone)
+        values["secret_api_token"] = nil
+        values["secret_api_token_backup"] = nil
+        values["default_modifiers"] = .object([:])
+        values["person_on_events_querying_enabled"] = true
+        values["user_access_level"] = access.level >= .admin ? "admin" : "member"
+        values["effective_membership_level"] = .int(Int64(access.level.rawValue))
+        values["has_group_types"] = false
+        values["group_types"] = []
+        values["live_events_token"] = nil
+        values["product_intents"] = []
+        values["managed_viewsets"] = .object([:])
+        values["available_setup_task_ids"] = []
+        return values
+    }
+
+    static let teamFields: [String] = [
+        "id", "uuid", "name", "access_control", "organization", "project_id", "api_token", "secret_api_token",
+        "secret_api_token_backup", "created_at", "updated_at", "ingested_event", "default_modifiers",
+        "person_on_events_querying_enabled", "user_access_level",
+        "app_urls", "slack_incoming_webhook", "anonymize_ips", "completed_snippet_onboarding", "test_account_filters",
+        "test_account_filters_default_checked", "path_cleaning_filters", "is_demo", "timezone", "data_attributes",
+        "person_display_name_properties", "correlation_config", "autocapture_opt_out", "autocapture_exceptions_opt_in",
+        "autocapture_web_vitals_opt_in", "autocapture_web_vitals_allowed_metrics", "autocapture_exceptions_errors_to_ignore",
+        "capture_console_log_opt_in", "capture_performance_opt_in", "session_recording_opt_in",
+        "session_recording_sample_rate", "session_recording_minimum_duration_milliseconds", "session_recording_linked_flag",
+        "session_recording_network_payload_capture_config", "session_recording_masking_config",
+        "session_recording_url_trigger_config", "session_recording_url_blocklist_config",
+        "session_recording_event_trigger_config", "session_recording_trigger_match_type_config",
+        "session_recording_retention_period", "session_replay_config", "survey_config", "week_start_day",
+        "primary_dashboard", "live_events_columns", "recording_domains", "cookieless_server_hash_mode",
+        "human_friendly_comparison_periods", "inject_web_apps", "extra_settings", "modifiers",
+        "has_completed_onboarding_for", "surveys_opt_in", "heatmaps_opt_in", "flags_persistence_default",
+        "feature_flag_confirmation_enabled", "feature_flag_confirmation_message",
+        "default_evaluation_environments_enabled", "capture_dead_clicks", "default_data_theme",
+        "revenue_analytics_config", "marketing_analytics_config", "onboarding_tasks", "base_currency",
+        "web_analytics_pre_aggregated_tables_enabled", "experiment_recalculation_time",
+        "effective_membership_level", "has_group_types", "group_types", "live_events_token", "product_intents",
+        "managed_viewsets",
+    ]
+
+    static let projectFields: [String] = [
+        "id", "organization", "name", "product_description", "created_at", "effective_membership_level",
+        "has_group_types", "group_types", "live_events_token", "updated_at", "uuid", "api_token", "app_urls",
+        "slack_incoming_webhook", "anonymize_ips", "completed_snippet_onboarding", "ingested_event",
+        "test_account_filters", "test_account_filters_default_checked", "path_cleaning_filters", "is_demo", "timezone",
+        "data_attributes", "person_display_name_properties", "correlation_config", "autocapture_opt_out",
+        "autocapture_exceptions_opt_in", "autocapture_web_vitals_opt_in", "autocapture_web_vitals_allowed_metrics",
+        "autocapture_exceptions_errors_to_ignore", "capture_console_log_opt_in", "capture_performance_opt_in",
+        "session_recording_opt_in", "session_recording_sample_rate", "session_recording_minimum_duration_milliseconds",
+        "session_recording_linked_flag", "session_recording_network_payload_capture_config",
+        "session_recording_masking_config", "session_replay_config", "survey_config", "access_control",
+        "week_start_day", "primary_dashboard", "live_events_columns", "recording_domains",
+        "person_on_events_querying_enabled", "inject_web_apps", "extra_settings", "modifiers", "default_modifiers",
+        "has_completed_onboarding_for", "surveys_opt_in", "heatmaps_opt_in", "product_intents",
+        "flags_persistence_default", "secret_api_token", "secret_api_token_backup", "receive_org_level_activity_logs",
+        "business_model", "conversations_enabled", "conversations_settings", "logs_settings",
+        "available_setup_task_ids",
+    ]
 
     static func basicUser(_ user: User) -> JSONValue {
         .object([

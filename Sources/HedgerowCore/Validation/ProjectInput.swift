@@ -12,15 +12,16 @@ public struct ProjectInput: Sendable, Equatable {
         self.timezone = timezone
     }
 
-    public static func parse(_ body: JSONValue, requireName: Bool, allowTimezone: Bool) throws(APIError) -> ProjectInput {
+    public static func parse(_ body: JSONValue, requireName: Bool) throws(APIError) -> ProjectInput {
         let object = try BodyObject.require(body)
+        try TeamSettings.checkUnchanged(object)
         var input = ProjectInput()
         if let value = object["name"] {
             input.name = try FieldParser.string(value, attr: "name", maxLength: nameMaxLength)
         } else if requireName {
             throw APIError.required("name")
         }
-        if allowTimezone, let value = object["timezone"] {
+        if let value = object["timezone"] {
             guard case .string(let identifier) = value, TimeZone(identifier: identifier) != nil, !identifier.isEmpty else {
                 throw APIError.invalidChoice("timezone", FieldParser.pythonString(value))
             }
