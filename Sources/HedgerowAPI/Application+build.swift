@@ -84,6 +84,7 @@ public func buildApplication(
             ? WindowLimiter(limit: limits.capturePerMinute, clock: wallClock) : nil,
         metrics: requestMetrics
     ).addRoutes(to: &routes)
+    SchemaController(version: HedgerowVersion.current).addRoute(to: &routes)
 
     let rateLimiter: RateLimiter? =
         configuration.rateLimit.enabled

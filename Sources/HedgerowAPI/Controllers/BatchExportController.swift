@@ -8,18 +8,79 @@ struct BatchExportController: Sendable {
     func addRoutes(to routes: inout Routes) {
         let read = RequiredScope.scope("batch_export", .read)
         let write = RequiredScope.scope("batch_export", .write)
-        let prefixes: [(String, Bool, @Sendable (String) -> BatchExportParent)] = [
-            ("/api/organizations/:parent/batch_exports", false, { .organization($0) }),
-            ("/api/projects/:parent/batch_exports", true, { .project($0) }),
-            ("/api/environments/:parent/batch_exports", true, { .environment($0) }),
+        // PostHog's parameter names: the parent is `organization_id` or `project_id` (environments
+        // too); below a batch export, its id is `batch_export_id` and the nested object's is `id`.
+        let prefixes: [(String, Bool, @Sendable (APIRequest) -> BatchExportParent)] = [
+            ("/api/organizations/:organization_id/batch_exports", false, { .organization($0.parameters["organization_id"] ?? "") }),
+            ("/api/projects/:project_id/batch_exports", true, { .project($0.parameters["project_id"] ?? "") }),
+            ("/api/environments/:project_id/batch_exports", true, { .environment($0.parameters["project_id"] ?? "") }),
+        ]
+        let export = "BatchExport"
+        let uuid = Schema.uuid
+        var runsDoc = OperationDoc.list("PaginatedBatchExportRunList", "The export's runs, newest first.", query: OperationDoc.cursor)
+        runsDoc.query += [
+            .init(name: "status", schema: APIComponents.runStatus, description: "Only runs with these statuses.", array: true),
+            .init(name: "after", schema: Schema.dateTime, description: "Only runs whose interval starts at or after this time."),
+            .init(name: "before", schema: Schema.dateTime, description: "Only runs whose interval starts before this time."),
+            .init(
+                name: "ordering", schema: Schema.strings(["created_at", "-created_at", "data_interval_start", "-data_interval_start"]),
+                description: "The order of the runs."),
+        ]
+        let logQuery: [OperationDoc.Query] = [
+            .init(name: "limit", schema: Schema.integer, description: "At most this many lines (1 to 500)."),
+            .init(name: "after", schema: Schema.dateTime, description: "Only lines at or after this time."),
+            .init(name: "before", schema: Schema.dateTime, description: "Only lines before this time."),
+            .init(name: "level", schema: Schema.strings(["DEBUG", "INFO", "WARNING", "ERROR", "LOG"]), description: "Only this level."),
+            .init(name: "search", schema: Schema.string, description: "Only lines containing this text."),
+            .init(name: "instance_id", schema: Schema.string, description: "Only the lines of this run."),
+        ]
+        let testQuery = [
+            OperationDoc.Query(name: "destination", schema: APIComponents.destinationType, description: "The destination type.")
+        ]
+        let docs: [String: OperationDoc] = [
+            "GET /": .list("PaginatedBatchExportList", "The batch exports."),
+            "POST /": .create(export, "Create a batch export."),
+            "GET /:id/": .retrieve(export, "A batch export with its latest runs.", id: uuid),
+            "PUT /:id/": .update(export, "Replace a batch export's settings.", id: uuid),
+            "PATCH /:id/": .partialUpdate(export, "Change a batch export's settings.", id: uuid),
+            "DELETE /:id/": .destroy("Delete a batch export.", id: uuid),
+            "POST /:id/pause/": .action("Pause the schedule.", response: "BatchExportPaused", id: uuid),
+            "POST /:id/unpause/": .action(
+                "Resume the schedule (with `backfill`, the missed intervals too).", request: "BatchExportUnpauseRequest",
+                response: "BatchExportPaused", id: uuid),
+            "POST /:id/backfill/": .action(
+                "Start a backfill (PostHog's older route).", request: "BatchExportBackfillRequest", requestRequired: true,
+                response: "BatchExportBackfillCreated", id: uuid),
+            "GET /:batch_export_id/backfills/": .list(
+                "PaginatedBatchExportBackfillList", "The export's backfills.", query: OperationDoc.cursor),
+            "POST /:batch_export_id/backfills/": .create(
+                "BatchExportBackfillRequest", "Start a backfill.", response: "BatchExportBackfillCreated"),
+            "GET /:batch_export_id/backfills/:id/": .retrieve("BatchExportBackfill", "A backfill and its progress.", id: uuid),
+            "POST /:batch_export_id/backfills/:id/cancel/": .action("Cancel a backfill.", response: "Cancelled", id: uuid),
+            "GET /:batch_export_id/runs/": runsDoc,
+            "GET /:batch_export_id/runs/:id/": .retrieve("BatchExportRun", "A run.", id: uuid),
+            "POST /:batch_export_id/runs/:id/retry/": .action(
+                "Run the interval again, as a backfill of one run.", response: "BatchExportBackfillCreated", id: uuid),
+            "POST /:batch_export_id/runs/:id/cancel/": .action("Cancel a run.", response: "Cancelled", id: uuid),
+            "GET /:id/logs/": .action(
+                "The export's log lines, newest first.", response: "PaginatedBatchExportLogEntryList", query: logQuery, id: uuid),
+            "GET /:batch_export_id/runs/:id/logs/": .action(
+                "One run's log lines, newest first.", response: "PaginatedBatchExportLogEntryList", query: logQuery, id: uuid),
+            "GET /test/": .action("The test steps of a destination type.", response: "BatchExportTest", query: testQuery),
+            "POST /run_test_step_new/": .action(
+                "Run one test step against an unsaved configuration.", request: "BatchExportTestStepRequest", requestRequired: true,
+                response: "BatchExportTestStep"),
+            "POST /:id/run_test_step/": .action(
+                "Run one test step against the export's configuration (with changes from the body).",
+                request: "BatchExportTestStepRequest", requestRequired: true, response: "BatchExportTestStep", id: uuid),
         ]
         for (prefix, teamBased, parent) in prefixes {
             func add(
                 _ method: String, _ suffix: String, _ scope: RequiredScope,
                 _ handler: @escaping @Sendable (APIRequest, BatchExportParent) async throws -> APIResponse
             ) {
-                routes.add(method, prefix + suffix, scope: scope, teamBased: teamBased) { request in
-                    try await handler(request, parent(request.parameters["parent"] ?? ""))
+                routes.add(method, prefix + suffix, scope: scope, teamBased: teamBased, doc: docs["\(method) \(suffix)"]) { request in
+                    try await handler(request, parent(request))
                 }
             }
             add("GET", "/", read, list)
@@ -31,23 +92,27 @@ struct BatchExportController: Sendable {
             add("POST", "/:id/pause/", write, pause)
             add("POST", "/:id/unpause/", write, unpause)
             add("POST", "/:id/backfill/", write, deprecatedBackfill)
-            add("GET", "/:id/backfills/", read, listBackfills)
-            add("POST", "/:id/backfills/", write, createBackfill)
-            add("GET", "/:id/backfills/:backfill_id/", read, retrieveBackfill)
-            add("POST", "/:id/backfills/:backfill_id/cancel/", write, cancelBackfill)
-            add("GET", "/:id/runs/", read, listRuns)
-            add("GET", "/:id/runs/:run_id/", read, retrieveRun)
-            add("POST", "/:id/runs/:run_id/retry/", write, retryRun)
-            add("POST", "/:id/runs/:run_id/cancel/", write, cancelRun)
+            add("GET", "/:batch_export_id/backfills/", read, listBackfills)
+            add("POST", "/:batch_export_id/backfills/", write, createBackfill)
+            add("GET", "/:batch_export_id/backfills/:id/", read, retrieveBackfill)
+            add("POST", "/:batch_export_id/backfills/:id/cancel/", write, cancelBackfill)
+            add("GET", "/:batch_export_id/runs/", read, listRuns)
+            add("GET", "/:batch_export_id/runs/:id/", read, retrieveRun)
+            add("POST", "/:batch_export_id/runs/:id/retry/", write, retryRun)
+            add("POST", "/:batch_export_id/runs/:id/cancel/", write, cancelRun)
             add("GET", "/:id/logs/", read, logs)
-            add("GET", "/:id/runs/:run_id/logs/", read, runLogs)
+            add("GET", "/:batch_export_id/runs/:id/logs/", read, runLogs)
             add("GET", "/test/", read, testSteps)
             add("POST", "/run_test_step_new/", write, { try await runTestStep($0, $1, id: nil) })
             add("POST", "/:id/run_test_step/", write, { try await runTestStep($0, $1, id: $0.parameters["id"] ?? "") })
         }
     }
 
-    func id(_ request: APIRequest) -> String { request.parameters["id"] ?? "" }
+    /// The batch export a route names: `batch_export_id` below it, `id` on its own routes.
+    func id(_ request: APIRequest) -> String { request.parameters["batch_export_id"] ?? request.parameters["id"] ?? "" }
+
+    /// The run or backfill below a batch export.
+    func nestedID(_ request: APIRequest) -> String { request.parameters["id"] ?? "" }
 
     @Sendable func testSteps(_ request: APIRequest, _ parent: BatchExportParent) async throws -> APIResponse {
         let test = try await service.testSteps(parent, destination: request.query["destination"], principal: try request.requirePrincipal())
@@ -130,13 +195,13 @@ struct BatchExportController: Sendable {
         let principal = try request.requirePrincipal()
         let detail = try await service.retrieve(parent, id: id(request), principal: principal)
         let backfill = try await service.backfill(
-            parent, id: id(request), backfillID: request.parameters["backfill_id"] ?? "", principal: principal)
+            parent, id: id(request), backfillID: nestedID(request), principal: principal)
         return .ok(BatchExportWire.backfill(backfill, teamID: detail.export.teamID))
     }
 
     @Sendable func cancelBackfill(_ request: APIRequest, _ parent: BatchExportParent) async throws -> APIResponse {
         try await service.cancelBackfill(
-            parent, id: id(request), backfillID: request.parameters["backfill_id"] ?? "", principal: try request.requirePrincipal())
+            parent, id: id(request), backfillID: nestedID(request), principal: try request.requirePrincipal())
         return .ok(.object(["cancelled": true]))
     }
 
@@ -165,18 +230,18 @@ struct BatchExportController: Sendable {
         .ok(
             BatchExportWire.run(
                 try await service.run(
-                    parent, id: id(request), runID: request.parameters["run_id"] ?? "", principal: try request.requirePrincipal())))
+                    parent, id: id(request), runID: nestedID(request), principal: try request.requirePrincipal())))
     }
 
     @Sendable func retryRun(_ request: APIRequest, _ parent: BatchExportParent) async throws -> APIResponse {
         let backfill = try await service.retry(
-            parent, id: id(request), runID: request.parameters["run_id"] ?? "", principal: try request.requirePrincipal())
+            parent, id: id(request), runID: nestedID(request), principal: try request.requirePrincipal())
         return .ok(.object(["backfill_id": .string(backfill)]))
     }
 
     @Sendable func cancelRun(_ request: APIRequest, _ parent: BatchExportParent) async throws -> APIResponse {
         try await service.cancelRun(
-            parent, id: id(request), runID: request.parameters["run_id"] ?? "", principal: try request.requirePrincipal())
+            parent, id: id(request), runID: nestedID(request), principal: try request.requirePrincipal())
         return .ok(.object(["cancelled": true]))
     }
 
@@ -186,7 +251,7 @@ struct BatchExportController: Sendable {
 
     /// One run's log lines (PostHog's `runs/{id}/logs/`); an unknown run is a 404.
     @Sendable func runLogs(_ request: APIRequest, _ parent: BatchExportParent) async throws -> APIResponse {
-        try await logs(request, parent, run: request.parameters["run_id"] ?? "")
+        try await logs(request, parent, run: nestedID(request))
     }
 
     func logs(_ request: APIRequest, _ parent: BatchExportParent, run: String?) async throws -> APIResponse {

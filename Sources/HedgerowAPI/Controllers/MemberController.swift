@@ -7,10 +7,14 @@ struct MemberController: Sendable {
     func addRoutes(to routes: inout Routes) {
         let read = RequiredScope.scope("organization_member", .read)
         let write = RequiredScope.scope("organization_member", .write)
-        routes.add("GET", "/api/organizations/:organization_id/members/", scope: read, handler: list)
-        routes.add("PATCH", "/api/organizations/:organization_id/members/:user_uuid/", scope: write, handler: update)
-        routes.add("PUT", "/api/organizations/:organization_id/members/:user_uuid/", scope: write, handler: update)
-        routes.add("DELETE", "/api/organizations/:organization_id/members/:user_uuid/", scope: write, handler: remove)
+        let member = "/api/organizations/:organization_id/members/:user_uuid/"
+        routes.add(
+            "GET", "/api/organizations/:organization_id/members/", scope: read,
+            doc: .list("PaginatedOrganizationMemberList", "The organization's members."), handler: list)
+        routes.add(
+            "PATCH", member, scope: write, doc: .partialUpdate("OrganizationMember", "Change a member's level."), handler: update)
+        routes.add("PUT", member, scope: write, doc: .update("OrganizationMember", "Change a member's level."), handler: update)
+        routes.add("DELETE", member, scope: write, doc: .destroy("Remove a member (or leave)."), handler: remove)
     }
 
     @Sendable func list(_ request: APIRequest) async throws -> APIResponse {

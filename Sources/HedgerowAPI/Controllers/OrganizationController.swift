@@ -9,13 +9,29 @@ struct OrganizationController: Sendable {
     func addRoutes(to routes: inout Routes) {
         let read = RequiredScope.scope("organization", .read)
         let write = RequiredScope.scope("organization", .write)
-        routes.add("GET", "/api/organizations/", scope: read, handler: list)
-        routes.add("POST", "/api/organizations/", scope: write, handler: create)
-        routes.add("GET", "/api/organizations/:id/", scope: read, handler: retrieve)
-        routes.add("PUT", "/api/organizations/:id/", scope: write, handler: replace)
-        routes.add("PATCH", "/api/organizations/:id/", scope: write, handler: partialUpdate)
-        routes.add("DELETE", "/api/organizations/:id/", scope: write, handler: destroy)
-        routes.add("POST", "/api/organizations/:id/environments_rollback/", scope: .unsupported, handler: environmentsRollback)
+        let model = "Organization"
+        routes.add(
+            "GET", "/api/organizations/", scope: read, doc: .list("PaginatedOrganizationList", "The caller's organizations."),
+            handler: list)
+        routes.add(
+            "POST", "/api/organizations/", scope: write, doc: .create(model, "Create an organization; the caller is its owner."),
+            handler: create)
+        routes.add(
+            "GET", "/api/organizations/:id/", scope: read, doc: .retrieve(model, "An organization (or `@current`)."), handler: retrieve)
+        routes.add(
+            "PUT", "/api/organizations/:id/", scope: write, doc: .update(model, "Replace an organization's settings."), handler: replace)
+        routes.add(
+            "PATCH", "/api/organizations/:id/", scope: write, doc: .partialUpdate(model, "Change an organization's settings."),
+            handler: partialUpdate)
+        routes.add(
+            "DELETE", "/api/organizations/:id/", scope: write, doc: .destroy("Delete an organization and everything in it."),
+            handler: destroy)
+        routes.add(
+            "POST", "/api/organizations/:id/environments_rollback/", scope: .unsupported,
+            doc: .action(
+                "Move environments back into projects of their own.", request: "EnvironmentsRollbackRequest", requestRequired: true,
+                status: 202, response: "EnvironmentsRollback"),
+            handler: environmentsRollback)
     }
 
     @Sendable func list(_ request: APIRequest) async throws -> APIResponse {

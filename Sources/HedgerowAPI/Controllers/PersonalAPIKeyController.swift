@@ -7,13 +7,23 @@ struct PersonalAPIKeyController: Sendable {
     func addRoutes(to routes: inout Routes) {
         let read = RequiredScope.scope("personal_api_key", .read)
         let write = RequiredScope.scope("personal_api_key", .write)
-        routes.add("GET", "/api/personal_api_keys/", scope: read, handler: list)
-        routes.add("POST", "/api/personal_api_keys/", scope: write, handler: create)
-        routes.add("GET", "/api/personal_api_keys/:id/", scope: read, handler: retrieve)
-        routes.add("PATCH", "/api/personal_api_keys/:id/", scope: write, handler: update)
-        routes.add("PUT", "/api/personal_api_keys/:id/", scope: write, handler: update)
-        routes.add("DELETE", "/api/personal_api_keys/:id/", scope: write, handler: delete)
-        routes.add("POST", "/api/personal_api_keys/:id/roll/", scope: write, handler: roll)
+        let model = "PersonalAPIKey"
+        var listDoc = OperationDoc.list(model, "The caller's personal API keys (a plain list, as PostHog answers).", query: [])
+        listDoc.responseIsArray = true
+        routes.add("GET", "/api/personal_api_keys/", scope: read, doc: listDoc, handler: list)
+        routes.add(
+            "POST", "/api/personal_api_keys/", scope: write,
+            doc: .create(model, "Create a key (the value is shown once); refused to personal API keys."), handler: create)
+        routes.add("GET", "/api/personal_api_keys/:id/", scope: read, doc: .retrieve(model, "One of the caller's keys."), handler: retrieve)
+        routes.add(
+            "PATCH", "/api/personal_api_keys/:id/", scope: write, doc: .partialUpdate(model, "Change a key's label or limits."),
+            handler: update)
+        routes.add(
+            "PUT", "/api/personal_api_keys/:id/", scope: write, doc: .update(model, "Replace a key's label and limits."), handler: update)
+        routes.add("DELETE", "/api/personal_api_keys/:id/", scope: write, doc: .destroy("Delete a key."), handler: delete)
+        routes.add(
+            "POST", "/api/personal_api_keys/:id/roll/", scope: write,
+            doc: .action("Give a key a new value; refused to personal API keys.", response: model), handler: roll)
     }
 
     @Sendable func list(_ request: APIRequest) async throws -> APIResponse {

@@ -7,25 +7,57 @@ struct ProjectController: Sendable {
     func addRoutes(to routes: inout Routes) {
         let read = RequiredScope.scope("project", .read)
         let write = RequiredScope.scope("project", .write)
-        routes.add("GET", "/api/organizations/:organization_id/projects/", scope: read, handler: listProjects)
-        routes.add("POST", "/api/organizations/:organization_id/projects/", scope: write, handler: createProject)
-        routes.add("GET", "/api/organizations/:organization_id/projects/:id/", scope: read, handler: retrieveProject)
-        routes.add("PATCH", "/api/organizations/:organization_id/projects/:id/", scope: write, handler: updateProject)
-        routes.add("DELETE", "/api/organizations/:organization_id/projects/:id/", scope: write, handler: deleteProject)
-        // PostHog's top-level project routes: the projects of the caller's current organization.
-        routes.add("GET", "/api/projects/", scope: read, teamBased: true, handler: listCurrentProjects)
-        routes.add("GET", "/api/projects/:project_id/", scope: read, teamBased: true, handler: retrieveTopLevelProject)
-        routes.add("PATCH", "/api/projects/:project_id/", scope: write, teamBased: true, handler: updateTopLevelProject)
-        routes.add("DELETE", "/api/projects/:project_id/", scope: write, teamBased: true, handler: deleteTopLevelProject)
+        let project = "ProjectBackwardCompat"
+        let projects = "/api/organizations/:organization_id/projects/"
+        let projectList = OperationDoc.list("PaginatedProjectBackwardCompatBasicList", "The organization's projects.")
+        routes.add("GET", projects, scope: read, doc: projectList, handler: listProjects)
         routes.add(
-            "GET", "/api/projects/:project_id/environments/:id/", scope: read, teamBased: true, handler: retrieveProjectEnvironment)
-        routes.add("GET", "/api/projects/:project_id/environments/", scope: read, teamBased: true, handler: listEnvironments)
-        routes.add("POST", "/api/projects/:project_id/environments/", scope: write, teamBased: true, handler: createEnvironment)
-        routes.add("GET", "/api/environments/:id/", scope: read, teamBased: true, handler: retrieveEnvironment)
-        routes.add("PATCH", "/api/environments/:id/", scope: write, teamBased: true, handler: updateEnvironment)
-        routes.add("DELETE", "/api/environments/:id/", scope: write, teamBased: true, handler: deleteEnvironment)
-        routes.add("POST", "/api/environments/:id/reset_token/", scope: write, teamBased: true, handler: resetToken)
-        routes.add("PATCH", "/api/environments/:id/reset_token/", scope: write, teamBased: true, handler: resetToken)
+            "POST", projects, scope: write, doc: .create(project, "Create a project with its main environment (admins)."),
+            handler: createProject)
+        routes.add(
+            "GET", projects + ":id/", scope: read, doc: .retrieve(project, "A project of the organization."), handler: retrieveProject)
+        routes.add(
+            "PATCH", projects + ":id/", scope: write, doc: .partialUpdate(project, "Rename a project or change its time zone."),
+            handler: updateProject)
+        routes.add(
+            "DELETE", projects + ":id/", scope: write, doc: .destroy("Delete a project and its environments (admins)."),
+            handler: deleteProject)
+        // PostHog's top-level project routes: the projects of the caller's current organization.
+        routes.add(
+            "GET", "/api/projects/", scope: read, teamBased: true,
+            doc: .list("PaginatedProjectBackwardCompatBasicList", "The projects of the caller's current organization."),
+            handler: listCurrentProjects)
+        routes.add(
+            "GET", "/api/projects/:id/", scope: read, teamBased: true, doc: .retrieve(project, "A project (or `@current`)."),
+            handler: retrieveTopLevelProject)
+        routes.add(
+            "PATCH", "/api/projects/:id/", scope: write, teamBased: true,
+            doc: .partialUpdate(project, "Rename a project or change its time zone."), handler: updateTopLevelProject)
+        routes.add(
+            "DELETE", "/api/projects/:id/", scope: write, teamBased: true, doc: .destroy("Delete a project (admins)."),
+            handler: deleteTopLevelProject)
+        let environments = "/api/projects/:project_id/environments/"
+        routes.add(
+            "GET", environments + ":id/", scope: read, teamBased: true, doc: .retrieve("Team", "An environment of the project."),
+            handler: retrieveProjectEnvironment)
+        routes.add(
+            "GET", environments, scope: read, teamBased: true, doc: .list("PaginatedTeamBasicList", "The project's environments."),
+            handler: listEnvironments)
+        routes.add(
+            "POST", environments, scope: write, teamBased: true, doc: .create("Team", "Add an environment to the project (admins)."),
+            handler: createEnvironment)
+        routes.add(
+            "GET", "/api/environments/:id/", scope: read, teamBased: true, doc: .retrieve("Team", "An environment (or `@current`)."),
+            handler: retrieveEnvironment)
+        routes.add(
+            "PATCH", "/api/environments/:id/", scope: write, teamBased: true,
+            doc: .partialUpdate("Team", "Rename an environment or change its time zone."), handler: updateEnvironment)
+        routes.add(
+            "DELETE", "/api/environments/:id/", scope: write, teamBased: true,
+            doc: .destroy("Delete an environment that is not its project's main one (admins)."), handler: deleteEnvironment)
+        let reset = OperationDoc.action("Give the environment a new project API token.", response: "Team")
+        routes.add("POST", "/api/environments/:id/reset_token/", scope: write, teamBased: true, doc: reset, handler: resetToken)
+        routes.add("PATCH", "/api/environments/:id/reset_token/", scope: write, teamBased: true, doc: reset, handler: resetToken)
     }
 
     @Sendable func listProjects(_ request: APIRequest) async throws -> APIResponse {
@@ -46,13 +78,13 @@ struct ProjectController: Sendable {
 
     @Sendable func retrieveTopLevelProject(_ request: APIRequest) async throws -> APIResponse {
         let (project, main) = try await service.project(
-            id: request.parameters["project_id"] ?? "", principal: try request.requirePrincipal())
+            id: request.parameters["id"] ?? "", principal: try request.requirePrincipal())
         return .ok(TeamWire.projectDetail(project, main: main))
     }
 
     @Sendable func updateTopLevelProject(_ request: APIRequest) async throws -> APIResponse {
         let principal = try request.requirePrincipal()
-        let id = request.parameters["project_id"] ?? ""
+        let id = request.parameters["id"] ?? ""
         _ = try await service.project(id: id, principal: principal)
         let input = try ProjectInput.parse(try request.body(), requireName: false)
         let (project, main) = try await service.updateProject(id: id, input: input, principal: principal)
@@ -60,7 +92,7 @@ struct ProjectController: Sendable {
     }
 
     @Sendable func deleteTopLevelProject(_ request: APIRequest) async throws -> APIResponse {
-        try await service.deleteProject(id: request.parameters["project_id"] ?? "", principal: try request.requirePrincipal())
+        try await service.deleteProject(id: request.parameters["id"] ?? "", principal: try request.requirePrincipal())
         return .noContent
     }
 

@@ -6,9 +6,13 @@ struct UserController: Sendable {
     let instanceTag: String
 
     func addRoutes(to routes: inout Routes) {
-        routes.add("GET", "/api/users/", scope: .scope("user", .read), handler: list)
-        routes.add("GET", "/api/users/@me/", scope: .scope("user", .read), handler: me)
-        routes.add("PATCH", "/api/users/@me/", scope: .scope("user", .write), handler: update)
+        routes.add(
+            "GET", "/api/users/", scope: .scope("user", .read), doc: .list("PaginatedUserList", "The users the caller may see: itself."),
+            handler: list)
+        routes.add("GET", "/api/users/@me/", scope: .scope("user", .read), doc: .retrieve("User", "The caller."), handler: me)
+        routes.add(
+            "PATCH", "/api/users/@me/", scope: .scope("user", .write),
+            doc: .partialUpdate("User", "Change the caller's name, email or current organization and project."), handler: update)
     }
 
     @Sendable func me(_ request: APIRequest) async throws -> APIResponse {

@@ -9,6 +9,8 @@ public struct Routes: Sendable {
     public struct Endpoint: Sendable {
         /// The scope a personal API key needs; nil on public routes.
         public var scope: RequiredScope?
+        /// What `/api/schema/` says of it (every `/api/` endpoint has one).
+        public var doc: OperationDoc?
         public var handler: Handler
     }
 
@@ -35,15 +37,17 @@ public struct Routes: Sendable {
 
     public init() {}
 
-    /// Adds `handler` for `method` on `pattern` (`/api/organizations/:id/`).
+    /// Adds `handler` for `method` on `pattern` (`/api/organizations/:id/`). Routes under `/api/`
+    /// must say what they take and answer (`doc`): the OpenAPI document is built from this table.
     public mutating func add(
         _ method: String, _ pattern: String, scope: RequiredScope?, teamBased: Bool = false, cors: Bool = false,
-        handler: @escaping Handler
+        doc: OperationDoc? = nil, handler: @escaping Handler
     ) {
+        precondition(doc != nil || !pattern.hasPrefix("/api/"), "\(method) \(pattern) has no OperationDoc")
         let segments = Self.split(pattern).map { part -> Segment in
             part.hasPrefix(":") ? .parameter(String(part.dropFirst())) : .literal(String(part))
         }
-        let endpoint = Endpoint(scope: scope, handler: handler)
+        let endpoint = Endpoint(scope: scope, doc: doc, handler: handler)
         if let index = routes.firstIndex(where: { $0.segments == segments }) {
             precondition(routes[index].endpoints[method] == nil, "\(method) \(pattern) registered twice")
             routes[index].endpoints[method] = endpoint

@@ -555,13 +555,8 @@ public struct BatchExportService: Sendable {
         _ parent: BatchExportParent, id: String?, body: JSONValue, principal: Principal
     ) async throws -> (DestinationTest.Step, DestinationTest.Result) {
         var object = try BodyObject.require(body)
-        let index: Int
-        switch object["step"] {
-        case nil: index = 0
-        case .int(let value)?: index = Int(value)
-        case .string(let text)? where Int(text) != nil: index = Int(text)!
-        default: throw APIError.invalid("step", "A valid integer is required.")
-        }
+        let step = try object["step"].map { try FieldParser.integer($0, attr: "step") } ?? 0
+        guard let index = Int(exactly: step) else { throw APIError.invalid("step", "A valid integer is required.") }
         object["step"] = nil
         let stored: BatchExport? = try await database.read { connection in
             let scope = try await scope(parent, principal: principal, on: connection)

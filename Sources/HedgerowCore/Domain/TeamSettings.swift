@@ -74,7 +74,8 @@ public enum TeamSettings {
     ]
 
     /// Refuses a body that sets a fixed setting to another value than Hedgerow reports. Form
-    /// bodies carry text, so `"true"`/`"false"` stand for booleans and an empty value for null.
+    /// bodies carry text: `"true"`/`"false"` stand for booleans, an empty value for null, and a
+    /// JSON setting is its JSON text (as DRF's `JSONField` reads form input).
     public static func checkUnchanged(_ object: JSONObject) throws(APIError) {
         for (key, value) in object.entries {
             guard let reported = fixed[key], !matches(value, reported) else { continue }
@@ -91,7 +92,7 @@ public enum TeamSettings {
         case .bool(let flag): return ["true", "True", "1"].contains(text) ? flag : ["false", "False", "0"].contains(text) && !flag
         case .null: return text.isEmpty || text == "null"
         case .int(let number): return Int64(text) == number
-        default: return false
+        default: return (try? JSONParser.parse(text)) == reported
         }
     }
 }

@@ -94,8 +94,7 @@ public struct BatchExportInput: Sendable {
         if let value = object["offset_day"] { input.offsetDay = .some(try integer(value, attr: "offset_day", range: 0...6)) }
         if let value = object["offset_hour"] { input.offsetHour = .some(try integer(value, attr: "offset_hour", range: 0...23)) }
         if let value = object["team_id"] {
-            guard case .int(let id) = value else { throw APIError.invalid("team_id", "A valid integer is required.") }
-            input.teamID = id
+            input.teamID = try FieldParser.integer(value, attr: "team_id")
         }
         return input
     }

@@ -45,6 +45,22 @@ public enum FieldParser {
         throw APIError.invalid(attr, "Must be a valid boolean.")
     }
 
+    /// DRF `IntegerField`: JSON integers, whole numbers, and their text (form bodies), `"5.0"` too.
+    public static func integer(_ value: JSONValue, attr: String) throws(APIError) -> Int64 {
+        switch value {
+        case .int(let number): return number
+        case .double(let number) where number.rounded() == number && abs(number) < 9.2e18: return Int64(number)
+        case .string(let text):
+            var digits = Substring(text.trimmingCharacters(in: .whitespaces))
+            if let dot = digits.firstIndex(of: "."), digits[digits.index(after: dot)...].allSatisfy({ $0 == "0" }) {
+                digits = digits[..<dot]
+            }
+            if let number = Int64(digits) { return number }
+        default: break
+        }
+        throw APIError.invalid(attr, "A valid integer is required.")
+    }
+
     /// DRF `ChoiceField`.
     public static func choice(
         _ value: JSONValue, attr: String, choices: Set<String>, allowBlank: Bool = false, allowNull: Bool = false
