@@ -415,15 +415,16 @@ public struct BatchExportService: Sendable {
             backfill.finishedAt = now
         }
         try await exports.insertBackfill(backfill, on: connection)
-        for (index, tick) in ticks.enumerated() {
+        let runs = ticks.enumerated().map { index, tick in
             let intervalStart =
                 index == 0 ? max(adjusted, schedule.dataInterval(endingAt: tick).start) : schedule.dataInterval(endingAt: tick).start
             var run = BatchExportRun(
                 id: Identifiers.uuidV7(at: now), batchExportID: export.id, backfillID: backfill.id, dataIntervalStart: intervalStart,
                 dataIntervalEnd: tick, createdAt: Timestamp(microseconds: now.microseconds + Int64(index)))
             run.nextAttemptAt = now
-            try await exports.insertRun(run, on: connection)
+            return run
         }
+        try await exports.insertRuns(runs, on: connection)
         try await log(
             export.id, run: nil, "INFO",
             "Backfill \(backfill.id) created: \(ticks.count) run(s) from \(adjusted.iso8601) to \((end ?? ticks.last ?? adjusted).iso8601).",
