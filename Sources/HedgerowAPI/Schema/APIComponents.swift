@@ -77,7 +77,7 @@ enum APIComponents {
             Field("allow_publicly_shared_resources", S.boolean),
             Field("member_count", S.integer, .readOnly),
             Field("is_ai_data_processing_approved", S.nullable(S.boolean)),
-            Field("default_experiment_stats_method", S.nullable(S.strings(["bayesian", "frequentist"]))),
+            Field("default_experiment_stats_method", S.nullable(S.strings(["bayesian", "frequentist", ""]))),
             Field("default_role_id", S.nullable(S.string)),
         ])
 
