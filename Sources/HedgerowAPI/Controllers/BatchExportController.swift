@@ -37,74 +37,94 @@ struct BatchExportController: Sendable {
         let testQuery = [
             OperationDoc.Query(name: "destination", schema: APIComponents.destinationType, description: "The destination type.")
         ]
-        let docs: [String: OperationDoc] = [
-            "GET /": .list("PaginatedBatchExportList", "The batch exports."),
-            "POST /": .create(export, "Create a batch export."),
-            "GET /:id/": .retrieve(export, "A batch export with its latest runs.", id: uuid),
-            "PUT /:id/": .update(export, "Replace a batch export's settings.", id: uuid),
-            "PATCH /:id/": .partialUpdate(export, "Change a batch export's settings.", id: uuid),
-            "DELETE /:id/": .destroy("Delete a batch export.", id: uuid),
-            "POST /:id/pause/": .action("Pause the schedule.", response: "BatchExportPaused", id: uuid),
-            "POST /:id/unpause/": .action(
-                "Resume the schedule (with `backfill`, the missed intervals too).", request: "BatchExportUnpauseRequest",
-                response: "BatchExportPaused", id: uuid),
-            "POST /:id/backfill/": .action(
-                "Start a backfill (PostHog's older route).", request: "BatchExportBackfillRequest", requestRequired: true,
-                response: "BatchExportBackfillCreated", id: uuid),
-            "GET /:batch_export_id/backfills/": .list(
-                "PaginatedBatchExportBackfillList", "The export's backfills.", query: OperationDoc.cursor),
-            "POST /:batch_export_id/backfills/": .create(
-                "BatchExportBackfillRequest", "Start a backfill.", response: "BatchExportBackfillCreated"),
-            "GET /:batch_export_id/backfills/:id/": .retrieve("BatchExportBackfill", "A backfill and its progress.", id: uuid),
-            "POST /:batch_export_id/backfills/:id/cancel/": .action("Cancel a backfill.", response: "Cancelled", id: uuid),
-            "GET /:batch_export_id/runs/": runsDoc,
-            "GET /:batch_export_id/runs/:id/": .retrieve("BatchExportRun", "A run.", id: uuid),
-            "POST /:batch_export_id/runs/:id/retry/": .action(
-                "Run the interval again, as a backfill of one run.", response: "BatchExportBackfillCreated", id: uuid),
-            "POST /:batch_export_id/runs/:id/cancel/": .action("Cancel a run.", response: "Cancelled", id: uuid),
-            "GET /:id/logs/": .action(
-                "The export's log lines, newest first.", response: "PaginatedBatchExportLogEntryList", query: logQuery, id: uuid),
-            "GET /:batch_export_id/runs/:id/logs/": .action(
-                "One run's log lines, newest first.", response: "PaginatedBatchExportLogEntryList", query: logQuery, id: uuid),
-            "GET /test/": .action("The test steps of a destination type.", response: "BatchExportTest", query: testQuery),
-            "POST /run_test_step_new/": .action(
-                "Run one test step against an unsaved configuration.", request: "BatchExportTestStepRequest", requestRequired: true,
-                response: "BatchExportTestStep"),
-            "POST /:id/run_test_step/": .action(
-                "Run one test step against the export's configuration (with changes from the body).",
-                request: "BatchExportTestStepRequest", requestRequired: true, response: "BatchExportTestStep", id: uuid),
+        typealias Handler = @Sendable (APIRequest, BatchExportParent) async throws -> APIResponse
+        let endpoints: [(String, String, RequiredScope, OperationDoc, Handler)] = [
+            ("GET", "/", read, .list("PaginatedBatchExportList", "The batch exports."), list),
+            ("POST", "/", write, .create(export, "Create a batch export."), create),
+            ("GET", "/:id/", read, .retrieve(export, "A batch export with its latest runs.", id: uuid), retrieve),
+            (
+                "PUT", "/:id/", write, .update(export, "Replace a batch export's settings.", id: uuid),
+                { try await update($0, $1, full: true) }
+            ),
+            (
+                "PATCH", "/:id/", write, .partialUpdate(export, "Change a batch export's settings.", id: uuid),
+                { try await update($0, $1, full: false) }
+            ),
+            ("DELETE", "/:id/", write, .destroy("Delete a batch export.", id: uuid), delete),
+            ("POST", "/:id/pause/", write, .action("Pause the schedule.", response: "BatchExportPaused", id: uuid), pause),
+            (
+                "POST", "/:id/unpause/", write,
+                .action(
+                    "Resume the schedule (with `backfill`, the missed intervals too).", request: "BatchExportUnpauseRequest",
+                    response: "BatchExportPaused", id: uuid),
+                unpause
+            ),
+            (
+                "POST", "/:id/backfill/", write,
+                .action(
+                    "Start a backfill (PostHog's older route).", request: "BatchExportBackfillRequest", requestRequired: true,
+                    response: "BatchExportBackfillCreated", id: uuid),
+                deprecatedBackfill
+            ),
+            (
+                "GET", "/:batch_export_id/backfills/", read,
+                .list("PaginatedBatchExportBackfillList", "The export's backfills.", query: OperationDoc.cursor), listBackfills
+            ),
+            (
+                "POST", "/:batch_export_id/backfills/", write,
+                .create("BatchExportBackfillRequest", "Start a backfill.", response: "BatchExportBackfillCreated"), createBackfill
+            ),
+            (
+                "GET", "/:batch_export_id/backfills/:id/", read,
+                .retrieve("BatchExportBackfill", "A backfill and its progress.", id: uuid), retrieveBackfill
+            ),
+            (
+                "POST", "/:batch_export_id/backfills/:id/cancel/", write,
+                .action("Cancel a backfill.", response: "Cancelled", id: uuid), cancelBackfill
+            ),
+            ("GET", "/:batch_export_id/runs/", read, runsDoc, listRuns),
+            ("GET", "/:batch_export_id/runs/:id/", read, .retrieve("BatchExportRun", "A run.", id: uuid), retrieveRun),
+            (
+                "POST", "/:batch_export_id/runs/:id/retry/", write,
+                .action("Run the interval again, as a backfill of one run.", response: "BatchExportBackfillCreated", id: uuid),
+                retryRun
+            ),
+            ("POST", "/:batch_export_id/runs/:id/cancel/", write, .action("Cancel a run.", response: "Cancelled", id: uuid), cancelRun),
+            (
+                "GET", "/:id/logs/", read,
+                .action("The export's log lines, newest first.", response: "PaginatedBatchExportLogEntryList", query: logQuery, id: uuid),
+                logs
+            ),
+            (
+                "GET", "/:batch_export_id/runs/:id/logs/", read,
+                .action("One run's log lines, newest first.", response: "PaginatedBatchExportLogEntryList", query: logQuery, id: uuid),
+                runLogs
+            ),
+            (
+                "GET", "/test/", read, .action("The test steps of a destination type.", response: "BatchExportTest", query: testQuery),
+                testSteps
+            ),
+            (
+                "POST", "/run_test_step_new/", write,
+                .action(
+                    "Run one test step against an unsaved configuration.", request: "BatchExportTestStepRequest",
+                    requestRequired: true, response: "BatchExportTestStep"),
+                { try await runTestStep($0, $1, id: nil) }
+            ),
+            (
+                "POST", "/:id/run_test_step/", write,
+                .action(
+                    "Run one test step against the export's configuration (with changes from the body).",
+                    request: "BatchExportTestStepRequest", requestRequired: true, response: "BatchExportTestStep", id: uuid),
+                { try await runTestStep($0, $1, id: $0.parameters["id"] ?? "") }
+            ),
         ]
         for (prefix, teamBased, parent) in prefixes {
-            func add(
-                _ method: String, _ suffix: String, _ scope: RequiredScope,
-                _ handler: @escaping @Sendable (APIRequest, BatchExportParent) async throws -> APIResponse
-            ) {
-                routes.add(method, prefix + suffix, scope: scope, teamBased: teamBased, doc: docs["\(method) \(suffix)"]) { request in
+            for (method, suffix, scope, doc, handler) in endpoints {
+                routes.add(method, prefix + suffix, scope: scope, teamBased: teamBased, doc: doc) { request in
                     try await handler(request, parent(request))
                 }
             }
-            add("GET", "/", read, list)
-            add("POST", "/", write, create)
-            add("GET", "/:id/", read, retrieve)
-            add("PUT", "/:id/", write, { try await update($0, $1, full: true) })
-            add("PATCH", "/:id/", write, { try await update($0, $1, full: false) })
-            add("DELETE", "/:id/", write, delete)
-            add("POST", "/:id/pause/", write, pause)
-            add("POST", "/:id/unpause/", write, unpause)
-            add("POST", "/:id/backfill/", write, deprecatedBackfill)
-            add("GET", "/:batch_export_id/backfills/", read, listBackfills)
-            add("POST", "/:batch_export_id/backfills/", write, createBackfill)
-            add("GET", "/:batch_export_id/backfills/:id/", read, retrieveBackfill)
-            add("POST", "/:batch_export_id/backfills/:id/cancel/", write, cancelBackfill)
-            add("GET", "/:batch_export_id/runs/", read, listRuns)
-            add("GET", "/:batch_export_id/runs/:id/", read, retrieveRun)
-            add("POST", "/:batch_export_id/runs/:id/retry/", write, retryRun)
-            add("POST", "/:batch_export_id/runs/:id/cancel/", write, cancelRun)
-            add("GET", "/:id/logs/", read, logs)
-            add("GET", "/:batch_export_id/runs/:id/logs/", read, runLogs)
-            add("GET", "/test/", read, testSteps)
-            add("POST", "/run_test_step_new/", write, { try await runTestStep($0, $1, id: nil) })
-            add("POST", "/:id/run_test_step/", write, { try await runTestStep($0, $1, id: $0.parameters["id"] ?? "") })
         }
     }
 

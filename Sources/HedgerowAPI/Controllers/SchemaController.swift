@@ -7,11 +7,13 @@ struct SchemaController: Sendable {
     let version: String
 
     /// Adds the route last, once every other route is in the table, so that the document it
-    /// serves describes the finished table (itself included).
+    /// serves describes the finished table (itself included). The document is built when asked
+    /// for, not at every start.
     func addRoute(to routes: inout Routes) {
         var finished = routes
         finished.add("GET", "/api/schema/", scope: nil, doc: Self.doc) { _ in .noContent }
-        let document = OpenAPIDocument.build(finished, version: version)
-        routes.add("GET", "/api/schema/", scope: nil, doc: Self.doc) { _ in .ok(document) }
+        let table = finished
+        let version = version
+        routes.add("GET", "/api/schema/", scope: nil, doc: Self.doc) { _ in .ok(OpenAPIDocument.build(table, version: version)) }
     }
 }

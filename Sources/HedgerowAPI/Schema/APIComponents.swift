@@ -40,14 +40,14 @@ enum APIComponents {
         components["BatchExportDestinationTypeEnum"] = .object(destinationType)
         components["BatchExportRunStatusEnum"] = .object(runStatus)
         components["EnvironmentsRollbackRequest"] = .object(["type": "object", "additionalProperties": .object(S.integer)])
-        components["BatchExportBackfillCreated"] = .object(S.closed([("backfill_id", S.uuid)], required: ["backfill_id"]))
-        components["BatchExportPaused"] = .object(S.closed([("paused", S.boolean)], required: ["paused"]))
-        components["Cancelled"] = .object(S.closed([("cancelled", S.boolean)], required: ["cancelled"]))
+        components["BatchExportBackfillCreated"] = .object(S.inline([("backfill_id", S.uuid)], required: ["backfill_id"]))
+        components["BatchExportPaused"] = .object(S.inline([("paused", S.boolean)], required: ["paused"]))
+        components["Cancelled"] = .object(S.inline([("cancelled", S.boolean)], required: ["cancelled"]))
         components["BatchExportBackfillRequest"] = .object(
-            S.closed([("start_at", S.nullable(S.dateTime)), ("end_at", S.nullable(S.dateTime))], required: []))
-        components["BatchExportUnpauseRequest"] = .object(S.closed([("backfill", S.nullable(S.boolean))], required: []))
+            S.inline([("start_at", S.nullable(S.dateTime)), ("end_at", S.nullable(S.dateTime))], required: []))
+        components["BatchExportUnpauseRequest"] = .object(S.inline([("backfill", S.nullable(S.boolean))], required: []))
         components["BatchExportTestStepRequest"] = .object(
-            S.closed(
+            S.inline(
                 [("step", S.integer), ("destination", S.ref("BatchExportDestination")), ("name", S.string)], required: []))
         return components
     }
@@ -262,7 +262,7 @@ enum APIComponents {
             Field(
                 "progress",
                 S.nullable(
-                    S.closed(
+                    S.inline(
                         [("total_runs", S.integer), ("finished_runs", S.integer), ("progress", S.number)],
                         required: ["total_runs", "finished_runs", "progress"])), .readOnly),
             Field("start_at", S.nullable(S.dateTime)), Field("end_at", S.nullable(S.dateTime)),
@@ -286,7 +286,7 @@ enum APIComponents {
             Field(
                 "result",
                 S.nullable(
-                    S.closed(
+                    S.inline(
                         [("status", S.strings(["Passed", "Failed"])), ("message", S.nullable(S.string))], required: ["status"])),
                 .readOnly),
         ])

@@ -36,12 +36,8 @@ public struct OperationDoc: Sendable {
     ]
     static let cursor = [Query(name: "cursor", schema: Schema.string, description: "The pagination cursor value.")]
 
-    static func list(
-        _ component: String, _ summary: String, query: [Query] = limitOffset, id: JSONObject = Schema.string
-    )
-        -> OperationDoc
-    {
-        OperationDoc(kind: .list, summary: summary, status: 200, response: component, query: query, idSchema: id)
+    static func list(_ component: String, _ summary: String, query: [Query] = limitOffset) -> OperationDoc {
+        OperationDoc(kind: .list, summary: summary, status: 200, response: component, query: query)
     }
 
     static func retrieve(_ component: String, _ summary: String, id: JSONObject = Schema.string) -> OperationDoc {

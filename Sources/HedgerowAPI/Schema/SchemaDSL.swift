@@ -43,8 +43,8 @@ enum Schema {
         return schema
     }
 
-    /// An object of exactly these properties (responses never carry others).
-    static func closed(_ properties: [(String, JSONObject)], required: [String]) -> JSONObject {
+    /// An inline object schema with these properties (the small bodies of actions, nested values).
+    static func inline(_ properties: [(String, JSONObject)], required: [String]) -> JSONObject {
         var schema: JSONObject = ["type": "object", "properties": .object(JSONObject(properties.map { ($0, .object($1)) }))]
         if !required.isEmpty { schema["required"] = .array(required.map(JSONValue.string)) }
         return schema
@@ -97,7 +97,7 @@ struct Model {
     }
 
     static func limitOffsetPage(of component: String) -> JSONObject {
-        Schema.closed(
+        Schema.inline(
             [
                 ("count", Schema.integer), ("next", Schema.nullable(Schema.uri)), ("previous", Schema.nullable(Schema.uri)),
                 ("results", Schema.array(Schema.ref(component))),
@@ -105,7 +105,7 @@ struct Model {
     }
 
     static func cursorPage(of component: String) -> JSONObject {
-        Schema.closed(
+        Schema.inline(
             [
                 ("next", Schema.nullable(Schema.uri)), ("previous", Schema.nullable(Schema.uri)),
                 ("results", Schema.array(Schema.ref(component))),

@@ -556,8 +556,7 @@ public struct BatchExportService: Sendable {
         _ parent: BatchExportParent, id: String?, body: JSONValue, principal: Principal
     ) async throws -> (DestinationTest.Step, DestinationTest.Result) {
         var object = try BodyObject.require(body)
-        let step = try object["step"].map { try FieldParser.integer($0, attr: "step") } ?? 0
-        guard let index = Int(exactly: step) else { throw APIError.invalid("step", "A valid integer is required.") }
+        let index = Int(try object["step"].map { try FieldParser.integer($0, attr: "step") } ?? 0)
         object["step"] = nil
         let stored: BatchExport? = try await database.read { connection in
             let scope = try await scope(parent, principal: principal, on: connection)
