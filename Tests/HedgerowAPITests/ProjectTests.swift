@@ -151,8 +151,18 @@ struct ProjectTests {
             ).expectError(
                 400, type: "validation_error", code: "invalid",
                 detail: "Hedgerow does not support changing this setting; it is always false.", attr: "anonymize_ips")
+            try await server.request(
+                "PATCH", "/api/environments/\(id)/", key: world.member.key, json: .object(["access_control": true])
+            ).expectError(
+                400, type: "validation_error", code: "invalid",
+                detail: "Hedgerow does not support changing this setting; it is always false.", attr: "access_control")
+            // The settings Hedgerow keeps are written (from a form body, as DRF reads it).
+            let demo = try await server.request(
+                "PATCH", "/api/environments/\(id)/", key: world.member.key, body: Array("is_demo=true&completed_snippet_onboarding=1".utf8),
+                headers: [("Content-Type", "application/x-www-form-urlencoded")])
+            #expect(demo["is_demo"] == true && demo["completed_snippet_onboarding"] == true, "\(demo.text)")
             let patched = try await server.request("GET", "/api/environments/\(id)/", key: world.member.key)
-            #expect(patched["name"] == "QA")
+            #expect(patched["name"] == "QA" && patched["is_demo"] == true && patched["completed_snippet_onboarding"] == true)
             #expect(patched["timezone"] == "Europe/Berlin")
             let reset = try await server.request("POST", "/api/environments/\(id)/reset_token/", key: world.member.key)
             #expect(reset.status == 200)

@@ -43,7 +43,7 @@ public struct ProjectService: Sendable {
             let id = try await Sequences.next("team", on: connection)
             let project = Project(id: id, organizationID: organization.organization.id, name: name, createdAt: now, updatedAt: now)
             try await teams.insertProject(project, on: connection)
-            let main = Self.newEnvironment(id: id, project: project, name: name, timezone: input.timezone ?? "UTC", at: now)
+            let main = Self.newEnvironment(id: id, project: project, name: name, input: input, at: now)
             try await teams.insertEnvironment(main, on: connection)
             return (project, EnvironmentAccess(environment: main, organization: organization.organization, level: organization.level))
         }
@@ -103,8 +103,7 @@ public struct ProjectService: Sendable {
         if let name = input.name { project.name = name }
         project.updatedAt = now
         try await teams.updateProject(project, on: connection)
-        if let timezone = input.timezone {
-            main.environment.timezone = timezone
+        if input.apply(to: &main.environment) {
             main.environment.updatedAt = now
             try await teams.updateEnvironment(main.environment, on: connection)
         }
@@ -192,8 +191,7 @@ public struct ProjectService: Sendable {
             guard let name = input.name else { throw APIError.required("name") }
             let now = Timestamp.now()
             let environment = Self.newEnvironment(
-                id: try await Sequences.next("team", on: connection), project: project, name: name,
-                timezone: input.timezone ?? "UTC", at: now)
+                id: try await Sequences.next("team", on: connection), project: project, name: name, input: input, at: now)
             try await teams.insertEnvironment(environment, on: connection)
             return EnvironmentAccess(environment: environment, organization: main.organization, level: main.level)
         }
@@ -209,7 +207,7 @@ public struct ProjectService: Sendable {
         try await database.transaction { connection in
             var target = try await access.environment(id, principal: principal, on: connection)
             if let name = input.name { target.environment.name = name }
-            if let timezone = input.timezone { target.environment.timezone = timezone }
+            input.apply(to: &target.environment)
             target.environment.updatedAt = Timestamp.now()
             try await teams.updateEnvironment(target.environment, on: connection)
             return target
@@ -241,11 +239,13 @@ public struct ProjectService: Sendable {
 
     // MARK: Helpers
 
-    static func newEnvironment(id: Int64, project: Project, name: String, timezone: String, at now: Timestamp) -> Environment {
-        Environment(
+    static func newEnvironment(id: Int64, project: Project, name: String, input: ProjectInput, at now: Timestamp) -> Environment {
+        var environment = Environment(
             id: id, uuid: Identifiers.uuidV7(at: now), organizationID: project.organizationID, projectID: project.id, name: name,
-            apiToken: PersonalAPIKeyCodec.generateProjectToken(), timezone: timezone, ingestedEvent: false,
+            apiToken: PersonalAPIKeyCodec.generateProjectToken(), timezone: "UTC", ingestedEvent: false,
             completedSnippetOnboarding: false, isDemo: false, createdAt: now, updatedAt: now)
+        input.apply(to: &environment)
+        return environment
     }
 
     /// Users whose current environment was deleted get the organization's first environment.

@@ -6,6 +6,7 @@
 public enum TeamSettings {
     /// Every fixed setting, by PostHog's field name.
     public static let fixed: [String: JSONValue] = [
+        "access_control": false,
         "app_urls": [],
         "slack_incoming_webhook": nil,
         "anonymize_ips": false,

@@ -1,9 +1,13 @@
 import Foundation
 
-/// The writable fields of a project or an environment: a name and (environments) a time zone.
+/// The writable fields of a project or an environment: a name, and the environment settings
+/// Hedgerow keeps (a project's go to its main environment). PostHog's other settings are checked
+/// by `TeamSettings`.
 public struct ProjectInput: Sendable, Equatable {
     public var name: String?
     public var timezone: String?
+    public var isDemo: Bool?
+    public var completedSnippetOnboarding: Bool?
 
     public static let nameMaxLength = 200
 
@@ -27,6 +31,20 @@ public struct ProjectInput: Sendable, Equatable {
             }
             input.timezone = identifier
         }
+        if let value = object["is_demo"] { input.isDemo = try FieldParser.boolean(value, attr: "is_demo") }
+        if let value = object["completed_snippet_onboarding"] {
+            input.completedSnippetOnboarding = try FieldParser.boolean(value, attr: "completed_snippet_onboarding")
+        }
         return input
+    }
+
+    /// Sets the environment settings the input gives; whether anything changed.
+    @discardableResult
+    public func apply(to environment: inout Environment) -> Bool {
+        let before = environment
+        if let timezone { environment.timezone = timezone }
+        if let isDemo { environment.isDemo = isDemo }
+        if let completedSnippetOnboarding { environment.completedSnippetOnboarding = completedSnippetOnboarding }
+        return environment != before
     }
 }

@@ -127,10 +127,14 @@ public struct TeamStore: Sendable {
     /// Writes name, timezone, token and project of an environment.
     public func updateEnvironment(_ environment: Environment, on connection: any SQLConnection) async throws {
         try await connection.execute(
-            "UPDATE teams SET name = $2, timezone = $3, api_token = $4, project_id = $5, updated_at = $6 WHERE id = $1",
+            """
+            UPDATE teams SET name = $2, timezone = $3, api_token = $4, project_id = $5, updated_at = $6,
+              completed_snippet_onboarding = $7, is_demo = $8 WHERE id = $1
+            """,
             [
                 .int(environment.id), .text(environment.name), .text(environment.timezone), .text(environment.apiToken),
-                .int(environment.projectID), SQLValue(environment.updatedAt),
+                .int(environment.projectID), SQLValue(environment.updatedAt), .bool(environment.completedSnippetOnboarding),
+                .bool(environment.isDemo),
             ])
     }
 
