@@ -288,3 +288,17 @@ final class LZ4FrameCompressor: StreamCompressor {
         output.append(contentsOf: buffer[0..<written])
     }
 }
+
+/// Why inflating a body failed (`Gzip`, `Zstd`): it is not valid data of its codec, or it inflates
+/// past the limit given.
+public enum DecompressionFailure: Error, Equatable, CustomStringConvertible {
+    case corrupt(codec: String, String)
+    case tooLarge(limit: Int)
+
+    public var description: String {
+        switch self {
+        case .corrupt(let codec, let message): "invalid \(codec) data: \(message)"
+        case .tooLarge(let limit): "decompressed data is larger than \(limit) bytes"
+        }
+    }
+}

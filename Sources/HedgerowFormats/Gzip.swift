@@ -2,17 +2,7 @@ import CZlib
 
 /// gzip (RFC 1952) and zlib streams through the system's zlib.
 public enum Gzip {
-    public enum Failure: Error, Equatable, CustomStringConvertible {
-        case corrupt(String)
-        case tooLarge(limit: Int)
-
-        public var description: String {
-            switch self {
-            case .corrupt(let message): "invalid gzip data: \(message)"
-            case .tooLarge(let limit): "decompressed data is larger than \(limit) bytes"
-            }
-        }
-    }
+    public typealias Failure = DecompressionFailure
 
     /// Whether `bytes` start with the gzip magic number.
     public static func isGzip(_ bytes: [UInt8]) -> Bool {
@@ -25,7 +15,7 @@ public enum Gzip {
         var stream = z_stream()
         // 15 + 32: any window size, gzip or zlib header detected automatically.
         guard inflateInit2_(&stream, 15 + 32, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw .corrupt("cannot initialise zlib")
+            throw .corrupt(codec: "gzip", "cannot initialise zlib")
         }
         defer { inflateEnd(&stream) }
         var output: [UInt8] = []
@@ -54,11 +44,11 @@ public enum Gzip {
                     if offset < source.count, inflateReset(&stream) == Z_OK { continue }
                     return
                 case Z_OK:
-                    if produced == 0 && stream.avail_in == 0 { failure = .corrupt("unexpected end of data") }
+                    if produced == 0 && stream.avail_in == 0 { failure = .corrupt(codec: "gzip", "unexpected end of data") }
                 case Z_BUF_ERROR:
-                    if stream.avail_in == 0 { failure = .corrupt("unexpected end of data") }
+                    if stream.avail_in == 0 { failure = .corrupt(codec: "gzip", "unexpected end of data") }
                 default:
-                    failure = .corrupt(stream.msg.map { String(cString: $0) } ?? "error \(status)")
+                    failure = .corrupt(codec: "gzip", stream.msg.map { String(cString: $0) } ?? "error \(status)")
                 }
             }
         }

@@ -3,21 +3,11 @@ import CCodecs
 /// zstd frames inflated through the system's libzstd (capture v1 bodies sent with
 /// `Content-Encoding: zstd`).
 public enum Zstd {
-    public enum Failure: Error, Equatable, CustomStringConvertible {
-        case corrupt(String)
-        case tooLarge(limit: Int)
-
-        public var description: String {
-            switch self {
-            case .corrupt(let message): "invalid zstd data: \(message)"
-            case .tooLarge(let limit): "decompressed data is larger than \(limit) bytes"
-            }
-        }
-    }
+    public typealias Failure = DecompressionFailure
 
     /// Inflates every frame of `input`, refusing output larger than `limit` bytes.
     public static func decompress(_ input: [UInt8], limit: Int) throws(Failure) -> [UInt8] {
-        guard let stream = ZSTD_createDStream() else { throw .corrupt("cannot allocate a zstd context") }
+        guard let stream = ZSTD_createDStream() else { throw .corrupt(codec: "zstd", "cannot allocate a zstd context") }
         defer { ZSTD_freeDStream(stream) }
         var output: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: ZSTD_DStreamOutSize())
@@ -32,7 +22,7 @@ public enum Zstd {
                     return (hint, outBuffer.pos)
                 }
                 if ZSTD_isError(hint) != 0 {
-                    failure = .corrupt(String(cString: ZSTD_getErrorName(hint)))
+                    failure = .corrupt(codec: "zstd", String(cString: ZSTD_getErrorName(hint)))
                     return
                 }
                 if output.count + produced > limit {
@@ -42,7 +32,7 @@ public enum Zstd {
                 output.append(contentsOf: chunk[0..<produced])
                 lastHint = hint
                 if inBuffer.pos == inBuffer.size, produced == 0, hint != 0 {
-                    failure = .corrupt("unexpected end of data")
+                    failure = .corrupt(codec: "zstd", "unexpected end of data")
                     return
                 }
             }

@@ -60,14 +60,7 @@ struct CaptureController: Sendable {
         switch request.header("Content-Encoding")?.lowercased().trimmingCharacters(in: .whitespaces) {
         case nil, "", "identity": break
         case "gzip", "deflate": bytes = try gunzip(bytes)
-        case "zstd":
-            do {
-                bytes = try Zstd.decompress(bytes, limit: maximumBodySize)
-            } catch .tooLarge {
-                throw APIError.payloadTooLarge(limit: maximumBodySize)
-            } catch {
-                throw CaptureParser.invalid("Malformed request data: \(error.description).")
-            }
+        case "zstd": bytes = try inflate(bytes, with: Zstd.decompress)
         case let other?:
             throw APIError(
                 status: 415, type: "invalid_request", code: "unsupported_media_type",
@@ -142,9 +135,14 @@ struct CaptureController: Sendable {
         return try parseJSON(payload)
     }
 
-    func gunzip(_ bytes: [UInt8]) throws(APIError) -> [UInt8] {
+    func gunzip(_ bytes: [UInt8]) throws(APIError) -> [UInt8] { try inflate(bytes, with: Gzip.decompress) }
+
+    /// A compressed body inflated up to the body limit: past it 413, invalid data 400.
+    func inflate(
+        _ bytes: [UInt8], with decompress: ([UInt8], Int) throws(DecompressionFailure) -> [UInt8]
+    ) throws(APIError) -> [UInt8] {
         do {
-            return try Gzip.decompress(bytes, limit: maximumBodySize)
+            return try decompress(bytes, maximumBodySize)
         } catch .tooLarge {
             throw APIError.payloadTooLarge(limit: maximumBodySize)
         } catch {
