@@ -99,18 +99,23 @@ public struct BatchExportService: Sendable {
         return export
     }
 
-    func save(_ export: BatchExport, insert: Bool, on connection: any SQLConnection) async throws {
-        if export.destinationType == .http, case .string(let url)? = export.destinationConfig["url"],
+    /// The checks a destination passes before it is saved or tested: an HTTP URL's form, and the
+    /// outbound policy for addresses written as literals (names are checked when a run connects).
+    func checkDestination(_ type: DestinationType, config: JSONObject) throws(APIError) {
+        if type == .http, case .string(let url)? = config["url"],
             let problem = HTTPDestination.check(url: url, allowInsecure: allowInsecureHTTP)
         {
             throw APIError.invalidInput("Invalid HTTP destination URL: \(problem)", attr: "destination")
         }
-        // Addresses written as literals are checked now; names when the run connects.
-        for (field, host) in DestinationConfig.hosts(in: export.destinationConfig, type: export.destinationType) {
+        for (field, host) in DestinationConfig.hosts(in: config, type: type) {
             if let reason = outbound.refusal(forHost: host) {
                 throw APIError.invalidInput("The destination's '\(field)' is not allowed: \(reason)", attr: "destination")
             }
         }
+    }
+
+    func save(_ export: BatchExport, insert: Bool, on connection: any SQLConnection) async throws {
+        try checkDestination(export.destinationType, config: export.destinationConfig)
         let secretNames = DestinationConfig.secretFields(for: export.destinationType)
         var hidden = JSONObject()
         for entry in export.destinationConfig.entries where secretNames.contains(entry.key) { hidden[entry.key] = entry.value }
@@ -579,16 +584,7 @@ public struct BatchExportService: Sendable {
         let config = try DestinationConfig.validate(
             type: type, config: destination?["config"] ?? .object(JSONObject()), model: stored?.model ?? "events",
             existing: stored?.destinationConfig)
-        for (field, host) in DestinationConfig.hosts(in: config, type: type) {
-            if let reason = outbound.refusal(forHost: host) {
-                throw APIError.invalidInput("The destination's '\(field)' is not allowed: \(reason)", attr: "destination")
-            }
-        }
-        if type == .http, case .string(let url)? = config["url"],
-            let problem = HTTPDestination.check(url: url, allowInsecure: allowInsecureHTTP)
-        {
-            throw APIError.invalidInput("Invalid HTTP destination URL: \(problem)", attr: "destination")
-        }
+        try checkDestination(type, config: config)
         let result = await test.run(
             step: index, config: config, connector: OutboundConnector(policy: outbound), logger: Logger(label: "hedgerow.destination-test"))
         return (test.steps[index], result)
