@@ -299,7 +299,7 @@ public struct ExportEngine: Service {
                 }
             }
             group.addTask {
-                while !stopping.isStopped { try await Task.sleep(for: .milliseconds(50)) }
+                try await stopping.wait()
                 try await Task.sleep(for: configuration.shutdownGrace)
                 interruption.set(.shuttingDown)
                 throw Interruption.shuttingDown

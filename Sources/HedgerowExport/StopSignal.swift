@@ -9,6 +9,11 @@ final class StopSignal: Sendable {
 
     func stop() { stopped.store(true, ordering: .releasing) }
 
+    /// Returns once stopped; throws when the task is cancelled.
+    func wait() async throws {
+        while !isStopped { try await Task.sleep(for: .milliseconds(50)) }
+    }
+
     /// Sleeps for `duration`, waking early once stopped; throws when the task is cancelled.
     func sleep(for duration: Duration) async throws {
         let deadline = ContinuousClock.now + duration

@@ -238,6 +238,14 @@ public enum Migrations {
         Migration(
             version: 7, name: "run retry deadline",
             statements: ["ALTER TABLE batch_export_runs ADD COLUMN first_attempt_at BIGINT"]),
+        Migration(
+            version: 8, name: "backfill frontier index",
+            statements: [
+                """
+                CREATE INDEX batch_export_runs_unfinished ON batch_export_runs (backfill_id, data_interval_end)
+                WHERE status IN ('Starting', 'Running', 'FailedRetryable')
+                """
+            ]),
     ]
 
     /// Events: properties as JSON (JSONB on PostgreSQL, for the filter operators), times in

@@ -14,25 +14,51 @@ extension BatchExportStore {
     }
 
     /// Runs that are due and not held by a live lease, oldest interval first. Runs of one backfill go
-    /// `backfillConcurrency` at a time. On PostgreSQL the rows stay locked (`SKIP LOCKED`) until the
-    /// transaction ends, so two workers never take the same run.
+    /// `backfillConcurrency` at a time: of each backfill with unfinished runs only the first of them
+    /// (its frontier) are candidates, read through the partial index `batch_export_runs_unfinished`,
+    /// so a poll costs the same for a backfill of ten runs and of a hundred thousand. On PostgreSQL the rows stay locked
+    /// (`SKIP LOCKED`) until the transaction ends, so two workers never take the same run.
     public func claimableRuns(
         now: Timestamp, limit: Int, backfillConcurrency: Int, on connection: any SQLConnection
     ) async throws -> [BatchExportRun] {
         let lock = connection.dialect == .postgres ? " FOR UPDATE OF r SKIP LOCKED" : ""
         let columns = Self.runColumns.split(separator: ",").map { "r." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-        return try await connection.query(
+            .joined(separator: ", ")
+        let unfinished = "('Starting', 'Running', 'FailedRetryable')"
+        func due(now: String) -> String {
+            "r.status IN \(unfinished) AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= \(now)) AND (r.lease_expires_at IS NULL OR r.lease_expires_at < \(now))"
+        }
+        var candidates = try await connection.query(
             """
-            SELECT \(columns.joined(separator: ", ")) FROM batch_export_runs r JOIN batch_exports e ON e.id = r.batch_export_id
-            WHERE r.status IN ('Starting', 'Running', 'FailedRetryable') AND e.deleted = $1
-              AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= $2)
-              AND (r.lease_expires_at IS NULL OR r.lease_expires_at < $2)
-              AND (r.backfill_id IS NULL OR (
-                  SELECT COUNT(*) FROM batch_export_runs p WHERE p.backfill_id = r.backfill_id AND p.data_interval_end < r.data_interval_end
-                    AND p.status IN ('Starting', 'Running', 'FailedRetryable')) < $3)
+            SELECT \(columns) FROM batch_export_runs r JOIN batch_exports e ON e.id = r.batch_export_id
+            WHERE r.backfill_id IS NULL AND e.deleted = $1 AND \(due(now: "$2"))
             ORDER BY r.data_interval_end, r.created_at LIMIT \(max(limit, 0))\(lock)
-            """, [.bool(false), SQLValue(now), .int(Int64(max(backfillConcurrency, 1)))]
+            """, [.bool(false), SQLValue(now)]
         ).map(Self.decodeRun)
+        let backfills = try await connection.query(
+            """
+            SELECT b.id FROM batch_export_backfills b JOIN batch_exports e ON e.id = b.batch_export_id
+            WHERE e.deleted = $1 AND EXISTS (
+                SELECT 1 FROM batch_export_runs p WHERE p.backfill_id = b.id AND p.status IN \(unfinished))
+            """, [.bool(false)])
+        for backfill in backfills {
+            // The frontier is read first and locked after, so that a run another worker holds is
+            // not replaced by the next one (which would put one more of the backfill's runs in flight).
+            let frontier = try await connection.query(
+                """
+                SELECT id FROM batch_export_runs WHERE backfill_id = $1 AND status IN \(unfinished)
+                ORDER BY data_interval_end LIMIT \(max(backfillConcurrency, 1))
+                """, [.text(backfill.string("id") ?? "")]
+            ).compactMap { $0.string("id") }
+            guard !frontier.isEmpty else { continue }
+            let ids = frontier.indices.map { "$\($0 + 2)" }.joined(separator: ", ")
+            candidates += try await connection.query(
+                "SELECT \(columns) FROM batch_export_runs r WHERE r.id IN (\(ids)) AND \(due(now: "$1"))\(lock)",
+                [SQLValue(now)] + frontier.map(SQLValue.text)
+            ).map(Self.decodeRun)
+        }
+        candidates.sort { ($0.dataIntervalEnd, $0.createdAt) < ($1.dataIntervalEnd, $1.createdAt) }
+        return Array(candidates.prefix(max(limit, 0)))
     }
 
     /// Stores a claimed run with its lease (the caller applied `RunTransition.claim`).
