@@ -77,45 +77,36 @@ public struct HedgerowConfiguration: Sendable {
         if let enabled = environment["HEDGEROW_RATE_LIMIT_ENABLED"], !enabled.isEmpty {
             configuration.rateLimit.enabled = !["0", "false", "no", "off"].contains(enabled.lowercased())
         }
-        func count(_ name: String) throws -> Int? {
-            guard let text = environment[name], !text.isEmpty else { return nil }
-            guard let value = Int(text), value >= 0 else { throw Invalid(description: "\(name) must be a whole number (0 for no limit)") }
-            return value
-        }
-        if let burst = environment["HEDGEROW_RATE_LIMIT_BURST"], !burst.isEmpty {
-            guard let value = Int(burst), value > 0 else {
-                throw Invalid(description: "HEDGEROW_RATE_LIMIT_BURST must be a positive integer")
-            }
-            configuration.rateLimit.burstPerMinute = value
-        }
-        if let sustained = environment["HEDGEROW_RATE_LIMIT_SUSTAINED"], !sustained.isEmpty {
-            guard let value = Int(sustained), value > 0 else {
-                throw Invalid(description: "HEDGEROW_RATE_LIMIT_SUSTAINED must be a positive integer")
-            }
-            configuration.rateLimit.sustainedPerHour = value
-        }
-        if let value = try count("HEDGEROW_AUTH_FAILURE_LIMIT") { configuration.rateLimit.authenticationFailuresPerMinute = value }
-        if let value = try count("HEDGEROW_CAPTURE_RATE_LIMIT") { configuration.rateLimit.capturePerMinute = value }
-        if let text = environment["HEDGEROW_WORKER_CONCURRENCY"], !text.isEmpty {
-            guard let value = Int(text), (1...64).contains(value) else {
-                throw Invalid(description: "HEDGEROW_WORKER_CONCURRENCY must be an integer from 1 to 64")
-            }
-            configuration.engine.concurrency = value
-        }
+        /// A whole number in `range` (no upper end when it reaches `Int.max`), or nil when unset.
         func integer(_ name: String, _ range: ClosedRange<Int>) throws -> Int? {
             guard let text = environment[name], !text.isEmpty else { return nil }
             guard let value = Int(text), range.contains(value) else {
-                throw Invalid(description: "\(name) must be an integer from \(range.lowerBound) to \(range.upperBound)")
+                let bounds =
+                    range.upperBound == Int.max ? "of at least \(range.lowerBound)" : "from \(range.lowerBound) to \(range.upperBound)"
+                throw Invalid(description: "\(name) must be an integer \(bounds)")
             }
             return value
         }
+        /// A number of seconds (or hours) in `range`, or nil when unset.
+        func number(_ name: String, _ range: ClosedRange<Double>) throws -> Double? {
+            guard let text = environment[name], !text.isEmpty else { return nil }
+            guard let value = Double(text), range.contains(value) else {
+                throw Invalid(description: "\(name) must be a number from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return value
+        }
+        if let value = try integer("HEDGEROW_RATE_LIMIT_BURST", 1...Int.max) { configuration.rateLimit.burstPerMinute = value }
+        if let value = try integer("HEDGEROW_RATE_LIMIT_SUSTAINED", 1...Int.max) { configuration.rateLimit.sustainedPerHour = value }
+        // 0: no limit.
+        if let value = try integer("HEDGEROW_AUTH_FAILURE_LIMIT", 0...Int.max) {
+            configuration.rateLimit.authenticationFailuresPerMinute = value
+        }
+        if let value = try integer("HEDGEROW_CAPTURE_RATE_LIMIT", 0...Int.max) { configuration.rateLimit.capturePerMinute = value }
+        if let value = try integer("HEDGEROW_WORKER_CONCURRENCY", 1...64) { configuration.engine.concurrency = value }
         if let value = try integer("HEDGEROW_BACKFILL_CONCURRENCY", 1...64) { configuration.engine.backfillConcurrency = value }
         if let value = try integer("HEDGEROW_S3_PART_SIZE_MB", 5...5_000) { configuration.engine.s3.partSize = value * 1024 * 1024 }
         if let value = try integer("HEDGEROW_S3_UPLOADS_IN_FLIGHT", 1...64) { configuration.engine.s3.uploadsInFlight = value }
-        if let text = environment["HEDGEROW_ENGINE_POLL_SECONDS"], !text.isEmpty {
-            guard let value = Double(text), value > 0, value <= 3600 else {
-                throw Invalid(description: "HEDGEROW_ENGINE_POLL_SECONDS must be a number of seconds above 0")
-            }
+        if let value = try number("HEDGEROW_ENGINE_POLL_SECONDS", 0.001...3600) {
             configuration.engine.pollInterval = .milliseconds(Int64(value * 1000))
         }
         if let flag = environment["HEDGEROW_ALLOW_INSECURE_HTTP_DESTINATIONS"], !flag.isEmpty {
@@ -127,10 +118,7 @@ public struct HedgerowConfiguration: Sendable {
             }
             configuration.engine.alertWebhookURL = url
         }
-        if let text = environment["HEDGEROW_RUN_LEASE_SECONDS"], !text.isEmpty {
-            guard let value = Double(text), value >= 1, value <= 3600 else {
-                throw Invalid(description: "HEDGEROW_RUN_LEASE_SECONDS must be a number of seconds from 1 to 3600")
-            }
+        if let value = try number("HEDGEROW_RUN_LEASE_SECONDS", 1...3600) {
             configuration.engine.leaseMicroseconds = Int64(value * 1_000_000)
         }
         for (name, path) in [
@@ -143,20 +131,13 @@ public struct HedgerowConfiguration: Sendable {
                 throw Invalid(description: "\(name) must be a comma-separated list of CIDR networks; '\(error.entry)' is not one")
             }
         }
-        func seconds(_ name: String, _ range: ClosedRange<Double>) throws -> Double? {
-            guard let text = environment[name], !text.isEmpty else { return nil }
-            guard let value = Double(text), range.contains(value) else {
-                throw Invalid(description: "\(name) must be a number from \(range.lowerBound) to \(range.upperBound)")
-            }
-            return value
-        }
-        if let hours = try seconds("HEDGEROW_RUN_MAX_RETRY_HOURS", 0...8760) {
+        if let hours = try number("HEDGEROW_RUN_MAX_RETRY_HOURS", 0...8760) {
             configuration.engine.retry = RetryPolicy(maximumRetryHours: hours)
         }
-        if let limit = try seconds("HEDGEROW_EVENT_QUERY_TIMEOUT_SECONDS", 0.1...86_400) {
+        if let limit = try number("HEDGEROW_EVENT_QUERY_TIMEOUT_SECONDS", 0.1...86_400) {
             configuration.engine.eventQueryTimeout = .milliseconds(Int64(limit * 1000))
         }
-        if let grace = try seconds("HEDGEROW_SHUTDOWN_GRACE_SECONDS", 0...3600) {
+        if let grace = try number("HEDGEROW_SHUTDOWN_GRACE_SECONDS", 0...3600) {
             configuration.engine.shutdownGrace = .milliseconds(Int64(grace * 1000))
         }
         if let address = environment["HEDGEROW_METRICS_ADDRESS"], !address.isEmpty {
@@ -172,10 +153,7 @@ public struct HedgerowConfiguration: Sendable {
             }
         }
         if let token = environment["HEDGEROW_METRICS_TOKEN"], !token.isEmpty { configuration.metricsToken = token }
-        if let size = environment["HEDGEROW_MAX_BODY_SIZE"], !size.isEmpty {
-            guard let value = Int(size), value > 0 else { throw Invalid(description: "HEDGEROW_MAX_BODY_SIZE must be a positive integer") }
-            configuration.maximumBodySize = value
-        }
+        if let value = try integer("HEDGEROW_MAX_BODY_SIZE", 1...Int.max) { configuration.maximumBodySize = value }
         return configuration
     }
 }

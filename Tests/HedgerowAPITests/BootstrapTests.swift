@@ -66,6 +66,15 @@ struct BootstrapTests {
         #expect(location.maximumConnections == 3)
         #expect(throws: (any Error).self) { try HedgerowConfiguration.fromEnvironment(["HEDGEROW_DATABASE_URL": "mysql://x"]) }
         #expect(throws: (any Error).self) { try HedgerowConfiguration.fromEnvironment(["HEDGEROW_LOG_LEVEL": "loud"]) }
+        for (name, value) in [
+            ("HEDGEROW_RATE_LIMIT_BURST", "0"), ("HEDGEROW_AUTH_FAILURE_LIMIT", "-1"), ("HEDGEROW_ENGINE_POLL_SECONDS", "0"),
+            ("HEDGEROW_WORKER_CONCURRENCY", "65"), ("HEDGEROW_MAX_BODY_SIZE", "big"),
+        ] {
+            #expect(throws: (any Error).self, "\(name)=\(value)") { try HedgerowConfiguration.fromEnvironment([name: value]) }
+        }
+        // 0 turns a pre-authentication limit off.
+        #expect(
+            try HedgerowConfiguration.fromEnvironment(["HEDGEROW_AUTH_FAILURE_LIMIT": "0"]).rateLimit.authenticationFailuresPerMinute == 0)
     }
 }
 
