@@ -66,6 +66,7 @@ public func buildApplication(
     ).addRoutes(to: &routes)
     ProjectController(service: ProjectService(database: database)).addRoutes(to: &routes)
     MemberController(service: MemberService(database: database)).addRoutes(to: &routes)
+    PersonController(service: PersonService(database: database)).addRoutes(to: &routes)
     UserController(service: UserService(database: database), instanceTag: configuration.instanceTag).addRoutes(to: &routes)
     PersonalAPIKeyController(service: PersonalAPIKeyService(database: database)).addRoutes(to: &routes)
     let secrets = try SecretBox.load(configuration)

@@ -8,6 +8,12 @@ public enum ColumnKind: Sendable, Equatable {
     case json
     /// Microseconds since the epoch: an ISO 8601 string in JSONLines, `TIMESTAMP(MICROS, UTC)` in Parquet.
     case timestamp
+    /// A 64-bit integer: a JSON number, Parquet `INT64`.
+    case int64
+    /// A JSON boolean, Parquet `BOOLEAN`.
+    case boolean
+    /// A JSON number, Parquet `DOUBLE` (non-finite values are written as null).
+    case double
 }
 
 public struct FileColumn: Sendable, Equatable {
@@ -26,6 +32,9 @@ public enum FileValue: Sendable, Equatable {
     /// JSON text, trusted to be valid JSON (it comes from the event store, which wrote it).
     case json(String)
     case timestamp(Timestamp)
+    case int(Int64)
+    case bool(Bool)
+    case double(Double)
 }
 
 /// The file formats of object-storage exports.

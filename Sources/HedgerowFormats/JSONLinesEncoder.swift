@@ -35,6 +35,10 @@ final class JSONLinesEncoder: FileEncoder {
                 pending.append(UInt8(ascii: "\""))
                 time.writeISO8601WithOffset(into: &pending)
                 pending.append(UInt8(ascii: "\""))
+            case .int(let number): pending.append(contentsOf: String(number).utf8)
+            case .bool(let flag): pending.append(contentsOf: (flag ? "true" : "false").utf8)
+            case .double(let number):
+                pending.append(contentsOf: (number.isFinite ? JSONWriter.string(.double(number)) : "null").utf8)
             }
         }
         pending.append(contentsOf: "}\n".utf8)

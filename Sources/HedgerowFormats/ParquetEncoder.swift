@@ -70,6 +70,21 @@ final class ParquetEncoder: FileEncoder {
                 buffers[index].definitions.append(1)
                 withUnsafeBytes(of: time.microseconds.littleEndian) { buffers[index].values.append(contentsOf: $0) }
                 added += 8
+            case .int(let number):
+                buffers[index].definitions.append(1)
+                withUnsafeBytes(of: number.littleEndian) { buffers[index].values.append(contentsOf: $0) }
+                added += 8
+            case .double(let number) where number.isFinite:
+                buffers[index].definitions.append(1)
+                withUnsafeBytes(of: number.bitPattern.littleEndian) { buffers[index].values.append(contentsOf: $0) }
+                added += 8
+            case .double:
+                buffers[index].definitions.append(0)
+            case .bool(let flag):
+                // One byte a value here; packed to bits when the row group ends (PLAIN booleans).
+                buffers[index].definitions.append(1)
+                buffers[index].values.append(flag ? 1 : 0)
+                added += 1
             }
         }
         bufferedBytes += added
@@ -80,9 +95,10 @@ final class ParquetEncoder: FileEncoder {
     func endBatch() {
         guard rowsInGroup > 0 else { return }
         var group = RowGroupMetadata(rows: Int64(rowsInGroup), offset: Int64(bytesProduced), chunks: [])
-        let pages = buffers.map { buffer in
-            var page = Self.encodeLevels(buffer.definitions, reserving: buffer.values.count)
-            page.append(contentsOf: buffer.values)
+        let pages = zip(columns, buffers).map { column, buffer in
+            let values = column.kind == .boolean ? Self.packBits(buffer.values) : buffer.values
+            var page = Self.encodeLevels(buffer.definitions, reserving: values.count)
+            page.append(contentsOf: values)
             return page
         }
         let bodies = compressors.isEmpty ? pages : BlockCompressor.compress(pages, with: compressors)
@@ -133,6 +149,13 @@ final class ParquetEncoder: FileEncoder {
         return output
     }
 
+    /// PLAIN booleans: one bit a value, least significant bit first.
+    static func packBits(_ flags: [UInt8]) -> [UInt8] {
+        var packed = [UInt8](repeating: 0, count: (flags.count + 7) / 8)
+        for (index, flag) in flags.enumerated() where flag != 0 { packed[index / 8] |= 1 << UInt8(index % 8) }
+        return packed
+    }
+
     /// Definition levels of bit width 1 in the RLE/bit-packed hybrid, as RLE runs, behind their
     /// 4-byte length (data page v1).
     static func encodeLevels(_ levels: [UInt8], reserving extra: Int = 0) -> [UInt8] {
@@ -158,6 +181,16 @@ final class ParquetEncoder: FileEncoder {
         return page
     }
 
+    /// Parquet's physical types: BOOLEAN 0, INT64 2, DOUBLE 5, BYTE_ARRAY 6.
+    static func physicalType(_ kind: ColumnKind) -> Int32 {
+        switch kind {
+        case .timestamp, .int64: 2
+        case .boolean: 0
+        case .double: 5
+        case .string, .json: 6
+        }
+    }
+
     /// Parquet's codec ids; lz4 is `LZ4_RAW` (the unframed block the format settled on).
     private var codecID: Int32 {
         switch compression {
@@ -180,19 +213,23 @@ final class ParquetEncoder: FileEncoder {
                 element.i32(5, Int32(columns.count))
                 return
             }
-            element.i32(1, column.kind == .timestamp ? 2 : 6)  // INT64 : BYTE_ARRAY
+            element.i32(1, Self.physicalType(column.kind))
             element.i32(3, 1)  // OPTIONAL
             element.string(4, column.name)
-            element.i32(6, column.kind == .timestamp ? 10 : 0)  // TIMESTAMP_MICROS : UTF8
-            element.structure(10) { logical in
-                if column.kind == .timestamp {
+            switch column.kind {
+            case .timestamp:
+                element.i32(6, 10)  // TIMESTAMP_MICROS
+                element.structure(10) { logical in
                     logical.structure(8) { timestamp in
                         timestamp.bool(1, true)
                         timestamp.structure(2) { unit in unit.structure(2) { _ in } }
                     }
-                } else {
-                    logical.structure(1) { _ in }
                 }
+            case .string, .json:
+                element.i32(6, 0)  // UTF8
+                element.structure(10) { logical in logical.structure(1) { _ in } }
+            case .int64, .boolean, .double:
+                break  // the physical type says it all
             }
         }
         meta.i64(3, Int64(records))
@@ -201,7 +238,7 @@ final class ParquetEncoder: FileEncoder {
                 let (column, metadata) = pair
                 chunk.i64(2, metadata.offset)
                 chunk.structure(3) { data in
-                    data.i32(1, column.kind == .timestamp ? 2 : 6)
+                    data.i32(1, Self.physicalType(column.kind))
                     data.i32List(2, [0, 3])
                     data.stringList(3, [column.name])
                     data.i32(4, codecID)

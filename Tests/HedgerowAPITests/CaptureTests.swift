@@ -1,5 +1,5 @@
 import Foundation
-import HedgerowAPI
+@testable import HedgerowAPI
 import HedgerowCore
 import HedgerowFormats
 import HedgerowStore
@@ -260,7 +260,8 @@ struct CaptureTests {
             #expect(try person("3")?["plan"] == "pro")
             #expect(try person("3")?["first"] == "1")
             #expect(try person("other") == .object([:]))
-            #expect(events["anonymous"]?.personID == nil)
+            // A personless event gets the id PostHog derives from its distinct id, and no properties.
+            #expect(events["anonymous"]?.personID == PersonProcessor.personlessUUID(teamID: team, distinctID: "w"))
             #expect(events["anonymous"]?.personProperties == nil)
             #expect(events["1"]?.personID != nil)
             #expect(events["1"]?.personID == events["3"]?.personID)

@@ -69,7 +69,7 @@ struct CaptureV1Tests {
             #expect(properties["$lib"] == "posthog-test" && properties["$lib_version"] == "1.2.3")
             #expect(properties["$session_id"] == "s-1" && properties["$set"] == .object(["tier": "gold"]))
             #expect(first.personID != nil)
-            #expect(try #require(stored.first { $0.uuid == noPerson }).personID == nil)
+            #expect(try #require(stored.first { $0.uuid == noPerson }).personProperties == nil)
         }
     }
 

@@ -8,7 +8,8 @@ import Testing
 struct FileEncoderTests {
     static let columns = [
         FileColumn("uuid", .string), FileColumn("event", .string), FileColumn("properties", .json),
-        FileColumn("person_id", .string), FileColumn("timestamp", .timestamp),
+        FileColumn("person_id", .string), FileColumn("timestamp", .timestamp), FileColumn("count", .int64),
+        FileColumn("flag", .boolean), FileColumn("score", .double),
     ]
 
     /// Rows with nulls, unicode, escapes, negative and fractional times.
@@ -19,7 +20,13 @@ struct FileEncoderTests {
             let person: FileValue = index % 2 == 0 ? .null : .string("person-\(index)")
             var micros: Int64 = 1_704_067_200_000_000 + Int64(index) * 1_000_001
             if index == 7 { micros -= 1_800_000_000_000_000 }
-            return [.string("uuid-\(index)"), .string(event), properties, person, .timestamp(Timestamp(microseconds: micros))]
+            let count: FileValue = index % 4 == 1 ? .null : .int(Int64(index) * (index % 2 == 0 ? -1 : 1) * 1_000_000_007)
+            // Nulls, both values, and runs longer than a byte of packed bits.
+            let flag: FileValue = index % 11 == 3 ? .null : .bool(index % 3 != 0 || index % 19 < 9)
+            let score: FileValue = index % 6 == 2 ? .null : .double(Double(index) + 0.25)
+            return [
+                .string("uuid-\(index)"), .string(event), properties, person, .timestamp(Timestamp(microseconds: micros)), count, flag, score,
+            ]
         }
     }
 
@@ -48,6 +55,9 @@ struct FileEncoderTests {
                         case .null: .null
                         case .string(let text), .json(let text): .string(text)
                         case .timestamp(let time): .int(time.microseconds)
+                        case .int(let number): .int(number)
+                        case .bool(let flag): .bool(flag)
+                        case .double(let number): .double(number)
                         }
                     })
             })
@@ -78,7 +88,8 @@ struct FileEncoderTests {
             result["schema"]
                 == JSONValue.array([
                     ["uuid", "string", true], ["event", "string", true], ["properties", "string", true], ["person_id", "string", true],
-                    ["timestamp", "timestamp[us, tz=UTC]", true],
+                    ["timestamp", "timestamp[us, tz=UTC]", true], ["count", "int64", true], ["flag", "bool", true],
+                    ["score", "double", true],
                 ]))
         #expect(result["row_groups"] == .int(3))
         let codecs: [Compression?: String] = [
@@ -94,7 +105,7 @@ struct FileEncoderTests {
         defer { try? FileManager.default.removeItem(at: file) }
         let read = try ReferenceTools.python(
             "import sys, pyarrow.parquet as pq; t = pq.read_table(sys.argv[1]); print(t.num_rows, t.num_columns)", arguments: [file.path])
-        #expect(String(decoding: read, as: UTF8.self) == "0 5\n")
+        #expect(String(decoding: read, as: UTF8.self) == "0 8\n")
     }
 
     @Test func jsonLinesNestsJSONAndWritesISOTimes() throws {
@@ -113,7 +124,9 @@ struct FileEncoderTests {
         #expect(second["timestamp"] == "2024-01-01T00:00:01.000001+00:00")
         let seventh = try JSONParser.parse(Array(lines[7].utf8))
         #expect(seventh["timestamp"] == "1966-12-17T16:00:07.000007+00:00")
-        #expect(Array(first.objectValue?.entries.map(\.key) ?? []) == ["uuid", "event", "properties", "person_id", "timestamp"])
+        #expect(Array(first.objectValue?.entries.map(\.key) ?? []) == ["uuid", "event", "properties", "person_id", "timestamp", "count", "flag", "score"])
+        #expect(first["count"] == .int(0) && first["flag"] == .bool(true) && first["score"] == .double(0.25))
+        #expect(second["count"] == .null && second["flag"] == .bool(true))
     }
 
     @Test func compressedJSONLinesDecodesToTheSameLines() throws {

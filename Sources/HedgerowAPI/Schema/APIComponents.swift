@@ -15,7 +15,7 @@ enum APIComponents {
         [
             organization, organizationBasic, teamBasic, projectBasic, projectBackwardCompatBasic, projectBackwardCompat, team,
             userBasic, organizationMember, user, personalAPIKey, batchExport, batchExportDestination, batchExportRun,
-            batchExportBackfill, batchExportLogEntry, batchExportTestStep, batchExportTest, environmentsRollback,
+            batchExportBackfill, batchExportLogEntry, batchExportTestStep, batchExportTest, environmentsRollback, person,
         ]
     }
 
@@ -27,7 +27,7 @@ enum APIComponents {
             components[model.name] = .object(model.schema())
             components["Patched\(model.name)"] = .object(model.schema(patched: true))
         }
-        for name in ["Organization", "ProjectBackwardCompatBasic", "TeamBasic", "OrganizationMember", "User", "BatchExport"] {
+        for name in ["Organization", "ProjectBackwardCompatBasic", "TeamBasic", "OrganizationMember", "User", "BatchExport", "Person"] {
             components["Paginated\(name)List"] = .object(Model.limitOffsetPage(of: name))
         }
         components["PaginatedBatchExportRunList"] = .object(Model.cursorPage(of: "BatchExportRun"))
@@ -51,6 +51,15 @@ enum APIComponents {
                 [("step", S.integer), ("destination", S.ref("BatchExportDestination")), ("name", S.string)], required: []))
         return components
     }
+
+    // MARK: Persons
+
+    static let person = Model(
+        name: "Person",
+        fields: [
+            Field("id", S.string, .readOnly), Field("name", S.string, .readOnly), Field("distinct_ids", S.array(S.string), .readOnly),
+            Field("properties", S.object), Field("created_at", S.dateTime, .readOnly), Field("uuid", S.uuid, .readOnly),
+        ])
 
     // MARK: Organizations
 

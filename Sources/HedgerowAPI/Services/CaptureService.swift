@@ -1,13 +1,15 @@
 import HedgerowCore
 import HedgerowStore
 
-/// Event capture (API.md §5): resolves the project token and stores the request's events in one
-/// transaction. A 200 is sent only after the commit: nothing accepted is lost.
+/// Event capture (API.md §5): resolves the project token and stores the request's events, with
+/// the person and session work they cause, in one transaction. A 200 is sent only after the
+/// commit: nothing accepted is lost, and a retried request changes nothing twice.
 public struct CaptureService: Sendable {
     let database: any Database
     let events: SQLEventStore
     let teams = TeamStore()
     let persons = PersonStore()
+    let sessions = SessionStore()
 
     public init(database: any Database, events: SQLEventStore) {
         self.database = database
@@ -28,7 +30,7 @@ public struct CaptureService: Sendable {
             })
         else { throw CaptureParser.invalidToken }
         let inserted = try await database.transaction { connection in
-            let stored = try await withPersons(payload, teamID: environment.id, on: connection)
+            let stored = try await process(payload, teamID: environment.id, on: connection)
             return try await events.append(stored, on: connection)
         }
         if !environment.ingestedEvent {
@@ -37,36 +39,61 @@ public struct CaptureService: Sendable {
         return inserted
     }
 
-    /// Stamps each event with its environment and its person (created on first sight) as the
-    /// event's own `$set_once`/`$set` leave them, and saves the persons that changed.
-    func withPersons(_ payload: CaptureParser.Result, teamID: Int64, on connection: any SQLConnection) async throws -> [Event] {
-        let distinctIDs = Array(Set(zip(payload.events, payload.personUpdates).filter { $0.1.processPerson }.map { $0.0.distinctID }))
-        var known = try await persons.find(teamID: teamID, distinctIDs: distinctIDs, on: connection)
-        var changed = Set<String>()
+    /// The request's new events (uuids already stored, or repeated in the request, are left out
+    /// with everything they would do), each stamped with its environment and its person as it is
+    /// after the event (PostHog's person-on-events); persons and sessions saved.
+    func process(_ payload: CaptureParser.Result, teamID: Int64, on connection: any SQLConnection) async throws -> [Event] {
+        var seen = try await events.storedUUIDs(teamID: teamID, payload.events.map(\.uuid), on: connection)
+        var fresh: [Int] = []
+        fresh.reserveCapacity(payload.events.count)
+        for (index, event) in payload.events.enumerated() where seen.insert(event.uuid).inserted { fresh.append(index) }
+        guard !fresh.isEmpty else { return [] }
+        try await persons.lockPersons(teamID: teamID, on: connection)
+        var processor = PersonProcessor(teamID: teamID, store: persons, connection: connection)
+        var wanted = Set<String>()
+        for index in fresh {
+            wanted.insert(payload.events[index].distinctID)
+            if let other = payload.personUpdates[index].merge?.other { wanted.insert(other) }
+        }
+        try await processor.preload(wanted)
         var stored: [Event] = []
-        stored.reserveCapacity(payload.events.count)
-        for (event, update) in zip(payload.events, payload.personUpdates) {
-            var event = event
+        stored.reserveCapacity(fresh.count)
+        for index in fresh {
+            var event = payload.events[index]
             event.teamID = teamID
+            let update = payload.personUpdates[index]
             if update.processPerson {
-                var person =
-                    known[event.distinctID]
-                    ?? Person(
-                        uuid: Identifiers.uuidV7(at: event.insertedAt), teamID: teamID, distinctID: event.distinctID,
-                        properties: JSONObject(), createdAt: event.insertedAt, updatedAt: event.insertedAt)
-                if person.apply(update) || known[event.distinctID] == nil {
-                    person.updatedAt = event.insertedAt
-                    changed.insert(event.distinctID)
-                }
-                known[event.distinctID] = person
+                let person = try await processor.process(event, update)
                 event.personID = person.uuid
                 event.personProperties = JSONWriter.string(.object(person.properties))
+            } else {
+                (event.personID, event.personProperties) = try await processor.personless(event)
             }
             stored.append(event)
         }
-        for distinctID in changed.sorted() {
-            if let person = known[distinctID] { try await persons.upsert(person, on: connection) }
-        }
+        try await processor.flush()
+        try await updateSessions(payload, fresh: fresh, teamID: teamID, on: connection)
         return stored
+    }
+
+    /// Adds the events that carry a `$session_id` to their sessions (read once, written once).
+    func updateSessions(_ payload: CaptureParser.Result, fresh: [Int], teamID: Int64, on connection: any SQLConnection) async throws {
+        let touched = fresh.filter { payload.sessions[$0] != nil }
+        guard !touched.isEmpty else { return }
+        var known = try await sessions.find(
+            teamID: teamID, sessionIDs: Array(Set(touched.compactMap { payload.sessions[$0]?.sessionID })), on: connection)
+        for index in touched {
+            guard let facts = payload.sessions[index] else { continue }
+            let event = payload.events[index]
+            var session =
+                known[facts.sessionID]
+                ?? Session(
+                    teamID: teamID, sessionID: facts.sessionID, distinctID: event.distinctID, at: event.timestamp,
+                    insertedAt: event.insertedAt)
+            session.add(facts, distinctID: event.distinctID, at: event.timestamp, insertedAt: event.insertedAt)
+            known[facts.sessionID] = session
+        }
+        let changed = Set(touched.compactMap { payload.sessions[$0]?.sessionID })
+        try await sessions.save(changed.sorted().compactMap { known[$0] }, on: connection)
     }
 }

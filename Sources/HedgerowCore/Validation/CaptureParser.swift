@@ -8,6 +8,15 @@ public enum CaptureParser {
         public var events: [Event]
         /// What each event (same index) does to its person.
         public var personUpdates: [PersonUpdate]
+        /// What each event (same index) tells its session, if it has one.
+        public var sessions: [SessionFacts?]
+
+        public init(token: String, events: [Event], personUpdates: [PersonUpdate], sessions: [SessionFacts?]) {
+            self.token = token
+            self.events = events
+            self.personUpdates = personUpdates
+            self.sessions = sessions
+        }
     }
 
     public static func invalid(_ detail: String) -> APIError {
@@ -48,14 +57,17 @@ public enum CaptureParser {
         let topSentAt = top["sent_at"]?.stringValue.flatMap(ISO8601.parse)
         var result: [Event] = []
         var updates: [PersonUpdate] = []
+        var sessions: [SessionFacts?] = []
         result.reserveCapacity(events.count)
         updates.reserveCapacity(events.count)
+        sessions.reserveCapacity(events.count)
         for object in events {
-            let (event, update) = try normalise(object, sentAt: topSentAt, receivedAt: receivedAt)
+            let (event, update, session) = try normalise(object, sentAt: topSentAt, receivedAt: receivedAt)
             result.append(event)
             updates.append(update)
+            sessions.append(session)
         }
-        return Result(token: token, events: result, personUpdates: updates)
+        return Result(token: token, events: result, personUpdates: updates, sessions: sessions)
     }
 
     static func findToken(top: JSONObject, events: [JSONObject], queryToken: String?) -> String? {
@@ -75,7 +87,7 @@ public enum CaptureParser {
     static func normalise(
         _ object: JSONObject, sentAt topSentAt: ISO8601.Parsed?, receivedAt: Timestamp
     ) throws(APIError)
-        -> (Event, PersonUpdate)
+        -> (Event, PersonUpdate, SessionFacts?)
     {
         guard case .string(let name)? = object["event"], !name.isEmpty else {
             throw invalid("Malformed request data: every event needs a non-empty 'event' name.")
@@ -106,14 +118,12 @@ public enum CaptureParser {
         let timestamp = eventTime(object, sentAt: topSentAt, receivedAt: receivedAt)
         var elementsChain: String?
         if case .string(let chain)? = object["elements_chain"] ?? properties["$elements_chain"] { elementsChain = chain }
-        let update = PersonUpdate(
-            set: properties["$set"]?.objectValue, setOnce: properties["$set_once"]?.objectValue,
-            processPerson: properties["$process_person_profile"] != .bool(false))
+        let update = PersonUpdate(event: name, properties: properties)
         let event = Event(
             uuid: uuid, teamID: 0, event: name, distinctID: distinctID, properties: JSONWriter.string(.object(properties)),
             personID: nil, personProperties: nil, elementsChain: elementsChain, timestamp: timestamp, createdAt: receivedAt,
             insertedAt: receivedAt)
-        return (event, update)
+        return (event, update, SessionFacts(event: name, properties: properties))
     }
 
     /// `now - offset` when the client sent an offset in milliseconds; else the client's timestamp

@@ -37,19 +37,21 @@ public enum CaptureV1Parser {
         let library = sdkInfo.map(Self.library)
         var events: [Event] = []
         var updates: [PersonUpdate] = []
+        var sessions: [SessionFacts?] = []
         var verdicts: [(uuid: String, verdict: Verdict)] = []
         for (index, item) in items.enumerated() {
             let sentUUID = item["uuid"]?.stringValue ?? "batch[\(index)]"
             do {
-                let (event, update) = try normalise(item, createdAt: createdAt, library: library, receivedAt: receivedAt)
+                let (event, update, session) = try normalise(item, createdAt: createdAt, library: library, receivedAt: receivedAt)
                 events.append(event)
                 updates.append(update)
+                sessions.append(session)
                 verdicts.append((sentUUID, Verdict(result: "ok", details: nil)))
             } catch {
                 verdicts.append((sentUUID, Verdict(result: "drop", details: error.detail)))
             }
         }
-        let accepted = events.isEmpty ? nil : CaptureParser.Result(token: token, events: events, personUpdates: updates)
+        let accepted = events.isEmpty ? nil : CaptureParser.Result(token: token, events: events, personUpdates: updates, sessions: sessions)
         return Parsed(accepted: accepted, verdicts: verdicts)
     }
 
@@ -62,7 +64,7 @@ public enum CaptureV1Parser {
 
     static func normalise(
         _ item: JSONValue, createdAt: ISO8601.Parsed?, library: (name: String, version: String?)?, receivedAt: Timestamp
-    ) throws(APIError) -> (Event, PersonUpdate) {
+    ) throws(APIError) -> (Event, PersonUpdate, SessionFacts?) {
         guard case .object(var object) = item else { throw CaptureParser.invalid("every event must be an object") }
         guard let uuid = object["uuid"]?.stringValue, Identifiers.canonicalUUID(uuid) != nil else {
             throw CaptureParser.invalid("every event needs a valid 'uuid'")

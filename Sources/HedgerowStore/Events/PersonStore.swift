@@ -1,42 +1,160 @@
+import Foundation
 import HedgerowCore
 
-/// Persons by distinct id, written by the capture path in the same transaction as the events.
+/// Persons and their distinct ids, written by the capture path in the same transaction as the
+/// events, and read by the persons API and the persons export.
 public struct PersonStore: Sendable {
     public init() {}
 
-    public func find(teamID: Int64, distinctIDs: [String], on connection: any SQLConnection) async throws -> [String: Person] {
-        var found: [String: Person] = [:]
-        var start = distinctIDs.startIndex
-        while start < distinctIDs.endIndex {
-            let chunk = Array(distinctIDs[start..<min(start + 500, distinctIDs.endIndex)])
-            let placeholders = chunk.indices.map { "$\($0 + 2)" }.joined(separator: ", ")
+    static let personColumns = "team_id, uuid, properties, created_at, is_identified, is_deleted, version, updated_at"
+
+    /// On PostgreSQL, capture transactions of one environment that touch persons take turns (a
+    /// transaction-scoped advisory lock), so that two requests never merge or update the same
+    /// person from stale reads. SQLite has one writer at a time already.
+    public func lockPersons(teamID: Int64, on connection: any SQLConnection) async throws {
+        guard connection.dialect == .postgres else { return }
+        try await connection.execute("SELECT pg_advisory_xact_lock(7301, CAST($1 % 2147483647 AS INTEGER))", [.int(teamID)])
+    }
+
+    /// The mappings of `distinctIDs` that exist.
+    public func distinctIDs(teamID: Int64, _ distinctIDs: [String], on connection: any SQLConnection) async throws -> [String:
+        PersonDistinctID]
+    {
+        var found: [String: PersonDistinctID] = [:]
+        for chunk in Self.chunks(distinctIDs) {
             let rows = try await connection.query(
-                "SELECT distinct_id, uuid, properties, created_at, updated_at FROM persons WHERE team_id = $1 AND distinct_id IN (\(placeholders))",
+                "SELECT distinct_id, person_uuid, version, updated_at FROM person_distinct_ids WHERE team_id = $1 AND distinct_id IN (\(Self.placeholders(chunk.count, from: 2)))",
                 [.int(teamID)] + chunk.map(SQLValue.text))
             for row in rows {
-                let distinctID = try row.decodeString("distinct_id")
-                // Damaged properties are an error, never reset to {} (the next save would erase them).
-                guard let properties = try? JSONParser.parse(try row.decodeString("properties")).objectValue else {
-                    throw SQLDecodingError(column: "properties", expected: "a JSON object of person properties")
-                }
-                found[distinctID] = Person(
-                    uuid: try row.decodeString("uuid"), teamID: teamID, distinctID: distinctID, properties: properties,
-                    createdAt: try row.decodeTimestamp("created_at"), updatedAt: try row.decodeTimestamp("updated_at"))
+                let mapping = try Self.decodeDistinctID(row, teamID: teamID)
+                found[mapping.distinctID] = mapping
             }
-            start += chunk.count
         }
         return found
     }
 
-    public func upsert(_ person: Person, on connection: any SQLConnection) async throws {
-        try await connection.execute(
-            """
-            INSERT INTO persons (team_id, distinct_id, uuid, properties, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
-            ON CONFLICT (team_id, distinct_id) DO UPDATE SET properties = excluded.properties, updated_at = excluded.updated_at
-            """,
-            [
-                .int(person.teamID), .text(person.distinctID), .text(person.uuid), .text(JSONWriter.string(.object(person.properties))),
-                SQLValue(person.createdAt), SQLValue(person.updatedAt),
-            ])
+    /// The distinct ids of a person, in the order they were given to it.
+    public func distinctIDs(teamID: Int64, personUUID: String, on connection: any SQLConnection) async throws -> [PersonDistinctID] {
+        try await connection.query(
+            "SELECT distinct_id, person_uuid, version, updated_at FROM person_distinct_ids WHERE team_id = $1 AND person_uuid = $2 ORDER BY updated_at, distinct_id",
+            [.int(teamID), .text(personUUID)]
+        ).map { try Self.decodeDistinctID($0, teamID: teamID) }
+    }
+
+    /// The distinct ids of several persons.
+    public func distinctIDs(teamID: Int64, personUUIDs: [String], on connection: any SQLConnection) async throws -> [String: [String]] {
+        var found: [String: [String]] = [:]
+        for chunk in Self.chunks(personUUIDs) {
+            let rows = try await connection.query(
+                "SELECT distinct_id, person_uuid FROM person_distinct_ids WHERE team_id = $1 AND person_uuid IN (\(Self.placeholders(chunk.count, from: 2))) ORDER BY updated_at, distinct_id",
+                [.int(teamID)] + chunk.map(SQLValue.text))
+            for row in rows { found[try row.decodeString("person_uuid"), default: []].append(try row.decodeString("distinct_id")) }
+        }
+        return found
+    }
+
+    public func persons(teamID: Int64, uuids: [String], on connection: any SQLConnection) async throws -> [String: Person] {
+        var found: [String: Person] = [:]
+        for chunk in Self.chunks(uuids) {
+            let rows = try await connection.query(
+                "SELECT \(Self.personColumns) FROM persons WHERE team_id = $1 AND uuid IN (\(Self.placeholders(chunk.count, from: 2)))",
+                [.int(teamID)] + chunk.map(SQLValue.text))
+            for row in rows {
+                let person = try Self.decodePerson(row)
+                found[person.uuid] = person
+            }
+        }
+        return found
+    }
+
+    /// Persons not deleted, newest first, optionally only the one a distinct id names; and their
+    /// number.
+    public func list(
+        teamID: Int64, distinctID: String?, limit: Int, offset: Int, on connection: any SQLConnection
+    ) async throws -> (count: Int, page: [Person]) {
+        var condition = "team_id = $1 AND NOT is_deleted"
+        var binds: [SQLValue] = [.int(teamID)]
+        if let distinctID {
+            condition += " AND uuid IN (SELECT person_uuid FROM person_distinct_ids WHERE team_id = $1 AND distinct_id = $2)"
+            binds.append(.text(distinctID))
+        }
+        let count = try await connection.first("SELECT COUNT(*) AS n FROM persons WHERE \(condition)", binds)?.int("n") ?? 0
+        let rows = try await connection.query(
+            "SELECT \(Self.personColumns) FROM persons WHERE \(condition) ORDER BY created_at DESC, uuid DESC LIMIT \(limit) OFFSET \(offset)",
+            binds)
+        return (Int(count), try rows.map(Self.decodePerson))
+    }
+
+    /// Inserts or replaces persons (their whole row).
+    public func save(_ persons: [Person], on connection: any SQLConnection) async throws {
+        try await Self.upsert(
+            into: "persons", columns: Self.personColumns, key: "team_id, uuid", rows: persons.map(Self.binds), on: connection)
+    }
+
+    /// Inserts or replaces distinct id mappings.
+    public func save(_ mappings: [PersonDistinctID], on connection: any SQLConnection) async throws {
+        try await Self.upsert(
+            into: "person_distinct_ids", columns: "team_id, distinct_id, person_uuid, version, updated_at", key: "team_id, distinct_id",
+            rows: mappings.map { [.int($0.teamID), .text($0.distinctID), .text($0.personUUID), .int($0.version), SQLValue($0.updatedAt)] },
+            on: connection)
+    }
+
+    /// Removes the rows of persons merged into others (their distinct ids moved first).
+    public func remove(teamID: Int64, uuids: [String], on connection: any SQLConnection) async throws {
+        for chunk in Self.chunks(uuids) {
+            try await connection.execute(
+                "DELETE FROM persons WHERE team_id = $1 AND uuid IN (\(Self.placeholders(chunk.count, from: 2)))",
+                [.int(teamID)] + chunk.map(SQLValue.text))
+        }
+    }
+
+    static func binds(_ person: Person) -> [SQLValue] {
+        [
+            .int(person.teamID), .text(person.uuid), .text(JSONWriter.string(.object(person.properties))), SQLValue(person.createdAt),
+            .bool(person.isIdentified), .bool(person.isDeleted), .int(person.version), SQLValue(person.updatedAt),
+        ]
+    }
+
+    static func decodePerson(_ row: SQLRow) throws -> Person {
+        // Damaged properties are an error, never reset to {} (the next save would erase them).
+        guard let properties = try? JSONParser.parse(try row.decodeString("properties")).objectValue else {
+            throw SQLDecodingError(column: "properties", expected: "a JSON object of person properties")
+        }
+        return Person(
+            uuid: try row.decodeString("uuid"), teamID: try row.decodeInt("team_id"), properties: properties,
+            createdAt: try row.decodeTimestamp("created_at"), isIdentified: try row.decodeBool("is_identified"),
+            isDeleted: try row.decodeBool("is_deleted"), version: try row.decodeInt("version"),
+            updatedAt: try row.decodeTimestamp("updated_at"))
+    }
+
+    static func decodeDistinctID(_ row: SQLRow, teamID: Int64) throws -> PersonDistinctID {
+        PersonDistinctID(
+            teamID: teamID, distinctID: try row.decodeString("distinct_id"), personUUID: try row.decodeString("person_uuid"),
+            version: try row.decodeInt("version"), updatedAt: try row.decodeTimestamp("updated_at"))
+    }
+
+    static func chunks<T>(_ values: [T], size: Int = 500) -> [ArraySlice<T>] {
+        stride(from: 0, to: values.count, by: size).map { values[$0..<min($0 + size, values.count)] }
+    }
+
+    static func placeholders(_ count: Int, from first: Int) -> String {
+        (0..<count).map { "$\(first + $0)" }.joined(separator: ", ")
+    }
+
+    /// Multi-row `INSERT ... ON CONFLICT (key) DO UPDATE` of every non-key column, a few hundred
+    /// rows a statement (both dialects take this form).
+    static func upsert(
+        into table: String, columns: String, key: String, rows: [[SQLValue]], on connection: any SQLConnection
+    ) async throws {
+        guard let width = rows.first?.count else { return }
+        let names = columns.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let keys = Set(key.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        let updates = names.filter { !keys.contains($0) }.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
+        let perStatement = max(1, 30_000 / width / 2)
+        for chunk in chunks(rows, size: perStatement) {
+            let values = (0..<chunk.count).map { "(" + placeholders(width, from: $0 * width + 1) + ")" }.joined(separator: ", ")
+            try await connection.execute(
+                "INSERT INTO \(table) (\(columns)) VALUES \(values) ON CONFLICT (\(key)) DO UPDATE SET \(updates)", chunk.flatMap { $0 })
+        }
     }
 }

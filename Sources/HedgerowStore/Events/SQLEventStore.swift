@@ -50,6 +50,18 @@ public struct SQLEventStore: EventStore {
         }
     }
 
+    /// Which of `uuids` the environment has stored already (a retried capture request).
+    public func storedUUIDs(teamID: Int64, _ uuids: [String], on connection: any SQLConnection) async throws -> Set<String> {
+        var found = Set<String>()
+        for chunk in PersonStore.chunks(uuids) {
+            let rows = try await connection.query(
+                "SELECT uuid FROM events WHERE team_id = $1 AND uuid IN (\(PersonStore.placeholders(chunk.count, from: 2)))",
+                [.int(teamID)] + chunk.map(SQLValue.text))
+            for row in rows { found.insert(try row.decodeString("uuid")) }
+        }
+        return found
+    }
+
     static func insertSQL(rows: Int, dialect: SQLDialect) -> String {
         let json = dialect == .postgres ? "::jsonb" : ""
         let values = (0..<rows).map { row in
