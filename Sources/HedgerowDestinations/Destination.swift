@@ -58,12 +58,22 @@ public struct DestinationError: Error, CustomStringConvertible {
     public var description: String { "\(kind): \(message)" }
 }
 
-/// A place runs deliver to. `batches` is the run's events, a batch at a time; `afterBatch` is
-/// called between batches (the worker renews its lease there and stops a cancelled run).
+/// A place runs deliver to. `records` is the run's rows of its model, a batch at a time;
+/// `afterBatch` is called between batches (the worker renews its lease there and stops a cancelled
+/// run).
 public protocol Destination: Sendable {
     func deliver(
-        _ batches: EventBatches, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
+        _ records: RunRecords, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult
+}
+
+extension Destination {
+    /// Delivers a run of the events model.
+    public func deliver(
+        _ batches: EventBatches, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
+    ) async throws -> DeliveryResult {
+        try await deliver(.events(batches), context: context, afterBatch: afterBatch)
+    }
 }
 
 /// Writes nothing; counts what it would have written (ENGINE.md §3).
@@ -71,12 +81,19 @@ public struct NoOpDestination: Destination {
     public init() {}
 
     public func deliver(
-        _ batches: EventBatches, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
+        _ records: RunRecords, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
         var result = DeliveryResult(records: 0, bytes: 0)
-        for try await batch in batches {
-            result.records += Int64(batch.count)
-            try await afterBatch(result)
+        func count<Rows: AsyncSequence>(_ batches: Rows) async throws where Rows.Element: Collection {
+            for try await batch in batches {
+                result.records += Int64(batch.count)
+                try await afterBatch(result)
+            }
+        }
+        switch records {
+        case .events(let batches): try await count(batches)
+        case .persons(let batches): try await count(batches)
+        case .sessions(let batches): try await count(batches)
         }
         return result
     }

@@ -30,8 +30,12 @@ public struct HTTPDestination: Destination {
     }
 
     public func deliver(
-        _ batches: EventBatches, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
+        _ records: RunRecords, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
+        guard case .events(let batches) = records else {
+            throw DestinationError(
+                kind: "UnsupportedModel", message: "HTTP batch exports only support the events model", retryable: false)
+        }
         let config = context.export.destinationConfig
         guard case .string(let url)? = config["url"], case .string(let token)? = config["token"] else {
             throw DestinationError(kind: "InvalidConfiguration", message: "'url' and 'token' are required", retryable: false)

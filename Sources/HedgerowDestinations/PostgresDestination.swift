@@ -64,13 +64,13 @@ public struct PostgresDestination: Destination {
     static func quote(_ identifier: String) -> String { "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
 
     public func deliver(
-        _ batches: EventBatches, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
+        _ records: RunRecords, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
         let settings = try Settings(context.export.destinationConfig)
         let connection = try await connect(settings)
         do {
             let result = try await Self.untilClosed(connection) {
-                try await deliver(batches, context: context, settings: settings, connection: connection, afterBatch: afterBatch)
+                try await deliver(records, context: context, settings: settings, connection: connection, afterBatch: afterBatch)
             }
             try? await connection.close()
             return result
@@ -102,11 +102,10 @@ public struct PostgresDestination: Destination {
     }
 
     func deliver(
-        _ batches: EventBatches, context: DeliveryContext, settings: Settings, connection: PostgresConnection,
+        _ records: RunRecords, context: DeliveryContext, settings: Settings, connection: PostgresConnection,
         afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
         let schema = Self.quote(settings.schema)
-        let table = "\(schema).\(Self.quote(settings.table))"
         let ledger = "\(schema).hedgerow_export_ledger"
         try await run(connection, "BEGIN")
         do {
@@ -133,53 +132,18 @@ public struct PostgresDestination: Destination {
                 try await run(connection, "COMMIT")
                 return DeliveryResult(records: try row.decode(Int64.self), bytes: 0)
             }
-            var existing = try await connection.query(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = \(settings.schema) AND table_name = \(settings.table)",
-                logger: logger
-            ).collect().map { try $0.decode(String.self) }
-            let created = existing.isEmpty
-            if created {
-                let definition = Self.columns.map { "\(Self.quote($0.name)) \($0.type)" }.joined(separator: ", ")
-                try await run(connection, "CREATE TABLE IF NOT EXISTS \(table) (\(definition))")
-                try await run(connection, "CREATE UNIQUE INDEX IF NOT EXISTS \(Self.quote(settings.table + "_uuid")) ON \(table) (uuid)")
-                existing = Self.columns.map(\.name)
-            }
-            let names = Self.columns.map(\.name).filter(existing.contains)
-            let missing = Self.columns.map(\.name).filter { !existing.contains($0) }
-            guard names.contains("uuid") else {
-                throw DestinationError(kind: "IncompatibleSchema", message: "table \(settings.table) has no uuid column", retryable: false)
-            }
-            let quoted = names.map(Self.quote).joined(separator: ", ")
-            var result = DeliveryResult(records: 0, bytes: 0)
-            // Fast path: with a unique index on uuid, COPY straight into the table under a savepoint.
-            // A uuid the table already holds (an overlapping backfill) makes it fail; then the run is
-            // read again and goes through a staging table that skips those uuids.
-            let uniqueIndex = try await !connection.query(
-                """
-                SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
-                WHERE i.indrelid = to_regclass(\(table)) AND i.indisunique AND i.indnatts = 1 AND a.attname = 'uuid'
-                """, logger: logger
-            ).collect().isEmpty
-            var copiedDirectly = false
-            if uniqueIndex {
-                try await run(connection, "SAVEPOINT hedgerow_direct")
-                do {
-                    result = try await copy(batches, into: settings.table, columns: names, connection: connection, afterBatch: afterBatch)
-                    try await run(connection, "RELEASE SAVEPOINT hedgerow_direct")
-                    copiedDirectly = true
-                } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
-                    try await run(connection, "ROLLBACK TO SAVEPOINT hedgerow_direct")
-                }
-            }
-            if !copiedDirectly {
-                try await run(
-                    connection, "CREATE TEMPORARY TABLE hedgerow_stage ON COMMIT DROP AS SELECT \(quoted) FROM \(table) WITH NO DATA")
-                result = try await copy(batches, into: "hedgerow_stage", columns: names, connection: connection, afterBatch: afterBatch)
-                // Skip uuids the table holds already: exactly once across overlapping runs.
-                try await run(
-                    connection,
-                    "INSERT INTO \(table) (\(quoted)) SELECT \(names.map { "s." + Self.quote($0) }.joined(separator: ", ")) FROM hedgerow_stage s WHERE NOT EXISTS (SELECT 1 FROM \(table) t WHERE t.uuid = s.uuid)"
-                )
+            let result: DeliveryResult
+            switch records {
+            case .events(let batches):
+                result = try await deliverEvents(batches, settings: settings, connection: connection, afterBatch: afterBatch)
+            case .persons(let batches):
+                result = try await merge(
+                    batches, model: .persons, row: ModelProjection.personRow, settings: settings, connection: connection,
+                    afterBatch: afterBatch)
+            case .sessions(let batches):
+                result = try await merge(
+                    batches, model: .sessions, row: ModelProjection.sessionRow, settings: settings, connection: connection,
+                    afterBatch: afterBatch)
             }
             let start = context.run.dataIntervalStart.map { Date(timeIntervalSince1970: Double($0.microseconds) / 1e6) }
             let end = Date(timeIntervalSince1970: Double(context.run.dataIntervalEnd.microseconds) / 1e6)
@@ -187,14 +151,73 @@ public struct PostgresDestination: Destination {
                 "INSERT INTO \(unescaped: ledger) (run_id, batch_export_id, data_interval_start, data_interval_end, records) VALUES (\(runID), \(context.export.id), \(start), \(end), \(result.records))",
                 logger: logger)
             try await run(connection, "COMMIT")
-            if !missing.isEmpty, !created {
-                logger.warning("Destination table lacks columns; they were not written", metadata: ["columns": "\(missing)"])
-            }
             return result
         } catch {
             try? await run(connection, "ROLLBACK")
             throw error
         }
+    }
+
+    /// The events model: COPY into the table (or through a staging table that skips uuids the table
+    /// holds), inside the run's transaction.
+    func deliverEvents(
+        _ batches: EventBatches, settings: Settings, connection: PostgresConnection,
+        afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
+    ) async throws -> DeliveryResult {
+        let schema = Self.quote(settings.schema)
+        let table = "\(schema).\(Self.quote(settings.table))"
+        var existing = try await connection.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = \(settings.schema) AND table_name = \(settings.table)",
+            logger: logger
+        ).collect().map { try $0.decode(String.self) }
+        let created = existing.isEmpty
+        if created {
+            let definition = Self.columns.map { "\(Self.quote($0.name)) \($0.type)" }.joined(separator: ", ")
+            try await run(connection, "CREATE TABLE IF NOT EXISTS \(table) (\(definition))")
+            try await run(connection, "CREATE UNIQUE INDEX IF NOT EXISTS \(Self.quote(settings.table + "_uuid")) ON \(table) (uuid)")
+            existing = Self.columns.map(\.name)
+        }
+        let names = Self.columns.map(\.name).filter(existing.contains)
+        let missing = Self.columns.map(\.name).filter { !existing.contains($0) }
+        guard names.contains("uuid") else {
+            throw DestinationError(kind: "IncompatibleSchema", message: "table \(settings.table) has no uuid column", retryable: false)
+        }
+        let quoted = names.map(Self.quote).joined(separator: ", ")
+        var result = DeliveryResult(records: 0, bytes: 0)
+        // Fast path: with a unique index on uuid, COPY straight into the table under a savepoint.
+        // A uuid the table already holds (an overlapping backfill) makes it fail; then the run is
+        // read again and goes through a staging table that skips those uuids.
+        let uniqueIndex = try await !connection.query(
+            """
+            SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+            WHERE i.indrelid = to_regclass(\(table)) AND i.indisunique AND i.indnatts = 1 AND a.attname = 'uuid'
+            """, logger: logger
+        ).collect().isEmpty
+        var copiedDirectly = false
+        if uniqueIndex {
+            try await run(connection, "SAVEPOINT hedgerow_direct")
+            do {
+                result = try await copy(batches, into: settings.table, columns: names, connection: connection, afterBatch: afterBatch)
+                try await run(connection, "RELEASE SAVEPOINT hedgerow_direct")
+                copiedDirectly = true
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+                try await run(connection, "ROLLBACK TO SAVEPOINT hedgerow_direct")
+            }
+        }
+        if !copiedDirectly {
+            try await run(
+                connection, "CREATE TEMPORARY TABLE hedgerow_stage ON COMMIT DROP AS SELECT \(quoted) FROM \(table) WITH NO DATA")
+            result = try await copy(batches, into: "hedgerow_stage", columns: names, connection: connection, afterBatch: afterBatch)
+            // Skip uuids the table holds already: exactly once across overlapping runs.
+            try await run(
+                connection,
+                "INSERT INTO \(table) (\(quoted)) SELECT \(names.map { "s." + Self.quote($0) }.joined(separator: ", ")) FROM hedgerow_stage s WHERE NOT EXISTS (SELECT 1 FROM \(table) t WHERE t.uuid = s.uuid)"
+            )
+        }
+        if !missing.isEmpty, !created {
+            logger.warning("Destination table lacks columns; they were not written", metadata: ["columns": "\(missing)"])
+        }
+        return result
     }
 
     /// Streams the run's events into `table` with `COPY ... FROM STDIN`.

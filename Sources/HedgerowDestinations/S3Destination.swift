@@ -89,14 +89,16 @@ public struct S3Destination: Destination {
         }
     }
 
-    /// ENGINE.md §4's prefix templates, from the interval end; a prefix with a placeholder it does
+    /// ENGINE.md §4's prefix templates, from the interval end (`{table}`: the model's name); a prefix with a placeholder it does
     /// not know (or unbalanced braces) is used verbatim, and `rendered` is false.
-    public static func renderPrefix(_ template: String, start: Timestamp, end: Timestamp) -> (prefix: String, rendered: Bool) {
+    public static func renderPrefix(
+        _ template: String, start: Timestamp, end: Timestamp, table: String = "events"
+    ) -> (prefix: String, rendered: Bool) {
         let parts = end.iso8601WithOffset
         let values: [String: String] = [
             "year": String(parts.prefix(4)), "month": String(parts.dropFirst(5).prefix(2)), "day": String(parts.dropFirst(8).prefix(2)),
             "hour": String(parts.dropFirst(11).prefix(2)), "minute": String(parts.dropFirst(14).prefix(2)),
-            "second": String(parts.dropFirst(17).prefix(2)), "table": "events", "data_interval_start": start.iso8601WithOffset,
+            "second": String(parts.dropFirst(17).prefix(2)), "table": table, "data_interval_start": start.iso8601WithOffset,
             "data_interval_end": end.iso8601WithOffset,
         ]
         var output = ""
@@ -141,21 +143,45 @@ public struct S3Destination: Destination {
     }
 
     public func deliver(
-        _ batches: EventBatches, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
+        _ records: RunRecords, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
         var settings = try Settings(context.export.destinationConfig)
         return try await connector.withHTTPClient(host: settings.client.connectionHost) { http in
             settings.client = settings.client.using(http)
-            return try await deliver(batches, context: context, settings: settings, afterBatch: afterBatch)
+            return try await deliver(records, context: context, settings: settings, afterBatch: afterBatch)
+        }
+    }
+
+    /// A model's file columns and its rows, a batch at a time.
+    struct FileRows {
+        let columns: [FileColumn]
+        let next: () async throws -> [[FileValue]]?
+
+        init(_ records: RunRecords) {
+            switch records {
+            case .events(let batches):
+                var iterator = batches.makeAsyncIterator()
+                columns = EventProjection.fileColumns
+                next = { try await iterator.next().map { $0.map(EventProjection.fileRow) } }
+            case .persons(let batches):
+                var iterator = batches.makeAsyncIterator()
+                columns = ModelProjection.personColumns
+                next = { try await iterator.next().map { $0.map(ModelProjection.personRow) } }
+            case .sessions(let batches):
+                var iterator = batches.makeAsyncIterator()
+                columns = ModelProjection.sessionColumns
+                next = { try await iterator.next().map { $0.map(ModelProjection.sessionRow) } }
+            }
         }
     }
 
     func deliver(
-        _ batches: EventBatches, context: DeliveryContext, settings: Settings,
+        _ records: RunRecords, context: DeliveryContext, settings: Settings,
         afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
+        let rows = FileRows(records)
         let (prefix, rendered) = Self.renderPrefix(
-            settings.prefix, start: context.dataIntervalStart, end: context.run.dataIntervalEnd)
+            settings.prefix, start: context.dataIntervalStart, end: context.run.dataIntervalEnd, table: records.model)
         if !rendered {
             try await context.log("WARNING", "The prefix '\(settings.prefix)' could not be rendered; it is used as it is.")
         }
@@ -183,20 +209,20 @@ public struct S3Destination: Destination {
                     result.bytes += Int64(bytes)
                     encoder = nil
                 }
-                for try await batch in batches {
-                    for event in batch {
+                while let batch = try await rows.next() {
+                    for row in batch {
                         let current: any FileEncoder
                         if let encoder {
                             current = encoder
                         } else {
-                            switch settings.format.encoder(columns: EventProjection.fileColumns, compression: settings.compression) {
+                            switch settings.format.encoder(columns: rows.columns, compression: settings.compression) {
                             case .success(let made): current = made
                             case .failure(let error):
                                 throw DestinationError(kind: "InvalidConfiguration", message: error.description, retryable: false)
                             }
                             encoder = current
                         }
-                        current.append(EventProjection.fileRow(event))
+                        current.append(row)
                         result.records += 1
                         if let limit = settings.maximumFileBytes, current.approximateSize >= limit { try await finishFile() }
                     }

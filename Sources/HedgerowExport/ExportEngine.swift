@@ -64,6 +64,8 @@ public struct ExportEngine: Service {
     let owner: String
     let exports = BatchExportStore()
     let events: SQLEventStore
+    /// The persons and sessions models.
+    let models: ModelRecordStore
     let stopping = StopSignal()
 
     /// `secrets` opens destination secrets (nil when no export needs them, as in some tests).
@@ -78,6 +80,7 @@ public struct ExportEngine: Service {
         self.logger = logger
         self.owner = Identifiers.uuidV7()
         self.events = SQLEventStore(database: database, statementTimeout: configuration.eventQueryTimeout)
+        self.models = ModelRecordStore(database: database, statementTimeout: configuration.eventQueryTimeout)
     }
 
     /// Polls until the service group shuts down; a failed round is logged and retried. On graceful
@@ -257,9 +260,17 @@ public struct ExportEngine: Service {
                 teamID: export.teamID, field: run.backfillID == nil ? .insertedAt : .timestamp, start: context.dataIntervalStart,
                 end: run.dataIntervalEnd, includeEvents: export.includeEvents, excludeEvents: export.excludeEvents,
                 filters: try export.propertyFilters())
-            let batches = events.batches(query, batchSize: configuration.batchSize).observingFailures { readFailure.set($0) }
+            let records: RunRecords
+            let window = ModelQuery(
+                teamID: export.teamID, start: context.dataIntervalStart, end: run.dataIntervalEnd, isBackfill: run.backfillID != nil)
+            switch export.model {
+            case "persons": records = .persons(models.persons(window, batchSize: configuration.batchSize))
+            case "sessions": records = .sessions(models.sessions(window, batchSize: configuration.batchSize))
+            default:
+                records = .events(events.batches(query, batchSize: configuration.batchSize).observingFailures { readFailure.set($0) })
+            }
             let result = try await whileLeased(runID, interruption: interruption) {
-                try await destination.deliver(batches, context: context) { progress in
+                try await destination.deliver(records, context: context) { progress in
                     try await heartbeat(runID, cursor: progress.cursor, atBatchBoundary: true, interruption: interruption)
                 }
             }

@@ -87,8 +87,10 @@ struct BatchExportTests {
         Invalid(changes: [("interval", "minute")], code: "invalid_choice", detail: "\"minute\" is not a valid choice.", attr: "interval"),
         Invalid(changes: [("model", "groups")], code: "invalid_choice", detail: "\"groups\" is not a valid choice.", attr: "model"),
         Invalid(
-            changes: [("model", "persons")], code: "invalid_input",
-            detail: "Model 'persons' is not supported by this server yet: only 'events' can be exported.", attr: "model"),
+            changes: [
+                ("model", "sessions"),
+                ("destination", .object(["type": "HTTP", "config": .object(["url": "https://example.com/batch", "token": "t"])])),
+            ], code: "invalid_input", detail: "HTTP batch exports only support the events model", attr: "destination"),
         Invalid(
             changes: [("destination", .object(["type": "Kafka"]))], code: "invalid_choice", detail: "\"Kafka\" is not a valid choice.",
             attr: "destination__type"),

@@ -340,11 +340,18 @@ public struct BatchExportService: Sendable {
                 teamID: export.teamID, field: .timestamp, start: start, end: end ?? now, includeEvents: export.includeEvents,
                 excludeEvents: export.excludeEvents, filters: try checkedFilters(export))
             let events = SQLEventStore(database: database, statementTimeout: eventQueryTimeout)
+            let models = ModelRecordStore(database: database, statementTimeout: eventQueryTimeout)
+            let window = ModelQuery(teamID: export.teamID, start: start, end: end ?? now, isBackfill: true)
             let earliest: Timestamp?
             let estimate: Int
             do {
-                earliest = try await events.earliest(query)
-                estimate = earliest == nil ? 0 : try await events.count(query)
+                switch export.model {
+                case "persons": (earliest, estimate) = try await models.personsEstimate(window)
+                case "sessions": (earliest, estimate) = try await models.sessionsEstimate(window)
+                default:
+                    earliest = try await events.earliest(query)
+                    estimate = earliest == nil ? 0 : try await events.count(query)
+                }
             } catch let timeout as StatementTimeout {
                 throw APIError.invalidInput(
                     "Counting the events to backfill took longer than \(timeout.seconds) s; the export's filters (a regular expression?) are too slow for this data."

@@ -20,9 +20,9 @@ public struct BatchExportInput: Sendable {
 
     public init() {}
 
-    /// Types the engine delivers to; every other type is refused at save time.
+    /// PostHog's models; every destination Hedgerow delivers to takes all three, except HTTP
+    /// (events only, as PostHog's).
     public static let models: Set<String> = ["events", "persons", "sessions"]
-    public static let deliverableModels: Set<String> = ["events"]
 
     /// Parses a body. `full` is true for create and PUT (name, destination and interval required).
     public static func parse(_ body: JSONValue, full: Bool, deliverable: Set<DestinationType>) throws(APIError) -> BatchExportInput {
@@ -34,12 +34,7 @@ public struct BatchExportInput: Sendable {
             throw APIError.required("name")
         }
         if let value = object["model"] {
-            let model = try FieldParser.choice(value, attr: "model", choices: models, allowNull: true) ?? "events"
-            guard deliverableModels.contains(model) else {
-                throw APIError.invalidInput(
-                    "Model '\(model)' is not supported by this server yet: only 'events' can be exported.", attr: "model")
-            }
-            input.model = model
+            input.model = try FieldParser.choice(value, attr: "model", choices: models, allowNull: true) ?? "events"
         }
         if let value = object["destination"] {
             guard case .object(let destination) = value else {
