@@ -257,58 +257,58 @@ public enum Migrations {
     /// state as a JSON document beside the columns runs select on. `updated_at` is the capture time
     /// of a row's latest version: scheduled exports select on it.
     static let personsAndSessions: [String] = [
-            "CREATE TABLE persons_before_9 AS SELECT team_id, distinct_id, uuid, properties, created_at, updated_at FROM persons",
-            "DROP TABLE persons",
-            """
-            CREATE TABLE persons (
-                team_id BIGINT NOT NULL REFERENCES teams (id) ON DELETE CASCADE,
-                uuid TEXT NOT NULL,
-                properties TEXT NOT NULL,
-                created_at BIGINT NOT NULL,
-                is_identified BOOLEAN NOT NULL,
-                is_deleted BOOLEAN NOT NULL,
-                version BIGINT NOT NULL,
-                updated_at BIGINT NOT NULL,
-                PRIMARY KEY (team_id, uuid)
-            )
-            """,
-            "CREATE INDEX persons_team_updated_at ON persons (team_id, updated_at, uuid)",
-            "CREATE INDEX persons_team_created_at ON persons (team_id, created_at, uuid)",
-            """
-            CREATE TABLE person_distinct_ids (
-                team_id BIGINT NOT NULL REFERENCES teams (id) ON DELETE CASCADE,
-                distinct_id TEXT NOT NULL,
-                person_uuid TEXT NOT NULL,
-                version BIGINT NOT NULL,
-                updated_at BIGINT NOT NULL,
-                PRIMARY KEY (team_id, distinct_id)
-            )
-            """,
-            "CREATE INDEX person_distinct_ids_person ON person_distinct_ids (team_id, person_uuid)",
-            "CREATE INDEX person_distinct_ids_updated_at ON person_distinct_ids (team_id, updated_at, distinct_id)",
-            """
-            INSERT INTO persons (team_id, uuid, properties, created_at, is_identified, is_deleted, version, updated_at)
-            SELECT team_id, uuid, properties, created_at, FALSE, FALSE, 0, updated_at FROM persons_before_9
-            """,
-            """
-            INSERT INTO person_distinct_ids (team_id, distinct_id, person_uuid, version, updated_at)
-            SELECT team_id, distinct_id, uuid, 0, updated_at FROM persons_before_9
-            """,
-            "DROP TABLE persons_before_9",
-            """
-            CREATE TABLE sessions (
-                team_id BIGINT NOT NULL REFERENCES teams (id) ON DELETE CASCADE,
-                session_id TEXT NOT NULL,
-                start_timestamp BIGINT NOT NULL,
-                end_timestamp BIGINT NOT NULL,
-                updated_at BIGINT NOT NULL,
-                state TEXT NOT NULL,
-                PRIMARY KEY (team_id, session_id)
-            )
-            """,
-            "CREATE INDEX sessions_team_updated_at ON sessions (team_id, updated_at, session_id)",
-            "CREATE INDEX sessions_team_end_timestamp ON sessions (team_id, end_timestamp, session_id)",
-        ]
+        "CREATE TABLE persons_before_9 AS SELECT team_id, distinct_id, uuid, properties, created_at, updated_at FROM persons",
+        "DROP TABLE persons",
+        """
+        CREATE TABLE persons (
+            team_id BIGINT NOT NULL REFERENCES teams (id) ON DELETE CASCADE,
+            uuid TEXT NOT NULL,
+            properties TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            is_identified BOOLEAN NOT NULL,
+            is_deleted BOOLEAN NOT NULL,
+            version BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            PRIMARY KEY (team_id, uuid)
+        )
+        """,
+        "CREATE INDEX persons_team_updated_at ON persons (team_id, updated_at, uuid)",
+        "CREATE INDEX persons_team_created_at ON persons (team_id, created_at, uuid)",
+        """
+        CREATE TABLE person_distinct_ids (
+            team_id BIGINT NOT NULL REFERENCES teams (id) ON DELETE CASCADE,
+            distinct_id TEXT NOT NULL,
+            person_uuid TEXT NOT NULL,
+            version BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            PRIMARY KEY (team_id, distinct_id)
+        )
+        """,
+        "CREATE INDEX person_distinct_ids_person ON person_distinct_ids (team_id, person_uuid)",
+        "CREATE INDEX person_distinct_ids_updated_at ON person_distinct_ids (team_id, updated_at, distinct_id)",
+        """
+        INSERT INTO persons (team_id, uuid, properties, created_at, is_identified, is_deleted, version, updated_at)
+        SELECT team_id, uuid, properties, created_at, FALSE, FALSE, 0, updated_at FROM persons_before_9
+        """,
+        """
+        INSERT INTO person_distinct_ids (team_id, distinct_id, person_uuid, version, updated_at)
+        SELECT team_id, distinct_id, uuid, 0, updated_at FROM persons_before_9
+        """,
+        "DROP TABLE persons_before_9",
+        """
+        CREATE TABLE sessions (
+            team_id BIGINT NOT NULL REFERENCES teams (id) ON DELETE CASCADE,
+            session_id TEXT NOT NULL,
+            start_timestamp BIGINT NOT NULL,
+            end_timestamp BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            state TEXT NOT NULL,
+            PRIMARY KEY (team_id, session_id)
+        )
+        """,
+        "CREATE INDEX sessions_team_updated_at ON sessions (team_id, updated_at, session_id)",
+        "CREATE INDEX sessions_team_end_timestamp ON sessions (team_id, end_timestamp, session_id)",
+    ]
 
     /// Events: properties as JSON (JSONB on PostgreSQL, for the filter operators), times in
     /// microseconds, one row per `(team_id, uuid)` so a retried capture stores nothing twice.

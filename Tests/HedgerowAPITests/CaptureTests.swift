@@ -1,9 +1,10 @@
 import Foundation
-@testable import HedgerowAPI
 import HedgerowCore
 import HedgerowFormats
 import HedgerowStore
 import Testing
+
+@testable import HedgerowAPI
 
 @Suite("Capture (API.md §5)")
 struct CaptureTests {

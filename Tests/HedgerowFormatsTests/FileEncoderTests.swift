@@ -25,7 +25,8 @@ struct FileEncoderTests {
             let flag: FileValue = index % 11 == 3 ? .null : .bool(index % 3 != 0 || index % 19 < 9)
             let score: FileValue = index % 6 == 2 ? .null : .double(Double(index) + 0.25)
             return [
-                .string("uuid-\(index)"), .string(event), properties, person, .timestamp(Timestamp(microseconds: micros)), count, flag, score,
+                .string("uuid-\(index)"), .string(event), properties, person, .timestamp(Timestamp(microseconds: micros)), count, flag,
+                score,
             ]
         }
     }
@@ -124,7 +125,10 @@ struct FileEncoderTests {
         #expect(second["timestamp"] == "2024-01-01T00:00:01.000001+00:00")
         let seventh = try JSONParser.parse(Array(lines[7].utf8))
         #expect(seventh["timestamp"] == "1966-12-17T16:00:07.000007+00:00")
-        #expect(Array(first.objectValue?.entries.map(\.key) ?? []) == ["uuid", "event", "properties", "person_id", "timestamp", "count", "flag", "score"])
+        #expect(
+            Array(first.objectValue?.entries.map(\.key) ?? []) == [
+                "uuid", "event", "properties", "person_id", "timestamp", "count", "flag", "score",
+            ])
         #expect(first["count"] == .int(0) && first["flag"] == .bool(true) && first["score"] == .double(0.25))
         #expect(second["count"] == .null && second["flag"] == .bool(true))
     }

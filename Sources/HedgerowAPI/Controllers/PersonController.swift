@@ -16,7 +16,8 @@ struct PersonController: Sendable {
         for (base, parent) in parents {
             routes.add(
                 "GET", base + "/", scope: read, teamBased: true,
-                doc: .list("PaginatedPersonList", "The environment's persons, newest first.", query: OperationDoc.limitOffset + [distinctID])
+                doc: .list(
+                    "PaginatedPersonList", "The environment's persons, newest first.", query: OperationDoc.limitOffset + [distinctID])
             ) { request in
                 let pagination = LimitOffsetPagination(query: request.query)
                 let (count, page) = try await service.list(
@@ -30,7 +31,9 @@ struct PersonController: Sendable {
                         try await service.retrieve(
                             parent(request), id: request.parameters["id"] ?? "", principal: try request.requirePrincipal())))
             }
-            routes.add("DELETE", base + "/:id/", scope: write, teamBased: true, doc: .destroy("Delete a person (its distinct ids go with it).")) {
+            routes.add(
+                "DELETE", base + "/:id/", scope: write, teamBased: true, doc: .destroy("Delete a person (its distinct ids go with it).")
+            ) {
                 request in
                 try await service.delete(parent(request), id: request.parameters["id"] ?? "", principal: try request.requirePrincipal())
                 return .noContent

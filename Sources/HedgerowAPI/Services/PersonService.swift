@@ -68,7 +68,8 @@ public struct PersonService: Sendable {
     }
 
     func find(_ id: String, teamID: Int64, on connection: any SQLConnection) async throws -> Person {
-        guard let uuid = Identifiers.canonicalUUID(id), let person = try await persons.persons(teamID: teamID, uuids: [uuid], on: connection)[uuid],
+        guard let uuid = Identifiers.canonicalUUID(id),
+            let person = try await persons.persons(teamID: teamID, uuids: [uuid], on: connection)[uuid],
             !person.isDeleted
         else { throw APIError.notFound() }
         return person

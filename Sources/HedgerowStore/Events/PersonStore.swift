@@ -17,7 +17,9 @@ public struct PersonStore: Sendable {
     }
 
     /// The mappings of `distinctIDs` that exist.
-    public func distinctIDs(teamID: Int64, _ distinctIDs: [String], on connection: any SQLConnection) async throws -> [String:
+    public func distinctIDs(
+        teamID: Int64, _ distinctIDs: [String], on connection: any SQLConnection
+    ) async throws -> [String:
         PersonDistinctID]
     {
         var found: [String: PersonDistinctID] = [:]
