@@ -463,12 +463,77 @@ struct CLITests {
         _ = try Self.psql(url, "DROP SCHEMA \(schema) CASCADE")
     }
 
+    @Test(
+        "kill -9 in the middle of a persons run, then a restart: every distinct id is in the destination once",
+        .enabled(if: ProcessInfo.processInfo.environment["HEDGEROW_TEST_DATABASE_URL"]?.isEmpty == false),
+        arguments: Backend.available)
+    func killDuringPersonsRun(backend: Backend) async throws {
+        var sandbox = try Sandbox.make(backend)
+        defer { try? FileManager.default.removeItem(atPath: sandbox.directory) }
+        sandbox.environment["HEDGEROW_RUN_LEASE_SECONDS"] = "2"
+        sandbox.environment["HEDGEROW_LOG_LEVEL"] = "info"
+        let url = ProcessInfo.processInfo.environment["HEDGEROW_TEST_DATABASE_URL"] ?? ""
+        guard case .postgres(let destination) = try DatabaseLocation.parse(url) else { return }
+        let schema = "killp_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
+        _ = try Self.psql(url, "CREATE SCHEMA \(schema)")
+        let total = 120_000
+        try await Self.seedPersons(sandbox, total: total)
+        let config: JSONValue = .object([
+            "host": .string(destination.host), "port": .int(Int64(destination.port)), "user": .string(destination.username),
+            "password": "x", "database": .string(destination.database ?? "postgres"), "schema": .string(schema),
+            "table_name": "persons", "has_self_signed_cert": true,
+        ])
+        let log = try await Self.killDuringBackfill(
+            sandbox, model: "persons", destination: .object(["type": "Postgres", "config": config]), killAfter: .milliseconds(300),
+            polls: 600
+        ) {
+            let midway = try Self.psql(url, "SELECT count(*) FROM \(schema).persons").trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(midway == "0" || midway.isEmpty)
+        }
+        guard let log else { return }
+        let counts = try Self.psql(url, "SELECT count(*) || ' ' || count(DISTINCT distinct_id) FROM \(schema).persons")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(counts == "\(total) \(total)")
+        #expect(log.contains("attempt 2"), "the run should have been taken over")
+        _ = try Self.psql(url, "DROP SCHEMA \(schema) CASCADE")
+    }
+
+    /// First start (bootstrap), then `total` persons of one distinct id each, changed in
+    /// 2025-06-01 00:00–01:00 of environment 1, stored while the server is down.
+    static func seedPersons(_ sandbox: Sandbox, total: Int) async throws {
+        _ = try Self.withServer(sandbox) { _ in }
+        var configuration = try HedgerowConfiguration.fromEnvironment(sandbox.environment)
+        configuration.bootstrapOnEmptyDatabase = false
+        var logger = Logger(label: "kill-test")
+        logger.logLevel = .critical
+        let hour: Int64 = 1_748_736_000_000_000
+        try await withDatabase(configuration, logger: logger) { database in
+            let store = PersonStore()
+            for chunk in stride(from: 0, to: total, by: 5_000) {
+                let range = chunk..<min(chunk + 5_000, total)
+                let times = range.map { Timestamp(microseconds: hour + Int64($0) * (3_600_000_000 / Int64(total))) }
+                let uuids = times.map { Identifiers.uuidV7(at: $0) }
+                try await database.transaction { connection in
+                    try await store.save(
+                        zip(uuids, times).map { uuid, at in
+                            Person(uuid: uuid, teamID: 1, properties: ["email": "someone@example.com"], createdAt: at, updatedAt: at)
+                        }, on: connection)
+                    try await store.save(
+                        zip(range, zip(uuids, times)).map { index, pair in
+                            PersonDistinctID(teamID: 1, distinctID: "user-\(index)", personUUID: pair.0, updatedAt: pair.1)
+                        }, on: connection)
+                }
+            }
+        }
+    }
+
     /// Starts the server on a seeded sandbox, creates an hourly export to `destination`, backfills
     /// 2025-06-01 00:00–01:00, kills the server with SIGKILL `killAfter` into the running run, calls
     /// `whileDown`, restarts the server and waits (`polls` × 0.1 s) for the backfill to complete.
     /// Returns the restarted server's log; nil when a server did not start (recorded as an issue).
     static func killDuringBackfill(
-        _ sandbox: Sandbox, destination: JSONValue, killAfter: Duration, polls: Int, whileDown: () async throws -> Void
+        _ sandbox: Sandbox, model: String = "events", destination: JSONValue, killAfter: Duration, polls: Int,
+        whileDown: () async throws -> Void
     ) async throws -> String? {
         guard let first = try Self.launch(sandbox) else {
             Issue.record("server did not start")
@@ -479,7 +544,10 @@ struct CLITests {
         let auth = ["-H", "Authorization: Bearer \(key)", "-H", "Content-Type: application/json"]
         let base = "http://127.0.0.1:\(first.port)/api/environments/1/batch_exports/"
         let (_, export) = try Self.curl(
-            auth + ["-d", JSONWriter.string(.object(["name": "k", "interval": "hour", "destination": destination])), base])
+            auth + [
+                "-d",
+                JSONWriter.string(.object(["name": "k", "model": .string(model), "interval": "hour", "destination": destination])), base,
+            ])
         let id = export["id"]?.stringValue ?? ""
         let (_, backfill) = try Self.curl(
             auth + ["-d", #"{"start_at": "2025-06-01T00:00:00Z", "end_at": "2025-06-01T01:00:00Z"}"#, base + "\(id)/backfills/"])
