@@ -37,6 +37,10 @@ struct HedgerowBench {
             try await withDatabase(configuration, logger: logger) { database in
                 try await seed(database, count: Int(numbers[0]), team: numbers[1], start: numbers[2], span: numbers[3])
             }
+        case "seed-persons" where numbers.count == 4:
+            try await withDatabase(configuration, logger: logger) { database in
+                try await seedPersons(database, count: Int(numbers[0]), team: numbers[1], start: numbers[2], span: numbers[3])
+            }
         case "scan" where numbers.count >= 3:
             try await withDatabase(configuration, logger: logger) { database in
                 try await scan(
@@ -52,7 +56,7 @@ struct HedgerowBench {
             }
         default:
             print(
-                "usage: hedgerow-bench seed N TEAM START SPAN | scan TEAM START END [BATCH] | encode TEAM START END FORMAT COMPRESSION FILE | json"
+                "usage: hedgerow-bench seed N TEAM START SPAN | seed-persons N TEAM START SPAN | scan TEAM START END [BATCH] | encode TEAM START END FORMAT COMPRESSION FILE | json"
             )
         }
     }
@@ -83,6 +87,38 @@ struct HedgerowBench {
             String(
                 format: "seeded %d events in %.1f s (%.0f events/s through EventStore.append)", written, seconds, Double(written) / seconds)
         )
+    }
+
+    /// `count` distinct ids, two to a person, changed across `[start, start + span)`.
+    static func seedPersons(_ database: any Database, count: Int, team: Int64, start: Int64, span: Int64) async throws {
+        let store = PersonStore()
+        let clock = ContinuousClock()
+        let began = clock.now
+        for chunk in stride(from: 0, to: count, by: 10_000) {
+            let range = chunk..<min(chunk + 10_000, count)
+            func time(_ index: Int) -> Timestamp { Timestamp(microseconds: start + span * Int64(index) / Int64(count)) }
+            func uuid(_ person: Int) -> String {
+                let hex = String(person, radix: 16)
+                return "0190a3b2-0000-7000-8000-" + String(repeating: "0", count: 12 - hex.count) + hex
+            }
+            let persons = Set(range.map { $0 / 2 }).sorted().map { person in
+                Person(
+                    uuid: uuid(person), teamID: team,
+                    properties: [
+                        "email": .string("user-\(person)@example.com"), "plan": person % 3 == 0 ? "pro" : "free", "seats": .int(Int64(person % 50)),
+                        "$initial_referring_domain": "www.google.com", "$geoip_country_code": "GB",
+                    ], createdAt: time(person * 2), isIdentified: true, version: 1, updatedAt: time(person * 2))
+            }
+            let mappings = range.map { index in
+                PersonDistinctID(teamID: team, distinctID: "user-\(index)", personUUID: uuid(index / 2), updatedAt: time(index))
+            }
+            try await database.transaction { connection in
+                try await store.save(persons, on: connection)
+                try await store.save(mappings, on: connection)
+            }
+        }
+        let seconds = (clock.now - began).seconds
+        print(String(format: "seeded %d distinct ids (%d persons) in %.1f s", count, (count + 1) / 2, seconds))
     }
 
     static func scan(_ database: any Database, team: Int64, start: Int64, end: Int64, batch: Int) async throws {
