@@ -79,11 +79,17 @@ extension PostgresDestination {
                 retryable: false)
         }
         let quoted = names.map(Self.quote).joined(separator: ", ")
-        try await run(connection, "CREATE TEMPORARY TABLE hedgerow_stage ON COMMIT DROP AS SELECT \(quoted) FROM \(table) WITH NO DATA")
+        // Into an empty table (a first load) the rows go straight in: a run holds each key once, so
+        // there is nothing to merge. Otherwise through a stage table.
+        let empty = try await connection.query("SELECT 1 FROM \(unescaped: table) LIMIT 1", logger: logger).collect().isEmpty
+        if !empty {
+            try await run(connection, "CREATE TEMPORARY TABLE hedgerow_stage ON COMMIT DROP AS SELECT \(quoted) FROM \(table) WITH NO DATA")
+        }
         let indices = names.map { name in model.fileColumns.firstIndex { $0.name == name }! }
         let kinds = columns.map { Self.postgresType($0) }
         var result = DeliveryResult(records: 0, bytes: 0)
-        try await connection.copyFrom(table: "hedgerow_stage", columns: names, logger: logger) { writer in
+        // COPY names its table unqualified: the destination schema is first on the search path.
+        try await connection.copyFrom(table: empty ? settings.table : "hedgerow_stage", columns: names, logger: logger) { writer in
             for try await batch in batches {
                 var buffer = ByteBuffer()
                 for record in batch {
@@ -96,6 +102,7 @@ extension PostgresDestination {
                 try await afterBatch(result)
             }
         }
+        if empty { return result }
         let updates = names.filter { !model.key.contains($0) }.map { "\(Self.quote($0)) = EXCLUDED.\(Self.quote($0))" }
         try await run(
             connection,

@@ -255,7 +255,8 @@ public enum Migrations {
     /// point at a person (with a version that grows when the id moves to another person); the old
     /// one-person-per-distinct-id rows are carried over as they were. Sessions keep their aggregate
     /// state as a JSON document beside the columns runs select on. `updated_at` is the capture time
-    /// of a row's latest version: scheduled exports select on it.
+    /// of a row's latest version; a distinct id's `row_updated_at` is the later of its own and its
+    /// person's, the time its row of the persons export last changed (exports select on it).
     static let personsAndSessions: [String] = [
         "CREATE TABLE persons_before_9 AS SELECT team_id, distinct_id, uuid, properties, created_at, updated_at FROM persons",
         "DROP TABLE persons",
@@ -281,18 +282,19 @@ public enum Migrations {
             person_uuid TEXT NOT NULL,
             version BIGINT NOT NULL,
             updated_at BIGINT NOT NULL,
+            row_updated_at BIGINT NOT NULL,
             PRIMARY KEY (team_id, distinct_id)
         )
         """,
         "CREATE INDEX person_distinct_ids_person ON person_distinct_ids (team_id, person_uuid)",
-        "CREATE INDEX person_distinct_ids_updated_at ON person_distinct_ids (team_id, updated_at, distinct_id)",
+        "CREATE INDEX person_distinct_ids_row_updated_at ON person_distinct_ids (team_id, row_updated_at, distinct_id)",
         """
         INSERT INTO persons (team_id, uuid, properties, created_at, is_identified, is_deleted, version, updated_at)
         SELECT team_id, uuid, properties, created_at, FALSE, FALSE, 0, updated_at FROM persons_before_9
         """,
         """
-        INSERT INTO person_distinct_ids (team_id, distinct_id, person_uuid, version, updated_at)
-        SELECT team_id, distinct_id, uuid, 0, updated_at FROM persons_before_9
+        INSERT INTO person_distinct_ids (team_id, distinct_id, person_uuid, version, updated_at, row_updated_at)
+        SELECT team_id, distinct_id, uuid, 0, updated_at, updated_at FROM persons_before_9
         """,
         "DROP TABLE persons_before_9",
         """

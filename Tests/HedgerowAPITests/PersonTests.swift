@@ -218,6 +218,33 @@ struct PersonTests {
         }
     }
 
+    @Test("A changed person brings all its distinct ids into the next window of the persons export", arguments: TestBackend.available)
+    func changedPersonsExportAllDistinctIDs(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let world = try await Self.world(server)
+            let models = ModelRecordStore(database: server.database)
+            func window(from start: Timestamp) async throws -> [PersonRecord] {
+                var all: [PersonRecord] = []
+                let query = ModelQuery(
+                    teamID: world.team, start: start, end: Timestamp(microseconds: Timestamp.now().microseconds + 1), isBackfill: false)
+                for try await page in models.persons(query, batchSize: 1) { all += page }
+                return all
+            }
+            let first = Timestamp.now()
+            try await world.send([Self.event("e", "anon"), Self.event("$identify", "user", ["$anon_distinct_id": "anon"])])
+            #expect(try await window(from: first).map(\.distinctID).sorted() == ["anon", "user"])
+            try await Task.sleep(for: .milliseconds(5))
+            let second = Timestamp.now()
+            #expect(try await window(from: second).isEmpty)
+            // An event of one distinct id changes the person: both of its rows changed.
+            try await world.send([Self.event("e", "anon", ["$set": .object(["plan": "pro"])])])
+            let changed = try await window(from: second)
+            #expect(changed.map(\.distinctID).sorted() == ["anon", "user"])
+            #expect(changed.allSatisfy { $0.personVersion == changed[0].personVersion && $0.insertedAt >= second })
+            #expect(try JSONParser.parse(changed[0].properties)["plan"] == "pro")
+        }
+    }
+
     @Test("Sessions are built from interleaved, out-of-order events", arguments: TestBackend.available)
     func sessions(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in

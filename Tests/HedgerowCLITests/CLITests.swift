@@ -431,6 +431,24 @@ struct CLITests {
         .enabled(if: ProcessInfo.processInfo.environment["HEDGEROW_TEST_DATABASE_URL"]?.isEmpty == false),
         arguments: Backend.available)
     func killDuringRun(backend: Backend) async throws {
+        try await Self.killPostgresRun(backend, model: "events", key: "uuid", total: 150_000) { try await Self.seedHour($0, total: $1) }
+    }
+
+    @Test(
+        "kill -9 in the middle of a persons run, then a restart: every distinct id is in the destination once",
+        .enabled(if: ProcessInfo.processInfo.environment["HEDGEROW_TEST_DATABASE_URL"]?.isEmpty == false),
+        arguments: Backend.available)
+    func killDuringPersonsRun(backend: Backend) async throws {
+        try await Self.killPostgresRun(backend, model: "persons", key: "distinct_id", total: 120_000) {
+            try await Self.seedPersons($0, total: $1)
+        }
+    }
+
+    /// Seeds `total` rows of `model`, backfills them to a PostgreSQL table named after the model,
+    /// kills the server mid-run and restarts it: the table then holds every row once (by `key`).
+    static func killPostgresRun(
+        _ backend: Backend, model: String, key: String, total: Int, seed: (Sandbox, Int) async throws -> Void
+    ) async throws {
         var sandbox = try Sandbox.make(backend)
         defer { try? FileManager.default.removeItem(atPath: sandbox.directory) }
         sandbox.environment["HEDGEROW_RUN_LEASE_SECONDS"] = "2"
@@ -439,59 +457,22 @@ struct CLITests {
         guard case .postgres(let destination) = try DatabaseLocation.parse(url) else { return }
         let schema = "kill_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
         _ = try Self.psql(url, "CREATE SCHEMA \(schema)")
-
-        let total = 150_000
-        try await Self.seedHour(sandbox, total: total)
-
+        try await seed(sandbox, total)
         let config: JSONValue = .object([
             "host": .string(destination.host), "port": .int(Int64(destination.port)), "user": .string(destination.username),
             "password": "x", "database": .string(destination.database ?? "postgres"), "schema": .string(schema),
-            "has_self_signed_cert": true,
+            "table_name": .string(model), "has_self_signed_cert": true,
         ])
         let log = try await Self.killDuringBackfill(
-            sandbox, destination: .object(["type": "Postgres", "config": config]), killAfter: .milliseconds(300), polls: 600
-        ) {
-            // The killed run's transaction was rolled back: nothing half-delivered is visible.
-            let midway = try Self.psql(url, "SELECT count(*) FROM \(schema).events").trimmingCharacters(in: .whitespacesAndNewlines)
-            #expect(midway == "0" || midway.isEmpty)
-        }
-        guard let log else { return }
-        let counts = try Self.psql(url, "SELECT count(*) || ' ' || count(DISTINCT uuid) FROM \(schema).events")
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(counts == "\(total) \(total)")
-        #expect(log.contains("attempt 2"), "the run should have been taken over")
-        _ = try Self.psql(url, "DROP SCHEMA \(schema) CASCADE")
-    }
-
-    @Test(
-        "kill -9 in the middle of a persons run, then a restart: every distinct id is in the destination once",
-        .enabled(if: ProcessInfo.processInfo.environment["HEDGEROW_TEST_DATABASE_URL"]?.isEmpty == false),
-        arguments: Backend.available)
-    func killDuringPersonsRun(backend: Backend) async throws {
-        var sandbox = try Sandbox.make(backend)
-        defer { try? FileManager.default.removeItem(atPath: sandbox.directory) }
-        sandbox.environment["HEDGEROW_RUN_LEASE_SECONDS"] = "2"
-        sandbox.environment["HEDGEROW_LOG_LEVEL"] = "info"
-        let url = ProcessInfo.processInfo.environment["HEDGEROW_TEST_DATABASE_URL"] ?? ""
-        guard case .postgres(let destination) = try DatabaseLocation.parse(url) else { return }
-        let schema = "killp_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
-        _ = try Self.psql(url, "CREATE SCHEMA \(schema)")
-        let total = 120_000
-        try await Self.seedPersons(sandbox, total: total)
-        let config: JSONValue = .object([
-            "host": .string(destination.host), "port": .int(Int64(destination.port)), "user": .string(destination.username),
-            "password": "x", "database": .string(destination.database ?? "postgres"), "schema": .string(schema),
-            "table_name": "persons", "has_self_signed_cert": true,
-        ])
-        let log = try await Self.killDuringBackfill(
-            sandbox, model: "persons", destination: .object(["type": "Postgres", "config": config]), killAfter: .milliseconds(300),
+            sandbox, model: model, destination: .object(["type": "Postgres", "config": config]), killAfter: .milliseconds(300),
             polls: 600
         ) {
-            let midway = try Self.psql(url, "SELECT count(*) FROM \(schema).persons").trimmingCharacters(in: .whitespacesAndNewlines)
+            // The killed run's transaction was rolled back: nothing half-delivered is visible.
+            let midway = try Self.psql(url, "SELECT count(*) FROM \(schema).\(model)").trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(midway == "0" || midway.isEmpty)
         }
         guard let log else { return }
-        let counts = try Self.psql(url, "SELECT count(*) || ' ' || count(DISTINCT distinct_id) FROM \(schema).persons")
+        let counts = try Self.psql(url, "SELECT count(*) || ' ' || count(DISTINCT \(key)) FROM \(schema).\(model)")
             .trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(counts == "\(total) \(total)")
         #expect(log.contains("attempt 2"), "the run should have been taken over")

@@ -87,18 +87,46 @@ public struct PersonStore: Sendable {
         return (Int(count), try rows.map(Self.decodePerson))
     }
 
-    /// Inserts or replaces persons (their whole row).
+    /// Inserts or replaces persons (their whole row); their distinct ids' rows of the persons export
+    /// change with them.
     public func save(_ persons: [Person], on connection: any SQLConnection) async throws {
         try await Self.upsert(
             into: "persons", columns: Self.personColumns, key: "team_id, uuid", rows: persons.map(Self.binds), on: connection)
+        for team in Set(persons.map(\.teamID)) {
+            try await refreshRowTimes(teamID: team, column: "person_uuid", persons.filter { $0.teamID == team }.map(\.uuid), on: connection)
+        }
     }
 
     /// Inserts or replaces distinct id mappings.
     public func save(_ mappings: [PersonDistinctID], on connection: any SQLConnection) async throws {
         try await Self.upsert(
-            into: "person_distinct_ids", columns: "team_id, distinct_id, person_uuid, version, updated_at", key: "team_id, distinct_id",
-            rows: mappings.map { [.int($0.teamID), .text($0.distinctID), .text($0.personUUID), .int($0.version), SQLValue($0.updatedAt)] },
-            on: connection)
+            into: "person_distinct_ids", columns: "team_id, distinct_id, person_uuid, version, updated_at, row_updated_at",
+            key: "team_id, distinct_id",
+            rows: mappings.map {
+                [
+                    .int($0.teamID), .text($0.distinctID), .text($0.personUUID), .int($0.version), SQLValue($0.updatedAt),
+                    SQLValue($0.updatedAt),
+                ]
+            }, on: connection)
+        for team in Set(mappings.map(\.teamID)) {
+            try await refreshRowTimes(
+                teamID: team, column: "distinct_id", mappings.filter { $0.teamID == team }.map(\.distinctID), on: connection)
+        }
+    }
+
+    /// Sets `row_updated_at` of the distinct ids `column` names to the later of their own time and
+    /// their person's: whichever of the two was saved last, the row holds the newest.
+    func refreshRowTimes(teamID: Int64, column: String, _ values: [String], on connection: any SQLConnection) async throws {
+        for chunk in Self.chunks(values) {
+            try await connection.execute(
+                """
+                UPDATE person_distinct_ids SET row_updated_at = COALESCE((
+                    SELECT CASE WHEN p.updated_at > person_distinct_ids.updated_at THEN p.updated_at ELSE person_distinct_ids.updated_at END
+                    FROM persons p WHERE p.team_id = person_distinct_ids.team_id AND p.uuid = person_distinct_ids.person_uuid
+                ), updated_at)
+                WHERE team_id = $1 AND \(column) IN (\(Self.placeholders(chunk.count, from: 2)))
+                """, [.int(teamID)] + chunk.map(SQLValue.text))
+        }
     }
 
     /// Removes the rows of persons merged into others (their distinct ids moved first).
