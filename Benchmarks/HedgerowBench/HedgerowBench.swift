@@ -105,7 +105,8 @@ struct HedgerowBench {
                 Person(
                     uuid: uuid(person), teamID: team,
                     properties: [
-                        "email": .string("user-\(person)@example.com"), "plan": person % 3 == 0 ? "pro" : "free", "seats": .int(Int64(person % 50)),
+                        "email": .string("user-\(person)@example.com"), "plan": person % 3 == 0 ? "pro" : "free",
+                        "seats": .int(Int64(person % 50)),
                         "$initial_referring_domain": "www.google.com", "$geoip_country_code": "GB",
                     ], createdAt: time(person * 2), isIdentified: true, version: 1, updatedAt: time(person * 2))
             }
