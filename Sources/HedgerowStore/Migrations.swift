@@ -287,7 +287,11 @@ public enum Migrations {
         )
         """,
         "CREATE INDEX person_distinct_ids_person ON person_distinct_ids (team_id, person_uuid)",
-        "CREATE INDEX person_distinct_ids_row_updated_at ON person_distinct_ids (team_id, row_updated_at, distinct_id)",
+        // Covering: the persons export reads the mapping from the index alone.
+        """
+        CREATE INDEX person_distinct_ids_row_updated_at
+        ON person_distinct_ids (team_id, row_updated_at, distinct_id, person_uuid, version)
+        """,
         """
         INSERT INTO persons (team_id, uuid, properties, created_at, is_identified, is_deleted, version, updated_at)
         SELECT team_id, uuid, properties, created_at, FALSE, FALSE, 0, updated_at FROM persons_before_9

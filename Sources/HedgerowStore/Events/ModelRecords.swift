@@ -6,16 +6,20 @@ public struct RecordBatches<Row: Sendable>: AsyncSequence, Sendable {
     public typealias Element = [Row]
     let start: @Sendable () -> AsyncIterator
 
-    /// `fetch(after)` returns a page and the cursor of the next one (nil: the last page).
+    /// `fetch(after)` returns a page and the cursor of the next one (nil: the last page). The next
+    /// page is read while the caller works on the current one (a destination writing it), so
+    /// reading and writing overlap; memory holds two pages at most.
     public init<Cursor: Sendable>(fetch: @escaping @Sendable (_ after: Cursor?) async throws -> (rows: [Row], next: Cursor?)) {
         start = {
-            var cursor: Cursor? = nil
-            var finished = false
+            var pending: Task<(rows: [Row], next: Cursor?), any Error>? = Task { try await fetch(nil) }
             return AsyncIterator {
-                while !finished {
-                    let (rows, next) = try await fetch(cursor)
-                    cursor = next
-                    finished = next == nil
+                while let current = pending {
+                    let (rows, next) = try await withTaskCancellationHandler {
+                        try await current.value
+                    } onCancel: {
+                        current.cancel()
+                    }
+                    pending = next.map { cursor in Task { try await fetch(cursor) } }
                     if !rows.isEmpty { return rows }
                 }
                 return nil
@@ -83,11 +87,10 @@ public struct ModelRecordStore: Sendable {
         return RecordBatches { (cursor: (Timestamp, String)?) in
             try await database.read(timeout: timeout) { connection in
                 var binds: [SQLValue] = [.int(query.teamID), SQLValue(query.start), SQLValue(query.end)]
-                var condition = "d.team_id = $1 AND d.row_updated_at >= $2 AND d.row_updated_at < $3"
-                if let (time, id) = cursor {
-                    binds += [SQLValue(time), .text(id)]
-                    condition += " AND d.row_updated_at >= $4 AND (d.row_updated_at > $4 OR d.distinct_id > $5)"
-                }
+                if let (time, id) = cursor { binds += [SQLValue(time), .text(id)] }
+                let condition =
+                    "d.team_id = $1 AND "
+                    + Self.window("d.row_updated_at", "d.distinct_id", resuming: cursor != nil, dialect: connection.dialect)
                 let rows = try await connection.query(
                     """
                     SELECT d.distinct_id, d.person_uuid, d.version AS distinct_id_version, d.row_updated_at,
@@ -132,17 +135,26 @@ public struct ModelRecordStore: Sendable {
         return RecordBatches { (cursor: (Int64, String)?) in
             try await database.read(timeout: timeout) { connection in
                 var binds: [SQLValue] = [.int(query.teamID), SQLValue(query.start), SQLValue(query.end)]
-                var condition = "team_id = $1 AND \(field) >= $2 AND \(field) < $3"
-                if let (time, id) = cursor {
-                    binds += [.int(time), .text(id)]
-                    condition += " AND \(field) >= $4 AND (\(field) > $4 OR session_id > $5)"
-                }
+                if let (time, id) = cursor { binds += [.int(time), .text(id)] }
+                let condition =
+                    "team_id = $1 AND " + Self.window(field, "session_id", resuming: cursor != nil, dialect: connection.dialect)
                 let rows = try await connection.query(
                     "SELECT state FROM sessions WHERE \(condition) ORDER BY \(field), session_id LIMIT \(limit)", binds)
                 let sessions = try rows.map(SessionStore.decode)
                 guard rows.count == limit, let last = sessions.last else { return (sessions, nil) }
                 return (sessions, (query.isBackfill ? last.end : last.updatedAt, last.sessionID))
             }
+        }
+    }
+
+    /// `$2 <= time < $3`, and after a page `(time, id) > ($4, $5)`, spelt so that each planner starts
+    /// its index range at the cursor (as `EventWhere` does): SQLite needs the cursor's time as the
+    /// plain lower bound, or every page scans the window from its start again.
+    static func window(_ time: String, _ id: String, resuming: Bool, dialect: SQLDialect) -> String {
+        guard resuming else { return "\(time) >= $2 AND \(time) < $3" }
+        switch dialect {
+        case .sqlite: return "\(time) >= $4 AND (\(time) > $4 OR \(id) > $5) AND \(time) < $3"
+        case .postgres: return "\(time) >= $2 AND (\(time), \(id)) > ($4, $5) AND \(time) < $3"
         }
     }
 
