@@ -199,22 +199,38 @@ struct PersonTests {
         }
     }
 
-    @Test("Concurrent requests for the same people end with one person each and every change applied", arguments: TestBackend.available)
+    @Test(
+        "Concurrent requests for the same people and session: one person each, every change, merge and session event applied",
+        arguments: TestBackend.available)
     func concurrentRequests(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
             let world = try await Self.world(server)
+            let session = "0190a3b2-eeee-7000-8000-000000000001"
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for request in 0..<8 {
                     group.addTask {
-                        try await world.send(
-                            (0..<5).map { user in Self.event("e", "user-\(user)", ["$set": .object(["r\(request)": .int(Int64(request))])])
-                            })
+                        var events = (0..<5).map { user in
+                            Self.event("e", "user-\(user)", ["$set": .object(["r\(request)": .int(Int64(request))])])
+                        }
+                        // Each request also merges an anonymous person of its own into user-0.
+                        events.insert(Self.event("anon", "anon-\(request)", ["$set_once": .object(["a\(request)": true])]), at: 0)
+                        events.append(Self.event("$identify", "user-0", ["$anon_distinct_id": .string("anon-\(request)")]))
+                        events.append(
+                            Self.event(
+                                "$pageview", "user-\(request % 5)", ["$session_id": .string(session)],
+                                timestamp: "2026-01-01T10:00:0\(request)Z"))
+                        try await world.send(events)
                     }
                 }
                 try await group.waitForAll()
             }
             #expect(try await world.personCount() == 5)
-            for user in 0..<5 { #expect(try await world.person("user-\(user)")?.person.properties.count == 8) }
+            for user in 1..<5 { #expect(try await world.person("user-\(user)")?.person.properties.count == 8) }
+            let merged = try #require(try await world.person("user-0")).person
+            #expect(merged.properties.count == 16)
+            for request in 0..<8 { #expect(try await world.person("anon-\(request)")?.person.uuid == merged.uuid) }
+            let built = try await server.database.read { try await SessionStore().find(teamID: world.team, sessionIDs: [session], on: $0) }
+            #expect(built[session]?.pageviews == 8 && built[session]?.durationSeconds == 7)
         }
     }
 

@@ -10,6 +10,8 @@ public struct CaptureService: Sendable {
     let teams = TeamStore()
     let persons = PersonStore()
     let sessions = SessionStore()
+    /// Runs of a capture transaction that met another about the same persons.
+    static let attempts = 8
 
     public init(database: any Database, events: SQLEventStore) {
         self.database = database
@@ -29,9 +31,20 @@ public struct CaptureService: Sendable {
                 try await teams.environment(apiToken: payload.token, on: connection)
             })
         else { throw CaptureParser.invalidToken }
-        let inserted = try await database.transaction { connection in
-            let stored = try await process(payload, teamID: environment.id, on: connection)
-            return try await events.append(stored, on: connection)
+        var attempt = 1
+        let inserted: Int
+        while true {
+            do {
+                inserted = try await database.transaction { connection in
+                    let stored = try await process(payload, teamID: environment.id, on: connection)
+                    return try await events.append(stored, on: connection)
+                }
+                break
+            } catch  where attempt < Self.attempts && (error is PersonProcessor.Conflict || database.isTransientConflict(error)) {
+                // Two requests about the same persons met (a deadlock, or a merge in between): the
+                // transaction was rolled back whole, and runs again on what is now committed.
+                attempt += 1
+            }
         }
         if !environment.ingestedEvent {
             try await database.transaction { connection in try await teams.markIngested(id: environment.id, on: connection) }
@@ -48,14 +61,25 @@ public struct CaptureService: Sendable {
         fresh.reserveCapacity(payload.events.count)
         for (index, event) in payload.events.enumerated() where seen.insert(event.uuid).inserted { fresh.append(index) }
         guard !fresh.isEmpty else { return [] }
-        try await persons.lockPersons(teamID: teamID, on: connection)
-        var processor = PersonProcessor(teamID: teamID, store: persons, connection: connection)
+        // What this request may change is locked first, in one sorted pass: the distinct ids of
+        // events with person processing (personless events only read) and the sessions.
+        var changing = Set<String>()
         var wanted = Set<String>()
+        var keys = Set<String>()
         for index in fresh {
-            wanted.insert(payload.events[index].distinctID)
-            if let other = payload.personUpdates[index].merge?.other { wanted.insert(other) }
+            let update = payload.personUpdates[index]
+            let id = payload.events[index].distinctID
+            wanted.insert(id)
+            if update.processPerson {
+                changing.insert(id)
+                if let other = update.merge?.other { changing.insert(other) }
+            }
+            if let session = payload.sessions[index]?.sessionID { keys.insert("s:" + session) }
         }
-        try await processor.preload(wanted)
+        for id in changing { keys.insert("d:" + id) }
+        try await persons.lock(teamID: teamID, keys: keys, on: connection)
+        var processor = PersonProcessor(teamID: teamID, store: persons, connection: connection, locking: !changing.isEmpty)
+        try await processor.preload(wanted.union(changing))
         var stored: [Event] = []
         stored.reserveCapacity(fresh.count)
         for index in fresh {

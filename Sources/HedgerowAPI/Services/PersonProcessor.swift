@@ -20,11 +20,20 @@ struct PersonProcessor {
     private var changedPersons: Set<String> = []
     private var mergedAway: Set<String> = []
 
-    init(teamID: Int64, store: PersonStore, connection: any SQLConnection) {
+    /// `locking`: the persons read are locked for the transaction (PostgreSQL), because this
+    /// request may change them.
+    let locking: Bool
+
+    init(teamID: Int64, store: PersonStore, connection: any SQLConnection, locking: Bool) {
         self.teamID = teamID
         self.store = store
         self.connection = connection
+        self.locking = locking
     }
+
+    /// Another transaction merged away a person between this one reading a mapping and locking the
+    /// person: the capture transaction is run again, and then reads the mapping as it now is.
+    struct Conflict: Error {}
 
     /// Reads the mappings of `distinctIDs` and their persons in two statements.
     mutating func preload(_ distinctIDs: Set<String>) async throws {
@@ -33,7 +42,9 @@ struct PersonProcessor {
         let found = try await store.distinctIDs(teamID: teamID, Array(wanted), on: connection)
         for id in wanted { mappings[id] = .some(found[id]) }
         let uuids = Set(found.values.map(\.personUUID)).filter { persons[$0] == nil }
-        for (uuid, person) in try await store.persons(teamID: teamID, uuids: Array(uuids), on: connection) { persons[uuid] = person }
+        let read = try await store.persons(teamID: teamID, uuids: Array(uuids), forUpdate: locking, on: connection)
+        if connection.dialect == .postgres, read.count < uuids.count { throw Conflict() }
+        for (uuid, person) in read { persons[uuid] = person }
     }
 
     /// The person a distinct id belongs to, unless there is none or it was deleted.

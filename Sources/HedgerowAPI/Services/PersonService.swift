@@ -58,8 +58,7 @@ public struct PersonService: Sendable {
     public func delete(_ parent: PersonParent, id: String, principal: Principal) async throws {
         try await database.transaction { connection in
             let team = try await environmentID(parent, principal: principal, on: connection)
-            try await persons.lockPersons(teamID: team, on: connection)
-            var person = try await find(id, teamID: team, on: connection)
+            var person = try await find(id, teamID: team, forUpdate: true, on: connection)
             person.isDeleted = true
             person.version += 1
             person.updatedAt = max(clock(), person.updatedAt)
@@ -67,9 +66,9 @@ public struct PersonService: Sendable {
         }
     }
 
-    func find(_ id: String, teamID: Int64, on connection: any SQLConnection) async throws -> Person {
+    func find(_ id: String, teamID: Int64, forUpdate: Bool = false, on connection: any SQLConnection) async throws -> Person {
         guard let uuid = Identifiers.canonicalUUID(id),
-            let person = try await persons.persons(teamID: teamID, uuids: [uuid], on: connection)[uuid],
+            let person = try await persons.persons(teamID: teamID, uuids: [uuid], forUpdate: forUpdate, on: connection)[uuid],
             !person.isDeleted
         else { throw APIError.notFound() }
         return person

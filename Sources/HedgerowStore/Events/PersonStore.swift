@@ -8,12 +8,18 @@ public struct PersonStore: Sendable {
 
     static let personColumns = "team_id, uuid, properties, created_at, is_identified, is_deleted, version, updated_at"
 
-    /// On PostgreSQL, capture transactions of one environment that touch persons take turns (a
-    /// transaction-scoped advisory lock), so that two requests never merge or update the same
-    /// person from stale reads. SQLite has one writer at a time already.
-    public func lockPersons(teamID: Int64, on connection: any SQLConnection) async throws {
-        guard connection.dialect == .postgres else { return }
-        try await connection.execute("SELECT pg_advisory_xact_lock(7301, CAST($1 % 2147483647 AS INTEGER))", [.int(teamID)])
+    /// On PostgreSQL, locks names for the transaction (advisory locks, taken in sorted order so
+    /// that two requests never wait on each other in a circle). Capture locks `d:<distinct id>`
+    /// before reading or writing that id's mapping and `s:<session id>` before a session, so
+    /// requests about different users and sessions run side by side. SQLite has one writer at a
+    /// time already.
+    public func lock(teamID: Int64, keys: Set<String>, on connection: any SQLConnection) async throws {
+        guard connection.dialect == .postgres, !keys.isEmpty else { return }
+        for chunk in Self.chunks(keys.sorted()) {
+            // Target-list expressions run left to right: the locks are taken in the keys' order.
+            let locks = (0..<chunk.count).map { "pg_advisory_xact_lock(CAST($1 % 2147483647 AS INTEGER), hashtext($\($0 + 2)))" }
+            try await connection.execute("SELECT " + locks.joined(separator: ", "), [.int(teamID)] + chunk.map(SQLValue.text))
+        }
     }
 
     /// The mappings of `distinctIDs` that exist.
@@ -55,11 +61,16 @@ public struct PersonStore: Sendable {
         return found
     }
 
-    public func persons(teamID: Int64, uuids: [String], on connection: any SQLConnection) async throws -> [String: Person] {
+    /// Persons by uuid. `forUpdate`: locked for the transaction on PostgreSQL (in uuid order), so
+    /// that no other transaction changes them meanwhile and a waiting one then reads the new row.
+    public func persons(
+        teamID: Int64, uuids: [String], forUpdate: Bool = false, on connection: any SQLConnection
+    ) async throws -> [String: Person] {
         var found: [String: Person] = [:]
-        for chunk in Self.chunks(uuids) {
+        let locking = forUpdate && connection.dialect == .postgres ? " ORDER BY uuid FOR UPDATE" : ""
+        for chunk in Self.chunks(uuids.sorted()) {
             let rows = try await connection.query(
-                "SELECT \(Self.personColumns) FROM persons WHERE team_id = $1 AND uuid IN (\(Self.placeholders(chunk.count, from: 2)))",
+                "SELECT \(Self.personColumns) FROM persons WHERE team_id = $1 AND uuid IN (\(Self.placeholders(chunk.count, from: 2)))\(locking)",
                 [.int(teamID)] + chunk.map(SQLValue.text))
             for row in rows {
                 let person = try Self.decodePerson(row)

@@ -64,6 +64,9 @@ public protocol Database: Sendable {
     func transaction<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T
     /// Whether `error` is a unique-constraint violation.
     func isUniqueViolation(_ error: any Error) -> Bool
+    /// Whether `error` ended a transaction that may simply be run again (PostgreSQL's deadlock
+    /// and serialization failures; never on SQLite, which has one writer).
+    func isTransientConflict(_ error: any Error) -> Bool
     /// Releases the database's connections.
     func shutdown() async
 }

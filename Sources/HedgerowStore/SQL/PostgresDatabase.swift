@@ -62,6 +62,11 @@ public final class PostgresDatabase: Database {
         return error.serverInfo?[.sqlState] == "23505"
     }
 
+    public func isTransientConflict(_ error: any Error) -> Bool {
+        guard let error = error as? PSQLError else { return false }
+        return ["40P01", "40001"].contains(error.serverInfo?[.sqlState] ?? "")
+    }
+
     /// Runs the client's connection pool until the surrounding task is cancelled.
     public func run() async {
         await client.run()

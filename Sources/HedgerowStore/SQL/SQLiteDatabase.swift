@@ -67,6 +67,8 @@ public final class SQLiteDatabase: Database {
         (error as? SQLiteError)?.isUniqueViolation ?? false
     }
 
+    public func isTransientConflict(_ error: any Error) -> Bool { false }
+
     public func shutdown() async {
         for runner in readers + [writer] { runner.connection.close() }
     }
