@@ -43,7 +43,7 @@ public struct SessionFacts: Sendable, Equatable {
 
 /// A value and the event time it was seen at: the earliest (entry) or latest (end) one wins,
 /// ties broken by the value, so the result does not depend on the order events arrive in.
-public struct Stamped<Value: Codable & Comparable & Sendable>: Codable, Sendable, Equatable {
+public struct Stamped<Value: Comparable & Sendable>: Sendable, Equatable {
     public var at: Int64
     public var value: Value
 
@@ -60,7 +60,7 @@ public struct Stamped<Value: Codable & Comparable & Sendable>: Codable, Sendable
 
 /// A session as its events build it (PostHog's sessions model): times, URLs, counts, entry
 /// attribution. Kept as its aggregate state so that a later event, in any order, updates it.
-public struct Session: Sendable, Equatable, Codable {
+public struct Session: Sendable, Equatable {
     public var teamID: Int64
     public var sessionID: String
     /// The distinct id of the latest event.

@@ -1,4 +1,3 @@
-import Foundation
 import HedgerowCore
 
 /// Sessions as capture builds them: the aggregate state as a JSON document beside the columns the
@@ -21,14 +20,11 @@ public struct SessionStore: Sendable {
     }
 
     public func save(_ sessions: [Session], on connection: any SQLConnection) async throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        var rows: [[SQLValue]] = []
-        for session in sessions {
-            rows.append([
+        let rows: [[SQLValue]] = sessions.map { session in
+            [
                 .int(session.teamID), .text(session.sessionID), .int(session.start), .int(session.end), .int(session.updatedAt),
-                .text(String(decoding: try encoder.encode(session), as: UTF8.self)),
-            ])
+                .text(JSONWriter.string(session.json)),
+            ]
         }
         try await PersonStore.upsert(
             into: "sessions", columns: "team_id, session_id, start_timestamp, end_timestamp, updated_at, state", key: "team_id, session_id",
@@ -36,10 +32,9 @@ public struct SessionStore: Sendable {
     }
 
     static func decode(_ row: SQLRow) throws -> Session {
-        do {
-            return try JSONDecoder().decode(Session.self, from: Data(try row.decodeString("state").utf8))
-        } catch {
+        guard let parsed = try? JSONParser.parse(try row.decodeString("state")), let session = Session(json: parsed) else {
             throw SQLDecodingError(column: "state", expected: "a session's aggregate state")
         }
+        return session
     }
 }
