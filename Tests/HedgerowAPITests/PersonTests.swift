@@ -189,6 +189,12 @@ struct PersonTests {
             #expect(after.properties["plan"] == "pro")
             #expect(after.version == before.version + 1)
             #expect(try await CaptureTests.stored(server, team: world.team).count == 3)
+            // Stored and new events in one request (and a uuid twice): only the new one does anything.
+            let new = Self.event("new", "u", ["$set": .object(["seats": 3])], uuid: "0190a3b2-0000-7000-8000-000000000003")
+            try await world.send(first + [new, new])
+            let mixed = try #require(try await world.person("u")).person
+            #expect(mixed.properties["plan"] == "pro" && mixed.properties["seats"] == 3 && mixed.version == after.version + 1)
+            #expect(try await CaptureTests.stored(server, team: world.team).count == 4)
             try await world.send([Self.event("quiet", "ghost", ["$process_person_profile": false, "$set": .object(["x": 1])])])
             #expect(try await world.person("ghost") == nil)
             // A personless event of a known person carries that person, unchanged.

@@ -36,8 +36,7 @@ public struct CaptureService: Sendable {
         while true {
             do {
                 inserted = try await database.transaction { connection in
-                    let stored = try await process(payload, teamID: environment.id, on: connection)
-                    return try await events.append(stored, on: connection)
+                    try await store(payload, teamID: environment.id, on: connection)
                 }
                 break
             } catch  where attempt < Self.attempts && (error is PersonProcessor.Conflict || database.isTransientConflict(error)) {
@@ -52,15 +51,33 @@ public struct CaptureService: Sendable {
         return inserted
     }
 
-    /// The request's new events (uuids already stored, or repeated in the request, are left out
-    /// with everything they would do), each stamped with its environment and its person as it is
-    /// after the event (PostHog's person-on-events); persons and sessions saved.
-    func process(_ payload: CaptureParser.Result, teamID: Int64, on connection: any SQLConnection) async throws -> [Event] {
-        var seen = try await events.storedUUIDs(teamID: teamID, payload.events.map(\.uuid), on: connection)
-        var fresh: [Int] = []
-        fresh.reserveCapacity(payload.events.count)
-        for (index, event) in payload.events.enumerated() where seen.insert(event.uuid).inserted { fresh.append(index) }
-        guard !fresh.isEmpty else { return [] }
+    /// Stores the request's new events with their person and session work; returns how many. An
+    /// event whose uuid is stored already (a retried request), or repeated in the request, is left
+    /// out with everything it would do: the work is done under a savepoint for the first of each
+    /// uuid, and when the insert finds some stored already, it is rolled back and done again for
+    /// the others. A retry costs the work twice; a new request (the usual case) asks nothing first.
+    func store(_ payload: CaptureParser.Result, teamID: Int64, on connection: any SQLConnection) async throws -> Int {
+        var seen = Set<String>()
+        var candidates = payload.events.indices.filter { seen.insert(payload.events[$0].uuid).inserted }
+        while !candidates.isEmpty {
+            try await connection.execute("SAVEPOINT hedgerow_capture")
+            let stamped = try await process(payload, fresh: candidates, teamID: teamID, on: connection)
+            let inserted = try await events.appendReturningUUIDs(stamped, on: connection)
+            if inserted.count == stamped.count {
+                try await connection.execute("RELEASE SAVEPOINT hedgerow_capture")
+                return inserted.count
+            }
+            try await connection.execute("ROLLBACK TO SAVEPOINT hedgerow_capture")
+            candidates = candidates.filter { inserted.contains(payload.events[$0].uuid) }
+        }
+        return 0
+    }
+
+    /// Events `fresh` (indices into the request), each stamped with its environment and its person
+    /// as it is after the event (PostHog's person-on-events); persons and sessions saved.
+    func process(
+        _ payload: CaptureParser.Result, fresh: [Int], teamID: Int64, on connection: any SQLConnection
+    ) async throws -> [Event] {
         // What this request may change is locked first, in one sorted pass: the distinct ids of
         // events with person processing (personless events only read) and the sessions.
         var changing = Set<String>()

@@ -4,8 +4,12 @@ import Foundation
 public enum Identifiers {
     public static func uuidV7(at timestamp: Timestamp = .now()) -> String {
         var bytes = [UInt8](repeating: 0, count: 16)
+        // Two draws of 64 random bits (one system call each), not one a byte.
         var generator = SystemRandomNumberGenerator()
-        for index in 6..<16 { bytes[index] = UInt8.random(in: 0...255, using: &generator) }
+        let high = generator.next()
+        let low = generator.next()
+        for index in 6..<8 { bytes[index] = UInt8(truncatingIfNeeded: high >> (8 * UInt64(index - 6))) }
+        for index in 8..<16 { bytes[index] = UInt8(truncatingIfNeeded: low >> (8 * UInt64(index - 8))) }
         let millis = UInt64(max(0, timestamp.microseconds / 1000))
         for index in 0..<6 { bytes[index] = UInt8((millis >> (8 * (5 - UInt64(index)))) & 0xFF) }
         bytes[6] = 0x70 | (bytes[6] & 0x0F)

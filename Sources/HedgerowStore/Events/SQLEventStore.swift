@@ -27,39 +27,34 @@ public struct SQLEventStore: EventStore {
         return try await database.transaction { connection in try await append(events, on: connection) }
     }
 
-    /// Appends inside a transaction the caller holds (capture writes persons in the same one).
+    /// Appends inside a transaction the caller holds.
     public func append(_ events: [Event], on connection: any SQLConnection) async throws -> Int {
-        guard !events.isEmpty else { return 0 }
+        try await appendReturningUUIDs(events, on: connection).count
+    }
+
+    /// Appends inside a transaction the caller holds (capture writes persons in the same one);
+    /// returns the uuids that were new.
+    public func appendReturningUUIDs(_ events: [Event], on connection: any SQLConnection) async throws -> Set<String> {
+        var inserted = Set<String>()
+        guard !events.isEmpty else { return inserted }
         switch connection.dialect {
         case .sqlite:
-            var inserted = 0
             for event in events {
-                inserted += try await connection.query(Self.insertSQL(rows: 1, dialect: .sqlite), Self.binds(event)).count
+                for row in try await connection.query(Self.insertSQL(rows: 1, dialect: .sqlite), Self.binds(event)) {
+                    inserted.insert(try row.decodeString("uuid"))
+                }
             }
-            return inserted
         case .postgres:
-            var inserted = 0
             var start = events.startIndex
             while start < events.endIndex {
                 let chunk = events[start..<min(start + Self.postgresRowsPerInsert, events.endIndex)]
-                inserted += try await connection.query(Self.insertSQL(rows: chunk.count, dialect: .postgres), chunk.flatMap(Self.binds))
-                    .count
+                for row in try await connection.query(Self.insertSQL(rows: chunk.count, dialect: .postgres), chunk.flatMap(Self.binds)) {
+                    inserted.insert(try row.decodeString("uuid"))
+                }
                 start += chunk.count
             }
-            return inserted
         }
-    }
-
-    /// Which of `uuids` the environment has stored already (a retried capture request).
-    public func storedUUIDs(teamID: Int64, _ uuids: [String], on connection: any SQLConnection) async throws -> Set<String> {
-        var found = Set<String>()
-        for chunk in PersonStore.chunks(uuids) {
-            let rows = try await connection.query(
-                "SELECT uuid FROM events WHERE team_id = $1 AND uuid IN (\(PersonStore.placeholders(chunk.count, from: 2)))",
-                [.int(teamID)] + chunk.map(SQLValue.text))
-            for row in rows { found.insert(try row.decodeString("uuid")) }
-        }
-        return found
+        return inserted
     }
 
     static func insertSQL(rows: Int, dialect: SQLDialect) -> String {
