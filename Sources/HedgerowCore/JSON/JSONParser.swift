@@ -124,38 +124,42 @@ public struct JSONParser {
 
     private mutating func parseString() throws(ParseError) -> String {
         index += 1
-        var scalars = String.UnicodeScalarView()
+        // Runs of bytes between escapes become Strings whole (validated as UTF-8 once each); a
+        // string without escapes, the usual case, is one run and no copy beyond it.
+        var result = ""
         var runStart = index
-        func flushRun(_ parser: JSONParser, upTo end: Int, into scalars: inout String.UnicodeScalarView) throws(ParseError) {
-            guard end > runStart else { return }
+        func run(_ parser: JSONParser, upTo end: Int) throws(ParseError) -> String {
+            guard end > runStart else { return "" }
             guard let text = String(validating: parser.bytes[runStart..<end], as: UTF8.self) else {
                 throw parser.error("Invalid UTF-8 in string")
             }
-            scalars.append(contentsOf: text.unicodeScalars)
+            return text
         }
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
-                try flushRun(self, upTo: index, into: &scalars)
+                let last = try run(self, upTo: index)
                 index += 1
-                return String(scalars)
+                if result.isEmpty { return last }
+                result += last
+                return result
             }
             if byte < 0x20 { throw error("Invalid control character in string") }
             if byte == UInt8(ascii: "\\") {
-                try flushRun(self, upTo: index, into: &scalars)
+                result += try run(self, upTo: index)
                 index += 1
                 guard index < bytes.count else { throw error("Unterminated string") }
                 let escape = bytes[index]
                 index += 1
                 switch escape {
-                case UInt8(ascii: "\""): scalars.append("\"")
-                case UInt8(ascii: "\\"): scalars.append("\\")
-                case UInt8(ascii: "/"): scalars.append("/")
-                case UInt8(ascii: "b"): scalars.append("\u{08}")
-                case UInt8(ascii: "f"): scalars.append("\u{0C}")
-                case UInt8(ascii: "n"): scalars.append("\n")
-                case UInt8(ascii: "r"): scalars.append("\r")
-                case UInt8(ascii: "t"): scalars.append("\t")
+                case UInt8(ascii: "\""): result.unicodeScalars.append("\"")
+                case UInt8(ascii: "\\"): result.unicodeScalars.append("\\")
+                case UInt8(ascii: "/"): result.unicodeScalars.append("/")
+                case UInt8(ascii: "b"): result.unicodeScalars.append("\u{08}")
+                case UInt8(ascii: "f"): result.unicodeScalars.append("\u{0C}")
+                case UInt8(ascii: "n"): result.unicodeScalars.append("\n")
+                case UInt8(ascii: "r"): result.unicodeScalars.append("\r")
+                case UInt8(ascii: "t"): result.unicodeScalars.append("\t")
                 case UInt8(ascii: "u"):
                     let unit = try parseHex4()
                     if (0xD800...0xDBFF).contains(unit) {
@@ -166,10 +170,10 @@ public struct JSONParser {
                         guard (0xDC00...0xDFFF).contains(low) else { throw error("Unpaired surrogate in string") }
                         let value = 0x10000 + ((UInt32(unit) - 0xD800) << 10) + (UInt32(low) - 0xDC00)
                         guard let scalar = Unicode.Scalar(value) else { throw error("Invalid escape") }
-                        scalars.append(scalar)
+                        result.unicodeScalars.append(scalar)
                     } else {
                         guard let scalar = Unicode.Scalar(unit) else { throw error("Unpaired surrogate in string") }
-                        scalars.append(scalar)
+                        result.unicodeScalars.append(scalar)
                     }
                 default: throw error("Invalid \\escape")
                 }
