@@ -91,14 +91,17 @@ public struct CaptureService: Sendable {
                 changing.insert(id)
                 if let other = update.merge?.other { changing.insert(other) }
             }
-            if let session = payload.sessions[index]?.sessionID { keys.insert("s:" + session) }
+            if connection.dialect == .postgres, let session = payload.sessions[index]?.sessionID { keys.insert("s:" + session) }
         }
-        for id in changing { keys.insert("d:" + id) }
-        try await persons.lock(teamID: teamID, keys: keys, on: connection)
+        if connection.dialect == .postgres {
+            for id in changing { keys.insert("d:" + id) }
+            try await persons.lock(teamID: teamID, keys: keys, on: connection)
+        }
         var processor = PersonProcessor(teamID: teamID, store: persons, connection: connection, locking: !changing.isEmpty)
         try await processor.preload(wanted.union(changing))
         var stored: [Event] = []
         stored.reserveCapacity(fresh.count)
+        var written: [String: (version: Int64, text: String)] = [:]
         for index in fresh {
             var event = payload.events[index]
             event.teamID = teamID
@@ -106,7 +109,14 @@ public struct CaptureService: Sendable {
             if update.processPerson {
                 let person = try await processor.process(event, update)
                 event.personID = person.uuid
-                event.personProperties = JSONWriter.string(.object(person.properties))
+                // Written once per version of a person, not once per event.
+                if let cached = written[person.uuid], cached.version == person.version {
+                    event.personProperties = cached.text
+                } else {
+                    let text = JSONWriter.string(.object(person.properties))
+                    written[person.uuid] = (person.version, text)
+                    event.personProperties = text
+                }
             } else {
                 (event.personID, event.personProperties) = try await processor.personless(event)
             }

@@ -18,6 +18,8 @@ public struct SessionFacts: Sendable, Equatable {
         "gclsrc", "dclid", "gbraid", "wbraid", "msclkid", "twclid", "li_fat_id", "mc_cid", "igshid", "ttclid", "_kx", "irclid",
     ]
 
+    static let attributionKeySet = Set(attributionKeys)
+
     /// nil when the event has no usable `$session_id` (a non-empty string of at most 200 bytes).
     public init?(event: String, properties: JSONObject) {
         guard case .string(let id)? = properties["$session_id"], !id.isEmpty, id.utf8.count <= 200 else { return nil }
@@ -28,9 +30,12 @@ public struct SessionFacts: Sendable, Equatable {
             return value
         }
         currentURL = text("$current_url")
+        // One pass over the event's properties (usually fewer than the 21 keys looked for).
         attribution = [:]
-        for key in Self.attributionKeys {
-            if let value = text(key == "referring_domain" ? "$referring_domain" : key) { attribution[key] = value }
+        for entry in properties.entries {
+            let key = entry.key == "$referring_domain" ? "referring_domain" : entry.key
+            guard Self.attributionKeySet.contains(key), case .string(let value) = entry.value, !value.isEmpty else { continue }
+            attribution[key] = value
         }
         externalClickURL = event == "$autocapture" ? text("$external_click_url") : nil
         switch properties["$web_vitals_LCP_value"] {

@@ -40,7 +40,7 @@ public struct SQLEventStore: EventStore {
         switch connection.dialect {
         case .sqlite:
             for event in events {
-                for row in try await connection.query(Self.insertSQL(rows: 1, dialect: .sqlite), Self.binds(event)) {
+                for row in try await connection.query(Self.sqliteInsertSQL, Self.binds(event)) {
                     inserted.insert(try row.decodeString("uuid"))
                 }
             }
@@ -56,6 +56,9 @@ public struct SQLEventStore: EventStore {
         }
         return inserted
     }
+
+    /// SQLite's one-row insert, built once (capture runs it for every event).
+    static let sqliteInsertSQL = insertSQL(rows: 1, dialect: .sqlite)
 
     static func insertSQL(rows: Int, dialect: SQLDialect) -> String {
         let json = dialect == .postgres ? "::jsonb" : ""
