@@ -21,7 +21,7 @@ struct SchemaDocumentTests {
             #expect(document["openapi"] == "3.0.3")
             let operations = Self.operations(document)
             // 3 × 22 batch-export operations, 38 others, the schema itself.
-            #expect(operations.count == 105, "\(operations.count)")
+            #expect(operations.count == 111, "\(operations.count)")
             #expect(Set(operations.compactMap { $0.operation["operationId"]?.stringValue }).count == operations.count)
             // Nothing outside /api/ (capture, health, metrics) is described.
             #expect(operations.allSatisfy { $0.path.hasPrefix("/api/") })

@@ -479,16 +479,22 @@ struct CLITests {
         _ = try Self.psql(url, "DROP SCHEMA \(schema) CASCADE")
     }
 
-    /// First start (bootstrap), then `total` persons of one distinct id each, changed in
-    /// 2025-06-01 00:00–01:00 of environment 1, stored while the server is down.
-    static func seedPersons(_ sandbox: Sandbox, total: Int) async throws {
+    /// Starts the server once (bootstrap: admin, organization, environment 1), then runs `body` on
+    /// its database while it is down.
+    static func withSeededSandbox(_ sandbox: Sandbox, _ body: @escaping @Sendable (any Database) async throws -> Void) async throws {
         _ = try Self.withServer(sandbox) { _ in }
         var configuration = try HedgerowConfiguration.fromEnvironment(sandbox.environment)
         configuration.bootstrapOnEmptyDatabase = false
         var logger = Logger(label: "kill-test")
         logger.logLevel = .critical
+        try await withDatabase(configuration, logger: logger, body)
+    }
+
+    /// First start (bootstrap), then `total` persons of one distinct id each, changed in
+    /// 2025-06-01 00:00–01:00 of environment 1, stored while the server is down.
+    static func seedPersons(_ sandbox: Sandbox, total: Int) async throws {
         let hour: Int64 = 1_748_736_000_000_000
-        try await withDatabase(configuration, logger: logger) { database in
+        try await Self.withSeededSandbox(sandbox) { database in
             let store = PersonStore()
             for chunk in stride(from: 0, to: total, by: 5_000) {
                 let range = chunk..<min(chunk + 5_000, total)
@@ -566,14 +572,9 @@ struct CLITests {
     /// First start (bootstrap), then `total` events in 2025-06-01 00:00–01:00 of environment 1,
     /// stored while the server is down.
     static func seedHour(_ sandbox: Sandbox, total: Int, padding: Int = 0) async throws {
-        _ = try Self.withServer(sandbox) { _ in }
-        var configuration = try HedgerowConfiguration.fromEnvironment(sandbox.environment)
-        configuration.bootstrapOnEmptyDatabase = false
-        var logger = Logger(label: "kill-test")
-        logger.logLevel = .critical
         let hour: Int64 = 1_748_736_000_000_000
         let filler = String(repeating: "x", count: padding)
-        try await withDatabase(configuration, logger: logger) { database in
+        try await Self.withSeededSandbox(sandbox) { database in
             let store = SQLEventStore(database: database)
             for chunk in stride(from: 0, to: total, by: 10_000) {
                 _ = try await store.append(
