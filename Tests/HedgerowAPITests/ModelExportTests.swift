@@ -78,6 +78,22 @@ struct ModelExportTests {
             json: .object(["start_at": .string(start), "end_at": .string(end)]))
     }
 
+    /// Captures `$pageview`s of distinct id `v` in `session` through `/batch/`: `(timestamp, URL)`
+    /// each, with `extra` properties.
+    static func pageviews(
+        _ server: TestServer, _ world: BatchExportTests.World, session: String, _ views: [(String, String)], _ extra: JSONObject = [:]
+    ) async throws {
+        let token = try #require(
+            try await server.request("GET", "/api/users/@me/", key: world.owner.key)["team"]?["api_token"]?.stringValue)
+        let events: [JSONValue] = views.map { at, url in
+            var properties: JSONObject = ["$session_id": .string(session), "$current_url": .string(url)]
+            for entry in extra.entries { properties[entry.key] = entry.value }
+            return .object(["event": "$pageview", "distinct_id": "v", "timestamp": .string(at), "properties": .object(properties)])
+        }
+        let result = try await server.request("POST", "/batch/", json: .object(["api_key": .string(token), "batch": .array(events)]))
+        #expect(result.status == 200)
+    }
+
     static func lastRun(_ server: TestServer, _ world: BatchExportTests.World, _ id: String) async throws -> JSONValue? {
         try await S3DestinationTests.runs(server, world, id).last
     }
@@ -185,22 +201,9 @@ struct ModelExportTests {
     func sessionsToPostgres(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
             let world = try await BatchExportTests.world(server)
-            let token = try #require(
-                try await server.request("GET", "/api/users/@me/", key: world.owner.key)["team"]?["api_token"]?.stringValue)
             let session = "0190a3b2-cccc-7000-8000-000000000001"
             func send(_ at: String, _ url: String) async throws {
-                let result = try await server.request(
-                    "POST", "/batch/",
-                    json: .object([
-                        "api_key": .string(token),
-                        "batch": [
-                            .object([
-                                "event": "$pageview", "distinct_id": "v", "timestamp": .string(at),
-                                "properties": .object(["$session_id": .string(session), "$current_url": .string(url)]),
-                            ])
-                        ],
-                    ]))
-                #expect(result.status == 200)
+                try await Self.pageviews(server, world, session: session, [(at, url)])
             }
             try await send("2024-01-01T10:05:00Z", "https://a.example/one")
             try await send("2024-01-01T10:10:00Z", "https://a.example/two")
@@ -264,24 +267,9 @@ struct ModelExportTests {
             #expect(d1["person_version"] == 1 && d1["created_at"] == "2024-01-01T09:00:00+00:00")
 
             // Sessions: Parquet, read back by pyarrow with their types.
-            let token = try #require(
-                try await server.request("GET", "/api/users/@me/", key: world.owner.key)["team"]?["api_token"]?.stringValue)
-            let result = try await server.request(
-                "POST", "/batch/",
-                json: .object([
-                    "api_key": .string(token),
-                    "batch": .array(
-                        ["10:05", "10:06"].map { time in
-                            .object([
-                                "event": "$pageview", "distinct_id": "v", "timestamp": .string("2024-01-01T\(time):00Z"),
-                                "properties": .object([
-                                    "$session_id": "0190a3b2-dddd-7000-8000-000000000001",
-                                    "$current_url": .string("https://a.example/\(time)"), "utm_source": "newsletter",
-                                ]),
-                            ])
-                        }),
-                ]))
-            #expect(result.status == 200)
+            try await Self.pageviews(
+                server, world, session: "0190a3b2-dddd-7000-8000-000000000001",
+                ["10:05", "10:06"].map { ("2024-01-01T\($0):00Z", "https://a.example/\($0)") }, ["utm_source": "newsletter"])
             let sessions = try await Self.create(
                 server, world, model: "sessions", type: "S3",
                 config: try S3DestinationTests.config(client, ["prefix": "{table}", "file_format": "Parquet", "compression": "zstd"]))

@@ -91,17 +91,14 @@ public struct CaptureService: Sendable {
                 changing.insert(id)
                 if let other = update.merge?.other { changing.insert(other) }
             }
-            if connection.dialect == .postgres, let session = payload.sessions[index]?.sessionID { keys.insert("s:" + session) }
+            if let session = payload.sessions[index]?.sessionID { keys.insert("s:" + session) }
         }
-        if connection.dialect == .postgres {
-            for id in changing { keys.insert("d:" + id) }
-            try await persons.lock(teamID: teamID, keys: keys, on: connection)
-        }
+        for id in changing { keys.insert("d:" + id) }
+        try await persons.lock(teamID: teamID, keys: keys, on: connection)
         var processor = PersonProcessor(teamID: teamID, store: persons, connection: connection, locking: !changing.isEmpty)
         try await processor.preload(wanted.union(changing))
         var stored: [Event] = []
         stored.reserveCapacity(fresh.count)
-        var written: [String: (version: Int64, text: String)] = [:]
         for index in fresh {
             var event = payload.events[index]
             event.teamID = teamID
@@ -109,14 +106,7 @@ public struct CaptureService: Sendable {
             if update.processPerson {
                 let person = try await processor.process(event, update)
                 event.personID = person.uuid
-                // Written once per version of a person, not once per event.
-                if let cached = written[person.uuid], cached.version == person.version {
-                    event.personProperties = cached.text
-                } else {
-                    let text = JSONWriter.string(.object(person.properties))
-                    written[person.uuid] = (person.version, text)
-                    event.personProperties = text
-                }
+                event.personProperties = processor.propertiesText(of: person)
             } else {
                 (event.personID, event.personProperties) = try await processor.personless(event)
             }
@@ -130,9 +120,9 @@ public struct CaptureService: Sendable {
     /// Adds the events that carry a `$session_id` to their sessions (read once, written once).
     func updateSessions(_ payload: CaptureParser.Result, fresh: [Int], teamID: Int64, on connection: any SQLConnection) async throws {
         let touched = fresh.filter { payload.sessions[$0] != nil }
-        guard !touched.isEmpty else { return }
-        var known = try await sessions.find(
-            teamID: teamID, sessionIDs: Array(Set(touched.compactMap { payload.sessions[$0]?.sessionID })), on: connection)
+        let ids = Set(touched.compactMap { payload.sessions[$0]?.sessionID })
+        guard !ids.isEmpty else { return }
+        var known = try await sessions.find(teamID: teamID, sessionIDs: Array(ids), on: connection)
         for index in touched {
             guard let facts = payload.sessions[index] else { continue }
             let event = payload.events[index]
@@ -144,7 +134,6 @@ public struct CaptureService: Sendable {
             session.add(facts, distinctID: event.distinctID, at: event.timestamp, insertedAt: event.insertedAt)
             known[facts.sessionID] = session
         }
-        let changed = Set(touched.compactMap { payload.sessions[$0]?.sessionID })
-        try await sessions.save(changed.sorted().compactMap { known[$0] }, on: connection)
+        try await sessions.save(ids.sorted().compactMap { known[$0] }, on: connection)
     }
 }

@@ -19,6 +19,9 @@ struct PersonProcessor {
     private var changedMappings: Set<String> = []
     private var changedPersons: Set<String> = []
     private var mergedAway: Set<String> = []
+    /// The properties of a person as JSON text, by uuid, for the version they were written at:
+    /// events are stamped with it, and a person seldom changes within a request.
+    private var propertiesTexts: [String: (version: Int64, text: String)] = [:]
 
     /// `locking`: the persons read are locked for the transaction (PostgreSQL), because this
     /// request may change them.
@@ -151,10 +154,16 @@ struct PersonProcessor {
     /// distinct id's person when there is one, unchanged; otherwise an id derived from the distinct
     /// id (the same every time, as PostHog's), and no properties.
     mutating func personless(_ event: Event) async throws -> (String, String?) {
-        if let person = try await livePerson(event.distinctID) {
-            return (person.uuid, JSONWriter.string(.object(person.properties)))
-        }
+        if let person = try await livePerson(event.distinctID) { return (person.uuid, propertiesText(of: person)) }
         return (Self.personlessUUID(teamID: teamID, distinctID: event.distinctID), nil)
+    }
+
+    /// `person`'s properties as JSON text, written once per version of the person.
+    mutating func propertiesText(of person: Person) -> String {
+        if let cached = propertiesTexts[person.uuid], cached.version == person.version { return cached.text }
+        let text = JSONWriter.string(.object(person.properties))
+        propertiesTexts[person.uuid] = (person.version, text)
+        return text
     }
 
     /// A name-based UUID (version 5) of the environment and distinct id.
@@ -162,12 +171,7 @@ struct PersonProcessor {
         var bytes = Array(Insecure.SHA1.hash(data: Array("hedgerow-personless:\(teamID):\(distinctID)".utf8)).prefix(16))
         bytes[6] = 0x50 | (bytes[6] & 0x0F)
         bytes[8] = 0x80 | (bytes[8] & 0x3F)
-        let uuid = UUID(
-            uuid: (
-                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7], bytes[8], bytes[9], bytes[10], bytes[11],
-                bytes[12], bytes[13], bytes[14], bytes[15]
-            ))
-        return uuid.uuidString.lowercased()
+        return Identifiers.uuidString(bytes)
     }
 
     /// Writes every change: persons, then mappings, then the rows of persons merged away.

@@ -14,6 +14,12 @@ public enum Identifiers {
         for index in 0..<6 { bytes[index] = UInt8((millis >> (8 * (5 - UInt64(index)))) & 0xFF) }
         bytes[6] = 0x70 | (bytes[6] & 0x0F)
         bytes[8] = 0x80 | (bytes[8] & 0x3F)
+        return uuidString(bytes)
+    }
+
+    /// 16 bytes (version and variant bits set by the caller) as a lower-case UUID string.
+    public static func uuidString(_ bytes: [UInt8]) -> String {
+        precondition(bytes.count == 16, "a UUID has 16 bytes")
         let uuid = UUID(
             uuid: (
                 bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
