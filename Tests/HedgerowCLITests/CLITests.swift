@@ -67,50 +67,21 @@ struct CLITests {
     static func execute(
         _ executable: String, _ arguments: [String], environment: [String: String]? = nil, input: String? = nil
     ) throws -> Output {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        let standardInput = Pipe()
-        process.standardInput = standardInput
-        try ReferenceTools.launch(process)
-        if let input { standardInput.fileHandleForWriting.write(Data(input.utf8)) }
-        try? standardInput.fileHandleForWriting.close()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let output = try ChildProcess.run(executable, arguments, environment: environment, input: input.map { Data($0.utf8) })
         return Output(
-            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-            stderr: String(decoding: stderr, as: UTF8.self))
+            status: output.status, stdout: String(decoding: output.stdout, as: UTF8.self),
+            stderr: String(decoding: output.stderr, as: UTF8.self))
     }
 
     static func psql(_ url: String, _ sql: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["psql", url.replacingOccurrences(of: "?sslmode=disable", with: ""), "-qAtc", sql]
-        let out = Pipe()
-        process.standardOutput = out
-        try ReferenceTools.launch(process)
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        let output = try ChildProcess.run("psql", [url.replacingOccurrences(of: "?sslmode=disable", with: ""), "-qAtc", sql])
+        return String(decoding: output.stdout, as: UTF8.self)
     }
 
     /// `curl` against the live server: status code and body.
     static func curl(_ arguments: [String]) throws -> (Int, JSONValue) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["curl", "-s", "-w", "\n%{http_code}"] + arguments
-        let out = Pipe()
-        process.standardOutput = out
-        try ReferenceTools.launch(process)
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
+        let output = try ChildProcess.run("curl", ["-s", "-w", "\n%{http_code}"] + arguments)
+        let text = String(decoding: output.stdout, as: UTF8.self)
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         let status = Int(lines.last ?? "") ?? 0
         let body = lines.dropLast().joined(separator: "\n")
@@ -124,7 +95,7 @@ struct CLITests {
     /// Starts `hedgerow serve`, waits until it answers, runs `body`, then stops it with SIGTERM and
     /// returns what it printed and its exit status.
     struct Launched {
-        let process: Process
+        let process: ChildProcess
         let port: Int
         let outPath: String
         let errPath: String
@@ -153,19 +124,13 @@ struct CLITests {
 
     static func launchOnce(_ sandbox: Sandbox) throws -> LaunchOutcome {
         let port = freePort()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binaryDirectory() + "/hedgerow")
-        process.arguments = ["serve", "--port", String(port)]
         var environment = sandbox.environment
         environment["HEDGEROW_METRICS_ADDRESS"] = environment["HEDGEROW_METRICS_ADDRESS"] ?? "127.0.0.1:\(metricsPort(of: port))"
-        process.environment = environment
         let outPath = sandbox.directory + "/serve-\(port).out"
         let errPath = sandbox.directory + "/serve-\(port).err"
-        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-        process.standardOutput = FileHandle(forWritingAtPath: outPath)
-        process.standardError = FileHandle(forWritingAtPath: errPath)
-        try ReferenceTools.launch(process)
+        let process = try ChildProcess(
+            binaryDirectory() + "/hedgerow", ["serve", "--port", String(port)], environment: environment,
+            stdout: .file(outPath), stderr: .file(errPath))
         // Up to 30 s: the whole suite runs in parallel on two cores, and a restart after kill -9 recovers the WAL.
         for _ in 0..<600 {
             if (try? curl(["http://127.0.0.1:\(port)/_readyz"]))?.0 == 200 {
@@ -178,8 +143,8 @@ struct CLITests {
             }
             Thread.sleep(forTimeInterval: 0.05)
         }
-        process.terminate()
-        process.waitUntilExit()
+        process.signal(SIGTERM)
+        process.wait()
         let log = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
         Issue.record("hedgerow serve did not answer /_readyz within 30 s; the end of its log:\n\(log.suffix(3000))")
         return .failed
@@ -190,33 +155,29 @@ struct CLITests {
     static func withServer(
         _ sandbox: Sandbox, _ body: (Int) throws -> Void
     ) throws -> Output {
-        let launched = try launch(sandbox)
-        let ready = launched != nil
-        let port = launched?.port ?? 0
-        let process = launched?.process ?? Process()
-        let outPath = launched?.outPath ?? ""
-        let errPath = launched?.errPath ?? ""
-        var failure: (any Error)?
-        if ready {
-            do { try body(port) } catch { failure = error }
+        guard let launched = try launch(sandbox) else {
+            Issue.record("server did not become ready")
+            return Output(status: -1, stdout: "", stderr: "")
         }
-        if ready { process.terminate() }
+        let process = launched.process
+        var failure: (any Error)?
+        do { try body(launched.port) } catch { failure = error }
+        process.signal(SIGTERM)
         // A server that does not stop within 15 s is a failure, not a hang of the whole suite.
         var waited = 0
         while process.isRunning, waited < 300 {
             Thread.sleep(forTimeInterval: 0.05)
             waited += 1
         }
-        let stopped = !ready || !process.isRunning
-        if !stopped { kill(process.processIdentifier, SIGKILL) }
-        if ready { process.waitUntilExit() }
+        let stopped = !process.isRunning
+        if !stopped { process.signal(SIGKILL) }
+        let status = process.wait()
         #expect(stopped, "the server did not stop within 15 s of SIGTERM")
         let output = Output(
-            status: ready ? process.terminationStatus : -1,
-            stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
-            stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+            status: status,
+            stdout: (try? String(contentsOfFile: launched.outPath, encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOfFile: launched.errPath, encoding: .utf8)) ?? "")
         if let failure { throw failure }
-        #expect(ready, "server did not become ready: \(output.stderr)")
         return output
     }
 
@@ -548,8 +509,8 @@ struct CLITests {
         }
         #expect(running)
         try await Task.sleep(for: killAfter)
-        kill(first.process.processIdentifier, SIGKILL)
-        first.process.waitUntilExit()
+        first.process.signal(SIGKILL)
+        first.process.wait()
         try await whileDown()
 
         guard let second = try Self.launch(sandbox) else {
@@ -563,8 +524,8 @@ struct CLITests {
             let (_, detail) = try Self.curl(auth + [base2 + "\(id)/backfills/\(backfillID)/"])
             status = detail["status"]?.stringValue ?? ""
         }
-        second.process.terminate()
-        second.process.waitUntilExit()
+        second.process.signal(SIGTERM)
+        second.process.wait()
         #expect(status == "Completed")
         return (try? String(contentsOfFile: second.errPath, encoding: .utf8)) ?? ""
     }

@@ -14,13 +14,6 @@ public enum ReferenceTools {
         public var stderr: String
     }
 
-    private static let launchLock = NSLock()
-
-    /// Starts `process`, one launch at a time in this test process.
-    public static func launch(_ process: Process) throws {
-        try launchLock.withLock { try process.run() }
-    }
-
     public static var packageRoot: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     }
@@ -28,38 +21,10 @@ public enum ReferenceTools {
     public static func run(
         _ executable: String, _ arguments: [String], input: Data? = nil, environment: [String: String]? = nil
     ) throws -> Output {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
-        process.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
-        if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-        let out = Pipe()
-        let err = Pipe()
-        let inPipe = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = input == nil ? FileHandle.nullDevice : inPipe
-        // Foundation's Process.run on Linux has crashed (SIGSEGV in its memcpy) when several tests
-        // launched processes at once; launches are serialised, the runs themselves are not.
-        try launch(process)
-        if let input {
-            let handle = inPipe.fileHandleForWriting
-            DispatchQueue.global().async {
-                handle.write(input)
-                try? handle.close()
-            }
-        }
-        // stderr is drained beside stdout so neither pipe can fill up and stall the child.
-        let errorData = LockedData()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            errorData.set(err.fileHandleForReading.readDataToEndOfFile())
-            group.leave()
-        }
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        return Output(status: process.terminationStatus, stdout: stdout, stderr: String(decoding: errorData.get(), as: UTF8.self))
+        let output = try ChildProcess.run(
+            executable, arguments, environment: environment.map { ProcessInfo.processInfo.environment.merging($0) { $1 } },
+            input: input)
+        return Output(status: output.status, stdout: output.stdout, stderr: String(decoding: output.stderr, as: UTF8.self))
     }
 
     /// The virtualenv's python (pyarrow, duckdb, moto), made on first use.
@@ -87,13 +52,4 @@ public enum ReferenceTools {
         try Data(bytes).write(to: url)
         return url
     }
-}
-
-/// A value one thread writes and another reads after a `DispatchGroup.wait()`.
-final class LockedData: @unchecked Sendable {
-    // Safe: every access holds `lock`.
-    private let lock = NSLock()
-    private var data = Data()
-    func set(_ value: Data) { lock.withLock { data = value } }
-    func get() -> Data { lock.withLock { data } }
 }
