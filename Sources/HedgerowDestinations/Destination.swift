@@ -101,18 +101,26 @@ public struct NoOpDestination: Destination {
 
 /// The destinations this build delivers to; the API refuses every other type.
 public enum Destinations {
-    public static let deliverable: Set<DestinationType> = [.noOp, .postgres, .http, .s3, .awsS3, .s3Compatible]
+    public static let deliverable: Set<DestinationType> = [.noOp, .postgres, .http, .s3, .awsS3, .s3Compatible, .bigQuery]
+
+    /// Where the warehouses' APIs are, when an operator points them elsewhere (tests, private
+    /// deployments): `HEDGEROW_BIGQUERY_URL`; nil for the public service.
+    public struct Endpoints: Sendable {
+        public var bigQuery: String?
+        public init(bigQuery: String? = nil) { self.bigQuery = bigQuery }
+    }
 
     /// The destination of a type, connecting through `connector` (its outbound policy).
     public static func make(
         _ type: DestinationType, logger: Logger, connector: OutboundConnector, allowInsecureHTTP: Bool = false,
-        s3: S3Destination.Options = S3Destination.Options()
+        s3: S3Destination.Options = S3Destination.Options(), endpoints: Endpoints = Endpoints()
     ) -> (any Destination)? {
         switch type {
         case .noOp: NoOpDestination()
         case .postgres: PostgresDestination(logger: logger, connector: connector)
         case .http: HTTPDestination(allowInsecure: allowInsecureHTTP, connector: connector)
         case .s3, .awsS3, .s3Compatible: S3Destination(options: s3, connector: connector)
+        case .bigQuery: BigQueryDestination(connector: connector, baseURL: endpoints.bigQuery, allowInsecureHTTP: allowInsecureHTTP)
         default: nil
         }
     }

@@ -20,6 +20,62 @@ public enum EventProjection {
         ]
     }
 
+    /// The events columns of the warehouses (PostHog's BigQuery schema; the JSON columns are
+    /// text in stage tables): `uuid, event, properties, elements, set, set_once, distinct_id,
+    /// team_id, ip, site_url, timestamp`. `elements` is the chain as a JSON string, `site_url`
+    /// empty, as PostHog writes them.
+    public static let warehouseColumns: [FileColumn] = [
+        FileColumn("uuid", .string), FileColumn("event", .string), FileColumn("properties", .json), FileColumn("elements", .string),
+        FileColumn("set", .json), FileColumn("set_once", .json), FileColumn("distinct_id", .string), FileColumn("team_id", .int64),
+        FileColumn("ip", .string), FileColumn("site_url", .string), FileColumn("timestamp", .timestamp),
+    ]
+
+    public static func warehouseRow(_ event: Event) throws(DestinationError) -> [FileValue] {
+        let members = try PropertyMembers(event)
+        func text(_ value: String?) -> FileValue { value.map(FileValue.string) ?? .null }
+        return [
+            .string(event.uuid), .string(event.event), .json(event.properties),
+            text(event.elementsChain.map { JSONWriter.string(.string($0)) }), members.set.map(FileValue.json) ?? .null,
+            members.setOnce.map(FileValue.json) ?? .null, .string(event.distinctID), .int(event.teamID), text(members.ip), .string(""),
+            .timestamp(event.timestamp),
+        ]
+    }
+
+    /// The members of an event's properties the warehouse columns need (`$set`, `$set_once`,
+    /// `$ip`), cut out of the stored text without parsing all of it.
+    public struct PropertyMembers {
+        static let keys = ["$set", "$set_once", "$ip"]
+        private let raw: [String: String]?
+        private let parsed: JSONObject?
+
+        public init(_ event: Event) throws(DestinationError) {
+            raw = JSONTopLevel.rawValues(in: event.properties, keys: Self.keys)
+            parsed = raw == nil ? try EventProjection.storedProperties(of: event) : nil
+        }
+
+        /// A member's JSON text; nil when absent or null.
+        func json(_ key: String) -> String? {
+            if let raw {
+                guard let text = raw[key], text != "null" else { return nil }
+                return text
+            }
+            guard let value = parsed?[key], !value.isNull else { return nil }
+            return JSONWriter.string(value)
+        }
+
+        public var set: String? { json("$set") }
+        public var setOnce: String? { json("$set_once") }
+        /// `$ip` when it is a string (its text, unquoted).
+        public var ip: String? { json("$ip").flatMap(Self.jsonString) }
+
+        /// The text of a JSON string token (`"1.2.3.4"` → `1.2.3.4`); nil for any other value.
+        static func jsonString(_ token: String) -> String? {
+            guard token.hasPrefix("\"") else { return nil }
+            if !token.utf8.contains(UInt8(ascii: "\\")) { return String(token.dropFirst().dropLast()) }
+            return (try? JSONParser.parse(Array(token.utf8)))?.stringValue
+        }
+    }
+
     /// The stored properties of an event as an object. Capture stores only objects, so anything
     /// else is a damaged row: the run fails naming it, rather than exporting the event with `{}`.
     public static func storedProperties(of event: Event) throws(DestinationError) -> JSONObject {

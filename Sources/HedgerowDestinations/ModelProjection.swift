@@ -17,6 +17,29 @@ public enum RunRecords: Sendable {
     }
 }
 
+/// A model's file columns and its rows, a batch at a time (for every destination that writes files).
+struct FileRows {
+    let columns: [FileColumn]
+    let next: () async throws -> [[FileValue]]?
+
+    init(_ records: RunRecords) {
+        switch records {
+        case .events(let batches):
+            var iterator = batches.makeAsyncIterator()
+            columns = EventProjection.fileColumns
+            next = { try await iterator.next().map { $0.map(EventProjection.fileRow) } }
+        case .persons(let batches):
+            var iterator = batches.makeAsyncIterator()
+            columns = ModelProjection.personColumns
+            next = { try await iterator.next().map { $0.map(ModelProjection.personRow) } }
+        case .sessions(let batches):
+            var iterator = batches.makeAsyncIterator()
+            columns = ModelProjection.sessionColumns
+            next = { try await iterator.next().map { $0.map(ModelProjection.sessionRow) } }
+        }
+    }
+}
+
 /// The columns of the persons and sessions models (PostHog's, in its order) and their rows, for
 /// files and for the warehouses that merge them.
 public enum ModelProjection {
@@ -74,4 +97,63 @@ public enum ModelProjection {
         ]
         return row
     }
+}
+
+/// A model's rows as the warehouses take them (stage tables, then a merge or an insert): the
+/// events' warehouse columns, the persons' and sessions' columns without `_inserted_at` (a
+/// control column, which PostHog writes to files only).
+struct WarehouseRows {
+    let columns: [FileColumn]
+    let next: () async throws -> [[FileValue]]?
+
+    init(_ records: RunRecords) {
+        func withoutControl(_ all: [FileColumn]) -> (columns: [FileColumn], keep: [Int]) {
+            let keep = all.indices.filter { all[$0].name != "_inserted_at" }
+            return (keep.map { all[$0] }, keep)
+        }
+        switch records {
+        case .events(let batches):
+            var iterator = batches.makeAsyncIterator()
+            columns = EventProjection.warehouseColumns
+            next = {
+                guard let batch = try await iterator.next() else { return nil }
+                return try batch.map { (event) throws(DestinationError) in try EventProjection.warehouseRow(event) }
+            }
+        case .persons(let batches):
+            var iterator = batches.makeAsyncIterator()
+            let (columns, keep) = withoutControl(ModelProjection.personColumns)
+            self.columns = columns
+            next = {
+                try await iterator.next().map {
+                    $0.map { row in
+                        let all = ModelProjection.personRow(row); return keep.map { all[$0] }
+                    }
+                }
+            }
+        case .sessions(let batches):
+            var iterator = batches.makeAsyncIterator()
+            let (columns, keep) = withoutControl(ModelProjection.sessionColumns)
+            self.columns = columns
+            next = {
+                try await iterator.next().map {
+                    $0.map { row in
+                        let all = ModelProjection.sessionRow(row); return keep.map { all[$0] }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The merge key and the version columns of a mutable model (a row replaces the stored one
+    /// only when one of them is greater); nil for events, which are only ever inserted.
+    static func mergeRule(model: String) -> (key: [String], versions: [String])? {
+        switch model {
+        case "persons": (["team_id", "distinct_id"], ["person_version", "person_distinct_id_version"])
+        case "sessions": (["team_id", "session_id"], ["end_timestamp"])
+        default: nil
+        }
+    }
+
+    /// Columns that hold a list of strings (a JSON array in files).
+    static let listColumns: Set<String> = ["urls"]
 }

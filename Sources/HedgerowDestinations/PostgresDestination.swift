@@ -271,23 +271,9 @@ public struct PostgresDestination: Destination {
         try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
     }
 
-    /// The top-level members of the properties a row needs.
-    static let memberKeys = ["$set", "$set_once", "$ip"]
-
-    /// One row of `COPY ... FROM STDIN` (text format): tab-separated, `\N` for NULL. `$set`,
-    /// `$set_once` and `$ip` are cut out of the stored properties text without parsing all of it.
+    /// One row of `COPY ... FROM STDIN` (text format): tab-separated, `\N` for NULL.
     static func writeCopyRow(_ event: Event, columns: [String], into buffer: inout ByteBuffer) throws(DestinationError) {
-        let raw = JSONTopLevel.rawValues(in: event.properties, keys: memberKeys)
-        let parsed = raw == nil ? try EventProjection.storedProperties(of: event) : nil
-        /// A member's JSON text; nil when absent or null.
-        func member(_ key: String) -> String? {
-            if let raw {
-                guard let text = raw[key], text != "null" else { return nil }
-                return text
-            }
-            guard let value = parsed?[key], !value.isNull else { return nil }
-            return JSONWriter.string(value)
-        }
+        let members = try EventProjection.PropertyMembers(event)
         for (index, column) in columns.enumerated() {
             if index > 0 { buffer.writeInteger(UInt8(ascii: "\t")) }
             let value: String?
@@ -296,11 +282,11 @@ public struct PostgresDestination: Destination {
             case "event": value = event.event
             case "properties": value = event.properties
             case "elements": value = event.elementsChain.map { JSONWriter.string(.string($0)) }
-            case "set": value = member("$set")
-            case "set_once": value = member("$set_once")
+            case "set": value = members.set
+            case "set_once": value = members.setOnce
             case "distinct_id": value = event.distinctID
             case "team_id": value = String(event.teamID)
-            case "ip": value = member("$ip").flatMap(Self.jsonString)
+            case "ip": value = members.ip
             case "timestamp":
                 var text: [UInt8] = []
                 event.timestamp.writeISO8601WithOffset(into: &text)
@@ -315,13 +301,6 @@ public struct PostgresDestination: Destination {
             writeEscaped(value, into: &buffer)
         }
         buffer.writeInteger(UInt8(ascii: "\n"))
-    }
-
-    /// The text of a JSON string token (`"1.2.3.4"` → `1.2.3.4`); nil for any other value.
-    static func jsonString(_ token: String) -> String? {
-        guard token.hasPrefix("\"") else { return nil }
-        if !token.utf8.contains(UInt8(ascii: "\\")) { return String(token.dropFirst().dropLast()) }
-        return (try? JSONParser.parse(Array(token.utf8)))?.stringValue
     }
 
     /// COPY text escaping: backslash, tab, newline and carriage return; most values need none.

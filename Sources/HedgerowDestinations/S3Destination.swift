@@ -152,29 +152,6 @@ public struct S3Destination: Destination {
         }
     }
 
-    /// A model's file columns and its rows, a batch at a time.
-    struct FileRows {
-        let columns: [FileColumn]
-        let next: () async throws -> [[FileValue]]?
-
-        init(_ records: RunRecords) {
-            switch records {
-            case .events(let batches):
-                var iterator = batches.makeAsyncIterator()
-                columns = EventProjection.fileColumns
-                next = { try await iterator.next().map { $0.map(EventProjection.fileRow) } }
-            case .persons(let batches):
-                var iterator = batches.makeAsyncIterator()
-                columns = ModelProjection.personColumns
-                next = { try await iterator.next().map { $0.map(ModelProjection.personRow) } }
-            case .sessions(let batches):
-                var iterator = batches.makeAsyncIterator()
-                columns = ModelProjection.sessionColumns
-                next = { try await iterator.next().map { $0.map(ModelProjection.sessionRow) } }
-            }
-        }
-    }
-
     func deliver(
         _ records: RunRecords, context: DeliveryContext, settings: Settings,
         afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
