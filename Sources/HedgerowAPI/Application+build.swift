@@ -74,7 +74,7 @@ public func buildApplication(
         service: BatchExportService(
             database: database, secrets: secrets, deliverable: Destinations.deliverable,
             allowInsecureHTTP: configuration.engine.allowInsecureHTTP, outbound: configuration.engine.outbound,
-            eventQueryTimeout: configuration.engine.eventQueryTimeout)
+            eventQueryTimeout: configuration.engine.eventQueryTimeout, endpoints: configuration.engine.endpoints)
     ).addRoutes(to: &routes)
     let limits = configuration.rateLimit
     let wallClock: @Sendable () -> Double = { Date().timeIntervalSince1970 }

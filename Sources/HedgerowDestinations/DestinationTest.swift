@@ -53,6 +53,17 @@ public struct DestinationTest: Sendable {
                         "The table exists with the columns exports write, or this user may create it (a probe table is created and dropped in a transaction that is rolled back)."
                 ),
             ]
+        case .bigQuery:
+            steps = [
+                Step(
+                    name: "Verify the service account",
+                    description: "A token is requested at token_uri with a JWT signed by the private key."),
+                Step(name: "Check the dataset", description: "The dataset exists in the project and the account can read it."),
+                Step(
+                    name: "Check the table",
+                    description:
+                        "The table exists, or the account may create tables in the dataset (a probe table is created and deleted)."),
+            ]
         case .http:
             steps = [
                 Step(name: "Reach the endpoint", description: "The URL answers an HTTP request, without a redirect or a server error.")
@@ -77,9 +88,16 @@ public struct DestinationTest: Sendable {
     }
 
     /// Runs step `index` against `config` (secrets included). Failures are results, not errors.
-    public func run(step index: Int, config: JSONObject, connector: OutboundConnector, logger: Logger) async -> Result {
+    public func run(
+        step index: Int, config: JSONObject, connector: OutboundConnector, logger: Logger,
+        endpoints: Destinations.Endpoints = Destinations.Endpoints(), allowInsecureHTTP: Bool = false
+    ) async -> Result {
         do {
             switch type {
+            case .bigQuery:
+                let destination = BigQueryDestination(
+                    connector: connector, baseURL: endpoints.bigQuery, allowInsecureHTTP: allowInsecureHTTP)
+                return try await destination.check(step: index, config: config)
             case .s3, .awsS3, .s3Compatible: return try await runS3(index, config, connector)
             case .postgres: return try await runPostgres(index, config, connector, logger)
             case .http: return try await runHTTP(config, connector)

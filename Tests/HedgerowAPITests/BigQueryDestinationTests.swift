@@ -101,6 +101,17 @@ struct BigQueryDestinationTests {
         ]
     }
 
+    /// The application as the tests' token endpoint needs it (plain http on loopback allowed),
+    /// with its destination tests pointed at the emulator.
+    static func serve(_ backend: TestBackend, _ body: @Sendable (TestServer) async throws -> Void) async throws {
+        try await TestServer.run(
+            backend,
+            configure: {
+                $0.engine.endpoints.bigQuery = emulatorURL
+                $0.engine.allowInsecureHTTP = true
+            }, body)
+    }
+
     static func engine(_ server: TestServer, url: String? = emulatorURL, at time: Timestamp? = nil) throws -> ExportEngine {
         var configuration = EngineConfiguration.forTests
         configuration.allowInsecureHTTP = true
@@ -157,6 +168,16 @@ struct BigQueryDestinationTests {
             #expect(refused.status == 400)
             #expect(refused["detail"] == "Configuration missing required field: 'private_key'")
             #expect(refused["attr"] == "destination")
+            let plain = try await server.request(
+                "POST", world.base + "/", key: world.member.key,
+                json: [
+                    "name": "bq", "interval": "hour",
+                    "destination": [
+                        "type": "BigQuery", "config": .object(Self.config(dataset: "d", tokenURI: "http://example.com/token")),
+                    ],
+                ])
+            #expect(
+                plain.status == 400 && plain["detail"]?.stringValue?.hasPrefix("Invalid token_uri: plain http://") == true, "\(plain.text)")
             let id = try await ModelExportTests.create(
                 server, world, model: "events", type: "BigQuery",
                 config: Self.config(dataset: "d", tokenURI: "https://oauth2.googleapis.com/token"))
@@ -168,12 +189,42 @@ struct BigQueryDestinationTests {
         }
     }
 
+    @Test("Destination test steps: the token, the dataset, the table (or the right to create it), each failing on its own cause")
+    func testSteps() async throws {
+        try await Self.withTokenEndpoint { tokens, tokenURI in
+            try await Self.serve(.sqlite) { server in
+                let world = try await BatchExportTests.world(server)
+                let dataset = try Self.makeDataset()
+                func run(_ step: Int, _ config: JSONObject) async throws -> JSONValue? {
+                    let result = try await DestinationTestTests.run(
+                        server, world, step: step, destination: ["type": "BigQuery", "config": .object(config)])
+                    #expect(result.status == 200, "\(result.text)")
+                    return result["result"]
+                }
+                let good = Self.config(dataset: dataset, tokenURI: tokenURI)
+                for step in 0..<3 { #expect(try await run(step, good)?["status"] == "Passed", "step \(step)") }
+                #expect(try Self.tables(dataset).isEmpty)
+                let wrongKey = try await run(
+                    0,
+                    Self.config(
+                        dataset: dataset, tokenURI: tokenURI,
+                        privateKey: try _RSA.Signing.PrivateKey(keySize: .bits2048).pkcs8PEMRepresentation))
+                #expect(
+                    wrongKey?["status"] == "Failed" && wrongKey?["message"]?.stringValue?.contains("invalid_grant") == true,
+                    "\(wrongKey ?? nil)")
+                let missing = try await run(1, Self.config(dataset: "no_such_dataset", tokenURI: tokenURI))
+                #expect(missing?["message"]?.stringValue?.contains("no_such_dataset") == true, "\(missing ?? nil)")
+                #expect(await tokens.refusals == ["bad signature"])
+            }
+        }
+    }
+
     @Test(
         "Events: a two-hour backfill is delivered once into a DAY-partitioned table, again it adds nothing; the token is reused",
         arguments: TestBackend.available)
     func events(backend: TestBackend) async throws {
         try await Self.withTokenEndpoint { tokens, tokenURI in
-            try await TestServer.run(backend) { server in
+            try await Self.serve(backend) { server in
                 let world = try await BatchExportTests.world(server)
                 let seeded = try await S3DestinationTests.seed(server, team: world.team, count: 40)
                 let dataset = try Self.makeDataset()
@@ -222,7 +273,7 @@ struct BigQueryDestinationTests {
         arguments: TestBackend.available)
     func persons(backend: TestBackend) async throws {
         try await Self.withTokenEndpoint { _, tokenURI in
-            try await TestServer.run(backend) { server in
+            try await Self.serve(backend) { server in
                 let world = try await BatchExportTests.world(server)
                 try await ModelExportTests.seedPersons(server, team: world.team)
                 let dataset = try Self.makeDataset()
@@ -267,7 +318,7 @@ struct BigQueryDestinationTests {
         arguments: TestBackend.available)
     func sessions(backend: TestBackend) async throws {
         try await Self.withTokenEndpoint { _, tokenURI in
-            try await TestServer.run(backend) { server in
+            try await Self.serve(backend) { server in
                 let world = try await BatchExportTests.world(server)
                 let session = "0190a3b2-1111-7000-8000-000000000001"
                 let recent = Timestamp(microseconds: Timestamp.now().microseconds / 3_600_000_000 * 3_600_000_000 - 3_600_000_000)
@@ -299,7 +350,7 @@ struct BigQueryDestinationTests {
         arguments: TestBackend.available)
     func failures(backend: TestBackend) async throws {
         try await Self.withTokenEndpoint { tokens, tokenURI in
-            try await TestServer.run(backend) { server in
+            try await Self.serve(backend) { server in
                 let world = try await BatchExportTests.world(server)
                 try await S3DestinationTests.seed(server, team: world.team, count: 5)
                 let dataset = try Self.makeDataset()

@@ -18,6 +18,8 @@ public struct BatchExportService: Sendable {
     let secrets: SecretBox
     let deliverable: Set<DestinationType>
     let allowInsecureHTTP: Bool
+    /// Where the warehouses' APIs are (the destination tests connect there, as runs do).
+    let endpoints: Destinations.Endpoints
     let outbound: OutboundPolicy
     let eventQueryTimeout: Duration
     let access = AccessService()
@@ -28,8 +30,9 @@ public struct BatchExportService: Sendable {
     public init(
         database: any Database, secrets: SecretBox, deliverable: Set<DestinationType>, allowInsecureHTTP: Bool = false,
         outbound: OutboundPolicy = OutboundPolicy(), eventQueryTimeout: Duration = .seconds(60),
-        clock: @escaping @Sendable () -> Timestamp = { .now() }
+        endpoints: Destinations.Endpoints = Destinations.Endpoints(), clock: @escaping @Sendable () -> Timestamp = { .now() }
     ) {
+        self.endpoints = endpoints
         self.eventQueryTimeout = eventQueryTimeout
         self.database = database
         self.secrets = secrets
@@ -106,6 +109,11 @@ public struct BatchExportService: Sendable {
             let problem = HTTPDestination.check(url: url, allowInsecure: allowInsecureHTTP)
         {
             throw APIError.invalidInput("Invalid HTTP destination URL: \(problem)", attr: "destination")
+        }
+        if type == .bigQuery, case .string(let url)? = config["token_uri"],
+            let problem = HTTPDestination.check(url: url, allowInsecure: allowInsecureHTTP)
+        {
+            throw APIError.invalidInput("Invalid token_uri: \(problem)", attr: "destination")
         }
         for (field, host) in DestinationConfig.hosts(in: config, type: type) {
             if let reason = outbound.refusal(forHost: host) {
@@ -593,7 +601,8 @@ public struct BatchExportService: Sendable {
             existing: stored?.destinationConfig)
         try checkDestination(type, config: config)
         let result = await test.run(
-            step: index, config: config, connector: OutboundConnector(policy: outbound), logger: Logger(label: "hedgerow.destination-test"))
+            step: index, config: config, connector: OutboundConnector(policy: outbound), logger: Logger(label: "hedgerow.destination-test"),
+            endpoints: endpoints, allowInsecureHTTP: allowInsecureHTTP)
         return (test.steps[index], result)
     }
 

@@ -122,6 +122,7 @@ public enum DestinationConfig {
         }
         switch type {
         case .http: return host(ofURL: "url")
+        case .bigQuery: return host(ofURL: "token_uri")
         case .s3, .awsS3, .s3Compatible: return host(ofURL: "endpoint_url")
         case .postgres, .redshift:
             guard case .string(let host)? = config["host"], !host.isEmpty else { return [] }

@@ -85,6 +85,14 @@ public struct BigQueryDestination: Destination {
         _ records: RunRecords, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
         let settings = try Settings(context.export.destinationConfig)
+        return try await withClient(settings) { client in
+            try await deliver(records, context: context, settings: settings, client: client, afterBatch: afterBatch)
+        }
+    }
+
+    /// Runs `body` with a client of the configured project: the token endpoint and the API are
+    /// reached through the outbound policy, each on a connection pinned to its checked address.
+    func withClient<T: Sendable>(_ settings: Settings, _ body: (BigQueryClient) async throws -> T) async throws -> T {
         let tokenHost = try host(of: settings.account.tokenURI, field: "token_uri", operatorSet: false)
         let apiHost = try host(of: baseURL, field: "HEDGEROW_BIGQUERY_URL", operatorSet: true)
         do {
@@ -94,7 +102,7 @@ public struct BigQueryDestination: Destination {
                     let client = BigQueryClient(baseURL: baseURL, project: settings.project, http: http) {
                         try await GoogleTokenCache.shared.token(for: account, client: tokenHTTP)
                     }
-                    return try await deliver(records, context: context, settings: settings, client: client, afterBatch: afterBatch)
+                    return try await body(client)
                 }
             }
         } catch let refused as OutboundConnector.Refused {
@@ -102,6 +110,31 @@ public struct BigQueryDestination: Destination {
         } catch let error as DestinationError {
             if error.kind == "Unauthorized" { await GoogleTokenCache.shared.forget(settings.account) }
             throw error
+        }
+    }
+
+    /// One of the destination test's steps (`DestinationTest`): the token, the dataset, the table.
+    func check(step: Int, config: JSONObject) async throws -> DestinationTest.Result {
+        let settings = try Settings(config)
+        if step == 0 {
+            // A fresh token, not the cache's: the step checks the key as it is now.
+            let tokenHost = try host(of: settings.account.tokenURI, field: "token_uri", operatorSet: false)
+            _ = try await connector.withHTTPClient(host: tokenHost, readTimeout: .seconds(30)) {
+                try await settings.account.requestToken(client: $0)
+            }
+            return .passed
+        }
+        return try await withClient(settings) { client in
+            guard try await client.datasetExists(settings.dataset) else {
+                return .failed(
+                    "Dataset '\(settings.dataset)' does not exist in project '\(settings.project)', or the account may not read it.")
+            }
+            if step == 1 { return .passed }
+            if try await client.tableFields(settings.dataset, settings.table) != nil { return .passed }
+            let probe = "hedgerow_probe_\(Int.random(in: 0..<1_000_000))"
+            try await client.createTable(settings.dataset, probe, fields: [BigQueryClient.Field(name: "uuid", type: "STRING")])
+            try await client.deleteTable(settings.dataset, probe)
+            return .passed
         }
     }
 
