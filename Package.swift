@@ -157,6 +157,12 @@ let package = Package(
         ),
         .target(
             name: "HedgerowTestSupport",
+            dependencies: [
+                "HedgerowCore",
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             path: "Tests/HedgerowTestSupport",
             swiftSettings: swiftSettings
         ),

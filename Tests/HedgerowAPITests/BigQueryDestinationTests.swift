@@ -16,91 +16,7 @@ import Testing
 @Suite("BigQuery destination", .enabled(if: BigQueryEmulator.url != nil))
 struct BigQueryDestinationTests {
     static let emulatorURL = BigQueryEmulator.url
-    static let python = ProcessInfo.processInfo.environment["HEDGEROW_TEST_BIGQUERY_PYTHON"]
-    static let project = "test-project"
-    static let email = "exports@test-project.iam.gserviceaccount.com"
-    static let keyID = "key-1"
-    /// The service account's key (the token endpoint knows its public half).
-    static let key = try! _RSA.Signing.PrivateKey(keySize: .bits2048)
-
-    /// Issues tokens for assertions signed with `key` by `email` for `aud` = its own URL.
-    actor TokenEndpoint {
-        var issued = 0
-        var refusals: [String] = []
-        func issue() { issued += 1 }
-        func refuse(_ reason: String) { refusals.append(reason) }
-    }
-
-    static func withTokenEndpoint(_ body: @Sendable (TokenEndpoint, String) async throws -> Void) async throws {
-        let endpoint = TokenEndpoint()
-        let router = Router()
-        let port = ManagedPort()
-        router.post("/token") { request, _ -> Response in
-            let form = String(buffer: try await request.body.collect(upTo: 1 << 20))
-            let fields = Dictionary(
-                form.split(separator: "&").map { pair in
-                    let parts = pair.split(separator: "=", maxSplits: 1).map { String($0).removingPercentEncoding ?? String($0) }
-                    return (parts[0], parts.count > 1 ? parts[1] : "")
-                }, uniquingKeysWith: { $1 })
-            if let reason = Self.refusal(fields, audience: "http://127.0.0.1:\(port.value)/token") {
-                await endpoint.refuse(reason)
-                return Response(
-                    status: .badRequest, headers: [.contentType: "application/json"],
-                    body: .init(byteBuffer: ByteBuffer(string: #"{"error":"invalid_grant","error_description":"\#(reason)"}"#)))
-            }
-            await endpoint.issue()
-            return Response(
-                status: .ok, headers: [.contentType: "application/json"],
-                body: .init(byteBuffer: ByteBuffer(string: #"{"access_token":"ya29.test","expires_in":3600,"token_type":"Bearer"}"#)))
-        }
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
-        try await app.test(.live) { client in
-            let value = try #require(client.port)
-            port.value = value
-            try await body(endpoint, "http://127.0.0.1:\(value)/token")
-        }
-    }
-
-    /// Why an assertion is refused; nil when it is a valid grant.
-    static func refusal(_ fields: [String: String], audience: String) -> String? {
-        guard fields["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer", let assertion = fields["assertion"] else {
-            return "not a jwt-bearer grant"
-        }
-        let parts = assertion.split(separator: ".").map(String.init)
-        guard parts.count == 3, let header = decode(parts[0]), let claims = decode(parts[1]), let signature = bytes(parts[2]) else {
-            return "not a JWT"
-        }
-        guard header["alg"] == "RS256", header["kid"] == .string(keyID) else { return "wrong header" }
-        guard
-            key.publicKey.isValidSignature(
-                _RSA.Signing.RSASignature(rawRepresentation: signature), for: Data((parts[0] + "." + parts[1]).utf8),
-                padding: .insecurePKCS1v1_5)
-        else { return "bad signature" }
-        guard claims["iss"] == .string(email), claims["aud"] == .string(audience),
-            claims["scope"] == .string("https://www.googleapis.com/auth/bigquery")
-        else { return "wrong claims" }
-        let now = Int64(Date().timeIntervalSince1970)
-        guard case .int(let iat)? = claims["iat"], case .int(let exp)? = claims["exp"], iat <= now + 5, exp > now, exp - iat <= 3600
-        else { return "expired" }
-        return nil
-    }
-
-    static func bytes(_ base64URL: String) -> [UInt8]? {
-        var text = base64URL.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while text.count % 4 != 0 { text += "=" }
-        return Data(base64Encoded: text).map(Array.init)
-    }
-
-    static func decode(_ part: String) -> JSONValue? { bytes(part).flatMap { try? JSONParser.parse($0) } }
-
-    static func config(dataset: String, table: String = "events", tokenURI: String, privateKey: String? = nil) -> JSONObject {
-        [
-            "project_id": .string(project), "dataset_id": .string(dataset), "table_id": .string(table),
-            "private_key": .string(privateKey ?? key.pkcs8PEMRepresentation), "private_key_id": .string(keyID),
-            "client_email": .string(email), "token_uri": .string(tokenURI),
-        ]
-    }
-
+    static let project = BigQueryEmulator.project
     /// The application as the tests' token endpoint needs it (plain http on loopback allowed),
     /// with its destination tests pointed at the emulator.
     static func serve(_ backend: TestBackend, _ body: @Sendable (TestServer) async throws -> Void) async throws {
@@ -121,46 +37,11 @@ struct BigQueryDestinationTests {
             logger: TestBackend.logger, clock: { time ?? .now() })
     }
 
-    /// Runs a program with Google's BigQuery client (`client`, on the emulator) and returns its
-    /// JSON output.
-    static func official(_ program: String, url: String? = emulatorURL) throws -> JSONValue {
-        let script = """
-            import json, sys
-            from google.api_core.client_options import ClientOptions
-            from google.auth.credentials import AnonymousCredentials
-            from google.cloud import bigquery
-            client = bigquery.Client(project="\(project)", credentials=AnonymousCredentials(), client_options=ClientOptions(api_endpoint=sys.argv[1]))
-            def out(value): print(json.dumps(value, default=str))
-            \(program)
-            """
-        let output = try ChildProcess.run(try #require(python), ["-c", script, try #require(url)])
-        guard output.status == 0 else {
-            throw ReferenceTools.Failure("the BigQuery client failed: \(String(decoding: output.stderr, as: UTF8.self))")
-        }
-        return try JSONParser.parse(Array(output.stdout))
-    }
-
-    static func makeDataset(url: String? = emulatorURL) throws -> String {
-        let dataset = "hedgerow_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
-        _ = try official("client.create_dataset(\"\(dataset)\"); out(True)", url: url)
-        return dataset
-    }
-
-    static func rows(_ dataset: String, _ table: String, order: String) throws -> [JSONValue] {
-        try official(
-            "out([dict(row.items()) for row in client.query(\"SELECT * FROM `\(project).\(dataset).\(table)` ORDER BY \(order)\").result()])"
-        ).arrayValue ?? []
-    }
-
-    static func tables(_ dataset: String) throws -> [String] {
-        (try official("out(sorted(t.table_id for t in client.list_tables(\"\(dataset)\")))").arrayValue ?? []).compactMap(\.stringValue)
-    }
-
     @Test("Config: PostHog's required fields and messages; the secrets are never shown", arguments: TestBackend.available)
     func configuration(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
             let world = try await BatchExportTests.world(server)
-            var partial = Self.config(dataset: "d", tokenURI: "https://oauth2.googleapis.com/token")
+            var partial = BigQueryEmulator.config(dataset: "d", tokenURI: "https://oauth2.googleapis.com/token")
             partial["private_key"] = nil
             let refused = try await server.request(
                 "POST", world.base + "/", key: world.member.key,
@@ -173,14 +54,14 @@ struct BigQueryDestinationTests {
                 json: [
                     "name": "bq", "interval": "hour",
                     "destination": [
-                        "type": "BigQuery", "config": .object(Self.config(dataset: "d", tokenURI: "http://example.com/token")),
+                        "type": "BigQuery", "config": .object(BigQueryEmulator.config(dataset: "d", tokenURI: "http://example.com/token")),
                     ],
                 ])
             #expect(
                 plain.status == 400 && plain["detail"]?.stringValue?.hasPrefix("Invalid token_uri: plain http://") == true, "\(plain.text)")
             let id = try await ModelExportTests.create(
                 server, world, model: "events", type: "BigQuery",
-                config: Self.config(dataset: "d", tokenURI: "https://oauth2.googleapis.com/token"))
+                config: BigQueryEmulator.config(dataset: "d", tokenURI: "https://oauth2.googleapis.com/token"))
             let shown = try await server.request("GET", world.base + "/\(id)/", key: world.member.key)
             let config = try #require(shown["destination"]?["config"]?.objectValue)
             #expect(config["dataset_id"] == "d" && config["table_id"] == "events" && config["use_json_type"] == false)
@@ -191,28 +72,28 @@ struct BigQueryDestinationTests {
 
     @Test("Destination test steps: the token, the dataset, the table (or the right to create it), each failing on its own cause")
     func testSteps() async throws {
-        try await Self.withTokenEndpoint { tokens, tokenURI in
+        try await BigQueryEmulator.withTokenEndpoint { tokens, tokenURI in
             try await Self.serve(.sqlite) { server in
                 let world = try await BatchExportTests.world(server)
-                let dataset = try Self.makeDataset()
+                let dataset = try BigQueryEmulator.makeDataset()
                 func run(_ step: Int, _ config: JSONObject) async throws -> JSONValue? {
                     let result = try await DestinationTestTests.run(
                         server, world, step: step, destination: ["type": "BigQuery", "config": .object(config)])
                     #expect(result.status == 200, "\(result.text)")
                     return result["result"]
                 }
-                let good = Self.config(dataset: dataset, tokenURI: tokenURI)
+                let good = BigQueryEmulator.config(dataset: dataset, tokenURI: tokenURI)
                 for step in 0..<3 { #expect(try await run(step, good)?["status"] == "Passed", "step \(step)") }
-                #expect(try Self.tables(dataset).isEmpty)
+                #expect(try BigQueryEmulator.tables(dataset).isEmpty)
                 let wrongKey = try await run(
                     0,
-                    Self.config(
+                    BigQueryEmulator.config(
                         dataset: dataset, tokenURI: tokenURI,
                         privateKey: try _RSA.Signing.PrivateKey(keySize: .bits2048).pkcs8PEMRepresentation))
                 #expect(
                     wrongKey?["status"] == "Failed" && wrongKey?["message"]?.stringValue?.contains("invalid_grant") == true,
                     "\(wrongKey ?? nil)")
-                let missing = try await run(1, Self.config(dataset: "no_such_dataset", tokenURI: tokenURI))
+                let missing = try await run(1, BigQueryEmulator.config(dataset: "no_such_dataset", tokenURI: tokenURI))
                 #expect(missing?["message"]?.stringValue?.contains("no_such_dataset") == true, "\(missing ?? nil)")
                 #expect(await tokens.refusals == ["bad signature"])
             }
@@ -223,12 +104,12 @@ struct BigQueryDestinationTests {
         "Events: a two-hour backfill is delivered once into a DAY-partitioned table, again it adds nothing; the token is reused",
         arguments: TestBackend.available)
     func events(backend: TestBackend) async throws {
-        try await Self.withTokenEndpoint { tokens, tokenURI in
+        try await BigQueryEmulator.withTokenEndpoint { tokens, tokenURI in
             try await Self.serve(backend) { server in
                 let world = try await BatchExportTests.world(server)
                 let seeded = try await S3DestinationTests.seed(server, team: world.team, count: 40)
-                let dataset = try Self.makeDataset()
-                var config = Self.config(dataset: dataset, tokenURI: tokenURI)
+                let dataset = try BigQueryEmulator.makeDataset()
+                var config = BigQueryEmulator.config(dataset: dataset, tokenURI: tokenURI)
                 config["use_json_type"] = true
                 let id = try await ModelExportTests.create(server, world, model: "events", type: "BigQuery", config: config)
                 for _ in 0..<2 {
@@ -237,12 +118,12 @@ struct BigQueryDestinationTests {
                     try await Self.engine(server).step()
                     let runs = try await S3DestinationTests.runs(server, world, id)
                     #expect(runs.allSatisfy { $0["status"] == "Completed" }, "\(runs)")
-                    let delivered = try Self.rows(dataset, "events", order: "uuid")
+                    let delivered = try BigQueryEmulator.rows(dataset, "events", order: "uuid")
                     // The 40 events of 10:00–11:00 and the one just after 11:00, each once.
                     #expect(delivered.count == seeded.count + 1)
                     #expect(Set(delivered.compactMap { $0["uuid"]?.stringValue }).count == delivered.count)
                 }
-                let delivered = try Self.rows(dataset, "events", order: "uuid")
+                let delivered = try BigQueryEmulator.rows(dataset, "events", order: "uuid")
                 let first = try #require(seeded.first)
                 let row = try #require(delivered.first { $0["uuid"] == .string(first.uuid) })
                 #expect(row["event"] == .string(first.event) && row["distinct_id"] == .string(first.distinctID))
@@ -250,7 +131,7 @@ struct BigQueryDestinationTests {
                 #expect(row["properties"]?["nested"]?["a"] == [1, nil, "ü"], "\(row)")
                 #expect(row["elements"] == .string(JSONWriter.string(.string(first.elementsChain ?? ""))))
                 #expect(row["bq_ingested_timestamp"]?.stringValue != nil)
-                let table = try Self.official(
+                let table = try BigQueryEmulator.official(
                     """
                     t = client.get_table("\(dataset).events")
                     out({"partition": t.time_partitioning.field, "type": t.time_partitioning.type_, "fields": {f.name: f.field_type for f in t.schema}})
@@ -260,7 +141,7 @@ struct BigQueryDestinationTests {
                 #expect(["INTEGER", "INT64"].contains(table["fields"]?["team_id"]?.stringValue ?? ""), "\(table)")
                 #expect(table["fields"]?["set"] == "JSON")
                 // No stage table is left behind.
-                #expect(try Self.tables(dataset) == ["events"])
+                #expect(try BigQueryEmulator.tables(dataset) == ["events"])
                 // Four runs, one token: it is cached until a minute before it expires.
                 #expect(await tokens.issued == 1)
                 #expect(await tokens.refusals.isEmpty)
@@ -272,18 +153,18 @@ struct BigQueryDestinationTests {
         "Persons: merged on (team_id, distinct_id) to the newest version; an older version never overwrites a newer row",
         arguments: TestBackend.available)
     func persons(backend: TestBackend) async throws {
-        try await Self.withTokenEndpoint { _, tokenURI in
+        try await BigQueryEmulator.withTokenEndpoint { _, tokenURI in
             try await Self.serve(backend) { server in
                 let world = try await BatchExportTests.world(server)
                 try await ModelExportTests.seedPersons(server, team: world.team)
-                let dataset = try Self.makeDataset()
+                let dataset = try BigQueryEmulator.makeDataset()
                 let id = try await ModelExportTests.create(
                     server, world, model: "persons", type: "BigQuery",
-                    config: Self.config(dataset: dataset, table: "persons", tokenURI: tokenURI))
+                    config: BigQueryEmulator.config(dataset: dataset, table: "persons", tokenURI: tokenURI))
                 #expect(
                     try await ModelExportTests.backfill(server, world, id, "2024-01-01T10:00:00Z", "2024-01-01T11:00:00Z").status == 201)
                 try await Self.engine(server).step()
-                var delivered = try Self.rows(dataset, "persons", order: "distinct_id")
+                var delivered = try BigQueryEmulator.rows(dataset, "persons", order: "distinct_id")
                 #expect(
                     delivered.map { $0["person_id"] } == [
                         .string(ModelExportTests.a), .string(ModelExportTests.a), .string(ModelExportTests.b),
@@ -294,21 +175,21 @@ struct BigQueryDestinationTests {
                 #expect(
                     try await ModelExportTests.backfill(server, world, id, "2024-01-01T11:00:00Z", "2024-01-01T12:00:00Z").status == 201)
                 try await Self.engine(server).step()
-                delivered = try Self.rows(dataset, "persons", order: "distinct_id")
+                delivered = try BigQueryEmulator.rows(dataset, "persons", order: "distinct_id")
                 #expect(delivered.count == 3)
                 #expect(delivered.allSatisfy { $0["person_id"] == .string(ModelExportTests.a) && $0["person_version"] == 2 })
                 #expect(delivered.map { $0["person_distinct_id_version"] } == [0, 0, 1])
                 // A newer row in the warehouse is kept when an older version arrives.
-                _ = try Self.official(
+                _ = try BigQueryEmulator.official(
                     "client.query(\"UPDATE `\(Self.project).\(dataset).persons` SET person_version = 99, properties = '{\\\"plan\\\":\\\"newer\\\"}' WHERE distinct_id = 'd1'\").result(); out(True)"
                 )
                 #expect(
                     try await ModelExportTests.backfill(server, world, id, "2024-01-01T11:00:00Z", "2024-01-01T12:00:00Z").status == 201)
                 try await Self.engine(server).step()
-                delivered = try Self.rows(dataset, "persons", order: "distinct_id")
+                delivered = try BigQueryEmulator.rows(dataset, "persons", order: "distinct_id")
                 #expect(delivered.count == 3)
                 #expect(delivered[0]["person_version"] == 99)
-                #expect(try Self.tables(dataset) == ["persons"])
+                #expect(try BigQueryEmulator.tables(dataset) == ["persons"])
             }
         }
     }
@@ -317,7 +198,7 @@ struct BigQueryDestinationTests {
         "Sessions: merged on (team_id, session_id), urls as a REPEATED STRING, replaced only by a later end",
         arguments: TestBackend.available)
     func sessions(backend: TestBackend) async throws {
-        try await Self.withTokenEndpoint { _, tokenURI in
+        try await BigQueryEmulator.withTokenEndpoint { _, tokenURI in
             try await Self.serve(backend) { server in
                 let world = try await BatchExportTests.world(server)
                 let session = "0190a3b2-1111-7000-8000-000000000001"
@@ -327,18 +208,18 @@ struct BigQueryDestinationTests {
                 }
                 try await ModelExportTests.pageviews(
                     server, world, session: session, [(at(1), "https://example.com/a"), (at(2), "https://example.com/b")])
-                let dataset = try Self.makeDataset()
+                let dataset = try BigQueryEmulator.makeDataset()
                 let id = try await ModelExportTests.create(
                     server, world, model: "sessions", type: "BigQuery",
-                    config: Self.config(dataset: dataset, table: "sessions", tokenURI: tokenURI))
+                    config: BigQueryEmulator.config(dataset: dataset, table: "sessions", tokenURI: tokenURI))
                 let end = Timestamp(microseconds: recent.microseconds + 3_600_000_000).iso8601WithOffset
                 #expect(try await ModelExportTests.backfill(server, world, id, recent.iso8601WithOffset, end).status == 201)
                 try await Self.engine(server).step()
-                let delivered = try Self.rows(dataset, "sessions", order: "session_id")
+                let delivered = try BigQueryEmulator.rows(dataset, "sessions", order: "session_id")
                 #expect(delivered.count == 1)
                 #expect(delivered.first?["urls"] == ["https://example.com/a", "https://example.com/b"], "\(delivered)")
                 #expect(delivered.first?["pageview_count"] == 2 && delivered.first?["entry_pathname"] == "/a")
-                let fields = try Self.official(
+                let fields = try BigQueryEmulator.official(
                     "out({f.name: [f.field_type, f.mode] for f in client.get_table(\"\(dataset).sessions\").schema})")
                 #expect(fields["urls"] == ["STRING", "REPEATED"])
             }
@@ -349,15 +230,15 @@ struct BigQueryDestinationTests {
         "A key the token endpoint refuses fails the run at once, saying why; the emulator unreachable is FailedRetryable, then Completed",
         arguments: TestBackend.available)
     func failures(backend: TestBackend) async throws {
-        try await Self.withTokenEndpoint { tokens, tokenURI in
+        try await BigQueryEmulator.withTokenEndpoint { tokens, tokenURI in
             try await Self.serve(backend) { server in
                 let world = try await BatchExportTests.world(server)
                 try await S3DestinationTests.seed(server, team: world.team, count: 5)
-                let dataset = try Self.makeDataset()
+                let dataset = try BigQueryEmulator.makeDataset()
                 let wrongKey = try _RSA.Signing.PrivateKey(keySize: .bits2048).pkcs8PEMRepresentation
                 let wrong = try await ModelExportTests.create(
                     server, world, model: "events", type: "BigQuery",
-                    config: Self.config(dataset: dataset, tokenURI: tokenURI, privateKey: wrongKey))
+                    config: BigQueryEmulator.config(dataset: dataset, tokenURI: tokenURI, privateKey: wrongKey))
                 #expect(
                     try await ModelExportTests.backfill(server, world, wrong, "2024-01-01T10:00:00Z", "2024-01-01T11:00:00Z").status == 201)
                 try await Self.engine(server).step()
@@ -370,52 +251,18 @@ struct BigQueryDestinationTests {
                 // Nothing listens where the engine is pointed: retried later, delivered once it answers.
                 let id = try await ModelExportTests.create(
                     server, world, model: "events", type: "BigQuery",
-                    config: Self.config(dataset: dataset, table: "retried", tokenURI: tokenURI))
+                    config: BigQueryEmulator.config(dataset: dataset, table: "retried", tokenURI: tokenURI))
                 #expect(
                     try await ModelExportTests.backfill(server, world, id, "2024-01-01T10:00:00Z", "2024-01-01T11:00:00Z").status == 201)
-                try await Self.engine(server, url: "http://127.0.0.1:\(CLIPorts.unused())").step()
+                try await Self.engine(server, url: "http://127.0.0.1:\(LoopbackPorts.unused())").step()
                 let retrying = try #require(try await ModelExportTests.lastRun(server, world, id))
                 #expect(retrying["status"] == "FailedRetryable", "\(retrying)")
                 #expect(retrying["latest_error"]?.stringValue?.contains("ConnectionError") == true, "\(retrying)")
                 try await Self.engine(server, at: Timestamp(microseconds: Timestamp.now().microseconds + 3_600_000_000)).step()
                 let completed = try #require(try await ModelExportTests.lastRun(server, world, id))
                 #expect(completed["status"] == "Completed", "\(completed)")
-                #expect(try Self.rows(dataset, "retried", order: "uuid").count == 5)
+                #expect(try BigQueryEmulator.rows(dataset, "retried", order: "uuid").count == 5)
             }
         }
-    }
-}
-
-/// Where `scripts/bigquery-test-server` runs (scripts/test starts one).
-enum BigQueryEmulator {
-    static let url = ProcessInfo.processInfo.environment["HEDGEROW_TEST_BIGQUERY_URL"]
-}
-
-/// A value set once the server it describes is listening (read by its own handlers afterwards).
-final class ManagedPort: @unchecked Sendable {
-    // Safe: written before the first request is sent, read only by request handlers.
-    private let lock = NSLock()
-    private var port = 0
-    var value: Int {
-        get { lock.withLock { port } }
-        set { lock.withLock { port = newValue } }
-    }
-}
-
-enum CLIPorts {
-    /// A loopback port nothing listens on (bound, then released).
-    static func unused() -> Int {
-        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(socket) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

@@ -405,6 +405,45 @@ struct CLITests {
         }
     }
 
+    @Test(
+        "kill -9 in the middle of a BigQuery run, then a restart: the next attempt drops the old stage table and every event is in the table once",
+        .enabled(if: BigQueryEmulator.url != nil))
+    func killDuringBigQueryRun() async throws {
+        try await BigQueryEmulator.withTokenEndpoint { _, tokenURI in
+            var sandbox = try Sandbox.make(.sqlite)
+            defer { try? FileManager.default.removeItem(atPath: sandbox.directory) }
+            sandbox.environment["HEDGEROW_RUN_LEASE_SECONDS"] = "2"
+            sandbox.environment["HEDGEROW_LOG_LEVEL"] = "info"
+            sandbox.environment["HEDGEROW_BIGQUERY_URL"] = BigQueryEmulator.url
+            sandbox.environment["HEDGEROW_ALLOW_INSECURE_HTTP_DESTINATIONS"] = "1"
+            let total = 100_000
+            try await Self.seedHour(sandbox, total: total)
+            let dataset = try BigQueryEmulator.makeDataset()
+            let table = "`\(BigQueryEmulator.project).\(dataset).events`"
+            let log = try await Self.killDuringBackfill(
+                sandbox,
+                destination: .object(["type": "BigQuery", "config": .object(BigQueryEmulator.config(dataset: dataset, tokenURI: tokenURI))]
+                ),
+                killAfter: .milliseconds(300), polls: 900
+            ) {
+                // The killed attempt got no further than its stage table: the final table holds nothing.
+                let midway = try BigQueryEmulator.official(
+                    """
+                    from google.api_core.exceptions import NotFound
+                    try: out(list(client.query("SELECT COUNT(*) AS n FROM \(table)").result())[0]["n"])
+                    except NotFound: out(0)
+                    """)
+                #expect(midway == 0)
+            }
+            guard let log else { return }
+            let counts = try BigQueryEmulator.official(
+                "out(list(client.query(\"SELECT COUNT(*) AS n, COUNT(DISTINCT uuid) AS d FROM \(table)\").result())[0].values())")
+            #expect(counts == [.int(Int64(total)), .int(Int64(total))])
+            #expect(log.contains("attempt 2"), "the run should have been taken over")
+            #expect(try BigQueryEmulator.tables(dataset) == ["events"])
+        }
+    }
+
     /// Seeds `total` rows of `model`, backfills them to a PostgreSQL table named after the model,
     /// kills the server mid-run and restarts it: the table then holds every row once (by `key`).
     static func killPostgresRun(
