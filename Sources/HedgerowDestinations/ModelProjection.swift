@@ -107,10 +107,6 @@ struct WarehouseRows {
     let next: () async throws -> [[FileValue]]?
 
     init(_ records: RunRecords) {
-        func withoutControl(_ all: [FileColumn]) -> (columns: [FileColumn], keep: [Int]) {
-            let keep = all.indices.filter { all[$0].name != "_inserted_at" }
-            return (keep.map { all[$0] }, keep)
-        }
         switch records {
         case .events(let batches):
             var iterator = batches.makeAsyncIterator()
@@ -119,29 +115,29 @@ struct WarehouseRows {
                 guard let batch = try await iterator.next() else { return nil }
                 return try batch.map { (event) throws(DestinationError) in try EventProjection.warehouseRow(event) }
             }
-        case .persons(let batches):
-            var iterator = batches.makeAsyncIterator()
-            let (columns, keep) = withoutControl(ModelProjection.personColumns)
-            self.columns = columns
-            next = {
-                try await iterator.next().map {
-                    $0.map { row in
-                        let all = ModelProjection.personRow(row); return keep.map { all[$0] }
-                    }
-                }
-            }
+        case .persons(let batches): (columns, next) = Self.withoutControl(batches, ModelProjection.personColumns, ModelProjection.personRow)
         case .sessions(let batches):
-            var iterator = batches.makeAsyncIterator()
-            let (columns, keep) = withoutControl(ModelProjection.sessionColumns)
-            self.columns = columns
-            next = {
-                try await iterator.next().map {
-                    $0.map { row in
-                        let all = ModelProjection.sessionRow(row); return keep.map { all[$0] }
+            (columns, next) = Self.withoutControl(batches, ModelProjection.sessionColumns, ModelProjection.sessionRow)
+        }
+    }
+
+    /// A model's file columns and rows without `_inserted_at`.
+    static func withoutControl<Row: Sendable>(
+        _ batches: RecordBatches<Row>, _ all: [FileColumn], _ row: @escaping (Row) -> [FileValue]
+    ) -> ([FileColumn], () async throws -> [[FileValue]]?) {
+        let keep = all.indices.filter { all[$0].name != "_inserted_at" }
+        var iterator = batches.makeAsyncIterator()
+        return (
+            keep.map { all[$0] },
+            {
+                try await iterator.next().map { batch in
+                    batch.map { record in
+                        let values = row(record)
+                        return keep.map { values[$0] }
                     }
                 }
             }
-        }
+        )
     }
 
     /// The merge key and the version columns of a mutable model (a row replaces the stored one

@@ -14,9 +14,10 @@ extension PostgresDestination {
         /// The model's file columns without `_inserted_at` (files only, as PostHog's warehouses).
         var fileColumns: [FileColumn] { self == .persons ? ModelProjection.personColumns : ModelProjection.sessionColumns }
         var columns: [FileColumn] { fileColumns.filter { $0.name != "_inserted_at" } }
-        var key: [String] { self == .persons ? ["team_id", "distinct_id"] : ["team_id", "session_id"] }
+        var rule: (key: [String], versions: [String]) { WarehouseRows.mergeRule(model: self == .persons ? "persons" : "sessions")! }
+        var key: [String] { rule.key }
         /// The columns the newer-version test reads.
-        var versionColumns: [String] { self == .persons ? ["person_version", "person_distinct_id_version"] : ["end_timestamp"] }
+        var versionColumns: [String] { rule.versions }
         /// A staged row replaces the stored one only when it is newer.
         var newer: String {
             switch self {

@@ -254,7 +254,7 @@ struct BigQueryDestinationTests {
                     config: BigQueryEmulator.config(dataset: dataset, table: "retried", tokenURI: tokenURI))
                 #expect(
                     try await ModelExportTests.backfill(server, world, id, "2024-01-01T10:00:00Z", "2024-01-01T11:00:00Z").status == 201)
-                try await Self.engine(server, url: "http://127.0.0.1:\(LoopbackPorts.unused())").step()
+                try await Self.engine(server, url: "http://127.0.0.1:\(S3TestServer.freePort())").step()
                 let retrying = try #require(try await ModelExportTests.lastRun(server, world, id))
                 #expect(retrying["status"] == "FailedRetryable", "\(retrying)")
                 #expect(retrying["latest_error"]?.stringValue?.contains("ConnectionError") == true, "\(retrying)")

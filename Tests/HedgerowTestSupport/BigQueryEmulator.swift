@@ -5,10 +5,6 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// The tests' BigQuery: bqemulator (`scripts/bigquery-test-server`, which scripts/test starts), Google's
 /// official Python client to read it back with, and a token endpoint that checks each
 /// service-account JWT's RS256 signature with the public half of `key` before it issues a token.
@@ -157,23 +153,5 @@ public final class ManagedPort: @unchecked Sendable {
     public var value: Int {
         get { lock.withLock { port } }
         set { lock.withLock { port = newValue } }
-    }
-}
-
-public enum LoopbackPorts {
-    /// A loopback port nothing listens on (bound, then released).
-    public static func unused() -> Int {
-        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(socket) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
