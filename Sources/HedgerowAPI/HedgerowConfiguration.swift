@@ -109,11 +109,14 @@ public struct HedgerowConfiguration: Sendable {
         if let value = try number("HEDGEROW_ENGINE_POLL_SECONDS", 0.001...3600) {
             configuration.engine.pollInterval = .milliseconds(Int64(value * 1000))
         }
-        if let url = environment["HEDGEROW_BIGQUERY_URL"], !url.isEmpty {
+        for (name, path) in [
+            ("HEDGEROW_BIGQUERY_URL", \Destinations.Endpoints.bigQuery), ("HEDGEROW_SNOWFLAKE_URL", \Destinations.Endpoints.snowflake),
+        ] {
+            guard let url = environment[name], !url.isEmpty else { continue }
             guard let scheme = URLComponents(string: url)?.scheme?.lowercased(), scheme == "http" || scheme == "https",
                 URLComponents(string: url)?.host?.isEmpty == false
-            else { throw Invalid(description: "HEDGEROW_BIGQUERY_URL must be an http:// or https:// URL") }
-            configuration.engine.endpoints.bigQuery = url
+            else { throw Invalid(description: "\(name) must be an http:// or https:// URL") }
+            configuration.engine.endpoints[keyPath: path] = url
         }
         if let flag = environment["HEDGEROW_ALLOW_INSECURE_HTTP_DESTINATIONS"], !flag.isEmpty {
             configuration.engine.allowInsecureHTTP = ["1", "true", "yes", "on"].contains(flag.lowercased())

@@ -101,13 +101,17 @@ public struct NoOpDestination: Destination {
 
 /// The destinations this build delivers to; the API refuses every other type.
 public enum Destinations {
-    public static let deliverable: Set<DestinationType> = [.noOp, .postgres, .http, .s3, .awsS3, .s3Compatible, .bigQuery]
+    public static let deliverable: Set<DestinationType> = [.noOp, .postgres, .http, .s3, .awsS3, .s3Compatible, .bigQuery, .snowflake]
 
     /// Where the warehouses' APIs are, when an operator points them elsewhere (tests, private
-    /// deployments): `HEDGEROW_BIGQUERY_URL`; nil for the public service.
+    /// deployments): `HEDGEROW_BIGQUERY_URL`, `HEDGEROW_SNOWFLAKE_URL`; nil for the public services.
     public struct Endpoints: Sendable {
         public var bigQuery: String?
-        public init(bigQuery: String? = nil) { self.bigQuery = bigQuery }
+        public var snowflake: String?
+        public init(bigQuery: String? = nil, snowflake: String? = nil) {
+            self.bigQuery = bigQuery
+            self.snowflake = snowflake
+        }
     }
 
     /// The destination of a type, connecting through `connector` (its outbound policy).
@@ -121,6 +125,7 @@ public enum Destinations {
         case .http: HTTPDestination(allowInsecure: allowInsecureHTTP, connector: connector)
         case .s3, .awsS3, .s3Compatible: S3Destination(options: s3, connector: connector)
         case .bigQuery: BigQueryDestination(connector: connector, baseURL: endpoints.bigQuery, allowInsecureHTTP: allowInsecureHTTP)
+        case .snowflake: SnowflakeDestination(connector: connector, baseURL: endpoints.snowflake)
         default: nil
         }
     }

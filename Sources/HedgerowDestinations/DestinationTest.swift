@@ -64,6 +64,18 @@ public struct DestinationTest: Sendable {
                     description:
                         "The table exists, or the account may create tables in the dataset (a probe table is created and deleted)."),
             ]
+        case .snowflake:
+            steps = [
+                Step(
+                    name: "Connect to Snowflake",
+                    description: "The account is reached and accepts the user's password or key, with the warehouse and role."),
+                Step(name: "Check the database and schema", description: "The database and schema exist and the user may use them."),
+                Step(
+                    name: "Check the table",
+                    description:
+                        "The table exists, or the user may create tables in the schema (a temporary probe table is created and dropped)."
+                ),
+            ]
         case .http:
             steps = [
                 Step(name: "Reach the endpoint", description: "The URL answers an HTTP request, without a redirect or a server error.")
@@ -98,6 +110,8 @@ public struct DestinationTest: Sendable {
                 let destination = BigQueryDestination(
                     connector: connector, baseURL: endpoints.bigQuery, allowInsecureHTTP: allowInsecureHTTP)
                 return try await destination.check(step: index, config: config)
+            case .snowflake:
+                return try await SnowflakeDestination(connector: connector, baseURL: endpoints.snowflake).check(step: index, config: config)
             case .s3, .awsS3, .s3Compatible: return try await runS3(index, config, connector)
             case .postgres: return try await runPostgres(index, config, connector, logger)
             case .http: return try await runHTTP(config, connector)

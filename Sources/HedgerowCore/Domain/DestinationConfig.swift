@@ -180,6 +180,21 @@ public enum DestinationConfig {
                         + compressions.map { "'\($0)'" }.joined(separator: ", ") + "]", attr: "destination")
             }
         }
+        if type == .snowflake {
+            switch merged["authentication_type"]?.stringValue ?? "password" {
+            case "password":
+                if existing == nil, merged["password"]?.stringValue?.isEmpty ?? true {
+                    throw APIError.invalidInput("Password is required if authentication type is password", attr: "destination")
+                }
+            case "keypair":
+                if existing == nil, merged["private_key"]?.stringValue?.isEmpty ?? true {
+                    throw APIError.invalidInput("Private key is required if authentication type is key pair", attr: "destination")
+                }
+            case let other:
+                throw APIError.invalidInput(
+                    "Authentication type '\(other)' is not supported. Supported types are ['password', 'keypair']", attr: "destination")
+            }
+        }
         if type == .http, model != "events" {
             throw APIError.invalidInput("HTTP batch exports only support the events model", attr: "destination")
         }

@@ -1,0 +1,212 @@
+import CryptoExtras
+import Foundation
+import HedgerowAPI
+import HedgerowCore
+import HedgerowExport
+import HedgerowStore
+import HedgerowTestSupport
+import Testing
+
+@testable import HedgerowDestinations
+
+/// Snowflake exports against fakesnow (`scripts/snowflake-test-server`): the REST protocol, PUT
+/// through the stage's presigned URL, COPY INTO, MERGE; rows read back with the official connector.
+@Suite("Snowflake destination", .enabled(if: SnowflakeEmulator.url != nil))
+struct SnowflakeDestinationTests {
+    static func serve(_ backend: TestBackend, _ body: @Sendable (TestServer) async throws -> Void) async throws {
+        try await TestServer.run(backend, configure: { $0.engine.endpoints.snowflake = SnowflakeEmulator.url }, body)
+    }
+
+    static func engine(_ server: TestServer, url: String? = SnowflakeEmulator.url, at time: Timestamp? = nil) throws -> ExportEngine {
+        var configuration = EngineConfiguration.forTests
+        configuration.endpoints.snowflake = url
+        return ExportEngine(
+            database: server.database, secrets: try SecretBox.load(server.configuration), configuration: configuration,
+            logger: TestBackend.logger, clock: { time ?? .now() })
+    }
+
+    @Test(
+        "Config: PostHog's fields and messages for both authentication types; the secrets are never shown", arguments: TestBackend.available
+    )
+    func configuration(backend: TestBackend) async throws {
+        try await Self.serve(backend) { server in
+            let world = try await BatchExportTests.world(server)
+            func create(_ config: JSONObject) async throws -> TestResult {
+                try await server.request(
+                    "POST", world.base + "/", key: world.member.key,
+                    json: ["name": "sf", "interval": "hour", "destination": ["type": "Snowflake", "config": .object(config)]])
+            }
+            var config = SnowflakeEmulator.config(database: "D")
+            config["password"] = nil
+            var refused = try await create(config)
+            #expect(
+                refused.status == 400 && refused["detail"] == "Password is required if authentication type is password", "\(refused.text)")
+            config["authentication_type"] = "keypair"
+            refused = try await create(config)
+            #expect(refused["detail"] == "Private key is required if authentication type is key pair", "\(refused.text)")
+            config["authentication_type"] = "oauth"
+            refused = try await create(config)
+            #expect(refused["detail"]?.stringValue?.hasPrefix("Authentication type 'oauth' is not supported") == true)
+            config = SnowflakeEmulator.config(database: "D")
+            config["warehouse"] = nil
+            refused = try await create(config)
+            #expect(refused["detail"] == "Configuration missing required field: 'warehouse'")
+            let made = try await create(SnowflakeEmulator.config(database: "D"))
+            #expect(made.status == 201, "\(made.text)")
+            let shown = try await server.request("GET", world.base + "/\(made["id"]?.stringValue ?? "")/", key: world.member.key)
+            let visible = try #require(shown["destination"]?["config"]?.objectValue)
+            #expect(visible["account"] == "tests" && visible["table_name"] == "EVENTS")
+            #expect(visible["user"] == nil && visible["password"] == nil)
+            #expect(!shown.text.contains("secret-password"))
+        }
+    }
+
+    @Test(
+        "Events: a two-hour backfill is PUT, COPY'd and merged once with PostHog's columns; again it adds nothing",
+        arguments: TestBackend.available)
+    func events(backend: TestBackend) async throws {
+        try await Self.serve(backend) { server in
+            let world = try await BatchExportTests.world(server)
+            let seeded = try await S3DestinationTests.seed(server, team: world.team, count: 40)
+            let database = try SnowflakeEmulator.makeDatabase()
+            let id = try await ModelExportTests.create(
+                server, world, model: "events", type: "Snowflake", config: SnowflakeEmulator.config(database: database))
+            for _ in 0..<2 {
+                let started = try await ModelExportTests.backfill(server, world, id, "2024-01-01T10:00:00Z", "2024-01-01T12:00:00Z")
+                #expect(started.status == 201, "\(started.text)")
+                try await Self.engine(server).step()
+                let runs = try await S3DestinationTests.runs(server, world, id)
+                #expect(runs.allSatisfy { $0["status"] == "Completed" }, "\(runs)")
+                let counts = try SnowflakeEmulator.rows(
+                    "SELECT COUNT(*) AS n, COUNT(DISTINCT \"uuid\") AS d FROM \(database).PUBLIC.EVENTS")
+                #expect(
+                    counts.first?["N"] == .int(Int64(seeded.count + 1)) && counts.first?["D"] == .int(Int64(seeded.count + 1)), "\(counts)")
+            }
+            let first = try #require(seeded.first)
+            let row = try #require(
+                try SnowflakeEmulator.rows(
+                    "SELECT \"uuid\", \"event\", \"distinct_id\", \"team_id\", \"properties\":nested:a[2]::STRING AS u, \"elements\", \"site_url\", \"snowflake_ingested_timestamp\" IS NOT NULL AS ingested FROM \(database).PUBLIC.EVENTS WHERE \"uuid\" = '\(first.uuid)'"
+                ).first)
+            #expect(row["event"] == .string(first.event) && row["distinct_id"] == .string(first.distinctID))
+            #expect(row["team_id"] == .int(world.team) && row["site_url"] == "" && row["INGESTED"] == true, "\(row)")
+            #expect(row["U"] == "ü", "\(row)")
+            let columns = try SnowflakeEmulator.official(
+                "cursor.execute('SELECT * FROM \(database).PUBLIC.EVENTS LIMIT 0'); out([d[0] for d in cursor.description])")
+            #expect(
+                columns == [
+                    "uuid", "event", "properties", "elements", "people_set", "people_set_once", "distinct_id", "team_id", "ip", "site_url",
+                    "timestamp", "snowflake_ingested_timestamp",
+                ])
+        }
+    }
+
+    @Test(
+        "Persons: merged on (team_id, distinct_id) to the newest version; an older version never overwrites a newer row",
+        arguments: TestBackend.available)
+    func persons(backend: TestBackend) async throws {
+        try await Self.serve(backend) { server in
+            let world = try await BatchExportTests.world(server)
+            try await ModelExportTests.seedPersons(server, team: world.team)
+            let database = try SnowflakeEmulator.makeDatabase()
+            let table = "\(database).PUBLIC.PERSONS"
+            let id = try await ModelExportTests.create(
+                server, world, model: "persons", type: "Snowflake", config: SnowflakeEmulator.config(database: database, table: "PERSONS"))
+            func rows() throws -> [JSONValue] {
+                try SnowflakeEmulator.rows(
+                    "SELECT \"distinct_id\", \"person_id\", \"person_version\", \"person_distinct_id_version\", \"properties\":plan::STRING AS plan FROM \(table) ORDER BY 1"
+                )
+            }
+            #expect(try await ModelExportTests.backfill(server, world, id, "2024-01-01T10:00:00Z", "2024-01-01T11:00:00Z").status == 201)
+            try await Self.engine(server).step()
+            var delivered = try rows()
+            #expect(
+                delivered.map { $0["person_id"] } == [
+                    .string(ModelExportTests.a), .string(ModelExportTests.a), .string(ModelExportTests.b),
+                ])
+            #expect(delivered.first?["PLAN"] == "free", "\(delivered)")
+            try await ModelExportTests.changePersons(server, team: world.team)
+            #expect(try await ModelExportTests.backfill(server, world, id, "2024-01-01T11:00:00Z", "2024-01-01T12:00:00Z").status == 201)
+            try await Self.engine(server).step()
+            delivered = try rows()
+            #expect(delivered.count == 3)
+            #expect(delivered.allSatisfy { $0["person_id"] == .string(ModelExportTests.a) && $0["person_version"] == 2 }, "\(delivered)")
+            #expect(delivered.map { $0["person_distinct_id_version"] } == [0, 0, 1])
+            _ = try SnowflakeEmulator.official(
+                "cursor.execute(\"UPDATE \(table) SET \\\"person_version\\\" = 99 WHERE \\\"distinct_id\\\" = 'd1'\"); out(True)")
+            #expect(try await ModelExportTests.backfill(server, world, id, "2024-01-01T11:00:00Z", "2024-01-01T12:00:00Z").status == 201)
+            try await Self.engine(server).step()
+            delivered = try rows()
+            #expect(delivered.count == 3 && delivered[0]["person_version"] == 99)
+        }
+    }
+
+    @Test("Key-pair authentication: the JWT names ACCOUNT.USER and the key's SHA-256 fingerprint (as openssl computes it), signed RS256")
+    func keyPairToken() throws {
+        let key = try _RSA.Signing.PrivateKey(keySize: .bits2048)
+        let pem = try ReferenceTools.temporaryFile(Array(key.pkcs8PEMRepresentation.utf8), suffix: ".pem")
+        defer { try? FileManager.default.removeItem(at: pem) }
+        let der = try ReferenceTools.run("openssl", ["pkey", "-in", pem.path, "-pubout", "-outform", "DER"])
+        let fingerprint =
+            "SHA256:"
+            + Data(try ReferenceTools.run("openssl", ["dgst", "-sha256", "-binary"], input: der.stdout).stdout).base64EncodedString()
+        let token = try SnowflakeClient.keyPairToken(account: "xy12345.us-east-1", user: "loader", key: key)
+        let parts = token.split(separator: ".").map(String.init)
+        #expect(parts.count == 3)
+        let claims = try #require(BigQueryEmulator.decode(parts[1]))
+        #expect(claims["iss"] == .string("XY12345.LOADER." + fingerprint))
+        #expect(claims["sub"] == "XY12345.LOADER")
+        #expect(BigQueryEmulator.decode(parts[0])?["alg"] == "RS256")
+        let signature = try #require(BigQueryEmulator.bytes(parts[2]))
+        #expect(
+            key.publicKey.isValidSignature(
+                _RSA.Signing.RSASignature(rawRepresentation: signature), for: Data((parts[0] + "." + parts[1]).utf8),
+                padding: .insecurePKCS1v1_5))
+        // An encrypted key is refused, saying so, rather than tried.
+        #expect(throws: DestinationError.self) {
+            try SnowflakeCredentials.keyPair(
+                pem: "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----", passphrase: "p")
+        }
+    }
+
+    @Test(
+        "A missing database fails the run at once; nothing listening is FailedRetryable, then Completed; the test steps report each cause",
+        arguments: TestBackend.available)
+    func failures(backend: TestBackend) async throws {
+        try await Self.serve(backend) { server in
+            let world = try await BatchExportTests.world(server)
+            try await S3DestinationTests.seed(server, team: world.team, count: 5)
+            let absent = "MISSING_" + UUID().uuidString.prefix(8).uppercased()
+            let missing = try await ModelExportTests.create(
+                server, world, model: "events", type: "Snowflake", config: SnowflakeEmulator.config(database: absent))
+            #expect(
+                try await ModelExportTests.backfill(server, world, missing, "2024-01-01T10:00:00Z", "2024-01-01T11:00:00Z").status == 201)
+            try await Self.engine(server).step()
+            let failed = try #require(try await ModelExportTests.lastRun(server, world, missing))
+            #expect(failed["status"] == "Failed", "\(failed)")
+            #expect(failed["latest_error"]?.stringValue?.contains(absent) == true, "\(failed)")
+
+            let database = try SnowflakeEmulator.makeDatabase()
+            let id = try await ModelExportTests.create(
+                server, world, model: "events", type: "Snowflake", config: SnowflakeEmulator.config(database: database))
+            #expect(try await ModelExportTests.backfill(server, world, id, "2024-01-01T10:00:00Z", "2024-01-01T11:00:00Z").status == 201)
+            try await Self.engine(server, url: "http://127.0.0.1:\(S3TestServer.freePort())").step()
+            let retrying = try #require(try await ModelExportTests.lastRun(server, world, id))
+            #expect(retrying["status"] == "FailedRetryable", "\(retrying)")
+            try await Self.engine(server, at: Timestamp(microseconds: Timestamp.now().microseconds + 3_600_000_000)).step()
+            #expect(try await ModelExportTests.lastRun(server, world, id)?["status"] == "Completed")
+            #expect(try SnowflakeEmulator.rows("SELECT COUNT(*) AS n FROM \(database).PUBLIC.EVENTS").first?["N"] == 5)
+
+            func step(_ index: Int, _ config: JSONObject) async throws -> JSONValue? {
+                try await DestinationTestTests.run(
+                    server, world, step: index, destination: ["type": "Snowflake", "config": .object(config)])["result"]
+            }
+            for index in 0..<3 {
+                #expect(
+                    try await step(index, SnowflakeEmulator.config(database: database, table: "NEW_TABLE"))?["status"] == "Passed",
+                    "step \(index)")
+            }
+            let bad = try await step(1, SnowflakeEmulator.config(database: absent))
+            #expect(bad?["status"] == "Failed" && bad?["message"]?.stringValue?.contains(absent) == true, "\(bad ?? nil)")
+        }
+    }
+}
