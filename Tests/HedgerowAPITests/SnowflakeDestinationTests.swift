@@ -3,6 +3,7 @@ import Foundation
 import HedgerowAPI
 import HedgerowCore
 import HedgerowExport
+import HedgerowS3
 import HedgerowStore
 import HedgerowTestSupport
 import Testing
@@ -138,6 +139,70 @@ struct SnowflakeDestinationTests {
             delivered = try rows()
             #expect(delivered.count == 3 && delivered[0]["person_version"] == 99)
         }
+    }
+
+    @Test("Sessions: merged on (team_id, session_id); urls an ARRAY", arguments: TestBackend.available)
+    func sessions(backend: TestBackend) async throws {
+        try await Self.serve(backend) { server in
+            let world = try await BatchExportTests.world(server)
+            let session = "0190a3b2-1111-7000-8000-000000000002"
+            let recent = Timestamp(microseconds: Timestamp.now().microseconds / 3_600_000_000 * 3_600_000_000 - 3_600_000_000)
+            func at(_ minutes: Int64) -> String { Timestamp(microseconds: recent.microseconds + minutes * 60_000_000).iso8601WithOffset }
+            try await ModelExportTests.pageviews(
+                server, world, session: session, [(at(1), "https://example.com/a"), (at(2), "https://example.com/b")])
+            let database = try SnowflakeEmulator.makeDatabase()
+            let id = try await ModelExportTests.create(
+                server, world, model: "sessions", type: "Snowflake", config: SnowflakeEmulator.config(database: database, table: "SESSIONS")
+            )
+            let end = Timestamp(microseconds: recent.microseconds + 3_600_000_000).iso8601WithOffset
+            #expect(try await ModelExportTests.backfill(server, world, id, recent.iso8601WithOffset, end).status == 201)
+            try await Self.engine(server).step()
+            let delivered = try SnowflakeEmulator.rows(
+                "SELECT \"session_id\", ARRAY_SIZE(\"urls\") AS n, \"urls\"[1]::STRING AS second, \"pageview_count\", \"entry_pathname\" FROM \(database).PUBLIC.SESSIONS"
+            )
+            #expect(delivered.count == 1)
+            #expect(delivered.first?["N"] == 2 && delivered.first?["SECOND"] == "https://example.com/b", "\(delivered)")
+            #expect(delivered.first?["pageview_count"] == 2 && delivered.first?["entry_pathname"] == "/a")
+        }
+    }
+
+    @Test("An S3 stage: the file goes to the stage's bucket and path with the PUT's temporary credentials, in parts when large")
+    func s3Stage() async throws {
+        let bucket = try await S3DestinationTests.bucket("snowflake-stage")
+        let url = try S3TestServer.shared.get()
+        let bytes = (0..<(17 * 1024 * 1024)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let file = try ReferenceTools.temporaryFile(bytes, suffix: ".parquet")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let stageInfo: JSONValue = [
+            "locationType": "S3", "location": .string(bucket.bucket + "/stages/abc"), "region": "us-east-1", "endPoint": .string(url),
+            "creds": [
+                "AWS_KEY_ID": .string(S3DestinationTests.credentials.accessKeyID),
+                "AWS_SECRET_KEY": .string(S3DestinationTests.credentials.secretAccessKey), "AWS_TOKEN": "session-token",
+            ],
+        ]
+        try await StageUpload(connector: OutboundConnector(policy: .loopbackAllowed)).upload(
+            path: file.path, size: bytes.count, name: "stage_1-0.parquet", stageInfo: stageInfo)
+        let objects = try await bucket.listObjects(prefix: "")
+        #expect(objects.map(\.key) == ["stages/abc/stage_1-0.parquet"])
+        #expect(objects.first?.size == Int64(bytes.count))
+        await #expect(throws: DestinationError.self) {
+            try await StageUpload(connector: OutboundConnector(policy: .loopbackAllowed)).upload(
+                path: file.path, size: bytes.count, name: "x", stageInfo: ["locationType": "AZURE"])
+        }
+    }
+
+    @Test("Errors are classified as PostHog's: credentials, missing objects and SQL fail at once; a suspended warehouse, 5xx and 429 retry")
+    func classification() {
+        #expect(
+            SnowflakeClient.error(code: "390100", message: "Incorrect username or password was specified.", status: 200).retryable == false)
+        #expect(SnowflakeClient.error(code: "390100", message: "", status: 200).kind == "SnowflakeAuthenticationError")
+        #expect(SnowflakeClient.error(code: "002003", message: "Object does not exist", status: 200).retryable == false)
+        #expect(SnowflakeClient.error(code: "001003", message: "SQL compilation error", status: 200).retryable == false)
+        #expect(SnowflakeClient.error(code: "000606", message: "No active warehouse", status: 200).retryable)
+        #expect(SnowflakeClient.error(code: "000608", message: "Warehouse suspended", status: 200).kind == "SnowflakeWarehouseSuspended")
+        #expect(SnowflakeClient.error(code: "", message: "", status: 503).retryable)
+        #expect(SnowflakeClient.error(code: "", message: "", status: 429).retryable)
+        #expect(SnowflakeClient.error(code: "390104", message: "", status: 401).retryable == false)
     }
 
     @Test("Key-pair authentication: the JWT names ACCOUNT.USER and the key's SHA-256 fingerprint (as openssl computes it), signed RS256")

@@ -444,6 +444,39 @@ struct CLITests {
         }
     }
 
+    @Test(
+        "kill -9 in the middle of a Snowflake run, then a restart: every event is in the table once",
+        .enabled(if: SnowflakeEmulator.url != nil))
+    func killDuringSnowflakeRun() async throws {
+        var sandbox = try Sandbox.make(.sqlite)
+        defer { try? FileManager.default.removeItem(atPath: sandbox.directory) }
+        sandbox.environment["HEDGEROW_RUN_LEASE_SECONDS"] = "2"
+        sandbox.environment["HEDGEROW_LOG_LEVEL"] = "info"
+        sandbox.environment["HEDGEROW_SNOWFLAKE_URL"] = SnowflakeEmulator.url
+        let total = 100_000
+        try await Self.seedHour(sandbox, total: total)
+        let database = try SnowflakeEmulator.makeDatabase()
+        let table = "\(database).PUBLIC.EVENTS"
+        let log = try await Self.killDuringBackfill(
+            sandbox, destination: .object(["type": "Snowflake", "config": .object(SnowflakeEmulator.config(database: database))]),
+            killAfter: .milliseconds(300), polls: 900
+        ) {
+            // The killed attempt got no further than its (temporary) stage table.
+            let midway = try SnowflakeEmulator.official(
+                """
+                try:
+                    cursor.execute("SELECT COUNT(*) FROM \(table)"); out(cursor.fetchone()[0])
+                except snowflake.connector.errors.ProgrammingError:
+                    out(0)
+                """)
+            #expect(midway == 0)
+        }
+        guard let log else { return }
+        let counts = try SnowflakeEmulator.rows("SELECT COUNT(*) AS n, COUNT(DISTINCT \"uuid\") AS d FROM \(table)")
+        #expect(counts.first?["N"] == .int(Int64(total)) && counts.first?["D"] == .int(Int64(total)), "\(counts)")
+        #expect(log.contains("attempt 2"), "the run should have been taken over")
+    }
+
     /// Seeds `total` rows of `model`, backfills them to a PostgreSQL table named after the model,
     /// kills the server mid-run and restarts it: the table then holds every row once (by `key`).
     static func killPostgresRun(
