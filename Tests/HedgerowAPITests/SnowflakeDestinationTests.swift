@@ -1,11 +1,15 @@
+import Crypto
 import CryptoExtras
 import Foundation
+import HTTPTypes
 import HedgerowAPI
 import HedgerowCore
 import HedgerowExport
 import HedgerowS3
 import HedgerowStore
 import HedgerowTestSupport
+import Hummingbird
+import HummingbirdTesting
 import Testing
 
 @testable import HedgerowDestinations
@@ -187,8 +191,50 @@ struct SnowflakeDestinationTests {
         #expect(objects.first?.size == Int64(bytes.count))
         await #expect(throws: DestinationError.self) {
             try await StageUpload(connector: OutboundConnector(policy: .loopbackAllowed)).upload(
-                path: file.path, size: bytes.count, name: "x", stageInfo: ["locationType": "AZURE"])
+                path: file.path, size: bytes.count, name: "x", stageInfo: ["locationType": "LOCAL_FS"])
         }
+    }
+
+    /// What the Azure contract server received.
+    actor BlobReceiver {
+        var puts: [(path: String, query: String, blobType: String?, version: String?, bytes: Int, sha256: String)] = []
+        func record(_ path: String, _ query: String, _ blobType: String?, _ version: String?, _ bytes: Int, _ sha256: String) {
+            puts.append((path, query, blobType, version, bytes, sha256))
+        }
+    }
+
+    @Test("An Azure stage: Put Blob of the whole file to <account>/<container>/<path><file> with the stage's SAS token (a contract server)")
+    func azureStage() async throws {
+        let receiver = BlobReceiver()
+        let router = Router()
+        router.put("**") { request, _ -> Response in
+            let body = try await request.body.collect(upTo: 64 << 20)
+            await receiver.record(
+                request.uri.path, request.uri.query ?? "", request.headers[HTTPField.Name("x-ms-blob-type")!],
+                request.headers[HTTPField.Name("x-ms-version")!], body.readableBytes,
+                SHA256.hash(data: Data(body.readableBytesView)).map { String(format: "%02x", $0) }.joined())
+            return Response(status: .created)
+        }
+        let bytes = (0..<(3 * 1024 * 1024 + 7)).map { UInt8(truncatingIfNeeded: $0 &* 13) }
+        let file = try ReferenceTools.temporaryFile(bytes, suffix: ".parquet")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let stageInfo: JSONValue = [
+                "locationType": "AZURE", "location": "stagecontainer/tables/123/", "storageAccount": "sfaccount",
+                "endPoint": .string("http://127.0.0.1:\(port)"), "creds": ["AZURE_SAS_TOKEN": "?sv=2020-10-02&sig=abc%2Bdef"],
+            ]
+            try await StageUpload(connector: OutboundConnector(policy: .loopbackAllowed)).upload(
+                path: file.path, size: bytes.count, name: "stage_1-0.parquet", stageInfo: stageInfo)
+        }
+        let puts = await receiver.puts
+        #expect(puts.count == 1)
+        #expect(puts.first?.path == "/sfaccount/stagecontainer/tables/123/stage_1-0.parquet")
+        #expect(puts.first?.query == "sv=2020-10-02&sig=abc%2Bdef")
+        #expect(puts.first?.blobType == "BlockBlob" && puts.first?.version == "2020-10-02")
+        #expect(puts.first?.bytes == bytes.count)
+        #expect(puts.first?.sha256 == SHA256.hash(data: Data(bytes)).map { String(format: "%02x", $0) }.joined())
     }
 
     @Test("Errors are classified as PostHog's: credentials, missing objects and SQL fail at once; a suspended warehouse, 5xx and 429 retry")
@@ -226,7 +272,26 @@ struct SnowflakeDestinationTests {
             key.publicKey.isValidSignature(
                 _RSA.Signing.RSASignature(rawRepresentation: signature), for: Data((parts[0] + "." + parts[1]).utf8),
                 padding: .insecurePKCS1v1_5))
-        // An encrypted key is refused, saying so, rather than tried.
+    }
+
+    @Test("Encrypted PKCS#8 keys as openssl writes them (PBES2, PBKDF2, AES-CBC) open with their passphrase; a wrong one is a clear error")
+    func encryptedKeys() throws {
+        let key = try _RSA.Signing.PrivateKey(keySize: .bits2048)
+        let plain = try ReferenceTools.temporaryFile(Array(key.pkcs8PEMRepresentation.utf8), suffix: ".pem")
+        defer { try? FileManager.default.removeItem(at: plain) }
+        for (cipher, prf) in [("aes-256-cbc", "hmacWithSHA256"), ("aes-128-cbc", "hmacWithSHA1"), ("aes-192-cbc", "hmacWithSHA512")] {
+            let encrypted = try ReferenceTools.run(
+                "openssl", ["pkcs8", "-topk8", "-in", plain.path, "-v2", cipher, "-v2prf", prf, "-passout", "pass:s3cret"])
+            let pem = String(decoding: encrypted.stdout, as: UTF8.self)
+            #expect(pem.contains("BEGIN ENCRYPTED PRIVATE KEY"), "\(encrypted.stderr)")
+            guard case .keyPair(let opened) = try SnowflakeCredentials.keyPair(pem: pem, passphrase: "s3cret") else {
+                Issue.record("not a key pair")
+                continue
+            }
+            #expect(opened.publicKey.derRepresentation == key.publicKey.derRepresentation, "\(cipher) \(prf)")
+            #expect(throws: DestinationError.self) { try SnowflakeCredentials.keyPair(pem: pem, passphrase: "wrong") }
+            #expect(throws: DestinationError.self) { try SnowflakeCredentials.keyPair(pem: pem, passphrase: nil) }
+        }
         #expect(throws: DestinationError.self) {
             try SnowflakeCredentials.keyPair(
                 pem: "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----", passphrase: "p")

@@ -13,21 +13,29 @@ public enum SnowflakeCredentials: Sendable {
     /// An RSA private key (PKCS#8 PEM, as PostHog takes it); the public half is registered on the user.
     case keyPair(_RSA.Signing.PrivateKey)
 
-    /// The key of a PEM; an encrypted key needs its passphrase, which Hedgerow cannot use yet, and
-    /// is refused with that said.
+    /// The key of a PEM: PKCS#8 (or PKCS#1), or encrypted PKCS#8 with its passphrase.
     public static func keyPair(pem: String, passphrase: String?) throws(DestinationError) -> SnowflakeCredentials {
-        if pem.contains("ENCRYPTED PRIVATE KEY") {
-            throw DestinationError(
-                kind: "InvalidPrivateKey",
-                message:
-                    "encrypted private keys (with private_key_passphrase) are not supported by this server yet; give the key unencrypted",
-                retryable: false)
+        func invalid(_ message: String) -> DestinationError {
+            DestinationError(kind: "InvalidPrivateKey", message: message, retryable: false)
         }
         do {
+            if pem.contains("ENCRYPTED PRIVATE KEY") {
+                guard let passphrase, !passphrase.isEmpty else {
+                    throw invalid("the private key is encrypted: give its private_key_passphrase")
+                }
+                let der: [UInt8]
+                do {
+                    der = try EncryptedPrivateKey.decrypt(pem: pem, passphrase: passphrase)
+                } catch {
+                    throw invalid(error.message)
+                }
+                return .keyPair(try _RSA.Signing.PrivateKey(derRepresentation: der))
+            }
             return .keyPair(try _RSA.Signing.PrivateKey(pemRepresentation: pem))
+        } catch let error as DestinationError {
+            throw error
         } catch {
-            throw DestinationError(
-                kind: "InvalidPrivateKey", message: "'private_key' is not an RSA private key in PEM form", retryable: false)
+            throw invalid("'private_key' is not an RSA private key in PEM form")
         }
     }
 }
