@@ -139,39 +139,35 @@ public enum ArrowIPCReader {
         let type = field.typeTable
         var values: [String?] = []
         values.reserveCapacity(length)
+        /// A column of little-endian values of `width` bytes, each made text by `text`.
+        func fixed(_ width: Int, _ text: (UInt64) -> String) throws(Failure) {
+            let data = try buffer()
+            guard data.count >= length * width else { throw Failure("column '\(field.name)' is shorter than its length") }
+            for index in 0..<length {
+                guard valid(index) else {
+                    values.append(nil)
+                    continue
+                }
+                var raw: UInt64 = 0
+                for byte in 0..<width { raw |= UInt64(data[data.startIndex + index * width + byte]) << (8 * byte) }
+                values.append(text(raw))
+            }
+        }
         switch field.type {
         case 2:  // Int
             let width = Int(try type?.int32(0) ?? 0) / 8
             let signed = try type?.bool(1) ?? false
             guard [1, 2, 4, 8].contains(width) else { throw Failure("column '\(field.name)' has an integer of \(width * 8) bits") }
-            let data = try buffer()
-            guard data.count >= length * width else { throw Failure("column '\(field.name)' is shorter than its length") }
-            for index in 0..<length {
-                guard valid(index) else {
-                    values.append(nil)
-                    continue
-                }
-                var raw: UInt64 = 0
-                for byte in 0..<width { raw |= UInt64(data[data.startIndex + index * width + byte]) << (8 * byte) }
+            try fixed(width) { raw in
+                var raw = raw
                 if signed, width < 8, raw & (1 << (UInt64(width) * 8 - 1)) != 0 { raw |= ~0 << (UInt64(width) * 8) }
-                let text = signed ? String(Int64(bitPattern: raw)) : String(raw)
-                values.append(scaled(text, field.scale))
+                return scaled(signed ? String(Int64(bitPattern: raw)) : String(raw), field.scale)
             }
         case 3:  // FloatingPoint
             let precision = try type?.int16(0) ?? 0
             let width = precision == 2 ? 8 : precision == 1 ? 4 : 0
             guard width > 0 else { throw Failure("column '\(field.name)' has half-precision floats") }
-            let data = try buffer()
-            guard data.count >= length * width else { throw Failure("column '\(field.name)' is shorter than its length") }
-            for index in 0..<length {
-                guard valid(index) else {
-                    values.append(nil)
-                    continue
-                }
-                var raw: UInt64 = 0
-                for byte in 0..<width { raw |= UInt64(data[data.startIndex + index * width + byte]) << (8 * byte) }
-                values.append(width == 8 ? String(Double(bitPattern: raw)) : String(Float(bitPattern: UInt32(raw))))
-            }
+            try fixed(width) { raw in width == 8 ? String(Double(bitPattern: raw)) : String(Float(bitPattern: UInt32(raw))) }
         case 6:  // Bool
             let data = try buffer()
             for index in 0..<length {

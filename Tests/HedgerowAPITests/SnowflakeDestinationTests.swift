@@ -237,6 +237,50 @@ struct SnowflakeDestinationTests {
         #expect(puts.first?.sha256 == SHA256.hash(data: Data(bytes)).map { String(format: "%02x", $0) }.joined())
     }
 
+    actor Polls {
+        var count = 0
+        var tokens: [String] = []
+        func next(_ token: String?) -> Int {
+            count += 1
+            tokens.append(token ?? "")
+            return count
+        }
+    }
+
+    @Test("A statement still running (333333) is polled at its result URL, with the session token, until it answers")
+    func polling() async throws {
+        let polls = Polls()
+        let router = Router()
+        @Sendable func json(_ text: String) -> Response {
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+        router.post("/session/v1/login-request") { _, _ in json(#"{"success": true, "data": {"token": "tok-1"}}"#) }
+        router.post("/queries/v1/query-request") { _, _ in
+            json(#"{"success": false, "code": "333333", "message": "running", "data": {"getResultUrl": "/queries/q-1/result"}}"#)
+        }
+        router.get("/queries/q-1/result") { request, _ in
+            let count = await polls.next(request.headers[.authorization])
+            return count < 3
+                ? json(#"{"success": false, "code": "333333", "data": {"getResultUrl": "/queries/q-1/result"}}"#)
+                : json(
+                    #"{"success": true, "data": {"rowtype": [{"name": "N"}], "queryResultFormat": "json", "rowset": [["42"]], "queryId": "q-1"}}"#
+                )
+        }
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let result = try await OutboundConnector(policy: .loopbackAllowed).withHTTPClient(host: "127.0.0.1") { http in
+                let snowflake = SnowflakeClient(baseURL: "http://127.0.0.1:\(port)", http: http)
+                let session = try await snowflake.login(
+                    account: "a", user: "u", credentials: .password("p"), database: nil, schema: nil, warehouse: "w", role: nil)
+                return try await snowflake.query("SELECT 42 AS N", session: session)
+            }
+            #expect(result == SnowflakeClient.Result(columns: ["N"], rows: [["42"]], queryID: "q-1"))
+        }
+        #expect(await polls.count == 3)
+        #expect(await polls.tokens == Array(repeating: #"Snowflake Token="tok-1""#, count: 3))
+    }
+
     @Test("Errors are classified as PostHog's: credentials, missing objects and SQL fail at once; a suspended warehouse, 5xx and 429 retry")
     func classification() {
         #expect(
