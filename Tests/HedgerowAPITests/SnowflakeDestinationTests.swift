@@ -240,6 +240,8 @@ struct SnowflakeDestinationTests {
     actor Polls {
         var count = 0
         var tokens: [String] = []
+        var ended: [String] = []
+        func end(_ query: String) { ended.append(query) }
         func next(_ token: String?) -> Int {
             count += 1
             tokens.append(token ?? "")
@@ -266,6 +268,10 @@ struct SnowflakeDestinationTests {
                     #"{"success": true, "data": {"rowtype": [{"name": "N"}], "queryResultFormat": "json", "rowset": [["42"]], "queryId": "q-1"}}"#
                 )
         }
+        router.post("/session") { request, _ in
+            await polls.end(request.uri.query ?? "")
+            return json(#"{"success": true, "data": null}"#)
+        }
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         try await app.test(.live) { client in
             let port = try #require(client.port)
@@ -273,12 +279,32 @@ struct SnowflakeDestinationTests {
                 let snowflake = SnowflakeClient(baseURL: "http://127.0.0.1:\(port)", http: http)
                 let session = try await snowflake.login(
                     account: "a", user: "u", credentials: .password("p"), database: nil, schema: nil, warehouse: "w", role: nil)
-                return try await snowflake.query("SELECT 42 AS N", session: session)
+                let result = try await snowflake.query("SELECT 42 AS N", session: session)
+                await snowflake.close(session)
+                return result
             }
             #expect(result == SnowflakeClient.Result(columns: ["N"], rows: [["42"]], queryID: "q-1"))
         }
         #expect(await polls.count == 3)
+        #expect(await polls.ended == ["delete=true"])
         #expect(await polls.tokens == Array(repeating: #"Snowflake Token="tok-1""#, count: 3))
+    }
+
+    @Test("Positional bindings reach the statement typed (TEXT, FIXED, BOOLEAN, NULL); the answer is read from Arrow")
+    func bindings() async throws {
+        let url = try #require(SnowflakeEmulator.url)
+        let result = try await OutboundConnector(policy: .loopbackAllowed).withHTTPClient(host: "127.0.0.1") { http in
+            let snowflake = SnowflakeClient(baseURL: url, http: http)
+            let session = try await snowflake.login(
+                account: "a", user: "u", credentials: .password("p"), database: nil, schema: nil, warehouse: "w", role: nil)
+            let result = try await snowflake.query(
+                "SELECT ? AS t, ? + 1 AS n, ? AS b, ? IS NULL AS missing",
+                bindings: [.text("it's \"quoted\""), .integer(41), .boolean(true), .text(nil)],
+                session: session)
+            await snowflake.close(session)
+            return result
+        }
+        #expect(result.rows == [["it's \"quoted\"", "42", "true", "true"]], "\(result)")
     }
 
     @Test("Errors are classified as PostHog's: credentials, missing objects and SQL fail at once; a suspended warehouse, 5xx and 429 retry")
