@@ -77,7 +77,7 @@ public func buildApplication(
             eventQueryTimeout: configuration.engine.eventQueryTimeout, endpoints: configuration.engine.endpoints)
     ).addRoutes(to: &routes)
     let limits = configuration.rateLimit
-    let wallClock: @Sendable () -> Double = { Date().timeIntervalSince1970 }
+    let wallClock = configuration.limiterClock
     CaptureController(
         service: CaptureService(database: database, events: SQLEventStore(database: database)),
         maximumBodySize: configuration.maximumBodySize, clock: { .now() },
@@ -92,7 +92,7 @@ public func buildApplication(
         ? RateLimiter(
             burstPerMinute: configuration.rateLimit.burstPerMinute,
             sustainedPerHour: configuration.rateLimit.sustainedPerHour,
-            clock: { Date().timeIntervalSince1970 })
+            clock: wallClock)
         : nil
     let responder = APIResponder(
         routes: routes, authentication: AuthenticationService(database: database), rateLimiter: rateLimiter,

@@ -19,6 +19,8 @@ public struct HedgerowConfiguration: Sendable {
     public var adminEmail: String = "admin@localhost"
     public var instanceTag: String = "none"
     public var rateLimit = RateLimitConfiguration()
+    /// The wall clock (seconds since 1970) the rate limiters count windows by; tests set their own.
+    public var limiterClock: @Sendable () -> Double = { Date().timeIntervalSince1970 }
     /// Largest request body accepted, in bytes.
     public var maximumBodySize: Int = 20 * 1024 * 1024
     /// Whether to create the admin user, default organization and first key on an empty database.

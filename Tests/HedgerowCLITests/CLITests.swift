@@ -355,7 +355,7 @@ struct CLITests {
             let (refused, _) = try Self.curl(
                 auth + [
                     "-d",
-                    #"{"name": "sf", "interval": "hour", "destination": {"type": "Snowflake", "config": {"account": "a", "user": "u", "password": "\#(secret)", "database": "d", "warehouse": "w", "schema": "s", "table_name": "t"}}}"#,
+                    #"{"name": "rs", "interval": "hour", "destination": {"type": "Redshift", "config": {"host": "h", "user": "u", "password": "\#(secret)", "database": "d"}}}"#,
                     base,
                 ])
             #expect(refused == 400)
