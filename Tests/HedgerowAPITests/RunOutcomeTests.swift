@@ -213,14 +213,18 @@ struct RunOutcomeTests {
         try await Self.withBackfilledHTTPExport(backend, events: 12_000) { receiver, server, world, id in
             let start = Timestamp.now()
             // Worker A: its timer never fires, as if the process were paused; its first POST stalls.
-            let paused = try HTTPDestinationTests.engine(server, at: start) { $0.heartbeatInterval = .seconds(3600) }
+            // Neither worker schedules: a clock two minutes on may cross an hour and add a scheduled run.
+            let paused = try HTTPDestinationTests.engine(server, at: start) {
+                $0.heartbeatInterval = .seconds(3600)
+                $0.schedules = false
+            }
             await receiver.holdNext()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await paused.step() }
                 try await Self.eventually("A's first POST") { await receiver.isHolding }
                 // Worker B comes after A's lease ran out and delivers the whole run.
                 let later = Timestamp(microseconds: start.microseconds + 120_000_000)
-                try await HTTPDestinationTests.engine(server, at: later).step()
+                try await HTTPDestinationTests.engine(server, at: later) { $0.schedules = false }.step()
                 let delivered = try #require(try await Self.runs(server, export: id).first)
                 #expect(delivered.status == "Completed" && delivered.attempt == 2 && delivered.records == 12_000)
                 // A wakes up: its heartbeat finds the lease gone; it sends nothing more and records nothing.
