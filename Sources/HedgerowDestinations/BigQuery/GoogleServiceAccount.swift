@@ -35,28 +35,14 @@ public struct GoogleServiceAccount: Sendable {
     /// valid for an hour from `now` (the longest Google accepts).
     public func assertion(scope: String = bigQueryScope, now: Date = Date()) throws(DestinationError) -> String {
         let issued = Int64(now.timeIntervalSince1970)
-        let header: JSONValue = ["alg": "RS256", "typ": "JWT", "kid": .string(privateKeyID)]
         let claims: JSONValue = [
             "iss": .string(clientEmail), "scope": .string(scope), "aud": .string(tokenURI), "iat": .int(issued),
             "exp": .int(issued + 3600),
         ]
-        let signingInput = Self.base64URL(JSONWriter.bytes(header)) + "." + Self.base64URL(JSONWriter.bytes(claims))
-        do {
-            let signature = try key.signature(for: Data(signingInput.utf8), padding: .insecurePKCS1v1_5)
-            return signingInput + "." + Self.base64URL(Array(signature.rawRepresentation))
-        } catch {
-            throw DestinationError(kind: "InvalidPrivateKey", message: "the private key cannot sign: \(error)", retryable: false)
-        }
+        return try RS256JWT.sign(header: ["kid": .string(privateKeyID)], claims: claims, key: key)
     }
 
     var cacheKey: String { clientEmail + "\u{0}" + privateKeyID + "\u{0}" + tokenURI }
-
-    static func base64URL(_ bytes: [UInt8]) -> String {
-        var text = Data(bytes).base64EncodedString()
-        text = text.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-        while text.hasSuffix("=") { text.removeLast() }
-        return text
-    }
 
     /// An access token and when it stops being used (a minute before it expires).
     public struct AccessToken: Sendable {

@@ -93,18 +93,10 @@ struct SnowflakeClient: Sendable {
         let subject = accountLocator(account) + "." + user.uppercased()
         let fingerprint = "SHA256:" + Data(SHA256.hash(data: key.publicKey.derRepresentation)).base64EncodedString()
         let issued = Int64(now.timeIntervalSince1970)
-        let header: JSONValue = ["alg": "RS256", "typ": "JWT"]
         let claims: JSONValue = [
             "iss": .string(subject + "." + fingerprint), "sub": .string(subject), "iat": .int(issued), "exp": .int(issued + 3600),
         ]
-        let signingInput =
-            GoogleServiceAccount.base64URL(JSONWriter.bytes(header)) + "." + GoogleServiceAccount.base64URL(JSONWriter.bytes(claims))
-        do {
-            let signature = try key.signature(for: Data(signingInput.utf8), padding: .insecurePKCS1v1_5)
-            return signingInput + "." + GoogleServiceAccount.base64URL(Array(signature.rawRepresentation))
-        } catch {
-            throw DestinationError(kind: "InvalidPrivateKey", message: "the private key cannot sign: \(error)", retryable: false)
-        }
+        return try RS256JWT.sign(claims: claims, key: key)
     }
 
     /// Signs in; the session's token. `database`, `schema`, `warehouse` and `role` become the
