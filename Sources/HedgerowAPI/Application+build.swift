@@ -70,6 +70,8 @@ public func buildApplication(
     UserController(service: UserService(database: database), instanceTag: configuration.instanceTag).addRoutes(to: &routes)
     PersonalAPIKeyController(service: PersonalAPIKeyService(database: database)).addRoutes(to: &routes)
     let secrets = try SecretBox.load(configuration)
+    IntegrationController(service: IntegrationService(database: database, secrets: secrets, outbound: configuration.engine.outbound))
+        .addRoutes(to: &routes)
     BatchExportController(
         service: BatchExportService(
             database: database, secrets: secrets, deliverable: Destinations.deliverable,

@@ -233,7 +233,15 @@ public struct ExportEngine: Service {
                 } catch {
                     throw DestinationError(kind: "SecretsUnreadable", message: String(describing: error), retryable: true)
                 }
-                for entry in secret.entries { opened.destinationConfig[entry.key] = entry.value }
+                opened.destinationConfig = DestinationConfig.deepMerge(opened.destinationConfig, secret)
+            }
+            if !DestinationConfig.integrationReferences(in: opened.destinationConfig, type: opened.destinationType).isEmpty {
+                let unresolved = opened
+                opened.destinationConfig = try await database.read { [secrets] connection in
+                    try await IntegrationCredentials.resolve(
+                        unresolved.destinationConfig, type: unresolved.destinationType, teamID: unresolved.teamID, secrets: secrets,
+                        on: connection)
+                }
             }
             let export = opened
             try await database.transaction {

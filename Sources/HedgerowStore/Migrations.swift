@@ -249,6 +249,24 @@ public enum Migrations {
         Migration(
             version: 9, name: "persons with merged distinct ids, sessions",
             statements: personsAndSessions),
+        Migration(
+            version: 10, name: "integrations",
+            statements: [
+                """
+                CREATE TABLE integrations (
+                    id BIGINT PRIMARY KEY,
+                    team_id BIGINT NOT NULL REFERENCES teams (id) ON DELETE CASCADE,
+                    kind TEXT NOT NULL,
+                    config TEXT NOT NULL,
+                    sensitive_config TEXT,
+                    errors TEXT,
+                    created_at BIGINT NOT NULL,
+                    created_by_id BIGINT
+                )
+                """,
+                "CREATE INDEX integrations_team ON integrations (team_id, id)",
+                "INSERT INTO id_sequences (name, value) VALUES ('integration', 0)",
+            ]),
     ]
 
     /// Persons become one row per person with a version, and distinct ids rows of their own that

@@ -58,7 +58,7 @@ struct BatchExportTests {
                 ])
             #expect(result["team_id"] == .int(world.team))
             #expect(result["model"] == "events")
-            #expect(result["destination"] == .object(["type": "NoOp", "config": .object(["arg": ""])]))
+            #expect(result["destination"] == .object(["type": "NoOp", "config": .object(["arg": ""]), "integration": nil]))
             #expect(result["paused"] == false)
             #expect(result["latest_runs"] == [])
             #expect(result["hogql_query"] == "")

@@ -20,8 +20,10 @@ struct SchemaDocumentTests {
             let document = answer.json
             #expect(document["openapi"] == "3.0.3")
             let operations = Self.operations(document)
-            // 3 × 22 batch-export operations, 38 others, the schema itself.
-            #expect(operations.count == 111, "\(operations.count)")
+            // 3 × 22 batch-export operations, 2 × 4 integration operations, 38 others, the schema itself.
+            #expect(operations.count == 119, "\(operations.count)")
+            let integrations = try #require(document["paths"]?["/api/environments/{project_id}/integrations/{id}/"])
+            #expect(integrations["delete"]?["security"] == .array([.object(["PersonalAPIKeyAuth": ["integration:write"]])]))
             #expect(Set(operations.compactMap { $0.operation["operationId"]?.stringValue }).count == operations.count)
             // Nothing outside /api/ (capture, health, metrics) is described.
             #expect(operations.allSatisfy { $0.path.hasPrefix("/api/") })

@@ -10,12 +10,13 @@ enum APIComponents {
     static let membershipLevel = S.integers(MembershipLevel.allCases.map { Int64($0.rawValue) })
     static let runStatus = S.strings(RunStatus.allCases.map(\.rawValue))
     static let destinationType = S.strings(DestinationType.allCases.map(\.rawValue))
+    static let integrationKind = S.strings(IntegrationKind.allCases.map(\.rawValue))
 
     static var models: [Model] {
         [
             organization, organizationBasic, teamBasic, projectBasic, projectBackwardCompatBasic, projectBackwardCompat, team,
             userBasic, organizationMember, user, personalAPIKey, batchExport, batchExportDestination, batchExportRun,
-            batchExportBackfill, batchExportLogEntry, batchExportTestStep, batchExportTest, environmentsRollback, person,
+            batchExportBackfill, batchExportLogEntry, batchExportTestStep, batchExportTest, environmentsRollback, person, integration,
         ]
     }
 
@@ -27,7 +28,9 @@ enum APIComponents {
             components[model.name] = .object(model.schema())
             components["Patched\(model.name)"] = .object(model.schema(patched: true))
         }
-        for name in ["Organization", "ProjectBackwardCompatBasic", "TeamBasic", "OrganizationMember", "User", "BatchExport", "Person"] {
+        for name in [
+            "Organization", "ProjectBackwardCompatBasic", "TeamBasic", "OrganizationMember", "User", "BatchExport", "Person", "Integration",
+        ] {
             components["Paginated\(name)List"] = .object(Model.limitOffsetPage(of: name))
         }
         components["PaginatedBatchExportRunList"] = .object(Model.cursorPage(of: "BatchExportRun"))
@@ -38,6 +41,7 @@ enum APIComponents {
         components["PluginsAccessLevelEnum"] = .object(S.integers([0, 3, 6, 9]))
         components["IntervalEnum"] = .object(S.strings(Interval.allCases.map(\.rawValue)))
         components["BatchExportDestinationTypeEnum"] = .object(destinationType)
+        components["IntegrationKindEnum"] = .object(integrationKind)
         components["BatchExportRunStatusEnum"] = .object(runStatus)
         components["EnvironmentsRollbackRequest"] = .object(["type": "object", "additionalProperties": .object(S.integer)])
         components["BatchExportBackfillCreated"] = .object(S.inline([("backfill_id", S.uuid)], required: ["backfill_id"]))
@@ -51,6 +55,17 @@ enum APIComponents {
                 [("step", S.integer), ("destination", S.ref("BatchExportDestination")), ("name", S.string)], required: []))
         return components
     }
+
+    // MARK: Integrations
+
+    static let integration = Model(
+        name: "Integration",
+        fields: [
+            Field("id", S.integer, .readOnly), Field("kind", S.ref("IntegrationKindEnum"), required: true),
+            Field("config", S.object), Field("created_at", S.dateTime, .readOnly),
+            Field("created_by", S.nullable(S.ref("UserBasic")), .readOnly), Field("errors", S.string, .readOnly),
+            Field("display_name", S.string, .readOnly),
+        ])
 
     // MARK: Persons
 

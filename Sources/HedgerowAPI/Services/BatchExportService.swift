@@ -24,6 +24,7 @@ public struct BatchExportService: Sendable {
     let eventQueryTimeout: Duration
     let access = AccessService()
     let exports = BatchExportStore()
+    let integrations = IntegrationStore()
     let teams = TeamStore()
     let clock: @Sendable () -> Timestamp
 
@@ -97,7 +98,7 @@ public struct BatchExportService: Sendable {
         try scope.check(team: row.export.teamID)
         var export = row.export
         if withSecrets, let sealed = row.sealedSecrets {
-            for entry in try secrets.open(sealed).entries { export.destinationConfig[entry.key] = entry.value }
+            export.destinationConfig = DestinationConfig.deepMerge(export.destinationConfig, try secrets.open(sealed))
         }
         return export
     }
@@ -122,11 +123,25 @@ public struct BatchExportService: Sendable {
         }
     }
 
+    /// The integrations a configuration names exist in the export's environment and are of the
+    /// kind its destination takes.
+    func checkIntegrations(_ type: DestinationType, config: JSONObject, teamID: Int64, on connection: any SQLConnection) async throws {
+        for reference in DestinationConfig.integrationReferences(in: config, type: type) {
+            guard let row = try await integrations.find(id: reference.id, teamID: teamID, on: connection) else {
+                throw APIError.invalid("integration_id", "Invalid pk \"\(reference.id)\" - object does not exist.")
+            }
+            guard row.integration.kind.destinations.contains(type) else {
+                throw APIError.invalidInput(
+                    "Integration \(reference.id) is a '\(row.integration.kind.rawValue)' integration, which \(type.rawValue) batch exports cannot use.",
+                    attr: "integration_id")
+            }
+        }
+    }
+
     func save(_ export: BatchExport, insert: Bool, on connection: any SQLConnection) async throws {
         try checkDestination(export.destinationType, config: export.destinationConfig)
-        let secretNames = DestinationConfig.secretFields(for: export.destinationType)
-        var hidden = JSONObject()
-        for entry in export.destinationConfig.entries where secretNames.contains(entry.key) { hidden[entry.key] = entry.value }
+        try await checkIntegrations(export.destinationType, config: export.destinationConfig, teamID: export.teamID, on: connection)
+        let hidden = DestinationConfig.secretPart(export.destinationConfig, type: export.destinationType)
         let visible = DestinationConfig.redacted(export.destinationConfig, type: export.destinationType)
         let sealed = hidden.isEmpty ? nil : try secrets.seal(hidden)
         if insert {
@@ -578,10 +593,10 @@ public struct BatchExportService: Sendable {
         var object = try BodyObject.require(body)
         let index = Int(try object["step"].map { try FieldParser.integer($0, attr: "step") } ?? 0)
         object["step"] = nil
-        let stored: BatchExport? = try await database.read { connection in
+        let (stored, defaultTeam): (BatchExport?, Int64?) = try await database.read { connection in
             let scope = try await scope(parent, principal: principal, on: connection)
-            guard let id else { return nil }
-            return try await export(id, in: scope, withSecrets: true, on: connection)
+            guard let id else { return (nil, scope.defaultTeam) }
+            return (try await export(id, in: scope, withSecrets: true, on: connection), scope.defaultTeam)
         }
         let destination = object["destination"]?.objectValue
         guard let type = destination?["type"]?.stringValue.flatMap(DestinationType.init(rawValue:)) ?? stored?.destinationType else {
@@ -600,8 +615,22 @@ public struct BatchExportService: Sendable {
             type: type, config: destination?["config"] ?? .object(JSONObject()), model: stored?.model ?? "events",
             existing: stored?.destinationConfig)
         try checkDestination(type, config: config)
+        var resolved = config
+        if let team = stored?.teamID ?? defaultTeam {
+            do {
+                resolved = try await database.read { connection in
+                    try await checkIntegrations(type, config: config, teamID: team, on: connection)
+                    return try await IntegrationCredentials.resolve(config, type: type, teamID: team, secrets: secrets, on: connection)
+                }
+            } catch let error as DestinationError {
+                throw APIError.invalidInput(error.message, attr: "integration_id")
+            }
+        } else if !DestinationConfig.integrationReferences(in: config, type: type).isEmpty {
+            throw APIError.required("team_id")
+        }
         let result = await test.run(
-            step: index, config: config, connector: OutboundConnector(policy: outbound), logger: Logger(label: "hedgerow.destination-test"),
+            step: index, config: resolved, connector: OutboundConnector(policy: outbound),
+            logger: Logger(label: "hedgerow.destination-test"),
             endpoints: endpoints, allowInsecureHTTP: allowInsecureHTTP)
         return (test.steps[index], result)
     }

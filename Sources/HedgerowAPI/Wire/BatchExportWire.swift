@@ -15,6 +15,7 @@ enum BatchExportWire {
             "destination": .object([
                 "type": .string(export.destinationType.rawValue),
                 "config": .object(DestinationConfig.redacted(export.destinationConfig, type: export.destinationType)),
+                "integration": export.destinationConfig["integration_id"].flatMap { $0.isNull ? nil : $0 } ?? .null,
             ]),
             "interval": .string(export.interval.rawValue),
             "paused": .bool(export.paused),

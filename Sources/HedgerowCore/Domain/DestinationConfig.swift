@@ -72,7 +72,10 @@ public enum DestinationConfig {
                     DestinationField("has_self_signed_cert", .boolean, default: false),
                 ]
                 + (type == .redshift
-                    ? [DestinationField("properties_data_type"), DestinationField("mode"), DestinationField("copy_inputs", .object)] : [])
+                    ? [
+                        DestinationField("properties_data_type", default: "varchar"), DestinationField("mode", default: "INSERT"),
+                        DestinationField("copy_inputs", .object),
+                    ] : [])
         case .bigQuery:
             specific = [
                 DestinationField("project_id", required: true), DestinationField("dataset_id", required: true),
@@ -92,18 +95,19 @@ public enum DestinationConfig {
             ]
         case .databricks:
             specific = [
-                DestinationField("server_hostname", required: true), DestinationField("http_path", required: true),
-                DestinationField("client_id", required: true, secret: true),
-                DestinationField("client_secret", required: true, secret: true),
+                DestinationField("integration_id", .integer), DestinationField("server_hostname"),
+                DestinationField("client_id", secret: true), DestinationField("client_secret", secret: true),
+                DestinationField("http_path", required: true),
                 DestinationField("catalog", required: true), DestinationField("schema", required: true),
                 DestinationField("table_name", required: true), DestinationField("use_variant_type", .boolean, default: true),
                 DestinationField("use_automatic_schema_evolution", .boolean, default: true),
             ]
         case .azureBlob:
             specific = [
-                DestinationField("connection_string", required: true, secret: true), DestinationField("container_name", required: true),
-                DestinationField("prefix"), DestinationField("compression"), DestinationField("file_format", default: "JSONLines"),
-                DestinationField("max_file_size_mb", .integer),
+                DestinationField("integration_id", .integer), DestinationField("connection_string", secret: true),
+                DestinationField("container_name", required: true),
+                DestinationField("prefix", default: ""), DestinationField("compression"),
+                DestinationField("file_format", default: "JSONLines"), DestinationField("max_file_size_mb", .integer),
             ]
         case .http:
             specific = [DestinationField("url", required: true), DestinationField("token", required: true, secret: true)]
@@ -127,12 +131,65 @@ public enum DestinationConfig {
         case .postgres, .redshift:
             guard case .string(let host)? = config["host"], !host.isEmpty else { return [] }
             return [("host", host)]
+        case .databricks:
+            guard case .string(let host)? = config["server_hostname"], !host.isEmpty else { return [] }
+            return [("server_hostname", host)]
+        case .azureBlob:
+            guard case .string(let text)? = config["connection_string"], let parsed = AzureConnectionString.parse(text),
+                let host = URLComponents(string: parsed.blobEndpoint)?.host
+            else { return [] }
+            return [("connection_string", host)]
         default: return []
         }
     }
 
     public static func secretFields(for type: DestinationType) -> Set<String> {
-        Set(fields(for: type).filter(\.secret).map(\.name))
+        var names = Set(fields(for: type).filter(\.secret).map(\.name))
+        // Redshift's COPY credentials sit inside `copy_inputs` (PostHog's secret fields).
+        if type == .redshift { names.formUnion(["aws_access_key_id", "aws_secret_access_key"]) }
+        return names
+    }
+
+    /// The destination types whose credentials live in an integration (PostHog's, `integration_id`)
+    /// or inline (API.md §4.2): the integration kind, and the inline keys that stand for it.
+    public static func credentials(for type: DestinationType) -> (kind: IntegrationKind, inline: [String])? {
+        switch type {
+        case .databricks: (.databricks, ["server_hostname", "client_id", "client_secret"])
+        case .azureBlob: (.azureBlob, ["connection_string"])
+        default: nil
+        }
+    }
+
+    /// The integrations a configuration refers to: `integration_id`, and for Redshift the aws-s3
+    /// integrations `copy_inputs.authorization` and `copy_inputs.bucket_credentials` may name.
+    public static func integrationReferences(in config: JSONObject, type: DestinationType) -> [(field: String, id: Int64)] {
+        var references: [(field: String, id: Int64)] = []
+        if case .int(let id)? = config["integration_id"] { references.append(("integration_id", id)) }
+        if type == .redshift, case .object(let inputs)? = config["copy_inputs"] {
+            for key in ["authorization", "bucket_credentials"] {
+                if case .int(let id)? = inputs[key] { references.append(("copy_inputs." + key, id)) }
+            }
+        }
+        return references
+    }
+
+    /// Only the secrets of a configuration, at any depth (what is sealed at rest); merged back into
+    /// the redacted configuration with `deepMerge`, it gives the configuration again.
+    public static func secretPart(_ config: JSONObject, type: DestinationType) -> JSONObject {
+        let secrets = secretFields(for: type)
+        func keep(_ object: JSONObject) -> JSONObject {
+            var result = JSONObject()
+            for entry in object.entries {
+                if secrets.contains(entry.key) {
+                    result[entry.key] = entry.value
+                } else if case .object(let inner) = entry.value {
+                    let part = keep(inner)
+                    if !part.isEmpty { result[entry.key] = .object(part) }
+                }
+            }
+            return result
+        }
+        return keep(config)
     }
 
     static let s3Compressions: [String: [String]] = [
@@ -195,10 +252,70 @@ public enum DestinationConfig {
                     "Authentication type '\(other)' is not supported. Supported types are ['password', 'keypair']", attr: "destination")
             }
         }
+        if type == .redshift {
+            try validateRedshift(merged, creating: existing == nil)
+        }
+        if let (kind, inline) = credentials(for: type), merged["integration_id"]?.isNull ?? true,
+            let missing = inline.first(where: { (merged[$0]?.stringValue ?? "").isEmpty })
+        {
+            throw APIError.invalidInput(
+                "Configuration missing required field: '\(missing)' (or give the id of a '\(kind.rawValue)' integration as 'integration_id')",
+                attr: "destination")
+        }
+        if type == .azureBlob, let text = merged["connection_string"]?.stringValue, AzureConnectionString.parse(text) == nil {
+            throw APIError.invalidInput(
+                "The connection string must name an AccountName with an AccountKey or a SharedAccessSignature", attr: "destination")
+        }
         if type == .http, model != "events" {
             throw APIError.invalidInput("HTTP batch exports only support the events model", attr: "destination")
         }
         return merged
+    }
+
+    /// Redshift's `properties_data_type`, `mode` and, for COPY, `copy_inputs` (PostHog's shape:
+    /// `s3_bucket`, `region_name`, `s3_key_prefix`, `authorization` as an IAM role ARN, "default",
+    /// keys or an aws-s3 integration id, optional `bucket_credentials` as keys or an integration id).
+    static func validateRedshift(_ config: JSONObject, creating: Bool) throws(APIError) {
+        func invalid(_ message: String) -> APIError { APIError.invalidInput(message, attr: "destination") }
+        let dataType = config["properties_data_type"]?.stringValue ?? "varchar"
+        guard ["varchar", "super"].contains(dataType) else {
+            throw invalid("Properties data type '\(dataType)' is not supported. Supported types are ['varchar', 'super']")
+        }
+        let mode = config["mode"]?.stringValue ?? "INSERT"
+        guard ["INSERT", "COPY"].contains(mode) else {
+            throw invalid("Mode '\(mode)' is not supported. Supported modes are ['INSERT', 'COPY']")
+        }
+        guard mode == "COPY" else { return }
+        guard case .object(let inputs)? = config["copy_inputs"] else { throw invalid("'copy_inputs' are required when mode is 'COPY'") }
+        for key in ["s3_bucket", "region_name"] where (inputs[key]?.stringValue ?? "").isEmpty {
+            throw invalid("'copy_inputs' missing required field: '\(key)'")
+        }
+        let known: Set<String> = ["s3_bucket", "region_name", "s3_key_prefix", "authorization", "bucket_credentials"]
+        let unknown = inputs.keys.filter { !known.contains($0) }.sorted()
+        guard unknown.isEmpty else {
+            throw invalid("'copy_inputs' has unknown field/s: " + unknown.map { "'\($0)'" }.joined(separator: ", "))
+        }
+        func checkKeys(_ value: JSONValue?, field: String, required: Bool) throws(APIError) {
+            switch value {
+            case nil, .null?:
+                if required { throw invalid("'copy_inputs' missing required field: '\(field)'") }
+            case .int?: break
+            case .string(let role)?:
+                guard field == "authorization", role == "default" || role.hasPrefix("arn:aws:iam::") else {
+                    throw invalid("'copy_inputs.\(field)' must be an IAM role ARN, 'default', AWS keys or an integration id")
+                }
+            case .object(let keys)?:
+                // On PATCH, stored keys are merged in before this check.
+                guard !creating || (keys["aws_access_key_id"]?.stringValue != nil && keys["aws_secret_access_key"]?.stringValue != nil)
+                else {
+                    throw invalid("'copy_inputs.\(field)' needs 'aws_access_key_id' and 'aws_secret_access_key'")
+                }
+            default:
+                throw invalid("'copy_inputs.\(field)' must be an IAM role ARN, 'default', AWS keys or an integration id")
+            }
+        }
+        try checkKeys(inputs["authorization"], field: "authorization", required: true)
+        try checkKeys(inputs["bucket_credentials"], field: "bucket_credentials", required: false)
     }
 
     /// Coerces a value as PostHog's config validation does (`"true"`, `"5432"` become a bool or an

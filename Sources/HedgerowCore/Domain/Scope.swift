@@ -4,7 +4,7 @@ public struct Scope: Sendable, Hashable, CustomStringConvertible {
 
     /// The objects whose scopes Hedgerow knows.
     public static let objects: Set<String> = [
-        "organization", "organization_member", "project", "batch_export", "personal_api_key", "user", "person",
+        "organization", "organization_member", "project", "batch_export", "personal_api_key", "user", "person", "integration",
     ]
 
     public let object: String?  // nil for `*`

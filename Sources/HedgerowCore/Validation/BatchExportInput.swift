@@ -52,6 +52,15 @@ public struct BatchExportInput: Sendable {
                 throw APIError.required("destination__type")
             }
             input.destinationConfig = destination["config"] ?? .object(JSONObject())
+            // PostHog's schema takes the integration beside the config (`integration_id`, write-only);
+            // Hedgerow keeps it in the config, where its destinations read it.
+            if let value = destination["integration_id"], !value.isNull {
+                let id = try FieldParser.integer(value, attr: "destination__integration_id")
+                if case .object(var config)? = input.destinationConfig {
+                    config["integration_id"] = .int(id)
+                    input.destinationConfig = .object(config)
+                }
+            }
         } else if full {
             throw APIError.required("destination")
         }

@@ -6,6 +6,7 @@ public enum EnvironmentResources {
     public static let tables: [(table: String, column: String)] = [
         ("events", "team_id"),
         ("batch_exports", "team_id"),
+        ("integrations", "team_id"),
     ]
 
     /// Moves every registered resource of environment `source` to environment `target`.
