@@ -135,7 +135,7 @@ public struct DestinationTest: Sendable {
                 if index == 0 {
                     try await pinned.headBucket()
                 } else {
-                    let key = S3Destination.join(settings.prefix, "hedgerow-test-\(UUID().uuidString.lowercased())")
+                    let key = ObjectFiles.join(settings.prefix, "hedgerow-test-\(UUID().uuidString.lowercased())")
                     try await pinned.putObject(key, body: Array("hedgerow destination test\n".utf8), headers: settings.encryptionHeaders)
                     try await pinned.deleteObject(key)
                 }
