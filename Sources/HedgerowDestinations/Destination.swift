@@ -101,7 +101,7 @@ public struct NoOpDestination: Destination {
 
 /// The destinations this build delivers to; the API refuses every other type.
 public enum Destinations {
-    public static let deliverable: Set<DestinationType> = [.noOp, .postgres, .http, .s3, .awsS3, .s3Compatible, .bigQuery, .snowflake]
+    public static let deliverable: Set<DestinationType> = [.noOp, .postgres, .http, .s3, .awsS3, .s3Compatible, .bigQuery, .snowflake, .azureBlob]
 
     /// Where the warehouses' APIs are, when an operator points them elsewhere (tests, private
     /// deployments): `HEDGEROW_BIGQUERY_URL`, `HEDGEROW_SNOWFLAKE_URL`; nil for the public services.
@@ -117,7 +117,8 @@ public enum Destinations {
     /// The destination of a type, connecting through `connector` (its outbound policy).
     public static func make(
         _ type: DestinationType, logger: Logger, connector: OutboundConnector, allowInsecureHTTP: Bool = false,
-        s3: S3Destination.Options = S3Destination.Options(), endpoints: Endpoints = Endpoints()
+        s3: S3Destination.Options = S3Destination.Options(), azureBlob: AzureBlobDestination.Options = AzureBlobDestination.Options(),
+        endpoints: Endpoints = Endpoints()
     ) -> (any Destination)? {
         switch type {
         case .noOp: NoOpDestination()
@@ -126,6 +127,7 @@ public enum Destinations {
         case .s3, .awsS3, .s3Compatible: S3Destination(options: s3, connector: connector)
         case .bigQuery: BigQueryDestination(connector: connector, baseURL: endpoints.bigQuery, allowInsecureHTTP: allowInsecureHTTP)
         case .snowflake: SnowflakeDestination(connector: connector, baseURL: endpoints.snowflake)
+        case .azureBlob: AzureBlobDestination(options: azureBlob, connector: connector)
         default: nil
         }
     }

@@ -76,6 +76,15 @@ public struct DestinationTest: Sendable {
                         "The table exists, or the user may create tables in the schema (a temporary probe table is created and dropped)."
                 ),
             ]
+        case .azureBlob:
+            steps = [
+                Step(
+                    name: "Check the container",
+                    description: "The storage account is reached, accepts the key or SAS token, and the container exists."),
+                Step(
+                    name: "Write to the container",
+                    description: "A small probe blob is written under the configured prefix, then deleted again."),
+            ]
         case .http:
             steps = [
                 Step(name: "Reach the endpoint", description: "The URL answers an HTTP request, without a redirect or a server error.")
@@ -113,6 +122,7 @@ public struct DestinationTest: Sendable {
             case .snowflake:
                 return try await SnowflakeDestination(connector: connector, baseURL: endpoints.snowflake).check(step: index, config: config)
             case .s3, .awsS3, .s3Compatible: return try await runS3(index, config, connector)
+            case .azureBlob: return try await AzureBlobDestination(connector: connector).check(step: index, config: config)
             case .postgres: return try await runPostgres(index, config, connector, logger)
             case .http: return try await runHTTP(config, connector)
             default: return .passed

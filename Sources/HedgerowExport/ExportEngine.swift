@@ -30,6 +30,8 @@ public struct EngineConfiguration: Sendable {
     /// Multipart part size and parts in flight of S3 uploads (`HEDGEROW_S3_PART_SIZE_MB`,
     /// `HEDGEROW_S3_UPLOADS_IN_FLIGHT`).
     public var s3 = S3Destination.Options()
+    /// Azure Blob block size and blocks in flight.
+    public var azureBlob = AzureBlobDestination.Options()
     /// Where the warehouses' APIs are (`HEDGEROW_BIGQUERY_URL`).
     public var endpoints = Destinations.Endpoints()
     /// Runs of one backfill executed at once, oldest first (`HEDGEROW_BACKFILL_CONCURRENCY`, ENGINE.md §6).
@@ -250,7 +252,7 @@ public struct ExportEngine: Service {
             guard
                 let destination = Destinations.make(
                     export.destinationType, logger: logger, connector: OutboundConnector(policy: configuration.outbound),
-                    allowInsecureHTTP: configuration.allowInsecureHTTP, s3: configuration.s3,
+                    allowInsecureHTTP: configuration.allowInsecureHTTP, s3: configuration.s3, azureBlob: configuration.azureBlob,
                     endpoints: configuration.endpoints)
             else {
                 throw DestinationError(

@@ -54,11 +54,11 @@ public struct S3Error: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// Just enough XML for S3's answers: the text of named elements, entities decoded.
-enum XMLScan {
-    static func first(_ tag: String, in body: [UInt8]) -> String? { all(tag, in: body).first }
+/// Just enough XML for S3's (and Azure Blob's) answers: the text of named elements, entities decoded.
+public enum XMLScan {
+    public static func first(_ tag: String, in body: [UInt8]) -> String? { all(tag, in: body).first }
 
-    static func all(_ tag: String, in body: [UInt8]) -> [String] {
+    public static func all(_ tag: String, in body: [UInt8]) -> [String] {
         let text = String(decoding: body, as: UTF8.self)
         var results: [String] = []
         var rest = text[...]
@@ -72,7 +72,7 @@ enum XMLScan {
     }
 
     /// The elements `<tag>…</tag>` as raw inner XML (for records such as ListObjectsV2's `Contents`).
-    static func elements(_ tag: String, in body: [UInt8]) -> [[UInt8]] {
+    public static func elements(_ tag: String, in body: [UInt8]) -> [[UInt8]] {
         let text = String(decoding: body, as: UTF8.self)
         var results: [[UInt8]] = []
         var rest = text[...]
@@ -83,7 +83,7 @@ enum XMLScan {
         return results
     }
 
-    static func decode(_ text: String) -> String {
+    public static func decode(_ text: String) -> String {
         guard text.contains("&") else { return text }
         return text.replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&apos;", with: "'")
             .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")

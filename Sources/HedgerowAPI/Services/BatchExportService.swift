@@ -612,7 +612,8 @@ public struct BatchExportService: Sendable {
             throw APIError.invalid("step", "This destination has \(test.steps.count) test step(s), numbered from 0.")
         }
         let config = try DestinationConfig.validate(
-            type: type, config: destination?["config"] ?? .object(JSONObject()), model: stored?.model ?? "events",
+            type: type, config: try destination.map(BatchExportInput.destinationConfig) ?? .object(JSONObject()),
+            model: stored?.model ?? "events",
             existing: stored?.destinationConfig)
         try checkDestination(type, config: config)
         var resolved = config

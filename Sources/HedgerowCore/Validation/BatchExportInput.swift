@@ -51,16 +51,7 @@ public struct BatchExportInput: Sendable {
             } else if full {
                 throw APIError.required("destination__type")
             }
-            input.destinationConfig = destination["config"] ?? .object(JSONObject())
-            // PostHog's schema takes the integration beside the config (`integration_id`, write-only);
-            // Hedgerow keeps it in the config, where its destinations read it.
-            if let value = destination["integration_id"], !value.isNull {
-                let id = try FieldParser.integer(value, attr: "destination__integration_id")
-                if case .object(var config)? = input.destinationConfig {
-                    config["integration_id"] = .int(id)
-                    input.destinationConfig = .object(config)
-                }
-            }
+            input.destinationConfig = try destinationConfig(destination)
         } else if full {
             throw APIError.required("destination")
         }
@@ -101,6 +92,15 @@ public struct BatchExportInput: Sendable {
             input.teamID = try FieldParser.integer(value, attr: "team_id")
         }
         return input
+    }
+
+    /// A destination's config, with the integration PostHog's schema takes beside it
+    /// (`integration_id`, write-only) moved into it, where Hedgerow's destinations read it.
+    public static func destinationConfig(_ destination: JSONObject) throws(APIError) -> JSONValue {
+        let config = destination["config"] ?? .object(JSONObject())
+        guard let value = destination["integration_id"], !value.isNull, case .object(var object) = config else { return config }
+        object["integration_id"] = .int(try FieldParser.integer(value, attr: "integration_id"))
+        return .object(object)
     }
 
     /// The checks that involve several fields, on the export as it would be after the change.
