@@ -108,6 +108,12 @@ public struct HedgerowConfiguration: Sendable {
         if let value = try integer("HEDGEROW_BACKFILL_CONCURRENCY", 1...64) { configuration.engine.backfillConcurrency = value }
         if let value = try integer("HEDGEROW_S3_PART_SIZE_MB", 5...5_000) { configuration.engine.s3.partSize = value * 1024 * 1024 }
         if let value = try integer("HEDGEROW_S3_UPLOADS_IN_FLIGHT", 1...64) { configuration.engine.s3.uploadsInFlight = value }
+        if let value = try integer("HEDGEROW_AZURE_BLOB_BLOCK_SIZE_MB", 1...4_000) {
+            configuration.engine.azureBlob.blockSize = value * 1024 * 1024
+        }
+        if let value = try integer("HEDGEROW_AZURE_BLOB_UPLOADS_IN_FLIGHT", 1...64) {
+            configuration.engine.azureBlob.uploadsInFlight = value
+        }
         if let value = try number("HEDGEROW_ENGINE_POLL_SECONDS", 0.001...3600) {
             configuration.engine.pollInterval = .milliseconds(Int64(value * 1000))
         }

@@ -101,7 +101,9 @@ public struct NoOpDestination: Destination {
 
 /// The destinations this build delivers to; the API refuses every other type.
 public enum Destinations {
-    public static let deliverable: Set<DestinationType> = [.noOp, .postgres, .http, .s3, .awsS3, .s3Compatible, .bigQuery, .snowflake, .azureBlob]
+    public static let deliverable: Set<DestinationType> = [
+        .noOp, .postgres, .http, .s3, .awsS3, .s3Compatible, .bigQuery, .snowflake, .azureBlob,
+    ]
 
     /// Where the warehouses' APIs are, when an operator points them elsewhere (tests, private
     /// deployments): `HEDGEROW_BIGQUERY_URL`, `HEDGEROW_SNOWFLAKE_URL`; nil for the public services.

@@ -661,4 +661,36 @@ struct CLITests {
         #expect(uuids.count == total)
         #expect(log.contains("attempt 2"), "the run should have been taken over")
     }
+
+    @Test("kill -9 in the middle of an Azure Blob upload, then a restart: the file holds every event once, beside its manifest")
+    func killDuringAzureBlobUpload() async throws {
+        var sandbox = try Sandbox.make(.sqlite)
+        defer { try? FileManager.default.removeItem(atPath: sandbox.directory) }
+        sandbox.environment["HEDGEROW_RUN_LEASE_SECONDS"] = "2"
+        sandbox.environment["HEDGEROW_LOG_LEVEL"] = "info"
+        sandbox.environment["HEDGEROW_AZURE_BLOB_BLOCK_SIZE_MB"] = "2"
+        sandbox.environment["HEDGEROW_AZURE_BLOB_UPLOADS_IN_FLIGHT"] = "1"
+        let container = try AzureBlobTestServer.makeContainer("kill")
+        // About 90 MB of JSONLines: many 2 MB blocks, so the kill lands in the middle of the upload.
+        let total = 200_000
+        try await Self.seedHour(sandbox, total: total, padding: 300)
+        let config: JSONValue = .object([
+            "container_name": .string(container), "prefix": "lake", "connection_string": .string(try AzureBlobTestServer.shared.get()),
+        ])
+        let log = try await Self.killDuringBackfill(
+            sandbox, destination: .object(["type": "AzureBlob", "config": config]), killAfter: .milliseconds(1500), polls: 900
+        ) {
+            // Blocks never committed are not a blob: nothing is listed yet.
+            let listed = try AzureBlobTestServer.blobs(container)
+            #expect(listed.isEmpty)
+        }
+        guard let log else { return }
+        let stem = "lake/2025-06-01T00:00:00+00:00-2025-06-01T01:00:00+00:00"
+        let blobs = try AzureBlobTestServer.blobs(container)
+        #expect(blobs.keys.sorted() == [stem + ".jsonl", stem + "_manifest.json"])
+        let lines = (blobs[stem + ".jsonl"]?.bytes ?? []).split(separator: UInt8(ascii: "\n"))
+        #expect(lines.count == total)
+        #expect(Set(lines.compactMap { try? JSONParser.parse(Array($0))["uuid"]?.stringValue }).count == total)
+        #expect(log.contains("attempt 2"), "the run should have been taken over")
+    }
 }
