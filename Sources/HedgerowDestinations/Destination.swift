@@ -102,7 +102,7 @@ public struct NoOpDestination: Destination {
 /// The destinations this build delivers to; the API refuses every other type.
 public enum Destinations {
     public static let deliverable: Set<DestinationType> = [
-        .noOp, .postgres, .http, .s3, .awsS3, .s3Compatible, .bigQuery, .snowflake, .azureBlob,
+        .noOp, .postgres, .http, .s3, .awsS3, .s3Compatible, .bigQuery, .snowflake, .azureBlob, .redshift,
     ]
 
     /// Where the warehouses' APIs are, when an operator points them elsewhere (tests, private
@@ -130,6 +130,7 @@ public enum Destinations {
         case .bigQuery: BigQueryDestination(connector: connector, baseURL: endpoints.bigQuery, allowInsecureHTTP: allowInsecureHTTP)
         case .snowflake: SnowflakeDestination(connector: connector, baseURL: endpoints.snowflake)
         case .azureBlob: AzureBlobDestination(options: azureBlob, connector: connector)
+        case .redshift: RedshiftDestination(logger: logger, connector: connector, s3: s3)
         default: nil
         }
     }

@@ -41,6 +41,18 @@ public struct DestinationTest: Sendable {
                     name: "Write to the bucket",
                     description: "A small probe object is written under the configured prefix, then deleted again."),
             ]
+        case .redshift:
+            steps = [
+                Step(
+                    name: "Connect to Redshift",
+                    description: "The cluster is reached over TLS and accepts the user, password and database."),
+                Step(name: "Check the schema", description: "The configured schema exists."),
+                Step(
+                    name: "Check the table",
+                    description:
+                        "The table exists with a uuid column, or this user may create it (a probe table is created in a transaction that is rolled back)."
+                ),
+            ]
         case .postgres:
             steps = [
                 Step(
@@ -123,7 +135,7 @@ public struct DestinationTest: Sendable {
                 return try await SnowflakeDestination(connector: connector, baseURL: endpoints.snowflake).check(step: index, config: config)
             case .s3, .awsS3, .s3Compatible: return try await runS3(index, config, connector)
             case .azureBlob: return try await AzureBlobDestination(connector: connector).check(step: index, config: config)
-            case .postgres: return try await runPostgres(index, config, connector, logger)
+            case .postgres, .redshift: return try await runPostgres(index, config, connector, logger)
             case .http: return try await runHTTP(config, connector)
             default: return .passed
             }

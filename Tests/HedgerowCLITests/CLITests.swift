@@ -445,6 +445,15 @@ struct CLITests {
     }
 
     @Test(
+        "kill -9 in the middle of a Redshift run (INSERT mode, SUPER columns), then a restart: every event is in the table once",
+        .enabled(if: ProcessInfo.processInfo.environment["HEDGEROW_TEST_DATABASE_URL"] != nil))
+    func killDuringRedshiftRun() async throws {
+        try await Self.killPostgresRun(.sqlite, model: "events", key: "uuid", total: 60_000, type: "Redshift") { sandbox, total in
+            try await Self.seedHour(sandbox, total: total)
+        }
+    }
+
+    @Test(
         "kill -9 in the middle of a Snowflake run, then a restart: every event is in the table once",
         .enabled(if: SnowflakeEmulator.url != nil))
     func killDuringSnowflakeRun() async throws {
@@ -480,7 +489,7 @@ struct CLITests {
     /// Seeds `total` rows of `model`, backfills them to a PostgreSQL table named after the model,
     /// kills the server mid-run and restarts it: the table then holds every row once (by `key`).
     static func killPostgresRun(
-        _ backend: Backend, model: String, key: String, total: Int, seed: (Sandbox, Int) async throws -> Void
+        _ backend: Backend, model: String, key: String, total: Int, type: String = "Postgres", seed: (Sandbox, Int) async throws -> Void
     ) async throws {
         var sandbox = try Sandbox.make(backend)
         defer { try? FileManager.default.removeItem(atPath: sandbox.directory) }
@@ -491,13 +500,20 @@ struct CLITests {
         let schema = "kill_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
         _ = try Self.psql(url, "CREATE SCHEMA \(schema)")
         try await seed(sandbox, total)
-        let config: JSONValue = .object([
+        var config: JSONObject = [
             "host": .string(destination.host), "port": .int(Int64(destination.port)), "user": .string(destination.username),
             "password": "x", "database": .string(destination.database ?? "postgres"), "schema": .string(schema),
             "table_name": .string(model), "has_self_signed_cert": true,
-        ])
+        ]
+        if type == "Redshift" {
+            // PostgreSQL standing in for Redshift: SUPER and JSON_PARSE in the destination schema.
+            _ = try Self.psql(url, "CREATE DOMAIN \(schema).super AS jsonb")
+            _ = try Self.psql(
+                url, "CREATE FUNCTION \(schema).json_parse(text) RETURNS \(schema).super LANGUAGE SQL IMMUTABLE AS $$ SELECT $1::jsonb $$")
+            config["properties_data_type"] = "super"
+        }
         let log = try await Self.killDuringBackfill(
-            sandbox, model: model, destination: .object(["type": "Postgres", "config": config]), killAfter: .milliseconds(300),
+            sandbox, model: model, destination: .object(["type": .string(type), "config": .object(config)]), killAfter: .milliseconds(300),
             polls: 600
         ) {
             // The killed run's transaction was rolled back: nothing half-delivered is visible.

@@ -129,8 +129,12 @@ public enum DestinationConfig {
         case .bigQuery: return host(ofURL: "token_uri")
         case .s3, .awsS3, .s3Compatible: return host(ofURL: "endpoint_url")
         case .postgres, .redshift:
-            guard case .string(let host)? = config["host"], !host.isEmpty else { return [] }
-            return [("host", host)]
+            var found: [(field: String, host: String)] = []
+            if case .string(let host)? = config["host"], !host.isEmpty { found.append(("host", host)) }
+            if case .string(let url)? = config["copy_inputs"]?["endpoint_url"], let host = URLComponents(string: url)?.host, !host.isEmpty {
+                found.append(("copy_inputs.endpoint_url", host))
+            }
+            return found
         case .databricks:
             guard case .string(let host)? = config["server_hostname"], !host.isEmpty else { return [] }
             return [("server_hostname", host)]
@@ -290,7 +294,8 @@ public enum DestinationConfig {
         for key in ["s3_bucket", "region_name"] where (inputs[key]?.stringValue ?? "").isEmpty {
             throw invalid("'copy_inputs' missing required field: '\(key)'")
         }
-        let known: Set<String> = ["s3_bucket", "region_name", "s3_key_prefix", "authorization", "bucket_credentials"]
+        // `endpoint_url` (Hedgerow's): an S3-compatible store for the files, where Redshift can read them.
+        let known: Set<String> = ["s3_bucket", "region_name", "s3_key_prefix", "authorization", "bucket_credentials", "endpoint_url"]
         let unknown = inputs.keys.filter { !known.contains($0) }.sorted()
         guard unknown.isEmpty else {
             throw invalid("'copy_inputs' has unknown field/s: " + unknown.map { "'\($0)'" }.joined(separator: ", "))
