@@ -119,6 +119,7 @@ public struct HedgerowConfiguration: Sendable {
         }
         for (name, path) in [
             ("HEDGEROW_BIGQUERY_URL", \Destinations.Endpoints.bigQuery), ("HEDGEROW_SNOWFLAKE_URL", \Destinations.Endpoints.snowflake),
+            ("HEDGEROW_DATABRICKS_URL", \Destinations.Endpoints.databricks),
         ] {
             guard let url = environment[name], !url.isEmpty else { continue }
             guard let scheme = URLComponents(string: url)?.scheme?.lowercased(), scheme == "http" || scheme == "https",

@@ -102,17 +102,20 @@ public struct NoOpDestination: Destination {
 /// The destinations this build delivers to; the API refuses every other type.
 public enum Destinations {
     public static let deliverable: Set<DestinationType> = [
-        .noOp, .postgres, .http, .s3, .awsS3, .s3Compatible, .bigQuery, .snowflake, .azureBlob, .redshift,
+        .noOp, .postgres, .http, .s3, .awsS3, .s3Compatible, .bigQuery, .snowflake, .azureBlob, .redshift, .databricks,
     ]
 
     /// Where the warehouses' APIs are, when an operator points them elsewhere (tests, private
-    /// deployments): `HEDGEROW_BIGQUERY_URL`, `HEDGEROW_SNOWFLAKE_URL`; nil for the public services.
+    /// deployments): `HEDGEROW_BIGQUERY_URL`, `HEDGEROW_SNOWFLAKE_URL`, `HEDGEROW_DATABRICKS_URL`; nil for
+    /// the public services.
     public struct Endpoints: Sendable {
         public var bigQuery: String?
         public var snowflake: String?
-        public init(bigQuery: String? = nil, snowflake: String? = nil) {
+        public var databricks: String?
+        public init(bigQuery: String? = nil, snowflake: String? = nil, databricks: String? = nil) {
             self.bigQuery = bigQuery
             self.snowflake = snowflake
+            self.databricks = databricks
         }
     }
 
@@ -131,6 +134,7 @@ public enum Destinations {
         case .snowflake: SnowflakeDestination(connector: connector, baseURL: endpoints.snowflake)
         case .azureBlob: AzureBlobDestination(options: azureBlob, connector: connector)
         case .redshift: RedshiftDestination(logger: logger, connector: connector, s3: s3)
+        case .databricks: DatabricksDestination(connector: connector, baseURL: endpoints.databricks)
         default: nil
         }
     }

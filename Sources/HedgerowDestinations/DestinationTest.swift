@@ -88,6 +88,15 @@ public struct DestinationTest: Sendable {
                         "The table exists, or the user may create tables in the schema (a temporary probe table is created and dropped)."
                 ),
             ]
+        case .databricks:
+            steps = [
+                Step(
+                    name: "Verify the service principal",
+                    description: "A token is requested at the workspace with the service principal's client ID and secret."),
+                Step(
+                    name: "Check the warehouse, catalog and schema",
+                    description: "A statement runs on the SQL warehouse of http_path, in the configured catalog and schema."),
+            ]
         case .azureBlob:
             steps = [
                 Step(
@@ -135,6 +144,8 @@ public struct DestinationTest: Sendable {
                 return try await SnowflakeDestination(connector: connector, baseURL: endpoints.snowflake).check(step: index, config: config)
             case .s3, .awsS3, .s3Compatible: return try await runS3(index, config, connector)
             case .azureBlob: return try await AzureBlobDestination(connector: connector).check(step: index, config: config)
+            case .databricks:
+                return try await DatabricksDestination(connector: connector, baseURL: endpoints.databricks).check(step: index, config: config)
             case .postgres, .redshift: return try await runPostgres(index, config, connector, logger)
             case .http: return try await runHTTP(config, connector)
             default: return .passed

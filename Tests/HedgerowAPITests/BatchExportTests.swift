@@ -95,8 +95,8 @@ struct BatchExportTests {
             changes: [("destination", .object(["type": "Kafka"]))], code: "invalid_choice", detail: "\"Kafka\" is not a valid choice.",
             attr: "destination__type"),
         Invalid(
-            changes: [("destination", .object(["type": "Databricks", "config": .object([:])]))], code: "invalid_input",
-            detail: "Destination type Databricks is not supported by this server yet", attr: "destination"),
+            changes: [("destination", .object(["type": "Databricks", "config": .object(["catalog": "c"])]))], code: "invalid_input",
+            detail: "Configuration missing required field: 'http_path'", attr: "destination"),
         Invalid(
             changes: [("destination", .object(["type": "S3", "config": .object(["region": "us-east-1", "prefix": "p"])]))],
             code: "invalid_input", detail: "Configuration missing required field: 'bucket_name'", attr: "destination"),

@@ -355,7 +355,7 @@ struct CLITests {
             let (refused, _) = try Self.curl(
                 auth + [
                     "-d",
-                    #"{"name": "rs", "interval": "hour", "destination": {"type": "Redshift", "config": {"host": "h", "user": "u", "password": "\#(secret)", "database": "d"}}}"#,
+                    #"{"name": "rs", "interval": "hour", "destination": {"type": "Redshift", "config": {"host": "h", "user": "u", "password": "\#(secret)", "database": "d", "properties_data_type": "json"}}}"#,
                     base,
                 ])
             #expect(refused == 400)

@@ -266,6 +266,11 @@ public enum DestinationConfig {
                 "Configuration missing required field: '\(missing)' (or give the id of a '\(kind.rawValue)' integration as 'integration_id')",
                 attr: "destination")
         }
+        if type == .databricks, let path = merged["http_path"]?.stringValue, !path.contains("/warehouses/") {
+            throw APIError.invalidInput(
+                "http_path must name a SQL warehouse (/sql/1.0/warehouses/<id>): Databricks exports run on SQL warehouses",
+                attr: "destination")
+        }
         if type == .azureBlob, let text = merged["connection_string"]?.stringValue, AzureConnectionString.parse(text) == nil {
             throw APIError.invalidInput(
                 "The connection string must name an AccountName with an AccountKey or a SharedAccessSignature", attr: "destination")

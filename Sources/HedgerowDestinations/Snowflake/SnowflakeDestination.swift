@@ -291,80 +291,18 @@ public struct SnowflakeDestination: Destination {
     }
 }
 
-/// The attempt's Parquet files: encoded to a local temporary file (memory stays at a row group),
-/// then `PUT` into the stage table's stage and uploaded where the PUT's `stageInfo` points.
-struct StageFiles {
-    let columns: [FileColumn]
-    let stage: String
-    let directory: String
-    let connector: OutboundConnector
-    /// The stage path the attempt's files go under.
-    let prefix = "hedgerow"
-    private(set) var count = 0
-    private var encoder: (any FileEncoder)?
-    private var handle: FileHandle?
-    private var path: String?
-    private(set) var currentSize = 0
-
-    init(columns: [FileColumn], stage: String, directory: String, connector: OutboundConnector) {
-        self.columns = columns
-        self.stage = stage
-        self.directory = directory
-        self.connector = connector
-    }
-
-    var fileName: String { "\(stage.lowercased())-\(count).parquet" }
-
-    mutating func append(_ row: [FileValue]) throws {
-        if encoder == nil {
-            switch FileFormat.parquet.encoder(columns: columns, compression: .zstd) {
-            case .success(let made): encoder = made
-            case .failure(let error): throw DestinationError(kind: "EncodingError", message: error.description, retryable: false)
-            }
-            let path = directory + "/hedgerow-" + UUID().uuidString.lowercased() + ".parquet"
-            guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
-                let handle = FileHandle(forWritingAtPath: path)
-            else {
-                throw DestinationError(kind: "LocalFileError", message: "cannot write a temporary file in \(directory)", retryable: true)
-            }
-            self.path = path
-            self.handle = handle
-            currentSize = 0
-        }
-        encoder?.append(row)
-        currentSize = encoder?.approximateSize ?? 0
-    }
-
-    mutating func endBatch() {
-        guard let encoder else { return }
-        encoder.endBatch()
-        handle?.write(Data(encoder.takeOutput()))
-    }
-
-    /// Ends the current file and puts it into the stage; its size (0 when there was none).
+extension StageFiles {
+    /// Ends the current file and puts it into the Snowflake stage table's stage, uploading it where
+    /// the PUT's `stageInfo` points; its size (0 when there was none).
     mutating func put(client: SnowflakeClient, session: SnowflakeClient.Session) async throws -> Int {
-        guard let encoder, let handle, let path else { return 0 }
-        encoder.finish()
-        handle.write(Data(encoder.takeOutput()))
-        try? handle.close()
-        self.encoder = nil
-        self.handle = nil
-        defer {
-            try? FileManager.default.removeItem(atPath: path)
-            self.path = nil
-        }
-        let size = Int((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0)
         let name = fileName
-        count += 1
+        guard let local = try finishLocal() else { return 0 }
+        defer { try? FileManager.default.removeItem(atPath: local.path) }
         let answer = try await client.put(
             "PUT 'file:///hedgerow/\(name)' @%\(stage)/\(prefix) AUTO_COMPRESS = FALSE OVERWRITE = TRUE", session: session)
-        try await StageUpload(connector: connector).upload(path: path, size: size, name: name, stageInfo: answer["stageInfo"] ?? .null)
-        return size
-    }
-
-    mutating func removeLocal() {
-        try? handle?.close()
-        if let path { try? FileManager.default.removeItem(atPath: path) }
+        try await StageUpload(connector: connector).upload(
+            path: local.path, size: local.size, name: name, stageInfo: answer["stageInfo"] ?? .null)
+        return local.size
     }
 }
 
