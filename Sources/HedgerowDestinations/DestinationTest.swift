@@ -145,7 +145,8 @@ public struct DestinationTest: Sendable {
             case .s3, .awsS3, .s3Compatible: return try await runS3(index, config, connector)
             case .azureBlob: return try await AzureBlobDestination(connector: connector).check(step: index, config: config)
             case .databricks:
-                return try await DatabricksDestination(connector: connector, baseURL: endpoints.databricks).check(step: index, config: config)
+                return try await DatabricksDestination(connector: connector, baseURL: endpoints.databricks).check(
+                    step: index, config: config)
             case .postgres, .redshift: return try await runPostgres(index, config, connector, logger)
             case .http: return try await runHTTP(config, connector)
             default: return .passed
