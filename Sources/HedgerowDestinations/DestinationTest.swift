@@ -112,8 +112,6 @@ public struct DestinationTest: Sendable {
             ]
         case .noOp:
             steps = [Step(name: "Nothing to check", description: "NoOp exports write nothing anywhere.")]
-        default:
-            return nil
         }
     }
 
