@@ -217,18 +217,11 @@ public struct S3Client: Sendable {
         _ method: String, key: String?, query: [(String, String)] = [], headers: [(String, String)] = [], body: [UInt8] = [],
         limit: Int = 16 << 20
     ) async throws(S3Error) -> Response {
-        var attempt = 0
-        while true {
-            attempt += 1
-            do {
-                return try await sendOnce(method, key: key, query: query, headers: headers, body: body, limit: limit)
-            } catch {
-                guard error.retryable, attempt < maximumAttempts else { throw error }
-                let delay = UInt64(250_000_000) << UInt64(attempt - 1)
-                do { try await Task.sleep(nanoseconds: delay) } catch {
-                    throw S3Error(code: "Cancelled", message: "the request was cancelled", status: nil, retryable: true)
-                }
-            }
+        try await withBackoff(
+            attempts: maximumAttempts, retryable: { $0.retryable },
+            cancelled: S3Error(code: "Cancelled", message: "the request was cancelled", status: nil, retryable: true)
+        ) { () async throws(S3Error) -> Response in
+            try await sendOnce(method, key: key, query: query, headers: headers, body: body, limit: limit)
         }
     }
 

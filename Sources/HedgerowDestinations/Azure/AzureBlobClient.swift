@@ -187,17 +187,11 @@ public struct AzureBlobClient: Sendable {
         _ method: String, blob: String?, query: [(String, String)] = [], headers: [(String, String)] = [], body: [UInt8] = [],
         limit: Int = 16 << 20
     ) async throws(AzureBlobError) -> Response {
-        var attempt = 0
-        while true {
-            attempt += 1
-            do {
-                return try await sendOnce(method, blob: blob, query: query, headers: headers, body: body, limit: limit)
-            } catch {
-                guard error.retryable, attempt < maximumAttempts else { throw error }
-                do { try await Task.sleep(nanoseconds: UInt64(250_000_000) << UInt64(attempt - 1)) } catch {
-                    throw AzureBlobError(code: "Cancelled", message: "the request was cancelled", status: nil, retryable: true)
-                }
-            }
+        try await withBackoff(
+            attempts: maximumAttempts, retryable: { $0.retryable },
+            cancelled: AzureBlobError(code: "Cancelled", message: "the request was cancelled", status: nil, retryable: true)
+        ) { () async throws(AzureBlobError) -> Response in
+            try await sendOnce(method, blob: blob, query: query, headers: headers, body: body, limit: limit)
         }
     }
 
