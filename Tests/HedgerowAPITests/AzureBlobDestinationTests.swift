@@ -173,6 +173,36 @@ struct AzureBlobDestinationTests {
         }
     }
 
+    @Test("The persons model goes to Azure Blob as files named after {table}, as to S3", arguments: TestBackend.available)
+    func persons(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let world = try await BatchExportTests.world(server)
+            try await ModelExportTests.seedPersons(server, team: world.team)
+            let container = try AzureBlobTestServer.makeContainer("persons")
+            let integration = try await Self.integration(server, world)
+            let destination: JSONObject = [
+                "type": "AzureBlob", "integration_id": .int(integration),
+                "config": .object(["container_name": .string(container), "prefix": "{table}", "file_format": "Parquet"]),
+            ]
+            let created = try await server.request(
+                "POST", world.base + "/", key: world.member.key,
+                json: .object(["name": "people", "model": "persons", "interval": "hour", "destination": .object(destination)]))
+            #expect(created.status == 201, "\(created.text)")
+            let id = created["id"]?.stringValue ?? ""
+            #expect(try await ModelExportTests.backfill(server, world, id, "2024-01-01T10:00:00Z", "2024-01-01T11:00:00Z").status == 201)
+            try await Self.engine(server).step()
+            #expect(try await ModelExportTests.lastRun(server, world, id)?["status"] == "Completed")
+            let blobs = try AzureBlobTestServer.blobs(container)
+            #expect(blobs.keys.sorted() == ["persons/" + Self.stem + ".parquet", "persons/" + Self.stem + "_manifest.json"])
+            let file = try ReferenceTools.temporaryFile(try #require(blobs["persons/" + Self.stem + ".parquet"]).bytes, suffix: ".parquet")
+            defer { try? FileManager.default.removeItem(at: file) }
+            let read = try ReferenceTools.python(
+                "import sys, json, pyarrow.parquet as pq; t = pq.read_table(sys.argv[1]); print(json.dumps(sorted(t.column('distinct_id').to_pylist())))",
+                arguments: [file.path])
+            #expect(try JSONParser.parse(Array(read)) == ["d1", "d2", "d3"])
+        }
+    }
+
     @Test("A SAS token in an inline connection string authenticates; PATCH keeps it; it is never shown", arguments: TestBackend.available)
     func sasToken(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in

@@ -171,6 +171,26 @@ struct DatabricksDestinationTests {
             try await run("2024-01-01T11:00:00Z", "2024-01-01T12:00:00Z")
             delivered = try rows()
             #expect(delivered.count == 3 && delivered[0][2] == "99" && delivered[0][4] == "{\"plan\":\"newer\"}", "\(delivered)")
+
+            // Sessions: a later end_timestamp replaces the row; urls arrive as ARRAY<STRING>.
+            let sessions = try await Self.export(
+                server, world, config: Self.config(schema: schema, table: "sessions"), integration: integration, model: "sessions")
+            try await ModelExportTests.pageviews(
+                server, world, session: RedshiftDestinationTests.session,
+                [("2024-01-01T10:05:00Z", "https://a.example/x"), ("2024-01-01T10:20:00Z", "https://a.example/y")])
+            for more in [[], [("2024-01-01T10:40:00Z", "https://a.example/z")]] {
+                if !more.isEmpty { try await ModelExportTests.pageviews(server, world, session: RedshiftDestinationTests.session, more) }
+                #expect(
+                    try await ModelExportTests.backfill(server, world, sessions, "2024-01-01T10:00:00Z", "2024-01-01T11:00:00Z").status
+                        == 201)
+                try await Self.engine(server).step()
+                #expect(try await ModelExportTests.lastRun(server, world, sessions)?["status"] == "Completed")
+            }
+            let stored = try DatabricksTestServers.query(
+                "SELECT session_id, CAST(end_timestamp AS VARCHAR), len(urls), typeof(urls) FROM sessions", schema: schema)
+            #expect(stored.count == 1)
+            #expect(stored.first?[1]?.hasPrefix("2024-01-01 10:40:00") == true, "\(stored)")
+            #expect(stored.first?[2] == "3" && stored.first?[3] == "VARCHAR[]", "\(stored)")
         }
     }
 
