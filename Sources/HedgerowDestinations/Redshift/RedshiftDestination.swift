@@ -180,10 +180,13 @@ public struct RedshiftDestination: Destination {
         try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
     }
 
-    /// Runs a `COPY … FROM 's3://…'`; its error names the manifest it read.
+    /// Runs a `COPY … FROM 's3://…'`; its error names the manifest it read. The statement carries
+    /// the COPY credentials, so the driver's own logging of it is kept below debug.
     func runCopy(_ connection: PostgresConnection, _ sql: String) async throws {
+        var quiet = logger
+        quiet.logLevel = max(logger.logLevel, .info)
         do {
-            try await run(connection, sql)
+            try await connection.query(PostgresQuery(unsafeSQL: sql), logger: quiet)
         } catch {
             let classified = Self.classify(error)
             let source = sql.split(separator: "'").dropFirst().first.map(String.init) ?? "S3"
