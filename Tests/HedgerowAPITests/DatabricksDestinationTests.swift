@@ -13,21 +13,20 @@ import Testing
 
 /// Databricks exports. Whole runs go to the workspace contract server (the documented OAuth M2M,
 /// Files API and Statement Execution contract, every request checked; COPY INTO and the SQL on
-/// DuckDB), and the client's statements and the events merge also run on brickhouse (real Delta
+/// DuckDB), and the client's statements also run on brickhouse (real Delta
 /// tables through Databricks' Statement Execution API).
 @Suite("Databricks destination")
 struct DatabricksDestinationTests {
     static func integration(
-        _ server: TestServer, _ world: BatchExportTests.World, secret: String = DatabricksTestServers.clientSecret
-    )
-        async throws -> Int64
-    {
+        _ server: TestServer, _ world: BatchExportTests.World, id: String = DatabricksTestServers.clientID,
+        secret: String = DatabricksTestServers.clientSecret
+    ) async throws -> Int64 {
         let result = try await server.request(
             "POST", "/api/environments/\(world.team)/integrations/", key: world.member.key,
             json: .object([
                 "kind": "databricks",
                 "config": .object([
-                    "server_hostname": "dbc-hedgerow.cloud.databricks.com", "client_id": .string(DatabricksTestServers.clientID),
+                    "server_hostname": "dbc-hedgerow.cloud.databricks.com", "client_id": .string(id),
                     "client_secret": .string(secret),
                 ]),
             ]))
@@ -216,6 +215,44 @@ struct DatabricksDestinationTests {
                 #expect(run["status"] == "Failed", "\(run)")
                 #expect(run["latest_error"]?.stringValue?.hasPrefix(kind) == true, "\(run)")
             }
+        }
+    }
+
+    @Test(
+        "A token the workspace revokes fails the attempt as retryable and is forgotten: the next attempt gets a new one",
+        arguments: TestBackend.available)
+    func revokedToken(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let world = try await BatchExportTests.world(server)
+            let schema = try DatabricksTestServers.makeSchema()
+            // A principal of its own, so that revoking its tokens leaves the other tests' alone.
+            let principal = "sp-" + schema
+            try DatabricksTestServers.addPrincipal(id: principal, secret: "secret-" + schema)
+            let integration = try await Self.integration(server, world, id: principal, secret: "secret-" + schema)
+            let id = try await Self.export(server, world, config: Self.config(schema: schema), integration: integration)
+            _ = try await S3DestinationTests.seed(server, team: world.team, count: 20)
+            // A first run caches a token; then the workspace revokes it.
+            try await Self.backfillHour(server, world, id)
+            try await Self.engine(server).step()
+            #expect(try await S3DestinationTests.runs(server, world, id).first?["status"] == "Completed")
+            try DatabricksTestServers.revokeTokens(of: principal)
+            try await Self.backfillHour(server, world, id)
+            try await Self.engine(server).step()
+            func newest() async throws -> JSONValue? {
+                try await server.request("GET", world.base + "/\(id)/runs/?ordering=-created_at", key: world.member.key)["results"]?
+                    .arrayValue?.first
+            }
+            let second = try #require(try await newest())
+            #expect(second["status"] == "FailedRetryable", "\(second)")
+            #expect(second["latest_error"]?.stringValue?.hasPrefix("DatabricksTokenRejected") == true, "\(second)")
+            try await server.database.transaction {
+                try await $0.execute(
+                    "UPDATE batch_export_runs SET next_attempt_at = 0 WHERE batch_export_id = $1 AND status = 'FailedRetryable'",
+                    [.text(id)])
+            }
+            try await Self.engine(server).step()
+            #expect(try await newest()?["status"] == "Completed")
+            #expect(try DatabricksTestServers.query("SELECT count(*) FROM events", schema: schema).first?.first == "20")
         }
     }
 

@@ -60,6 +60,16 @@ public enum DatabricksTestServers {
         return rows.map { $0.map { $0 as? String } }
     }
 
+    /// Registers another service principal (a test of its own that revokes its tokens).
+    public static func addPrincipal(id: String, secret: String) throws {
+        _ = try control("/_control/principal", "{\"client_id\": \"\(id)\", \"client_secret\": \"\(secret)\"}")
+    }
+
+    /// Revokes the tokens the contract server issued to a principal (a workspace revoking them early).
+    public static func revokeTokens(of id: String) throws {
+        _ = try control("/_control/revoke-tokens", "{\"client_id\": \"\(id)\"}")
+    }
+
     /// Every request the contract server answered, in order.
     public static func log() throws -> [[String: Any]] {
         let answer = try control("/_control/log")

@@ -38,7 +38,8 @@ PORT, DIR, CLIENT_ID, CLIENT_SECRET, WAREHOUSE = int(sys.argv[1]), sys.argv[2], 
 SCHEMAS = set(sys.argv[6:])
 LOCK = threading.RLock()
 DB = duckdb.connect()
-TOKENS = set()
+TOKENS = {}  # token -> client id
+PRINCIPALS = {CLIENT_ID: CLIENT_SECRET}
 STATEMENTS = {}  # id -> {"body": ..., "polls": n, "answer": ...}
 LOADED = {}  # table -> set of file paths COPY INTO loaded
 LOG = []
@@ -182,12 +183,13 @@ class Handler(BaseHTTPRequestHandler):
                 given = base64.b64decode(self.headers.get("Authorization", "")[6:]).decode()
             except Exception:
                 given = ""
-            if not self.headers.get("Authorization", "").startswith("Basic ") or given != CLIENT_ID + ":" + CLIENT_SECRET:
+            principal, _, secret = given.partition(":")
+            if not self.headers.get("Authorization", "").startswith("Basic ") or PRINCIPALS.get(principal) != secret or not secret:
                 return self.reply(401, {"error": "invalid_client", "error_description": "Client authentication failed"})
             if form.get("grant_type") != ["client_credentials"] or form.get("scope") != ["all-apis"]:
                 return self.reply(400, {"error": "invalid_request", "error_description": "grant_type=client_credentials and scope=all-apis are required"})
             token = "dapi" + uuid.uuid4().hex
-            TOKENS.add(token)
+            TOKENS[token] = principal
             return self.reply(200, {"access_token": token, "token_type": "Bearer", "expires_in": 3600, "scope": "all-apis"})
         if parts.path.startswith("/_control/"):
             return self.control(parts.path, data)
@@ -299,6 +301,17 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 SCHEMAS.add(qualified)
                 DB.execute('CREATE SCHEMA IF NOT EXISTS "%s"' % qualified.replace(".", "__"))
+            return self.reply(204)
+        if path == "/_control/principal":
+            request = json.loads(data)
+            with LOCK:
+                PRINCIPALS[request["client_id"]] = request["client_secret"]
+            return self.reply(204)
+        if path == "/_control/revoke-tokens":
+            request = json.loads(data)
+            with LOCK:
+                for token in [t for t, p in TOKENS.items() if p == request["client_id"]]:
+                    del TOKENS[token]
             return self.reply(204)
         if path == "/_control/log":
             with LOCK:

@@ -99,7 +99,10 @@ struct DatabricksClient: Sendable {
     /// resource or a stopped warehouse fail the run; anything else is tried again.
     static func error(code: String, message: String, status: Int?) -> DestinationError {
         if status == 401 || code == "UNAUTHENTICATED" {
-            return DestinationError(kind: "DatabricksAuthenticationError", message: message, retryable: false)
+            // The token endpoint issued the token a moment ago; the workspace refusing it now means it
+            // was revoked or expired early. The destination forgets it and the run is tried again
+            // with a new one (refused client credentials fail at the token endpoint instead).
+            return DestinationError(kind: "DatabricksTokenRejected", message: message, retryable: true)
         }
         if status == 403 || code == "PERMISSION_DENIED" || message.contains("INSUFFICIENT_PERMISSIONS") {
             return DestinationError(kind: "DatabricksInsufficientPermissionsError", message: message, retryable: false)
@@ -201,8 +204,17 @@ actor DatabricksTokenCache {
     static let shared = DatabricksTokenCache()
     private var tokens: [String: DatabricksClient.AccessToken] = [:]
 
+    static func key(_ client: DatabricksClient) -> String {
+        client.baseURL + "\u{0}" + client.clientID + "\u{0}" + SHA256.hash(data: Array(client.clientSecret.utf8)).description
+    }
+
+    /// Forgets a service principal's token (the workspace refused it).
+    func forget(_ client: DatabricksClient) {
+        tokens[Self.key(client)] = nil
+    }
+
     func token(for client: DatabricksClient) async throws -> String {
-        let key = client.baseURL + "\u{0}" + client.clientID + "\u{0}" + SHA256.hash(data: Array(client.clientSecret.utf8)).description
+        let key = Self.key(client)
         if let cached = tokens[key], cached.renewAt > Date() { return cached.value }
         let fresh = try await client.requestToken()
         tokens[key] = fresh

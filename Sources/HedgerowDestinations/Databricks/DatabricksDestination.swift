@@ -104,7 +104,13 @@ public struct DatabricksDestination: Destination {
         return try await connector.withHTTPClient(host: connectionHost(settings), readTimeout: .seconds(600)) { http in
             let client = client(settings, http: http)
             let token = try await DatabricksTokenCache.shared.token(for: client)
-            return try await deliver(records, context: context, settings: settings, client: client, token: token, afterBatch: afterBatch)
+            do {
+                return try await deliver(
+                    records, context: context, settings: settings, client: client, token: token, afterBatch: afterBatch)
+            } catch let error as DestinationError where error.kind == "DatabricksTokenRejected" {
+                await DatabricksTokenCache.shared.forget(client)
+                throw error
+            }
         }
     }
 
