@@ -124,7 +124,7 @@ public enum Destinations {
         _ type: DestinationType, logger: Logger, connector: OutboundConnector, allowInsecureHTTP: Bool = false,
         s3: S3Destination.Options = S3Destination.Options(), azureBlob: AzureBlobDestination.Options = AzureBlobDestination.Options(),
         endpoints: Endpoints = Endpoints()
-    ) -> (any Destination)? {
+    ) -> any Destination {
         switch type {
         case .noOp: NoOpDestination()
         case .postgres: PostgresDestination(logger: logger, connector: connector)
@@ -135,7 +135,6 @@ public enum Destinations {
         case .azureBlob: AzureBlobDestination(options: azureBlob, connector: connector)
         case .redshift: RedshiftDestination(logger: logger, connector: connector, s3: s3)
         case .databricks: DatabricksDestination(connector: connector, baseURL: endpoints.databricks)
-        default: nil
         }
     }
 }

@@ -149,32 +149,52 @@ enum ObjectFiles {
         let split = settings.maximumFileBytes != nil
         var files: [FileRecord] = []
         var result = DeliveryResult(records: 0, bytes: 0)
+        do {
+            try await writeFiles(
+                columns: rows.columns, next: rows.next, store: store, settings: settings,
+                key: {
+                    dataKey(prefix: prefix, base: base, index: split ? $0 : nil, format: settings.format, compression: settings.compression)
+                },
+                files: &files, result: &result, afterBatch: afterBatch)
+            if context.run.attempt > 1 {
+                try await removeLeftovers(store: store, prefix: prefix, base: base, keep: Set(files.map(\.key)))
+            }
+            try await writeManifest(store: store, prefix: prefix, base: base, files: files, result: result, context: context)
+        } catch {
+            throw store.destinationError(error)
+        }
+        return result
+    }
+
+    /// Encodes rows into files of `settings.format`, each streamed up as it is written (parts with
+    /// a few in flight) and ended at `settings.maximumFileBytes`; file `n` is named `key(n)`. `files`
+    /// holds every file completed, also when this throws; an upload in progress is dropped then.
+    static func writeFiles(
+        columns: [FileColumn], next: () async throws -> [[FileValue]]?, store: some ObjectStore, settings: ObjectFileSettings,
+        key: (Int) -> String, files: inout [FileRecord], result: inout DeliveryResult,
+        afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
+    ) async throws {
         var upload = ObjectUpload(store: store, settings: settings)
         do {
             try await withThrowingTaskGroup(of: UploadedPart.self) { parts in
                 var encoder: (any FileEncoder)?
-                func key() -> String {
-                    dataKey(
-                        prefix: prefix, base: base, index: split ? files.count : nil, format: settings.format,
-                        compression: settings.compression)
-                }
                 func finishFile() async throws {
                     guard let current = encoder else { return }
                     current.finish()
                     upload.append(current.takeOutput())
-                    let name = key()
+                    let name = key(files.count)
                     let (bytes, sha256) = try await upload.finish(key: name, parts: &parts)
                     files.append(FileRecord(key: name, records: current.records, bytes: bytes, sha256: sha256))
                     result.bytes += Int64(bytes)
                     encoder = nil
                 }
-                while let batch = try await rows.next() {
+                while let batch = try await next() {
                     for row in batch {
                         let current: any FileEncoder
                         if let encoder {
                             current = encoder
                         } else {
-                            switch settings.format.encoder(columns: rows.columns, compression: settings.compression) {
+                            switch settings.format.encoder(columns: columns, compression: settings.compression) {
                             case .success(let made): current = made
                             case .failure(let error):
                                 throw DestinationError(kind: "InvalidConfiguration", message: error.description, retryable: false)
@@ -188,22 +208,17 @@ enum ObjectFiles {
                     if let current = encoder {
                         current.endBatch()
                         upload.append(current.takeOutput())
-                        try await upload.sendFullParts(key: key(), parts: &parts)
+                        try await upload.sendFullParts(key: key(files.count), parts: &parts)
                     }
                     try await afterBatch(result)
                 }
                 try await finishFile()
             }
-            if context.run.attempt > 1 {
-                try await removeLeftovers(store: store, prefix: prefix, base: base, keep: Set(files.map(\.key)))
-            }
-            try await writeManifest(store: store, prefix: prefix, base: base, files: files, result: result, context: context)
         } catch {
             // The task group has cancelled and awaited the parts on their way; drop the upload.
             await upload.abort()
-            throw store.destinationError(error)
+            throw error
         }
-        return result
     }
 
     /// What earlier attempts of this interval left: data files this attempt did not write (a

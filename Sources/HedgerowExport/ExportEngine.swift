@@ -249,16 +249,10 @@ public struct ExportEngine: Service {
             try await database.transaction {
                 try await log(export.id, run: run.id, "INFO", "Run started (attempt \(run.attempt)).", on: $0)
             }
-            guard
-                let destination = Destinations.make(
-                    export.destinationType, logger: logger, connector: OutboundConnector(policy: configuration.outbound),
-                    allowInsecureHTTP: configuration.allowInsecureHTTP, s3: configuration.s3, azureBlob: configuration.azureBlob,
-                    endpoints: configuration.endpoints)
-            else {
-                throw DestinationError(
-                    kind: "UnsupportedDestination", message: "\(export.destinationType.rawValue) is not delivered by this server",
-                    retryable: false)
-            }
+            let destination = Destinations.make(
+                export.destinationType, logger: logger, connector: OutboundConnector(policy: configuration.outbound),
+                allowInsecureHTTP: configuration.allowInsecureHTTP, s3: configuration.s3, azureBlob: configuration.azureBlob,
+                endpoints: configuration.endpoints)
             let runID = run.id
             let overlaps =
                 run.backfillID == nil

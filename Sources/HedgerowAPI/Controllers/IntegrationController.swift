@@ -8,7 +8,7 @@ struct IntegrationController: Sendable {
     func addRoutes(to routes: inout Routes) {
         let read = RequiredScope.scope("integration", .read)
         let write = RequiredScope.scope("integration", .write)
-        let parents: [(String, @Sendable (APIRequest) -> PersonParent)] = [
+        let parents: [(String, @Sendable (APIRequest) -> EnvironmentParent)] = [
             ("/api/environments/:project_id/integrations", { .environment($0.parameters["project_id"] ?? "") }),
             ("/api/projects/:project_id/integrations", { .project($0.parameters["project_id"] ?? "") }),
         ]

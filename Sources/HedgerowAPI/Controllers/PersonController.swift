@@ -7,7 +7,7 @@ struct PersonController: Sendable {
     func addRoutes(to routes: inout Routes) {
         let read = RequiredScope.scope("person", .read)
         let write = RequiredScope.scope("person", .write)
-        let parents: [(String, @Sendable (APIRequest) -> PersonParent)] = [
+        let parents: [(String, @Sendable (APIRequest) -> EnvironmentParent)] = [
             ("/api/environments/:project_id/persons", { .environment($0.parameters["project_id"] ?? "") }),
             ("/api/projects/:project_id/persons", { .project($0.parameters["project_id"] ?? "") }),
         ]

@@ -51,6 +51,17 @@ public struct AccessService: Sendable {
     }
 
     /// `/api/environments/{id}/...` (`@current`: the caller's current environment).
+    /// The environment an environment-scoped route names (persons, integrations): the
+    /// environment itself, or a project's main environment.
+    public func environmentID(
+        _ parent: EnvironmentParent, principal: Principal, on connection: any SQLConnection
+    ) async throws -> Int64 {
+        switch parent {
+        case .project(let id): try await project(id, principal: principal, on: connection).1.environment.id
+        case .environment(let id): try await environment(id, principal: principal, on: connection).environment.id
+        }
+    }
+
     public func environment(
         _ rawID: String, principal: Principal, on connection: any SQLConnection
     ) async throws
@@ -101,4 +112,11 @@ public struct AccessService: Sendable {
         try OrganizationService.checkKeyPolicy(organization, level: level)
         return EnvironmentAccess(environment: environment, organization: organization, level: level)
     }
+}
+
+/// Where an environment-scoped route points (`/api/environments/{id}/…` or `/api/projects/{id}/…`):
+/// an environment, or a project (its main environment).
+public enum EnvironmentParent: Sendable {
+    case project(String)
+    case environment(String)
 }

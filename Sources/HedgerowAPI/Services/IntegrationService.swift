@@ -31,23 +31,16 @@ public struct IntegrationService: Sendable {
         self.clock = clock
     }
 
-    func environmentID(_ parent: PersonParent, principal: Principal, on connection: any SQLConnection) async throws -> Int64 {
-        switch parent {
-        case .project(let id): try await access.project(id, principal: principal, on: connection).1.environment.id
-        case .environment(let id): try await access.environment(id, principal: principal, on: connection).environment.id
-        }
-    }
-
     func detail(_ integration: Integration, on connection: any SQLConnection) async throws -> IntegrationDetail {
         let user = try await integration.createdByID.asyncMap { try await users.find(id: $0, on: connection) }
         return IntegrationDetail(integration: integration, createdBy: user ?? nil)
     }
 
     public func list(
-        _ parent: PersonParent, kind: String?, limit: Int, offset: Int, principal: Principal
+        _ parent: EnvironmentParent, kind: String?, limit: Int, offset: Int, principal: Principal
     ) async throws -> (count: Int, page: [IntegrationDetail]) {
         try await database.read { connection in
-            let team = try await environmentID(parent, principal: principal, on: connection)
+            let team = try await access.environmentID(parent, principal: principal, on: connection)
             let filter: IntegrationKind?
             if let kind, !kind.isEmpty {
                 guard let known = IntegrationKind(rawValue: kind) else { return (0, []) }
@@ -62,19 +55,19 @@ public struct IntegrationService: Sendable {
         }
     }
 
-    public func retrieve(_ parent: PersonParent, id: String, principal: Principal) async throws -> IntegrationDetail {
+    public func retrieve(_ parent: EnvironmentParent, id: String, principal: Principal) async throws -> IntegrationDetail {
         try await database.read { connection in
-            let team = try await environmentID(parent, principal: principal, on: connection)
+            let team = try await access.environmentID(parent, principal: principal, on: connection)
             return try await detail(try await find(id, teamID: team, on: connection), on: connection)
         }
     }
 
     /// Checks the parent before the body is read (404/403 come before 400).
-    public func checkParent(_ parent: PersonParent, principal: Principal) async throws {
-        _ = try await database.read { try await environmentID(parent, principal: principal, on: $0) }
+    public func checkParent(_ parent: EnvironmentParent, principal: Principal) async throws {
+        _ = try await database.read { try await access.environmentID(parent, principal: principal, on: $0) }
     }
 
-    public func create(_ parent: PersonParent, body: JSONValue, principal: Principal) async throws -> IntegrationDetail {
+    public func create(_ parent: EnvironmentParent, body: JSONValue, principal: Principal) async throws -> IntegrationDetail {
         let input = try IntegrationInput.parse(body)
         for host in Self.hosts(input) {
             if let reason = outbound.refusal(forHost: host) {
@@ -83,7 +76,7 @@ public struct IntegrationService: Sendable {
         }
         let sealed = input.secrets.isEmpty ? nil : try secrets.seal(input.secrets)
         return try await database.transaction { connection in
-            let team = try await environmentID(parent, principal: principal, on: connection)
+            let team = try await access.environmentID(parent, principal: principal, on: connection)
             let integration = try await integrations.insert(
                 teamID: team, kind: input.kind, config: input.config, sealedSecrets: sealed, createdAt: clock(),
                 createdByID: principal.user.id, on: connection)
@@ -92,9 +85,9 @@ public struct IntegrationService: Sendable {
     }
 
     /// Refused while a batch export of the environment refers to the integration.
-    public func delete(_ parent: PersonParent, id: String, principal: Principal) async throws {
+    public func delete(_ parent: EnvironmentParent, id: String, principal: Principal) async throws {
         try await database.transaction { connection in
-            let team = try await environmentID(parent, principal: principal, on: connection)
+            let team = try await access.environmentID(parent, principal: principal, on: connection)
             let integration = try await find(id, teamID: team, on: connection)
             let (_, rows) = try await exports.page(teamIDs: [team], limit: Int(Int32.max), offset: 0, on: connection)
             for row in rows {

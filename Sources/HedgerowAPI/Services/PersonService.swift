@@ -1,12 +1,6 @@
 import HedgerowCore
 import HedgerowStore
 
-/// Where a persons route points: an environment, or a project (its main environment).
-public enum PersonParent: Sendable {
-    case project(String)
-    case environment(String)
-}
-
 /// A person as the API shows it: with its distinct ids.
 public struct PersonDetail: Sendable {
     public var person: Person
@@ -25,27 +19,20 @@ public struct PersonService: Sendable {
         self.clock = clock
     }
 
-    func environmentID(_ parent: PersonParent, principal: Principal, on connection: any SQLConnection) async throws -> Int64 {
-        switch parent {
-        case .project(let id): try await access.project(id, principal: principal, on: connection).1.environment.id
-        case .environment(let id): try await access.environment(id, principal: principal, on: connection).environment.id
-        }
-    }
-
     public func list(
-        _ parent: PersonParent, distinctID: String?, limit: Int, offset: Int, principal: Principal
+        _ parent: EnvironmentParent, distinctID: String?, limit: Int, offset: Int, principal: Principal
     ) async throws -> (count: Int, page: [PersonDetail]) {
         try await database.read { connection in
-            let team = try await environmentID(parent, principal: principal, on: connection)
+            let team = try await access.environmentID(parent, principal: principal, on: connection)
             let (count, page) = try await persons.list(teamID: team, distinctID: distinctID, limit: limit, offset: offset, on: connection)
             let ids = try await persons.distinctIDs(teamID: team, personUUIDs: page.map(\.uuid), on: connection)
             return (count, page.map { PersonDetail(person: $0, distinctIDs: ids[$0.uuid] ?? []) })
         }
     }
 
-    public func retrieve(_ parent: PersonParent, id: String, principal: Principal) async throws -> PersonDetail {
+    public func retrieve(_ parent: EnvironmentParent, id: String, principal: Principal) async throws -> PersonDetail {
         try await database.read { connection in
-            let team = try await environmentID(parent, principal: principal, on: connection)
+            let team = try await access.environmentID(parent, principal: principal, on: connection)
             let person = try await find(id, teamID: team, on: connection)
             let ids = try await persons.distinctIDs(teamID: team, personUUIDs: [person.uuid], on: connection)
             return PersonDetail(person: person, distinctIDs: ids[person.uuid] ?? [])
@@ -55,9 +42,9 @@ public struct PersonService: Sendable {
     /// Marks the person deleted (a new version, so that the persons export carries
     /// `is_deleted = true` for each of its distinct ids). A later event of one of those distinct
     /// ids makes a new person.
-    public func delete(_ parent: PersonParent, id: String, principal: Principal) async throws {
+    public func delete(_ parent: EnvironmentParent, id: String, principal: Principal) async throws {
         try await database.transaction { connection in
-            let team = try await environmentID(parent, principal: principal, on: connection)
+            let team = try await access.environmentID(parent, principal: principal, on: connection)
             var person = try await find(id, teamID: team, forUpdate: true, on: connection)
             person.isDeleted = true
             person.version += 1

@@ -90,6 +90,11 @@ public struct AzureBlobClient: Sendable {
 
     /// `scheme://host[:port][/path]`, without a trailing slash.
     public let endpoint: String
+    /// The endpoint's parts, read once: `scheme://host[:port]`, its host, and its path (the
+    /// account, on emulators that address it by path) without a trailing slash.
+    let origin: String
+    public let host: String
+    let basePath: String
     public let container: String
     public let credential: Credential
     public var maximumAttempts = 4
@@ -109,12 +114,14 @@ public struct AzureBlobClient: Sendable {
             credential = .sas(token)
         }
         endpoint = connectionString.blobEndpoint
+        let components = URLComponents(string: endpoint)
+        host = components?.host ?? ""
+        origin = "\(components?.scheme ?? "https")://\(host)" + (components?.port.map { ":\($0)" } ?? "")
+        let path = components?.percentEncodedPath ?? ""
+        basePath = path.hasSuffix("/") ? String(path.dropLast()) : path
         self.container = container
         self.http = http
     }
-
-    /// The host requests connect to.
-    public var host: String { URLComponents(string: endpoint)?.host ?? "" }
 
     // MARK: Calls
 
@@ -177,8 +184,7 @@ public struct AzureBlobClient: Sendable {
     /// The request path of a blob (or of the container): the endpoint's own path, the container,
     /// and the name with each segment percent-encoded.
     func path(blob: String?) -> String {
-        let base = URLComponents(string: endpoint)?.percentEncodedPath ?? ""
-        var path = (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/" + SigV4Signer.encode(container)
+        var path = basePath + "/" + SigV4Signer.encode(container)
         if let blob { path += "/" + SigV4Signer.encode(blob, keepSlash: true) }
         return path
     }
@@ -216,8 +222,6 @@ public struct AzureBlobClient: Sendable {
         case .sas(let token):
             queryString += (queryString.isEmpty ? "" : "&") + token
         }
-        let components = URLComponents(string: endpoint)
-        let origin = "\(components?.scheme ?? "https")://\(components?.host ?? "")" + (components?.port.map { ":\($0)" } ?? "")
         var request = HTTPClientRequest(url: origin + path + (queryString.isEmpty ? "" : "?" + queryString))
         request.method = HTTPMethod(rawValue: method)
         for (name, value) in all { request.headers.add(name: name, value: value) }

@@ -93,8 +93,8 @@ public struct DatabricksDestination: Destination {
             warehouseID: settings.warehouseID, http: http)
     }
 
-    var connectionHost: (Settings) -> String {
-        { settings in baseURL.flatMap { URLComponents(string: $0)?.host } ?? settings.host }
+    func connectionHost(_ settings: Settings) -> String {
+        baseURL.flatMap { URLComponents(string: $0)?.host } ?? settings.host
     }
 
     public func deliver(
@@ -121,6 +121,11 @@ public struct DatabricksDestination: Destination {
         func sql(_ text: String, _ parameters: [DatabricksClient.Parameter] = []) async throws {
             try await client.statement(text, token: token, catalog: settings.catalog, schema: settings.schema, parameters: parameters)
         }
+        /// Drops an attempt's stage table and volume (its files go with the volume).
+        func drop(_ name: String) async throws {
+            try await sql("DROP TABLE IF EXISTS \(Self.quote(name))")
+            try await sql("DROP VOLUME IF EXISTS \(Self.quote(name))")
+        }
         let rows = WarehouseRows(records)
         let columns = rows.columns
         let final = Self.quote(settings.table)
@@ -128,9 +133,7 @@ public struct DatabricksDestination: Destination {
         // What earlier attempts of the run left behind.
         if context.run.attempt > 1 {
             for attempt in 1..<context.run.attempt {
-                let earlier = Self.stageName(runID: context.run.id, attempt: attempt)
-                try await sql("DROP TABLE IF EXISTS \(Self.quote(earlier))")
-                try await sql("DROP VOLUME IF EXISTS \(Self.quote(earlier))")
+                try await drop(Self.stageName(runID: context.run.id, attempt: attempt))
             }
         }
         let definition = columns.map { "\(Self.quote($0.name)) \(Self.type(of: $0, variant: settings.variant))" }.joined(separator: ", ")
@@ -161,8 +164,7 @@ public struct DatabricksDestination: Destination {
             }
             try await upload()
             if result.records > 0 {
-                let stageDefinition = columns.map { "\(Self.quote($0.name)) \(Self.type(of: $0, variant: settings.variant))" }
-                try await sql("CREATE TABLE \(Self.quote(stage)) (\(stageDefinition.joined(separator: ", "))) USING DELTA")
+                try await sql("CREATE TABLE \(Self.quote(stage)) (\(definition)) USING DELTA")
                 try await sql(Self.copyStatement(stage: stage, volume: volume, columns: columns, variant: settings.variant))
                 try await sql(
                     Self.mergeStatement(
@@ -170,12 +172,10 @@ public struct DatabricksDestination: Destination {
                         rule: WarehouseRows.mergeRule(model: records.model), schemaEvolution: settings.schemaEvolution))
             }
         } catch {
-            try? await sql("DROP TABLE IF EXISTS \(Self.quote(stage))")
-            try? await sql("DROP VOLUME IF EXISTS \(Self.quote(stage))")
+            try? await drop(stage)
             throw error
         }
-        try await sql("DROP TABLE IF EXISTS \(Self.quote(stage))")
-        try await sql("DROP VOLUME IF EXISTS \(Self.quote(stage))")
+        try await drop(stage)
         return result
     }
 

@@ -61,61 +61,24 @@ extension RedshiftDestination {
     ) async throws -> (manifest: String, result: DeliveryResult) {
         let indices = columns.map { column in rows.columns.firstIndex { $0.name == column.name }! }
         let store = S3ObjectStore(client: client, headers: [])
-        let settings = try ObjectFileSettings(
+        var settings = try ObjectFileSettings(
             ["file_format": "Parquet", "compression": "zstd"], partSize: s3.partSize, uploadsInFlight: s3.uploadsInFlight)
+        settings.maximumFileBytes = Self.bytesPerFile
         let stem = Self.stem(copy, context: context)
-        var files: [(key: String, size: Int)] = []
+        var files: [ObjectFiles.FileRecord] = []
         var result = DeliveryResult(records: 0, bytes: 0)
-        var upload = ObjectUpload(store: store, settings: settings)
         do {
-            try await withThrowingTaskGroup(of: UploadedPart.self) { parts in
-                var encoder: (any FileEncoder)?
-                func key() -> String { stem + "-\(files.count).parquet" }
-                func finishFile() async throws {
-                    guard let current = encoder else { return }
-                    current.finish()
-                    upload.append(current.takeOutput())
-                    let name = key()
-                    uploaded.append(name)
-                    let (size, _) = try await upload.finish(key: name, parts: &parts)
-                    files.append((name, size))
-                    result.bytes += Int64(size)
-                    encoder = nil
-                }
-                while let batch = try await rows.next() {
-                    for values in batch {
-                        let current: any FileEncoder
-                        if let encoder {
-                            current = encoder
-                        } else {
-                            switch FileFormat.parquet.encoder(columns: columns, compression: .zstd) {
-                            case .success(let made): current = made
-                            case .failure(let error):
-                                throw DestinationError(kind: "EncodingError", message: error.description, retryable: false)
-                            }
-                            encoder = current
-                        }
-                        current.append(indices.map { values[$0] })
-                        result.records += 1
-                        if current.approximateSize >= Self.bytesPerFile { try await finishFile() }
-                    }
-                    if let current = encoder {
-                        current.endBatch()
-                        upload.append(current.takeOutput())
-                        uploaded.append(key())
-                        try await upload.sendFullParts(key: key(), parts: &parts)
-                    }
-                    try await afterBatch(result)
-                }
-                try await finishFile()
-            }
+            defer { uploaded += files.map(\.key) }
+            try await ObjectFiles.writeFiles(
+                columns: columns, next: { try await rows.next()?.map { values in indices.map { values[$0] } } }, store: store,
+                settings: settings, key: { stem + "-\($0).parquet" }, files: &files, result: &result, afterBatch: afterBatch)
             let manifestKey = stem + "_manifest.json"
             uploaded.append(manifestKey)
             try await client.putObject(
-                manifestKey, body: Self.manifest(bucket: copy.bucket, files: files), headers: [("Content-Type", "application/json")])
+                manifestKey, body: Self.manifest(bucket: copy.bucket, files: files.map { ($0.key, $0.bytes) }),
+                headers: [("Content-Type", "application/json")])
             return (manifestKey, result)
         } catch {
-            await upload.abort()
             throw store.destinationError(error)
         }
     }
