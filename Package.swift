@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         .systemLibrary(
@@ -125,10 +126,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "HedgerowConsole",
+            dependencies: [
+                "HedgerowAPI",
+                "HedgerowCore",
+                "HedgerowDestinations",
+                "HedgerowStore",
+                .product(name: "Mustache", package: "swift-mustache"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "hedgerow",
             dependencies: [
                 "HedgerowAPI",
+                "HedgerowConsole",
                 "HedgerowExport",
                 "HedgerowCore",
                 "HedgerowStore",
@@ -187,6 +200,7 @@ let package = Package(
             name: "HedgerowAPITests",
             dependencies: [
                 "HedgerowAPI",
+                "HedgerowConsole",
                 "HedgerowS3",
                 "HedgerowTestSupport",
                 "HedgerowExport",

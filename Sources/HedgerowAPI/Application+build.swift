@@ -50,34 +50,43 @@ public struct APIResponderHandle: HTTPResponder {
 /// (when the configuration asks for it), creates the first user, organization and key and hands
 /// them to `onFirstStart`.
 public func buildApplication(
-    configuration: HedgerowConfiguration, database: any Database, logger: Logger,
+    configuration: HedgerowConfiguration, database: any Database, logger: Logger, modules: [any RouteModule] = [],
     onFirstStart: @escaping @Sendable (BootstrapService.Result) throws -> Void = { _ in }
 ) throws -> HedgerowApplication {
     var routes = Routes()
     let requestMetrics = RequestMetrics()
+    let signIn = SignInService(
+        database: database,
+        failures: configuration.rateLimit.enabled && configuration.rateLimit.signInFailuresPerMinute > 0
+            ? WindowLimiter(limit: configuration.rateLimit.signInFailuresPerMinute, clock: configuration.limiterClock) : nil)
     HealthController(database: database).addRoutes(to: &routes)
     // /metrics shows every tenant's exports: on the API's port only behind a token.
     if let token = configuration.metricsToken {
         MetricsController(database: database, requests: requestMetrics, clock: { .now() }, token: token).addRoutes(to: &routes)
     }
-    OrganizationController(
-        service: OrganizationService(database: database), rollback: EnvironmentsRollbackService(database: database),
-        instanceTag: configuration.instanceTag
-    ).addRoutes(to: &routes)
-    ProjectController(service: ProjectService(database: database)).addRoutes(to: &routes)
-    MemberController(service: MemberService(database: database)).addRoutes(to: &routes)
-    PersonController(service: PersonService(database: database)).addRoutes(to: &routes)
-    UserController(service: UserService(database: database), instanceTag: configuration.instanceTag).addRoutes(to: &routes)
-    PersonalAPIKeyController(service: PersonalAPIKeyService(database: database)).addRoutes(to: &routes)
     let secrets = try SecretBox.load(configuration)
-    IntegrationController(service: IntegrationService(database: database, secrets: secrets, outbound: configuration.engine.outbound))
-        .addRoutes(to: &routes)
-    BatchExportController(
-        service: BatchExportService(
+    let services = APIServices(
+        configuration: configuration, organizations: OrganizationService(database: database), projects: ProjectService(database: database),
+        members: MemberService(database: database), invites: InviteService(database: database), users: UserService(database: database),
+        keys: PersonalAPIKeyService(database: database),
+        batchExports: BatchExportService(
             database: database, secrets: secrets, deliverable: Destinations.deliverable,
             allowInsecureHTTP: configuration.engine.allowInsecureHTTP, outbound: configuration.engine.outbound,
-            eventQueryTimeout: configuration.engine.eventQueryTimeout, endpoints: configuration.engine.endpoints)
+            eventQueryTimeout: configuration.engine.eventQueryTimeout, endpoints: configuration.engine.endpoints),
+        signIn: signIn)
+    OrganizationController(
+        service: services.organizations, rollback: EnvironmentsRollbackService(database: database), instanceTag: configuration.instanceTag
     ).addRoutes(to: &routes)
+    ProjectController(service: services.projects).addRoutes(to: &routes)
+    MemberController(service: services.members).addRoutes(to: &routes)
+    InviteController(service: services.invites).addRoutes(to: &routes)
+    PersonController(service: PersonService(database: database)).addRoutes(to: &routes)
+    UserController(service: services.users, instanceTag: configuration.instanceTag).addRoutes(to: &routes)
+    PersonalAPIKeyController(service: services.keys).addRoutes(to: &routes)
+    IntegrationController(service: IntegrationService(database: database, secrets: secrets, outbound: configuration.engine.outbound))
+        .addRoutes(to: &routes)
+    BatchExportController(service: services.batchExports).addRoutes(to: &routes)
+    for module in modules { module.addRoutes(to: &routes, services: services) }
     let limits = configuration.rateLimit
     let wallClock = configuration.limiterClock
     CaptureController(
@@ -97,7 +106,7 @@ public func buildApplication(
             clock: wallClock)
         : nil
     let responder = APIResponder(
-        routes: routes, authentication: AuthenticationService(database: database), rateLimiter: rateLimiter,
+        routes: routes, authentication: AuthenticationService(database: database), signIn: signIn, rateLimiter: rateLimiter,
         authenticationFailures: limits.enabled && limits.authenticationFailuresPerMinute > 0
             ? WindowLimiter(limit: limits.authenticationFailuresPerMinute, clock: wallClock) : nil,
         siteURL: configuration.siteURL, maximumBodySize: configuration.maximumBodySize, logger: logger, metrics: requestMetrics)

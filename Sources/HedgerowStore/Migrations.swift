@@ -267,6 +267,35 @@ public enum Migrations {
                 "CREATE INDEX integrations_team ON integrations (team_id, id)",
                 "INSERT INTO id_sequences (name, value) VALUES ('integration', 0)",
             ]),
+        Migration(
+            version: 11, name: "console sign-in sessions, organization invites",
+            statements: [
+                """
+                CREATE TABLE login_sessions (
+                    token_hash TEXT PRIMARY KEY,
+                    user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+                    csrf_token TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    expires_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX login_sessions_user ON login_sessions (user_id)",
+                """
+                CREATE TABLE organization_invites (
+                    id TEXT PRIMARY KEY,
+                    organization_id TEXT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+                    target_email TEXT NOT NULL,
+                    first_name TEXT NOT NULL,
+                    level INTEGER NOT NULL,
+                    message TEXT,
+                    emailing_attempt_made BOOLEAN NOT NULL,
+                    created_by_id BIGINT REFERENCES users (id) ON DELETE SET NULL,
+                    created_at BIGINT NOT NULL,
+                    updated_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX organization_invites_organization ON organization_invites (organization_id, created_at)",
+            ]),
     ]
 
     /// Persons become one row per person with a version, and distinct ids rows of their own that

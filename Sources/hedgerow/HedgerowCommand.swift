@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HedgerowAPI
+import HedgerowConsole
 import HedgerowCore
 import HedgerowExport
 import HedgerowStore
@@ -41,14 +42,19 @@ struct Serve: AsyncParsableCommand {
         try await withDatabase(configuration, logger: logger) { _ in }
         let database = try await DatabaseFactory.open(configuration.database, logger: logger)
         let dataDirectory = configuration.dataDirectory
-        let app = try buildApplication(configuration: configuration, database: database, logger: logger) { result in
+        let app = try buildApplication(configuration: configuration, database: database, logger: logger, modules: [Console()]) {
+            result in
             let path = try BootstrapService.writeKeyFile(result.key, dataDirectory: dataDirectory)
+            let passwordPath = try BootstrapService.writeSecretFile(
+                result.password, named: "initial-admin-password", dataDirectory: dataDirectory)
             let message =
                 """
                 Created user \(result.email) and "Default organization" (\(result.organizationID)).
                 Personal API key (shown once, also written to \(path)):
                 \(result.key)
                 Try: curl -H "Authorization: Bearer \(result.key)" http://\(host):\(port)/api/organizations/
+                Console: http://\(host):\(port)/ — sign in as \(result.email) with the password (shown once, also written to \(passwordPath)):
+                \(result.password)
 
                 """
             FileHandle.standardOutput.write(Data(message.utf8))
@@ -81,20 +87,15 @@ struct Migrate: AsyncParsableCommand {
 }
 
 struct Users: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Manage users.", subcommands: [Create.self])
+    static let configuration = CommandConfiguration(abstract: "Manage users.", subcommands: [Create.self, SetPassword.self])
 
-    struct Create: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a user.")
-        @Option(help: "The user's email address.") var email: String
-        @Option(
-            help:
-                "A password (visible in the process list: prefer --password-stdin or --prompt-password). Without one the user cannot log in with a password."
-        ) var password: String?
+    /// Where a command's password comes from: `--password`, standard input or a prompt.
+    struct PasswordSource: ParsableArguments {
+        @Option(help: "A password (visible in the process list: prefer --password-stdin or --prompt-password).") var password: String?
         @Flag(name: .customLong("password-stdin"), help: "Read the password from the first line of standard input.")
         var passwordFromStandardInput = false
         @Flag(name: .customLong("prompt-password"), help: "Ask for the password on the terminal, without echo.")
         var promptForPassword = false
-        @Option(name: .customLong("first-name"), help: "First name.") var firstName: String = ""
 
         func validate() throws {
             if [password != nil, passwordFromStandardInput, promptForPassword].filter({ $0 }).count > 1 {
@@ -102,17 +103,46 @@ struct Users: AsyncParsableCommand {
             }
         }
 
-        func run() async throws {
-            let (configuration, logger) = try loadConfiguration()
-            var password = password
+        func read(for email: String) throws -> String? {
             if passwordFromStandardInput {
                 guard let line = readLine(strippingNewline: true), !line.isEmpty else {
                     throw ValidationError("--password-stdin: standard input holds no password.")
                 }
-                password = line
-            } else if promptForPassword {
-                password = try PasswordPrompt.read("Password for \(email): ")
+                return line
             }
+            if promptForPassword { return try PasswordPrompt.read("Password for \(email): ") }
+            return password
+        }
+    }
+
+    struct SetPassword: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-password", abstract: "Set a user's console password (at least 8 characters); signs them out everywhere.")
+        @Option(help: "The user's email address.") var email: String
+        @OptionGroup var source: PasswordSource
+
+        func run() async throws {
+            let (configuration, logger) = try loadConfiguration()
+            guard let password = try source.read(for: email) else {
+                throw ValidationError("Give the password with --password-stdin, --prompt-password or --password.")
+            }
+            let user = try await withDatabase(configuration, logger: logger) { database in
+                try await SignInService(database: database, failures: nil).setPassword(email: email, password: password)
+            }
+            print("Password set for \(user.email)")
+        }
+    }
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a user.")
+        @Option(help: "The user's email address.") var email: String
+        @OptionGroup var source: PasswordSource
+        @Option(name: .customLong("first-name"), help: "First name.") var firstName: String = ""
+
+        func run() async throws {
+            let (configuration, logger) = try loadConfiguration()
+            // Without a password the user cannot sign in to the console until `users set-password`.
+            let password = try source.read(for: email)
             let user = try await withDatabase(configuration, logger: logger) { [password] database in
                 try await AccountService(database: database).createUser(email: email, password: password, firstName: firstName)
             }

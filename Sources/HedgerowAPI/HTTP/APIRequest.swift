@@ -15,6 +15,8 @@ public struct APIRequest: Sendable {
     public var principal: Principal?
     /// Base of absolute URLs: the configured site URL, else scheme and Host of the request.
     public var baseURL: String
+    /// The client's address (for per-address limits), when known.
+    public var clientAddress: String? = nil
 
     public func header(_ name: String) -> String? {
         let lowered = name.lowercased()

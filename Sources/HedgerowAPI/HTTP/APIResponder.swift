@@ -12,6 +12,8 @@ struct APIResponder: HTTPResponder {
 
     let routes: Routes
     let authentication: AuthenticationService
+    /// Console sessions: a request without a personal API key may present the session cookie.
+    var signIn: SignInService? = nil
     let rateLimiter: RateLimiter?
     /// Failed authentications (invalid personal API keys or project tokens) per client address:
     /// past the limit, that address's requests that carry credentials get 429 until it slows down.
@@ -36,7 +38,7 @@ struct APIResponder: HTTPResponder {
                 await metrics.recordLimited("authentication_failures")
                 throw APIError.throttled(waitSeconds: wait)
             }
-            response = try await handle(request, match: match, method: method, path: path)
+            response = try await handle(request, match: match, method: method, path: path, client: context.clientAddress)
         } catch let error as APIError {
             if error.status == 413 { context.stopReading() }
             if error.status == 401, error.code != "not_authenticated", let authenticationFailures {
@@ -70,7 +72,7 @@ struct APIResponder: HTTPResponder {
         return encode(response, head: request.method == .head)
     }
 
-    func handle(_ request: Request, match: Routes.Match?, method: String, path: String) async throws -> APIResponse {
+    func handle(_ request: Request, match: Routes.Match?, method: String, path: String, client: String?) async throws -> APIResponse {
         guard let match else { throw APIError.notFound() }
         // A declared length over the limit is refused before a byte of the body is read; a body
         // without one (chunked) is refused as soon as what arrived passes the limit.
@@ -89,13 +91,27 @@ struct APIResponder: HTTPResponder {
         var apiRequest = APIRequest(
             method: method, path: path, query: QueryString(parsing: request.uri.query), headers: headers,
             parameters: match.parameters, rawBody: body, contentType: request.headers[.contentType], principal: nil,
-            baseURL: siteURL ?? "http://" + (hostHeader(request) ?? request.head.authority ?? "localhost"))
+            baseURL: siteURL ?? "http://" + (hostHeader(request) ?? request.head.authority ?? "localhost"), clientAddress: client)
 
         if match.route.authenticated {
-            guard let (value, source) = try AuthenticationService.findKey(in: apiRequest) else {
+            if let (value, source) = try AuthenticationService.findKey(in: apiRequest) {
+                apiRequest.principal = try await authentication.authenticate(value: value, source: source)
+            } else if let signIn, let token = SignInService.cookie(SignInService.cookieName, in: headers),
+                let session = try await signIn.session(token: token)
+            {
+                // A session's unsafe requests repeat its CSRF token in a header (Django's rule).
+                if !["GET", "HEAD", "OPTIONS"].contains(method) {
+                    guard let sent = apiRequest.header(SignInService.csrfHeader), !sent.isEmpty else {
+                        throw APIError.permissionDenied("CSRF Failed: CSRF token missing.")
+                    }
+                    guard ConstantTime.equal(Array(sent.utf8), Array(session.csrfToken.utf8)) else {
+                        throw APIError.permissionDenied("CSRF Failed: CSRF token incorrect.")
+                    }
+                }
+                apiRequest.principal = .session(session.user)
+            } else {
                 throw APIError.notAuthenticated
             }
-            apiRequest.principal = try await authentication.authenticate(value: value, source: source)
         }
         let lookup = method == "HEAD" ? "GET" : method
         guard let endpoint = match.route.endpoints[lookup] else { throw APIError.methodNotAllowed(method) }
@@ -103,7 +119,7 @@ struct APIResponder: HTTPResponder {
             try principal.check(scope, teamBasedRoute: match.route.teamBased)
             if let rateLimiter {
                 do {
-                    try await rateLimiter.check(key: principal.key.id)
+                    try await rateLimiter.check(key: principal.rateLimitKey)
                 } catch {
                     await metrics.recordLimited("api_key")
                     throw error

@@ -17,6 +17,7 @@ enum APIComponents {
             organization, organizationBasic, teamBasic, projectBasic, projectBackwardCompatBasic, projectBackwardCompat, team,
             userBasic, organizationMember, user, personalAPIKey, batchExport, batchExportDestination, batchExportRun,
             batchExportBackfill, batchExportLogEntry, batchExportTestStep, batchExportTest, environmentsRollback, person, integration,
+            organizationInvite,
         ]
     }
 
@@ -30,6 +31,7 @@ enum APIComponents {
         }
         for name in [
             "Organization", "ProjectBackwardCompatBasic", "TeamBasic", "OrganizationMember", "User", "BatchExport", "Person", "Integration",
+            "OrganizationInvite",
         ] {
             components["Paginated\(name)List"] = .object(Model.limitOffsetPage(of: name))
         }
@@ -65,6 +67,19 @@ enum APIComponents {
             Field("config", S.object), Field("created_at", S.dateTime, .readOnly),
             Field("created_by", S.nullable(S.ref("UserBasic")), .readOnly), Field("errors", S.string, .readOnly),
             Field("display_name", S.string, .readOnly),
+        ])
+
+    // MARK: Invites
+
+    static let organizationInvite = Model(
+        name: "OrganizationInvite",
+        fields: [
+            Field("id", S.uuid, .readOnly), Field("target_email", S.string(maxLength: 254), required: true),
+            Field("first_name", S.string(maxLength: 30)), Field("emailing_attempt_made", S.boolean, .readOnly),
+            Field("level", S.ref("MembershipLevelEnum")), Field("is_expired", S.boolean, .readOnly),
+            Field("created_by", S.nullable(S.ref("UserBasic")), .readOnly), Field("created_at", S.dateTime, .readOnly),
+            Field("updated_at", S.dateTime, .readOnly), Field("message", S.nullable(S.string)),
+            Field("private_project_access", S.nullable(S.array(S.object))), Field("send_email", S.boolean, .writeOnly),
         ])
 
     // MARK: Persons

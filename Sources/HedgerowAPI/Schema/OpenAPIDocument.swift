@@ -103,7 +103,8 @@ enum OpenAPIDocument {
         if !parameters.isEmpty { operation["parameters"] = .array(parameters) }
         if case .literal(let tag)? = route.segments.dropFirst().first { operation["tags"] = [.string(tag)] }
         if let request = doc.request {
-            let content = JSONObject(bodyTypes.map { ($0, .object(["schema": .object(Schema.ref(request))])) })
+            let schema = doc.requestIsArray ? Schema.array(Schema.ref(request)) : Schema.ref(request)
+            let content = JSONObject(bodyTypes.map { ($0, .object(["schema": .object(schema)])) })
             operation["requestBody"] = .object(["content": .object(content), "required": .bool(doc.requestRequired)])
         }
         var response: JSONObject = ["description": .string(doc.response == nil ? "No response body" : "")]

@@ -22,6 +22,8 @@ public struct OperationDoc: Sendable {
     /// The component a body must match; nil: the endpoint reads no body.
     var request: String?
     var requestRequired = true
+    /// Whether the body is a JSON array of `request` (bulk actions).
+    var requestIsArray = false
     var status: Int
     /// The component of the answer; nil: no body (204). `responseIsArray`: a JSON array of it.
     var response: String?

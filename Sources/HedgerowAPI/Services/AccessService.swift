@@ -46,7 +46,7 @@ public struct AccessService: Sendable {
         }
         guard let level = try await organizations.membershipLevel(organizationID: id, userID: principal.user.id, on: connection)
         else { throw APIError.permissionDenied() }
-        try OrganizationService.checkKeyPolicy(organization, level: level)
+        try OrganizationService.checkKeyPolicy(organization, level: level, principal: principal)
         return OrganizationAccess(organization: organization, level: level)
     }
 
@@ -97,7 +97,7 @@ public struct AccessService: Sendable {
     ) async throws
         -> EnvironmentAccess
     {
-        if let scopedTeams = principal.key.scopedTeams, !scopedTeams.contains(teamID) {
+        if let scopedTeams = principal.scopedTeams, !scopedTeams.contains(teamID) {
             throw APIError.permissionDenied("API key does not have access to the requested project: ID \(teamID).")
         }
         if let scoped = principal.scopedOrganizations, !scoped.contains(environment.organizationID) {
@@ -109,7 +109,7 @@ public struct AccessService: Sendable {
             let level = try await organizations.membershipLevel(
                 organizationID: environment.organizationID, userID: principal.user.id, on: connection)
         else { throw APIError.permissionDenied() }
-        try OrganizationService.checkKeyPolicy(organization, level: level)
+        try OrganizationService.checkKeyPolicy(organization, level: level, principal: principal)
         return EnvironmentAccess(environment: environment, organization: organization, level: level)
     }
 }

@@ -50,7 +50,7 @@ public struct AuthenticationService: Sendable {
             try await database.transaction { connection in
                 try await keys.touch(id: key.id, at: now, on: connection)
             }
-            principal.key.lastUsedAt = now
+            principal.key?.lastUsedAt = now
         }
         return principal
     }

@@ -54,7 +54,7 @@ public struct BatchExportService: Sendable {
 
         init(covering covered: [Int64], defaultTeam: Int64?, organizationID: String, principal: Principal) {
             coveredTeamIDs = covered
-            let scoped = principal.key.scopedTeams
+            let scoped = principal.scopedTeams
             teamIDs = scoped.map { allowed in covered.filter(allowed.contains) } ?? covered
             self.defaultTeam = defaultTeam
             self.organizationID = organizationID
@@ -349,41 +349,59 @@ public struct BatchExportService: Sendable {
         return try await database.transaction { connection in
             let scope = try await scope(parent, principal: principal, on: connection)
             let export = try await export(id, in: scope, on: connection)
-            let object = try BodyObject.require(body)
             let now = clock()
-            let start = try backfillBound(object["start_at"], attr: "start_at", export: export)
-            let end = try backfillBound(object["end_at"], attr: "end_at", export: export)
-            guard let start else { throw APIError.required("start_at") }
-            if end == nil, export.destinationType != .http, export.destinationType != .noOp {
-                throw APIError.invalidInput("A backfill needs an 'end_at' for this destination")
-            }
-            if let end, start > end { throw APIError.invalidInput("The initial backfill datetime 'start_at' happens after 'end_at'") }
-            if let end, end > now { throw APIError.invalidInput("The provided 'end_at' (\(end.iso8601)) is in the future") }
-            let query = EventQuery(
-                teamID: export.teamID, field: .timestamp, start: start, end: end ?? now, includeEvents: export.includeEvents,
-                excludeEvents: export.excludeEvents, filters: try checkedFilters(export))
-            let events = SQLEventStore(database: database, statementTimeout: eventQueryTimeout)
-            let models = ModelRecordStore(database: database, statementTimeout: eventQueryTimeout)
-            let window = ModelQuery(teamID: export.teamID, start: start, end: end ?? now, isBackfill: true)
-            let earliest: Timestamp?
-            let estimate: Int
-            do {
-                switch export.model {
-                case "persons": (earliest, estimate) = try await models.personsEstimate(window)
-                case "sessions": (earliest, estimate) = try await models.sessionsEstimate(window)
-                default:
-                    earliest = try await events.earliest(query)
-                    estimate = earliest == nil ? 0 : try await events.count(query)
-                }
-            } catch let timeout as StatementTimeout {
-                throw APIError.invalidInput(
-                    "Counting the events to backfill took longer than \(timeout.seconds) s; the export's filters (a regular expression?) are too slow for this data."
-                )
-            }
-            guard let earliest else { throw APIError.invalidInput("There is no data to backfill for this model.") }
+            let plan = try await backfillPlan(export, body: body, at: now)
             return try await createBackfill(
-                export, start: start, end: end, earliest: earliest, estimate: Int64(estimate), at: now, on: connection)
+                export, start: plan.start, end: plan.end, earliest: plan.earliest, estimate: plan.estimate, at: now, on: connection)
         }
+    }
+
+    /// What a backfill of `body` would export (the console shows it before the backfill starts):
+    /// the same checks as `createBackfill`, and the records counted, without creating anything.
+    public func estimateBackfill(_ parent: BatchExportParent, id: String, body: JSONValue, principal: Principal) async throws -> Int64 {
+        try await checkParent(parent, id: id, principal: principal)
+        let stored = try await database.read { connection in
+            try await self.export(id, in: try await scope(parent, principal: principal, on: connection), on: connection)
+        }
+        return try await backfillPlan(stored, body: body, at: clock()).estimate
+    }
+
+    /// A backfill request checked in order, cheap checks first, then the records in its range counted.
+    func backfillPlan(
+        _ export: BatchExport, body: JSONValue, at now: Timestamp
+    ) async throws -> (start: Timestamp, end: Timestamp?, earliest: Timestamp, estimate: Int64) {
+        let object = try BodyObject.require(body)
+        let start = try backfillBound(object["start_at"], attr: "start_at", export: export)
+        let end = try backfillBound(object["end_at"], attr: "end_at", export: export)
+        guard let start else { throw APIError.required("start_at") }
+        if end == nil, export.destinationType != .http, export.destinationType != .noOp {
+            throw APIError.invalidInput("A backfill needs an 'end_at' for this destination")
+        }
+        if let end, start > end { throw APIError.invalidInput("The initial backfill datetime 'start_at' happens after 'end_at'") }
+        if let end, end > now { throw APIError.invalidInput("The provided 'end_at' (\(end.iso8601)) is in the future") }
+        let query = EventQuery(
+            teamID: export.teamID, field: .timestamp, start: start, end: end ?? now, includeEvents: export.includeEvents,
+            excludeEvents: export.excludeEvents, filters: try checkedFilters(export))
+        let events = SQLEventStore(database: database, statementTimeout: eventQueryTimeout)
+        let models = ModelRecordStore(database: database, statementTimeout: eventQueryTimeout)
+        let window = ModelQuery(teamID: export.teamID, start: start, end: end ?? now, isBackfill: true)
+        let earliest: Timestamp?
+        let estimate: Int
+        do {
+            switch export.model {
+            case "persons": (earliest, estimate) = try await models.personsEstimate(window)
+            case "sessions": (earliest, estimate) = try await models.sessionsEstimate(window)
+            default:
+                earliest = try await events.earliest(query)
+                estimate = earliest == nil ? 0 : try await events.count(query)
+            }
+        } catch let timeout as StatementTimeout {
+            throw APIError.invalidInput(
+                "Counting the events to backfill took longer than \(timeout.seconds) s; the export's filters (a regular expression?) are too slow for this data."
+            )
+        }
+        guard let earliest else { throw APIError.invalidInput("There is no data to backfill for this model.") }
+        return (start, end, earliest, Int64(estimate))
     }
 
     /// One date-time bound: hour and minute exports need an offset; day and week exports take a

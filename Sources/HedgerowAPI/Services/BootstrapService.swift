@@ -3,7 +3,7 @@ import HedgerowCore
 import HedgerowStore
 
 /// First start on an empty database: an admin user, "Default organization" with its project and
-/// environment, and a `*` personal API key whose value is returned once.
+/// environment, a `*` personal API key and a console password, whose values are returned once.
 public struct BootstrapService: Sendable {
     let database: any Database
 
@@ -13,32 +13,41 @@ public struct BootstrapService: Sendable {
         public let email: String
         public let organizationID: String
         public let key: String
+        /// The admin's console password (random, 24 characters).
+        public let password: String
     }
 
     /// Returns what was created, or nil when the database already has users.
     public func bootstrapIfEmpty(adminEmail: String) async throws -> Result? {
         let accounts = AccountService(database: database)
         let organizations = OrganizationService(database: database)
+        let password = PersonalAPIKeyCodec.randomBase62(bytes: 18, length: 24)
+        let passwordHash = PasswordHasher.hash(password)
         return try await database.transaction { connection -> Result? in
             guard try await UserStore().count(on: connection) == 0 else { return nil }
             let user = try await accounts.createUser(
-                email: adminEmail, passwordHash: PasswordHasher.unusable, firstName: "Admin", lastName: "", on: connection)
+                email: adminEmail, passwordHash: passwordHash, firstName: "Admin", lastName: "", on: connection)
             var input = OrganizationInput()
             input.name = "Default organization"
             let details = try await organizations.createOrganization(input: input, ownerID: user.id, on: connection)
             let key = try await accounts.createKey(
                 for: user, label: "Initial key", scopes: [.all], scopedOrganizations: nil, scopedTeams: nil, on: connection)
-            return Result(email: user.email, organizationID: details.organization.id, key: key)
+            return Result(email: user.email, organizationID: details.organization.id, key: key, password: password)
         }
     }
 
     /// Writes the key to `<data dir>/initial-api-key`, readable by the owner only.
     public static func writeKeyFile(_ key: String, dataDirectory: String) throws -> String {
+        try writeSecretFile(key, named: "initial-api-key", dataDirectory: dataDirectory)
+    }
+
+    /// Writes `value` to `<data dir>/<name>`, created readable by the owner only before it is written.
+    public static func writeSecretFile(_ value: String, named name: String, dataDirectory: String) throws -> String {
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
-        let path = (dataDirectory as NSString).appendingPathComponent("initial-api-key")
+        let path = (dataDirectory as NSString).appendingPathComponent(name)
         _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
-        try Data((key + "\n").utf8).write(to: URL(fileURLWithPath: path))
+        try Data((value + "\n").utf8).write(to: URL(fileURLWithPath: path))
         return path
     }
 }

@@ -83,7 +83,7 @@ public struct EnvironmentsRollbackService: Sendable {
         let resolved = try OrganizationService.resolve(id: id, principal: principal)
         guard let (organization, level) = try await organizations.find(id: resolved, memberUserID: principal.user.id, on: connection)
         else { throw APIError.notFound() }
-        try OrganizationService.checkKeyPolicy(organization, level: level)
+        try OrganizationService.checkKeyPolicy(organization, level: level, principal: principal)
         guard level >= .admin else { throw APIError.permissionDenied("Your organization access level is insufficient.") }
         return organization
     }

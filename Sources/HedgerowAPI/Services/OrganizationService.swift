@@ -29,7 +29,7 @@ public struct OrganizationService: Sendable {
             let resolved = try Self.resolve(id: id, principal: principal)
             guard let details = try await organizations.findDetails(id: resolved, memberUserID: principal.user.id, on: connection)
             else { throw APIError.notFound() }
-            try Self.checkKeyPolicy(details.organization, level: details.membershipLevel)
+            try Self.checkKeyPolicy(details.organization, level: details.membershipLevel, principal: principal)
             return details
         }
     }
@@ -117,7 +117,7 @@ public struct OrganizationService: Sendable {
         let resolved = try Self.resolve(id: id, principal: principal)
         guard let (organization, level) = try await organizations.find(id: resolved, memberUserID: principal.user.id, on: connection)
         else { throw APIError.notFound() }
-        try Self.checkKeyPolicy(organization, level: level)
+        try Self.checkKeyPolicy(organization, level: level, principal: principal)
         return (organization, level)
     }
 
@@ -137,8 +137,8 @@ public struct OrganizationService: Sendable {
     }
 
     /// API.md §1.2: an organization may forbid personal API keys to members below admin.
-    static func checkKeyPolicy(_ organization: Organization, level: MembershipLevel) throws(APIError) {
-        if !organization.membersCanUsePersonalAPIKeys, level < .admin {
+    static func checkKeyPolicy(_ organization: Organization, level: MembershipLevel, principal: Principal) throws(APIError) {
+        if !principal.isSession, !organization.membersCanUsePersonalAPIKeys, level < .admin {
             throw APIError.permissionDenied(
                 "Organization '\(organization.name)' does not allow using personal API keys. Contact an admin to enable personal API keys for this organization."
             )

@@ -3,7 +3,8 @@ import HedgerowStore
 
 /// Personal API keys over HTTP (API.md §3). A request authenticated with a personal API key may
 /// read its user's keys, relabel, narrow and delete them, but not create, roll or widen keys: new
-/// key values come from the CLI (`hedgerow keys create`) or, later, a logged-in session.
+/// key values come from a signed-in console session (the console, or this API with its cookie)
+/// or the CLI (`hedgerow keys create`).
 public struct PersonalAPIKeyService: Sendable {
     let database: any Database
     let keys = PersonalAPIKeyStore()
@@ -13,7 +14,7 @@ public struct PersonalAPIKeyService: Sendable {
     public init(database: any Database) { self.database = database }
 
     static let keyCannotMint = APIError.permissionDenied(
-        "Personal API keys cannot be created or rolled with a personal API key. Use `hedgerow keys create` instead.")
+        "Personal API keys cannot be created or rolled with a personal API key. Sign in to the console, or use `hedgerow keys create`.")
     static let keyCannotWiden = APIError.permissionDenied(
         "A personal API key cannot widen the scopes or limits of a personal API key. Use `hedgerow keys create` instead.")
 
@@ -25,15 +26,37 @@ public struct PersonalAPIKeyService: Sendable {
         try await database.read { connection in try await find(id, principal: principal, on: connection) }
     }
 
-    /// Creating keys over HTTP needs a logged-in session, which Hedgerow does not have yet.
-    public func create(principal: Principal) throws(APIError) -> Never {
-        throw Self.keyCannotMint
+    /// Creates a key for a signed-in session (PostHog's rule: a personal API key cannot mint
+    /// keys); returns it with its value, shown this once.
+    public func create(input: PersonalAPIKeyInput, principal: Principal) async throws -> (PersonalAPIKey, String) {
+        guard principal.isSession else { throw Self.keyCannotMint }
+        guard let label = input.label else { throw APIError.required("label") }
+        guard let scopes = input.scopes else { throw APIError.required("scopes") }
+        return try await database.transaction { connection in
+            let value = try await AccountService(database: database).createKey(
+                for: principal.user, label: label, scopes: scopes, scopedOrganizations: input.scopedOrganizations ?? nil,
+                scopedTeams: input.scopedTeams ?? nil, on: connection)
+            guard let key = try await keys.findActive(secureValue: PersonalAPIKeyCodec.hash(value), on: connection)?.0 else {
+                throw APIError.serverError
+            }
+            try await checkLimits(key, userID: principal.user.id, on: connection)
+            return (key, value)
+        }
     }
 
-    /// Rolling (a new value for an existing key) likewise.
-    public func roll(id: String, principal: Principal) async throws -> Never {
+    /// Gives a key a new value (the old one stops working at once); for signed-in sessions only.
+    public func roll(id: String, principal: Principal) async throws -> (PersonalAPIKey, String) {
         _ = try await retrieve(id: id, principal: principal)
-        throw Self.keyCannotMint
+        guard principal.isSession else { throw Self.keyCannotMint }
+        return try await database.transaction { connection in
+            var key = try await find(id, principal: principal, on: connection)
+            let value = PersonalAPIKeyCodec.generate()
+            key.secureValue = PersonalAPIKeyCodec.hash(value)
+            key.maskValue = PersonalAPIKeyCodec.mask(value)
+            key.lastRolledAt = .now()
+            try await keys.update(key, on: connection)
+            return (key, value)
+        }
     }
 
     public func update(id: String, input: PersonalAPIKeyInput, principal: Principal) async throws -> PersonalAPIKey {

@@ -132,7 +132,7 @@ public struct ProjectService: Sendable {
             var projects = try await teams.projectPage(
                 organizationID: organization.organization.id, limit: Int(Int32.max), offset: 0, on: connection
             ).page
-            if let scoped = principal.key.scopedTeams { projects = projects.filter { scoped.contains($0.id) } }
+            if let scoped = principal.scopedTeams { projects = projects.filter { scoped.contains($0.id) } }
             return (
                 projects.count,
                 try await withMainEnvironments(Array(projects.dropFirst(offset).prefix(limit)), on: connection)

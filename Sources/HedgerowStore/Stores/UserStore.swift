@@ -7,6 +7,11 @@ public struct UserStore: Sendable {
     static let columns =
         "id, uuid, email, first_name, last_name, is_active, current_organization_id, current_team_id, created_at"
 
+    /// The columns with a table alias, for joins.
+    static func columns(qualifiedBy alias: String) -> String {
+        columns.split(separator: ",").map { alias + "." + $0.drop(while: { $0 == " " }) }.joined(separator: ", ")
+    }
+
     static func decode(_ row: SQLRow) throws -> User {
         User(
             id: try row.decodeInt("id"), uuid: try row.decodeString("uuid"), email: try row.decodeString("email"),

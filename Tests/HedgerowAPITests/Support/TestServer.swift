@@ -74,8 +74,11 @@ struct TestServer: Sendable {
     let configuration: HedgerowConfiguration
 
     /// Runs `body` against a fresh application on `backend`.
+    /// `live`: a real socket on a free loopback port (`client.port`), for clients outside the
+    /// process (a browser); `modules`: routes mounted beside the API's (the console).
     static func run(
-        _ backend: TestBackend, configure: @Sendable (inout HedgerowConfiguration) -> Void = { _ in },
+        _ backend: TestBackend, live: Bool = false, modules: [any RouteModule] = [],
+        configure: @Sendable (inout HedgerowConfiguration) -> Void = { _ in },
         _ body: @Sendable (TestServer) async throws -> Void
     ) async throws {
         let (location, cleanup) = try await backend.makeLocation()
@@ -89,9 +92,9 @@ struct TestServer: Sendable {
         configure(&configuration)
         let frozen = configuration
         let database = try await DatabaseFactory.open(location, logger: TestBackend.logger)
-        let app = try buildApplication(configuration: frozen, database: database, logger: TestBackend.logger)
+        let app = try buildApplication(configuration: frozen, database: database, logger: TestBackend.logger, modules: modules)
         do {
-            try await app.application.test(.router) { client in
+            try await app.application.test(live ? .live : .router) { client in
                 try await body(TestServer(database: database, client: client, configuration: frozen))
             }
         } catch {

@@ -1,0 +1,111 @@
+import Foundation
+import HedgerowCore
+import HedgerowStore
+
+/// Console sign-in: email and password in, a session token (the cookie's value, stored only as a
+/// hash) and its CSRF token out. Failed attempts are counted per client address and per email, and
+/// past the limit further attempts are refused before the password is checked.
+public struct SignInService: Sendable {
+    let database: any Database
+    let failures: WindowLimiter?
+    let clock: @Sendable () -> Timestamp
+    let sessions = LoginSessionStore()
+    let users = UserStore()
+
+    /// Sessions last two weeks, as Django's default `SESSION_COOKIE_AGE`.
+    public static let sessionLifetimeSeconds = 14 * 86_400
+    /// The cookie that carries the session, and the header unsafe API requests of a session repeat
+    /// its CSRF token in (Django's names).
+    public static let cookieName = "hedgerow_session"
+    public static let csrfHeader = "X-CSRFToken"
+
+    public init(database: any Database, failures: WindowLimiter?, clock: @escaping @Sendable () -> Timestamp = { .now() }) {
+        self.database = database
+        self.failures = failures
+        self.clock = clock
+    }
+
+    public struct Session: Sendable {
+        public var token: String
+        public var csrfToken: String
+        public var user: User
+    }
+
+    static let invalidCredentials = APIError(
+        status: 400, type: "validation_error", code: "invalid_credentials", detail: "Invalid email or password.")
+
+    /// Signs in, or throws 400 (wrong email or password) or 429 (too many failures).
+    public func signIn(email: String, password: String, client: String) async throws -> Session {
+        let email = email.trimmingCharacters(in: .whitespaces).lowercased()
+        let keys = ["address:" + client, "email:" + email]
+        if let failures, let wait = keys.compactMap({ failures.wait(for: $0) }).max() {
+            throw APIError.throttled(waitSeconds: wait)
+        }
+        guard !email.isEmpty, !password.isEmpty,
+            let user = try await AccountService(database: database).verifyPassword(email: email, password: password)
+        else {
+            for key in keys { failures?.record(key) }
+            throw Self.invalidCredentials
+        }
+        return try await start(for: user)
+    }
+
+    /// A random token for cookies and forms (256 bits, base62).
+    public static func randomToken() -> String { PersonalAPIKeyCodec.randomBase62(bytes: 32, length: 43) }
+
+    /// A new session for a user who proved who they are (a password, or accepting an invite).
+    public func start(for user: User) async throws -> Session {
+        let token = Self.randomToken()
+        let csrf = Self.randomToken()
+        let now = clock()
+        try await database.transaction { connection in
+            try await sessions.deleteExpired(at: now, on: connection)
+            try await sessions.insert(
+                tokenHash: Self.hash(token), userID: user.id, csrfToken: csrf, createdAt: now,
+                expiresAt: Timestamp(microseconds: now.microseconds + Int64(Self.sessionLifetimeSeconds) * 1_000_000), on: connection)
+        }
+        return Session(token: token, csrfToken: csrf, user: user)
+    }
+
+    /// The signed-in session of a cookie value, nil when it is unknown, expired or its user inactive.
+    public func session(token: String) async throws -> Session? {
+        guard !token.isEmpty, token.count <= 128 else { return nil }
+        let now = clock()
+        guard let row = try await database.read({ connection in try await sessions.find(tokenHash: Self.hash(token), at: now, on: connection) })
+        else { return nil }
+        return Session(token: token, csrfToken: row.csrfToken, user: row.user)
+    }
+
+    public func signOut(token: String) async throws {
+        try await database.transaction { connection in try await sessions.delete(tokenHash: Self.hash(token), on: connection) }
+    }
+
+    /// Sets a user's password (`hedgerow users set-password`) and ends their sessions.
+    public func setPassword(email: String, password: String) async throws -> User {
+        guard password.count >= 8 else { throw AccountService.Failure(description: "A password needs at least 8 characters") }
+        let hash = PasswordHasher.hash(password)
+        return try await database.transaction { connection in
+            guard let user = try await users.find(email: email.trimmingCharacters(in: .whitespaces).lowercased(), on: connection) else {
+                throw AccountService.Failure(description: "No user with email \(email)")
+            }
+            try await users.setPasswordHash(hash, userID: user.id, on: connection)
+            try await sessions.deleteAll(userID: user.id, on: connection)
+            return user
+        }
+    }
+
+    static func hash(_ token: String) -> String { PersonalAPIKeyCodec.hash(token) }
+
+    /// The value of cookie `name` in a request's `Cookie` headers.
+    public static func cookie(_ name: String, in headers: [(name: String, value: String)]) -> String? {
+        for header in headers where header.name.lowercased() == "cookie" {
+            for part in header.value.split(separator: ";") {
+                let pair = part.split(separator: "=", maxSplits: 1)
+                if pair.count == 2, pair[0].trimmingCharacters(in: .whitespaces) == name {
+                    return pair[1].trimmingCharacters(in: .whitespaces)
+                }
+            }
+        }
+        return nil
+    }
+}
