@@ -115,11 +115,11 @@ struct ConsolePages: Sendable {
     /// behind the token: browsers send `Origin` on every cross-site post).
     func crossOrigin(_ request: APIRequest) -> APIError? {
         guard let origin = request.header("Origin"), origin != "null" else { return nil }
-        let host = request.header("Host") ?? ""
-        let expected = services.configuration.siteURL.map { URLComponents(string: $0)?.host ?? "" }
-        let originHost = URLComponents(string: origin)?.host ?? ""
-        let originWithPort = URLComponents(string: origin).map { ($0.host ?? "") + ($0.port.map { ":\($0)" } ?? "") } ?? ""
-        if originWithPort == host || originHost == expected { return nil }
+        // The site as the request names it (the configured site URL, else its Host), by host and port.
+        func site(_ url: String) -> String? {
+            URLComponents(string: url).flatMap { parts in parts.host.map { $0.lowercased() + (parts.port.map { ":\($0)" } ?? "") } }
+        }
+        if let expected = site(request.baseURL), site(origin) == expected { return nil }
         return APIError.permissionDenied("CSRF Failed: Origin checking failed - \(origin) does not match any trusted origins.")
     }
 

@@ -86,7 +86,8 @@ extension ConsolePages {
                 "id": "config-" + field.name, "name": field.name, "input": input, "required": field.required, "secret": field.secret,
                 "editing": export != nil, "error": Self.maybe(errors[field.name]),
             ]
-            let current = field.secret ? "" : (form.map { $0.raw(input) } ?? Self.display(stored[field.name], kind: field.kind))
+            // A stored secret is never shown; one the user just typed is kept when the form comes back.
+            let current = form.map { $0.raw(input) } ?? (field.secret ? "" : Self.display(stored[field.name], kind: field.kind))
             switch field.kind {
             case .boolean:
                 view["select"] = true

@@ -2,7 +2,8 @@ import Foundation
 import HedgerowCore
 
 /// An SVG chart of an export's last runs, drawn here: one bar per run for its records, and a line
-/// for its lag (from the end of the run's interval to when it finished).
+/// for the lag of scheduled runs (from the end of the run's interval to when it finished; a
+/// backfill's runs are late by design, so they have none).
 enum RunChart {
     static func svg(runs: [BatchExportRun], width: Int = 720, height: Int = 220) -> String {
         let finished = runs.filter { $0.finishedAt != nil }.sorted { $0.dataIntervalEnd < $1.dataIntervalEnd }.suffix(30)
@@ -23,28 +24,31 @@ enum RunChart {
             return parts.joined()
         }
         let records = finished.map { Double($0.recordsCompleted ?? 0) }
-        let lags = finished.map { run in
-            max(0, Double((run.finishedAt?.microseconds ?? run.dataIntervalEnd.microseconds) - run.dataIntervalEnd.microseconds) / 60_000_000)
+        let lags: [Double?] = finished.map { run in
+            guard run.backfillID == nil, let done = run.finishedAt else { return nil }
+            return max(0, Double(done.microseconds - run.dataIntervalEnd.microseconds) / 60_000_000)
         }
         let maxRecords = max(records.max() ?? 1, 1)
-        let maxLag = max(lags.max() ?? 1, 1)
-        let slot = plotWidth / Double(finished.count)
+        let maxLag = max(lags.compactMap { $0 }.max() ?? 1, 1)
+        let slot = min(plotWidth / Double(finished.count), 48)
         for (index, run) in finished.enumerated() {
             let barHeight = records[index] / maxRecords * plotHeight
             let x = left + Double(index) * slot + slot * 0.15
-            let fill = run.status == .completed ? "##1a7f37" : run.status == .failed ? "##cf222e" : "##8c959f"
+            let fill = run.status == .completed ? "#1a7f37" : run.status == .failed ? "#cf222e" : "#8c959f"
             parts.append(
                 ##"<rect x="\##(format(x))" y="\##(format(top + plotHeight - barHeight))" width="\##(format(slot * 0.7))" height="\##(format(barHeight))" fill="\##(fill)"><title>\##(Int(records[index])) records, \##(run.status.rawValue), interval ending \##(run.dataIntervalEnd.iso8601)</title></rect>"##
             )
         }
-        let points = lags.enumerated().map { index, lag in
-            "\(format(left + (Double(index) + 0.5) * slot)),\(format(top + plotHeight - lag / maxLag * plotHeight))"
+        let points = lags.enumerated().compactMap { index, lag in
+            lag.map { "\(format(left + (Double(index) + 0.5) * slot)),\(format(top + plotHeight - $0 / maxLag * plotHeight))" }
         }
-        parts.append(##"<polyline points="\##(points.joined(separator: " "))" fill="none" stroke="#0969da" stroke-width="2"/>"##)
+        if !points.isEmpty {
+            parts.append(##"<polyline points="\##(points.joined(separator: " "))" fill="none" stroke="#0969da" stroke-width="2"/>"##)
+            parts.append(
+                ##"<text x="\##(format(left + plotWidth + 4))" y="\##(top + 10)" fill="#0969da" font-size="12">\##(format(maxLag)) min</text>"##)
+        }
         parts.append(##"<text x="4" y="\##(top + 10)" fill="#1b1f24" font-size="12">\##(Int(maxRecords)) rec</text>"##)
         parts.append(##"<text x="4" y="\##(top + plotHeight)" fill="#1b1f24" font-size="12">0</text>"##)
-        parts.append(
-            ##"<text x="\##(format(left + plotWidth + 4))" y="\##(top + 10)" fill="#0969da" font-size="12">\##(format(maxLag)) min</text>"##)
         parts.append(
             ##"<text x="\##(left)" y="\##(Double(height) - 8)" fill="#57606a" font-size="12">\##(finished.first!.dataIntervalEnd.iso8601) → \##(finished.last!.dataIntervalEnd.iso8601)</text>"##
         )

@@ -165,7 +165,14 @@ public struct DestinationTest: Sendable {
             let pinned = client.using(http)
             do {
                 if index == 0 {
-                    try await pinned.headBucket()
+                    do {
+                        try await pinned.headBucket()
+                    } catch let refused as S3Error where refused.status == 403 {
+                        // A HEAD answer has no body to name its reason: a GET of the prefix's listing
+                        // gets S3's error code (SignatureDoesNotMatch, InvalidAccessKeyId, AccessDenied).
+                        _ = try await pinned.listObjects(prefix: ObjectFiles.join(settings.prefix, "hedgerow-test-"))
+                        throw refused
+                    }
                 } else {
                     let key = ObjectFiles.join(settings.prefix, "hedgerow-test-\(UUID().uuidString.lowercased())")
                     try await pinned.putObject(key, body: Array("hedgerow destination test\n".utf8), headers: settings.encryptionHeaders)
