@@ -107,7 +107,9 @@ public struct HedgerowConfiguration: Sendable {
             configuration.rateLimit.authenticationFailuresPerMinute = value
         }
         if let value = try integer("HEDGEROW_CAPTURE_RATE_LIMIT", 0...Int.max) { configuration.rateLimit.capturePerMinute = value }
-        if let value = try integer("HEDGEROW_SIGN_IN_FAILURE_LIMIT", 0...Int.max) { configuration.rateLimit.signInFailuresPerMinute = value }
+        if let value = try integer("HEDGEROW_SIGN_IN_FAILURE_LIMIT", 0...Int.max) {
+            configuration.rateLimit.signInFailuresPerMinute = value
+        }
         if let value = try integer("HEDGEROW_WORKER_CONCURRENCY", 1...64) { configuration.engine.concurrency = value }
         if let value = try integer("HEDGEROW_BACKFILL_CONCURRENCY", 1...64) { configuration.engine.backfillConcurrency = value }
         if let value = try integer("HEDGEROW_S3_PART_SIZE_MB", 5...5_000) { configuration.engine.s3.partSize = value * 1024 * 1024 }

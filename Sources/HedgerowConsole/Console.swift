@@ -12,7 +12,9 @@ public struct Console: RouteModule {
 
     public func addRoutes(to routes: inout Routes, services: APIServices) {
         let pages = ConsolePages(services: services, library: ConsoleTemplates.library())
-        routes.add("GET", "/static/console.css", scope: nil) { _ in ConsoleResponse.asset(ConsoleAssets.css, type: "text/css; charset=utf-8") }
+        routes.add("GET", "/static/console.css", scope: nil) { _ in
+            ConsoleResponse.asset(ConsoleAssets.css, type: "text/css; charset=utf-8")
+        }
         routes.add("GET", "/static/console.js", scope: nil) { _ in
             ConsoleResponse.asset(ConsoleAssets.javascript, type: "text/javascript; charset=utf-8")
         }

@@ -11,6 +11,8 @@ struct Form: Sendable {
         fields = QueryString(parsing: isForm ? String(decoding: request.rawBody, as: UTF8.self) : nil)
     }
 
+    init(fields: QueryString) { self.fields = fields }
+
     /// The first value of `name`, trimmed; nil when missing or blank.
     subscript(name: String) -> String? {
         guard let value = fields[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !value.isEmpty else { return nil }

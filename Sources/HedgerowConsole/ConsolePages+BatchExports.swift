@@ -67,18 +67,24 @@ extension ConsolePages {
             choices.map { ["value": $0, "label": $0, "selected": $0 == selected] }
         }
         let model = value("model", stored: export?.model).isEmpty ? "events" : value("model", stored: export?.model)
-        let interval = value("interval", stored: export?.interval.rawValue).isEmpty ? "hour" : value("interval", stored: export?.interval.rawValue)
-        context["top_fields"] = [
-            ["id": "field-name", "name": "name", "label": "Name", "required": true, "value": value("name", stored: export?.name), "error": Self.maybe(errors["name"])],
+        let interval =
+            value("interval", stored: export?.interval.rawValue).isEmpty ? "hour" : value("interval", stored: export?.interval.rawValue)
+        context["top_fields"] =
             [
-                "id": "field-model", "name": "model", "label": "Model", "select": true, "options": options(["events", "persons", "sessions"], selected: model),
-                "error": Self.maybe(errors["model"]),
-            ],
-            [
-                "id": "field-interval", "name": "interval", "label": "Interval", "select": true,
-                "options": options(Interval.allCases.map(\.rawValue), selected: interval), "error": Self.maybe(errors["interval"]),
-            ],
-        ] as [[String: Any]]
+                [
+                    "id": "field-name", "name": "name", "label": "Name", "required": true, "value": value("name", stored: export?.name),
+                    "error": Self.maybe(errors["name"]),
+                ],
+                [
+                    "id": "field-model", "name": "model", "label": "Model", "select": true,
+                    "options": options(["events", "persons", "sessions"], selected: model),
+                    "error": Self.maybe(errors["model"]),
+                ],
+                [
+                    "id": "field-interval", "name": "interval", "label": "Interval", "select": true,
+                    "options": options(Interval.allCases.map(\.rawValue), selected: interval), "error": Self.maybe(errors["interval"]),
+                ],
+            ] as [[String: Any]]
         let stored = export.map { DestinationConfig.redacted($0.destinationConfig, type: type) } ?? JSONObject()
         context["config_fields"] = DestinationConfig.fields(for: type).map { field -> [String: Any] in
             let input = "config." + field.name
@@ -92,11 +98,15 @@ extension ConsolePages {
             case .boolean:
                 view["select"] = true
                 let chosen = current.isEmpty ? "" : current
-                view["options"] = [
-                    ["value": "", "label": "default" + (field.defaultValue.map { " (\(JSONWriter.string($0)))" } ?? ""), "selected": chosen.isEmpty],
-                    ["value": "true", "label": "true", "selected": chosen == "true"],
-                    ["value": "false", "label": "false", "selected": chosen == "false"],
-                ] as [[String: Any]]
+                view["options"] =
+                    [
+                        [
+                            "value": "", "label": "default" + (field.defaultValue.map { " (\(JSONWriter.string($0)))" } ?? ""),
+                            "selected": chosen.isEmpty,
+                        ],
+                        ["value": "true", "label": "true", "selected": chosen == "true"],
+                        ["value": "false", "label": "false", "selected": chosen == "false"],
+                    ] as [[String: Any]]
             case .object:
                 view["textarea"] = true
                 view["value"] = current
@@ -149,8 +159,10 @@ extension ConsolePages {
             case .integer: config[field.name] = number(text)
             case .stringList:
                 config[field.name] = .array(
-                    text.split(whereSeparator: { $0 == "\n" || $0 == "," }).map { .string($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-                        .filter { $0 != .string("") })
+                    text.split(whereSeparator: { $0 == "\n" || $0 == "," }).map {
+                        .string($0.trimmingCharacters(in: .whitespacesAndNewlines))
+                    }
+                    .filter { $0 != .string("") })
             case .object: config[field.name] = (try? JSONParser.parse(Array(text.utf8))) ?? .string(text)
             case .string: config[field.name] = .string(form.raw("config." + field.name))
             }
@@ -244,7 +256,8 @@ extension ConsolePages {
             }
             let saved: BatchExportService.Detail
             if let id {
-                saved = try await services.batchExports.update(parent(request), id: id, body: .object(body), full: false, principal: request.principal)
+                saved = try await services.batchExports.update(
+                    parent(request), id: id, body: .object(body), full: false, principal: request.principal)
             } else {
                 saved = try await services.batchExports.create(parent(request), body: .object(body), principal: request.principal)
             }
@@ -327,7 +340,8 @@ extension ConsolePages {
     }
 
     @Sendable func unpauseExport(_ request: ConsoleRequest) async throws -> APIResponse {
-        _ = try await services.batchExports.unpause(parent(request), id: request.parameter("id"), backfill: false, principal: request.principal)
+        _ = try await services.batchExports.unpause(
+            parent(request), id: request.parameter("id"), backfill: false, principal: request.principal)
         return back(request, "Unpaused.")
     }
 
@@ -384,7 +398,8 @@ extension ConsolePages {
         let body: JSONValue = .object(["start_at": Self.utc(request.form["start_at"]), "end_at": Self.utc(request.form["end_at"])])
         do {
             if request.form["intent"] == "start" {
-                _ = try await services.batchExports.createBackfill(parent(request), id: request.parameter("id"), body: body, principal: request.principal)
+                _ = try await services.batchExports.createBackfill(
+                    parent(request), id: request.parameter("id"), body: body, principal: request.principal)
                 return back(request, "Backfill started.")
             }
             let estimate = try await services.batchExports.estimateBackfill(
@@ -409,7 +424,8 @@ extension ConsolePages {
         let level = request.request.query["level"].flatMap { $0.isEmpty ? nil : $0.uppercased() }
         filter.level = level
         filter.search = request.request.query["search"].flatMap { $0.isEmpty ? nil : $0 }
-        let entries = try await services.batchExports.logs(parent(request), id: detail.export.id, filter: filter, principal: request.principal)
+        let entries = try await services.batchExports.logs(
+            parent(request), id: detail.export.id, filter: filter, principal: request.principal)
         context["name"] = detail.export.name
         context["base"] = base(request)
         context["search"] = filter.search ?? ""
@@ -417,7 +433,10 @@ extension ConsolePages {
             ["value": $0.0, "label": $0.1, "selected": $0.0 == (level ?? "")] as [String: Any]
         }
         context["entries"] = entries.map { entry -> [String: Any] in
-            ["timestamp": Self.date(entry.timestamp), "level": entry.level, "run": entry.runID.map { String($0.prefix(8)) } ?? "", "message": entry.message]
+            [
+                "timestamp": Self.date(entry.timestamp), "level": entry.level, "run": entry.runID.map { String($0.prefix(8)) } ?? "",
+                "message": entry.message,
+            ]
         }
         return render("logs", context)
     }

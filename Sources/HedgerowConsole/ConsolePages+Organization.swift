@@ -85,7 +85,8 @@ extension ConsolePages {
             request, back: "/organization", done: "Project renamed.",
             {
                 let input = try ProjectInput.parse(.object(["name": .string(request.form.raw("name"))]), requireName: true)
-                _ = try await services.projects.updateProject(id: request.parameter("project_id"), input: input, principal: request.principal)
+                _ = try await services.projects.updateProject(
+                    id: request.parameter("project_id"), input: input, principal: request.principal)
             }, context: organizationContext, template: "organization")
     }
 
@@ -150,14 +151,16 @@ extension ConsolePages {
             let userUUID = request.parameter("user_uuid")
             try await services.members.checkCanEdit(organizationID: organizationID, userUUID: userUUID, principal: request.principal)
             let level = try MemberInput.parseLevel(.object(["level": Self.number(request.form["level"]) ?? .null]))
-            _ = try await services.members.update(organizationID: organizationID, userUUID: userUUID, level: level, principal: request.principal)
+            _ = try await services.members.update(
+                organizationID: organizationID, userUUID: userUUID, level: level, principal: request.principal)
         }
     }
 
     @Sendable func removeMember(_ request: ConsoleRequest) async throws -> APIResponse {
         let organizationID = try currentOrganization(request)
         return try await performOnMembers(request, done: "Member removed.") {
-            try await services.members.remove(organizationID: organizationID, userUUID: request.parameter("user_uuid"), principal: request.principal)
+            try await services.members.remove(
+                organizationID: organizationID, userUUID: request.parameter("user_uuid"), principal: request.principal)
         }
     }
 
@@ -176,7 +179,8 @@ extension ConsolePages {
     @Sendable func deleteInvite(_ request: ConsoleRequest) async throws -> APIResponse {
         let organizationID = try currentOrganization(request)
         return try await performOnMembers(request, done: "Invite deleted.") {
-            try await services.invites.delete(organizationID: organizationID, inviteID: request.parameter("id"), principal: request.principal)
+            try await services.invites.delete(
+                organizationID: organizationID, inviteID: request.parameter("id"), principal: request.principal)
         }
     }
 }

@@ -127,7 +127,8 @@ extension ConsolePages {
                 _ = try await services.invites.accept(inviteID: inviteID, user: current.user)
                 session = current
             } else {
-                let user = try await services.invites.signUp(inviteID: inviteID, firstName: form["first_name"] ?? "", password: form.raw("password"))
+                let user = try await services.invites.signUp(
+                    inviteID: inviteID, firstName: form["first_name"] ?? "", password: form.raw("password"))
                 session = try await services.signIn.start(for: user)
             }
             return ConsoleResponse.redirect(

@@ -19,7 +19,8 @@ enum RunChart {
             ##"<line x1="\##(left)" y1="\##(top + plotHeight)" x2="\##(left + plotWidth)" y2="\##(top + plotHeight)" stroke="#6e7781"/>"##,
         ]
         guard !finished.isEmpty else {
-            parts.append(##"<text x="\##(left + 8)" y="\##(top + plotHeight / 2)" fill="#57606a" font-size="14">No finished runs yet.</text>"##)
+            parts.append(
+                ##"<text x="\##(left + 8)" y="\##(top + plotHeight / 2)" fill="#57606a" font-size="14">No finished runs yet.</text>"##)
             parts.append("</svg>")
             return parts.joined()
         }
@@ -45,7 +46,8 @@ enum RunChart {
         if !points.isEmpty {
             parts.append(##"<polyline points="\##(points.joined(separator: " "))" fill="none" stroke="#0969da" stroke-width="2"/>"##)
             parts.append(
-                ##"<text x="\##(format(left + plotWidth + 4))" y="\##(top + 10)" fill="#0969da" font-size="12">\##(format(maxLag)) min</text>"##)
+                ##"<text x="\##(format(left + plotWidth + 4))" y="\##(top + 10)" fill="#0969da" font-size="12">\##(format(maxLag)) min</text>"##
+            )
         }
         parts.append(##"<text x="4" y="\##(top + 10)" fill="#1b1f24" font-size="12">\##(Int(maxRecords)) rec</text>"##)
         parts.append(##"<text x="4" y="\##(top + plotHeight)" fill="#1b1f24" font-size="12">0</text>"##)

@@ -67,7 +67,9 @@ struct ConsoleBrowserTests {
                 // Off the cooperative pool: the browser talks to this process's server meanwhile.
                 DispatchQueue.global().async {
                     continuation.resume(
-                        returning: Result { try ReferenceTools.run(python, [script, JSONWriter.string(settings)], environment: ["SE_OFFLINE": "true"]) })
+                        returning: Result {
+                            try ReferenceTools.run(python, [script, JSONWriter.string(settings)], environment: ["SE_OFFLINE": "true"])
+                        })
                 }
             }
             let result = try output.get()

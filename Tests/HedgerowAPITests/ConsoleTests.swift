@@ -19,7 +19,9 @@ struct ConsoleTests {
         try await TestServer.run(backend, modules: [Console()], configure: configure, body)
     }
 
-    @Test("Sign-in sets an HttpOnly, SameSite=Lax session cookie (Secure behind TLS); a wrong password is refused on the form", arguments: TestBackend.available)
+    @Test(
+        "Sign-in sets an HttpOnly, SameSite=Lax session cookie (Secure behind TLS); a wrong password is refused on the form",
+        arguments: TestBackend.available)
     func signIn(backend: TestBackend) async throws {
         try await Self.run(backend) { server in
             let owner = try await server.createUser("owner@example.com", password: Self.password)
@@ -80,7 +82,8 @@ struct ConsoleTests {
             let missing = try await browser.post("/organization/rename", [("name", "Forged")], csrf: false)
             #expect(missing.status == 403)
             #expect(missing.text.contains("CSRF Failed"))
-            let crossSite = try await browser.post("/organization/rename", [("name", "Forged")], headers: [("Origin", "https://evil.example")])
+            let crossSite = try await browser.post(
+                "/organization/rename", [("name", "Forged")], headers: [("Origin", "https://evil.example")])
             #expect(crossSite.status == 403)
             #expect(try await server.request("GET", "/api/organizations/\(org)/", key: owner.key)["name"] == "Acme")
 
@@ -131,7 +134,8 @@ struct ConsoleTests {
             #expect(try await browser.get("/project/\(bobTeam)/batch_exports/\(exportID)").status == 403)
             #expect(try await browser.get("/project/\(bobTeam)/batch_exports/\(exportID)/logs").status == 403)
             #expect(try await browser.post("/project/\(bobTeam)/batch_exports/\(exportID)/pause").status == 403)
-            #expect(try await server.request("GET", "/api/environments/\(bobTeam)/batch_exports/\(exportID)/", key: bob.key)["paused"] == false)
+            #expect(
+                try await server.request("GET", "/api/environments/\(bobTeam)/batch_exports/\(exportID)/", key: bob.key)["paused"] == false)
             #expect(try await browser.post("/project/\(bobTeam)/rename", [("name", "Taken")]).status == 403)
             #expect(try await browser.post("/project/\(bobTeam)/environments", [("name", "Mine")]).status == 403)
             let switched = try await browser.post("/organization/switch", [("organization", bobOrg)])
@@ -144,7 +148,9 @@ struct ConsoleTests {
         }
     }
 
-    @Test("A signed-in session may create and roll personal API keys over the API, repeating its CSRF token", arguments: TestBackend.available)
+    @Test(
+        "A signed-in session may create and roll personal API keys over the API, repeating its CSRF token", arguments: TestBackend.available
+    )
     func sessionOnTheAPI(backend: TestBackend) async throws {
         try await Self.run(backend) { server in
             let owner = try await server.createUser("owner@example.com", password: Self.password)
@@ -201,6 +207,105 @@ struct ConsoleTests {
             let noScope = try await browser.post("/me/keys", [("label", "none")])
             #expect(noScope.status == 400)
             #expect(noScope.text.contains("At least one scope is required."))
+        }
+    }
+}
+
+extension ConsoleTests {
+    @Test("The organization and members pages change what the API shows, with the API's rules and messages", arguments: TestBackend.available)
+    func organizationAndMembers(backend: TestBackend) async throws {
+        try await Self.run(backend) { server in
+            let owner = try await server.createUser("owner@example.com", password: Self.password)
+            let member = try await server.createUser("member@example.com", password: Self.password)
+            let org = try await server.createOrganization("Acme", owner: owner)
+            try await server.addMember(member, to: org, level: .member)
+            var browser = ConsoleClient(server)
+            try await browser.signIn("owner@example.com", Self.password)
+            _ = try await browser.get("/organization")
+            #expect(try await browser.post("/organization/projects", [("name", "Shop")]).status == 303)
+            let projects = try await server.request("GET", "/api/organizations/\(org)/projects/", key: owner.key)
+            let shop = try #require(projects["results"]?.arrayValue?.first { $0["name"] == "Shop" })
+            guard case .int(let shopID)? = shop["id"] else {
+                Issue.record("no project id")
+                return
+            }
+            #expect(try await browser.post("/project/\(shopID)/environments", [("name", "Staging")]).status == 303)
+            #expect(try await browser.post("/project/\(shopID)/rename", [("name", "Shop EU")]).status == 303)
+            let page = try await browser.get("/organization")
+            #expect(page.text.contains("Shop EU") && page.text.contains("Staging") && page.text.contains("phc_"))
+            let blank = try await browser.post("/organization/projects", [("name", "")])
+            #expect(blank.status == 400)
+            #expect(blank.text.contains("This field may not be blank."))
+            // Switching the project changes the user's current team.
+            #expect(try await browser.post("/environment/switch", [("team", String(shopID))]).header("Location") == "/project/\(shopID)/batch_exports")
+            #expect(try await server.request("GET", "/api/users/@me/", key: owner.key)["team"]?["id"] == .int(shopID))
+
+            // Members: a level change and the rules' refusals, shown on the page.
+            let memberUUID = member.user.uuid
+            #expect(try await browser.post("/organization/members/\(memberUUID)/level", [("level", "8")]).status == 303)
+            let members = try await server.request("GET", "/api/organizations/\(org)/members/", key: owner.key)
+            #expect(members["results"]?.arrayValue?.first { $0["user"]?["uuid"] == .string(memberUUID) }?["level"] == 8)
+            let own = try await browser.post("/organization/members/\(owner.user.uuid)/level", [("level", "1")])
+            #expect(own.status == 403)
+            #expect(own.html.contains("You can't change your own access level."))
+            let lastOwner = try await browser.post("/organization/members/\(owner.user.uuid)/remove")
+            #expect(lastOwner.status == 400)
+            #expect(lastOwner.text.contains("The last owner cannot leave or be removed."))
+            // Invites from the page, and the member's own view.
+            #expect(try await browser.post("/organization/invites", [("target_email", "grace@example.com"), ("level", "1")]).status == 303)
+            let invites = try await browser.get("/organization/members")
+            #expect(invites.text.contains("/signup/") && invites.text.contains("grace@example.com"))
+            let duplicate = try await browser.post("/organization/invites", [("target_email", "member@example.com")])
+            #expect(duplicate.text.contains("A user with this email address already belongs to the organization."))
+            #expect(try await browser.post("/organization/members/\(memberUUID)/remove").status == 303)
+            #expect(try await server.request("GET", "/api/organizations/\(org)/members/", key: owner.key)["count"] == 1)
+        }
+    }
+
+    @Test("An export's actions from its page: estimate and start a backfill, pause, unpause, retry a run, logs filtered", arguments: TestBackend.available)
+    func exportActions(backend: TestBackend) async throws {
+        try await Self.run(backend) { server in
+            let owner = try await server.createUser("owner@example.com", password: Self.password)
+            _ = try await server.createOrganization("Acme", owner: owner)
+            guard case .int(let team)? = try await server.request("GET", "/api/users/@me/", key: owner.key)["team"]?["id"] else {
+                Issue.record("no team")
+                return
+            }
+            let seeded = try await S3DestinationTests.seed(server, team: team, count: 8)
+            var browser = ConsoleClient(server)
+            try await browser.signIn("owner@example.com", Self.password)
+            _ = try await browser.get("/project/\(team)/batch_exports/new?type=NoOp")
+            let saved = try await browser.post(
+                "/project/\(team)/batch_exports/new", [("type", "NoOp"), ("name", "counts"), ("interval", "hour"), ("intent", "save")])
+            #expect(saved.status == 303, "\(saved.text)")
+            let location = try #require(saved.header("Location")?.split(separator: "?").first.map(String.init))
+            _ = try await browser.get(location)
+            let range = [("start_at", "2024-01-01T10:00"), ("end_at", "2024-01-01T11:00")]
+            let estimate = try await browser.post(location + "/backfill", range + [("intent", "estimate")])
+            #expect(estimate.text.contains("about <strong>\(seeded.count)</strong> records"), "\(estimate.text)")
+            let future = try await browser.post(location + "/backfill", [("start_at", "2024-01-01T10:00"), ("end_at", "2999-01-01T00:00")])
+            #expect(future.status == 400)
+            #expect(future.text.contains("is in the future"))
+            #expect(try await browser.post(location + "/backfill", range + [("intent", "start")]).status == 303)
+            let id = String(location.split(separator: "/").last!)
+            let api = "/api/environments/\(team)/batch_exports/\(id)"
+            #expect(try await server.request("GET", api + "/backfills/", key: owner.key)["results"]?.arrayValue?.count == 1)
+            let page = try await browser.get(location)
+            #expect(page.text.contains("backfill-status"))
+            let fragment = try await browser.get(location + "/runs")
+            #expect(fragment.text.contains("runs-table") && !fragment.text.contains("<html"))
+            let run = try #require(try await server.request("GET", api + "/runs/", key: owner.key)["results"]?.arrayValue?.first)
+            let runID = try #require(run["id"]?.stringValue)
+            #expect(try await browser.post(location + "/runs/\(runID)/cancel").status == 303)
+            #expect(try await browser.post(location + "/runs/\(runID)/retry").status == 303)
+            #expect(try await server.request("GET", api + "/runs/", key: owner.key)["results"]?.arrayValue?.count == 2)
+            #expect(try await browser.post(location + "/pause").status == 303)
+            #expect(try await server.request("GET", api + "/", key: owner.key)["paused"] == true)
+            #expect(try await browser.post(location + "/unpause").status == 303)
+            #expect(try await server.request("GET", api + "/", key: owner.key)["paused"] == false)
+            let logs = try await browser.get(location + "/logs?level=info&search=cancelled")
+            #expect(logs.text.contains("cancelled"))
+            #expect(!logs.text.contains("Backfill") || logs.text.contains("cancelled"))
         }
     }
 }

@@ -9,7 +9,9 @@ import Testing
 /// the console's link.
 @Suite("Invites")
 struct InviteTests {
-    @Test("Create answers PostHog's fields; list, replace, delete; the rules on levels, members and members_can_invite", arguments: TestBackend.available)
+    @Test(
+        "Create answers PostHog's fields; list, replace, delete; the rules on levels, members and members_can_invite",
+        arguments: TestBackend.available)
     func api(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
             let owner = try await server.createUser("owner@example.com")
@@ -21,10 +23,12 @@ struct InviteTests {
             let created = try await server.request(
                 "POST", base, key: owner.key, json: ["target_email": "New.Person@EXAMPLE.com", "first_name": "New", "level": 8])
             #expect(created.status == 201, "\(created.text)")
-            #expect(created.json.objectValue?.keys == [
-                "id", "target_email", "first_name", "emailing_attempt_made", "level", "is_expired", "created_by", "created_at", "updated_at",
-                "message", "private_project_access",
-            ])
+            #expect(
+                created.json.objectValue?.keys == [
+                    "id", "target_email", "first_name", "emailing_attempt_made", "level", "is_expired", "created_by", "created_at",
+                    "updated_at",
+                    "message", "private_project_access",
+                ])
             #expect(created["target_email"] == "New.Person@example.com")
             #expect(created["level"] == 8)
             #expect(created["is_expired"] == false)
@@ -39,7 +43,9 @@ struct InviteTests {
             #expect(list["results"]?.arrayValue?.first?["id"] == again["id"])
 
             try await server.request("POST", base, key: owner.key, json: ["target_email": "member@example.com"])
-                .expectError(400, type: "validation_error", code: "invalid_input", detail: "A user with this email address already belongs to the organization.")
+                .expectError(
+                    400, type: "validation_error", code: "invalid_input",
+                    detail: "A user with this email address already belongs to the organization.")
             try await server.request("POST", base, key: owner.key, json: ["target_email": "not-an-address"])
                 .expectError(400, type: "validation_error", code: "invalid", detail: "Enter a valid email address.", attr: "target_email")
             try await server.request("POST", base, key: owner.key, json: [:])
@@ -51,9 +57,12 @@ struct InviteTests {
             #expect(try await server.request("POST", base, key: member.key, json: ["target_email": "peer@example.com"]).status == 201)
 
             // Without members_can_invite, only admins invite or delete.
-            #expect(try await server.request("PATCH", "/api/organizations/\(org)/", key: owner.key, json: ["members_can_invite": false]).status == 200)
+            #expect(
+                try await server.request("PATCH", "/api/organizations/\(org)/", key: owner.key, json: ["members_can_invite": false]).status
+                    == 200)
             try await server.request("POST", base, key: member.key, json: ["target_email": "x@example.com"])
-                .expectError(403, type: "authentication_error", code: "permission_denied", detail: "Your organization access level is insufficient.")
+                .expectError(
+                    403, type: "authentication_error", code: "permission_denied", detail: "Your organization access level is insufficient.")
             let id = try #require(again["id"]?.stringValue)
             #expect(try await server.request("DELETE", base + "\(id)/", key: member.key).status == 403)
             #expect(try await server.request("DELETE", base + "\(id)/", key: owner.key).status == 204)
@@ -66,7 +75,8 @@ struct InviteTests {
             #expect(bulk.json.arrayValue?.count == 2)
             let tooMany = JSONValue.array((0..<21).map { .object(["target_email": .string("p\($0)@example.com")]) })
             try await server.request("POST", base + "bulk/", key: owner.key, json: tooMany)
-                .expectError(400, type: "validation_error", code: "max_length", detail: "A maximum of 20 invites can be sent in a single request.")
+                .expectError(
+                    400, type: "validation_error", code: "max_length", detail: "A maximum of 20 invites can be sent in a single request.")
 
             // Another organization's invites are not reachable, and the scope is organization_member's.
             let outsider = try await server.createUser("outsider@example.com")
@@ -80,7 +90,8 @@ struct InviteTests {
         }
     }
 
-    @Test("An invite's link signs a new user up and in; it works once, for its address, within three days", arguments: TestBackend.available)
+    @Test(
+        "An invite's link signs a new user up and in; it works once, for its address, within three days", arguments: TestBackend.available)
     func accept(backend: TestBackend) async throws {
         try await TestServer.run(backend, modules: [Console()]) { server in
             let owner = try await server.createUser("owner@example.com", password: ConsoleTests.password)

@@ -37,7 +37,8 @@ struct PersonalAPIKeyTests {
     func cannotMint(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
             let alice = try await server.createUser("alice@example.com")
-            let detail = "Personal API keys cannot be created or rolled with a personal API key. Sign in to the console, or use `hedgerow keys create`."
+            let detail =
+                "Personal API keys cannot be created or rolled with a personal API key. Sign in to the console, or use `hedgerow keys create`."
             try await server.request("POST", "/api/personal_api_keys/", key: alice.key, json: .object(["label": "x", "scopes": ["*"]]))
                 .expectError(403, type: "authentication_error", code: "permission_denied", detail: detail)
             let id = try #require(

@@ -20,8 +20,14 @@ struct SchemaDocumentTests {
             let document = answer.json
             #expect(document["openapi"] == "3.0.3")
             let operations = Self.operations(document)
-            // 3 × 22 batch-export operations, 2 × 4 integration operations, 38 others, the schema itself.
-            #expect(operations.count == 119, "\(operations.count)")
+            // 3 × 22 batch-export operations, 2 × 4 integration operations, 4 invite operations, 38 others,
+            // the schema itself.
+            #expect(operations.count == 123, "\(operations.count)")
+            let invites = try #require(document["paths"]?["/api/organizations/{organization_id}/invites/bulk/"])
+            #expect(invites["post"]?["security"] == .array([.object(["PersonalAPIKeyAuth": ["organization_member:write"]])]))
+            #expect(
+                invites["post"]?["requestBody"]?["content"]?["application/json"]?["schema"]
+                    == .object(["type": "array", "items": .object(["$ref": "#/components/schemas/OrganizationInvite"])]))
             let integrations = try #require(document["paths"]?["/api/environments/{project_id}/integrations/{id}/"])
             #expect(integrations["delete"]?["security"] == .array([.object(["PersonalAPIKeyAuth": ["integration:write"]])]))
             #expect(Set(operations.compactMap { $0.operation["operationId"]?.stringValue }).count == operations.count)

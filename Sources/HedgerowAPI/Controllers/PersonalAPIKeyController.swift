@@ -13,7 +13,8 @@ struct PersonalAPIKeyController: Sendable {
         routes.add("GET", "/api/personal_api_keys/", scope: read, doc: listDoc, handler: list)
         routes.add(
             "POST", "/api/personal_api_keys/", scope: write,
-            doc: .create(model, "Create a key (the value is shown once); for signed-in sessions, refused to personal API keys."), handler: create)
+            doc: .create(model, "Create a key (the value is shown once); for signed-in sessions, refused to personal API keys."),
+            handler: create)
         routes.add("GET", "/api/personal_api_keys/:id/", scope: read, doc: .retrieve(model, "One of the caller's keys."), handler: retrieve)
         routes.add(
             "PATCH", "/api/personal_api_keys/:id/", scope: write, doc: .partialUpdate(model, "Change a key's label or limits."),
@@ -23,7 +24,8 @@ struct PersonalAPIKeyController: Sendable {
         routes.add("DELETE", "/api/personal_api_keys/:id/", scope: write, doc: .destroy("Delete a key."), handler: delete)
         routes.add(
             "POST", "/api/personal_api_keys/:id/roll/", scope: write,
-            doc: .action("Give a key a new value (shown once); for signed-in sessions, refused to personal API keys.", response: model), handler: roll)
+            doc: .action("Give a key a new value (shown once); for signed-in sessions, refused to personal API keys.", response: model),
+            handler: roll)
     }
 
     @Sendable func list(_ request: APIRequest) async throws -> APIResponse {

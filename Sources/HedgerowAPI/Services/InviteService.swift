@@ -154,7 +154,9 @@ public struct InviteService: Sendable {
     /// Someone without an account takes the invite: the user is created with the invite's address
     /// and joins; an address that already has an account must sign in first.
     public func signUp(inviteID: String, firstName: String, password: String) async throws -> User {
-        guard password.count >= 8 else { throw APIError.invalid("password", "This password is too short. It must contain at least 8 characters.") }
+        guard password.count >= 8 else {
+            throw APIError.invalid("password", "This password is too short. It must contain at least 8 characters.")
+        }
         let firstName = firstName.trimmingCharacters(in: .whitespaces)
         guard !firstName.isEmpty else { throw APIError.required("first_name") }
         guard firstName.count <= 150 else { throw APIError.invalid("first_name", "Ensure this field has no more than 150 characters.") }
@@ -187,7 +189,8 @@ public struct InviteService: Sendable {
         if invite.isExpired(at: clock()) { throw Self.expired }
         if try await organizations.membershipLevel(organizationID: invite.organizationID, userID: user.id, on: connection) != nil {
             throw APIError(
-                status: 400, type: "validation_error", code: "user_already_member", detail: "You already are a member of this organization.")
+                status: 400, type: "validation_error", code: "user_already_member", detail: "You already are a member of this organization."
+            )
         }
         let now = clock()
         try await organizations.insertMembership(

@@ -71,8 +71,9 @@ public struct SignInService: Sendable {
     public func session(token: String) async throws -> Session? {
         guard !token.isEmpty, token.count <= 128 else { return nil }
         let now = clock()
-        guard let row = try await database.read({ connection in try await sessions.find(tokenHash: Self.hash(token), at: now, on: connection) })
-        else { return nil }
+        let hash = Self.hash(token)
+        let found = try await database.read { connection in try await sessions.find(tokenHash: hash, at: now, on: connection) }
+        guard let row = found else { return nil }
         return Session(token: token, csrfToken: row.csrfToken, user: row.user)
     }
 

@@ -29,7 +29,9 @@ public struct LoginSessionStore: Sendable {
                 WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.is_active
                 """, [.text(tokenHash), SQLValue(now)])
         else { return nil }
-        return Row(user: try UserStore.decode(row), csrfToken: try row.decodeString("csrf_token"), expiresAt: try row.decodeTimestamp("expires_at"))
+        return Row(
+            user: try UserStore.decode(row), csrfToken: try row.decodeString("csrf_token"), expiresAt: try row.decodeTimestamp("expires_at")
+        )
     }
 
     public func delete(tokenHash: String, on connection: any SQLConnection) async throws {

@@ -67,3 +67,12 @@ extension TestServer {
         return user
     }
 }
+
+extension TestResult {
+    /// The page's text with Mustache's HTML escapes undone, to compare with messages.
+    var html: String {
+        text.replacingOccurrences(of: "&#39;", with: "'").replacingOccurrences(of: "&quot;", with: "\"")
+            .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
+            .replacingOccurrences(of: "&amp;", with: "&")
+    }
+}
