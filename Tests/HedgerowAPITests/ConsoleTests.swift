@@ -212,7 +212,8 @@ struct ConsoleTests {
 }
 
 extension ConsoleTests {
-    @Test("The organization and members pages change what the API shows, with the API's rules and messages", arguments: TestBackend.available)
+    @Test(
+        "The organization and members pages change what the API shows, with the API's rules and messages", arguments: TestBackend.available)
     func organizationAndMembers(backend: TestBackend) async throws {
         try await Self.run(backend) { server in
             let owner = try await server.createUser("owner@example.com", password: Self.password)
@@ -237,7 +238,9 @@ extension ConsoleTests {
             #expect(blank.status == 400)
             #expect(blank.text.contains("This field may not be blank."))
             // Switching the project changes the user's current team.
-            #expect(try await browser.post("/environment/switch", [("team", String(shopID))]).header("Location") == "/project/\(shopID)/batch_exports")
+            #expect(
+                try await browser.post("/environment/switch", [("team", String(shopID))]).header("Location")
+                    == "/project/\(shopID)/batch_exports")
             #expect(try await server.request("GET", "/api/users/@me/", key: owner.key)["team"]?["id"] == .int(shopID))
 
             // Members: a level change and the rules' refusals, shown on the page.
@@ -262,7 +265,9 @@ extension ConsoleTests {
         }
     }
 
-    @Test("An export's actions from its page: estimate and start a backfill, pause, unpause, retry a run, logs filtered", arguments: TestBackend.available)
+    @Test(
+        "An export's actions from its page: estimate and start a backfill, pause, unpause, retry a run, logs filtered",
+        arguments: TestBackend.available)
     func exportActions(backend: TestBackend) async throws {
         try await Self.run(backend) { server in
             let owner = try await server.createUser("owner@example.com", password: Self.password)
