@@ -67,7 +67,9 @@ public func buildApplication(
     let secrets = try SecretBox.load(configuration)
     let services = APIServices(
         configuration: configuration, organizations: OrganizationService(database: database), projects: ProjectService(database: database),
-        members: MemberService(database: database), invites: InviteService(database: database), users: UserService(database: database),
+        members: MemberService(database: database),
+        invites: InviteService(database: database, mailer: configuration.smtp.map(SMTPClient.init), logger: logger),
+        users: UserService(database: database),
         keys: PersonalAPIKeyService(database: database),
         batchExports: BatchExportService(
             database: database, secrets: secrets, deliverable: Destinations.deliverable,

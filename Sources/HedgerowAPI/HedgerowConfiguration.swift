@@ -33,6 +33,8 @@ public struct HedgerowConfiguration: Sendable {
     /// When set (`HEDGEROW_METRICS_TOKEN`), `/metrics` needs `Authorization: Bearer <token>`, and
     /// is then also served on the API's port; without it, only the metrics listener serves it.
     public var metricsToken: String?
+    /// Where invite mail goes (`HEDGEROW_SMTP_URL`, `HEDGEROW_SMTP_FROM`); nil: invites are not mailed.
+    public var smtp: SMTPSettings?
 
     public struct RateLimitConfiguration: Sendable, Equatable {
         public var enabled = true
@@ -71,6 +73,9 @@ public struct HedgerowConfiguration: Sendable {
             configuration.siteURL = site.hasSuffix("/") ? String(site.dropLast()) : site
         }
         if let key = environment["HEDGEROW_SECRET_KEY"], !key.isEmpty { configuration.secretKey = key }
+        if let url = environment["HEDGEROW_SMTP_URL"], !url.isEmpty {
+            configuration.smtp = try SMTPSettings.parse(url, from: environment["HEDGEROW_SMTP_FROM"].flatMap { $0.isEmpty ? nil : $0 })
+        }
         if let level = environment["HEDGEROW_LOG_LEVEL"], !level.isEmpty {
             guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
                 throw Invalid(description: "HEDGEROW_LOG_LEVEL must be one of trace, debug, info, notice, warning, error, critical")

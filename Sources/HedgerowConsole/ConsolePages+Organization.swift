@@ -172,7 +172,8 @@ extension ConsolePages {
             if let firstName = request.form["first_name"] { body["first_name"] = .string(firstName) }
             if let level = Self.number(request.form["level"]) { body["level"] = level }
             let input = try InviteService.Input.parse(.object(body))
-            _ = try await services.invites.create(organizationID: organizationID, inputs: [input], principal: request.principal)
+            _ = try await services.invites.create(
+                organizationID: organizationID, inputs: [input], principal: request.principal, linkBase: request.request.baseURL)
         }
     }
 

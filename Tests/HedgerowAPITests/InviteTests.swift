@@ -3,6 +3,7 @@ import HedgerowAPI
 import HedgerowConsole
 import HedgerowCore
 import HedgerowStore
+import HedgerowTestSupport
 import Testing
 
 /// `/api/organizations/{id}/invites/` (PostHog's fields and rules) and accepting an invite through
@@ -140,5 +141,135 @@ struct InviteTests {
             #expect(expired.status == 400)
             #expect(expired.text.contains("This invite has expired. Please ask your admin for a new one."))
         }
+    }
+}
+
+extension InviteTests {
+    /// The test SMTP server (`Tests/mail/smtp_server.py`, aiosmtpd): messages land in `directory`.
+    struct MailServer {
+        let process: ChildProcess
+        let port: Int
+        let directory: String
+
+        static func start(user: String, password: String) throws -> MailServer {
+            let port = S3TestServer.freePort()
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hedgerow-mail-\(UUID().uuidString)").path
+            let script = ReferenceTools.packageRoot.appendingPathComponent("Tests/mail/smtp_server.py").path
+            let process = try ChildProcess(
+                try ReferenceTools.python.get(), [script, String(port), directory, user, password], stdin: .pipe, stdout: .pipe)
+            let output = FileHandle(fileDescriptor: process.standardOutput!, closeOnDealloc: false)
+            var seen = Data()
+            while !String(decoding: seen, as: UTF8.self).contains("ready") {
+                let chunk = output.availableData
+                if chunk.isEmpty { throw ReferenceTools.Failure("the SMTP test server did not start") }
+                seen += chunk
+            }
+            return MailServer(process: process, port: port, directory: directory)
+        }
+
+        func stop() {
+            process.closeInput()
+            _ = process.wait()
+        }
+
+        /// Each message's envelope recipients and its text (the base64 body decoded).
+        func messages() throws -> [(to: [String], headers: String, text: String)] {
+            let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".eml") }.sorted()
+            return try names.map { name in
+                let raw = try String(contentsOfFile: directory + "/" + name, encoding: .utf8)
+                let envelope = try JSONParser.parse(
+                    Array(
+                        try Data(contentsOf: URL(fileURLWithPath: directory + "/" + name.replacingOccurrences(of: ".eml", with: ".json")))))
+                let parts = raw.components(separatedBy: "\r\n\r\n")
+                let body = Data(base64Encoded: parts.dropFirst().joined().replacingOccurrences(of: "\r\n", with: "")) ?? Data()
+                return (
+                    envelope["to"]?.arrayValue?.compactMap(\.stringValue) ?? [], parts[0], String(decoding: body, as: UTF8.self)
+                )
+            }
+        }
+    }
+
+    @Test(
+        "With an SMTP server configured, a new invite is mailed its link (AUTH PLAIN); send_email false mails nothing; a mail server that is down leaves the invite standing"
+    )
+    func mail() async throws {
+        let mail = try MailServer.start(user: "relay", password: "relay-secret")
+        defer { mail.stop() }
+        try await TestServer.run(
+            .sqlite,
+            configure: {
+                $0.siteURL = "https://hedgerow.example"
+                $0.smtp = try? SMTPSettings.parse("smtp://relay:relay-secret@127.0.0.1:\(mail.port)", from: "invites@hedgerow.example")
+            }
+        ) { server in
+            let owner = try await server.createUser("owner@example.com")
+            let org = try await server.createOrganization("Acme Ünïcode", owner: owner)
+            let base = "/api/organizations/\(org)/invites/"
+            let invite = try await server.request(
+                "POST", base, key: owner.key, json: ["target_email": "grace@example.com", "first_name": "Grace", "message": "Welcome!"])
+            #expect(invite.status == 201)
+            #expect(invite["emailing_attempt_made"] == true)
+            let id = try #require(invite["id"]?.stringValue)
+            let messages = try mail.messages()
+            #expect(messages.count == 1)
+            let message = try #require(messages.first)
+            #expect(message.to == ["grace@example.com"])
+            #expect(message.headers.contains("From: invites@hedgerow.example"))
+            #expect(message.headers.contains("Subject: =?UTF-8?B?"), "non-ASCII subjects are encoded")
+            #expect(message.text.contains("https://hedgerow.example/signup/\(id)"))
+            #expect(message.text.contains("Hello Grace,") && message.text.contains("Acme Ünïcode") && message.text.contains("Welcome!"))
+
+            let quiet = try await server.request(
+                "POST", base, key: owner.key, json: ["target_email": "quiet@example.com", "send_email": false])
+            #expect(quiet["emailing_attempt_made"] == false)
+            #expect(try mail.messages().count == 1)
+        }
+        let nothingListens = S3TestServer.freePort()
+        try await TestServer.run(
+            .sqlite, configure: { $0.smtp = try? SMTPSettings.parse("smtp://relay:relay-secret@127.0.0.1:\(nothingListens)", from: nil) }
+        ) { server in
+            let owner = try await server.createUser("owner@example.com")
+            let org = try await server.createOrganization("Acme", owner: owner)
+            let invite = try await server.request(
+                "POST", "/api/organizations/\(org)/invites/", key: owner.key, json: ["target_email": "x@example.com"])
+            #expect(invite.status == 201)
+            #expect(invite["emailing_attempt_made"] == true)
+            #expect(try await server.request("GET", "/api/organizations/\(org)/invites/", key: owner.key)["count"] == 1)
+            #expect(try mail.messages().count == 1)
+        }
+        #expect(throws: SMTPSettings.Invalid.self) { try SMTPSettings.parse("http://mail.example", from: nil) }
+        let settings = try SMTPSettings.parse("smtps://user:p%40ss@mail.example", from: nil)
+        #expect(settings.port == 465 && settings.implicitTLS && settings.password == "p@ss" && settings.from == "hedgerow@mail.example")
+        #expect(!settings.description.contains("p@ss"))
+    }
+}
+
+extension InviteTests {
+    @Test("A mail server that hangs up mid-conversation fails the mail at once, with what it last said")
+    func hangUp() async throws {
+        let port = S3TestServer.freePort()
+        let server = try ChildProcess(
+            try ReferenceTools.python.get(),
+            [
+                "-c",
+                """
+                import socket, sys
+                listener = socket.create_server(("127.0.0.1", int(sys.argv[1])))
+                print("ready", flush=True)
+                connection, _ = listener.accept()
+                connection.sendall(b"220 hello\\r\\n")
+                connection.recv(1000)
+                connection.sendall(b"250-first\\r\\n250 last\\r\\n")
+                connection.recv(1000)
+                connection.close()
+                """,
+                String(port),
+            ], stdout: .pipe)
+        defer { server.signal() }
+        _ = FileHandle(fileDescriptor: server.standardOutput!, closeOnDealloc: false).availableData
+        let client = SMTPClient(settings: try SMTPSettings.parse("smtp://u:p@127.0.0.1:\(port)", from: nil))
+        let start = ContinuousClock.now
+        await #expect(throws: SMTPClient.Failure.self) { try await client.send(to: "a@example.com", subject: "s", text: "t") }
+        #expect(ContinuousClock.now - start < .seconds(5))
     }
 }

@@ -24,7 +24,8 @@ struct InviteController: Sendable {
             let (organizationID, principal) = (request.parameters["organization_id"] ?? "", try request.requirePrincipal())
             try await service.checkCanInvite(organizationID: organizationID, principal: principal)
             let input = try InviteService.Input.parse(try request.body())
-            let created = try await service.create(organizationID: organizationID, inputs: [input], principal: principal)
+            let created = try await service.create(
+                organizationID: organizationID, inputs: [input], principal: principal, linkBase: request.baseURL)
             return .created(InviteWire.render(created[0]))
         }
         var bulkDoc = OperationDoc.action(
@@ -42,7 +43,8 @@ struct InviteController: Sendable {
                 throw APIError.validation("max_length", "A maximum of 20 invites can be sent in a single request.", attr: nil)
             }
             let inputs = try items.map { item throws(APIError) in try InviteService.Input.parse(item) }
-            let created = try await service.create(organizationID: organizationID, inputs: inputs, principal: principal)
+            let created = try await service.create(
+                organizationID: organizationID, inputs: inputs, principal: principal, linkBase: request.baseURL)
             return .created(.array(created.map { InviteWire.render($0) }))
         }
         routes.add("DELETE", base + ":id/", scope: write, doc: .destroy("Delete an invite.", id: Schema.uuid)) { request in

@@ -1,14 +1,18 @@
 import Foundation
 import HedgerowCore
 import HedgerowStore
+import Logging
 
 /// Organization invites (PostHog's `/api/organizations/{id}/invites/`), and accepting one through
 /// the console's link. Rules as PostHog's: any member lists them; inviting and deleting need
 /// `members_can_invite` or an admin; nobody invites above their own level; an address that already
 /// belongs to the organization cannot be invited; a new invite replaces earlier ones for the same
-/// address; an invite is good for three days, for its address only.
+/// address; an invite is good for three days, for its address only. With an SMTP server configured,
+/// each new invite whose `send_email` is not false is mailed its link.
 public struct InviteService: Sendable {
     let database: any Database
+    let mailer: SMTPClient?
+    let logger: Logger
     let clock: @Sendable () -> Timestamp
     let access = AccessService()
     let invites = InviteStore()
@@ -16,8 +20,13 @@ public struct InviteService: Sendable {
     let teams = TeamStore()
     let users = UserStore()
 
-    public init(database: any Database, clock: @escaping @Sendable () -> Timestamp = { .now() }) {
+    public init(
+        database: any Database, mailer: SMTPClient? = nil, logger: Logger = Logger(label: "hedgerow.invites"),
+        clock: @escaping @Sendable () -> Timestamp = { .now() }
+    ) {
         self.database = database
+        self.mailer = mailer
+        self.logger = logger
         self.clock = clock
     }
 
@@ -27,6 +36,8 @@ public struct InviteService: Sendable {
         public var firstName = ""
         public var level = MembershipLevel.member
         public var message: String?
+        /// Whether to mail the link (when an SMTP server is configured).
+        public var sendEmail = true
 
         public init(targetEmail: String) { self.targetEmail = targetEmail }
 
@@ -54,7 +65,9 @@ public struct InviteService: Sendable {
             if let value = object["message"], !value.isNull {
                 input.message = try FieldParser.string(value, attr: "message", maxLength: 10_000, allowBlank: true)
             }
-            if let value = object["send_email"], !value.isNull { _ = try FieldParser.boolean(value, attr: "send_email") }
+            if let value = object["send_email"], !value.isNull {
+                input.sendEmail = try FieldParser.boolean(value, attr: "send_email") ?? true
+            }
             if let value = object["private_project_access"], !value.isNull {
                 guard case .array(let items) = value else {
                     throw APIError.validation(
@@ -86,8 +99,12 @@ public struct InviteService: Sendable {
         }
     }
 
-    public func create(organizationID: String, inputs: [Input], principal: Principal) async throws -> [OrganizationInvite] {
-        try await database.transaction { connection in
+    /// Creates the invites in one transaction, then mails each its link (`linkBase` + `/signup/<id>`)
+    /// when an SMTP server is configured; a mail that fails is logged, and the invite stands.
+    public func create(
+        organizationID: String, inputs: [Input], principal: Principal, linkBase: String
+    ) async throws -> [OrganizationInvite] {
+        let (created, organizationName) = try await database.transaction { connection in
             let organization = try await inviter(organizationID: organizationID, principal: principal, on: connection)
             var created: [OrganizationInvite] = []
             for input in inputs {
@@ -106,12 +123,38 @@ public struct InviteService: Sendable {
                 let now = Timestamp(microseconds: clock().microseconds + Int64(created.count))
                 let invite = OrganizationInvite(
                     id: Identifiers.uuidV7(at: now), organizationID: organization.organization.id, targetEmail: input.targetEmail,
-                    firstName: input.firstName, level: input.level, message: input.message, emailingAttemptMade: false,
+                    firstName: input.firstName, level: input.level, message: input.message,
+                    emailingAttemptMade: mailer != nil && input.sendEmail,
                     createdBy: principal.user, createdAt: now, updatedAt: now)
                 try await invites.insert(invite, on: connection)
                 created.append(invite)
             }
-            return created
+            return (created, organization.organization.name)
+        }
+        if let mailer {
+            for invite in created where invite.emailingAttemptMade {
+                await mail(invite, organizationName: organizationName, inviter: principal.user, linkBase: linkBase, mailer: mailer)
+            }
+        }
+        return created
+    }
+
+    func mail(_ invite: OrganizationInvite, organizationName: String, inviter: User, linkBase: String, mailer: SMTPClient) async {
+        let greeting = invite.firstName.isEmpty ? "Hello," : "Hello \(invite.firstName),"
+        var text = """
+            \(greeting)
+
+            \(inviter.email) invites you to join \(organizationName) on Hedgerow.
+
+            Accept the invite (good for three days):
+            \(linkBase)/signup/\(invite.id)
+
+            """
+        if let message = invite.message, !message.isEmpty { text += "\nTheir message:\n\(message)\n" }
+        do {
+            try await mailer.send(to: invite.targetEmail, subject: "You're invited to join \(organizationName) on Hedgerow", text: text)
+        } catch {
+            logger.warning("Invite mail failed", metadata: ["invite": "\(invite.id)", "error": "\(error)"])
         }
     }
 
