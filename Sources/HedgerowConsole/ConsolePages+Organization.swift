@@ -59,45 +59,46 @@ extension ConsolePages {
         }
     }
 
+    /// A change on the organization page, given the form's name as the API's body; a 400 shows the
+    /// page again with the message.
+    func organizationChange(
+        _ request: ConsoleRequest, done: String, _ change: @escaping (JSONValue) async throws -> Void
+    ) async throws -> APIResponse {
+        try await perform(
+            request, back: "/organization", done: done, { try await change(.object(["name": .string(request.form.raw("name"))])) },
+            context: organizationContext, template: "organization")
+    }
+
     @Sendable func renameOrganization(_ request: ConsoleRequest) async throws -> APIResponse {
         let organizationID = try currentOrganization(request)
-        return try await perform(
-            request, back: "/organization", done: "Organization renamed.",
-            {
-                let input = try OrganizationInput.parse(.object(["name": .string(request.form.raw("name"))]), requireName: true)
-                try await services.organizations.checkCanUpdate(id: organizationID, principal: request.principal)
-                _ = try await services.organizations.update(id: organizationID, input: input, principal: request.principal)
-            }, context: organizationContext, template: "organization")
+        return try await organizationChange(request, done: "Organization renamed.") { body in
+            let input = try OrganizationInput.parse(body, requireName: true)
+            try await services.organizations.checkCanUpdate(id: organizationID, principal: request.principal)
+            _ = try await services.organizations.update(id: organizationID, input: input, principal: request.principal)
+        }
     }
 
     @Sendable func createProject(_ request: ConsoleRequest) async throws -> APIResponse {
         let organizationID = try currentOrganization(request)
-        return try await perform(
-            request, back: "/organization", done: "Project created.",
-            {
-                let input = try ProjectInput.parse(.object(["name": .string(request.form.raw("name"))]), requireName: true)
-                _ = try await services.projects.createProject(organizationID: organizationID, input: input, principal: request.principal)
-            }, context: organizationContext, template: "organization")
+        return try await organizationChange(request, done: "Project created.") { body in
+            let input = try ProjectInput.parse(body, requireName: true)
+            _ = try await services.projects.createProject(organizationID: organizationID, input: input, principal: request.principal)
+        }
     }
 
     @Sendable func renameProject(_ request: ConsoleRequest) async throws -> APIResponse {
-        try await perform(
-            request, back: "/organization", done: "Project renamed.",
-            {
-                let input = try ProjectInput.parse(.object(["name": .string(request.form.raw("name"))]), requireName: true)
-                _ = try await services.projects.updateProject(
-                    id: request.parameter("project_id"), input: input, principal: request.principal)
-            }, context: organizationContext, template: "organization")
+        try await organizationChange(request, done: "Project renamed.") { body in
+            let input = try ProjectInput.parse(body, requireName: true)
+            _ = try await services.projects.updateProject(id: request.parameter("project_id"), input: input, principal: request.principal)
+        }
     }
 
     @Sendable func createEnvironment(_ request: ConsoleRequest) async throws -> APIResponse {
-        try await perform(
-            request, back: "/organization", done: "Environment created.",
-            {
-                let input = try ProjectInput.parse(.object(["name": .string(request.form.raw("name"))]), requireName: true)
-                _ = try await services.projects.createEnvironment(
-                    projectID: request.parameter("project_id"), input: input, principal: request.principal)
-            }, context: organizationContext, template: "organization")
+        try await organizationChange(request, done: "Environment created.") { body in
+            let input = try ProjectInput.parse(body, requireName: true)
+            _ = try await services.projects.createEnvironment(
+                projectID: request.parameter("project_id"), input: input, principal: request.principal)
+        }
     }
 
     // MARK: Members and invites
