@@ -4,6 +4,7 @@ import HedgerowConsole
 import HedgerowCore
 import HedgerowStore
 import HedgerowTestSupport
+import NIOCore
 import Testing
 
 /// `/api/organizations/{id}/invites/` (PostHog's fields and rules) and accepting an invite through
@@ -245,7 +246,7 @@ extension InviteTests {
 }
 
 extension InviteTests {
-    @Test("A mail server that hangs up mid-conversation fails the mail at once, with what it last said")
+    @Test("A mail server that hangs up mid-conversation fails the mail then, not at the time limit")
     func hangUp() async throws {
         let port = S3TestServer.freePort()
         let server = try ChildProcess(
@@ -267,9 +268,10 @@ extension InviteTests {
             ], stdout: .pipe)
         defer { server.signal() }
         _ = FileHandle(fileDescriptor: server.standardOutput!, closeOnDealloc: false).availableData
-        let client = SMTPClient(settings: try SMTPSettings.parse("smtp://u:p@127.0.0.1:\(port)", from: nil))
-        let start = ContinuousClock.now
-        await #expect(throws: SMTPClient.Failure.self) { try await client.send(to: "a@example.com", subject: "s", text: "t") }
-        #expect(ContinuousClock.now - start < .seconds(5))
+        var client = SMTPClient(settings: try SMTPSettings.parse("smtp://u:p@127.0.0.1:\(port)", from: nil))
+        // A time limit far off: the hang-up itself must end the conversation, however busy the machine.
+        client.timeout = .seconds(300)
+        let error = await #expect(throws: SMTPClient.Failure.self) { try await client.send(to: "a@example.com", subject: "s", text: "t") }
+        #expect(error?.description == "SMTP: the server closed the connection", "\(String(describing: error))")
     }
 }
