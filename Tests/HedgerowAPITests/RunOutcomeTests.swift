@@ -243,8 +243,10 @@ struct RunOutcomeTests {
     @Test("The lease is renewed on a timer during a long step, so no other worker takes the run", arguments: TestBackend.available)
     func heartbeatTimer(backend: TestBackend) async throws {
         try await Self.withBackfilledHTTPExport(backend, events: 10) { receiver, server, world, id in
+            // A lease of 8 s renewed every 200 ms: a loaded test machine may hold up the timer's task
+            // for seconds (a browser test runs beside this one), but not for 8.
             let working = try HTTPDestinationTests.engine(server) {
-                $0.leaseMicroseconds = 2_000_000
+                $0.leaseMicroseconds = 8_000_000
                 $0.heartbeatInterval = .milliseconds(200)
             }
             await receiver.holdNext()
@@ -252,7 +254,7 @@ struct RunOutcomeTests {
                 group.addTask { try await working.step() }
                 try await Self.eventually("the stalled POST") { await receiver.isHolding }
                 // Longer than the lease: only the timer's heartbeats keep it.
-                try await Task.sleep(for: .seconds(3))
+                try await Task.sleep(for: .seconds(10))
                 let other = try HTTPDestinationTests.engine(server)
                 #expect(try await other.claim(limit: 5).isEmpty)
                 await receiver.release()
