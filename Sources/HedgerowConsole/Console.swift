@@ -151,16 +151,19 @@ struct ConsolePages: Sendable {
     }
 
     /// The layout's data: who is signed in, their organizations, the current organization's
-    /// projects and environments, the CSRF token.
-    func layout(_ request: ConsoleRequest, title: String) async throws -> [String: Any] {
+    /// projects and environments (`known` when the page has them already), the CSRF token.
+    func layout(
+        _ request: ConsoleRequest, title: String, projects known: [(Project, [Environment])]? = nil
+    ) async throws -> [String: Any] {
         let me = try await services.users.me(principal: request.principal)
         var environments: [[String: Any]] = []
         if let organization = me.organization {
-            let (_, projects) = try await services.projects.listProjects(
-                organizationID: organization.organization.id, principal: request.principal, limit: 200, offset: 0)
-            for (project, _) in projects {
-                let (_, list) = try await services.projects.listEnvironments(
-                    projectID: String(project.id), principal: request.principal, limit: 50, offset: 0)
+            var projects = known ?? []
+            if known == nil {
+                projects = try await services.projects.projectsWithEnvironments(
+                    organizationID: organization.organization.id, principal: request.principal)
+            }
+            for (project, list) in projects {
                 for environment in list {
                     environments.append([
                         "id": environment.id, "current": environment.id == me.team?.id,

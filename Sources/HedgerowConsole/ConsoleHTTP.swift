@@ -82,14 +82,22 @@ enum ConsoleCookies {
     /// web client repeats in `X-CSRFToken`); it is no secret from the page, only from other sites.
     static let csrfTokenCookie = "csrftoken"
 
+    static func csrfToken(_ value: String, maxAge: Int, secure: Bool) -> String {
+        "\(csrfTokenCookie)=\(value); Path=/; Max-Age=\(maxAge); SameSite=Lax" + (secure ? "; Secure" : "")
+    }
+
     /// The cookies a new session sets.
     static func signedIn(_ session: SignInService.Session, secure: Bool) -> [String] {
         [
             ConsoleCookies.session(session.token, secure: secure),
-            "\(csrfTokenCookie)=\(session.csrfToken); Path=/; Max-Age=\(SignInService.sessionLifetimeSeconds); SameSite=Lax"
-                + (secure ? "; Secure" : ""),
+            csrfToken(session.csrfToken, maxAge: SignInService.sessionLifetimeSeconds, secure: secure),
             clear(preSessionCSRF, secure: secure),
         ]
+    }
+
+    /// The cookies sign-out clears.
+    static func signedOut(secure: Bool) -> [String] {
+        [clear(SignInService.cookieName, secure: secure), csrfToken("", maxAge: 0, secure: secure)]
     }
 }
 

@@ -22,21 +22,16 @@ extension ConsolePages {
 
     func organizationContext(_ request: ConsoleRequest) async throws -> [String: Any] {
         let organizationID = try currentOrganization(request)
-        var context = try await layout(request, title: "Organization")
+        let projects = try await services.projects.projectsWithEnvironments(organizationID: organizationID, principal: request.principal)
+        var context = try await layout(request, title: "Organization", projects: projects)
         let details = try await services.organizations.retrieve(id: organizationID, principal: request.principal)
         context["organization"] = ["id": details.organization.id, "name": details.organization.name]
-        let (_, projects) = try await services.projects.listProjects(
-            organizationID: organizationID, principal: request.principal, limit: 200, offset: 0)
-        var rows: [[String: Any]] = []
-        for (project, _) in projects {
-            let (_, environments) = try await services.projects.listEnvironments(
-                projectID: String(project.id), principal: request.principal, limit: 200, offset: 0)
-            rows.append([
+        context["projects"] = projects.map { project, environments -> [String: Any] in
+            [
                 "id": project.id, "name": project.name,
                 "environments": environments.map { ["id": $0.id, "name": $0.name, "api_token": $0.apiToken] as [String: Any] },
-            ])
+            ]
         }
-        context["projects"] = rows
         return context
     }
 

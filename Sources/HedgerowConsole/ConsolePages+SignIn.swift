@@ -62,13 +62,7 @@ extension ConsolePages {
 
     @Sendable func logout(_ request: ConsoleRequest) async throws -> APIResponse {
         try await services.signIn.signOut(token: request.session.token)
-        let secure = secure(request.request)
-        return ConsoleResponse.redirect(
-            "/login",
-            cookies: [
-                ConsoleCookies.clear(SignInService.cookieName, secure: secure),
-                "\(ConsoleCookies.csrfTokenCookie)=; Path=/; Max-Age=0; SameSite=Lax",
-            ])
+        return ConsoleResponse.redirect("/login", cookies: ConsoleCookies.signedOut(secure: secure(request.request)))
     }
 
     @Sendable func home(_ request: ConsoleRequest) async throws -> APIResponse {

@@ -119,17 +119,24 @@ public struct AccountService: Sendable {
             guard try await connection.first("SELECT id FROM organizations WHERE id = $1", [.text(organizationID)]) != nil else {
                 throw Failure(description: "No organization with id \(organizationID)")
             }
-            let now = Timestamp.now()
-            try await organizations.insertMembership(
-                Membership(
-                    id: Identifiers.uuidV7(at: now), organizationID: organizationID, userID: user.id, level: level,
-                    joinedAt: now, updatedAt: now), on: connection)
-            if user.currentOrganizationID == nil {
-                let environment = try await teams.firstEnvironment(organizationID: organizationID, on: connection)
-                try await users.setCurrent(
-                    userID: user.id, organizationID: organizationID, teamID: environment?.id, on: connection)
-            }
+            try await join(
+                user, organizationID: organizationID, level: level, makeCurrent: user.currentOrganizationID == nil, on: connection)
         }
+    }
+
+    /// Makes `user` a member at `level` (CLI, accepted invites); with `makeCurrent`, the organization
+    /// and its first environment become the user's current ones.
+    func join(
+        _ user: User, organizationID: String, level: MembershipLevel, makeCurrent: Bool, at now: Timestamp = .now(),
+        on connection: any SQLConnection
+    ) async throws {
+        try await organizations.insertMembership(
+            Membership(
+                id: Identifiers.uuidV7(at: now), organizationID: organizationID, userID: user.id, level: level, joinedAt: now,
+                updatedAt: now), on: connection)
+        guard makeCurrent else { return }
+        let environment = try await teams.firstEnvironment(organizationID: organizationID, on: connection)
+        try await users.setCurrent(userID: user.id, organizationID: organizationID, teamID: environment?.id, on: connection)
     }
 
     static func isPlausibleEmail(_ email: String) -> Bool {

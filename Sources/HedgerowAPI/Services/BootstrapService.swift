@@ -21,6 +21,8 @@ public struct BootstrapService: Sendable {
     public func bootstrapIfEmpty(adminEmail: String) async throws -> Result? {
         let accounts = AccountService(database: database)
         let organizations = OrganizationService(database: database)
+        // Every start asks; only the first pays for PBKDF2 (the transaction asks again, under its lock).
+        guard try await database.read({ connection in try await UserStore().count(on: connection) }) == 0 else { return nil }
         let password = PersonalAPIKeyCodec.randomBase62(bytes: 18, length: 24)
         let passwordHash = PasswordHasher.hash(password)
         return try await database.transaction { connection -> Result? in

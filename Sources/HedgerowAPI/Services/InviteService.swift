@@ -17,7 +17,6 @@ public struct InviteService: Sendable {
     let access = AccessService()
     let invites = InviteStore()
     let organizations = OrganizationStore()
-    let teams = TeamStore()
     let users = UserStore()
 
     public init(
@@ -197,8 +196,10 @@ public struct InviteService: Sendable {
     /// Someone without an account takes the invite: the user is created with the invite's address
     /// and joins; an address that already has an account must sign in first.
     public func signUp(inviteID: String, firstName: String, password: String) async throws -> User {
-        guard password.count >= 8 else {
-            throw APIError.invalid("password", "This password is too short. It must contain at least 8 characters.")
+        guard password.count >= SignInService.minimumPasswordLength else {
+            throw APIError.invalid(
+                "password",
+                "This password is too short. It must contain at least \(SignInService.minimumPasswordLength) characters.")
         }
         let firstName = firstName.trimmingCharacters(in: .whitespaces)
         guard !firstName.isEmpty else { throw APIError.required("first_name") }
@@ -235,13 +236,8 @@ public struct InviteService: Sendable {
                 status: 400, type: "validation_error", code: "user_already_member", detail: "You already are a member of this organization."
             )
         }
-        let now = clock()
-        try await organizations.insertMembership(
-            Membership(
-                id: Identifiers.uuidV7(at: now), organizationID: invite.organizationID, userID: user.id, level: invite.level,
-                joinedAt: now, updatedAt: now), on: connection)
-        let environment = try await teams.firstEnvironment(organizationID: invite.organizationID, on: connection)
-        try await users.setCurrent(userID: user.id, organizationID: invite.organizationID, teamID: environment?.id, on: connection)
+        try await AccountService(database: database).join(
+            user, organizationID: invite.organizationID, level: invite.level, makeCurrent: true, at: clock(), on: connection)
         try await invites.delete(id: invite.id, on: connection)
         return invite
     }

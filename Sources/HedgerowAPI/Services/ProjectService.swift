@@ -32,6 +32,20 @@ public struct ProjectService: Sendable {
         }
     }
 
+    /// Every project of an organization with all its environments (main first), in two statements:
+    /// the console's switcher and organization page.
+    public func projectsWithEnvironments(organizationID: String, principal: Principal) async throws -> [(Project, [Environment])] {
+        try await database.read { connection in
+            let organization = try await access.organization(organizationID, principal: principal, on: connection)
+            let projects = try await teams.projectPage(
+                organizationID: organization.organization.id, limit: Int(Int32.max), offset: 0, on: connection
+            ).page
+            let environments = Dictionary(
+                grouping: try await teams.environments(organizationID: organization.organization.id, on: connection), by: \.projectID)
+            return projects.map { ($0, environments[$0.id] ?? []) }
+        }
+    }
+
     public func createProject(
         organizationID: String, input: ProjectInput, principal: Principal
     ) async throws -> (Project, EnvironmentAccess) {

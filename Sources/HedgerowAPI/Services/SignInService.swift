@@ -18,6 +18,8 @@ public struct SignInService: Sendable {
     /// its CSRF token in (Django's names).
     public static let cookieName = "hedgerow_session"
     public static let csrfHeader = "X-CSRFToken"
+    /// The shortest password a console user may set (Django's `MinimumLengthValidator`).
+    public static let minimumPasswordLength = 8
 
     public init(database: any Database, failures: WindowLimiter?, clock: @escaping @Sendable () -> Timestamp = { .now() }) {
         self.database = database
@@ -83,7 +85,9 @@ public struct SignInService: Sendable {
 
     /// Sets a user's password (`hedgerow users set-password`) and ends their sessions.
     public func setPassword(email: String, password: String) async throws -> User {
-        guard password.count >= 8 else { throw AccountService.Failure(description: "A password needs at least 8 characters") }
+        guard password.count >= Self.minimumPasswordLength else {
+            throw AccountService.Failure(description: "A password needs at least \(Self.minimumPasswordLength) characters")
+        }
         let hash = PasswordHasher.hash(password)
         return try await database.transaction { connection in
             guard let user = try await users.find(email: email.trimmingCharacters(in: .whitespaces).lowercased(), on: connection) else {
