@@ -41,7 +41,8 @@ public enum ArrowIPCReader {
             let message = try Table.root(metadata)
             let headerType = try message.uint8(1) ?? 0
             let bodyLength = Int(try message.int64(3) ?? 0)
-            guard bodyLength >= 0, position + bodyLength <= bytes.count else {
+            // Compared by subtraction: a damaged length near Int.max must not overflow the sum.
+            guard bodyLength >= 0, bodyLength <= bytes.count - position else {
                 throw Failure("a message body runs past the end of the stream")
             }
             let body = bytes[position..<position + bodyLength]
@@ -111,7 +112,9 @@ public enum ArrowIPCReader {
             guard bufferIndex < buffers.count else { throw Failure("a record batch has too few buffers") }
             let (offset, length) = (Int(buffers[bufferIndex].0), Int(buffers[bufferIndex].1))
             bufferIndex += 1
-            guard offset >= 0, length >= 0, offset + length <= body.count else { throw Failure("a buffer runs past the body") }
+            guard offset >= 0, length >= 0, offset <= body.count, length <= body.count - offset else {
+                throw Failure("a buffer runs past the body")
+            }
             return body[offset..<offset + length]
         }
         var columns: [[String?]] = []
