@@ -1,5 +1,6 @@
 import HedgerowCore
 import HedgerowStore
+import Synchronization
 import Testing
 
 @Suite("Event store (ENGINE.md §2, §8)")
@@ -56,6 +57,30 @@ struct EventStoreTests {
             // An exact multiple of the batch size ends without an empty batch.
             #expect(try await Self.collect(store, query, batchSize: 500).map(\.count) == [500, 500, 500, 500, 500])
         }
+    }
+
+    @Test("The next page is read while the caller works on the current one; a short page is the last")
+    func readsAhead() async throws {
+        let events = (0..<5).map { Self.event(1, $0) }
+        let fetched = Mutex<[String?]>([])
+        let batches = EventBatches(field: .timestamp, batchSize: 2) { cursor in
+            fetched.withLock { $0.append(cursor?.1) }
+            let from = cursor.map { after in events.firstIndex { $0.uuid == after.1 }! + 1 } ?? 0
+            return Array(events[from..<min(from + 2, events.count)])
+        }
+        var iterator = batches.makeAsyncIterator()
+        #expect(try await iterator.next()?.map { $0.uuid } == events[0..<2].map(\.uuid))
+        // The second page is asked for without another call to next(); a far limit, not a speed.
+        var waited = 0
+        while fetched.withLock({ $0.count }) < 2, waited < 1000 {
+            try await Task.sleep(for: .milliseconds(10))
+            waited += 1
+        }
+        #expect(fetched.withLock { $0 } == [nil, events[1].uuid])
+        #expect(try await iterator.next()?.map { $0.uuid } == events[2..<4].map(\.uuid))
+        #expect(try await iterator.next()?.map { $0.uuid } == [events[4].uuid])
+        #expect(try await iterator.next() == nil)
+        #expect(fetched.withLock { $0 } == [nil, events[1].uuid, events[3].uuid])
     }
 
     @Test("Windows are half-open, on ingestion time or event time", arguments: TestBackend.available)

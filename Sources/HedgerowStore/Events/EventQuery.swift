@@ -46,24 +46,50 @@ public protocol EventStore: Sendable {
     func earliest(_ query: EventQuery) async throws -> Timestamp?
 }
 
-/// An async sequence of event batches, fetched one keyset page at a time as it is iterated.
+/// An async sequence of event batches, fetched one keyset page at a time as it is iterated. The
+/// next page is read while the caller works on the current one (a destination encoding or sending
+/// it), so reading and writing overlap on two cores; memory holds two batches at most.
 public struct EventBatches: AsyncSequence, Sendable {
     public typealias Element = [Event]
     let fetch: @Sendable (_ after: (Timestamp, String)?) async throws -> [Event]
     let field: EventQuery.TimeField
     let batchSize: Int
 
+    /// `fetch(after)` returns the page that follows the cursor (the last `(time, uuid)` of the page
+    /// before; nil for the first); a page shorter than `batchSize` is the last.
+    public init(
+        field: EventQuery.TimeField, batchSize: Int, fetch: @escaping @Sendable (_ after: (Timestamp, String)?) async throws -> [Event]
+    ) {
+        self.fetch = fetch
+        self.field = field
+        self.batchSize = batchSize
+    }
+
     public struct AsyncIterator: AsyncIteratorProtocol {
         let sequence: EventBatches
-        var cursor: (Timestamp, String)?
-        var finished = false
+        var started = false
+        /// The page being read ahead; nil once the last one has been handed out.
+        var pending: Task<[Event], any Error>?
 
         public mutating func next() async throws -> [Event]? {
-            guard !finished else { return nil }
-            let batch = try await sequence.fetch(cursor)
-            if batch.count < sequence.batchSize { finished = true }
+            if !started {
+                started = true
+                let fetch = sequence.fetch
+                pending = Task { try await fetch(nil) }
+            }
+            guard let current = pending else { return nil }
+            pending = nil
+            let batch = try await withTaskCancellationHandler {
+                try await current.value
+            } onCancel: {
+                current.cancel()
+            }
             guard let last = batch.last else { return nil }
-            cursor = (sequence.field == .insertedAt ? last.insertedAt : last.timestamp, last.uuid)
+            if batch.count >= sequence.batchSize {
+                let fetch = sequence.fetch
+                let cursor = (sequence.field == .insertedAt ? last.insertedAt : last.timestamp, last.uuid)
+                pending = Task { try await fetch(cursor) }
+            }
             return batch
         }
     }
@@ -74,14 +100,13 @@ public struct EventBatches: AsyncSequence, Sendable {
     /// of a time-out whatever a destination wraps the error in).
     public func observingFailures(_ observe: @escaping @Sendable (any Error) -> Void) -> EventBatches {
         let fetch = self.fetch
-        return EventBatches(
-            fetch: { cursor in
-                do {
-                    return try await fetch(cursor)
-                } catch {
-                    observe(error)
-                    throw error
-                }
-            }, field: field, batchSize: batchSize)
+        return EventBatches(field: field, batchSize: batchSize) { cursor in
+            do {
+                return try await fetch(cursor)
+            } catch {
+                observe(error)
+                throw error
+            }
+        }
     }
 }

@@ -86,14 +86,13 @@ public struct SQLEventStore: EventStore {
     public func batches(_ query: EventQuery, batchSize: Int) -> EventBatches {
         let database = self.database
         let field = query.field.rawValue
-        return EventBatches(
-            fetch: { [statementTimeout] cursor in
-                try await database.read(timeout: statementTimeout) { connection in
-                    let where_ = EventWhere(query: query, dialect: connection.dialect, after: cursor)
-                    let sql = "SELECT \(Self.columns) FROM events WHERE \(where_.sql) ORDER BY \(field), uuid LIMIT \(max(1, batchSize))"
-                    return try await connection.query(sql, where_.binds).map(Self.decode)
-                }
-            }, field: query.field, batchSize: max(1, batchSize))
+        return EventBatches(field: query.field, batchSize: max(1, batchSize)) { [statementTimeout] cursor in
+            try await database.read(timeout: statementTimeout) { connection in
+                let where_ = EventWhere(query: query, dialect: connection.dialect, after: cursor)
+                let sql = "SELECT \(Self.columns) FROM events WHERE \(where_.sql) ORDER BY \(field), uuid LIMIT \(max(1, batchSize))"
+                return try await connection.query(sql, where_.binds).map(Self.decode)
+            }
+        }
     }
 
     public func count(_ query: EventQuery) async throws -> Int {
