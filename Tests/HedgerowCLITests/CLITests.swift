@@ -121,7 +121,8 @@ struct CLITests {
                     )
                     return nil
                 }
-                FileHandle.standardError.write(Data("hedgerow serve did not answer within 30 s; starting it again. Its log:\n\(log)\n".utf8))
+                FileHandle.standardError.write(
+                    Data("hedgerow serve did not answer within 30 s; starting it again. Its log:\n\(log)\n".utf8))
             }
         }
         Issue.record("hedgerow serve found no free port in three tries")
