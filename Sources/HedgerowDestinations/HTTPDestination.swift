@@ -109,7 +109,7 @@ public struct HTTPDestination: Destination {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
-        request.body = .bytes(ByteBuffer(bytes: body))
+        request.body = .bytes(body)
         let response: HTTPClientResponse
         do {
             response = try await client.execute(request, timeout: .seconds(60))

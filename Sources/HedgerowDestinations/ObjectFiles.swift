@@ -283,14 +283,22 @@ struct ObjectUpload<Store: ObjectStore> {
         guard !bytes.isEmpty else { return }
         hasher.update(data: bytes)
         total += bytes.count
+        // A part's room is taken once (pages the file never fills are never touched): growing by
+        // doubling would hold the old and the new copy at once, up to 1.5 parts more at the peak.
+        if buffer.capacity < settings.partSize { buffer.reserveCapacity(settings.partSize) }
         buffer.append(contentsOf: bytes)
     }
 
-    /// Sends every full part buffered, keeping at most `uploadsInFlight` parts on the way.
+    /// Sends every full part buffered, keeping at most `uploadsInFlight` parts on the way. The
+    /// buffer itself goes up as the part (no copy of it); what follows the part starts the next.
     mutating func sendFullParts(key: String, parts: inout ThrowingTaskGroup<UploadedPart, any Error>) async throws {
         while buffer.count >= settings.partSize {
-            let part = Array(buffer[0..<settings.partSize])
-            buffer.removeFirst(settings.partSize)
+            var rest: [UInt8] = []
+            rest.reserveCapacity(settings.partSize)
+            rest.append(contentsOf: buffer[settings.partSize...])
+            buffer.removeLast(buffer.count - settings.partSize)
+            let part = buffer
+            buffer = rest
             try await send(part, key: key, parts: &parts)
         }
     }

@@ -260,7 +260,7 @@ public struct S3Client: Sendable {
         for (name, value) in all { request.headers.add(name: name, value: value) }
         if !body.isEmpty || method == "PUT" || method == "POST" {
             request.headers.replaceOrAdd(name: "Content-Length", value: String(body.count))
-            request.body = .bytes(ByteBuffer(bytes: body))
+            request.body = .bytes(body)
         }
         let response: HTTPClientResponse
         let bytes: ByteBuffer

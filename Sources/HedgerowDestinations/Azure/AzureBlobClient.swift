@@ -225,7 +225,7 @@ public struct AzureBlobClient: Sendable {
         var request = HTTPClientRequest(url: origin + path + (queryString.isEmpty ? "" : "?" + queryString))
         request.method = HTTPMethod(rawValue: method)
         for (name, value) in all { request.headers.add(name: name, value: value) }
-        if !body.isEmpty || method == "PUT" { request.body = .bytes(ByteBuffer(bytes: body)) }
+        if !body.isEmpty || method == "PUT" { request.body = .bytes(body) }
         let response: HTTPClientResponse
         let bytes: ByteBuffer
         do {

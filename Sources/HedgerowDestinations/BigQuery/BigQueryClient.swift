@@ -53,7 +53,7 @@ struct BigQueryClient: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json; charset=UTF-8")
             request.body = .bytes(ByteBuffer(bytes: JSONWriter.bytes(json)))
         } else if let bytes {
-            request.body = .bytes(ByteBuffer(bytes: bytes))
+            request.body = .bytes(bytes)
         }
         let response: HTTPClientResponse
         let body: ByteBuffer
