@@ -226,11 +226,13 @@ public struct PostgresDestination: Destination {
         afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
         var result = DeliveryResult(records: 0, bytes: 0)
+        let cells = columns.map { CopyCell(rawValue: $0) }
         // copyFrom quotes the column names itself (they come from our fixed list).
         try await connection.copyFrom(table: table, columns: columns, logger: logger) { writer in
+            var scratch: [UInt8] = []
             for try await batch in batches {
                 var buffer = ByteBuffer()
-                for event in batch { try Self.writeCopyRow(event, columns: columns, into: &buffer) }
+                for index in batch.indices { try Self.writeCopyRow(batch[index], cells: cells, scratch: &scratch, into: &buffer) }
                 result.records += Int64(batch.count)
                 result.bytes += Int64(buffer.readableBytes)
                 try await writer.write(buffer)
@@ -271,28 +273,37 @@ public struct PostgresDestination: Destination {
         try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
     }
 
-    /// One row of `COPY ... FROM STDIN` (text format): tab-separated, `\N` for NULL.
-    static func writeCopyRow(_ event: Event, columns: [String], into buffer: inout ByteBuffer) throws(DestinationError) {
+    /// The cells of an events row, by destination column name (nil: a column Hedgerow leaves NULL).
+    enum CopyCell: String {
+        case uuid, event, properties, elements, set, distinctID = "distinct_id", teamID = "team_id", ip, timestamp
+        case setOnce = "set_once"
+    }
+
+    /// One row of `COPY ... FROM STDIN` (text format): tab-separated, `\N` for NULL. `scratch` is
+    /// reused from row to row for the timestamp's text.
+    static func writeCopyRow(
+        _ event: Event, cells: [CopyCell?], scratch: inout [UInt8], into buffer: inout ByteBuffer
+    ) throws(DestinationError) {
         let members = try EventProjection.PropertyMembers(event)
-        for (index, column) in columns.enumerated() {
+        for (index, cell) in cells.enumerated() {
             if index > 0 { buffer.writeInteger(UInt8(ascii: "\t")) }
             let value: String?
-            switch column {
-            case "uuid": value = event.uuid
-            case "event": value = event.event
-            case "properties": value = event.properties
-            case "elements": value = event.elementsChain.map { JSONWriter.string(.string($0)) }
-            case "set": value = members.set
-            case "set_once": value = members.setOnce
-            case "distinct_id": value = event.distinctID
-            case "team_id": value = String(event.teamID)
-            case "ip": value = members.ip
-            case "timestamp":
-                var text: [UInt8] = []
-                event.timestamp.writeISO8601WithOffset(into: &text)
-                buffer.writeBytes(text)
+            switch cell {
+            case .uuid: value = event.uuid
+            case .event: value = event.event
+            case .properties: value = event.properties
+            case .elements: value = event.elementsChain.map { JSONWriter.string(.string($0)) }
+            case .set: value = members.set
+            case .setOnce: value = members.setOnce
+            case .distinctID: value = event.distinctID
+            case .teamID: value = String(event.teamID)
+            case .ip: value = members.ip
+            case .timestamp:
+                scratch.removeAll(keepingCapacity: true)
+                event.timestamp.writeISO8601WithOffset(into: &scratch)
+                buffer.writeBytes(scratch)
                 continue
-            default: value = nil
+            case nil: value = nil
             }
             guard let value else {
                 buffer.writeString("\\N")
@@ -303,22 +314,30 @@ public struct PostgresDestination: Destination {
         buffer.writeInteger(UInt8(ascii: "\n"))
     }
 
-    /// COPY text escaping: backslash, tab, newline and carriage return; most values need none.
+    /// COPY text escaping: backslash, tab, newline and carriage return; most values need none, and
+    /// the runs between escapes are written whole.
     static func writeEscaped(_ value: String, into buffer: inout ByteBuffer) {
-        let utf8 = value.utf8
-        guard utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) else {
-            buffer.writeString(value)
-            return
-        }
-        for byte in utf8 {
-            switch byte {
-            case UInt8(ascii: "\\"): buffer.writeString("\\\\")
-            case 0x09: buffer.writeString("\\t")
-            case 0x0A: buffer.writeString("\\n")
-            case 0x0D: buffer.writeString("\\r")
-            default: buffer.writeInteger(byte)
+        let written: Void? = value.utf8.withContiguousStorageIfAvailable { bytes in writeEscaped(bytes, into: &buffer) }
+        if written == nil { Array(value.utf8).withUnsafeBufferPointer { writeEscaped($0, into: &buffer) } }
+    }
+
+    static func writeEscaped(_ bytes: UnsafeBufferPointer<UInt8>, into buffer: inout ByteBuffer) {
+        var start = 0
+        for index in 0..<bytes.count {
+            let escaped: UInt8
+            switch bytes[index] {
+            case UInt8(ascii: "\\"): escaped = UInt8(ascii: "\\")
+            case 0x09: escaped = UInt8(ascii: "t")
+            case 0x0A: escaped = UInt8(ascii: "n")
+            case 0x0D: escaped = UInt8(ascii: "r")
+            default: continue
             }
+            buffer.writeBytes(UnsafeBufferPointer(rebasing: bytes[start..<index]))
+            buffer.writeInteger(UInt8(ascii: "\\"))
+            buffer.writeInteger(escaped)
+            start = index + 1
         }
+        buffer.writeBytes(UnsafeBufferPointer(rebasing: bytes[start...]))
     }
 
     /// ENGINE.md §5: bad credentials, missing database or schema, permissions and incompatible tables

@@ -14,6 +14,7 @@ public struct SQLEventStore: EventStore {
         self.statementTimeout = statementTimeout
     }
 
+    /// The select list of every event read; `decode` reads it by position.
     static let columns = """
         team_id, uuid, event, distinct_id, CAST(properties AS TEXT) AS properties, person_id,
         CAST(person_properties AS TEXT) AS person_properties, elements_chain, timestamp, created_at, inserted_at
@@ -111,13 +112,15 @@ public struct SQLEventStore: EventStore {
         }
     }
 
+    /// Reads a row of `columns` by position (in their order): capture and every export decode
+    /// rows here, and a name lookup per cell was a tenth of an export's CPU.
     static func decode(_ row: SQLRow) throws -> Event {
         Event(
-            uuid: try row.decodeString("uuid"), teamID: try row.decodeInt("team_id"), event: try row.decodeString("event"),
-            distinctID: try row.decodeString("distinct_id"), properties: try row.decodeString("properties"),
-            personID: row.string("person_id"), personProperties: row.string("person_properties"),
-            elementsChain: row.string("elements_chain"), timestamp: try row.decodeTimestamp("timestamp"),
-            createdAt: try row.decodeTimestamp("created_at"), insertedAt: try row.decodeTimestamp("inserted_at"))
+            uuid: try row.decodeString(at: 1), teamID: try row.decodeInt(at: 0), event: try row.decodeString(at: 2),
+            distinctID: try row.decodeString(at: 3), properties: try row.decodeString(at: 4), personID: row.value(at: 5).string,
+            personProperties: row.value(at: 6).string, elementsChain: row.value(at: 7).string,
+            timestamp: Timestamp(microseconds: try row.decodeInt(at: 8)), createdAt: Timestamp(microseconds: try row.decodeInt(at: 9)),
+            insertedAt: Timestamp(microseconds: try row.decodeInt(at: 10)))
     }
 }
 

@@ -17,6 +17,28 @@ public enum SQLValue: Sendable, Equatable {
     public init(_ value: Timestamp?) { self = value.map { .int($0.microseconds) } ?? .null }
 }
 
+extension SQLValue {
+    /// Text, or an integer's digits; nil otherwise.
+    public var string: String? {
+        switch self {
+        case .text(let text): text
+        case .int(let integer): String(integer)
+        default: nil
+        }
+    }
+
+    /// An integer, a boolean as 0/1, an integral double or integer text; nil otherwise.
+    public var int: Int64? {
+        switch self {
+        case .int(let integer): integer
+        case .bool(let flag): flag ? 1 : 0
+        case .double(let double): Int64(exactly: double)
+        case .text(let text): Int64(text)
+        default: nil
+        }
+    }
+}
+
 /// One result row: column names and values, in select order.
 public struct SQLRow: Sendable {
     public let columns: [String]
@@ -37,28 +59,29 @@ public struct SQLRow: Sendable {
         return value
     }
 
-    public func string(_ column: String) -> String? {
-        switch self[column] {
-        case .text(let text): text
-        case .int(let integer): String(integer)
-        default: nil
-        }
+    public func string(_ column: String) -> String? { self[column].string }
+
+    /// The value at a select-list position (hot paths that know their statement's columns).
+    public func value(at index: Int) -> SQLValue { index < values.count ? values[index] : .null }
+
+    public func decodeString(at index: Int) throws -> String {
+        guard let value = value(at: index).string else { throw SQLDecodingError(column: column(at: index), expected: "text") }
+        return value
     }
+
+    public func decodeInt(at index: Int) throws -> Int64 {
+        guard let value = value(at: index).int else { throw SQLDecodingError(column: column(at: index), expected: "integer") }
+        return value
+    }
+
+    func column(at index: Int) -> String { index < columns.count ? columns[index] : "#\(index)" }
 
     public func decodeInt(_ column: String) throws -> Int64 {
         guard let value = int(column) else { throw SQLDecodingError(column: column, expected: "integer") }
         return value
     }
 
-    public func int(_ column: String) -> Int64? {
-        switch self[column] {
-        case .int(let integer): integer
-        case .bool(let flag): flag ? 1 : 0
-        case .double(let double): Int64(exactly: double)
-        case .text(let text): Int64(text)
-        default: nil
-        }
-    }
+    public func int(_ column: String) -> Int64? { self[column].int }
 
     public func decodeBool(_ column: String) throws -> Bool {
         guard let value = bool(column) else { throw SQLDecodingError(column: column, expected: "boolean") }
