@@ -253,9 +253,11 @@ for tag, prefix, parent in parents:
         assert len(backfills.results) == 1, backfills
         backfill_id = backfills.results[0].id
         call(tag, f"{prefix}_backfills_retrieve", parent, export_id, backfill_id)
+        # Thirty days of runs, so that the backfill is still going when it is cancelled (a one-hour
+        # backfill could complete first, and cancelling a completed one is refused).
         created_backfill, _ = call(tag, f"{prefix}_backfills_create", parent, export_id, expect=201,
                                    body=model("BatchExportBackfillRequest", {
-                                       "start_at": "2026-02-01T00:00:00+00:00", "end_at": "2026-02-01T01:00:00+00:00"}))
+                                       "start_at": "2026-02-01T00:00:00+00:00", "end_at": "2026-03-03T00:00:00+00:00"}))
         call(tag, f"{prefix}_backfills_cancel_create", parent, export_id, created_backfill.backfill_id)
         runs, _ = call(tag, f"{prefix}_runs_list", parent, export_id, ordering="-data_interval_start",
                        status=["Starting", "Running", "Completed", "Cancelled"])
