@@ -13,6 +13,7 @@ import time
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -52,7 +53,8 @@ def shot(driver, name, width=1280):
 
 
 def wait(driver, seconds=30):
-    return WebDriverWait(driver, seconds)
+    # An element of a page being replaced goes stale: such a check is tried again, like a missing one.
+    return WebDriverWait(driver, seconds, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException))
 
 
 def by_id(driver, element_id):
@@ -117,9 +119,16 @@ try:
     step("fix it and run the destination test")
     fill_s3(driver, s3["secret"])
     click(driver, "test-destination")
-    results = by_id(driver, "test-results")
-    steps = results.find_elements(By.CSS_SELECTOR, "li.step")
-    check(len(steps) == 2 and all("Passed" in item.text for item in steps), "every test step passes: " + results.text)
+
+    def test_results(driver):
+        # Read afresh each time: the element found first can belong to the page the post replaces.
+        results = driver.find_element(By.ID, "test-results")
+        return results.text, [item.text for item in results.find_elements(By.CSS_SELECTOR, "li.step")]
+
+    text, steps = wait(driver).until(
+        lambda driver: test_results(driver) if driver.find_elements(By.ID, "test-results") else False,
+        message="no test results")
+    check(len(steps) == 2 and all("Passed" in item for item in steps), "every test step passes: " + text)
     shot(driver, "04-destination-test")
     click(driver, "save-export")
     wait(driver).until(EC.presence_of_element_located((By.ID, "export-state")))
