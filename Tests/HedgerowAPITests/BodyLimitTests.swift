@@ -72,7 +72,9 @@ struct BodyLimitTests {
             let output = String(decoding: result.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(output.hasPrefix("HTTP/1.1 413"), "\(output)")
             let seconds = Double(output.split(separator: " ").last ?? "") ?? 99
-            #expect(seconds < 10, "\(output)")
+            // Sending the whole chunked body (4096 frames, 10 ms apart) takes over 40 s and a declared
+            // 10 GiB never ends: an answer within 30 s came before the end (CI's load once made it 10.6 s).
+            #expect(seconds < 30, "\(output)")
         }
         await cleanup()
     }
