@@ -103,16 +103,22 @@ struct CLITests {
 
     /// Starts `hedgerow serve` and waits until it answers `/_readyz` (nil when it never does). A
     /// port that was free when chosen can be taken before the server binds it (an outgoing
-    /// connection's ephemeral port): then another port is tried.
-    /// A start that never answers is tried once more (a loaded CI machine once left a PostgreSQL
-    /// connection unanswered for the whole wait, with no error); two such starts fail the test.
+    /// connection's ephemeral port): then another port is tried, three in all. A start that never
+    /// answers is tried once more (a loaded CI machine once left a PostgreSQL connection unanswered
+    /// for the whole wait, with no error); two such starts fail the test.
     static func launch(_ sandbox: Sandbox) throws -> Launched? {
+        var portsTaken = 0
         var unanswered: [String] = []
-        for _ in 0..<4 {
+        while true {
             switch try launchOnce(sandbox) {
             case .ready(let launched): return launched
-            case .portTaken: continue
             case .failed: return nil
+            case .portTaken:
+                portsTaken += 1
+                if portsTaken == 3 {
+                    Issue.record("hedgerow serve found no free port in three tries")
+                    return nil
+                }
             case .unanswered(let log):
                 unanswered.append(log)
                 if unanswered.count == 2 {
@@ -125,8 +131,6 @@ struct CLITests {
                     Data("hedgerow serve did not answer within 30 s; starting it again. Its log:\n\(log)\n".utf8))
             }
         }
-        Issue.record("hedgerow serve found no free port in three tries")
-        return nil
     }
 
     enum LaunchOutcome {
