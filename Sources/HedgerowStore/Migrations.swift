@@ -296,6 +296,12 @@ public enum Migrations {
                 """,
                 "CREATE INDEX organization_invites_organization ON organization_invites (organization_id, created_at)",
             ]),
+        Migration(
+            version: 12, name: "credentials generation",
+            statements: [
+                "CREATE TABLE credentials_generation (id INTEGER PRIMARY KEY, value BIGINT NOT NULL)",
+                "INSERT INTO credentials_generation (id, value) VALUES (1, 0)",
+            ]),
     ]
 
     /// Persons become one row per person with a version, and distinct ids rows of their own that

@@ -135,6 +135,72 @@ struct AuthenticationTests {
         }
     }
 
+    @Test(
+        "an authenticated key is served from memory while the credentials generation stays, and read again once it moves",
+        arguments: TestBackend.available)
+    func keysAreKeptUntilTheGenerationMoves(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let alice = try await server.createUser("alice@example.com")
+            let service = AuthenticationService(database: server.database, recheckInterval: .milliseconds(100))
+            let first = try await service.authenticate(value: alice.key, source: .header)
+            // Another process's change is a row change plus a move of the counter; without the move
+            // (the row alone, which no store method writes), the key is still served from memory...
+            try await server.database.transaction { connection in
+                try await connection.execute("UPDATE personal_api_keys SET label = 'changed elsewhere'")
+            }
+            try await Task.sleep(for: .milliseconds(150))
+            #expect(try await service.authenticate(value: alice.key, source: .header).key?.label == first.key?.label)
+            // ...and once the counter moves, the next check after the interval reads the key again.
+            try await server.database.transaction { connection in
+                try await connection.execute("DELETE FROM personal_api_keys")
+                try await connection.execute("UPDATE credentials_generation SET value = value + 1")
+            }
+            try await Task.sleep(for: .milliseconds(150))
+            await #expect(throws: APIError.self) { try await service.authenticate(value: alice.key, source: .header) }
+        }
+    }
+
+    @Test("this process's own changes to a key or its user take effect with its next request", arguments: TestBackend.available)
+    func ownChangesTakeEffectAtOnce(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let alice = try await server.createUser("alice@example.com")
+            let organization = try await server.createOrganization("Second", owner: alice)
+            // An hour between checks: only this process's own writes can end what is in memory.
+            let service = AuthenticationService(database: server.database, recheckInterval: .seconds(3600))
+            let keys = PersonalAPIKeyStore()
+            let principal = try await service.authenticate(value: alice.key, source: .header)
+            #expect(principal.user.currentOrganizationID == organization)
+            var narrowed = try #require(principal.key)
+            #expect(narrowed.scopes.map(\.description) == ["*"])
+            narrowed.scopes = [try #require(Scope("organization:read"))]
+            let key = narrowed
+            try await server.database.transaction { connection in try await keys.update(key, on: connection) }
+            #expect(
+                try await service.authenticate(value: alice.key, source: .header).key?.scopes.map(\.description) == ["organization:read"])
+
+            try await server.database.transaction { connection in
+                try await UserStore().setCurrent(userID: alice.user.id, organizationID: nil, teamID: nil, on: connection)
+            }
+            #expect(try await service.authenticate(value: alice.key, source: .header).user.currentOrganizationID == nil)
+
+            // A change that rolls back changes nothing, and the key is still served.
+            var unscoped = key
+            unscoped.scopes = []
+            let widened = unscoped
+            await #expect(throws: CancellationError.self) {
+                try await server.database.transaction { connection in
+                    try await keys.update(widened, on: connection)
+                    throw CancellationError()
+                }
+            }
+            #expect(
+                try await service.authenticate(value: alice.key, source: .header).key?.scopes.map(\.description) == ["organization:read"])
+
+            try await server.database.transaction { connection in try await keys.delete(id: key.id, on: connection) }
+            await #expect(throws: APIError.self) { try await service.authenticate(value: alice.key, source: .header) }
+        }
+    }
+
     @Test func generatedKeysHaveTheDocumentedShape() {
         var seen = Set<String>()
         for _ in 0..<200 {

@@ -321,6 +321,81 @@ struct CLITests {
     }
 
     @Test(
+        "two servers on one database: a key narrowed, then deleted, through one stops working on the other within one second",
+        arguments: Backend.available)
+    func revocationAcrossProcesses(backend: Backend) throws {
+        let sandbox = try Sandbox.make(backend)
+        defer { try? FileManager.default.removeItem(atPath: sandbox.directory) }
+        var environment = sandbox.environment
+        environment["HEDGEROW_LOG_LEVEL"] = "error"
+        _ = try Self.withServer(sandbox) { _ in }
+        #expect(try Self.run(["users", "create", "--email", "carol@example.com"], environment: environment).status == 0)
+        let readKey = try Self.run(
+            ["keys", "create", "--email", "carol@example.com", "--label", "reader", "--scopes", "organization:read,project:read"],
+            environment: environment
+        ).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let fullKey = try Self.run(["keys", "create", "--email", "carol@example.com", "--label", "full"], environment: environment)
+            .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let admin =
+            (try? String(contentsOfFile: sandbox.directory + "/initial-api-key", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+
+        /// Asks `port` for the organization with `key` every 20 ms until the answer is `status`;
+        /// returns the seconds that took, nil when it never came within five seconds.
+        func secondsUntil(_ status: Int, port: Int, key: String, organization: String) throws -> Double? {
+            let start = ContinuousClock.now
+            while ContinuousClock.now - start < .seconds(5) {
+                let (answer, _) = try Self.curl([
+                    "-H", "Authorization: Bearer \(key)", "http://127.0.0.1:\(port)/api/organizations/\(organization)/",
+                ])
+                if answer == status {
+                    let elapsed = ContinuousClock.now - start
+                    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                }
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+            return nil
+        }
+
+        _ = try Self.withServer(sandbox) { first in
+            _ = try Self.withServer(sandbox) { second in
+                let (_, organizations) = try Self.curl([
+                    "-H", "Authorization: Bearer \(admin)", "http://127.0.0.1:\(first)/api/organizations/",
+                ])
+                let organization = organizations["results"]?.arrayValue?.first?["id"]?.stringValue ?? ""
+                #expect(
+                    try Self.run(
+                        ["members", "add", "--organization", organization, "--email", "carol@example.com", "--level", "1"],
+                        environment: environment
+                    ).status == 0)
+                // The first server authenticates the reader key (and keeps it in memory).
+                #expect(try secondsUntil(200, port: first, key: readKey, organization: organization) != nil)
+                let (_, keys) = try Self.curl([
+                    "-H", "Authorization: Bearer \(fullKey)", "http://127.0.0.1:\(second)/api/personal_api_keys/",
+                ])
+                let readerID = keys.arrayValue?.first(where: { $0["label"] == "reader" })?["id"]?.stringValue ?? ""
+                #expect(!readerID.isEmpty)
+
+                let (narrowed, _) = try Self.curl([
+                    "-X", "PATCH", "-H", "Authorization: Bearer \(fullKey)", "-H", "Content-Type: application/json",
+                    "-d", "{\"scopes\":[\"project:read\"]}", "http://127.0.0.1:\(second)/api/personal_api_keys/\(readerID)/",
+                ])
+                #expect(narrowed == 200)
+                let forbidden = try secondsUntil(403, port: first, key: readKey, organization: organization)
+                #expect(forbidden.map { $0 < 1 } == true, "narrowed key still granted on the other server after \(forbidden ?? 5) s")
+
+                let (deleted, _) = try Self.curl([
+                    "-X", "DELETE", "-H", "Authorization: Bearer \(fullKey)",
+                    "http://127.0.0.1:\(second)/api/personal_api_keys/\(readerID)/",
+                ])
+                #expect(deleted == 204)
+                let refused = try secondsUntil(401, port: first, key: readKey, organization: organization)
+                #expect(refused.map { $0 < 1 } == true, "deleted key still accepted by the other server after \(refused ?? 5) s")
+            }
+        }
+    }
+
+    @Test(
         "serve runs the export engine: a NoOp backfill completes; secrets sent to a refused type never reach the log",
         arguments: Backend.available)
     func serveRunsTheEngine(backend: Backend) throws {

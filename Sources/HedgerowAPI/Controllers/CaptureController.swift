@@ -41,7 +41,7 @@ struct CaptureController: Sendable {
         let payload = try CaptureParser.parse(
             body, queryToken: request.query["token"] ?? request.query["api_key"], receivedAt: receivedAt)
         if let tokenLimiter, let wait = tokenLimiter.hit(payload.token) {
-            await metrics?.recordLimited("capture_token")
+            metrics?.recordLimited("capture_token")
             throw APIError.throttled(waitSeconds: wait)
         }
         _ = try await service.capture(payload)
@@ -69,7 +69,7 @@ struct CaptureController: Sendable {
         let parsed = try CaptureV1Parser.parse(
             try parseJSON(bytes), token: token, sdkInfo: request.header("PostHog-Sdk-Info"), receivedAt: receivedAt)
         if let tokenLimiter, let wait = tokenLimiter.hit(token) {
-            await metrics?.recordLimited("capture_token")
+            metrics?.recordLimited("capture_token")
             throw APIError.throttled(waitSeconds: wait)
         }
         if let accepted = parsed.accepted {

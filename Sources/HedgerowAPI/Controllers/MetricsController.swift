@@ -49,7 +49,7 @@ struct MetricsController: Sendable {
         series("hedgerow_batch_export_lag_seconds", "gauge", "Now minus the end of the newest completed scheduled interval.") { figures in
             figures.newestCompletedEnd.map { "\(Double(now.microseconds - $0) / 1e6)" }
         }
-        let body = lines.joined(separator: "\n") + "\n" + (await requests.exposition())
+        let body = lines.joined(separator: "\n") + "\n" + requests.exposition()
         return APIResponse(status: 200, json: nil, headers: [("Content-Type", "text/plain; version=0.0.4")], text: body)
     }
 }

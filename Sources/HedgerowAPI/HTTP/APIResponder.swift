@@ -35,7 +35,7 @@ struct APIResponder: HTTPResponder {
             if let authenticationFailures, match?.route.presentsCredentials == true,
                 let wait = authenticationFailures.wait(for: client)
             {
-                await metrics.recordLimited("authentication_failures")
+                metrics.recordLimited("authentication_failures")
                 throw APIError.throttled(waitSeconds: wait)
             }
             response = try await handle(request, match: match, method: method, path: path, client: context.clientAddress)
@@ -60,7 +60,7 @@ struct APIResponder: HTTPResponder {
             }
         }
         let elapsed = ContinuousClock.now - start
-        await metrics.record(
+        metrics.record(
             method: method, route: match?.route.pattern ?? "unmatched", status: response.status,
             seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
         logger.info(
@@ -121,7 +121,7 @@ struct APIResponder: HTTPResponder {
                 do {
                     try await rateLimiter.check(key: principal.rateLimitKey)
                 } catch {
-                    await metrics.recordLimited("api_key")
+                    metrics.recordLimited("api_key")
                     throw error
                 }
             }

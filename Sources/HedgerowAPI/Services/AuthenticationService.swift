@@ -13,10 +13,18 @@ public struct AuthenticationService: Sendable {
     let database: any Database
     let keys = PersonalAPIKeyStore()
     let clock: @Sendable () -> Timestamp
+    let cache: CredentialsCache
 
-    public init(database: any Database, clock: @escaping @Sendable () -> Timestamp = { .now() }) {
+    /// `recheckInterval`: how long an authenticated key is served from memory before the database's
+    /// credentials generation is read again (a change made by another process takes effect here
+    /// within it; this process's own changes take effect at once).
+    public init(
+        database: any Database, clock: @escaping @Sendable () -> Timestamp = { .now() },
+        recheckInterval: Duration = .milliseconds(250)
+    ) {
         self.database = database
         self.clock = clock
+        self.cache = CredentialsCache(recheckInterval: recheckInterval, writes: database.credentialsWrites)
     }
 
     /// Finds the first candidate key in a request: the `Authorization: Bearer` header, then the
@@ -38,20 +46,41 @@ public struct AuthenticationService: Sendable {
     /// The principal for a key value, or 401 naming where the key was found.
     public func authenticate(value: String, source: Source) async throws -> Principal {
         let secureValue = PersonalAPIKeyCodec.hash(value)
-        let found = try await database.read { connection in
-            try await keys.findActive(secureValue: secureValue, on: connection)
-        }
-        guard let (key, user) = found else {
+        guard var entry = try await find(secureValue: secureValue) else {
             throw APIError.authenticationFailed("Personal API key found in request \(source.rawValue) is invalid.")
         }
         let now = clock()
-        var principal = Principal(user: user, key: key)
-        if key.lastUsedAt.map({ now.microseconds - $0.microseconds >= 3_600_000_000 }) ?? true {
+        if entry.key.lastUsedAt.map({ now.microseconds - $0.microseconds >= 3_600_000_000 }) ?? true {
+            let id = entry.key.id
             try await database.transaction { connection in
-                try await keys.touch(id: key.id, at: now, on: connection)
+                try await keys.touch(id: id, at: now, on: connection)
             }
-            principal.key?.lastUsedAt = now
+            entry.key.lastUsedAt = now
+            cache.store(entry, secureValue: secureValue)
         }
-        return principal
+        return Principal(user: entry.user, key: entry.key)
+    }
+
+    /// The key with this hash and its user: from memory while the credentials generation they were
+    /// read at is still the current one, else from the database.
+    func find(secureValue: String) async throws -> CredentialsCache.Entry? {
+        let start = ContinuousClock.now
+        var generation = cache.freshGeneration(at: start)
+        if generation == nil {
+            let current = try await database.read { connection in try await CredentialsGeneration.current(on: connection) }
+            cache.observe(current, readAt: start)
+            generation = cache.freshGeneration(at: start)
+        }
+        if let generation, let entry = cache.entry(secureValue: secureValue, generation: generation) { return entry }
+        let loadStart = ContinuousClock.now
+        guard
+            let found = try await database.read({ connection in
+                try await keys.findActiveWithGeneration(secureValue: secureValue, on: connection)
+            })
+        else { return nil }
+        cache.observe(found.generation, readAt: loadStart)
+        let entry = CredentialsCache.Entry(key: found.key, user: found.user, generation: found.generation)
+        cache.store(entry, secureValue: secureValue)
+        return entry
     }
 }

@@ -35,6 +35,8 @@ public struct StatementTimeout: Error, Sendable, CustomStringConvertible {
 /// PostgreSQL-style `$1` placeholders; the SQLite implementation rewrites them.
 public protocol SQLConnection: Sendable {
     var dialect: SQLDialect { get }
+    /// Where the credentials generations this connection's database was moved to are noted.
+    var credentialsWrites: CredentialsWrites? { get }
     /// Runs a statement and returns its rows.
     func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow]
 }
@@ -54,6 +56,8 @@ extension SQLConnection {
 /// one transaction, so a failed request changes nothing.
 public protocol Database: Sendable {
     var dialect: SQLDialect { get }
+    /// The credentials generations this process moved the database to (`CredentialsGeneration`).
+    var credentialsWrites: CredentialsWrites { get }
     /// Runs `body` with a connection for reads outside a transaction.
     func read<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T
     /// A read whose statements each stop after `timeout` with `StatementTimeout` (PostgreSQL's

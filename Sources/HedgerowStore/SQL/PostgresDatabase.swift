@@ -8,6 +8,7 @@ import PostgresNIO
 /// (it is a lifecycle service of the application) for connections to be leased.
 public final class PostgresDatabase: Database {
     public let dialect = SQLDialect.postgres
+    public let credentialsWrites = CredentialsWrites()
     public let client: PostgresClient
     private let logger: Logger
 
@@ -18,14 +19,14 @@ public final class PostgresDatabase: Database {
 
     public func read<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T {
         try await client.withConnection { connection in
-            try await body(PostgresStatementRunner(connection: connection, logger: logger))
+            try await body(PostgresStatementRunner(connection: connection, logger: logger, credentialsWrites: credentialsWrites))
         }
     }
 
     public func read<T: Sendable>(timeout: Duration, _ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T {
         let milliseconds = max(1, timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
         return try await client.withConnection { connection in
-            let runner = PostgresStatementRunner(connection: connection, logger: logger)
+            let runner = PostgresStatementRunner(connection: connection, logger: logger, credentialsWrites: credentialsWrites)
             // SET LOCAL ends with the transaction: the pooled connection keeps no limit.
             try await runner.execute("BEGIN READ ONLY")
             do {
@@ -44,7 +45,7 @@ public final class PostgresDatabase: Database {
     @discardableResult
     public func transaction<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T {
         try await client.withConnection { connection in
-            let runner = PostgresStatementRunner(connection: connection, logger: logger)
+            let runner = PostgresStatementRunner(connection: connection, logger: logger, credentialsWrites: credentialsWrites)
             try await runner.execute("BEGIN")
             do {
                 let result = try await body(runner)
@@ -80,6 +81,7 @@ struct PostgresStatementRunner: SQLConnection {
     let dialect = SQLDialect.postgres
     let connection: PostgresConnection
     let logger: Logger
+    let credentialsWrites: CredentialsWrites?
 
     func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
         var bindings = PostgresBindings(capacity: binds.count)

@@ -12,6 +12,7 @@ import Synchronization
 /// happens on NIO's blocking-I/O thread pool, never on a Swift concurrency thread.
 public final class SQLiteDatabase: Database {
     public let dialect = SQLDialect.sqlite
+    public let credentialsWrites: CredentialsWrites
     private let writer: SQLiteStatementRunner
     private let readers: [SQLiteStatementRunner]
     private let writerLock = AsyncLock()
@@ -19,16 +20,18 @@ public final class SQLiteDatabase: Database {
 
     public static func open(path: String, readers readerCount: Int = 4) async throws -> SQLiteDatabase {
         try await NIOThreadPool.singleton.runIfActive {
-            let writer = try SQLiteStatementRunner.open(path: path)
+            let writes = CredentialsWrites()
+            let writer = try SQLiteStatementRunner.open(path: path, credentialsWrites: writes)
             var readers: [SQLiteStatementRunner] = []
-            for _ in 0..<max(1, readerCount) { readers.append(try SQLiteStatementRunner.open(path: path)) }
-            return SQLiteDatabase(writer: writer, readers: readers)
+            for _ in 0..<max(1, readerCount) { readers.append(try SQLiteStatementRunner.open(path: path, credentialsWrites: writes)) }
+            return SQLiteDatabase(writer: writer, readers: readers, credentialsWrites: writes)
         }
     }
 
-    private init(writer: SQLiteStatementRunner, readers: [SQLiteStatementRunner]) {
+    private init(writer: SQLiteStatementRunner, readers: [SQLiteStatementRunner], credentialsWrites: CredentialsWrites) {
         self.writer = writer
         self.readers = readers
+        self.credentialsWrites = credentialsWrites
     }
 
     public func read<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T {
@@ -38,7 +41,7 @@ public final class SQLiteDatabase: Database {
 
     public func read<T: Sendable>(timeout: Duration, _ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T {
         let reader = readers[nextReader.next() % readers.count]
-        return try await body(SQLiteStatementRunner(connection: reader.connection, timeout: timeout))
+        return try await body(SQLiteStatementRunner(connection: reader.connection, credentialsWrites: credentialsWrites, timeout: timeout))
     }
 
     @discardableResult
@@ -78,14 +81,15 @@ public final class SQLiteDatabase: Database {
 struct SQLiteStatementRunner: SQLConnection {
     let dialect = SQLDialect.sqlite
     let connection: SQLiteConnection
+    let credentialsWrites: CredentialsWrites?
     /// Each statement's time limit, if any.
     var timeout: Duration? = nil
 
-    static func open(path: String) throws -> SQLiteStatementRunner {
+    static func open(path: String, credentialsWrites: CredentialsWrites) throws -> SQLiteStatementRunner {
         let connection = try SQLiteConnection(path: path)
         try connection.executeScript(
             "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON")
-        return SQLiteStatementRunner(connection: connection)
+        return SQLiteStatementRunner(connection: connection, credentialsWrites: credentialsWrites)
     }
 
     func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {

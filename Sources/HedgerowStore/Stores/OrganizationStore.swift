@@ -154,6 +154,8 @@ public struct OrganizationStore: Sendable {
 
     public func delete(id: String, on connection: any SQLConnection) async throws {
         try await connection.execute("DELETE FROM organizations WHERE id = $1", [.text(id)])
+        // Members whose current organization it was lose it (ON DELETE SET NULL): their rows changed.
+        try await CredentialsGeneration.advance(on: connection)
     }
 
     public func slugExists(_ slug: String, on connection: any SQLConnection) async throws -> Bool {

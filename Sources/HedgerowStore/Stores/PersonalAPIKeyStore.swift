@@ -48,16 +48,25 @@ public struct PersonalAPIKeyStore: Sendable {
 
     /// The key with this hash together with its user, when the user is active.
     public func findActive(secureValue: String, on connection: any SQLConnection) async throws -> (PersonalAPIKey, User)? {
+        try await findActiveWithGeneration(secureValue: secureValue, on: connection).map { ($0.key, $0.user) }
+    }
+
+    /// `findActive` with the credentials generation the same statement saw (one snapshot: the key
+    /// and user are what they were at that generation).
+    public func findActiveWithGeneration(
+        secureValue: String, on connection: any SQLConnection
+    ) async throws -> (key: PersonalAPIKey, user: User, generation: Int64)? {
         guard
             let row = try await connection.first(
                 """
-                SELECT \(Self.keyAndUserColumns) FROM personal_api_keys k
+                SELECT \(Self.keyAndUserColumns), (SELECT value FROM credentials_generation WHERE id = 1) AS generation
+                FROM personal_api_keys k
                 JOIN users u ON u.id = k.user_id WHERE k.secure_value = $1 AND u.is_active = $2
                 """, [.text(secureValue), .bool(true)])
         else { return nil }
         let userRow = SQLRow(
             columns: row.columns.map { $0.hasPrefix("user_") ? String($0.dropFirst(5)) : "_" + $0 }, values: row.values)
-        return (try Self.decode(row), try UserStore.decode(userRow))
+        return (try Self.decode(row), try UserStore.decode(userRow), row.int("generation") ?? 0)
     }
 
     public func list(userID: Int64, on connection: any SQLConnection) async throws -> [PersonalAPIKey] {
@@ -86,10 +95,12 @@ public struct PersonalAPIKeyStore: Sendable {
                 SQLValue(key.scopedOrganizations.map(StringList.encode)), .text(key.secureValue), .text(key.maskValue),
                 SQLValue(key.lastRolledAt),
             ])
+        try await CredentialsGeneration.advance(on: connection)
     }
 
     public func delete(id: String, on connection: any SQLConnection) async throws {
         try await connection.execute("DELETE FROM personal_api_keys WHERE id = $1", [.text(id)])
+        try await CredentialsGeneration.advance(on: connection)
     }
 
     public func touch(id: String, at time: Timestamp, on connection: any SQLConnection) async throws {

@@ -60,6 +60,7 @@ public struct UserStore: Sendable {
         try await connection.execute(
             "UPDATE users SET current_organization_id = $1, current_team_id = $2 WHERE id = $3",
             [SQLValue(organizationID), SQLValue(teamID), .int(userID)])
+        try await CredentialsGeneration.advance(on: connection)
     }
 
     /// Users whose current organization is `organizationID`.
@@ -72,6 +73,7 @@ public struct UserStore: Sendable {
     public func updateNames(userID: Int64, firstName: String, lastName: String, on connection: any SQLConnection) async throws {
         try await connection.execute(
             "UPDATE users SET first_name = $2, last_name = $3 WHERE id = $1", [.int(userID), .text(firstName), .text(lastName)])
+        try await CredentialsGeneration.advance(on: connection)
     }
 
     /// Users whose current environment is `teamID`.
