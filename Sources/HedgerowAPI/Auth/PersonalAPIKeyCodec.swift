@@ -21,11 +21,13 @@ public enum PersonalAPIKeyCodec {
 
     public static func hash(_ value: String) -> String {
         let digest = SHA256.hash(data: Array(value.utf8))
-        return "sha256$"
-            + digest.map { byte in
-                let hex = String(byte, radix: 16)
-                return byte < 16 ? "0" + hex : hex
-            }.joined()
+        var text = Array("sha256$".utf8)
+        text.reserveCapacity(text.count + 64)
+        for byte in digest {
+            text.append(hexDigits[Int(byte >> 4)])
+            text.append(hexDigits[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 
     public static func mask(_ value: String) -> String {

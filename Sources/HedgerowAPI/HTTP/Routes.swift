@@ -69,22 +69,23 @@ public struct Routes: Sendable {
         let parts = Self.split(path)
         var best: (Match, Int)?
         for route in routes where route.segments.count == parts.count {
-            var parameters: [String: String] = [:]
+            // Literals first; the parameters are collected only for a route that matches.
             var literals = 0
             var matched = true
             for (segment, part) in zip(route.segments, parts) {
-                switch segment {
-                case .literal(let literal):
-                    if literal != part {
+                if case .literal(let literal) = segment {
+                    guard literal == part else {
                         matched = false
-                    } else {
-                        literals += 1
+                        break
                     }
-                case .parameter(let name): parameters[name] = part
+                    literals += 1
                 }
-                if !matched { break }
             }
             if matched, best == nil || literals > best!.1 {
+                var parameters: [String: String] = [:]
+                for (segment, part) in zip(route.segments, parts) {
+                    if case .parameter(let name) = segment { parameters[name] = part }
+                }
                 best = (Match(route: route, parameters: parameters), literals)
             }
         }
@@ -95,7 +96,7 @@ public struct Routes: Sendable {
     /// (generated clients send `%40current`); a segment that does not decode to UTF-8 stays as sent.
     static func split(_ path: String) -> [String] {
         path.split(separator: "/", omittingEmptySubsequences: true).map { segment in
-            segment.contains("%") ? (segment.removingPercentEncoding ?? String(segment)) : String(segment)
+            segment.utf8.contains(UInt8(ascii: "%")) ? (segment.removingPercentEncoding ?? String(segment)) : String(segment)
         }
     }
 }

@@ -31,8 +31,13 @@ public struct AuthenticationService: Sendable {
     /// body's `personal_api_key`, then the query's.
     public static func findKey(in request: APIRequest) throws(APIError) -> (String, Source)? {
         if let authorization = request.header("Authorization"), authorization.hasPrefix("Bearer ") {
-            let value = authorization.dropFirst("Bearer ".count).trimmingCharacters(in: .whitespaces)
-            if !value.isEmpty { return (value, .header) }
+            // Spaces and tabs around the value are not part of it (Foundation's `.whitespaces`
+            // trimmed the same for every value a key can have, and cost a UTF-16 pass per request).
+            let bytes = authorization.utf8.dropFirst("Bearer ".utf8.count)
+            let isBlank: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 }
+            if let first = bytes.firstIndex(where: { !isBlank($0) }), let last = bytes.lastIndex(where: { !isBlank($0) }) {
+                return (String(decoding: bytes[first...last], as: UTF8.self), .header)
+            }
         }
         if !request.rawBody.isEmpty, case .object(let object) = try request.body(),
             case .string(let value)? = object["personal_api_key"], !value.isEmpty
