@@ -8,11 +8,11 @@ import HedgerowStore
 /// parts and committed at once, listing and deleting. Errors are the store's own; `destinationError`
 /// classifies them.
 protocol ObjectStore: Sendable {
-    func putObject(_ key: String, body: [UInt8], contentType: String) async throws
+    func putObject(_ key: String, body: RequestBody, contentType: String) async throws
     /// Begins a part-by-part upload of `key`; its id.
     func beginUpload(_ key: String, contentType: String) async throws -> String
     /// Uploads part `number` (1, 2, …); the token `completeUpload` needs for it.
-    func uploadPart(_ key: String, uploadID: String, number: Int, body: [UInt8]) async throws -> String
+    func uploadPart(_ key: String, uploadID: String, number: Int, body: RequestBody) async throws -> String
     /// Makes the parts, in order, the object's content.
     func completeUpload(_ key: String, uploadID: String, parts: [String], contentType: String) async throws
     /// Drops an upload that will not complete.
@@ -181,7 +181,7 @@ enum ObjectFiles {
                 func finishFile() async throws {
                     guard let current = encoder else { return }
                     current.finish()
-                    upload.append(current.takeOutput())
+                    try upload.append(current.takeOutput())
                     let name = key(files.count)
                     let (bytes, sha256) = try await upload.finish(key: name, parts: &parts)
                     files.append(FileRecord(key: name, records: current.records, bytes: bytes, sha256: sha256))
@@ -207,7 +207,7 @@ enum ObjectFiles {
                     }
                     if let current = encoder {
                         current.endBatch()
-                        upload.append(current.takeOutput())
+                        try upload.append(current.takeOutput())
                         try await upload.sendFullParts(key: key(files.count), parts: &parts)
                     }
                     try await afterBatch(result)
@@ -251,7 +251,8 @@ enum ObjectFiles {
             "data_interval_end": .string(context.run.dataIntervalEnd.iso8601WithOffset),
             "run_id": .string(context.run.id),
         ])
-        try await store.putObject(join(prefix, base + "_manifest.json"), body: JSONWriter.bytes(manifest), contentType: "application/json")
+        try await store.putObject(
+            join(prefix, base + "_manifest.json"), body: .bytes(JSONWriter.bytes(manifest)), contentType: "application/json")
     }
 }
 
@@ -261,49 +262,59 @@ struct UploadedPart: Sendable {
     var token: String
 }
 
-/// One object on its way up: bytes gather until a part is full, full parts go up with a few in
-/// flight (child tasks of the run's task group); a file that never fills a part is sent whole.
+/// One object on its way up: bytes gather in a part spooled to a temporary file (`PartSpool`)
+/// until it is full, full parts go up with a few in flight (child tasks of the run's task group),
+/// each read back from its file as it is sent; a file that never fills a part is sent whole, from
+/// its file too. So the memory an upload holds does not grow with the part size, the number of
+/// parts in flight or the file's size.
 struct ObjectUpload<Store: ObjectStore> {
     let store: Store
     let settings: ObjectFileSettings
-    private var buffer: [UInt8] = []
+    private var spool: PartSpool?
     private var hasher = SHA256()
     private var total = 0
     private var uploadID: String?
     private var uploadKey: String?
     private var tokens: [Int: String] = [:]
     private var started = 0
+    /// Sealed full parts waiting for `sendFullParts`.
+    private var full: [SpooledPart] = []
 
     init(store: Store, settings: ObjectFileSettings) {
         self.store = store
         self.settings = settings
     }
 
-    mutating func append(_ bytes: [UInt8]) {
+    /// Appends to the part being gathered; a part that reaches `partSize` is sealed (exactly that
+    /// size) and the rest starts the next one.
+    mutating func append(_ bytes: [UInt8]) throws {
         guard !bytes.isEmpty else { return }
         hasher.update(data: bytes)
         total += bytes.count
-        // A part's room is taken once (pages the file never fills are never touched): growing by
-        // doubling would hold the old and the new copy at once, up to 1.5 parts more at the peak.
-        if buffer.capacity < settings.partSize { buffer.reserveCapacity(settings.partSize) }
-        buffer.append(contentsOf: bytes)
+        var rest = bytes[...]
+        while !rest.isEmpty {
+            var current = try spool ?? PartSpool()
+            let room = settings.partSize - current.count
+            try current.append(rest.prefix(room))
+            rest = rest.dropFirst(room)
+            if current.count >= settings.partSize {
+                full.append(current.seal())
+                spool = nil
+            } else {
+                spool = current
+            }
+        }
     }
 
-    /// Sends every full part buffered, keeping at most `uploadsInFlight` parts on the way. The
-    /// buffer itself goes up as the part (no copy of it); what follows the part starts the next.
+    /// Sends every full part gathered, keeping at most `uploadsInFlight` parts on the way.
     mutating func sendFullParts(key: String, parts: inout ThrowingTaskGroup<UploadedPart, any Error>) async throws {
-        while buffer.count >= settings.partSize {
-            var rest: [UInt8] = []
-            rest.reserveCapacity(settings.partSize)
-            rest.append(contentsOf: buffer[settings.partSize...])
-            buffer.removeLast(buffer.count - settings.partSize)
-            let part = buffer
-            buffer = rest
+        while !full.isEmpty {
+            let part = full.removeFirst()
             try await send(part, key: key, parts: &parts)
         }
     }
 
-    private mutating func send(_ part: [UInt8], key: String, parts: inout ThrowingTaskGroup<UploadedPart, any Error>) async throws {
+    private mutating func send(_ part: SpooledPart, key: String, parts: inout ThrowingTaskGroup<UploadedPart, any Error>) async throws {
         if uploadID == nil {
             uploadID = try await store.beginUpload(key, contentType: settings.contentType)
             uploadKey = key
@@ -313,7 +324,7 @@ struct ObjectUpload<Store: ObjectStore> {
         let number = started
         let store = self.store
         parts.addTask {
-            UploadedPart(number: number, token: try await store.uploadPart(key, uploadID: uploadID, number: number, body: part))
+            UploadedPart(number: number, token: try await store.uploadPart(key, uploadID: uploadID, number: number, body: .spooled(part)))
         }
         while started - tokens.count >= settings.uploadsInFlight, let done = try await parts.next() {
             tokens[done.number] = done.token
@@ -322,13 +333,21 @@ struct ObjectUpload<Store: ObjectStore> {
 
     /// Uploads what is left and completes the object; its size and SHA-256. Ready for the next file.
     mutating func finish(key: String, parts: inout ThrowingTaskGroup<UploadedPart, any Error>) async throws -> (Int, String) {
-        if let uploadID {
-            if !buffer.isEmpty { try await send(buffer, key: key, parts: &parts) }
+        let last = spool?.seal()
+        spool = nil
+        if uploadID == nil, full.count + (last == nil ? 0 : 1) <= 1 {
+            // One part at most (a file that ends exactly on a part boundary leaves nothing over):
+            // sent whole; an empty file is an empty object.
+            let whole = full.first ?? last
+            full.removeAll()
+            try await store.putObject(key, body: whole.map(RequestBody.spooled) ?? .bytes([]), contentType: settings.contentType)
+        } else {
+            try await sendFullParts(key: key, parts: &parts)
+            if let last { try await send(last, key: key, parts: &parts) }
             while let done = try await parts.next() { tokens[done.number] = done.token }
+            guard let uploadID else { throw CancellationError() }
             try await store.completeUpload(
                 key, uploadID: uploadID, parts: (1...started).compactMap { tokens[$0] }, contentType: settings.contentType)
-        } else {
-            try await store.putObject(key, body: buffer, contentType: settings.contentType)
         }
         let digest = SigV4Signer.hex(hasher.finalize())
         let size = total

@@ -94,7 +94,7 @@ struct S3ObjectStore: ObjectStore {
     /// Sent with every object written (server-side encryption).
     let headers: [(String, String)]
 
-    func putObject(_ key: String, body: [UInt8], contentType: String) async throws {
+    func putObject(_ key: String, body: RequestBody, contentType: String) async throws {
         try await client.putObject(key, body: body, headers: headers + [("Content-Type", contentType)])
     }
 
@@ -102,7 +102,7 @@ struct S3ObjectStore: ObjectStore {
         try await client.createMultipartUpload(key, headers: headers + [("Content-Type", contentType)])
     }
 
-    func uploadPart(_ key: String, uploadID: String, number: Int, body: [UInt8]) async throws -> String {
+    func uploadPart(_ key: String, uploadID: String, number: Int, body: RequestBody) async throws -> String {
         try await client.uploadPart(key, uploadID: uploadID, partNumber: number, body: body)
     }
 

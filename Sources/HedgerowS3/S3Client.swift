@@ -112,6 +112,10 @@ public struct S3Client: Sendable {
     // MARK: Calls
 
     public func putObject(_ key: String, body: [UInt8], headers: [(String, String)] = []) async throws(S3Error) {
+        try await putObject(key, body: .bytes(body), headers: headers)
+    }
+
+    public func putObject(_ key: String, body: RequestBody, headers: [(String, String)] = []) async throws(S3Error) {
         _ = try await send("PUT", key: key, headers: headers, body: body)
     }
 
@@ -142,6 +146,11 @@ public struct S3Client: Sendable {
 
     /// Uploads one part; its ETag.
     public func uploadPart(_ key: String, uploadID: String, partNumber: Int, body: [UInt8]) async throws(S3Error) -> String {
+        try await uploadPart(key, uploadID: uploadID, partNumber: partNumber, body: .bytes(body))
+    }
+
+    /// Uploads one part, from memory or from its spool file; its ETag.
+    public func uploadPart(_ key: String, uploadID: String, partNumber: Int, body: RequestBody) async throws(S3Error) -> String {
         let response = try await send("PUT", key: key, query: [("partNumber", String(partNumber)), ("uploadId", uploadID)], body: body)
         guard let etag = response.headers.first(name: "ETag") else {
             throw S3Error(code: "InvalidResponse", message: "UploadPart answered no ETag", status: response.status, retryable: true)
@@ -155,7 +164,7 @@ public struct S3Client: Sendable {
             xml += "<Part><PartNumber>\(index + 1)</PartNumber><ETag>\(XMLScan.escape(etag))</ETag></Part>"
         }
         xml += "</CompleteMultipartUpload>"
-        let response = try await send("POST", key: key, query: [("uploadId", uploadID)], body: Array(xml.utf8))
+        let response = try await send("POST", key: key, query: [("uploadId", uploadID)], body: .bytes(Array(xml.utf8)))
         // S3 may answer 200 and put the error in the body.
         if XMLScan.first("Error", in: response.body) != nil || response.body.starts(with: Array("<Error>".utf8)) {
             throw S3Error.answered(status: 500, body: response.body)
@@ -214,8 +223,8 @@ public struct S3Client: Sendable {
     /// Sends one request, retrying 5xx, 429 and network errors with exponential backoff
     /// (0.25 s, 0.5 s, 1 s, …); any other error answer is thrown at once.
     public func send(
-        _ method: String, key: String?, query: [(String, String)] = [], headers: [(String, String)] = [], body: [UInt8] = [],
-        limit: Int = 16 << 20
+        _ method: String, key: String?, query: [(String, String)] = [], headers: [(String, String)] = [],
+        body: RequestBody = .bytes([]), limit: Int = 16 << 20
     ) async throws(S3Error) -> Response {
         try await withBackoff(
             attempts: maximumAttempts, retryable: { $0.retryable },
@@ -241,7 +250,7 @@ public struct S3Client: Sendable {
     }
 
     private func sendOnce(
-        _ method: String, key: String?, query: [(String, String)], headers: [(String, String)], body: [UInt8], limit: Int
+        _ method: String, key: String?, query: [(String, String)], headers: [(String, String)], body: RequestBody, limit: Int
     ) async throws(S3Error) -> Response {
         let host = endpoint.authority(bucket: bucket)
         let path = path(for: key)
@@ -254,13 +263,13 @@ public struct S3Client: Sendable {
         var all = headers
         if let signer {
             all += signer.sign(
-                method: method, host: host, path: path, query: query, headers: headers, payloadSHA256: SigV4Signer.sha256Hex(body),
+                method: method, host: host, path: path, query: query, headers: headers, payloadSHA256: body.sha256Hex,
                 date: Date())
         }
         for (name, value) in all { request.headers.add(name: name, value: value) }
-        if !body.isEmpty || method == "PUT" || method == "POST" {
+        if body.count > 0 || method == "PUT" || method == "POST" {
             request.headers.replaceOrAdd(name: "Content-Length", value: String(body.count))
-            request.body = .bytes(body)
+            request.body = body.httpBody
         }
         let response: HTTPClientResponse
         let bytes: ByteBuffer

@@ -90,6 +90,24 @@ struct S3RetryTests {
         #expect(try await direct.getObject("after/three/failures") == Array("landed".utf8))
     }
 
+    @Test("a part spooled to a file is read back whole for each attempt, and its signature verifies")
+    func spooledPartsAreSentAgainWhole() async throws {
+        let direct = try await S3ClientTests.freshBucket("spooled")
+        // Three chunks and a bit: the body is streamed from the file in 1 MiB reads.
+        let bytes = (0..<(3 * 1024 * 1024 + 12_345)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 10) }
+        var spool = try PartSpool()
+        try spool.append(bytes[..<1000])
+        try spool.append(bytes[1000...])
+        let part = spool.seal()
+        #expect(part.count == bytes.count)
+        try await Self.withFaultyFront([.answer(503, "SlowDown"), .answer(500, "InternalError")]) { front, script in
+            let client = try S3ClientTests.client(front, bucket: direct.bucket, attempts: 4)
+            try await client.putObject("spooled/object", body: .spooled(part))
+            #expect(await script.requests.count == 3)
+        }
+        #expect(try await direct.getObject("spooled/object") == bytes)
+    }
+
     @Test func theLastFailureIsThrownWhenAttemptsRunOut() async throws {
         let direct = try await S3ClientTests.freshBucket("exhausted")
         try await Self.withFaultyFront([.answer(503, "SlowDown"), .answer(503, "SlowDown")]) { front, script in

@@ -125,12 +125,12 @@ public struct AzureBlobClient: Sendable {
 
     // MARK: Calls
 
-    public func putBlob(_ name: String, body: [UInt8], contentType: String) async throws(AzureBlobError) {
+    public func putBlob(_ name: String, body: RequestBody, contentType: String) async throws(AzureBlobError) {
         _ = try await send(
             "PUT", blob: name, headers: [("x-ms-blob-type", "BlockBlob"), ("Content-Type", contentType)], body: body)
     }
 
-    public func putBlock(_ name: String, blockID: String, body: [UInt8]) async throws(AzureBlobError) {
+    public func putBlock(_ name: String, blockID: String, body: RequestBody) async throws(AzureBlobError) {
         _ = try await send("PUT", blob: name, query: [("comp", "block"), ("blockid", blockID)], body: body)
     }
 
@@ -140,7 +140,7 @@ public struct AzureBlobClient: Sendable {
             + "</BlockList>"
         _ = try await send(
             "PUT", blob: name, query: [("comp", "blocklist")],
-            headers: [("x-ms-blob-content-type", contentType), ("Content-Type", "application/xml")], body: Array(xml.utf8))
+            headers: [("x-ms-blob-content-type", contentType), ("Content-Type", "application/xml")], body: .bytes(Array(xml.utf8)))
     }
 
     public func getBlob(_ name: String) async throws(AzureBlobError) -> [UInt8] {
@@ -190,8 +190,8 @@ public struct AzureBlobClient: Sendable {
     }
 
     func send(
-        _ method: String, blob: String?, query: [(String, String)] = [], headers: [(String, String)] = [], body: [UInt8] = [],
-        limit: Int = 16 << 20
+        _ method: String, blob: String?, query: [(String, String)] = [], headers: [(String, String)] = [],
+        body: RequestBody = .bytes([]), limit: Int = 16 << 20
     ) async throws(AzureBlobError) -> Response {
         try await withBackoff(
             attempts: maximumAttempts, retryable: { $0.retryable },
@@ -210,12 +210,12 @@ public struct AzureBlobClient: Sendable {
     }()
 
     private func sendOnce(
-        _ method: String, blob: String?, query: [(String, String)], headers: [(String, String)], body: [UInt8], limit: Int
+        _ method: String, blob: String?, query: [(String, String)], headers: [(String, String)], body: RequestBody, limit: Int
     ) async throws(AzureBlobError) -> Response {
         let path = path(blob: blob)
         var queryString = query.map { "\(SigV4Signer.encode($0.0))=\(SigV4Signer.encode($0.1))" }.joined(separator: "&")
         var all = headers + [("x-ms-date", Self.dateFormat.string(from: Date())), ("x-ms-version", Self.version)]
-        if !body.isEmpty || method == "PUT" { all.append(("Content-Length", String(body.count))) }
+        if body.count > 0 || method == "PUT" { all.append(("Content-Length", String(body.count))) }
         switch credential {
         case .sharedKey(let signer):
             all.append(("Authorization", signer.authorization(method: method, path: path, query: query, headers: all)))
@@ -225,7 +225,7 @@ public struct AzureBlobClient: Sendable {
         var request = HTTPClientRequest(url: origin + path + (queryString.isEmpty ? "" : "?" + queryString))
         request.method = HTTPMethod(rawValue: method)
         for (name, value) in all { request.headers.add(name: name, value: value) }
-        if !body.isEmpty || method == "PUT" { request.body = .bytes(body) }
+        if body.count > 0 || method == "PUT" { request.body = body.httpBody }
         let response: HTTPClientResponse
         let bytes: ByteBuffer
         do {

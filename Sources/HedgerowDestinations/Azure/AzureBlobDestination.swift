@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import HedgerowCore
+import HedgerowS3
 import HedgerowStore
 
 /// Delivers a run to an Azure Blob Storage container: the same files, names, prefix templates and
@@ -77,7 +78,7 @@ extension AzureBlobDestination {
                 } else {
                     let name = ObjectFiles.join(
                         config["prefix"]?.stringValue ?? "", "hedgerow-test-\(UUID().uuidString.lowercased())")
-                    try await client.putBlob(name, body: Array("hedgerow destination test\n".utf8), contentType: "text/plain")
+                    try await client.putBlob(name, body: .bytes(Array("hedgerow destination test\n".utf8)), contentType: "text/plain")
                     try await client.deleteBlob(name)
                 }
                 return .passed
@@ -97,7 +98,7 @@ extension AzureBlobDestination {
 struct AzureObjectStore: ObjectStore {
     let client: AzureBlobClient
 
-    func putObject(_ key: String, body: [UInt8], contentType: String) async throws {
+    func putObject(_ key: String, body: RequestBody, contentType: String) async throws {
         try await client.putBlob(key, body: body, contentType: contentType)
     }
 
@@ -111,7 +112,7 @@ struct AzureObjectStore: ObjectStore {
             .base64EncodedString()
     }
 
-    func uploadPart(_ key: String, uploadID: String, number: Int, body: [UInt8]) async throws -> String {
+    func uploadPart(_ key: String, uploadID: String, number: Int, body: RequestBody) async throws -> String {
         let id = Self.blockID(upload: uploadID, number: number)
         try await client.putBlock(key, blockID: id, body: body)
         return id
