@@ -31,13 +31,17 @@ public struct AuthenticationService: Sendable {
     /// body's `personal_api_key`, then the query's.
     public static func findKey(in request: APIRequest) throws(APIError) -> (String, Source)? {
         if let authorization = request.header("Authorization"), authorization.hasPrefix("Bearer ") {
-            // Spaces and tabs around the value are not part of it (Foundation's `.whitespaces`
-            // trimmed the same for every value a key can have, and cost a UTF-16 pass per request).
+            // White space around the value is not part of it. Spaces and tabs are trimmed over
+            // UTF-8; only a value that then starts or ends outside ASCII (where Unicode white space
+            // such as U+00A0 may sit) takes Foundation's UTF-16 pass.
             let bytes = authorization.utf8.dropFirst("Bearer ".utf8.count)
             let isBlank: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 }
+            var value = ""
             if let first = bytes.firstIndex(where: { !isBlank($0) }), let last = bytes.lastIndex(where: { !isBlank($0) }) {
-                return (String(decoding: bytes[first...last], as: UTF8.self), .header)
+                value = String(decoding: bytes[first...last], as: UTF8.self)
+                if bytes[first] >= 0x80 || bytes[last] >= 0x80 { value = value.trimmingCharacters(in: .whitespaces) }
             }
+            if !value.isEmpty { return (value, .header) }
         }
         if !request.rawBody.isEmpty, case .object(let object) = try request.body(),
             case .string(let value)? = object["personal_api_key"], !value.isEmpty

@@ -510,17 +510,24 @@ public struct BatchExportService: Sendable {
         try await database.transaction { connection in
             let export = try await export(id, in: try await scope(parent, principal: principal, on: connection), on: connection)
             guard let canonical = Identifiers.canonicalUUID(backfillID),
-                var backfill = try await exports.backfill(id: canonical, batchExportID: export.id, on: connection)
+                let found = try await exports.backfill(id: canonical, batchExportID: export.id, on: connection)
             else { throw APIError.notFound() }
-            guard backfill.status == .starting || backfill.status == .running else {
-                throw APIError.invalidInput("Cannot cancel a backfill that is in '\(backfill.status.rawValue)' status")
+            guard found.status == .starting || found.status == .running else {
+                throw APIError.invalidInput("Cannot cancel a backfill that is in '\(found.status.rawValue)' status")
             }
             let now = clock()
+            // The runs first, then the backfill's row: the engine locks them in that order (claiming
+            // a run, finishing a backfill), and the opposite order here deadlocked against it on
+            // PostgreSQL (a 500 for the cancel). The backfill is read again once its runs are held.
+            try await cancelUnfinished(batchExportID: export.id, backfillID: found.id, at: now, on: connection)
+            let current = try await exports.backfill(id: found.id, batchExportID: export.id, on: connection)
+            guard var backfill = current, backfill.status == .starting || backfill.status == .running else {
+                throw APIError.invalidInput("Cannot cancel a backfill that is in '\((current ?? found).status.rawValue)' status")
+            }
             backfill.status = .cancelled
             backfill.finishedAt = now
             backfill.lastUpdatedAt = now
             try await exports.updateBackfill(backfill, on: connection)
-            try await cancelUnfinished(batchExportID: export.id, backfillID: backfill.id, at: now, on: connection)
             try await log(export.id, run: nil, "INFO", "Backfill \(backfill.id) cancelled.", at: now, on: connection)
         }
     }
