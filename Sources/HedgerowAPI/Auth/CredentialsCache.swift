@@ -74,11 +74,9 @@ final class CredentialsCache: Sendable {
         if let settle { writes.settle(committed: settle) }
     }
 
-    func entry(secureValue: String, generation: Int64) -> Entry? {
-        state.withLock { state in
-            guard let entry = state.entries[secureValue], entry.generation == generation else { return nil }
-            return entry
-        }
+    /// The entry kept for a key, whatever generation it was read at (the caller compares).
+    func entry(secureValue: String) -> Entry? {
+        state.withLock { $0.entries[secureValue] }
     }
 
     /// Keeps an entry read at the generation it was read with, if that is still the current one.

@@ -71,23 +71,23 @@ public struct AuthenticationService: Sendable {
     }
 
     /// The key with this hash and its user: from memory while the credentials generation they were
-    /// read at is still the current one, else from the database.
+    /// read at is still the current one, else from the database. The counter is read on its own
+    /// only to check a key in memory; a key not in memory is read with it in one statement.
     func find(secureValue: String) async throws -> CredentialsCache.Entry? {
         let start = ContinuousClock.now
-        var generation = cache.freshGeneration(at: start)
-        if generation == nil {
-            let current = try await database.read { connection in try await CredentialsGeneration.current(on: connection) }
-            cache.observe(current, readAt: start)
-            generation = cache.freshGeneration(at: start)
+        if let kept = cache.entry(secureValue: secureValue) {
+            if cache.freshGeneration(at: start) == nil {
+                let current = try await database.read { connection in try await CredentialsGeneration.current(on: connection) }
+                cache.observe(current, readAt: start)
+            }
+            if cache.freshGeneration(at: start) == kept.generation { return kept }
         }
-        if let generation, let entry = cache.entry(secureValue: secureValue, generation: generation) { return entry }
-        let loadStart = ContinuousClock.now
         guard
             let found = try await database.read({ connection in
                 try await keys.findActiveWithGeneration(secureValue: secureValue, on: connection)
             })
         else { return nil }
-        cache.observe(found.generation, readAt: loadStart)
+        cache.observe(found.generation, readAt: start)
         let entry = CredentialsCache.Entry(key: found.key, user: found.user, generation: found.generation)
         cache.store(entry, secureValue: secureValue)
         return entry
