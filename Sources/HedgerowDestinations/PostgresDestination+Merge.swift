@@ -121,16 +121,16 @@ extension PostgresDestination {
             if index > 0 { buffer.writeInteger(UInt8(ascii: "\t")) }
             switch value {
             case .null: buffer.writeString("\\N")
-            case .string(let text): writeEscaped(text, into: &buffer)
+            case .string(let text): PostgresCopyText.writeEscaped(text, into: &buffer)
             case .json(let text):
                 if types[index] == "TEXT[]" {
                     guard let literal = arrayLiteral(text) else {
                         buffer.writeString("\\N")
                         continue
                     }
-                    writeEscaped(literal, into: &buffer)
+                    PostgresCopyText.writeEscaped(literal, into: &buffer)
                 } else {
-                    writeEscaped(text, into: &buffer)
+                    PostgresCopyText.writeEscaped(text, into: &buffer)
                 }
             case .timestamp(let time):
                 var text: [UInt8] = []

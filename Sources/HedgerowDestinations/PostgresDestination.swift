@@ -69,7 +69,7 @@ public struct PostgresDestination: Destination {
         let settings = try Settings(context.export.destinationConfig)
         let connection = try await connect(settings)
         do {
-            let result = try await Self.untilClosed(connection) {
+            let result = try await connection.untilClosed(throwing: Self.connectionClosed) {
                 try await deliver(records, context: context, settings: settings, connection: connection, afterBatch: afterBatch)
             }
             try? await connection.close()
@@ -242,31 +242,9 @@ public struct PostgresDestination: Destination {
         return result
     }
 
-    /// Runs `body`, but ends when the connection closes under it. postgres-nio (1.33) never finishes
-    /// a COPY write that waits for the socket to drain when the connection drops meanwhile (the pending
-    /// promise is dropped), so the run would wait forever. `body` runs in a task of its own because the
-    /// stuck write cannot be cancelled; when the close wins, that task is cancelled and left suspended on
-    /// the dead connection instead of holding the run and the worker.
-    static func untilClosed<T: Sendable>(
-        _ connection: PostgresConnection, _ body: @escaping @Sendable () async throws -> T
-    ) async throws -> T {
-        let once = ResumeOnce<T>()
-        let task = Task {
-            do { once.resume(.success(try await body())) } catch { once.resume(.failure(error)) }
-        }
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-                once.set(continuation)
-                connection.closeFuture.whenComplete { _ in
-                    task.cancel()
-                    once.resume(
-                        .failure(
-                            DestinationError(kind: "ConnectionError", message: "the destination closed the connection", retryable: true)))
-                }
-            }
-        } onCancel: {
-            task.cancel()
-        }
+    /// The error a delivery ends with when the destination closes the connection under it.
+    static let connectionClosed: @Sendable () -> any Error = {
+        DestinationError(kind: "ConnectionError", message: "the destination closed the connection", retryable: true)
     }
 
     func run(_ connection: PostgresConnection, _ sql: String) async throws {
@@ -309,35 +287,9 @@ public struct PostgresDestination: Destination {
                 buffer.writeString("\\N")
                 continue
             }
-            writeEscaped(value, into: &buffer)
+            PostgresCopyText.writeEscaped(value, into: &buffer)
         }
         buffer.writeInteger(UInt8(ascii: "\n"))
-    }
-
-    /// COPY text escaping: backslash, tab, newline and carriage return; most values need none, and
-    /// the runs between escapes are written whole.
-    static func writeEscaped(_ value: String, into buffer: inout ByteBuffer) {
-        let written: Void? = value.utf8.withContiguousStorageIfAvailable { bytes in writeEscaped(bytes, into: &buffer) }
-        if written == nil { Array(value.utf8).withUnsafeBufferPointer { writeEscaped($0, into: &buffer) } }
-    }
-
-    static func writeEscaped(_ bytes: UnsafeBufferPointer<UInt8>, into buffer: inout ByteBuffer) {
-        var start = 0
-        for index in 0..<bytes.count {
-            let escaped: UInt8
-            switch bytes[index] {
-            case UInt8(ascii: "\\"): escaped = UInt8(ascii: "\\")
-            case 0x09: escaped = UInt8(ascii: "t")
-            case 0x0A: escaped = UInt8(ascii: "n")
-            case 0x0D: escaped = UInt8(ascii: "r")
-            default: continue
-            }
-            buffer.writeBytes(UnsafeBufferPointer(rebasing: bytes[start..<index]))
-            buffer.writeInteger(UInt8(ascii: "\\"))
-            buffer.writeInteger(escaped)
-            start = index + 1
-        }
-        buffer.writeBytes(UnsafeBufferPointer(rebasing: bytes[start...]))
     }
 
     /// ENGINE.md §5: bad credentials, missing database or schema, permissions and incompatible tables
@@ -373,29 +325,5 @@ public struct PostgresDestination: Destination {
             }
         }
         return DestinationError(kind: "ConnectionError", message: String(describing: error), retryable: true)
-    }
-}
-
-/// Resumes a continuation exactly once, from whichever of several callbacks comes first.
-final class ResumeOnce<T: Sendable>: Sendable {
-    private let state = NIOLockedValueBox<(continuation: CheckedContinuation<T, any Error>?, result: Result<T, any Error>?)>((nil, nil))
-
-    func set(_ continuation: CheckedContinuation<T, any Error>) {
-        let ready: Result<T, any Error>? = state.withLockedValue { state in
-            if let result = state.result { return result }
-            state.continuation = continuation
-            return nil
-        }
-        if let ready { continuation.resume(with: ready) }
-    }
-
-    func resume(_ result: Result<T, any Error>) {
-        let waiting: CheckedContinuation<T, any Error>? = state.withLockedValue { state in
-            guard state.result == nil else { return nil }
-            state.result = result
-            defer { state.continuation = nil }
-            return state.continuation
-        }
-        waiting?.resume(with: result)
     }
 }

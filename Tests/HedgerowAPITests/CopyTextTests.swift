@@ -1,4 +1,5 @@
 import HedgerowCore
+import HedgerowStore
 import NIOCore
 import Testing
 
@@ -8,7 +9,7 @@ import Testing
 struct CopyTextTests {
     static func escaped(_ value: String) -> String {
         var buffer = ByteBuffer()
-        PostgresDestination.writeEscaped(value, into: &buffer)
+        PostgresCopyText.writeEscaped(value, into: &buffer)
         return buffer.readString(length: buffer.readableBytes) ?? ""
     }
 

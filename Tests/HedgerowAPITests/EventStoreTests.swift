@@ -1,7 +1,8 @@
 import HedgerowCore
-import HedgerowStore
 import Synchronization
 import Testing
+
+@testable import HedgerowStore
 
 @Suite("Event store (ENGINE.md §2, §8)")
 struct EventStoreTests {
@@ -124,6 +125,59 @@ struct EventStoreTests {
             #expect(try await store.append([good]) == 1)
             #expect(try await store.append([good, Self.event(team, 3)]) == 1)
             #expect(try await store.count(all) == 2)
+        }
+    }
+
+    @Test(
+        "Text that COPY must escape (tab, newline, return, backslash, \\N, non-ASCII) and NULLs read back unchanged",
+        arguments: TestBackend.available)
+    func awkwardTextRoundTrips(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let team = try await Self.team(server)
+            let store = SQLEventStore(database: server.database)
+            var events: [Event] = []
+            for index in 0..<5 {
+                var event = Self.event(team, index, name: "tab\there\nnew\rline \\ back \\N ünï 🦔 \(index)")
+                event.distinctID = "\\N"
+                event.properties = #"{"k": "a\tb \\ c\n ü"}"#
+                event.personID = index.isMultiple(of: 2) ? nil : "\t\\"
+                event.personProperties = index.isMultiple(of: 2) ? nil : #"{"p": "\\N"}"#
+                event.elementsChain = index.isMultiple(of: 2) ? "a:nth-child(1)\tb\\" : nil
+                events.append(event)
+            }
+            #expect(try await store.append(events) == events.count)
+            let all = EventQuery(
+                teamID: team, field: .timestamp, start: Timestamp(microseconds: 0), end: Timestamp(microseconds: Int64.max))
+            #expect(try await Self.collect(store, all).flatMap { $0 } == events)
+        }
+    }
+
+    @Test("On PostgreSQL a new batch goes in by COPY; one holding a stored uuid goes by INSERT and returns only the new uuids")
+    func postgresBatchesUseCopy() async throws {
+        guard TestBackend.available.contains(.postgres) else { return }
+        try await TestServer.run(.postgres) { server in
+            let team = try await Self.team(server)
+            let store = SQLEventStore(database: server.database)
+            let first = (0..<1500).map { Self.event(team, $0) }
+            let copied = try await server.database.transaction { connection -> Set<String>? in
+                guard let copying = connection as? any SQLCopyConnection else { return nil }
+                return try await SQLEventStore.copy(first, on: copying)
+            }
+            #expect(copied == Set(first.map(\.uuid)))
+            let second = (1500..<3000).map { Self.event(team, $0) }
+            let mixed = Array(second[..<700]) + [first[42]] + Array(second[700...])
+            let refused = try await server.database.transaction { connection -> Set<String>? in
+                guard let copying = connection as? any SQLCopyConnection else { return [] }
+                return try await SQLEventStore.copy(mixed, on: copying)
+            }
+            #expect(refused == nil)
+            let inserted = try await server.database.transaction { connection in
+                try await store.appendReturningUUIDs(mixed, on: connection)
+            }
+            #expect(inserted == Set(second.map(\.uuid)))
+            let all = EventQuery(
+                teamID: team, field: .timestamp, start: Timestamp(microseconds: 0), end: Timestamp(microseconds: Int64.max))
+            #expect(try await store.count(all) == 3000)
         }
     }
 

@@ -154,7 +154,7 @@ public struct RedshiftDestination: Destination {
     ) async throws -> DeliveryResult {
         let connection = try await postgres.connect(settings.connection)
         do {
-            let result = try await PostgresDestination.untilClosed(connection) {
+            let result = try await connection.untilClosed(throwing: PostgresDestination.connectionClosed) {
                 try await deliver(records, context: context, settings: settings, connection: connection, s3: s3, afterBatch: afterBatch)
             }
             try? await connection.close()

@@ -129,3 +129,18 @@ struct PostgresStatementRunner: SQLConnection {
         }
     }
 }
+
+extension PostgresStatementRunner: SQLCopyConnection {
+    func copy(into table: String, columns: [String], rows: ByteBuffer) async throws {
+        let connection = self.connection
+        let logger = self.logger
+        do {
+            try await connection.untilClosed {
+                try await connection.copyFrom(table: table, columns: columns, logger: logger) { writer in try await writer.write(rows) }
+            }
+        } catch let error as PSQLError {
+            guard let info = error.serverInfo else { throw error }
+            throw SQLCopyRefused(sqlState: info[.sqlState] ?? "", message: info[.message] ?? "")
+        }
+    }
+}

@@ -1,0 +1,135 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import PostgresNIO
+
+/// The text format of PostgreSQL's `COPY ... FROM STDIN`: tab-separated cells, `\N` for NULL, one
+/// row a line. Capture's batches and the PostgreSQL destinations write their rows with it.
+public enum PostgresCopyText {
+    /// COPY text escaping: backslash, tab, newline and carriage return; most values need none, and
+    /// the runs between escapes are written whole.
+    public static func writeEscaped(_ value: String, into buffer: inout ByteBuffer) {
+        let written: Void? = value.utf8.withContiguousStorageIfAvailable { bytes in writeEscaped(bytes, into: &buffer) }
+        if written == nil { Array(value.utf8).withUnsafeBufferPointer { writeEscaped($0, into: &buffer) } }
+    }
+
+    public static func writeEscaped(_ bytes: UnsafeBufferPointer<UInt8>, into buffer: inout ByteBuffer) {
+        var start = 0
+        for index in 0..<bytes.count {
+            let escaped: UInt8
+            switch bytes[index] {
+            case UInt8(ascii: "\\"): escaped = UInt8(ascii: "\\")
+            case 0x09: escaped = UInt8(ascii: "t")
+            case 0x0A: escaped = UInt8(ascii: "n")
+            case 0x0D: escaped = UInt8(ascii: "r")
+            default: continue
+            }
+            buffer.writeBytes(UnsafeBufferPointer(rebasing: bytes[start..<index]))
+            buffer.writeInteger(UInt8(ascii: "\\"))
+            buffer.writeInteger(escaped)
+            start = index + 1
+        }
+        buffer.writeBytes(UnsafeBufferPointer(rebasing: bytes[start...]))
+    }
+
+    /// A text cell, `\N` for nil.
+    public static func writeCell(_ value: String?, into buffer: inout ByteBuffer) {
+        guard let value else {
+            buffer.writeInteger(UInt8(ascii: "\\"))
+            buffer.writeInteger(UInt8(ascii: "N"))
+            return
+        }
+        writeEscaped(value, into: &buffer)
+    }
+
+    /// An integer cell, its decimal digits written straight into the buffer.
+    public static func writeCell(_ value: Int64, into buffer: inout ByteBuffer) {
+        if value < 0 { buffer.writeInteger(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var digits: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { raw in
+            repeat {
+                raw[count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            for index in stride(from: count - 1, through: 0, by: -1) { buffer.writeInteger(raw[index]) }
+        }
+    }
+
+    public static func writeSeparator(into buffer: inout ByteBuffer) { buffer.writeInteger(UInt8(ascii: "\t")) }
+    public static func writeRowEnd(into buffer: inout ByteBuffer) { buffer.writeInteger(UInt8(ascii: "\n")) }
+}
+
+/// The server refused a COPY (a constraint, a malformed value): the statement changed nothing, and
+/// the transaction must be rolled back to a savepoint taken before it.
+public struct SQLCopyRefused: Error, CustomStringConvertible {
+    public let sqlState: String
+    public let message: String
+    public var description: String { "COPY refused (\(sqlState)): \(message)" }
+}
+
+/// A connection that can bulk-load rows with `COPY ... FROM STDIN` (PostgreSQL).
+public protocol SQLCopyConnection: SQLConnection {
+    /// Loads `rows` (COPY text format, `PostgresCopyText`) into `table`'s `columns`. Throws
+    /// `SQLCopyRefused` when the server rejects the data.
+    func copy(into table: String, columns: [String], rows: ByteBuffer) async throws
+}
+
+/// The connection closed while a COPY was under way.
+public struct PostgresConnectionClosed: Error, CustomStringConvertible {
+    public init() {}
+    public var description: String { "the PostgreSQL server closed the connection" }
+}
+
+extension PostgresConnection {
+    /// Runs `body`, but ends when the connection closes under it, throwing `closed()`. postgres-nio
+    /// (1.33) never finishes a COPY write that waits for the socket to drain when the connection drops
+    /// meanwhile (the pending promise is dropped), so the caller would wait forever. `body` runs in a
+    /// task of its own because the stuck write cannot be cancelled; when the close wins, that task is
+    /// cancelled and left suspended on the dead connection instead of holding its caller.
+    public func untilClosed<T: Sendable>(
+        throwing closed: @escaping @Sendable () -> any Error = { PostgresConnectionClosed() },
+        _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        let once = ResumeOnce<T>()
+        let task = Task {
+            do { once.resume(.success(try await body())) } catch { once.resume(.failure(error)) }
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+                once.set(continuation)
+                closeFuture.whenComplete { _ in
+                    task.cancel()
+                    once.resume(.failure(closed()))
+                }
+            }
+        } onCancel: {
+            task.cancel()
+        }
+    }
+}
+
+/// Resumes a continuation exactly once, from whichever of several callbacks comes first.
+final class ResumeOnce<T: Sendable>: Sendable {
+    private let state = NIOLockedValueBox<(continuation: CheckedContinuation<T, any Error>?, result: Result<T, any Error>?)>((nil, nil))
+
+    func set(_ continuation: CheckedContinuation<T, any Error>) {
+        let ready: Result<T, any Error>? = state.withLockedValue { state in
+            if let result = state.result { return result }
+            state.continuation = continuation
+            return nil
+        }
+        if let ready { continuation.resume(with: ready) }
+    }
+
+    func resume(_ result: Result<T, any Error>) {
+        let waiting: CheckedContinuation<T, any Error>? = state.withLockedValue { state in
+            guard state.result == nil else { return nil }
+            state.result = result
+            defer { state.continuation = nil }
+            return state.continuation
+        }
+        waiting?.resume(with: result)
+    }
+}
