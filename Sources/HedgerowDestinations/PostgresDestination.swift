@@ -283,11 +283,7 @@ public struct PostgresDestination: Destination {
                 continue
             case nil: value = nil
             }
-            guard let value else {
-                buffer.writeString("\\N")
-                continue
-            }
-            PostgresCopyText.writeEscaped(value, into: &buffer)
+            PostgresCopyText.writeCell(value, into: &buffer)
         }
         buffer.writeInteger(UInt8(ascii: "\n"))
     }

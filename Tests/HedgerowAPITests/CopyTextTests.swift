@@ -24,6 +24,18 @@ struct CopyTextTests {
         #expect(Self.escaped(bridged) == "x\\ty")
     }
 
+    @Test("Integer cells are their decimal digits, with a sign when negative; a nil text cell is \\N")
+    func integerAndNullCells() {
+        for value: Int64 in [0, 7, 10, 1_704_067_200_000_000, -1, -45, .max, .min] {
+            var buffer = ByteBuffer()
+            PostgresCopyText.writeCell(value, into: &buffer)
+            #expect(buffer.readString(length: buffer.readableBytes) == String(value))
+        }
+        var buffer = ByteBuffer()
+        PostgresCopyText.writeCell(nil as String?, into: &buffer)
+        #expect(buffer.readString(length: buffer.readableBytes) == "\\N")
+    }
+
     @Test("A row: columns in the table's order, NULL as \\N, unknown columns NULL, the timestamp with its offset")
     func row() throws {
         let event = Event(

@@ -41,19 +41,23 @@ public enum PostgresCopyText {
         writeEscaped(value, into: &buffer)
     }
 
-    /// An integer cell, its decimal digits written straight into the buffer.
+    /// An integer cell, its decimal digits written straight into the buffer (no `String` made).
     public static func writeCell(_ value: Int64, into buffer: inout ByteBuffer) {
-        if value < 0 { buffer.writeInteger(UInt8(ascii: "-")) }
-        var magnitude = value.magnitude
-        var digits: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { raw in
-            repeat {
-                raw[count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+        var digits = 1
+        var rest = value.magnitude / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        let sign = value < 0 ? 1 : 0
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: sign + digits) { raw in
+            if sign == 1 { raw[0] = UInt8(ascii: "-") }
+            var magnitude = value.magnitude
+            for index in stride(from: sign + digits - 1, through: sign, by: -1) {
+                raw[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
                 magnitude /= 10
-                count += 1
-            } while magnitude > 0
-            for index in stride(from: count - 1, through: 0, by: -1) { buffer.writeInteger(raw[index]) }
+            }
+            return sign + digits
         }
     }
 
