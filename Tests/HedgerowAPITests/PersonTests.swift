@@ -240,6 +240,57 @@ struct PersonTests {
         }
     }
 
+    @Test("On PostgreSQL a request that changes no person takes no person lock; one that changes a person waits for its lock")
+    func unchangedPersonsTakeNoLock() async throws {
+        guard TestBackend.available.contains(.postgres) else { return }
+        try await TestServer.run(.postgres) { server in
+            let world = try await Self.world(server)
+            try await world.send([Self.event("first", "u", ["$set": .object(["plan": "pro"])])])
+            let person = try #require(try await world.person("u")).person
+            // Another transaction holds what a changing request locks: u's distinct id and person row.
+            let (locked, lockedSignal) = AsyncStream<Void>.makeStream()
+            let (release, releaseSignal) = AsyncStream<Void>.makeStream()
+            let holder = Task {
+                try await server.database.transaction { connection in
+                    try await PersonStore().lock(teamID: world.team, keys: ["d:u"], on: connection)
+                    _ = try await connection.query(
+                        "SELECT uuid FROM persons WHERE team_id = $1 AND uuid = $2 FOR UPDATE",
+                        [.int(world.team), .text(person.uuid)])
+                    lockedSignal.yield()
+                    for await _ in release { break }
+                }
+            }
+            for await _ in locked { break }
+            let timedOut = Task {
+                try await Task.sleep(for: .seconds(10))
+                releaseSignal.yield()
+            }
+            // The same values again, and a personless event: stored and stamped while the lock is held.
+            let clock = ContinuousClock()
+            let started = clock.now
+            try await world.send([
+                Self.event("same", "u", ["$set": .object(["plan": "pro"])]),
+                Self.event("quiet", "u", ["$process_person_profile": false]),
+            ])
+            #expect(clock.now - started < .seconds(5), "a request changing nothing waited for the person's lock")
+            let stamped = try await world.events()
+            #expect(stamped["same"]?.personID == person.uuid)
+            #expect(try stamped["same"]?.personProperties.map(JSONParser.parse) == .object(["plan": "pro"]))
+            #expect(try await world.person("u")?.person.version == person.version)
+            // A change waits until the lock is released, then applies.
+            let changing = Task { try await world.send([Self.event("change", "u", ["$set": .object(["plan": "team"])])]) }
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await world.events()["change"] == nil)
+            releaseSignal.yield()
+            try await holder.value
+            try await changing.value
+            timedOut.cancel()
+            let changed = try #require(try await world.person("u")).person
+            #expect(changed.properties["plan"] == "team" && changed.version == person.version + 1)
+            #expect(try await world.events()["change"]?.personProperties.map(JSONParser.parse) == .object(["plan": "team"]))
+        }
+    }
+
     @Test("A changed person brings all its distinct ids into the next window of the persons export", arguments: TestBackend.available)
     func changedPersonsExportAllDistinctIDs(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in

@@ -82,7 +82,7 @@ public struct CaptureService: Sendable {
         // events with person processing (personless events only read) and the sessions.
         var changing = Set<String>()
         var wanted = Set<String>()
-        var keys = Set<String>()
+        var sessionKeys = Set<String>()
         for index in fresh {
             let update = payload.personUpdates[index]
             let id = payload.events[index].distinctID
@@ -91,14 +91,40 @@ public struct CaptureService: Sendable {
                 changing.insert(id)
                 if let other = update.merge?.other { changing.insert(other) }
             }
-            if let session = payload.sessions[index]?.sessionID { keys.insert("s:" + session) }
+            if let session = payload.sessions[index]?.sessionID { sessionKeys.insert("s:" + session) }
         }
-        for id in changing { keys.insert("d:" + id) }
-        try await persons.lock(teamID: teamID, keys: keys, on: connection)
+        wanted.formUnion(changing)
+        // Most requests change no person (a known user's events, a `$set` of the values it holds):
+        // on PostgreSQL they are stamped from one unlocked read and take no person lock, so requests
+        // about the same users do not wait for each other. Nothing is written from that read; the
+        // request is as if it ran before any other that commits meanwhile. When it would change a
+        // person, the work is done again from a locked read.
+        if connection.dialect == .postgres, !changing.isEmpty {
+            var reader = PersonProcessor(teamID: teamID, store: persons, connection: connection, locking: false)
+            try await reader.preload(wanted)
+            let stamped = try await stamp(payload, fresh: fresh, teamID: teamID, with: &reader)
+            if !reader.hasChanges {
+                try await persons.lock(teamID: teamID, keys: sessionKeys, on: connection)
+                try await updateSessions(payload, fresh: fresh, teamID: teamID, on: connection)
+                return stamped
+            }
+        }
+        try await persons.lock(teamID: teamID, keys: sessionKeys.union(changing.map { "d:" + $0 }), on: connection)
         var processor = PersonProcessor(teamID: teamID, store: persons, connection: connection, locking: !changing.isEmpty)
-        try await processor.preload(wanted.union(changing))
-        var stored: [Event] = []
-        stored.reserveCapacity(fresh.count)
+        try await processor.preload(wanted)
+        let stamped = try await stamp(payload, fresh: fresh, teamID: teamID, with: &processor)
+        try await processor.flush()
+        try await updateSessions(payload, fresh: fresh, teamID: teamID, on: connection)
+        return stamped
+    }
+
+    /// The events `fresh`, each stamped with its environment and its person after the event, as
+    /// `processor` applies their person updates.
+    func stamp(
+        _ payload: CaptureParser.Result, fresh: [Int], teamID: Int64, with processor: inout PersonProcessor
+    ) async throws -> [Event] {
+        var stamped: [Event] = []
+        stamped.reserveCapacity(fresh.count)
         for index in fresh {
             var event = payload.events[index]
             event.teamID = teamID
@@ -110,11 +136,9 @@ public struct CaptureService: Sendable {
             } else {
                 (event.personID, event.personProperties) = try await processor.personless(event)
             }
-            stored.append(event)
+            stamped.append(event)
         }
-        try await processor.flush()
-        try await updateSessions(payload, fresh: fresh, teamID: teamID, on: connection)
-        return stored
+        return stamped
     }
 
     /// Adds the events that carry a `$session_id` to their sessions (read once, written once).

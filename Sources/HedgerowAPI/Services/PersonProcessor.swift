@@ -34,6 +34,10 @@ struct PersonProcessor {
         self.locking = locking
     }
 
+    /// Whether processing changed a person or a mapping, or merged a person away (what `flush`
+    /// would write).
+    var hasChanges: Bool { !changedPersons.isEmpty || !changedMappings.isEmpty || !mergedAway.isEmpty }
+
     /// Another transaction merged away a person between this one reading a mapping and locking the
     /// person: the capture transaction is run again, and then reads the mapping as it now is.
     struct Conflict: Error {}
