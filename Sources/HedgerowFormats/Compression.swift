@@ -23,7 +23,7 @@ public enum Compression: String, Sendable, CaseIterable {
     /// frame, lz4 frame); snappy's framing format is not offered.
     public func streamCompressor() -> (any StreamCompressor)? {
         switch self {
-        case .gzip: GzipStreamCompressor()
+        case .gzip: ParallelGzipStreamCompressor()
         case .brotli: BrotliStreamCompressor()
         case .zstd: ZstdStreamCompressor()
         case .lz4: LZ4FrameCompressor()
@@ -142,39 +142,12 @@ private struct ParallelCompression: @unchecked Sendable {
 public protocol StreamCompressor: AnyObject {
     func compress(_ input: [UInt8], into output: inout [UInt8])
     func finish(into output: inout [UInt8])
+    /// Input taken and not yet compressed into `output` (a parallel compressor's chunks in flight).
+    var bufferedInput: Int { get }
 }
 
-/// A gzip member (RFC 1952), level 6.
-final class GzipStreamCompressor: StreamCompressor {
-    private var stream = z_stream()
-
-    init() {
-        let status = deflateInit2_(
-            &stream, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
-        precondition(status == Z_OK, "zlib could not allocate a deflate stream")
-    }
-
-    deinit { deflateEnd(&stream) }
-
-    func compress(_ input: [UInt8], into output: inout [UInt8]) { run(input, flush: Z_NO_FLUSH, into: &output) }
-    func finish(into output: inout [UInt8]) { run([], flush: Z_FINISH, into: &output) }
-
-    private func run(_ input: [UInt8], flush: Int32, into output: inout [UInt8]) {
-        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-        input.withUnsafeBufferPointer { source in
-            stream.next_in = UnsafeMutablePointer(mutating: source.baseAddress)
-            stream.avail_in = UInt32(source.count)
-            while true {
-                let status = chunk.withUnsafeMutableBufferPointer { buffer -> Int32 in
-                    stream.next_out = buffer.baseAddress
-                    stream.avail_out = UInt32(buffer.count)
-                    return deflate(&stream, flush)
-                }
-                output.append(contentsOf: chunk[0..<(chunk.count - Int(stream.avail_out))])
-                if status == Z_STREAM_END || (stream.avail_in == 0 && stream.avail_out != 0 && flush != Z_FINISH) { break }
-            }
-        }
-    }
+extension StreamCompressor {
+    public var bufferedInput: Int { 0 }
 }
 
 /// A brotli stream at quality 5 (brotli's default of 11 is slower than an export can afford).

@@ -22,7 +22,7 @@ final class JSONLinesEncoder: FileEncoder {
         pending.reserveCapacity(Self.flushThreshold + 64 * 1024)
     }
 
-    var approximateSize: Int { bytesProduced + pending.count }
+    var approximateSize: Int { bytesProduced + pending.count + (compressor?.bufferedInput ?? 0) }
 
     func append(_ row: [FileValue]) {
         for (key, value) in zip(keys, row) {

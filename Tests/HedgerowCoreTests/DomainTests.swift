@@ -37,6 +37,19 @@ struct DomainTests {
         #expect(Timestamp(microseconds: -1).iso8601 == "1969-12-31T23:59:59.999999Z")
     }
 
+    @Test func exportTimestampsAreTheISO8601FormWithAnOffset() {
+        #expect(Timestamp(microseconds: 1_704_103_200_000_000).iso8601WithOffset == "2024-01-01T10:00:00+00:00")
+        #expect(Timestamp(microseconds: 1_704_103_200_123_456).iso8601WithOffset == "2024-01-01T10:00:00.123456+00:00")
+        #expect(Timestamp(microseconds: -62_135_596_800_000_000).iso8601WithOffset == "0001-01-01T00:00:00+00:00")
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            let time = Timestamp(microseconds: Int64.random(in: 0...253_402_300_799_999_999, using: &generator))
+            var bytes: [UInt8] = Array("prefix".utf8)
+            time.writeISO8601WithOffset(into: &bytes)
+            #expect(String(decoding: bytes, as: UTF8.self) == "prefix" + time.iso8601.dropLast() + "+00:00")
+        }
+    }
+
     @Test func uuidV7IsTimeOrderedAndCanonical() {
         let early = Identifiers.uuidV7(at: Timestamp(microseconds: 1_000_000_000_000))
         let late = Identifiers.uuidV7(at: Timestamp(microseconds: 2_000_000_000_000))

@@ -43,6 +43,35 @@ struct CompressionTests {
         #expect(Array(decoded.stdout) == Self.sample)
     }
 
+    @Test("A gzip stream deflated in parallel chunks is one member, as small as one thread's")
+    func gzipStreamIsOneMember() throws {
+        let compressor = try #require(Compression.gzip.streamCompressor())
+        var output: [UInt8] = []
+        var offset = 0
+        // Pieces across the chunk size: some end inside a chunk, one spans several.
+        for size in [3, 200_000, 700_000, 5, 600_000] {
+            let end = min(offset + size, Self.sample.count)
+            compressor.compress(Array(Self.sample[offset..<end]), into: &output)
+            offset = end
+        }
+        compressor.compress(Array(Self.sample[offset...]), into: &output)
+        compressor.finish(into: &output)
+        #expect(Self.sample.count > 6 * 256 * 1024)
+        // zlib reads one member to its end, with nothing after it.
+        let decoded = try ReferenceTools.python(
+            """
+            import sys, zlib
+            data = sys.stdin.buffer.read()
+            inflater = zlib.decompressobj(31)
+            out = inflater.decompress(data)
+            assert inflater.eof and not inflater.unused_data, "not one gzip member"
+            sys.stdout.buffer.write(out)
+            """, input: Data(output))
+        #expect(Array(decoded) == Self.sample)
+        let single = Gzip.compress(Self.sample)
+        #expect(Double(output.count) < Double(single.count) * 1.01, "\(output.count) bytes against \(single.count) in one stream")
+    }
+
     @Test func emptyStreamsAreValid() throws {
         for compression in [Compression.gzip, .brotli, .zstd, .lz4] {
             let compressor = try #require(compression.streamCompressor())

@@ -53,32 +53,39 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     /// Appends `iso8601WithOffset` to `output` without building strings (exports write millions).
     public func writeISO8601WithOffset(into output: inout [UInt8]) {
         let (year, month, day, secondOfDay, micros) = civilParts
-        func digits(_ value: Int64, _ width: Int) {
-            var divisor: Int64 = 1
-            for _ in 1..<width { divisor *= 10 }
-            var value = value
-            while divisor > 0 {
-                output.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: value / divisor % 10))
-                value %= divisor
-                divisor /= 10
+        // Written into a small buffer on the stack, then appended in one go.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { buffer in
+            var end = 0
+            func digits(_ value: Int64, _ width: Int) {
+                var value = value
+                for index in stride(from: end + width - 1, through: end, by: -1) {
+                    buffer[index] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: value % 10)
+                    value /= 10
+                }
+                end += width
             }
+            func byte(_ character: Unicode.Scalar) {
+                buffer[end] = UInt8(ascii: character)
+                end += 1
+            }
+            digits(year, 4)
+            byte("-")
+            digits(month, 2)
+            byte("-")
+            digits(day, 2)
+            byte("T")
+            digits(secondOfDay / 3600, 2)
+            byte(":")
+            digits(secondOfDay / 60 % 60, 2)
+            byte(":")
+            digits(secondOfDay % 60, 2)
+            if micros != 0 {
+                byte(".")
+                digits(micros, 6)
+            }
+            for character in "+00:00".unicodeScalars { byte(character) }
+            output.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[0..<end]))
         }
-        digits(year, 4)
-        output.append(UInt8(ascii: "-"))
-        digits(month, 2)
-        output.append(UInt8(ascii: "-"))
-        digits(day, 2)
-        output.append(UInt8(ascii: "T"))
-        digits(secondOfDay / 3600, 2)
-        output.append(UInt8(ascii: ":"))
-        digits(secondOfDay / 60 % 60, 2)
-        output.append(UInt8(ascii: ":"))
-        digits(secondOfDay % 60, 2)
-        if micros != 0 {
-            output.append(UInt8(ascii: "."))
-            digits(micros, 6)
-        }
-        output.append(contentsOf: "+00:00".utf8)
     }
 
     private static func pad(_ value: Int64, _ width: Int) -> String {
