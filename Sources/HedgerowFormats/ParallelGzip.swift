@@ -60,7 +60,9 @@ final class ParallelGzipStreamCompressor: StreamCompressor {
 
     private func submit(into output: inout [UInt8]) {
         let chunk = GzipChunk(input: buffer, dictionary: tail, deflaters: deflaters)
-        tail = Array((tail + buffer).suffix(Self.window))
+        // Every chunk but the last is `chunkSize` long (more than a window), and the last has no
+        // successor: the next dictionary is this chunk's end.
+        tail = Array(buffer.suffix(Self.window))
         buffer = []
         buffer.reserveCapacity(Self.chunkSize)
         running.append(chunk)

@@ -19,19 +19,26 @@ struct CompressionTests {
 
     static let tools: [Compression: String] = [.gzip: "gzip", .brotli: "brotli", .zstd: "zstd", .lz4: "lz4"]
 
-    @Test(arguments: [Compression.gzip, .brotli, .zstd, .lz4])
-    func streamIsAcceptedAndDecodedByTheReferenceTool(_ compression: Compression) throws {
+    /// `sample` through `compression`'s stream compressor in pieces of `pieces` bytes, then the
+    /// rest, then the end of the stream.
+    static func stream(_ compression: Compression, pieces: [Int]) throws -> [UInt8] {
         let compressor = try #require(compression.streamCompressor())
         var output: [UInt8] = []
-        // Pieces of uneven sizes, as batches arrive.
         var offset = 0
-        for size in [1, 10, 100_000, 7, 300_000] {
-            let end = min(offset + size, Self.sample.count)
-            compressor.compress(Array(Self.sample[offset..<end]), into: &output)
+        for size in pieces {
+            let end = min(offset + size, sample.count)
+            compressor.compress(Array(sample[offset..<end]), into: &output)
             offset = end
         }
-        compressor.compress(Array(Self.sample[offset...]), into: &output)
+        compressor.compress(Array(sample[offset...]), into: &output)
         compressor.finish(into: &output)
+        return output
+    }
+
+    @Test(arguments: [Compression.gzip, .brotli, .zstd, .lz4])
+    func streamIsAcceptedAndDecodedByTheReferenceTool(_ compression: Compression) throws {
+        // Pieces of uneven sizes, as batches arrive.
+        let output = try Self.stream(compression, pieces: [1, 10, 100_000, 7, 300_000])
         #expect(output.count < Self.sample.count / 4)
         let tool = try #require(Self.tools[compression])
         let file = try ReferenceTools.temporaryFile(output, suffix: "." + compression.fileExtension)
@@ -45,17 +52,8 @@ struct CompressionTests {
 
     @Test("A gzip stream deflated in parallel chunks is one member, as small as one thread's")
     func gzipStreamIsOneMember() throws {
-        let compressor = try #require(Compression.gzip.streamCompressor())
-        var output: [UInt8] = []
-        var offset = 0
         // Pieces across the chunk size: some end inside a chunk, one spans several.
-        for size in [3, 200_000, 700_000, 5, 600_000] {
-            let end = min(offset + size, Self.sample.count)
-            compressor.compress(Array(Self.sample[offset..<end]), into: &output)
-            offset = end
-        }
-        compressor.compress(Array(Self.sample[offset...]), into: &output)
-        compressor.finish(into: &output)
+        let output = try Self.stream(.gzip, pieces: [3, 200_000, 700_000, 5, 600_000])
         #expect(Self.sample.count > 6 * 256 * 1024)
         // zlib reads one member to its end, with nothing after it.
         let decoded = try ReferenceTools.python(

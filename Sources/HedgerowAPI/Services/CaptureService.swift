@@ -78,8 +78,9 @@ public struct CaptureService: Sendable {
     func process(
         _ payload: CaptureParser.Result, fresh: [Int], teamID: Int64, on connection: any SQLConnection
     ) async throws -> [Event] {
-        // What this request may change is locked first, in one sorted pass: the distinct ids of
-        // events with person processing (personless events only read) and the sessions.
+        // What this request may change: the distinct ids of events with person processing
+        // (personless events only read) and the sessions. What it changes is locked in one sorted
+        // pass before its persons are read.
         var changing = Set<String>()
         var wanted = Set<String>()
         var sessionKeys = Set<String>()

@@ -83,7 +83,10 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
                 byte(".")
                 digits(micros, 6)
             }
-            for character in "+00:00".unicodeScalars { byte(character) }
+            for code in "+00:00".utf8 {
+                buffer[end] = code
+                end += 1
+            }
             output.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[0..<end]))
         }
     }
