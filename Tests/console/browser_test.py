@@ -145,7 +145,8 @@ try:
     shot(driver, "05-backfill-estimate")
     click(driver, "confirm-backfill")
     # The page's script refreshes the run table every five seconds: no reload here.
-    WebDriverWait(driver, 90).until(
+    # A cell the refresh replaces while it is read goes stale: that check is tried again.
+    wait(driver, 90).until(
         lambda d: any(cell.text == "Completed" for cell in d.find_elements(By.CSS_SELECTOR, ".backfill-status")))
     run = driver.find_element(By.CSS_SELECTOR, "#runs-table tr.run")
     check(run.get_attribute("data-status") == "Completed", "the run completed: " + run.text)
@@ -219,6 +220,8 @@ try:
     click(driver, "invite-submit")
     links = wait(driver).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#invites a.invite-link"))
     link = links[0].get_attribute("href")
+    invite_row = driver.find_element(By.CSS_SELECTOR, "#invites tbody tr").text
+    check(settings["invitee"] in invite_row and "admin" in invite_row, "the invite is for an admin: " + invite_row)
     shot(driver, "10-members-and-invites")
     second = browser()
     try:
@@ -235,6 +238,9 @@ try:
         second.quit()
     driver.get(BASE + "/organization/members")
     check(settings["invitee"] in driver.find_element(By.TAG_NAME, "table").text, "the invitee is a member now")
+    member_row = next(row for row in driver.find_elements(By.CSS_SELECTOR, "table tbody tr") if settings["invitee"] in row.text)
+    level = Select(member_row.find_element(By.TAG_NAME, "select")).first_selected_option.get_attribute("value")
+    check(level == "8", "the invitee joined at the invite's level (admin): " + level)
     check("No pending invites." in driver.page_source, "the invite is used up")
     print("ok", flush=True)
 except Exception:
