@@ -82,7 +82,9 @@ struct ConsoleBrowserTests {
             #expect(export["paused"] == true)
             #expect(export["destination"]?["config"]?["aws_secret_access_key"] == nil)
             let members = try await server.request("GET", "/api/organizations/@current/members/", key: owner.key)
-            #expect(members["results"]?.arrayValue?.contains { $0["user"]?["email"] == "grace@example.com" && $0["level"] == 8 } == true, "\(members)")
+            #expect(
+                members["results"]?.arrayValue?.contains { $0["user"]?["email"] == "grace@example.com" && $0["level"] == 8 } == true,
+                "\(members)")
         }
     }
 }
