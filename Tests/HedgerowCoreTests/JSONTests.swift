@@ -21,6 +21,49 @@ struct JSONTests {
         #expect(object.keys == ["y"] && !object.contains("x"))
     }
 
+    /// Objects keep a hashed index only past a few members (or, written as literals, past a few
+    /// dozen): every operation must answer the same on either side of that size, from any start.
+    @Test func objectsAgreeWithAnOrderedListModelBelowAndPastTheIndexSize() {
+        let literal: JSONObject = [
+            "k0": 0, "k1": 1, "k2": 2, "k3": 3, "k4": 4, "k5": 5, "k6": 6, "k7": 7, "k8": 8, "k9": 9, "k10": 10, "k11": 11,
+        ]
+        let starts: [(JSONObject, [(String, JSONValue)])] = [
+            (JSONObject(), []),
+            (literal, (0..<12).map { ("k\($0)", .int(Int64($0))) }),
+            (JSONObject((0..<20).map { ("k\($0 % 10)", .int(Int64($0))) }), (0..<10).map { ("k\($0)", .int(Int64($0 + 10))) }),
+        ]
+        var generator = SystemRandomNumberGenerator()
+        for (start, startModel) in starts {
+            var object = start
+            var model = startModel
+            #expect(object.keys == model.map(\.0))
+            for step in 0..<2000 {
+                let key = "k\(Int.random(in: 0..<40, using: &generator))"
+                if Int.random(in: 0..<4, using: &generator) == 0 {
+                    object[key] = nil
+                    model.removeAll { $0.0 == key }
+                } else {
+                    object[key] = .int(Int64(step))
+                    if let position = model.firstIndex(where: { $0.0 == key }) {
+                        model[position].1 = .int(Int64(step))
+                    } else {
+                        model.append((key, .int(Int64(step))))
+                    }
+                }
+                let probe = "k\(Int.random(in: 0..<40, using: &generator))"
+                #expect(object[probe] == model.first { $0.0 == probe }?.1)
+                #expect(object.contains(probe) == model.contains { $0.0 == probe })
+                #expect(object.count == model.count)
+            }
+            #expect(object.keys == model.map(\.0))
+            #expect(object.entries.map(\.value) == model.map(\.1))
+            #expect(object == JSONObject(model))
+            #expect(JSONWriter.string(.object(object)) == JSONWriter.string(.object(JSONObject(model))))
+        }
+        #expect(literal == JSONObject((0..<12).map { ("k\($0)", .int(Int64($0))) }))
+        #expect(literal != JSONObject((0..<12).reversed().map { ("k\($0)", .int(Int64($0))) }))
+    }
+
     @Test func parsesWideObjects() throws {
         let keys = 200_000
         let text = "{" + (0..<keys).map { "\"k\($0)\":\($0)" }.joined(separator: ",") + "}"

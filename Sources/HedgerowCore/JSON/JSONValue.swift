@@ -1,5 +1,4 @@
 import Foundation
-import OrderedCollections
 
 /// A JSON document as a value. Objects keep their keys in insertion order, so responses can be
 /// written in exactly the key order PostHog uses.
@@ -50,61 +49,131 @@ public enum JSONValue: Sendable, Equatable {
     }
 }
 
-/// An ordered JSON object: keys keep their insertion order, and lookups and inserts are hashed, so
-/// parsing an object of n keys costs O(n), not O(n²) (a body of 40 000 keys must not stall the
-/// server). Setting an existing key replaces its value in place, so for duplicate keys in a
-/// document the last one wins, as Python's `json` decides.
+/// An ordered JSON object: keys keep their insertion order. Setting an existing key replaces its
+/// value in place, so for duplicate keys in a document the last one wins, as Python's `json`
+/// decides.
+///
+/// The members are one array. Past `linearLimit` members a hashed index by key is kept beside it,
+/// so parsing an object of n keys costs O(n), not O(n²) (a body of 40 000 keys must not stall the
+/// server). An object written as a literal in code (a response being rendered) has unique keys by
+/// construction and is looked up rarely, so up to `literalLimit` members it is kept without the
+/// index, and building it hashes nothing.
 public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
-    private var storage: OrderedDictionary<String, JSONValue>
+    public typealias Member = (key: String, value: JSONValue)
 
-    public init() { storage = [:] }
+    /// Without an index, lookups scan at most this many members, except in a literal's object.
+    static let linearLimit = 8
+    /// A literal's object of at most this many members is kept without an index.
+    static let literalLimit = 32
+
+    private var members: [Member]
+    /// Each key's position in `members`; nil only while `members` is short enough to scan (at most
+    /// `linearLimit` members, or `literalLimit` for a literal's object, whose keys are unique).
+    private var index: [String: Int]?
+
+    public init() {
+        members = []
+        index = nil
+    }
 
     public init(_ entries: [(String, JSONValue)]) {
-        storage = OrderedDictionary(entries, uniquingKeysWith: { _, last in last })
+        self.init()
+        members.reserveCapacity(entries.count)
+        for (key, value) in entries { self[key] = value }
+    }
+
+    /// An object whose keys are unique by construction (a literal in code).
+    init(literal elements: [(String, JSONValue)]) {
+        guard elements.count <= Self.literalLimit else {
+            self.init(elements)
+            return
+        }
+        assert(Set(elements.map(\.0)).count == elements.count, "a JSON object literal repeats a key")
+        self.init()
+        members = elements.map { (key: $0.0, value: $0.1) }
     }
 
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
-        self.init(elements)
+        self.init(literal: elements)
     }
 
     /// The members in order, as `(key, value)` pairs.
-    public var entries: Entries { Entries(elements: storage.elements) }
+    public var entries: Entries { Entries(elements: members) }
 
     /// A view of the members in order (no copy).
     public struct Entries: RandomAccessCollection, Sendable {
-        let elements: OrderedDictionary<String, JSONValue>.Elements
+        let elements: [Member]
         public var startIndex: Int { elements.startIndex }
         public var endIndex: Int { elements.endIndex }
-        public subscript(position: Int) -> (key: String, value: JSONValue) { elements[position] }
+        public subscript(position: Int) -> Member { elements[position] }
         public func index(after index: Int) -> Int { index + 1 }
         public func index(before index: Int) -> Int { index - 1 }
     }
-    public var keys: [String] { Array(storage.keys) }
-    public var isEmpty: Bool { storage.isEmpty }
-    public var count: Int { storage.count }
+    public var keys: [String] { members.map(\.key) }
+    public var isEmpty: Bool { members.isEmpty }
+    public var count: Int { members.count }
 
     /// Room for `count` members without growing (the parser knows nothing in advance; encoders do).
-    public mutating func reserveCapacity(_ count: Int) { storage.reserveCapacity(count) }
+    public mutating func reserveCapacity(_ count: Int) {
+        members.reserveCapacity(count)
+        index?.reserveCapacity(count)
+    }
 
     public func contains(_ key: String) -> Bool {
-        storage.index(forKey: key) != nil
+        position(of: key) != nil
+    }
+
+    private func position(of key: String) -> Int? {
+        if let index { return index[key] }
+        return members.firstIndex { $0.key == key }
+    }
+
+    private mutating func rebuildIndex() {
+        guard members.count > Self.linearLimit else {
+            index = nil
+            return
+        }
+        var built: [String: Int] = [:]
+        built.reserveCapacity(Swift.max(members.count, members.capacity))
+        for (offset, member) in members.enumerated() { built[member.key] = offset }
+        index = built
     }
 
     public subscript(key: String) -> JSONValue? {
-        get { storage[key] }
-        set { storage[key] = newValue }
+        get { position(of: key).map { members[$0].value } }
+        set {
+            let found = position(of: key)
+            switch (found, newValue) {
+            case (let position?, let value?):
+                members[position].value = value
+            case (nil, let value?):
+                members.append((key: key, value: value))
+                if index != nil {
+                    index![key] = members.count - 1
+                } else if members.count > Self.linearLimit {
+                    rebuildIndex()
+                }
+            case (let position?, nil):
+                members.remove(at: position)
+                rebuildIndex()
+            case (nil, nil):
+                break
+            }
+        }
     }
 
     /// Equal when the same keys hold the same values in the same order.
     public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
-        lhs.storage == rhs.storage
+        guard lhs.members.count == rhs.members.count else { return false }
+        for (left, right) in zip(lhs.members, rhs.members) where left.key != right.key || left.value != right.value { return false }
+        return true
     }
 }
 
 extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
     ExpressibleByArrayLiteral, ExpressibleByNilLiteral, ExpressibleByFloatLiteral, ExpressibleByDictionaryLiteral
 {
-    public init(dictionaryLiteral elements: (String, JSONValue)...) { self = .object(JSONObject(elements)) }
+    public init(dictionaryLiteral elements: (String, JSONValue)...) { self = .object(JSONObject(literal: elements)) }
     public init(stringLiteral value: String) { self = .string(value) }
     public init(integerLiteral value: Int64) { self = .int(value) }
     public init(booleanLiteral value: Bool) { self = .bool(value) }

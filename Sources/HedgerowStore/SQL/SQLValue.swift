@@ -49,8 +49,11 @@ public struct SQLRow: Sendable {
         self.values = values
     }
 
+    /// The value of a column by name. Names of another length in UTF-8 are passed over without a
+    /// string comparison, which rules out most of a wide row's other columns at once.
     public subscript(column: String) -> SQLValue {
-        guard let index = columns.firstIndex(of: column) else { return .null }
+        let length = column.utf8.count
+        guard let index = columns.firstIndex(where: { $0.utf8.count == length && $0 == column }) else { return .null }
         return values[index]
     }
 

@@ -24,7 +24,7 @@ public struct SQLiteError: Error, CustomStringConvertible {
 final class SQLiteConnection: @unchecked Sendable {
     private let lock = NSLock()
     private var handle: OpaquePointer?
-    private var statements: [String: CachedStatement] = [:]
+    private var statements: [StatementKey: CachedStatement] = [:]
     static let statementCacheLimit = 512
     /// When the running statement must stop (read by the progress handler and the regexp function).
     let deadline = StatementDeadline()
@@ -38,7 +38,12 @@ final class SQLiteConnection: @unchecked Sendable {
         }
     }
 
+    /// Process-wide settings, applied before SQLite initialises (its first open): no memory
+    /// statistics, whose global mutex every allocation of every connection would otherwise take.
+    private static let configured: Bool = hedgerow_sqlite3_disable_memory_statistics() == SQLITE_OK
+
     init(path: String) throws {
+        _ = Self.configured
         var handle: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let status = sqlite3_open_v2(path, &handle, flags, nil)
@@ -110,7 +115,8 @@ final class SQLiteConnection: @unchecked Sendable {
     }
 
     private func prepared(_ sql: String, handle: OpaquePointer) throws -> CachedStatement {
-        if let cached = statements[sql] { return cached }
+        let key = StatementKey(sql: sql)
+        if let cached = statements[key] { return cached }
         var pointer: OpaquePointer?
         let status = sqlite3_prepare_v3(
             handle, Self.rewritePlaceholders(sql), -1, UInt32(SQLITE_PREPARE_PERSISTENT), &pointer, nil)
@@ -122,8 +128,32 @@ final class SQLiteConnection: @unchecked Sendable {
             for old in statements.values { sqlite3_finalize(old.pointer) }
             statements.removeAll()
         }
-        statements[sql] = statement
+        statements[key] = statement
         return statement
+    }
+
+    /// A statement cache key: the SQL, hashed by its length and four 16-byte windows of its text
+    /// rather than all of it (a statement is often a kilobyte, looked up on every run); equality
+    /// still compares the whole text.
+    struct StatementKey: Hashable {
+        let sql: String
+
+        static func == (lhs: StatementKey, rhs: StatementKey) -> Bool { lhs.sql == rhs.sql }
+
+        func hash(into hasher: inout Hasher) {
+            var text = sql
+            text.withUTF8 { bytes in
+                hasher.combine(bytes.count)
+                let window = 16
+                guard bytes.count > 4 * window else {
+                    hasher.combine(bytes: UnsafeRawBufferPointer(bytes))
+                    return
+                }
+                for start in [0, bytes.count / 3, 2 * bytes.count / 3, bytes.count - window] {
+                    hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[start..<(start + window)])))
+                }
+            }
+        }
     }
 
     /// `$12` → `?12` outside string literals and quoted identifiers (SQLite binds `?NNN` by index).
