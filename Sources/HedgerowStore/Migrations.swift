@@ -302,6 +302,8 @@ public enum Migrations {
                 "CREATE TABLE credentials_generation (id INTEGER PRIMARY KEY, value BIGINT NOT NULL)",
                 "INSERT INTO credentials_generation (id, value) VALUES (1, 0)",
             ]),
+        Migration(
+            version: 13, name: "organization details generation (SQLite)", statements: DetailsGeneration.sqliteSchema, postgres: []),
     ]
 
     /// Persons become one row per person with a version, and distinct ids rows of their own that

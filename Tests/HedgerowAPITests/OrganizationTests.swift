@@ -293,4 +293,84 @@ struct OrganizationTests {
             #expect(clashed.hasPrefix(String(l1["slug"]!.stringValue!.prefix(43)) + "-"))
         }
     }
+
+    @Test(
+        "A retrieved organization asked for again shows every change committed since, whoever wrote it (SQL straight to the database included), and each key's access",
+        arguments: TestBackend.available)
+    func retrieveShowsEveryCommittedChange(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let alice = try await server.createUser("alice@example.com")
+            let bob = try await server.createUser("bob@example.com")
+            let id = try await server.createOrganization("Acme", owner: alice)
+            let other = try await server.createOrganization("Other", owner: alice)
+            let path = "/api/organizations/\(id)/"
+            func retrieve(_ key: String = alice.key) async throws -> TestResult { try await server.request("GET", path, key: key) }
+            func write(_ sql: String, _ binds: [SQLValue] = []) async throws {
+                try await server.database.transaction { connection in try await connection.execute(sql, binds) }
+            }
+            let first = try await retrieve()
+            #expect(first.status == 200)
+            #expect(try await retrieve().json == first.json)
+
+            try await write("UPDATE organizations SET name = 'Renamed' WHERE id = $1", [.text(id)])
+            #expect(try await retrieve()["name"] == "Renamed")
+            try await write("UPDATE projects SET name = 'Project renamed' WHERE organization_id = $1", [.text(id)])
+            #expect(try await retrieve()["projects"]?.arrayValue?.first?["name"] == "Project renamed")
+            try await write("UPDATE teams SET timezone = 'Europe/Paris' WHERE organization_id = $1", [.text(id)])
+            #expect(try await retrieve()["teams"]?.arrayValue?.first?["timezone"] == "Europe/Paris")
+            try await server.addMember(bob, to: id, level: .member)
+            #expect(try await retrieve()["member_count"] == 2)
+            try await write("UPDATE users SET is_active = FALSE WHERE id = $1", [.int(bob.user.id)])
+            #expect(try await retrieve()["member_count"] == 1)
+            try await write(
+                "UPDATE organization_memberships SET level = 8 WHERE organization_id = $1 AND user_id = $2",
+                [.text(id), .int(alice.user.id)])
+            #expect(try await retrieve()["membership_level"] == 8)
+            let environment = try await server.request(
+                "POST", "/api/projects/\(first["projects"]?.arrayValue?.first?["id"]?.description ?? "")/environments/", key: alice.key,
+                json: ["name": "Staging"])
+            #expect(environment.status == 201, "\(environment.text)")
+            #expect(try await retrieve()["teams"]?.arrayValue?.count == 2)
+            try await write(
+                "DELETE FROM organization_memberships WHERE organization_id = $1 AND user_id = $2", [.text(id), .int(bob.user.id)])
+            try await write("UPDATE users SET is_active = TRUE WHERE id = $1", [.int(bob.user.id)])
+            #expect(try await retrieve()["member_count"] == 1)
+
+            // The same user's other keys: one limited to another organization gets 404 for this one.
+            let limited = try await server.createKey(for: alice, scopes: ["organization:read"], scopedOrganizations: [other])
+            #expect(try await retrieve(limited).status == 404)
+            #expect(try await retrieve().status == 200)
+            // A policy change for members' keys applies to a member (level 1) at once.
+            try await write(
+                "UPDATE organization_memberships SET level = 1 WHERE organization_id = $1 AND user_id = $2",
+                [.text(id), .int(alice.user.id)])
+            try await write("UPDATE organizations SET members_can_use_personal_api_keys = FALSE WHERE id = $1", [.text(id)])
+            #expect(try await retrieve().status == 403)
+            // Removed from it: 404.
+            try await write(
+                "DELETE FROM organization_memberships WHERE organization_id = $1 AND user_id = $2", [.text(id), .int(alice.user.id)])
+            #expect(try await retrieve().status == 404)
+        }
+    }
+
+    @Test("On SQLite a retrieved organization is served from memory while the details generation stays, and read again once it moves")
+    func retrieveIsServedFromMemoryWhileTheGenerationStays() async throws {
+        try await TestServer.run(.sqlite) { server in
+            let alice = try await server.createUser("alice@example.com")
+            let id = try await server.createOrganization("Acme", owner: alice)
+            let path = "/api/organizations/\(id)/"
+            #expect(try await server.request("GET", path, key: alice.key)["name"] == "Acme")
+            // Without its trigger, a rename leaves the counter where it was: the kept answer is served...
+            try await server.database.transaction { connection in
+                try await connection.execute("DROP TRIGGER details_generation_organizations_update")
+                try await connection.execute("UPDATE organizations SET name = 'Renamed' WHERE id = $1", [.text(id)])
+            }
+            #expect(try await server.request("GET", path, key: alice.key)["name"] == "Acme")
+            // ...until the counter moves.
+            try await server.database.transaction { connection in
+                try await connection.execute("UPDATE details_generation SET value = value + 1")
+            }
+            #expect(try await server.request("GET", path, key: alice.key)["name"] == "Renamed")
+        }
+    }
 }

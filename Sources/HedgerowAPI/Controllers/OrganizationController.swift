@@ -5,6 +5,8 @@ struct OrganizationController: Sendable {
     let service: OrganizationService
     let rollback: EnvironmentsRollbackService
     let instanceTag: String
+    /// Retrieved organizations as rendered, served while nothing they show has changed.
+    let rendered = RenderedDetailsCache()
 
     func addRoutes(to routes: inout Routes) {
         let read = RequiredScope.scope("organization", .read)
@@ -50,9 +52,21 @@ struct OrganizationController: Sendable {
         return .created(OrganizationWire.render(details, instanceTag: instanceTag))
     }
 
+    /// Served from `rendered` when this caller's entry was read at the details generation that one
+    /// statement reads now; else read, rendered and kept (where the database keeps a generation).
     @Sendable func retrieve(_ request: APIRequest) async throws -> APIResponse {
-        let details = try await service.retrieve(id: request.parameters["id"] ?? "", principal: try request.requirePrincipal())
-        return .ok(OrganizationWire.render(details, instanceTag: instanceTag))
+        let principal = try request.requirePrincipal()
+        let id = request.parameters["id"] ?? ""
+        let key = RenderedDetailsCache.Key(id: id, userID: principal.user.id)
+        if let kept = rendered.entry(key), try await service.detailsGeneration() == kept.generation,
+            try service.keptDetailsAnswer(kept.details, id: id, principal: principal)
+        {
+            return .ok(encodedJSON: kept.bytes)
+        }
+        let (details, generation) = try await service.retrieveWithGeneration(id: id, principal: principal)
+        let bytes = JSONWriter.bytes(OrganizationWire.render(details, instanceTag: instanceTag))
+        if let generation { rendered.store(.init(details: details, generation: generation, bytes: bytes), for: key) }
+        return .ok(encodedJSON: bytes)
     }
 
     @Sendable func replace(_ request: APIRequest) async throws -> APIResponse {

@@ -87,6 +87,8 @@ public struct APIResponse: Sendable {
     public var headers: [(String, String)]
     /// A plain-text body (used by `/metrics`) instead of JSON.
     public var text: String?
+    /// A JSON body already written (kept by a cache of rendered responses), sent as it is.
+    public var encodedJSON: [UInt8]? = nil
 
     public init(status: Int = 200, json: JSONValue?, headers: [(String, String)] = [], text: String? = nil) {
         self.status = status
@@ -96,6 +98,11 @@ public struct APIResponse: Sendable {
     }
 
     public static func ok(_ json: JSONValue) -> APIResponse { APIResponse(status: 200, json: json) }
+    public static func ok(encodedJSON bytes: [UInt8]) -> APIResponse {
+        var response = APIResponse(status: 200, json: nil)
+        response.encodedJSON = bytes
+        return response
+    }
     public static func created(_ json: JSONValue) -> APIResponse { APIResponse(status: 201, json: json) }
     public static let noContent = APIResponse(status: 204, json: nil)
 

@@ -145,11 +145,15 @@ struct APIResponder: HTTPResponder {
             return Response(
                 status: .init(code: response.status), headers: fields, body: head ? .init() : .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }
-        guard let json = response.json, response.status != 204 else {
+        let bytes: [UInt8]
+        if let encoded = response.encodedJSON {
+            bytes = encoded
+        } else if let json = response.json, response.status != 204 {
+            bytes = JSONWriter.bytes(json)
+        } else {
             return Response(status: .init(code: response.status), headers: fields, body: .init())
         }
         fields[.contentType] = "application/json"
-        let bytes = JSONWriter.bytes(json)
         fields[.contentLength] = String(bytes.count)
         return Response(
             status: .init(code: response.status), headers: fields,

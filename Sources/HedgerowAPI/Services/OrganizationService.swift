@@ -25,13 +25,35 @@ public struct OrganizationService: Sendable {
 
     /// The organization `id` (`@current` allowed) as the principal may see it.
     public func retrieve(id: String, principal: Principal) async throws -> OrganizationDetails {
+        try await retrieveWithGeneration(id: id, principal: principal).details
+    }
+
+    /// `retrieve`, with the details generation read in the same statement (nil where the database
+    /// keeps none): a cache may serve these details while `detailsGeneration()` still answers it.
+    public func retrieveWithGeneration(id: String, principal: Principal) async throws -> (details: OrganizationDetails, generation: Int64?)
+    {
         try await database.read { connection in
             let resolved = try Self.resolve(id: id, principal: principal)
-            guard let details = try await organizations.findDetails(id: resolved, memberUserID: principal.user.id, on: connection)
+            guard
+                let found = try await organizations.findDetailsWithGeneration(id: resolved, memberUserID: principal.user.id, on: connection)
             else { throw APIError.notFound() }
-            try Self.checkKeyPolicy(details.organization, level: details.membershipLevel, principal: principal)
-            return details
+            try Self.checkKeyPolicy(found.details.organization, level: found.details.membershipLevel, principal: principal)
+            return found
         }
+    }
+
+    /// The committed details generation now, or nil where the database keeps none.
+    public func detailsGeneration() async throws -> Int64? {
+        try await database.read { connection in try await DetailsGeneration.current(on: connection) }
+    }
+
+    /// Whether details kept from an earlier `retrieveWithGeneration(id:principal:)` by the same user
+    /// answer this request too: the id must resolve to them for this caller now (a key limited to
+    /// other organizations gets 404), and the organization's key policy is applied again.
+    public func keptDetailsAnswer(_ details: OrganizationDetails, id: String, principal: Principal) throws(APIError) -> Bool {
+        guard try Self.resolve(id: id, principal: principal) == details.organization.id else { return false }
+        try Self.checkKeyPolicy(details.organization, level: details.membershipLevel, principal: principal)
+        return true
     }
 
     // MARK: Writing
