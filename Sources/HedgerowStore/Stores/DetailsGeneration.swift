@@ -25,12 +25,14 @@ public enum DetailsGeneration {
             }
         }
 
+    static let read = "SELECT value FROM details_generation WHERE id = 1"
+
     /// The select-list expression that reads the counter within another statement.
-    static let column = "(SELECT value FROM details_generation WHERE id = 1) AS details_generation"
+    static let column = "(\(read)) AS details_generation"
 
     /// The committed generation, or nil where the database keeps none (PostgreSQL).
     public static func current(on connection: any SQLConnection) async throws -> Int64? {
         guard connection.dialect == .sqlite else { return nil }
-        return try await connection.first("SELECT value FROM details_generation WHERE id = 1")?.int("value")
+        return try await connection.first(read)?.int("value")
     }
 }

@@ -55,30 +55,29 @@ public struct OrganizationStore: Sendable {
         connection.dialect == .sqlite ? sqliteDetailsColumns : postgresDetailsColumns
     }
 
-    /// The organization `$1` joined to the membership of user `$2`.
+    /// The organization `$1` as user `$2`, a member, sees it; on SQLite with the details generation
+    /// read by the same statement. Built once: the SQL is a kilobyte, and a request reads it.
+    static let sqliteOneDetails =
+        "SELECT \(sqliteDetailsColumns), \(DetailsGeneration.column) \(oneMembersDetails)"
+    static let postgresOneDetails = "SELECT \(postgresDetailsColumns) \(oneMembersDetails)"
     static let oneMembersDetails =
         "FROM organizations o JOIN organization_memberships m ON m.organization_id = o.id AND m.user_id = $2 WHERE o.id = $1"
 
     /// An organization as a member sees it, or nil when `memberUserID` is not a member.
     public func findDetails(id: String, memberUserID: Int64, on connection: any SQLConnection) async throws -> OrganizationDetails? {
-        try await connection.first(
-            "SELECT \(Self.detailsColumns(for: connection)) \(Self.oneMembersDetails)", [.text(id), .int(memberUserID)]
-        ).map(Self.decodeDetails)
+        try await findDetailsWithGeneration(id: id, memberUserID: memberUserID, on: connection)?.details
     }
 
     /// `findDetails`, with the details generation the same statement read (nil on PostgreSQL).
     public func findDetailsWithGeneration(
         id: String, memberUserID: Int64, on connection: any SQLConnection
     ) async throws -> (details: OrganizationDetails, generation: Int64?)? {
-        guard connection.dialect == .sqlite else {
-            return try await findDetails(id: id, memberUserID: memberUserID, on: connection).map { ($0, nil) }
-        }
+        let sqlite = connection.dialect == .sqlite
         guard
             let row = try await connection.first(
-                "SELECT \(Self.sqliteDetailsColumns), \(DetailsGeneration.column) \(Self.oneMembersDetails)",
-                [.text(id), .int(memberUserID)])
+                sqlite ? Self.sqliteOneDetails : Self.postgresOneDetails, [.text(id), .int(memberUserID)])
         else { return nil }
-        return (try Self.decodeDetails(row), try row.decodeInt("details_generation"))
+        return (try Self.decodeDetails(row), sqlite ? try row.decodeInt("details_generation") : nil)
     }
 
     /// A page of the organizations a user belongs to, oldest first, optionally limited to `ids`.
