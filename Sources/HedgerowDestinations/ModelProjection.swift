@@ -20,22 +20,47 @@ public enum RunRecords: Sendable {
 /// A model's file columns and its rows, a batch at a time (for every destination that writes files).
 struct FileRows {
     let columns: [FileColumn]
-    let next: () async throws -> [[FileValue]]?
+    let next: () async throws -> RowBatch?
 
     init(_ records: RunRecords) {
         switch records {
-        case .events(let batches):
-            var iterator = batches.makeAsyncIterator()
-            columns = EventProjection.fileColumns
-            next = { try await iterator.next().map { $0.map(EventProjection.fileRow) } }
-        case .persons(let batches):
-            var iterator = batches.makeAsyncIterator()
-            columns = ModelProjection.personColumns
-            next = { try await iterator.next().map { $0.map(ModelProjection.personRow) } }
+        case .events(let batches): (columns, next) = (EventProjection.fileColumns, RowBatch.pages(batches, EventProjection.fileRow))
+        case .persons(let batches): (columns, next) = (ModelProjection.personColumns, RowBatch.pages(batches, ModelProjection.personRow))
         case .sessions(let batches):
-            var iterator = batches.makeAsyncIterator()
-            columns = ModelProjection.sessionColumns
-            next = { try await iterator.next().map { $0.map(ModelProjection.sessionRow) } }
+            (columns, next) = (ModelProjection.sessionColumns, RowBatch.pages(batches, ModelProjection.sessionRow))
+        }
+    }
+}
+
+/// One page of a model's rows: the records as they were read, each made a row of file values only
+/// when it is asked for, so a page is held once (as records) rather than a second time as rows.
+struct RowBatch {
+    let count: Int
+    private let make: (Int) throws(DestinationError) -> [FileValue]
+
+    init(count: Int, _ make: @escaping (Int) throws(DestinationError) -> [FileValue]) {
+        self.count = count
+        self.make = make
+    }
+
+    /// The row of the page's record at `index` (0..<count).
+    func row(_ index: Int) throws(DestinationError) -> [FileValue] { try make(index) }
+
+    /// The same rows with only the values at `indices`, in their order.
+    func selecting(_ indices: [Int]) -> RowBatch {
+        RowBatch(count: count) { (index) throws(DestinationError) in
+            let values = try make(index)
+            return indices.map { values[$0] }
+        }
+    }
+
+    /// The pages of `batches` as row batches of `row`.
+    static func pages<Pages: AsyncSequence, Record>(
+        _ batches: Pages, _ row: @escaping (Record) -> [FileValue]
+    ) -> () async throws -> RowBatch? where Pages.Element == [Record] {
+        var iterator = batches.makeAsyncIterator()
+        return {
+            try await iterator.next().map { page in RowBatch(count: page.count) { row(page[$0]) } }
         }
     }
 }
@@ -104,7 +129,7 @@ public enum ModelProjection {
 /// control column, which PostHog writes to files only).
 struct WarehouseRows {
     let columns: [FileColumn]
-    let next: () async throws -> [[FileValue]]?
+    let next: () async throws -> RowBatch?
 
     init(_ records: RunRecords) {
         switch records {
@@ -112,8 +137,8 @@ struct WarehouseRows {
             var iterator = batches.makeAsyncIterator()
             columns = EventProjection.warehouseColumns
             next = {
-                guard let batch = try await iterator.next() else { return nil }
-                return try batch.map { (event) throws(DestinationError) in try EventProjection.warehouseRow(event) }
+                guard let page = try await iterator.next() else { return nil }
+                return RowBatch(count: page.count) { (index) throws(DestinationError) in try EventProjection.warehouseRow(page[index]) }
             }
         case .persons(let batches): (columns, next) = Self.withoutControl(batches, ModelProjection.personColumns, ModelProjection.personRow)
         case .sessions(let batches):
@@ -124,20 +149,10 @@ struct WarehouseRows {
     /// A model's file columns and rows without `_inserted_at`.
     static func withoutControl<Row: Sendable>(
         _ batches: RecordBatches<Row>, _ all: [FileColumn], _ row: @escaping (Row) -> [FileValue]
-    ) -> ([FileColumn], () async throws -> [[FileValue]]?) {
+    ) -> ([FileColumn], () async throws -> RowBatch?) {
         let keep = all.indices.filter { all[$0].name != "_inserted_at" }
-        var iterator = batches.makeAsyncIterator()
-        return (
-            keep.map { all[$0] },
-            {
-                try await iterator.next().map { batch in
-                    batch.map { record in
-                        let values = row(record)
-                        return keep.map { values[$0] }
-                    }
-                }
-            }
-        )
+        let pages = RowBatch.pages(batches, row)
+        return (keep.map { all[$0] }, { try await pages()?.selecting(keep) })
     }
 
     /// The merge key and the version columns of a mutable model (a row replaces the stored one

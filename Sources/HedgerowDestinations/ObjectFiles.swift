@@ -170,7 +170,7 @@ enum ObjectFiles {
     /// a few in flight) and ended at `settings.maximumFileBytes`; file `n` is named `key(n)`. `files`
     /// holds every file completed, also when this throws; an upload in progress is dropped then.
     static func writeFiles(
-        columns: [FileColumn], next: () async throws -> [[FileValue]]?, store: some ObjectStore, settings: ObjectFileSettings,
+        columns: [FileColumn], next: () async throws -> RowBatch?, store: some ObjectStore, settings: ObjectFileSettings,
         key: (Int) -> String, files: inout [FileRecord], result: inout DeliveryResult,
         afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws {
@@ -189,7 +189,8 @@ enum ObjectFiles {
                     encoder = nil
                 }
                 while let batch = try await next() {
-                    for row in batch {
+                    for index in 0..<batch.count {
+                        let row = try batch.row(index)
                         let current: any FileEncoder
                         if let encoder {
                             current = encoder

@@ -48,9 +48,21 @@ public final class BlockCompressor {
 
     deinit { if let zstdContext { ZSTD_freeCCtx(zstdContext) } }
 
+    /// Room for the codec's worst case, kept between blocks: a block's output is copied out of it at
+    /// its own size, so a compressed page does not hold its input's size in memory.
+    private var scratch: [UInt8] = []
+
     /// `bound` bytes of room, filled by `body`, which answers how many it wrote.
-    private static func output(bound: Int, _ body: (UnsafeMutableBufferPointer<UInt8>) -> Int) -> [UInt8] {
-        [UInt8](unsafeUninitializedCapacity: max(bound, 1)) { buffer, count in count = body(buffer) }
+    private func output(bound: Int, _ body: (UnsafeMutableBufferPointer<UInt8>) -> Int) -> [UInt8] {
+        let room = max(bound, 1)
+        if scratch.count < room { scratch = [UInt8](unsafeUninitializedCapacity: room) { _, count in count = room } }
+        let written = scratch.withUnsafeMutableBufferPointer { body(UnsafeMutableBufferPointer(rebasing: $0[0..<room])) }
+        return [UInt8](unsafeUninitializedCapacity: written) { target, count in
+            scratch.withUnsafeBufferPointer { source in
+                if written > 0 { target.baseAddress!.initialize(from: source.baseAddress!, count: written) }
+            }
+            count = written
+        }
     }
 
     /// Compresses `inputs` on several threads, one per compressor in `workers` (each codec context is
@@ -80,7 +92,7 @@ public final class BlockCompressor {
             return Gzip.compress(input)
         case .brotli:
             return input.withUnsafeBufferPointer { source in
-                Self.output(bound: max(BrotliEncoderMaxCompressedSize(source.count), 64)) { destination in
+                output(bound: max(BrotliEncoderMaxCompressedSize(source.count), 64)) { destination in
                     var size = destination.count
                     let ok = BrotliEncoderCompress(
                         Int32(BrotliStreamCompressor.quality), BROTLI_DEFAULT_WINDOW, BROTLI_MODE_GENERIC, source.count, source.baseAddress,
@@ -93,7 +105,7 @@ public final class BlockCompressor {
             if zstdContext == nil { zstdContext = ZSTD_createCCtx() }
             let context = zstdContext
             return input.withUnsafeBufferPointer { source in
-                Self.output(bound: ZSTD_compressBound(source.count)) { destination in
+                output(bound: ZSTD_compressBound(source.count)) { destination in
                     let written = ZSTD_compressCCtx(
                         context, destination.baseAddress, destination.count, source.baseAddress, source.count, 3)
                     precondition(ZSTD_isError(written) == 0, "zstd cannot fail with an output of its bound")
@@ -102,7 +114,7 @@ public final class BlockCompressor {
             }
         case .lz4:
             return input.withUnsafeBufferPointer { source in
-                Self.output(bound: Int(LZ4_compressBound(Int32(source.count)))) { destination in
+                output(bound: Int(LZ4_compressBound(Int32(source.count)))) { destination in
                     let written = source.withMemoryRebound(to: CChar.self) { from in
                         destination.withMemoryRebound(to: CChar.self) { to in
                             LZ4_compress_default(from.baseAddress, to.baseAddress, Int32(from.count), Int32(to.count))
@@ -114,7 +126,7 @@ public final class BlockCompressor {
             }
         case .snappy:
             return input.withUnsafeBufferPointer { source in
-                Self.output(bound: snappy_max_compressed_length(source.count)) { destination in
+                output(bound: snappy_max_compressed_length(source.count)) { destination in
                     var length = destination.count
                     let status = source.withMemoryRebound(to: CChar.self) { from in
                         destination.withMemoryRebound(to: CChar.self) { to in

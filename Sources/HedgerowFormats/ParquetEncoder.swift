@@ -95,21 +95,21 @@ final class ParquetEncoder: FileEncoder {
     func endBatch() {
         guard rowsInGroup > 0 else { return }
         var group = RowGroupMetadata(rows: Int64(rowsInGroup), offset: Int64(bytesProduced), chunks: [])
-        let pages = zip(columns, buffers).map { column, buffer in
-            let values = column.kind == .boolean ? Self.packBits(buffer.values) : buffer.values
-            var page = Self.encodeLevels(buffer.definitions, reserving: values.count)
-            page.append(contentsOf: values)
-            return page
+        // Each page is built in its column's own buffer, the levels moved in front of the values, so
+        // a row group is never held twice uncompressed.
+        for index in buffers.indices {
+            if columns[index].kind == .boolean { buffers[index].values = Self.packBits(buffers[index].values) }
+            buffers[index].values.insert(contentsOf: Self.encodeLevels(buffers[index].definitions), at: 0)
         }
-        let bodies = compressors.isEmpty ? pages : BlockCompressor.compress(pages, with: compressors)
+        let pageSizes = buffers.map(\.values.count)
+        var bodies = compressors.isEmpty ? buffers.map(\.values) : BlockCompressor.compress(buffers.map(\.values), with: compressors)
         for index in buffers.indices {
             let offset = Int64(bytesProduced)
-            let page = pages[index]
             let body = bodies[index]
             var header = ThriftCompactWriter()
             header.beginStruct()
             header.i32(1, 0)  // DATA_PAGE
-            header.i32(2, Int32(page.count))
+            header.i32(2, Int32(pageSizes[index]))
             header.i32(3, Int32(body.count))
             header.structure(5) { data in
                 data.i32(1, Int32(rowsInGroup))
@@ -123,8 +123,12 @@ final class ParquetEncoder: FileEncoder {
             bytesProduced += header.bytes.count + body.count
             group.chunks.append(
                 ChunkMetadata(
-                    offset: offset, uncompressed: Int64(header.bytes.count + page.count),
+                    offset: offset, uncompressed: Int64(header.bytes.count + pageSizes[index]),
                     compressed: Int64(header.bytes.count + body.count)))
+        }
+        // The bodies go first: a buffer still shared with one would be cleared into new storage.
+        bodies = []
+        for index in buffers.indices {
             buffers[index].values.removeAll(keepingCapacity: true)
             buffers[index].definitions.removeAll(keepingCapacity: true)
         }
@@ -158,7 +162,7 @@ final class ParquetEncoder: FileEncoder {
 
     /// Definition levels of bit width 1 in the RLE/bit-packed hybrid, as RLE runs, behind their
     /// 4-byte length (data page v1).
-    static func encodeLevels(_ levels: [UInt8], reserving extra: Int = 0) -> [UInt8] {
+    static func encodeLevels(_ levels: [UInt8]) -> [UInt8] {
         var runs: [UInt8] = []
         var index = 0
         while index < levels.count {
@@ -175,7 +179,7 @@ final class ParquetEncoder: FileEncoder {
             index = end
         }
         var page: [UInt8] = []
-        page.reserveCapacity(runs.count + 4 + extra)
+        page.reserveCapacity(runs.count + 4)
         withUnsafeBytes(of: UInt32(runs.count).littleEndian) { page.append(contentsOf: $0) }
         page.append(contentsOf: runs)
         return page

@@ -2,13 +2,15 @@ import CryptoExtras
 import Foundation
 import HedgerowAPI
 import HedgerowCore
-import HedgerowDestinations
 import HedgerowExport
+import HedgerowFormats
 import HedgerowStore
 import HedgerowTestSupport
 import Hummingbird
 import HummingbirdTesting
 import Testing
+
+@testable import HedgerowDestinations
 
 /// BigQuery exports against bqemulator (`scripts/bigquery-test-server`), with a token endpoint of
 /// the tests' own that checks each service-account JWT's RS256 signature before it issues a token;
@@ -147,6 +149,34 @@ struct BigQueryDestinationTests {
                 #expect(await tokens.refusals.isEmpty)
             }
         }
+    }
+
+    @Test("A stage file of many upload chunks: each chunk spooled and sent whole, the last with the rest; every row loaded once")
+    func chunkedUpload() async throws {
+        let dataset = try BigQueryEmulator.makeDataset()
+        let columns = [FileColumn("n", .int64), FileColumn("payload", .string)]
+        let fields = [BigQueryClient.Field(name: "n", type: "INT64"), BigQueryClient.Field(name: "payload", type: "STRING")]
+        // Random hex: zstd halves it at best, so 9000 rows make a file of several 256 KiB chunks.
+        var generator = SystemRandomNumberGenerator()
+        let payloads = (0..<9000).map { _ in
+            (0..<24).map { _ in String(generator.next() as UInt64, radix: 16) }.joined()
+        }
+        let url = try #require(Self.emulatorURL)
+        let uploaded = try await OutboundConnector(policy: .loopbackAllowed).withHTTPClient(host: "127.0.0.1") { http in
+            let client = BigQueryClient(baseURL: url, project: Self.project, http: http) { "test-token" }
+            try await client.createTable(dataset, "staged", fields: fields)
+            var load = StageLoad(client: client, dataset: dataset, table: "staged", fields: fields, columns: columns, chunkBytes: 256 * 1024)
+            for batch in 0..<3 {
+                for index in batch * 3000..<(batch + 1) * 3000 { try await load.append([.int(Int64(index)), .string(payloads[index])]) }
+                try await load.endBatch()
+            }
+            try await load.finish()
+            return load.bytesSent
+        }
+        #expect(uploaded > 3 * 256 * 1024, "\(uploaded) bytes: the file must span several chunks")
+        let rows = try BigQueryEmulator.rows(dataset, "staged", order: "n")
+        #expect(rows.count == payloads.count)
+        #expect(rows.enumerated().allSatisfy { index, row in row["n"] == .int(Int64(index)) && row["payload"] == .string(payloads[index]) })
     }
 
     @Test(

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import HedgerowCore
+import HedgerowS3
 import NIOCore
 import NIOHTTP1
 
@@ -42,7 +43,7 @@ struct BigQueryClient: Sendable {
 
     /// One request with the access token; non-2xx answers (other than `expecting`) become errors.
     func send(
-        _ method: HTTPMethod, _ url: String, json: JSONValue? = nil, bytes: [UInt8]? = nil, headers: [(String, String)] = [],
+        _ method: HTTPMethod, _ url: String, json: JSONValue? = nil, body: RequestBody? = nil, headers: [(String, String)] = [],
         expecting: Set<Int> = [], timeout: TimeAmount = .seconds(120)
     ) async throws -> Response {
         var request = HTTPClientRequest(url: url)
@@ -52,8 +53,8 @@ struct BigQueryClient: Sendable {
         if let json {
             request.headers.add(name: "Content-Type", value: "application/json; charset=UTF-8")
             request.body = .bytes(ByteBuffer(bytes: JSONWriter.bytes(json)))
-        } else if let bytes {
-            request.body = .bytes(bytes)
+        } else if let body {
+            request.body = body.httpBody
         }
         let response: HTTPClientResponse
         let body: ByteBuffer
@@ -205,12 +206,12 @@ struct BigQueryClient: Sendable {
 
     /// Sends `bytes` at `offset` of the upload; with `total`, the upload ends with them and the
     /// load job's resource is returned.
-    func upload(_ bytes: [UInt8], to session: String, offset: Int, total: Int?) async throws -> JSONValue? {
+    func upload(_ body: RequestBody, to session: String, offset: Int, total: Int?) async throws -> JSONValue? {
         let range =
-            bytes.isEmpty
+            body.count == 0
             ? "bytes */\(total.map(String.init) ?? "*")"
-            : "bytes \(offset)-\(offset + bytes.count - 1)/\(total.map(String.init) ?? "*")"
-        let response = try await send(.PUT, session, bytes: bytes, headers: [("Content-Range", range)], timeout: .seconds(600))
+            : "bytes \(offset)-\(offset + body.count - 1)/\(total.map(String.init) ?? "*")"
+        let response = try await send(.PUT, session, body: body, headers: [("Content-Range", range)], timeout: .seconds(600))
         return response.status == 308 ? nil : response.body
     }
 

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import HedgerowCore
 import HedgerowFormats
+import HedgerowS3
 import HedgerowStore
 import NIOCore
 
@@ -171,7 +172,8 @@ public struct BigQueryDestination: Destination {
             var bounds: (Int64, Int64)?
             let timestampIndex = rows.columns.firstIndex { $0.name == "timestamp" }
             while true {
-                for row in batch {
+                for index in 0..<batch.count {
+                    let row = try batch.row(index)
                     try await load.append(row)
                     if let timestampIndex, case .timestamp(let time) = row[timestampIndex] {
                         let micros = time.microseconds
@@ -303,26 +305,37 @@ public struct BigQueryDestination: Destination {
 }
 
 /// The stage table's files on their way up: rows are encoded as Parquet (zstd) and sent through
-/// a resumable upload as they come, a chunk at a time; a file that reaches 100 MB is finished and
-/// its load job awaited before the next begins, so memory stays at a chunk and a row group.
+/// a resumable upload as they come, a chunk at a time, each chunk gathered in a temporary file
+/// (`PartSpool`) and read back as it is sent; a file that reaches 100 MB is finished and its load
+/// job awaited before the next begins, so memory stays at a row group whatever the chunk size.
 struct StageLoad {
     let client: BigQueryClient
     let dataset: String
     let table: String
     let fields: [BigQueryClient.Field]
     let columns: [FileColumn]
+    /// Bytes a request sends (a multiple of 256 KiB, as BigQuery requires).
+    let chunkBytes: Int
     private var encoder: (any FileEncoder)?
     private var session: String?
-    private var pending: [UInt8] = []
+    /// The chunk being gathered; a full one waits for the next byte, since the request that ends
+    /// the file must carry data.
+    private var spool: PartSpool?
+    /// Bytes of the current file already sent.
     private var sent = 0
     private(set) var bytesSent = 0
 
-    init(client: BigQueryClient, dataset: String, table: String, fields: [BigQueryClient.Field], columns: [FileColumn]) {
+    init(
+        client: BigQueryClient, dataset: String, table: String, fields: [BigQueryClient.Field], columns: [FileColumn],
+        chunkBytes: Int = BigQueryDestination.uploadChunkBytes
+    ) {
+        precondition(chunkBytes > 0 && chunkBytes % (256 * 1024) == 0, "a resumable upload's chunk is a multiple of 256 KiB")
         self.client = client
         self.dataset = dataset
         self.table = table
         self.fields = fields
         self.columns = columns
+        self.chunkBytes = chunkBytes
     }
 
     mutating func append(_ row: [FileValue]) async throws {
@@ -344,42 +357,50 @@ struct StageLoad {
     mutating func endBatch() async throws {
         guard let encoder else { return }
         encoder.endBatch()
-        pending.append(contentsOf: encoder.takeOutput())
-        try await sendChunks()
+        try await gather(encoder.takeOutput())
     }
 
-    private mutating func sendChunks() async throws {
-        let chunk = BigQueryDestination.uploadChunkBytes
-        guard pending.count >= chunk else { return }
-        if session == nil { session = try await client.startLoad(dataset: dataset, table: table, fields: fields) }
-        guard let session else { return }
-        // At least a byte stays behind: the request that ends the file must carry data.
-        let whole = (pending.count - 1) / chunk * chunk
-        let bytes = Array(pending[0..<whole])
-        pending.removeFirst(whole)
-        _ = try await client.upload(bytes, to: session, offset: sent, total: nil)
-        sent += bytes.count
+    /// Adds the file's next bytes to the chunk being gathered, sending a full chunk first.
+    private mutating func gather(_ bytes: [UInt8]) async throws {
+        let chunk = chunkBytes
+        var rest = bytes[...]
+        while !rest.isEmpty {
+            var current = try spool ?? PartSpool()
+            if current.count == chunk {
+                if session == nil { session = try await client.startLoad(dataset: dataset, table: table, fields: fields) }
+                guard let session else { return }
+                _ = try await client.upload(.spooled(current.seal()), to: session, offset: sent, total: nil)
+                sent += chunk
+                current = try PartSpool()
+            }
+            let room = chunk - current.count
+            try current.append(rest.prefix(room))
+            rest = rest.dropFirst(room)
+            spool = current
+        }
     }
 
     /// Ends the current file: its last bytes go up, and its load job is awaited.
     mutating func finishFile() async throws {
         guard let encoder else { return }
         encoder.finish()
-        pending.append(contentsOf: encoder.takeOutput())
+        try await gather(encoder.takeOutput())
         self.encoder = nil
-        let total = sent + pending.count
+        let last = spool?.seal()
+        spool = nil
+        let total = sent + (last?.count ?? 0)
         let session: String
         if let open = self.session {
             session = open
         } else {
             session = try await client.startLoad(dataset: dataset, table: table, fields: fields)
         }
-        guard let job = try await client.upload(pending, to: session, offset: sent, total: total) else {
+        guard let job = try await client.upload(last.map(RequestBody.spooled) ?? .bytes([]), to: session, offset: sent, total: total)
+        else {
             throw DestinationError(kind: "BigQueryError", message: "the upload was not complete after its last byte", retryable: true)
         }
         try await client.waitForJob(job)
         bytesSent += total
-        pending = []
         sent = 0
         self.session = nil
     }

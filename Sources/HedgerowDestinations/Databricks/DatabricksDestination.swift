@@ -154,8 +154,8 @@ public struct DatabricksDestination: Destination {
                 result.bytes += Int64(local.size)
             }
             while let batch = try await rows.next() {
-                for row in batch {
-                    try files.append(row)
+                for index in 0..<batch.count {
+                    try files.append(try batch.row(index))
                     result.records += 1
                     if files.currentSize >= Self.bytesPerFile { try await upload() }
                 }

@@ -70,7 +70,7 @@ extension RedshiftDestination {
         do {
             defer { uploaded += files.map(\.key) }
             try await ObjectFiles.writeFiles(
-                columns: columns, next: { try await rows.next()?.map { values in indices.map { values[$0] } } }, store: store,
+                columns: columns, next: { try await rows.next()?.selecting(indices) }, store: store,
                 settings: settings, key: { stem + "-\($0).parquet" }, files: &files, result: &result, afterBatch: afterBatch)
             let manifestKey = stem + "_manifest.json"
             uploaded.append(manifestKey)

@@ -346,7 +346,8 @@ public struct RedshiftDestination: Destination {
             bytes = 0
         }
         while let batch = try await rows.next() {
-            for values in batch {
+            for row in 0..<batch.count {
+                let values = try batch.row(row)
                 if pending > 0 { sql += ", " }
                 sql += "("
                 for (position, index) in indices.enumerated() {

@@ -203,7 +203,8 @@ public struct SnowflakeDestination: Destination {
         var bounds: (Int64, Int64)?
         let timestampIndex = columns.firstIndex { $0.name == "timestamp" }
         while true {
-            for row in batch {
+            for index in 0..<batch.count {
+                let row = try batch.row(index)
                 try files.append(row)
                 if let timestampIndex, case .timestamp(let time) = row[timestampIndex] {
                     bounds = (
