@@ -165,7 +165,8 @@ struct BigQueryDestinationTests {
         let uploaded = try await OutboundConnector(policy: .loopbackAllowed).withHTTPClient(host: "127.0.0.1") { http in
             let client = BigQueryClient(baseURL: url, project: Self.project, http: http) { "test-token" }
             try await client.createTable(dataset, "staged", fields: fields)
-            var load = StageLoad(client: client, dataset: dataset, table: "staged", fields: fields, columns: columns, chunkBytes: 256 * 1024)
+            var load = StageLoad(
+                client: client, dataset: dataset, table: "staged", fields: fields, columns: columns, chunkBytes: 256 * 1024)
             for batch in 0..<3 {
                 for index in batch * 3000..<(batch + 1) * 3000 { try await load.append([.int(Int64(index)), .string(payloads[index])]) }
                 try await load.endBatch()
