@@ -56,11 +56,12 @@ struct RowBatch {
 
     /// The pages of `batches` as row batches of `row`.
     static func pages<Pages: AsyncSequence, Record>(
-        _ batches: Pages, _ row: @escaping (Record) -> [FileValue]
+        _ batches: Pages, _ row: @escaping (Record) throws(DestinationError) -> [FileValue]
     ) -> () async throws -> RowBatch? where Pages.Element == [Record] {
         var iterator = batches.makeAsyncIterator()
         return {
-            try await iterator.next().map { page in RowBatch(count: page.count) { row(page[$0]) } }
+            guard let page = try await iterator.next() else { return nil }
+            return RowBatch(count: page.count) { (index) throws(DestinationError) in try row(page[index]) }
         }
     }
 }
@@ -134,12 +135,7 @@ struct WarehouseRows {
     init(_ records: RunRecords) {
         switch records {
         case .events(let batches):
-            var iterator = batches.makeAsyncIterator()
-            columns = EventProjection.warehouseColumns
-            next = {
-                guard let page = try await iterator.next() else { return nil }
-                return RowBatch(count: page.count) { (index) throws(DestinationError) in try EventProjection.warehouseRow(page[index]) }
-            }
+            (columns, next) = (EventProjection.warehouseColumns, RowBatch.pages(batches, EventProjection.warehouseRow))
         case .persons(let batches): (columns, next) = Self.withoutControl(batches, ModelProjection.personColumns, ModelProjection.personRow)
         case .sessions(let batches):
             (columns, next) = Self.withoutControl(batches, ModelProjection.sessionColumns, ModelProjection.sessionRow)

@@ -367,9 +367,7 @@ struct StageLoad {
         while !rest.isEmpty {
             var current = try spool ?? PartSpool()
             if current.count == chunk {
-                if session == nil { session = try await client.startLoad(dataset: dataset, table: table, fields: fields) }
-                guard let session else { return }
-                _ = try await client.upload(.spooled(current.seal()), to: session, offset: sent, total: nil)
+                _ = try await client.upload(.spooled(current.seal()), to: try await openSession(), offset: sent, total: nil)
                 sent += chunk
                 current = try PartSpool()
             }
@@ -378,6 +376,14 @@ struct StageLoad {
             rest = rest.dropFirst(room)
             spool = current
         }
+    }
+
+    /// The current file's resumable upload, begun on its first request.
+    private mutating func openSession() async throws -> String {
+        if let session { return session }
+        let started = try await client.startLoad(dataset: dataset, table: table, fields: fields)
+        session = started
+        return started
     }
 
     /// Ends the current file: its last bytes go up, and its load job is awaited.
@@ -389,14 +395,8 @@ struct StageLoad {
         let last = spool?.seal()
         spool = nil
         let total = sent + (last?.count ?? 0)
-        let session: String
-        if let open = self.session {
-            session = open
-        } else {
-            session = try await client.startLoad(dataset: dataset, table: table, fields: fields)
-        }
-        guard let job = try await client.upload(last.map(RequestBody.spooled) ?? .bytes([]), to: session, offset: sent, total: total)
-        else {
+        let body = last.map(RequestBody.spooled) ?? .bytes([])
+        guard let job = try await client.upload(body, to: try await openSession(), offset: sent, total: total) else {
             throw DestinationError(kind: "BigQueryError", message: "the upload was not complete after its last byte", retryable: true)
         }
         try await client.waitForJob(job)
