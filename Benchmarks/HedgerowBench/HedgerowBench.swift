@@ -170,7 +170,7 @@ struct HedgerowBench {
         let began = clock.now
         let encoder = try format.encoder(columns: EventProjection.fileColumns, compression: compression).get()
         for batch in batches {
-            for event in batch { encoder.append(EventProjection.fileRow(event)) }
+            for index in batch.indices { encoder.append(EventProjection.PageRow(page: batch, index: index)) }
             encoder.endBatch()
             try handle.write(contentsOf: encoder.takeOutput())
         }

@@ -12,12 +12,39 @@ public enum EventProjection {
     ]
 
     public static func fileRow(_ event: Event) -> [FileValue] {
-        [
-            .string(event.uuid), .string(event.event), .string(event.distinctID), event.personID.map(FileValue.string) ?? .null,
-            .json(event.properties), event.personProperties.map(FileValue.json) ?? .null,
-            event.elementsChain.map(FileValue.string) ?? .null,
-            .timestamp(event.timestamp), .timestamp(event.createdAt), .timestamp(event.insertedAt),
-        ]
+        var values = FileValues()
+        withUnsafePointer(to: event) { writeFileRow($0, into: &values) }
+        return values.values
+    }
+
+    /// The cells of `fileRow`, straight into an encoder's buffers. The event is read through a
+    /// pointer: a copy of it would retain and release each of its strings.
+    static func writeFileRow<Cells: FileCells>(_ event: UnsafePointer<Event>, into cells: inout Cells) {
+        cells.string(event.pointee.uuid)
+        cells.string(event.pointee.event)
+        cells.string(event.pointee.distinctID)
+        cells.string(event.pointee.personID)
+        cells.json(event.pointee.properties)
+        cells.json(event.pointee.personProperties)
+        cells.string(event.pointee.elementsChain)
+        cells.timestamp(event.pointee.timestamp)
+        cells.timestamp(event.pointee.createdAt)
+        cells.timestamp(event.pointee.insertedAt)
+    }
+
+    /// The event at `index` of a page as its file row.
+    public struct PageRow: FileRow {
+        let page: [Event]
+        let index: Int
+
+        public init(page: [Event], index: Int) {
+            self.page = page
+            self.index = index
+        }
+
+        public func write<Cells: FileCells>(into cells: inout Cells) {
+            page.withUnsafeBufferPointer { events in EventProjection.writeFileRow(events.baseAddress! + index, into: &cells) }
+        }
     }
 
     /// The events columns of the warehouses (PostHog's BigQuery schema; the JSON columns are

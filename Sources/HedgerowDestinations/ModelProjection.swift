@@ -24,7 +24,7 @@ struct FileRows {
 
     init(_ records: RunRecords) {
         switch records {
-        case .events(let batches): (columns, next) = (EventProjection.fileColumns, RowBatch.pages(batches, EventProjection.fileRow))
+        case .events(let batches): (columns, next) = (EventProjection.fileColumns, RowBatch.eventFilePages(batches))
         case .persons(let batches): (columns, next) = (ModelProjection.personColumns, RowBatch.pages(batches, ModelProjection.personRow))
         case .sessions(let batches):
             (columns, next) = (ModelProjection.sessionColumns, RowBatch.pages(batches, ModelProjection.sessionRow))
@@ -37,20 +37,44 @@ struct FileRows {
 struct RowBatch {
     let count: Int
     private let make: (Int) throws(DestinationError) -> [FileValue]
+    /// Appends the row at an index to an encoder cell by cell, for records that write their own
+    /// cells; nil: through `make`.
+    private let appendRow: ((Int, any FileEncoder) -> Void)?
 
-    init(count: Int, _ make: @escaping (Int) throws(DestinationError) -> [FileValue]) {
+    init(
+        count: Int, _ make: @escaping (Int) throws(DestinationError) -> [FileValue],
+        appendRow: ((Int, any FileEncoder) -> Void)? = nil
+    ) {
         self.count = count
         self.make = make
+        self.appendRow = appendRow
     }
 
     /// The row of the page's record at `index` (0..<count).
     func row(_ index: Int) throws(DestinationError) -> [FileValue] { try make(index) }
+
+    /// Appends the row at `index` to `encoder`, without making its values when the records write
+    /// their own cells.
+    func append(_ index: Int, to encoder: any FileEncoder) throws(DestinationError) {
+        if let appendRow { appendRow(index, encoder) } else { encoder.append(try make(index)) }
+    }
 
     /// The same rows with only the values at `indices`, in their order.
     func selecting(_ indices: [Int]) -> RowBatch {
         RowBatch(count: count) { (index) throws(DestinationError) in
             let values = try make(index)
             return indices.map { values[$0] }
+        }
+    }
+
+    /// Pages of events as their file rows, appended to an encoder cell by cell.
+    static func eventFilePages<Pages: AsyncSequence>(_ batches: Pages) -> () async throws -> RowBatch? where Pages.Element == [Event] {
+        var iterator = batches.makeAsyncIterator()
+        return {
+            guard let page = try await iterator.next() else { return nil }
+            return RowBatch(count: page.count, { index in EventProjection.fileRow(page[index]) }) { index, encoder in
+                encoder.append(EventProjection.PageRow(page: page, index: index))
+            }
         }
     }
 

@@ -190,7 +190,6 @@ enum ObjectFiles {
                 }
                 while let batch = try await next() {
                     for index in 0..<batch.count {
-                        let row = try batch.row(index)
                         let current: any FileEncoder
                         if let encoder {
                             current = encoder
@@ -202,7 +201,7 @@ enum ObjectFiles {
                             }
                             encoder = current
                         }
-                        current.append(row)
+                        try batch.append(index, to: current)
                         result.records += 1
                         if let limit = settings.maximumFileBytes, current.approximateSize >= limit { try await finishFile() }
                     }

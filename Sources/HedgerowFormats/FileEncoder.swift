@@ -37,6 +37,65 @@ public enum FileValue: Sendable, Equatable {
     case double(Double)
 }
 
+/// Takes the cells of one row in column order, each of its column's kind. An encoder's cells go
+/// straight into its buffers: a row that writes itself (`FileRow`) is never made an array of
+/// `FileValue`s first.
+public protocol FileCells {
+    mutating func null()
+    mutating func string(_ value: String)
+    mutating func json(_ value: String)
+    mutating func timestamp(_ value: Timestamp)
+    mutating func int(_ value: Int64)
+    mutating func bool(_ value: Bool)
+    mutating func double(_ value: Double)
+}
+
+extension FileCells {
+    /// A string cell, null when nil.
+    public mutating func string(_ value: String?) { if let value { string(value) } else { null() } }
+    /// A JSON cell, null when nil.
+    public mutating func json(_ value: String?) { if let value { json(value) } else { null() } }
+
+    /// One cell given as a file value.
+    public mutating func value(_ value: FileValue) {
+        switch value {
+        case .null: null()
+        case .string(let text): string(text)
+        case .json(let text): json(text)
+        case .timestamp(let time): timestamp(time)
+        case .int(let number): int(number)
+        case .bool(let flag): bool(flag)
+        case .double(let number): double(number)
+        }
+    }
+}
+
+/// A row that writes its own cells, in column order.
+public protocol FileRow {
+    func write<Cells: FileCells>(into cells: inout Cells)
+}
+
+extension Array: FileRow where Element == FileValue {
+    public func write<Cells: FileCells>(into cells: inout Cells) {
+        for value in self { cells.value(value) }
+    }
+}
+
+/// Cells collected as file values (a row for the destinations that take `[FileValue]`).
+public struct FileValues: FileCells {
+    public private(set) var values: [FileValue] = []
+
+    public init() {}
+
+    public mutating func null() { values.append(.null) }
+    public mutating func string(_ value: String) { values.append(.string(value)) }
+    public mutating func json(_ value: String) { values.append(.json(value)) }
+    public mutating func timestamp(_ value: Timestamp) { values.append(.timestamp(value)) }
+    public mutating func int(_ value: Int64) { values.append(.int(value)) }
+    public mutating func bool(_ value: Bool) { values.append(.bool(value)) }
+    public mutating func double(_ value: Double) { values.append(.double(value)) }
+}
+
 /// The file formats of object-storage exports.
 public enum FileFormat: String, Sendable, CaseIterable {
     case jsonLines = "JSONLines"
@@ -73,7 +132,8 @@ public protocol FileEncoder: AnyObject {
     /// `bytesProduced` plus what is buffered and not yet encoded or compressed: the size the file
     /// would have if it ended now, roughly (what `max_file_size_mb` is checked against).
     var approximateSize: Int { get }
-    func append(_ row: [FileValue])
+    /// Appends one row; missing trailing cells are null (JSONLines leaves their keys out).
+    func append<Row: FileRow>(_ row: Row)
     /// A batch ended: Parquet closes its row group here; JSONLines just keeps going.
     func endBatch()
     /// Ends the file (footer, compression trailer). Nothing may be appended afterwards.

@@ -24,26 +24,48 @@ final class JSONLinesEncoder: FileEncoder {
 
     var approximateSize: Int { bytesProduced + pending.count + (compressor?.bufferedInput ?? 0) }
 
-    func append(_ row: [FileValue]) {
-        for (key, value) in zip(keys, row) {
-            pending.append(contentsOf: key)
-            switch value {
-            case .null: pending.append(contentsOf: "null".utf8)
-            case .string(let text): JSONWriter.writeString(text, into: &pending)
-            case .json(let text): if text.isEmpty { pending.append(contentsOf: "null".utf8) } else { pending.append(contentsOf: text.utf8) }
-            case .timestamp(let time):
-                pending.append(UInt8(ascii: "\""))
-                time.writeISO8601WithOffset(into: &pending)
-                pending.append(UInt8(ascii: "\""))
-            case .int(let number): pending.append(contentsOf: String(number).utf8)
-            case .bool(let flag): pending.append(contentsOf: (flag ? "true" : "false").utf8)
-            case .double(let number):
-                pending.append(contentsOf: (number.isFinite ? JSONWriter.string(.double(number)) : "null").utf8)
-            }
-        }
+    func append<Row: FileRow>(_ row: Row) {
+        var cells = Cells(keys: keys)
+        swap(&cells.line, &pending)
+        row.write(into: &cells)
+        swap(&cells.line, &pending)
         pending.append(contentsOf: "}\n".utf8)
         records += 1
         if pending.count >= Self.flushThreshold { flushPending() }
+    }
+
+    /// A row's cells as `"key":value` members; cells past the last column are dropped.
+    private struct Cells: FileCells {
+        let keys: [[UInt8]]
+        var line: [UInt8] = []
+        var column = 0
+
+        /// The next member's key; false past the last column.
+        private mutating func key() -> Bool {
+            guard column < keys.count else { return false }
+            line.append(contentsOf: keys[column])
+            column += 1
+            return true
+        }
+
+        mutating func null() { if key() { line.append(contentsOf: "null".utf8) } }
+        mutating func string(_ value: String) { if key() { JSONWriter.writeString(value, into: &line) } }
+        mutating func json(_ value: String) {
+            guard key() else { return }
+            line.append(contentsOf: value.isEmpty ? "null".utf8 : value.utf8)
+        }
+        mutating func timestamp(_ value: Timestamp) {
+            guard key() else { return }
+            line.append(UInt8(ascii: "\""))
+            value.writeISO8601WithOffset(into: &line)
+            line.append(UInt8(ascii: "\""))
+        }
+        mutating func int(_ value: Int64) { if key() { line.append(contentsOf: String(value).utf8) } }
+        mutating func bool(_ value: Bool) { if key() { line.append(contentsOf: (value ? "true" : "false").utf8) } }
+        mutating func double(_ value: Double) {
+            guard key() else { return }
+            line.append(contentsOf: (value.isFinite ? JSONWriter.string(.double(value)) : "null").utf8)
+        }
     }
 
     func endBatch() {}

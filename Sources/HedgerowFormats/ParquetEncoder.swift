@@ -3,8 +3,9 @@ import HedgerowCore
 
 /// A Parquet file writer of our own (ARCHITECTURE.md): every column optional, PLAIN encoding,
 /// definition levels in the RLE/bit-packed hybrid, one data page per column per row group, one row
-/// group per batch, pages compressed with the file's codec (the pages of a row group on all cores at
-/// once, each worker with its own codec context). Strings and JSON are `BYTE_ARRAY`
+/// group per batch, pages compressed with the file's codec: a row group is compressed on a thread of
+/// its own (its pages on all cores at once, each worker with its own codec context) while the next
+/// one is appended, and its bytes come out at the next `endBatch` or at `finish`. Strings and JSON are `BYTE_ARRAY`
 /// `STRING`; timestamps `INT64` `TIMESTAMP(MICROS, isAdjustedToUTC)`.
 final class ParquetEncoder: FileEncoder {
     private struct ColumnBuffer {
@@ -31,6 +32,12 @@ final class ParquetEncoder: FileEncoder {
     private let compressors: [BlockCompressor]
     private var buffers: [ColumnBuffer]
     private var rowsInGroup = 0
+    /// The row group on the compression thread, its uncompressed size, and the buffers of the one
+    /// before it, emptied for the next row group.
+    private var compressing: RowGroupPages?
+    private var compressingBytes = 0
+    private var spareBuffers: [ColumnBuffer]?
+    private let compressionQueue = DispatchQueue(label: "hedgerow.parquet.compression")
     private var bufferedBytes = 0
     private var rowGroups: [RowGroupMetadata] = []
     private var output: [UInt8] = Array("PAR1".utf8)
@@ -46,73 +53,117 @@ final class ParquetEncoder: FileEncoder {
         buffers = Array(repeating: ColumnBuffer(), count: columns.count)
     }
 
-    var approximateSize: Int { bytesProduced + bufferedBytes }
+    var approximateSize: Int { bytesProduced + bufferedBytes + compressingBytes }
 
-    func append(_ row: [FileValue]) {
+    func append<Row: FileRow>(_ row: Row) {
         // The buffers are taken out of the object for the row: one exclusive access instead of one
         // per cell, which the profile showed.
-        var buffers: [ColumnBuffer] = []
-        swap(&buffers, &self.buffers)
-        defer { swap(&buffers, &self.buffers) }
-        var added = 0
-        for index in buffers.indices {
-            let value = index < row.count ? row[index] : .null
-            switch value {
-            case .null:
-                buffers[index].definitions.append(0)
-            case .string(let text), .json(let text):
-                buffers[index].definitions.append(1)
-                let count = text.utf8.count
-                withUnsafeBytes(of: UInt32(count).littleEndian) { buffers[index].values.append(contentsOf: $0) }
-                buffers[index].values.append(contentsOf: text.utf8)
-                added += count + 4
-            case .timestamp(let time):
-                buffers[index].definitions.append(1)
-                withUnsafeBytes(of: time.microseconds.littleEndian) { buffers[index].values.append(contentsOf: $0) }
-                added += 8
-            case .int(let number):
-                buffers[index].definitions.append(1)
-                withUnsafeBytes(of: number.littleEndian) { buffers[index].values.append(contentsOf: $0) }
-                added += 8
-            case .double(let number) where number.isFinite:
-                buffers[index].definitions.append(1)
-                withUnsafeBytes(of: number.bitPattern.littleEndian) { buffers[index].values.append(contentsOf: $0) }
-                added += 8
-            case .double:
-                buffers[index].definitions.append(0)
-            case .bool(let flag):
-                // One byte a value here; packed to bits when the row group ends (PLAIN booleans).
-                buffers[index].definitions.append(1)
-                buffers[index].values.append(flag ? 1 : 0)
-                added += 1
-            }
-        }
-        bufferedBytes += added
+        var cells = Cells()
+        swap(&cells.buffers, &buffers)
+        row.write(into: &cells)
+        while cells.column < cells.buffers.count { cells.null() }
+        swap(&cells.buffers, &buffers)
+        bufferedBytes += cells.added
         rowsInGroup += 1
         records += 1
     }
 
+    /// A row's cells into the column buffers (PLAIN values, a definition level each); cells past
+    /// the last column are dropped.
+    private struct Cells: FileCells {
+        var buffers: [ColumnBuffer] = []
+        var column = 0
+        var added = 0
+
+        mutating func null() {
+            guard column < buffers.count else { return }
+            buffers[column].definitions.append(0)
+            column += 1
+        }
+
+        /// A length-prefixed BYTE_ARRAY; written from the string's own storage when it has one (the
+        /// generic `append(contentsOf: text.utf8)` retained and released it several times a cell).
+        private mutating func bytes(_ text: String) {
+            guard column < buffers.count else { return }
+            let index = column
+            buffers[index].definitions.append(1)
+            let count = text.utf8.count
+            withUnsafeBytes(of: UInt32(count).littleEndian) { buffers[index].values.append(contentsOf: $0) }
+            let copied: Void? = text.utf8.withContiguousStorageIfAvailable { buffers[index].values.append(contentsOf: $0) }
+            if copied == nil { buffers[index].values.append(contentsOf: text.utf8) }
+            added += count + 4
+            column += 1
+        }
+
+        private mutating func fixed(_ bits: UInt64) {
+            guard column < buffers.count else { return }
+            buffers[column].definitions.append(1)
+            withUnsafeBytes(of: bits.littleEndian) { buffers[column].values.append(contentsOf: $0) }
+            added += 8
+            column += 1
+        }
+
+        mutating func string(_ value: String) { bytes(value) }
+        mutating func json(_ value: String) { bytes(value) }
+        mutating func timestamp(_ value: Timestamp) { fixed(UInt64(bitPattern: value.microseconds)) }
+        mutating func int(_ value: Int64) { fixed(UInt64(bitPattern: value)) }
+        mutating func double(_ value: Double) {
+            guard value.isFinite else { return null() }
+            fixed(value.bitPattern)
+        }
+        mutating func bool(_ value: Bool) {
+            // One byte a value here; packed to bits when the row group ends (PLAIN booleans).
+            guard column < buffers.count else { return }
+            buffers[column].definitions.append(1)
+            buffers[column].values.append(value ? 1 : 0)
+            added += 1
+            column += 1
+        }
+    }
+
     func endBatch() {
         guard rowsInGroup > 0 else { return }
-        var group = RowGroupMetadata(rows: Int64(rowsInGroup), offset: Int64(bytesProduced), chunks: [])
-        // Each page is built in its column's own buffer, the levels moved in front of the values, so
-        // a row group is never held twice uncompressed.
-        for index in buffers.indices {
-            if columns[index].kind == .boolean { buffers[index].values = Self.packBits(buffers[index].values) }
-            buffers[index].values.insert(contentsOf: Self.encodeLevels(buffers[index].definitions), at: 0)
+        // The previous row group's pages go out first; this one is compressed on another thread
+        // while the caller appends the next (at most two row groups uncompressed at a time).
+        collectCompressed()
+        let group = RowGroupPages(rows: rowsInGroup, columns: buffers, kinds: columns.map(\.kind), compressors: compressors)
+        buffers = spareBuffers ?? Array(repeating: ColumnBuffer(), count: columns.count)
+        spareBuffers = nil
+        if compressors.isEmpty {
+            group.build()
+            write(group)
+        } else {
+            compressing = group
+            compressingBytes = bufferedBytes
+            compressionQueue.async { group.build() }
         }
-        let pageSizes = buffers.map(\.values.count)
-        var bodies = compressors.isEmpty ? buffers.map(\.values) : BlockCompressor.compress(buffers.map(\.values), with: compressors)
-        for index in buffers.indices {
+        rowsInGroup = 0
+        bufferedBytes = 0
+    }
+
+    /// Waits for the row group on the compression thread, if any, and writes its pages.
+    private func collectCompressed() {
+        guard let group = compressing else { return }
+        group.done.wait()
+        compressing = nil
+        compressingBytes = 0
+        write(group)
+    }
+
+    /// A built row group's pages, headers in front, into the output; its buffers are kept for the
+    /// next row group but one.
+    private func write(_ group: RowGroupPages) {
+        var metadata = RowGroupMetadata(rows: Int64(group.rows), offset: Int64(bytesProduced), chunks: [])
+        for index in group.bodies.indices {
             let offset = Int64(bytesProduced)
-            let body = bodies[index]
+            let body = group.bodies[index]
             var header = ThriftCompactWriter()
             header.beginStruct()
             header.i32(1, 0)  // DATA_PAGE
-            header.i32(2, Int32(pageSizes[index]))
+            header.i32(2, Int32(group.pageSizes[index]))
             header.i32(3, Int32(body.count))
             header.structure(5) { data in
-                data.i32(1, Int32(rowsInGroup))
+                data.i32(1, Int32(group.rows))
                 data.i32(2, 0)  // PLAIN
                 data.i32(3, 3)  // RLE definition levels
                 data.i32(4, 3)  // RLE repetition levels (none: max level 0)
@@ -121,26 +172,20 @@ final class ParquetEncoder: FileEncoder {
             output.append(contentsOf: header.bytes)
             output.append(contentsOf: body)
             bytesProduced += header.bytes.count + body.count
-            group.chunks.append(
+            metadata.chunks.append(
                 ChunkMetadata(
-                    offset: offset, uncompressed: Int64(header.bytes.count + pageSizes[index]),
+                    offset: offset, uncompressed: Int64(header.bytes.count + group.pageSizes[index]),
                     compressed: Int64(header.bytes.count + body.count)))
         }
-        // The bodies go first: a buffer still shared with one would be cleared into new storage.
-        bodies = []
-        for index in buffers.indices {
-            buffers[index].values.removeAll(keepingCapacity: true)
-            buffers[index].definitions.removeAll(keepingCapacity: true)
-        }
-        rowGroups.append(group)
-        rowsInGroup = 0
-        bufferedBytes = 0
+        rowGroups.append(metadata)
+        spareBuffers = group.takeBuffers()
     }
 
     func finish() {
         guard !finished else { return }
         finished = true
         endBatch()
+        collectCompressed()
         let footer = footerBytes()
         output.append(contentsOf: footer)
         withUnsafeBytes(of: UInt32(footer.count).littleEndian) { output.append(contentsOf: $0) }
@@ -151,6 +196,50 @@ final class ParquetEncoder: FileEncoder {
     func takeOutput() -> [UInt8] {
         defer { output = [] }
         return output
+    }
+
+    /// A row group's column buffers made into pages (definition levels in front of the values,
+    /// booleans packed) and compressed, on the compression thread; `done` is signalled when they are
+    /// ready. Unchecked Sendable: the encoder hands it over whole and reads it again only after `done`,
+    /// and its compressors (the encoder's) serve one row group at a time.
+    private final class RowGroupPages: @unchecked Sendable {
+        let rows: Int
+        private var columns: [ColumnBuffer]
+        private let kinds: [ColumnKind]
+        private let compressors: [BlockCompressor]
+        private(set) var pageSizes: [Int] = []
+        private(set) var bodies: [[UInt8]] = []
+        let done = DispatchSemaphore(value: 0)
+
+        init(rows: Int, columns: [ColumnBuffer], kinds: [ColumnKind], compressors: [BlockCompressor]) {
+            self.rows = rows
+            self.columns = columns
+            self.kinds = kinds
+            self.compressors = compressors
+        }
+
+        /// Each page is built in its column's own buffer, so a row group is never held twice
+        /// uncompressed.
+        func build() {
+            for index in columns.indices {
+                if kinds[index] == .boolean { columns[index].values = ParquetEncoder.packBits(columns[index].values) }
+                columns[index].values.insert(contentsOf: ParquetEncoder.encodeLevels(columns[index].definitions), at: 0)
+            }
+            pageSizes = columns.map(\.values.count)
+            bodies = compressors.isEmpty ? columns.map(\.values) : BlockCompressor.compress(columns.map(\.values), with: compressors)
+            done.signal()
+        }
+
+        /// The column buffers, emptied with their capacity kept. The bodies go first: a buffer still
+        /// shared with one would be cleared into new storage.
+        func takeBuffers() -> [ColumnBuffer] {
+            bodies = []
+            for index in columns.indices {
+                columns[index].values.removeAll(keepingCapacity: true)
+                columns[index].definitions.removeAll(keepingCapacity: true)
+            }
+            return columns
+        }
     }
 
     /// PLAIN booleans: one bit a value, least significant bit first.
