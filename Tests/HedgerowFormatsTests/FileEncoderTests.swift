@@ -172,7 +172,9 @@ struct FileEncoderTests {
         }
     }
 
-    @Test(arguments: [(FileFormat.parquet, Compression?.none), (.parquet, .zstd), (.parquet, .snappy), (.jsonLines, nil), (.jsonLines, .gzip)])
+    @Test(arguments: [
+        (FileFormat.parquet, Compression?.none), (.parquet, .zstd), (.parquet, .snappy), (.jsonLines, nil), (.jsonLines, .gzip),
+    ])
     func rowsWrittenCellByCellMakeTheSameFile(_ format: FileFormat, _ compression: Compression?) throws {
         let batches = [Self.rows(700), Self.rows(300, from: 700), Self.rows(1_200, from: 1_000)]
         let encoder = try format.encoder(columns: Self.columns, compression: compression).get()
