@@ -230,17 +230,28 @@ public struct PostgresDestination: Destination {
         // copyFrom quotes the column names itself (they come from our fixed list).
         try await connection.copyFrom(table: table, columns: columns, logger: logger) { writer in
             var scratch: [UInt8] = []
+            var buffer = ByteBuffer()
             for try await batch in batches {
-                var buffer = ByteBuffer()
-                for index in batch.indices { try Self.writeCopyRow(batch[index], cells: cells, scratch: &scratch, into: &buffer) }
+                let last = batch.indices.last
+                for index in batch.indices {
+                    try Self.writeCopyRow(batch[index], cells: cells, scratch: &scratch, into: &buffer)
+                    // Sent in pieces of about `copyChunkBytes`: each write waits until the connection
+                    // takes more, so a batch's COPY text is never held whole (nor again in TLS's output).
+                    guard buffer.readableBytes >= Self.copyChunkBytes || index == last else { continue }
+                    result.bytes += Int64(buffer.readableBytes)
+                    try await writer.write(buffer)
+                    buffer = ByteBuffer()
+                    buffer.reserveCapacity(Self.copyChunkBytes + 4096)
+                }
                 result.records += Int64(batch.count)
-                result.bytes += Int64(buffer.readableBytes)
-                try await writer.write(buffer)
                 try await afterBatch(result)
             }
         }
         return result
     }
+
+    /// The size of the pieces a run's COPY text is sent in.
+    public static let copyChunkBytes = 256 * 1024
 
     /// The error a delivery ends with when the destination closes the connection under it.
     static let connectionClosed: @Sendable () -> any Error = {

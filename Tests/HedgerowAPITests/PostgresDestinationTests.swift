@@ -154,6 +154,39 @@ struct PostgresDestinationTests {
         }
     }
 
+    @Test("A run's COPY text is sent in pieces, cut between rows: every event arrives whole", arguments: TestBackend.available)
+    func copySentInPieces(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let world = try await BatchExportTests.world(server)
+            let (config, schema) = try await Self.destination()
+            let id = try await Self.export(server, world, config: config)
+            let start = ISO8601.parse("2024-01-01T10:00:00Z")!.timestamp
+            let filler = String(repeating: "x", count: 400)
+            let count = 4_000
+            _ = try await SQLEventStore(database: server.database).append(
+                (0..<count).map { index in
+                    let at = Timestamp(microseconds: start.microseconds + Int64(index) * 1_000)
+                    return Event(
+                        uuid: Identifiers.uuidV7(at: at), teamID: world.team, event: "e", distinctID: "user-\(index)",
+                        properties: #"{"n":\#(index),"filler":"\#(filler)"}"#, personID: nil, personProperties: nil, elementsChain: nil,
+                        timestamp: at, createdAt: at, insertedAt: at)
+                })
+            let body: JSONValue = .object(["start_at": "2024-01-01T10:00:00Z", "end_at": "2024-01-01T11:00:00Z"])
+            #expect(try await server.request("POST", world.base + "/\(id)/backfills/", key: world.member.key, json: body).status == 201)
+            try await Self.engine(server).step()
+            let runs = try await Self.run(server, exportID: id)
+            #expect(runs.map { $0.string("status") } == ["Completed"])
+            // More than a few pieces' worth of COPY text.
+            #expect(count * 400 > 4 * PostgresDestination.copyChunkBytes)
+            let stored = try await TestBackend.postgresQuery(
+                "SELECT count(*) AS n, count(DISTINCT (properties->>'n')) AS distinct_n, min(length(properties->>'filler')) AS shortest FROM \(schema).events"
+            )
+            #expect(stored.first?.int("n") == Int64(count))
+            #expect(stored.first?.int("distinct_n") == Int64(count))
+            #expect(stored.first?.int("shortest") == 400)
+        }
+    }
+
     @Test("Scheduled 5-minute runs deliver each tick's events once", arguments: TestBackend.available)
     func scheduledTicks(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
