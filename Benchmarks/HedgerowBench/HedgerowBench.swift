@@ -168,6 +168,7 @@ struct HedgerowBench {
         }
         let clock = ContinuousClock()
         let began = clock.now
+        let cpuBefore = cpuSeconds()
         let encoder = try format.encoder(columns: EventProjection.fileColumns, compression: compression).get()
         for batch in batches {
             for index in batch.indices { encoder.append(EventProjection.PageRow(page: batch, index: index)) }
@@ -180,8 +181,8 @@ struct HedgerowBench {
         let seconds = (clock.now - began).seconds
         print(
             String(
-                format: "encode: %d rows in %.3f s = %.0f rows/s, %d bytes", encoder.records, seconds, Double(encoder.records) / seconds,
-                encoder.bytesProduced))
+                format: "encode: %d rows in %.3f s = %.0f rows/s, %d bytes, %.3f s of CPU", encoder.records, seconds,
+                Double(encoder.records) / seconds, encoder.bytesProduced, cpuSeconds() - cpuBefore))
     }
 
     /// Parse time of bodies that grow in width: with linear parsing the time per key stays flat from
@@ -233,6 +234,13 @@ struct HedgerowBench {
     struct BenchError: Error, CustomStringConvertible {
         let description: String
         init(_ description: String) { self.description = description }
+    }
+
+    /// User and system CPU time of the process so far, all threads.
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 
     static func residentKilobytes(_ field: String) -> Int {
