@@ -91,16 +91,9 @@ extension PostgresDestination {
         var result = DeliveryResult(records: 0, bytes: 0)
         // COPY names its table unqualified: the destination schema is first on the search path.
         try await connection.copyFrom(table: empty ? settings.table : "hedgerow_stage", columns: names, logger: logger) { writer in
-            for try await batch in batches {
-                var buffer = ByteBuffer()
-                for record in batch {
-                    let values = row(record)
-                    Self.writeCopyRow(indices.map { values[$0] }, types: kinds, into: &buffer)
-                }
-                result.records += Int64(batch.count)
-                result.bytes += Int64(buffer.readableBytes)
-                try await writer.write(buffer)
-                try await afterBatch(result)
+            result = try await Self.copyRows(batches, to: writer, afterBatch: afterBatch) { record, buffer in
+                let values = row(record)
+                Self.writeCopyRow(indices.map { values[$0] }, types: kinds, into: &buffer)
             }
         }
         if empty { return result }

@@ -230,22 +230,37 @@ public struct PostgresDestination: Destination {
         // copyFrom quotes the column names itself (they come from our fixed list).
         try await connection.copyFrom(table: table, columns: columns, logger: logger) { writer in
             var scratch: [UInt8] = []
-            var buffer = ByteBuffer()
-            for try await batch in batches {
-                let last = batch.indices.last
-                for index in batch.indices {
-                    try Self.writeCopyRow(batch[index], cells: cells, scratch: &scratch, into: &buffer)
-                    // Sent in pieces of about `copyChunkBytes`: each write waits until the connection
-                    // takes more, so a batch's COPY text is never held whole (nor again in TLS's output).
-                    guard buffer.readableBytes >= Self.copyChunkBytes || index == last else { continue }
-                    result.bytes += Int64(buffer.readableBytes)
-                    try await writer.write(buffer)
-                    buffer = ByteBuffer()
-                    buffer.reserveCapacity(Self.copyChunkBytes + 4096)
-                }
-                result.records += Int64(batch.count)
-                try await afterBatch(result)
+            result = try await Self.copyRows(batches, to: writer, afterBatch: afterBatch) { event, buffer in
+                try Self.writeCopyRow(event, cells: cells, scratch: &scratch, into: &buffer)
             }
+        }
+        return result
+    }
+
+    /// Writes the rows of `batches` (each with `row`) into a COPY in pieces of about
+    /// `copyChunkBytes`, cut between rows: each write waits until the connection takes more, so a
+    /// batch's COPY text is never held whole (nor again in TLS's output). `afterBatch` hears the
+    /// running totals after each batch.
+    static func copyRows<Batches: AsyncSequence>(
+        _ batches: Batches, to writer: PostgresCopyFromWriter, afterBatch: @Sendable (DeliveryResult) async throws -> Void,
+        row: (Batches.Element.Element, inout ByteBuffer) throws -> Void
+    ) async throws -> DeliveryResult where Batches.Element: Collection {
+        var result = DeliveryResult(records: 0, bytes: 0)
+        var buffer = ByteBuffer()
+        func send() async throws {
+            result.bytes += Int64(buffer.readableBytes)
+            try await writer.write(buffer)
+            buffer = ByteBuffer()
+            buffer.reserveCapacity(copyChunkBytes + 4096)
+        }
+        for try await batch in batches {
+            for record in batch {
+                try row(record, &buffer)
+                if buffer.readableBytes >= copyChunkBytes { try await send() }
+            }
+            if buffer.readableBytes > 0 { try await send() }
+            result.records += Int64(batch.count)
+            try await afterBatch(result)
         }
         return result
     }
