@@ -165,7 +165,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HedgerowFormatsTests",
-            dependencies: ["HedgerowFormats", "HedgerowCore", "HedgerowTestSupport"],
+            dependencies: ["HedgerowFormats", "HedgerowCore", "HedgerowTestSupport", "CCodecs"],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -1,3 +1,4 @@
+import CCodecs
 import Foundation
 import HedgerowCore
 import HedgerowFormats
@@ -68,6 +69,25 @@ struct CompressionTests {
         #expect(Array(decoded) == Self.sample)
         let single = Gzip.compress(Self.sample)
         #expect(Double(output.count) < Double(single.count) * 1.01, "\(output.count) bytes against \(single.count) in one stream")
+    }
+
+    /// A zstd frame of `input` at `level`, by libzstd's one-shot call.
+    static func zstdFrame(_ input: [UInt8], level: Int32) -> [UInt8] {
+        var output = [UInt8](repeating: 0, count: ZSTD_compressBound(input.count))
+        let written = input.withUnsafeBufferPointer { source in
+            output.withUnsafeMutableBufferPointer { ZSTD_compress($0.baseAddress, $0.count, source.baseAddress, source.count, level) }
+        }
+        return Array(output[0..<written])
+    }
+
+    @Test("Parquet pages are zstd frames at level 1, pyarrow's default (PostHog's exporter), not zstd's own default of 3")
+    func parquetPagesAtLevelOne() {
+        // Hex like the uuid column's, where the two levels differ (level 1 is smaller there).
+        let page = Array(
+            (0..<40_000).map { index in String(format: "%08x-%04x", index &* 2_654_435_761 % 4_294_967_291, index % 65_536) }.joined().utf8)
+        let block = Compression.zstd.compressBlock(page)
+        #expect(block == Self.zstdFrame(page, level: 1))
+        #expect(block != Self.zstdFrame(page, level: 3))
     }
 
     @Test func emptyStreamsAreValid() throws {
