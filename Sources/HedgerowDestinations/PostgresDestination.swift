@@ -166,18 +166,29 @@ public struct PostgresDestination: Destination {
     ) async throws -> DeliveryResult {
         let schema = Self.quote(settings.schema)
         let table = "\(schema).\(Self.quote(settings.table))"
-        var existing = try await connection.query(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = \(settings.schema) AND table_name = \(settings.table)",
-            logger: logger
-        ).collect().map { try $0.decode(String.self) }
-        let created = existing.isEmpty
+        // Each column with its type (a domain's base type), which says how binary COPY writes it.
+        func columnTypes() async throws -> [String: String] {
+            var types: [String: String] = [:]
+            for row in try await connection.query(
+                "SELECT column_name, udt_name FROM information_schema.columns WHERE table_schema = \(settings.schema) AND table_name = \(settings.table)",
+                logger: logger
+            ).collect() {
+                let (name, type) = try row.decode((String, String).self)
+                types[name] = type
+            }
+            return types
+        }
+        var types = try await columnTypes()
+        let created = types.isEmpty
         if created {
             let definition = Self.columns.map { "\(Self.quote($0.name)) \($0.type)" }.joined(separator: ", ")
             try await run(connection, "CREATE TABLE IF NOT EXISTS \(table) (\(definition))")
             try await run(connection, "CREATE UNIQUE INDEX IF NOT EXISTS \(Self.quote(settings.table + "_uuid")) ON \(table) (uuid)")
-            existing = Self.columns.map(\.name)
+            types = try await columnTypes()
         }
+        let existing = Array(types.keys)
         let names = Self.columns.map(\.name).filter(existing.contains)
+        let binary = Self.binaryColumns(names.map { CopyCell(rawValue: $0) }, types: names.map { types[$0] ?? "" })
         let missing = Self.columns.map(\.name).filter { !existing.contains($0) }
         guard names.contains("uuid") else {
             throw DestinationError(kind: "IncompatibleSchema", message: "table \(settings.table) has no uuid column", retryable: false)
@@ -197,7 +208,8 @@ public struct PostgresDestination: Destination {
         if uniqueIndex {
             try await run(connection, "SAVEPOINT hedgerow_direct")
             do {
-                result = try await copy(batches, into: settings.table, columns: names, connection: connection, afterBatch: afterBatch)
+                result = try await copy(
+                    batches, into: settings.table, columns: names, binary: binary, connection: connection, afterBatch: afterBatch)
                 try await run(connection, "RELEASE SAVEPOINT hedgerow_direct")
                 copiedDirectly = true
             } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
@@ -207,7 +219,8 @@ public struct PostgresDestination: Destination {
         if !copiedDirectly {
             try await run(
                 connection, "CREATE TEMPORARY TABLE hedgerow_stage ON COMMIT DROP AS SELECT \(quoted) FROM \(table) WITH NO DATA")
-            result = try await copy(batches, into: "hedgerow_stage", columns: names, connection: connection, afterBatch: afterBatch)
+            result = try await copy(
+                batches, into: "hedgerow_stage", columns: names, binary: binary, connection: connection, afterBatch: afterBatch)
             // Skip uuids the table holds already: exactly once across overlapping runs.
             try await run(
                 connection,
@@ -220,21 +233,46 @@ public struct PostgresDestination: Destination {
         return result
     }
 
-    /// Streams the run's events into `table` with `COPY ... FROM STDIN`.
+    /// Streams the run's events into `table` with `COPY ... FROM STDIN`: in the binary format when
+    /// `binary` gives every column's binary type, in the text format otherwise.
     func copy(
-        _ batches: EventBatches, into table: String, columns: [String], connection: PostgresConnection,
-        afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
+        _ batches: EventBatches, into table: String, columns: [String], binary: [PostgresCopyBinary.ColumnType?]?,
+        connection: PostgresConnection, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
         var result = DeliveryResult(records: 0, bytes: 0)
         let cells = columns.map { CopyCell(rawValue: $0) }
-        // copyFrom quotes the column names itself (they come from our fixed list).
-        try await connection.copyFrom(table: table, columns: columns, logger: logger) { writer in
-            var scratch: [UInt8] = []
-            result = try await Self.copyRows(batches, to: writer, afterBatch: afterBatch) { event, buffer in
-                try Self.writeCopyRow(event, cells: cells, scratch: &scratch, into: &buffer)
+        guard let binary else {
+            // copyFrom quotes the column names itself (they come from our fixed list).
+            try await connection.copyFrom(table: table, columns: columns, logger: logger) { writer in
+                var scratch: [UInt8] = []
+                result = try await Self.copyRows(batches, to: writer, afterBatch: afterBatch) { event, buffer in
+                    try Self.writeCopyRow(event, cells: cells, scratch: &scratch, into: &buffer)
+                }
             }
+            return result
+        }
+        try await connection.copyFrom(table: Self.binaryCopyTarget(table, columns: columns), columns: [], logger: logger) { writer in
+            var edge = ByteBuffer()
+            PostgresCopyBinary.writeHeader(into: &edge)
+            try await writer.write(edge)
+            result = try await Self.copyRows(batches, to: writer, afterBatch: afterBatch) { event, buffer in
+                try Self.writeCopyBinaryRow(event, cells: cells, types: binary, into: &buffer)
+            }
+            edge.clear()
+            PostgresCopyBinary.writeTrailer(into: &edge)
+            try await writer.write(edge)
         }
         return result
+    }
+
+    /// The `table` argument that makes PostgresNIO's `copyFrom` (1.x, text format only) run
+    /// `COPY "table" ("c", ...) FROM STDIN WITH (FORMAT binary)`: copyFrom writes `COPY "<table>"`
+    /// followed, on the same line, by its own column list and `FORMAT text` options, which the
+    /// trailing `--` turns into a comment. The table name stays inside its quotes (Settings refuses
+    /// a name with a quote), and the tests load rows this way, so a copyFrom that built its
+    /// statement differently would fail them, not load text as binary.
+    static func binaryCopyTarget(_ table: String, columns: [String]) -> String {
+        "\(table)\" (\(columns.map(quote).joined(separator: ", "))) FROM STDIN WITH (FORMAT binary) --"
     }
 
     /// Writes the rows of `batches` (each with `row`) into a COPY in pieces of about
@@ -312,6 +350,69 @@ public struct PostgresDestination: Destination {
             PostgresCopyText.writeCell(value, into: &buffer)
         }
         buffer.writeInteger(UInt8(ascii: "\n"))
+    }
+
+    /// The binary COPY type of each column (nil for a column Hedgerow leaves NULL), or nil when a
+    /// column's type is not one a cell of its kind can be written as in binary: the run then goes in
+    /// the text format, whose input functions convert text to any type as before.
+    static func binaryColumns(_ cells: [CopyCell?], types: [String]) -> [PostgresCopyBinary.ColumnType?]? {
+        var columns: [PostgresCopyBinary.ColumnType?] = []
+        for (cell, name) in zip(cells, types) {
+            guard let cell else {
+                columns.append(nil)
+                continue
+            }
+            guard let type = PostgresCopyBinary.ColumnType(rawValue: name) else { return nil }
+            let fits: Bool
+            switch cell {
+            case .uuid, .event, .distinctID, .ip: fits = type.takesText && type != .json && type != .jsonb
+            case .properties, .elements, .set, .setOnce: fits = type.takesText
+            case .teamID: fits = type == .int2 || type == .int4 || type == .int8
+            case .timestamp: fits = type == .timestamp || type == .timestamptz
+            }
+            guard fits else { return nil }
+            columns.append(type)
+        }
+        return columns
+    }
+
+    /// One row of binary COPY, each cell in its column's binary type (`binaryColumns`). A team id
+    /// or timestamp that its column cannot hold fails the run as the server's own check would.
+    static func writeCopyBinaryRow(
+        _ event: Event, cells: [CopyCell?], types: [PostgresCopyBinary.ColumnType?], into buffer: inout ByteBuffer
+    ) throws(DestinationError) {
+        let members = try EventProjection.PropertyMembers(event)
+        PostgresCopyBinary.writeFieldCount(cells.count, into: &buffer)
+        for (cell, type) in zip(cells, types) {
+            guard let cell, let type else {
+                PostgresCopyBinary.writeNull(into: &buffer)
+                continue
+            }
+            switch cell {
+            case .uuid: PostgresCopyBinary.writeText(event.uuid, as: type, into: &buffer)
+            case .event: PostgresCopyBinary.writeText(event.event, as: type, into: &buffer)
+            case .properties: PostgresCopyBinary.writeText(event.properties, as: type, into: &buffer)
+            case .elements:
+                PostgresCopyBinary.writeText(event.elementsChain.map { JSONWriter.string(.string($0)) }, as: type, into: &buffer)
+            case .set: PostgresCopyBinary.writeText(members.set, as: type, into: &buffer)
+            case .setOnce: PostgresCopyBinary.writeText(members.setOnce, as: type, into: &buffer)
+            case .distinctID: PostgresCopyBinary.writeText(event.distinctID, as: type, into: &buffer)
+            case .ip: PostgresCopyBinary.writeText(members.ip, as: type, into: &buffer)
+            case .teamID:
+                guard PostgresCopyBinary.writeInteger(event.teamID, as: type, into: &buffer) else {
+                    throw DestinationError(
+                        kind: "IncompatibleSchema",
+                        message: "team_id \(event.teamID) is out of range for the column's type \(type.rawValue)",
+                        retryable: false)
+                }
+            case .timestamp:
+                guard PostgresCopyBinary.writeTimestamp(microseconds: event.timestamp.microseconds, into: &buffer) else {
+                    throw DestinationError(
+                        kind: "IncompatibleSchema", message: "timestamp \(event.timestamp.microseconds) µs is out of range",
+                        retryable: false)
+                }
+            }
+        }
     }
 
     /// ENGINE.md §5: bad credentials, missing database or schema, permissions and incompatible tables

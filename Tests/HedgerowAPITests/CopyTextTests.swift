@@ -55,3 +55,87 @@ struct CopyTextTests {
                 + #"{"$set": {"a": 1}, "$ip": "1.2.3.4", "x": "line\\nbreak"}"# + "\n")
     }
 }
+
+@Suite("PostgreSQL COPY binary rows")
+struct CopyBinaryTests {
+    typealias Cell = PostgresDestination.CopyCell
+
+    @Test("A column goes in binary only when its type takes its cell's value; otherwise the run stays in text")
+    func columnTypes() {
+        #expect(
+            PostgresDestination.binaryColumns(
+                ["uuid", "event", "properties", "team_id", "site_url", "timestamp"].map { Cell(rawValue: $0) },
+                types: ["varchar", "text", "jsonb", "int4", "numeric", "timestamptz"]) == [
+                    .varchar, .text, .jsonb, .int4, nil, .timestamptz,
+                ])
+        #expect(
+            PostgresDestination.binaryColumns([.set, .setOnce, .elements], types: ["json", "text", "bpchar"]) == [.json, .text, .bpchar])
+        #expect(PostgresDestination.binaryColumns([.teamID, .timestamp], types: ["int8", "timestamp"]) == [.int8, .timestamp])
+        // Types only text COPY's input functions can fill from these cells.
+        #expect(PostgresDestination.binaryColumns([.uuid], types: ["uuid"]) == nil)
+        #expect(PostgresDestination.binaryColumns([.ip], types: ["jsonb"]) == nil)
+        #expect(PostgresDestination.binaryColumns([.teamID], types: ["text"]) == nil)
+        #expect(PostgresDestination.binaryColumns([.teamID], types: ["numeric"]) == nil)
+        #expect(PostgresDestination.binaryColumns([.timestamp], types: ["date"]) == nil)
+    }
+
+    @Test("A row: its field count, each value behind its length, jsonb's version byte, big-endian integers, NULL as -1")
+    func row() throws {
+        let event = Event(
+            uuid: "0190a1b2-0000-7000-8000-000000000001", teamID: 7, event: "tab\there", distinctID: "d1",
+            properties: #"{"$set": {"a": 1}, "$ip": "1.2.3.4"}"#, personID: nil, personProperties: nil, elementsChain: nil,
+            timestamp: Timestamp(microseconds: 946_684_800_000_001), createdAt: Timestamp(microseconds: 0),
+            insertedAt: Timestamp(microseconds: 0))
+        let cells: [Cell?] = [.event, .set, .setOnce, .teamID, .ip, nil, .timestamp]
+        let types: [PostgresCopyBinary.ColumnType?] = [.varchar, .jsonb, .jsonb, .int4, .text, nil, .timestamptz]
+        var buffer = ByteBuffer()
+        try PostgresDestination.writeCopyBinaryRow(event, cells: cells, types: types, into: &buffer)
+        var expected: [UInt8] = [0, 7]
+        expected += [0, 0, 0, 8] + Array("tab\there".utf8)
+        expected += [0, 0, 0, 9, 1] + Array(#"{"a": 1}"#.utf8)
+        expected += [0xFF, 0xFF, 0xFF, 0xFF]
+        expected += [0, 0, 0, 4, 0, 0, 0, 7]
+        expected += [0, 0, 0, 7] + Array("1.2.3.4".utf8)
+        expected += [0xFF, 0xFF, 0xFF, 0xFF]
+        expected += [0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1]
+        #expect(Array(buffer.readableBytesView) == expected)
+
+        var edges = ByteBuffer()
+        PostgresCopyBinary.writeHeader(into: &edges)
+        PostgresCopyBinary.writeTrailer(into: &edges)
+        #expect(
+            Array(edges.readableBytesView) == Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0] + [0, 0, 0, 0, 0, 0, 0, 0] + [0xFF, 0xFF])
+    }
+
+    @Test("A team id its integer column cannot hold fails the run as the server would, writing nothing")
+    func integerRange() throws {
+        var buffer = ByteBuffer()
+        #expect(!PostgresCopyBinary.writeInteger(40_000, as: .int2, into: &buffer))
+        #expect(!PostgresCopyBinary.writeInteger(Int64(Int32.max) + 1, as: .int4, into: &buffer))
+        #expect(buffer.readableBytes == 0)
+        #expect(PostgresCopyBinary.writeInteger(-2, as: .int2, into: &buffer))
+        #expect(Array(buffer.readableBytesView) == [0, 0, 0, 2, 0xFF, 0xFE])
+        let event = Event(
+            uuid: "u", teamID: 70_000, event: "e", distinctID: "d", properties: "{}", personID: nil, personProperties: nil,
+            elementsChain: nil, timestamp: Timestamp(microseconds: 0), createdAt: Timestamp(microseconds: 0),
+            insertedAt: Timestamp(microseconds: 0))
+        #expect(throws: DestinationError.self) {
+            try PostgresDestination.writeCopyBinaryRow(event, cells: [.teamID], types: [.int2], into: &buffer)
+        }
+        var late = event
+        late.teamID = 1
+        late.timestamp = Timestamp(microseconds: .min + 5)
+        #expect(throws: DestinationError.self) {
+            try PostgresDestination.writeCopyBinaryRow(late, cells: [.timestamp], types: [.timestamptz], into: &buffer)
+        }
+    }
+
+    @Test(
+        "The statement handed to copyFrom's table argument runs binary COPY with the columns quoted; copyFrom's own text options are a comment"
+    )
+    func statement() {
+        #expect(
+            PostgresDestination.binaryCopyTarget("my events", columns: ["uuid", "set"])
+                == #"my events" ("uuid", "set") FROM STDIN WITH (FORMAT binary) --"#)
+    }
+}

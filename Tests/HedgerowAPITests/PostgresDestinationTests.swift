@@ -187,6 +187,67 @@ struct PostgresDestinationTests {
         }
     }
 
+    @Test(
+        "Binary COPY stores what text COPY stores: the created table, other binary-ready types, and a type that keeps the run in text",
+        arguments: TestBackend.available)
+    func binaryAndTextCopyAgree(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let world = try await BatchExportTests.world(server)
+            // The created table (binary), other types binary COPY writes (text, json, bigint, timestamp
+            // without time zone, char), and a uuid column, which only text COPY can fill.
+            let (createdConfig, created) = try await Self.destination()
+            let (otherConfig, other) = try await Self.destination()
+            _ = try await TestBackend.postgresQuery(
+                """
+                CREATE TABLE \(other).events (uuid TEXT, event TEXT, properties JSON, elements JSONB, set JSONB, set_once TEXT,
+                distinct_id CHAR(12), team_id BIGINT, ip TEXT, site_url TEXT, timestamp TIMESTAMP)
+                """)
+            let (textConfig, text) = try await Self.destination()
+            _ = try await TestBackend.postgresQuery(
+                """
+                CREATE TABLE \(text).events (uuid UUID UNIQUE, event VARCHAR(200), properties JSONB, elements JSONB, set JSONB,
+                set_once JSONB, distinct_id VARCHAR(200), team_id INTEGER, ip VARCHAR(200), site_url VARCHAR(200), timestamp TIMESTAMPTZ)
+                """)
+            let properties = [
+                #"{"$ip":"10.1.2.3","$set":{"plan":"pro","n":1.5},"$set_once":{"first":"x"},"tab":"a\tb\nc\\d","ü":"ünï"}"#,
+                #"{"nested":{"$set":{"no":1}},"list":[1,"two",null],"$ip":null}"#, "{}",
+            ]
+            let start = ISO8601.parse("2024-01-01T10:00:00Z")!.timestamp
+            _ = try await SQLEventStore(database: server.database).append(
+                (0..<30).map { index in
+                    let at = Timestamp(microseconds: start.microseconds + Int64(index) * 60_000_123)
+                    return Event(
+                        uuid: Identifiers.uuidV7(at: at), teamID: world.team, event: index % 2 == 0 ? "$pageview" : "tab\there",
+                        distinctID: "user-\(index % 4)", properties: properties[index % 3], personID: nil, personProperties: nil,
+                        elementsChain: index % 5 == 0 ? nil : "a:href=\"/x\"", timestamp: at, createdAt: at, insertedAt: at)
+                })
+            let range: JSONValue = .object(["start_at": "2024-01-01T10:00:00Z", "end_at": "2024-01-01T11:00:00Z"])
+            for config in [createdConfig, otherConfig, textConfig] {
+                let id = try await Self.export(server, world, config: config)
+                #expect(
+                    try await server.request("POST", world.base + "/\(id)/backfills/", key: world.member.key, json: range).status == 201)
+                try await Self.engine(server).step()
+                let runs = try await Self.run(server, exportID: id)
+                #expect(runs.map { $0.string("status") } == ["Completed"], "\(runs.map { $0.string("latest_error") ?? "" })")
+            }
+            func stored(_ schema: String, timestamp: String = "timestamp") async throws -> [[String?]] {
+                let columns = [
+                    "uuid::text", "event", "properties::jsonb::text", "elements::text", "set::text", "set_once::jsonb::text",
+                    "rtrim(distinct_id)", "team_id::text", "ip", "site_url", "to_char(\(timestamp), 'YYYY-MM-DD HH24:MI:SS.US')",
+                ]
+                let rows = try await TestBackend.postgresQuery(
+                    "SELECT \(columns.enumerated().map { "\($1) AS c\($0)" }.joined(separator: ", ")) FROM \(schema).events ORDER BY 1")
+                return rows.map { row in columns.indices.map { row.string("c\($0)") } }
+            }
+            let expected = try await stored(text, timestamp: "timestamp AT TIME ZONE 'UTC'")
+            #expect(expected.count == 30)
+            #expect(expected.first?[10] == "2024-01-01 10:00:00.000000")
+            #expect(expected.last?[10] == "2024-01-01 10:29:00.003567")
+            #expect(try await stored(created, timestamp: "timestamp AT TIME ZONE 'UTC'") == expected)
+            #expect(try await stored(other) == expected)
+        }
+    }
+
     @Test("Scheduled 5-minute runs deliver each tick's events once", arguments: TestBackend.available)
     func scheduledTicks(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in

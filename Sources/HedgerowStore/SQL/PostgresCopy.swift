@@ -65,6 +65,87 @@ public enum PostgresCopyText {
     public static func writeRowEnd(into buffer: inout ByteBuffer) { buffer.writeInteger(UInt8(ascii: "\n")) }
 }
 
+/// The binary format of PostgreSQL's `COPY ... FROM STDIN WITH (FORMAT binary)`: a signature and two
+/// zero words, then each row as a 16-bit field count and each field as a 32-bit length (-1 for NULL)
+/// followed by the value in its column type's binary form (big-endian), and a 16-bit -1 at the end.
+/// The server takes these values without parsing them from text (no line scanning, no unescaping,
+/// no timestamp parsing); a value of the wrong width for its column is refused, so the writer must
+/// know each column's type.
+public enum PostgresCopyBinary {
+    /// A column type whose binary form this writer knows, from `information_schema.columns.udt_name`
+    /// (for a domain, its base type: the domain's input takes the base type's binary form).
+    public enum ColumnType: String, Sendable {
+        case text, varchar, bpchar, json, jsonb, int2, int4, int8, timestamp, timestamptz
+
+        /// Takes a value as text (the `text`, `varchar`, `bpchar`, `json` and `jsonb` columns).
+        public var takesText: Bool {
+            switch self {
+            case .text, .varchar, .bpchar, .json, .jsonb: true
+            case .int2, .int4, .int8, .timestamp, .timestamptz: false
+            }
+        }
+    }
+
+    /// The signature, the flags word and the header extension's length.
+    public static func writeHeader(into buffer: inout ByteBuffer) {
+        buffer.writeBytes([
+            UInt8(ascii: "P"), UInt8(ascii: "G"), UInt8(ascii: "C"), UInt8(ascii: "O"), UInt8(ascii: "P"), UInt8(ascii: "Y"),
+        ])
+        buffer.writeBytes([0x0A, 0xFF, 0x0D, 0x0A, 0x00])
+        buffer.writeInteger(UInt32(0))
+        buffer.writeInteger(UInt32(0))
+    }
+
+    public static func writeTrailer(into buffer: inout ByteBuffer) { buffer.writeInteger(Int16(-1)) }
+
+    public static func writeFieldCount(_ count: Int, into buffer: inout ByteBuffer) { buffer.writeInteger(Int16(count)) }
+
+    public static func writeNull(into buffer: inout ByteBuffer) { buffer.writeInteger(Int32(-1)) }
+
+    /// A text value for a column that takes text: its UTF-8 bytes, behind jsonb's version byte (1)
+    /// in a `jsonb` column. nil is NULL.
+    public static func writeText(_ value: String?, as type: ColumnType, into buffer: inout ByteBuffer) {
+        guard let value else { return writeNull(into: &buffer) }
+        let version = type == .jsonb ? 1 : 0
+        buffer.writeInteger(Int32(value.utf8.count + version))
+        if version == 1 { buffer.writeInteger(UInt8(1)) }
+        buffer.writeString(value)
+    }
+
+    /// An integer in an integer column of its width; false (nothing written) when it does not fit.
+    public static func writeInteger(_ value: Int64, as type: ColumnType, into buffer: inout ByteBuffer) -> Bool {
+        switch type {
+        case .int2:
+            guard let narrow = Int16(exactly: value) else { return false }
+            buffer.writeInteger(Int32(2))
+            buffer.writeInteger(narrow)
+        case .int4:
+            guard let narrow = Int32(exactly: value) else { return false }
+            buffer.writeInteger(Int32(4))
+            buffer.writeInteger(narrow)
+        case .int8:
+            buffer.writeInteger(Int32(8))
+            buffer.writeInteger(value)
+        default:
+            return false
+        }
+        return true
+    }
+
+    /// Microseconds since 1970 as PostgreSQL's `timestamp`/`timestamptz`: microseconds since
+    /// 2000-01-01 00:00 UTC. False (nothing written) when the value cannot be shifted to that epoch.
+    public static func writeTimestamp(microseconds: Int64, into buffer: inout ByteBuffer) -> Bool {
+        let (shifted, overflow) = microseconds.subtractingReportingOverflow(postgresEpochMicroseconds)
+        guard !overflow else { return false }
+        buffer.writeInteger(Int32(8))
+        buffer.writeInteger(shifted)
+        return true
+    }
+
+    /// 2000-01-01T00:00:00Z in microseconds since 1970.
+    public static let postgresEpochMicroseconds: Int64 = 946_684_800_000_000
+}
+
 /// The server refused a COPY (a constraint, a malformed value): the statement changed nothing, and
 /// the transaction must be rolled back to a savepoint taken before it.
 public struct SQLCopyRefused: Error, CustomStringConvertible {
