@@ -71,8 +71,9 @@ public enum EventProjection {
     /// The members of an event's properties the warehouse columns need (`$set`, `$set_once`,
     /// `$ip`), cut out of the stored text without parsing all of it.
     public struct PropertyMembers {
-        static let keys = ["$set", "$set_once", "$ip"]
-        private let raw: [String: String]?
+        static let keys = JSONTopLevel.Keys(["$set", "$set_once", "$ip"])
+        /// The members' raw text in the order of `keys`, when the scanner could follow the object.
+        private let raw: [String?]?
         private let parsed: JSONObject?
 
         public init(_ event: Event) throws(DestinationError) {
@@ -81,19 +82,19 @@ public enum EventProjection {
         }
 
         /// A member's JSON text; nil when absent or null.
-        func json(_ key: String) -> String? {
+        private func json(_ position: Int) -> String? {
             if let raw {
-                guard let text = raw[key], text != "null" else { return nil }
+                guard let text = raw[position], text != "null" else { return nil }
                 return text
             }
-            guard let value = parsed?[key], !value.isNull else { return nil }
+            guard let value = parsed?[Self.keys.names[position]], !value.isNull else { return nil }
             return JSONWriter.string(value)
         }
 
-        public var set: String? { json("$set") }
-        public var setOnce: String? { json("$set_once") }
+        public var set: String? { json(0) }
+        public var setOnce: String? { json(1) }
         /// `$ip` when it is a string (its text, unquoted).
-        public var ip: String? { json("$ip").flatMap(Self.jsonString) }
+        public var ip: String? { json(2).flatMap(Self.jsonString) }
 
         /// The text of a JSON string token (`"1.2.3.4"` → `1.2.3.4`); nil for any other value.
         static func jsonString(_ token: String) -> String? {

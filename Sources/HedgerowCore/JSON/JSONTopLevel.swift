@@ -2,14 +2,27 @@
 /// value: exports read `$set`, `$set_once` and `$ip` out of every event's properties, and parsing
 /// each properties object in full cost more than the rest of the row.
 public enum JSONTopLevel {
+    /// The names of the members to look for, their UTF-8 bytes made once (a scan runs for every
+    /// exported event).
+    public struct Keys: Sendable {
+        public let names: [String]
+        let bytes: [[UInt8]]
+
+        public init(_ names: [String]) {
+            self.names = names
+            bytes = names.map { Array($0.utf8) }
+        }
+    }
+
     /// The raw JSON text of each of `keys` found at the top level of `json` (an object written by a
-    /// JSON writer, as the event store keeps them). Keys are compared as written, unescaped keys
-    /// only; nil when `json` is not an object this scanner can follow (callers then parse it).
-    public static func rawValues(in json: String, keys: [String]) -> [String: String]? {
+    /// JSON writer, as the event store keeps them), in the order of `keys`: nil for a key that is
+    /// absent; the last of repeated keys wins. Keys are compared as written, unescaped keys only;
+    /// nil when `json` is not an object this scanner can follow (callers then parse it).
+    public static func rawValues(in json: String, keys: Keys) -> [String?]? {
         var json = json
-        return json.withUTF8 { bytes -> [String: String]? in
-            let wanted = keys.map { Array($0.utf8) }
-            var found: [String: String] = [:]
+        return json.withUTF8 { bytes -> [String?]? in
+            let wanted = keys.bytes
+            var found = [String?](repeating: nil, count: wanted.count)
             var index = 0
             let count = bytes.count
             func skipSpace() {
@@ -79,8 +92,8 @@ public enum JSONTopLevel {
                 skipSpace()
                 let valueStart = index
                 guard skipValue() else { return nil }
-                if let match = wanted.firstIndex(where: { $0.elementsEqual(key) }) {
-                    found[keys[match]] = String(decoding: UnsafeBufferPointer(rebasing: bytes[valueStart..<index]), as: UTF8.self)
+                if let match = wanted.firstIndex(where: { $0.count == key.count && $0.elementsEqual(key) }) {
+                    found[match] = String(decoding: UnsafeBufferPointer(rebasing: bytes[valueStart..<index]), as: UTF8.self)
                 }
                 skipSpace()
                 guard index < count else { return nil }
