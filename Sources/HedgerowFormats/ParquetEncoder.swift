@@ -8,12 +8,6 @@ import HedgerowCore
 /// one is appended, and its bytes come out at the next `endBatch` or at `finish`. Strings and JSON are `BYTE_ARRAY`
 /// `STRING`; timestamps `INT64` `TIMESTAMP(MICROS, isAdjustedToUTC)`.
 final class ParquetEncoder: FileEncoder {
-    private struct ColumnBuffer {
-        var values: [UInt8] = []
-        /// 1 = present, 0 = null, one per row of the row group.
-        var definitions: [UInt8] = []
-    }
-
     private struct ChunkMetadata {
         var offset: Int64
         var uncompressed: Int64
@@ -30,13 +24,14 @@ final class ParquetEncoder: FileEncoder {
     private let compression: Compression?
     /// One per worker, none when the pages are not compressed.
     private let compressors: [BlockCompressor]
-    private var buffers: [ColumnBuffer]
+    /// The row group being appended.
+    private var current: ColumnSet
     private var rowsInGroup = 0
-    /// The row group on the compression thread, its uncompressed size, and the buffers of the one
+    /// The row group on the compression thread, its uncompressed size, and the columns of the one
     /// before it, emptied for the next row group.
     private var compressing: RowGroupPages?
     private var compressingBytes = 0
-    private var spareBuffers: [ColumnBuffer]?
+    private var spare: ColumnSet?
     private let compressionQueue = DispatchQueue(label: "hedgerow.parquet.compression")
     private var bufferedBytes = 0
     private var rowGroups: [RowGroupMetadata] = []
@@ -50,55 +45,61 @@ final class ParquetEncoder: FileEncoder {
         self.compression = compression
         let workers = min(max(ProcessInfo.processInfo.activeProcessorCount, 1), columns.count)
         compressors = compression.map { codec in (0..<workers).map { _ in BlockCompressor(codec) } } ?? []
-        buffers = Array(repeating: ColumnBuffer(), count: columns.count)
+        current = ColumnSet(count: columns.count)
     }
 
     var approximateSize: Int { bytesProduced + bufferedBytes + compressingBytes }
 
     func append<Row: FileRow>(_ row: Row) {
-        // The buffers are taken out of the object for the row: one exclusive access instead of one
-        // per cell, which the profile showed.
-        var cells = Cells()
-        swap(&cells.buffers, &buffers)
+        var cells = Cells(columns: current.columns)
         row.write(into: &cells)
-        while cells.column < cells.buffers.count { cells.null() }
-        swap(&cells.buffers, &buffers)
+        while cells.column < cells.columns.count { cells.null() }
         bufferedBytes += cells.added
         rowsInGroup += 1
         records += 1
     }
 
     /// A row's cells into the column buffers (PLAIN values, a definition level each); cells past
-    /// the last column are dropped.
+    /// the last column are dropped. The columns are written through their pointers: no array's
+    /// uniqueness or capacity is checked per cell, which the profile showed.
     private struct Cells: FileCells {
-        var buffers: [ColumnBuffer] = []
+        let columns: UnsafeMutableBufferPointer<ColumnSet.Column>
         var column = 0
         var added = 0
 
+        init(columns: UnsafeMutableBufferPointer<ColumnSet.Column>) { self.columns = columns }
+
         mutating func null() {
-            guard column < buffers.count else { return }
-            buffers[column].definitions.append(0)
+            guard column < columns.count else { return }
+            columns[column].level(0)
             column += 1
         }
 
-        /// A length-prefixed BYTE_ARRAY; written from the string's own storage when it has one (the
-        /// generic `append(contentsOf: text.utf8)` retained and released it several times a cell).
+        /// A length-prefixed BYTE_ARRAY, copied from the string's own storage when it has one.
         private mutating func bytes(_ text: String) {
-            guard column < buffers.count else { return }
-            let index = column
-            buffers[index].definitions.append(1)
+            guard column < columns.count else { return }
+            let target = columns.baseAddress! + column
             let count = text.utf8.count
-            withUnsafeBytes(of: UInt32(count).littleEndian) { buffers[index].values.append(contentsOf: $0) }
-            let copied: Void? = text.utf8.withContiguousStorageIfAvailable { buffers[index].values.append(contentsOf: $0) }
-            if copied == nil { buffers[index].values.append(contentsOf: text.utf8) }
+            target.pointee.level(1)
+            target.pointee.reserve(count + 4)
+            let end = target.pointee.values! + target.pointee.count
+            UnsafeMutableRawPointer(end).storeBytes(of: UInt32(count).littleEndian, as: UInt32.self)
+            let copied: Void? = text.utf8.withContiguousStorageIfAvailable { source in
+                if count > 0 { (end + 4).initialize(from: source.baseAddress!, count: count) }
+            }
+            if copied == nil { _ = UnsafeMutableBufferPointer(start: end + 4, count: count).initialize(from: text.utf8) }
+            target.pointee.count += count + 4
             added += count + 4
             column += 1
         }
 
         private mutating func fixed(_ bits: UInt64) {
-            guard column < buffers.count else { return }
-            buffers[column].definitions.append(1)
-            withUnsafeBytes(of: bits.littleEndian) { buffers[column].values.append(contentsOf: $0) }
+            guard column < columns.count else { return }
+            let target = columns.baseAddress! + column
+            target.pointee.level(1)
+            target.pointee.reserve(8)
+            UnsafeMutableRawPointer(target.pointee.values! + target.pointee.count).storeBytes(of: bits.littleEndian, as: UInt64.self)
+            target.pointee.count += 8
             added += 8
             column += 1
         }
@@ -113,9 +114,12 @@ final class ParquetEncoder: FileEncoder {
         }
         mutating func bool(_ value: Bool) {
             // One byte a value here; packed to bits when the row group ends (PLAIN booleans).
-            guard column < buffers.count else { return }
-            buffers[column].definitions.append(1)
-            buffers[column].values.append(value ? 1 : 0)
+            guard column < columns.count else { return }
+            let target = columns.baseAddress! + column
+            target.pointee.level(1)
+            target.pointee.reserve(1)
+            target.pointee.values![target.pointee.count] = value ? 1 : 0
+            target.pointee.count += 1
             added += 1
             column += 1
         }
@@ -126,9 +130,9 @@ final class ParquetEncoder: FileEncoder {
         // The previous row group's pages go out first; this one is compressed on another thread
         // while the caller appends the next (at most two row groups uncompressed at a time).
         collectCompressed()
-        let group = RowGroupPages(rows: rowsInGroup, columns: buffers, kinds: columns.map(\.kind), compressors: compressors)
-        buffers = spareBuffers ?? Array(repeating: ColumnBuffer(), count: columns.count)
-        spareBuffers = nil
+        let group = RowGroupPages(rows: rowsInGroup, columns: current, kinds: columns.map(\.kind), compressors: compressors)
+        current = spare ?? ColumnSet(count: columns.count)
+        spare = nil
         if compressors.isEmpty {
             group.build()
             write(group)
@@ -178,7 +182,7 @@ final class ParquetEncoder: FileEncoder {
                     compressed: Int64(header.bytes.count + body.count)))
         }
         rowGroups.append(metadata)
-        spareBuffers = group.takeBuffers()
+        spare = group.takeColumns()
     }
 
     func finish() {
@@ -198,46 +202,37 @@ final class ParquetEncoder: FileEncoder {
         return output
     }
 
-    /// A row group's column buffers made into pages (definition levels in front of the values,
-    /// booleans packed) and compressed, on the compression thread; `done` is signalled when they are
-    /// ready. Unchecked Sendable: the encoder hands it over whole and reads it again only after `done`,
+    /// A row group's columns made into pages (definition levels in front of the values, booleans
+    /// packed) and compressed, on the compression thread; `done` is signalled when they are ready.
+    /// Unchecked Sendable: the encoder hands it over whole and reads it again only after `done`,
     /// and its compressors (the encoder's) serve one row group at a time.
     private final class RowGroupPages: @unchecked Sendable {
         let rows: Int
-        private var columns: [ColumnBuffer]
+        private let columns: ColumnSet
         private let kinds: [ColumnKind]
         private let compressors: [BlockCompressor]
         private(set) var pageSizes: [Int] = []
         private(set) var bodies: [[UInt8]] = []
         let done = DispatchSemaphore(value: 0)
 
-        init(rows: Int, columns: [ColumnBuffer], kinds: [ColumnKind], compressors: [BlockCompressor]) {
+        init(rows: Int, columns: ColumnSet, kinds: [ColumnKind], compressors: [BlockCompressor]) {
             self.rows = rows
             self.columns = columns
             self.kinds = kinds
             self.compressors = compressors
         }
 
-        /// Each page is built in its column's own buffer, so a row group is never held twice
-        /// uncompressed.
         func build() {
-            for index in columns.indices {
-                if kinds[index] == .boolean { columns[index].values = ParquetEncoder.packBits(columns[index].values) }
-                columns[index].values.insert(contentsOf: ParquetEncoder.encodeLevels(columns[index].definitions), at: 0)
-            }
-            pageSizes = columns.map(\.values.count)
-            bodies = compressors.isEmpty ? columns.map(\.values) : BlockCompressor.compress(columns.map(\.values), with: compressors)
+            let pages = kinds.indices.map { columns.page(of: $0, packingBits: kinds[$0] == .boolean) }
+            pageSizes = pages.map(\.count)
+            bodies = compressors.isEmpty ? pages : BlockCompressor.compress(pages, with: compressors)
             done.signal()
         }
 
-        /// The column buffers, emptied with their capacity kept. The bodies go first: a buffer still
-        /// shared with one would be cleared into new storage.
-        func takeBuffers() -> [ColumnBuffer] {
+        /// The columns, emptied with their memory kept, for the next row group but one.
+        func takeColumns() -> ColumnSet {
             bodies = []
-            for index in columns.indices {
-                columns[index].values.removeAll(keepingCapacity: true)
-                columns[index].definitions.removeAll(keepingCapacity: true)
-            }
+            columns.reset()
             return columns
         }
     }
@@ -247,31 +242,6 @@ final class ParquetEncoder: FileEncoder {
         var packed = [UInt8](repeating: 0, count: (flags.count + 7) / 8)
         for (index, flag) in flags.enumerated() where flag != 0 { packed[index / 8] |= 1 << UInt8(index % 8) }
         return packed
-    }
-
-    /// Definition levels of bit width 1 in the RLE/bit-packed hybrid, as RLE runs, behind their
-    /// 4-byte length (data page v1).
-    static func encodeLevels(_ levels: [UInt8]) -> [UInt8] {
-        var runs: [UInt8] = []
-        var index = 0
-        while index < levels.count {
-            let value = levels[index]
-            var end = index + 1
-            while end < levels.count && levels[end] == value { end += 1 }
-            var header = UInt64(end - index) << 1
-            while header >= 0x80 {
-                runs.append(UInt8(header & 0x7F) | 0x80)
-                header >>= 7
-            }
-            runs.append(UInt8(header))
-            runs.append(value)
-            index = end
-        }
-        var page: [UInt8] = []
-        page.reserveCapacity(runs.count + 4)
-        withUnsafeBytes(of: UInt32(runs.count).littleEndian) { page.append(contentsOf: $0) }
-        page.append(contentsOf: runs)
-        return page
     }
 
     /// Parquet's physical types: BOOLEAN 0, INT64 2, DOUBLE 5, BYTE_ARRAY 6.
@@ -349,5 +319,111 @@ final class ParquetEncoder: FileEncoder {
         meta.string(6, "hedgerow")
         meta.endStruct()
         return meta.bytes
+    }
+}
+
+extension ParquetEncoder {
+    /// A row group's columns in memory of their own: each column's PLAIN values, and its definition
+    /// levels as RLE runs of bit width 1, made as the rows come (a run is written when the level
+    /// changes and at the page's end), so neither needs a byte a row nor a second pass. The memory is
+    /// kept from row group to row group (`reset`) and freed with the set. Unchecked Sendable: one
+    /// thread at a time has it, the encoder handing it to the compression thread and back.
+    final class ColumnSet: @unchecked Sendable {
+        struct Column {
+            var values: UnsafeMutablePointer<UInt8>?
+            var count = 0
+            var capacity = 0
+            var levels: UnsafeMutablePointer<UInt8>?
+            var levelsCount = 0
+            var levelsCapacity = 0
+            var runValue: UInt8 = 0
+            var runLength = 0
+
+            /// Room for `extra` more value bytes.
+            @inline(__always) mutating func reserve(_ extra: Int) {
+                if count + extra > capacity { grow(&values, capacity: &capacity, to: count + extra) }
+            }
+
+            @inline(__always) mutating func level(_ value: UInt8) {
+                if value == runValue && runLength > 0 {
+                    runLength += 1
+                } else {
+                    endRun()
+                    runValue = value
+                    runLength = 1
+                }
+            }
+
+            /// The current run into `levels`: its length shifted left by one (an RLE run's header) as
+            /// a ULEB128 varint, then its value in one byte.
+            mutating func endRun() {
+                guard runLength > 0 else { return }
+                if levelsCount + 11 > levelsCapacity { grow(&levels, capacity: &levelsCapacity, to: levelsCount + 11) }
+                var header = UInt64(runLength) << 1
+                while header >= 0x80 {
+                    levels![levelsCount] = UInt8(header & 0x7F) | 0x80
+                    levelsCount += 1
+                    header >>= 7
+                }
+                levels![levelsCount] = UInt8(header)
+                levels![levelsCount + 1] = runValue
+                levelsCount += 2
+                runLength = 0
+            }
+
+            private func grow(_ storage: inout UnsafeMutablePointer<UInt8>?, capacity: inout Int, to needed: Int) {
+                let size = max(needed, capacity * 2, 4096)
+                guard let moved = realloc(storage, size) else { fatalError("out of memory for a Parquet column of \(size) bytes") }
+                storage = moved.assumingMemoryBound(to: UInt8.self)
+                capacity = size
+            }
+        }
+
+        let columns: UnsafeMutableBufferPointer<Column>
+
+        init(count: Int) {
+            columns = .allocate(capacity: count)
+            columns.initialize(repeating: Column())
+        }
+
+        deinit {
+            for column in columns {
+                free(column.values)
+                free(column.levels)
+            }
+            columns.deallocate()
+        }
+
+        /// Empties every column, keeping its memory.
+        func reset() {
+            for index in columns.indices {
+                columns[index].count = 0
+                columns[index].levelsCount = 0
+                columns[index].runLength = 0
+            }
+        }
+
+        /// A column's data page body (v1): the levels' length and runs, then the values, booleans
+        /// packed to bits.
+        func page(of index: Int, packingBits: Bool) -> [UInt8] {
+            columns[index].endRun()
+            let column = columns[index]
+            let values = UnsafeBufferPointer(start: column.values, count: column.count)
+            let packed = packingBits ? ParquetEncoder.packBits(Array(values)) : nil
+            let valuesCount = packed?.count ?? column.count
+            let size = 4 + column.levelsCount + valuesCount
+            return [UInt8](unsafeUninitializedCapacity: size) { page, initialized in
+                let base = page.baseAddress!
+                UnsafeMutableRawPointer(base).storeBytes(of: UInt32(column.levelsCount).littleEndian, as: UInt32.self)
+                if column.levelsCount > 0 { (base + 4).initialize(from: column.levels!, count: column.levelsCount) }
+                let target = base + 4 + column.levelsCount
+                if let packed {
+                    packed.withUnsafeBufferPointer { if !$0.isEmpty { target.initialize(from: $0.baseAddress!, count: $0.count) } }
+                } else if valuesCount > 0 {
+                    target.initialize(from: column.values!, count: valuesCount)
+                }
+                initialized = size
+            }
+        }
     }
 }
