@@ -25,6 +25,38 @@ struct DatabaseTests {
         }
     }
 
+    @Test(
+        "Rows decoded in place read as the rows of values do: text, integers, digits, integral doubles, NULL",
+        arguments: TestBackend.available)
+    func decodedInPlace(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let database = server.database
+            try await database.transaction { connection in
+                try await connection.execute("CREATE TABLE cells (t TEXT, i BIGINT, d DOUBLE PRECISION, n TEXT, e TEXT)")
+                for (index, text) in ["é 😀", "", "12", "x\ty"].enumerated() {
+                    try await connection.execute(
+                        "INSERT INTO cells (t, i, d, n, e) VALUES ($1, $2, $3, $4, $5)",
+                        [.text(text), .int(Int64(index) - 1 << 40), .double(Double(index) + (index == 3 ? 0.5 : 0)), .null, .text("-7")])
+                }
+            }
+            let sql = "SELECT t, i, d, n, e FROM cells ORDER BY i"
+            let rows = try await database.read { try await $0.query(sql, []) }
+            let inPlace = try await database.read { connection in
+                try await connection.query(sql, [], decoding: { row in (0..<6).map { (row.string(at: $0), row.int(at: $0)) } })
+            }
+            let fromValues = rows.map { row in (0..<6).map { (SQLColumns(row).string(at: $0), SQLColumns(row).int(at: $0)) } }
+            #expect(inPlace.count == 4)
+            #expect(inPlace.map { $0.map(\.0) } == fromValues.map { $0.map(\.0) })
+            #expect(inPlace.map { $0.map(\.1) } == fromValues.map { $0.map(\.1) })
+            #expect(inPlace.first?[0].0 == "é 😀" && inPlace.first?[1].1 == -(1 << 40) && inPlace.first?[3].0 == nil)
+            #expect(inPlace.first?[4].1 == -7 && inPlace.last?[2].1 == nil && inPlace[2][2].1 == 2)
+            let failure = await #expect(throws: SQLDecodingError.self) {
+                try await database.read { try await $0.query(sql, [], decoding: { try $0.decodeInt(at: 3) }) }
+            }
+            #expect(failure?.column == "n")
+        }
+    }
+
     @Test("A placeholder may repeat and `$` inside a string literal is left alone", arguments: TestBackend.available)
     func placeholders(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in

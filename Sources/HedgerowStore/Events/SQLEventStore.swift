@@ -152,7 +152,7 @@ public struct SQLEventStore: EventStore {
             try await database.read(timeout: statementTimeout) { connection in
                 let where_ = EventWhere(query: query, dialect: connection.dialect, after: cursor)
                 let sql = "SELECT \(Self.columns) FROM events WHERE \(where_.sql) ORDER BY \(field), uuid LIMIT \(max(1, batchSize))"
-                return try await connection.query(sql, where_.binds).map(Self.decode)
+                return try await connection.query(sql, where_.binds, decoding: Self.decode)
             }
         }
     }
@@ -175,11 +175,11 @@ public struct SQLEventStore: EventStore {
 
     /// Reads a row of `columns` by position (in their order): capture and every export decode
     /// rows here, and a name lookup per cell was a tenth of an export's CPU.
-    static func decode(_ row: SQLRow) throws -> Event {
+    static func decode(_ row: SQLColumns) throws -> Event {
         Event(
             uuid: try row.decodeString(at: 1), teamID: try row.decodeInt(at: 0), event: try row.decodeString(at: 2),
-            distinctID: try row.decodeString(at: 3), properties: try row.decodeString(at: 4), personID: row.value(at: 5).string,
-            personProperties: row.value(at: 6).string, elementsChain: row.value(at: 7).string,
+            distinctID: try row.decodeString(at: 3), properties: try row.decodeString(at: 4), personID: row.string(at: 5),
+            personProperties: row.string(at: 6), elementsChain: row.string(at: 7),
             timestamp: Timestamp(microseconds: try row.decodeInt(at: 8)), createdAt: Timestamp(microseconds: try row.decodeInt(at: 9)),
             insertedAt: Timestamp(microseconds: try row.decodeInt(at: 10)))
     }

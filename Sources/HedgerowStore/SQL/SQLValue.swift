@@ -141,3 +141,51 @@ struct JSONRow {
         }
     }
 }
+
+/// One result row's columns by select-list position, as `SQLValue`'s `string` and `int` read them:
+/// a row of values, or (SQLite) the statement standing on the row, read in place. Valid only during
+/// the `decode` call it is handed to.
+public struct SQLColumns {
+    enum Source {
+        case row(SQLRow)
+        case sqlite(OpaquePointer, columns: [String])
+    }
+
+    let source: Source
+
+    public init(_ row: SQLRow) { source = .row(row) }
+    init(sqlite statement: OpaquePointer, columns: [String]) { source = .sqlite(statement, columns: columns) }
+
+    /// Text, or an integer's digits; nil for anything else.
+    public func string(at index: Int) -> String? {
+        switch source {
+        case .row(let row): row.value(at: index).string
+        case .sqlite(let statement, let columns): index < columns.count ? SQLiteConnection.string(statement, at: Int32(index)) : nil
+        }
+    }
+
+    /// An integer (a boolean as 0/1, an integral double, integer text); nil for anything else.
+    public func int(at index: Int) -> Int64? {
+        switch source {
+        case .row(let row): row.value(at: index).int
+        case .sqlite(let statement, let columns): index < columns.count ? SQLiteConnection.int(statement, at: Int32(index)) : nil
+        }
+    }
+
+    public func decodeString(at index: Int) throws -> String {
+        guard let value = string(at: index) else { throw SQLDecodingError(column: column(at: index), expected: "text") }
+        return value
+    }
+
+    public func decodeInt(at index: Int) throws -> Int64 {
+        guard let value = int(at: index) else { throw SQLDecodingError(column: column(at: index), expected: "integer") }
+        return value
+    }
+
+    func column(at index: Int) -> String {
+        switch source {
+        case .row(let row): row.column(at: index)
+        case .sqlite(_, let columns): index < columns.count ? columns[index] : "#\(index)"
+        }
+    }
+}

@@ -79,6 +79,22 @@ final class SQLiteConnection: @unchecked Sendable {
     /// Runs one statement written with `$n` placeholders and returns its rows; with a deadline, a
     /// statement still running then stops with SQLITE_INTERRUPT.
     func query(_ sql: String, _ binds: [SQLValue], deadline limit: ContinuousClock.Instant? = nil) throws -> [SQLRow] {
+        try rows(sql, binds, deadline: limit) { statement, columns in
+            SQLRow(columns: columns, values: readRow(statement, count: columns.count))
+        }
+    }
+
+    /// The same, each row made into a value by `decode`, which reads the columns from the statement
+    /// in place.
+    func query<T>(
+        _ sql: String, _ binds: [SQLValue], deadline limit: ContinuousClock.Instant? = nil, decoding decode: (SQLColumns) throws -> T
+    ) throws -> [T] {
+        try rows(sql, binds, deadline: limit) { statement, columns in try decode(SQLColumns(sqlite: statement, columns: columns)) }
+    }
+
+    private func rows<T>(
+        _ sql: String, _ binds: [SQLValue], deadline limit: ContinuousClock.Instant?, _ make: (OpaquePointer, [String]) throws -> T
+    ) throws -> [T] {
         try lock.withLock {
             deadline.set(limit)
             defer { deadline.set(nil) }
@@ -89,14 +105,38 @@ final class SQLiteConnection: @unchecked Sendable {
                 sqlite3_clear_bindings(statement.pointer)
             }
             try bind(binds, to: statement.pointer, handle: handle)
-            var rows: [SQLRow] = []
+            var rows: [T] = []
             while true {
                 let status = sqlite3_step(statement.pointer)
                 if status == SQLITE_DONE { break }
                 guard status == SQLITE_ROW else { throw error(handle, status) }
-                rows.append(SQLRow(columns: statement.columns, values: readRow(statement.pointer, count: statement.columns.count)))
+                rows.append(try make(statement.pointer, statement.columns))
             }
             return rows
+        }
+    }
+
+    /// A column of the statement's current row as `SQLValue.string` reads it: text, or an
+    /// integer's digits; nil otherwise.
+    static func string(_ statement: OpaquePointer, at column: Int32) -> String? {
+        switch sqlite3_column_type(statement, column) {
+        case SQLITE_TEXT:
+            let length = Int(sqlite3_column_bytes(statement, column))
+            guard let text = sqlite3_column_text(statement, column) else { return "" }
+            return String(decoding: UnsafeBufferPointer(start: text, count: length), as: UTF8.self)
+        case SQLITE_INTEGER: return String(sqlite3_column_int64(statement, column))
+        default: return nil
+        }
+    }
+
+    /// A column of the statement's current row as `SQLValue.int` reads it: an integer, an integral
+    /// double or integer text; nil otherwise.
+    static func int(_ statement: OpaquePointer, at column: Int32) -> Int64? {
+        switch sqlite3_column_type(statement, column) {
+        case SQLITE_INTEGER: return sqlite3_column_int64(statement, column)
+        case SQLITE_FLOAT: return Int64(exactly: sqlite3_column_double(statement, column))
+        case SQLITE_TEXT: return string(statement, at: column).flatMap { Int64($0) }
+        default: return nil
         }
     }
 

@@ -93,9 +93,18 @@ struct SQLiteStatementRunner: SQLConnection {
     }
 
     func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
-        guard let timeout else { return try connection.query(sql, binds) }
+        try limited { deadline in try connection.query(sql, binds, deadline: deadline) }
+    }
+
+    func query<T>(_ sql: String, _ binds: [SQLValue], decoding decode: (SQLColumns) throws -> T) async throws -> [T] {
+        try limited { deadline in try connection.query(sql, binds, deadline: deadline, decoding: decode) }
+    }
+
+    /// Runs `body` with the statement's deadline, if any; an interrupted statement is a timeout.
+    private func limited<T>(_ body: (ContinuousClock.Instant?) throws -> T) throws -> T {
+        guard let timeout else { return try body(nil) }
         do {
-            return try connection.query(sql, binds, deadline: ContinuousClock.now + timeout)
+            return try body(ContinuousClock.now + timeout)
         } catch let error as SQLiteError where error.code == SQLITE_INTERRUPT {
             throw StatementTimeout(limit: timeout)
         }
