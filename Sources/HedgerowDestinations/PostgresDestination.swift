@@ -186,10 +186,9 @@ public struct PostgresDestination: Destination {
             try await run(connection, "CREATE UNIQUE INDEX IF NOT EXISTS \(Self.quote(settings.table + "_uuid")) ON \(table) (uuid)")
             types = try await columnTypes()
         }
-        let existing = Array(types.keys)
-        let names = Self.columns.map(\.name).filter(existing.contains)
+        let names = Self.columns.map(\.name).filter { types[$0] != nil }
         let binary = Self.binaryColumns(names.map { CopyCell(rawValue: $0) }, types: names.map { types[$0] ?? "" })
-        let missing = Self.columns.map(\.name).filter { !existing.contains($0) }
+        let missing = Self.columns.map(\.name).filter { types[$0] == nil }
         guard names.contains("uuid") else {
             throw DestinationError(kind: "IncompatibleSchema", message: "table \(settings.table) has no uuid column", retryable: false)
         }
@@ -319,6 +318,22 @@ public struct PostgresDestination: Destination {
     enum CopyCell: String {
         case uuid, event, properties, elements, set, distinctID = "distinct_id", teamID = "team_id", ip, timestamp
         case setOnce = "set_once"
+
+        /// The cell's text, for every cell but `teamID` and `timestamp` (nil for those), which each
+        /// format writes its own way; nil is NULL.
+        func text(_ event: Event, _ members: EventProjection.PropertyMembers) -> String? {
+            switch self {
+            case .uuid: event.uuid
+            case .event: event.event
+            case .properties: event.properties
+            case .elements: event.elementsChain.map { JSONWriter.string(.string($0)) }
+            case .set: members.set
+            case .setOnce: members.setOnce
+            case .distinctID: event.distinctID
+            case .ip: members.ip
+            case .teamID, .timestamp: nil
+            }
+        }
     }
 
     /// One row of `COPY ... FROM STDIN` (text format): tab-separated, `\N` for NULL. `scratch` is
@@ -329,25 +344,15 @@ public struct PostgresDestination: Destination {
         let members = try EventProjection.PropertyMembers(event)
         for (index, cell) in cells.enumerated() {
             if index > 0 { buffer.writeInteger(UInt8(ascii: "\t")) }
-            let value: String?
             switch cell {
-            case .uuid: value = event.uuid
-            case .event: value = event.event
-            case .properties: value = event.properties
-            case .elements: value = event.elementsChain.map { JSONWriter.string(.string($0)) }
-            case .set: value = members.set
-            case .setOnce: value = members.setOnce
-            case .distinctID: value = event.distinctID
-            case .teamID: value = String(event.teamID)
-            case .ip: value = members.ip
+            case .teamID: PostgresCopyText.writeCell(event.teamID, into: &buffer)
             case .timestamp:
                 scratch.removeAll(keepingCapacity: true)
                 event.timestamp.writeISO8601WithOffset(into: &scratch)
                 buffer.writeBytes(scratch)
-                continue
-            case nil: value = nil
+            case let cell?: PostgresCopyText.writeCell(cell.text(event, members), into: &buffer)
+            case nil: PostgresCopyText.writeCell(nil as String?, into: &buffer)
             }
-            PostgresCopyText.writeCell(value, into: &buffer)
         }
         buffer.writeInteger(UInt8(ascii: "\n"))
     }
@@ -389,15 +394,6 @@ public struct PostgresDestination: Destination {
                 continue
             }
             switch cell {
-            case .uuid: PostgresCopyBinary.writeText(event.uuid, as: type, into: &buffer)
-            case .event: PostgresCopyBinary.writeText(event.event, as: type, into: &buffer)
-            case .properties: PostgresCopyBinary.writeText(event.properties, as: type, into: &buffer)
-            case .elements:
-                PostgresCopyBinary.writeText(event.elementsChain.map { JSONWriter.string(.string($0)) }, as: type, into: &buffer)
-            case .set: PostgresCopyBinary.writeText(members.set, as: type, into: &buffer)
-            case .setOnce: PostgresCopyBinary.writeText(members.setOnce, as: type, into: &buffer)
-            case .distinctID: PostgresCopyBinary.writeText(event.distinctID, as: type, into: &buffer)
-            case .ip: PostgresCopyBinary.writeText(members.ip, as: type, into: &buffer)
             case .teamID:
                 guard PostgresCopyBinary.writeInteger(event.teamID, as: type, into: &buffer) else {
                     throw DestinationError(
@@ -411,6 +407,7 @@ public struct PostgresDestination: Destination {
                         kind: "IncompatibleSchema", message: "timestamp \(event.timestamp.microseconds) µs is out of range",
                         retryable: false)
                 }
+            default: PostgresCopyBinary.writeText(cell.text(event, members), as: type, into: &buffer)
             }
         }
     }

@@ -75,33 +75,34 @@ final class ParquetEncoder: FileEncoder {
             column += 1
         }
 
+        /// Room for a present cell of `size` bytes in the current column, its definition level
+        /// written and the column's count moved past it; nil past the last column.
+        @inline(__always) private mutating func present(_ size: Int) -> UnsafeMutablePointer<UInt8>? {
+            guard column < columns.count else { return nil }
+            let target = columns.baseAddress! + column
+            target.pointee.level(1)
+            target.pointee.reserve(size)
+            let room = target.pointee.values! + target.pointee.count
+            target.pointee.count += size
+            added += size
+            column += 1
+            return room
+        }
+
         /// A length-prefixed BYTE_ARRAY, copied from the string's own storage when it has one.
         private mutating func bytes(_ text: String) {
-            guard column < columns.count else { return }
-            let target = columns.baseAddress! + column
             let count = text.utf8.count
-            target.pointee.level(1)
-            target.pointee.reserve(count + 4)
-            let end = target.pointee.values! + target.pointee.count
-            UnsafeMutableRawPointer(end).storeBytes(of: UInt32(count).littleEndian, as: UInt32.self)
+            guard let room = present(count + 4) else { return }
+            UnsafeMutableRawPointer(room).storeBytes(of: UInt32(count).littleEndian, as: UInt32.self)
             let copied: Void? = text.utf8.withContiguousStorageIfAvailable { source in
-                if count > 0 { (end + 4).initialize(from: source.baseAddress!, count: count) }
+                if count > 0 { (room + 4).initialize(from: source.baseAddress!, count: count) }
             }
-            if copied == nil { _ = UnsafeMutableBufferPointer(start: end + 4, count: count).initialize(from: text.utf8) }
-            target.pointee.count += count + 4
-            added += count + 4
-            column += 1
+            if copied == nil { _ = UnsafeMutableBufferPointer(start: room + 4, count: count).initialize(from: text.utf8) }
         }
 
         private mutating func fixed(_ bits: UInt64) {
-            guard column < columns.count else { return }
-            let target = columns.baseAddress! + column
-            target.pointee.level(1)
-            target.pointee.reserve(8)
-            UnsafeMutableRawPointer(target.pointee.values! + target.pointee.count).storeBytes(of: bits.littleEndian, as: UInt64.self)
-            target.pointee.count += 8
-            added += 8
-            column += 1
+            guard let room = present(8) else { return }
+            UnsafeMutableRawPointer(room).storeBytes(of: bits.littleEndian, as: UInt64.self)
         }
 
         mutating func string(_ value: String) { bytes(value) }
@@ -114,14 +115,7 @@ final class ParquetEncoder: FileEncoder {
         }
         mutating func bool(_ value: Bool) {
             // One byte a value here; packed to bits when the row group ends (PLAIN booleans).
-            guard column < columns.count else { return }
-            let target = columns.baseAddress! + column
-            target.pointee.level(1)
-            target.pointee.reserve(1)
-            target.pointee.values![target.pointee.count] = value ? 1 : 0
-            target.pointee.count += 1
-            added += 1
-            column += 1
+            present(1)?.pointee = value ? 1 : 0
         }
     }
 
