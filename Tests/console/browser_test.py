@@ -146,8 +146,11 @@ try:
     click(driver, "confirm-backfill")
     # The page's script refreshes the run table every five seconds: no reload here.
     # A cell the refresh replaces while it is read goes stale: that check is tried again.
+    # The runs and the backfills are read one after the other, so a run that ends between the two
+    # reads shows Running beside its Completed backfill until the next refresh: wait for both.
     wait(driver, 90).until(
-        lambda d: any(cell.text == "Completed" for cell in d.find_elements(By.CSS_SELECTOR, ".backfill-status")))
+        lambda d: any(cell.text == "Completed" for cell in d.find_elements(By.CSS_SELECTOR, ".backfill-status"))
+        and d.find_element(By.CSS_SELECTOR, "#runs-table tr.run").get_attribute("data-status") != "Running")
     run = driver.find_element(By.CSS_SELECTOR, "#runs-table tr.run")
     check(run.get_attribute("data-status") == "Completed", "the run completed: " + run.text)
     check(str(settings["backfill"]["records"]) in run.text, "the run exported the estimated records: " + run.text)
