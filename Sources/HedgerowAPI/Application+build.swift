@@ -4,6 +4,8 @@ import HedgerowDestinations
 import HedgerowExport
 import HedgerowStore
 import Hummingbird
+import HummingbirdCore
+import NIOCore
 import Logging
 import ServiceLifecycle
 import UnixSignals
@@ -111,7 +113,19 @@ public func buildApplication(
         routes: routes, authentication: AuthenticationService(database: database), signIn: signIn, rateLimiter: rateLimiter,
         authenticationFailures: limits.enabled && limits.authenticationFailuresPerMinute > 0
             ? WindowLimiter(limit: limits.authenticationFailuresPerMinute, clock: wallClock) : nil,
-        siteURL: configuration.siteURL, maximumBodySize: configuration.maximumBodySize, logger: logger, metrics: requestMetrics)
+        clientAddress: ClientAddress(trustedProxies: configuration.trustedProxies),
+        siteURL: configuration.siteURL, maximumBodySize: configuration.maximumBodySize,
+        maximumAPIBodySize: configuration.maximumAPIBodySize, readTimeout: configuration.readTimeout, logger: logger,
+        metrics: requestMetrics)
+    let connectionLimit = ConnectionLimit(
+        limit: configuration.connectionsPerAddress, exempt: ClientAddress(trustedProxies: configuration.trustedProxies))
+    // Idle connections, and requests whose headers take longer than the read timeout, are closed.
+    let server = HTTPServerBuilder.http1(
+        configuration: .init(
+            additionalChannelHandlers: [connectionLimit.handler()],
+            idleTimeout: TimeAmount.nanoseconds(
+                configuration.readTimeout.components.seconds * 1_000_000_000 + configuration.readTimeout.components.attoseconds / 1_000_000_000)
+        ))
     var metricsServices: [any Service] = []
     if let address = configuration.metricsAddress {
         var metricsRoutes = Routes()
@@ -127,7 +141,7 @@ public func buildApplication(
                 logger: logger))
     }
     var application = Application(
-        responder: APIResponderHandle(responder: responder),
+        responder: APIResponderHandle(responder: responder), server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Hedgerow"),
         services: [DatabaseService(database: database)] + metricsServices
             + (configuration.runsEngine
@@ -150,7 +164,7 @@ public func buildApplication(
 public func withDatabase<T: Sendable>(
     _ configuration: HedgerowConfiguration, logger: Logger, _ body: @escaping @Sendable (any Database) async throws -> T
 ) async throws -> T {
-    let database = try await DatabaseFactory.open(configuration.database, logger: logger)
+    let database = try await DatabaseFactory.open(configuration.database, logger: logger, sqliteSynchronous: configuration.sqliteSynchronous)
     return try await withThrowingTaskGroup(of: T?.self) { group in
         if let postgres = database as? PostgresDatabase {
             group.addTask {

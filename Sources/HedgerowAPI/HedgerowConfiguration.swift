@@ -11,6 +11,8 @@ public struct HedgerowConfiguration: Sendable {
     public var port: Int = 8000
     public var dataDirectory: String = "./hedgerow-data"
     public var database: DatabaseLocation
+    /// SQLite's `PRAGMA synchronous` (`HEDGEROW_SQLITE_SYNCHRONOUS`): `full` unless traded back.
+    public var sqliteSynchronous: SQLiteDatabase.Synchronous = .full
     /// Base of absolute URLs (`next`/`previous`); nil to use the request's Host header.
     public var siteURL: String?
     /// Key for encrypting destination secrets; nil to use (or create) `<data dir>/secret-key`.
@@ -21,8 +23,16 @@ public struct HedgerowConfiguration: Sendable {
     public var rateLimit = RateLimitConfiguration()
     /// The wall clock (seconds since 1970) the rate limiters count windows by; tests set their own.
     public var limiterClock: @Sendable () -> Double = { Date().timeIntervalSince1970 }
-    /// Largest request body accepted, in bytes.
+    /// Largest capture body accepted, in bytes (`HEDGEROW_MAX_BODY_SIZE`).
     public var maximumBodySize: Int = 20 * 1024 * 1024
+    /// Largest body of every other route, in bytes (`HEDGEROW_MAX_API_BODY_SIZE`); an authenticated
+    /// route's body is read only once its key is known, when the key is in a header.
+    public var maximumAPIBodySize: Int = 1024 * 1024
+    /// How long a connection may sit idle or take to send a request's headers, and how long a
+    /// request's body may take to arrive (`HEDGEROW_HTTP_READ_TIMEOUT_SECONDS`).
+    public var readTimeout: Duration = .seconds(30)
+    /// Open connections per client address (`HEDGEROW_HTTP_MAX_CONNECTIONS_PER_ADDRESS`).
+    public var connectionsPerAddress = 256
     /// Whether to create the admin user, default organization and first key on an empty database.
     public var bootstrapOnEmptyDatabase = true
     /// Whether `serve` runs the export engine (scheduler and workers) beside the API.
@@ -33,6 +43,8 @@ public struct HedgerowConfiguration: Sendable {
     /// When set (`HEDGEROW_METRICS_TOKEN`), `/metrics` needs `Authorization: Bearer <token>`, and
     /// is then also served on the API's port; without it, only the metrics listener serves it.
     public var metricsToken: String?
+    /// Reverse proxies whose `X-Forwarded-For` is believed (`HEDGEROW_TRUSTED_PROXIES`, CIDRs).
+    public var trustedProxies: [IPNetwork] = []
     /// Where invite mail goes (`HEDGEROW_SMTP_URL`, `HEDGEROW_SMTP_FROM`); nil: invites are not mailed.
     public var smtp: SMTPSettings?
 
@@ -68,6 +80,12 @@ public struct HedgerowConfiguration: Sendable {
         var configuration = HedgerowConfiguration(dataDirectory: dataDirectory)
         if let url = environment["HEDGEROW_DATABASE_URL"], !url.isEmpty {
             configuration.database = try DatabaseLocation.parse(url)
+        }
+        if let mode = environment["HEDGEROW_SQLITE_SYNCHRONOUS"], !mode.isEmpty {
+            guard let parsed = SQLiteDatabase.Synchronous(rawValue: mode.lowercased()) else {
+                throw Invalid(description: "HEDGEROW_SQLITE_SYNCHRONOUS must be full or normal")
+            }
+            configuration.sqliteSynchronous = parsed
         }
         if let site = environment["HEDGEROW_SITE_URL"], !site.isEmpty {
             configuration.siteURL = site.hasSuffix("/") ? String(site.dropLast()) : site
@@ -181,8 +199,22 @@ public struct HedgerowConfiguration: Sendable {
                 configuration.metricsAddress = (host.isEmpty ? "127.0.0.1" : host, port)
             }
         }
+        if let text = environment["HEDGEROW_TRUSTED_PROXIES"], !text.isEmpty {
+            switch IPNetwork.parseList(text) {
+            case .success(let networks): configuration.trustedProxies = networks
+            case .failure(let error):
+                throw Invalid(description: "HEDGEROW_TRUSTED_PROXIES must be a comma-separated list of CIDR networks; '\(error.entry)' is not one")
+            }
+        }
         if let token = environment["HEDGEROW_METRICS_TOKEN"], !token.isEmpty { configuration.metricsToken = token }
         if let value = try integer("HEDGEROW_MAX_BODY_SIZE", 1...Int.max) { configuration.maximumBodySize = value }
+        if let value = try integer("HEDGEROW_MAX_API_BODY_SIZE", 1024...Int.max) { configuration.maximumAPIBodySize = value }
+        if let seconds = try number("HEDGEROW_HTTP_READ_TIMEOUT_SECONDS", 0.1...3600) {
+            configuration.readTimeout = .milliseconds(Int64(seconds * 1000))
+        }
+        if let value = try integer("HEDGEROW_HTTP_MAX_CONNECTIONS_PER_ADDRESS", 1...1_000_000) {
+            configuration.connectionsPerAddress = value
+        }
         return configuration
     }
 }

@@ -24,9 +24,14 @@ extension ConsolePages {
         return ConstantTime.equal(Array(cookie.utf8), Array(sent.utf8)) && crossOrigin(request) == nil
     }
 
-    /// Only paths of this site (no `//host` or scheme) are followed after sign-in.
+    /// Only paths of this site are followed after sign-in: a `/` followed by printable ASCII with no
+    /// `//` and no backslash. Browsers drop tabs and newlines inside a URL and read `\` as `/`, so
+    /// `/\t/evil.example/` and `/\\evil.example` are other origins; anything else is percent-encoded
+    /// by a real link and stays a path.
     static func safeNext(_ next: String?) -> String {
-        guard let next, next.hasPrefix("/"), !next.hasPrefix("//"), !next.contains("\\") else { return "/" }
+        guard let next, next.hasPrefix("/"), !next.contains("//"),
+            next.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\\") })
+        else { return "/" }
         return next
     }
 

@@ -56,8 +56,9 @@ struct ObjectFileSettings {
             guard let compression = Compression(rawValue: name) else { throw invalid("compression \(name) is not supported") }
             self.compression = compression
         }
+        // A stored config is outside input too: one saved before the bound existed is read within it.
         if case .int(let megabytes)? = config["max_file_size_mb"], megabytes > 0 {
-            maximumFileBytes = Int(megabytes) * 1024 * 1024
+            maximumFileBytes = Int(min(megabytes, DestinationConfig.maximumFileSizeMegabytes)) * 1024 * 1024
         }
         self.partSize = partSize
         self.uploadsInFlight = max(uploadsInFlight, 1)

@@ -51,7 +51,11 @@ public struct PostgresDestination: Destination {
             database = try text("database")
             schema = config["schema"]?.stringValue ?? "public"
             table = config["table_name"]?.stringValue ?? "events"
-            if case .int(let value)? = config["port"] { port = Int(value) } else { port = 5432 }
+            switch config["port"] {
+            case .int(let value)? where (1...65_535).contains(value): port = Int(value)
+            case .int?: throw DestinationError(kind: "InvalidConfiguration", message: "'port' must be between 1 and 65535", retryable: false)
+            default: port = 5432
+            }
             for (key, name) in [("schema", schema), ("table_name", table)]
             where name.isEmpty || name.contains("\"") || name.contains("\u{0}") {
                 throw DestinationError(kind: "InvalidConfiguration", message: "'\(key)' is not a valid PostgreSQL name", retryable: false)

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import HedgerowCore
+import HedgerowStore
 
 #if canImport(Glibc)
     import Glibc
@@ -32,6 +33,8 @@ public struct SecretBox: Sendable {
             return SecretBox(key: SymmetricKey(data: SHA256.hash(data: Array(secret.utf8))))
         }
         let path = (dataDirectory as NSString).appendingPathComponent("secret-key")
+        // The directory holding the key is the owner's alone (0700), also one an earlier release made 0755.
+        try PrivateFiles.directory(dataDirectory)
         // A key file that exists but cannot be read stops the server: a new key in its place would
         // make every stored secret unreadable.
         if FileManager.default.fileExists(atPath: path) {
@@ -49,7 +52,6 @@ public struct SecretBox: Sendable {
             }
             return SecretBox(key: SymmetricKey(data: bytes))
         }
-        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         let key = SymmetricKey(size: .bits256)
         let encoded = key.withUnsafeBytes { Data($0).base64EncodedString() }
         // O_EXCL: two processes starting at once must not each write a key of their own.

@@ -172,19 +172,52 @@ public struct ExportEngine: Service {
     /// backfill `backfillConcurrency` at a time).
     func claim(limit: Int) async throws -> [BatchExportRun] {
         let now = clock()
-        return try await database.transaction { connection in
+        let (claimed, alerts) = try await database.transaction { connection in
             var claimed: [BatchExportRun] = []
+            var alerts: [JSONValue] = []
             for candidate in try await exports.claimableRuns(
                 now: now, limit: limit, backfillConcurrency: configuration.backfillConcurrency, on: connection)
             {
+                if candidate.status == .running,
+                    let abandoned = try await exports.countAbandonedAttempt(runID: candidate.id, at: now, on: connection),
+                    abandoned >= Self.abandonedAttemptLimit
+                {
+                    if let alert = try await failAbandoned(candidate, attempts: abandoned, at: now, on: connection) { alerts.append(alert) }
+                    continue
+                }
                 let run = try RunTransition.claim(at: now).apply(to: candidate)
                 try await exports.claim(
                     run, owner: owner, leaseUntil: Timestamp(microseconds: now.microseconds + configuration.leaseMicroseconds),
                     on: connection)
                 claimed.append(run)
             }
-            return claimed
+            return (claimed, alerts)
         }
+        for alert in alerts { await send(alert) }
+        return claimed
+    }
+
+    /// Attempts of one run that may end with their process dying before the run is failed instead
+    /// of tried again: a run whose data kills the process must not kill it at every restart.
+    static let abandonedAttemptLimit: Int64 = 2
+
+    /// Fails a run whose attempts kept ending with the process dying (it is not retried: retrying
+    /// would take the process down again), and counts it for auto-pause. Returns the alert to send.
+    func failAbandoned(
+        _ run: BatchExportRun, attempts: Int64, at now: Timestamp, on connection: any SQLConnection
+    ) async throws -> JSONValue? {
+        let error =
+            "ProcessDied: the process running this run stopped without finishing it in \(attempts) attempts (the last began"
+            + " \(run.lastUpdatedAt.iso8601)); it is not tried again, so that it cannot stop the server again."
+            + " See the server's log for the crash, then retry the run."
+        let failed = try RunTransition.fail(error: error, at: now).apply(to: run)
+        try await exports.updateRun(failed, on: connection)
+        try await exports.releaseLease(runID: run.id, on: connection)
+        try await log(run.batchExportID, run: run.id, "ERROR", "Run failed: \(error)", on: connection)
+        logger.error("A run's attempts kept ending with the process dying; it is failed", metadata: ["run": "\(run.id)"])
+        guard let export = try await exports.find(id: run.batchExportID, on: connection)?.export else { return nil }
+        if let backfillID = run.backfillID { try await finishBackfillIfDone(backfillID, export: export, at: now, on: connection) }
+        return try await pauseIfFailing(export, at: now, on: connection)
     }
 
     // MARK: Executing

@@ -304,6 +304,9 @@ public enum Migrations {
             ]),
         Migration(
             version: 13, name: "organization details generation (SQLite)", statements: DetailsGeneration.sqliteSchema, postgres: []),
+        Migration(
+            version: 14, name: "attempts abandoned by a dying process",
+            statements: ["ALTER TABLE batch_export_runs ADD COLUMN abandoned_attempts BIGINT NOT NULL DEFAULT 0"]),
     ]
 
     /// Persons become one row per person with a version, and distinct ids rows of their own that

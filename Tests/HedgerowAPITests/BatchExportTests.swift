@@ -698,10 +698,33 @@ struct BatchExportTests {
             #expect(row?.string("destination_secrets")?.isEmpty == false)
             let patched = try await service.update(
                 .environment(String(world.team)), id: created.export.id,
-                body: .object(["destination": .object(["type": "Postgres", "config": .object(["host": "db2"])])]), full: false,
+                body: .object(["destination": .object(["type": "Postgres", "config": .object(["database": "dw2"])])]), full: false,
                 principal: principal)
             #expect(patched.export.destinationConfig["password"] == .string(password))
-            #expect(patched.export.destinationConfig["host"] == "db2")
+            #expect(patched.export.destinationConfig["database"] == "dw2")
+            // Moving the stored password to another host needs it (and the user) again (issue #31 §6),
+            // over PATCH and over a test step alike.
+            let moved = try await server.request(
+                "PATCH", world.base + "/\(created.export.id)/", key: world.member.key,
+                json: .object(["destination": .object(["type": "Postgres", "config": .object(["host": "attacker.example"])])]))
+            #expect(moved.status == 400 && moved["attr"] == "user", "\(moved.text)")
+            #expect(moved["detail"] == "'user' must be given again when 'host' changes: a stored secret is sent only where it was saved for.")
+            let probed = try await server.request(
+                "POST", world.base + "/\(created.export.id)/run_test_step/", key: world.member.key,
+                json: .object(["step": 0, "destination": .object(["type": "Postgres", "config": .object(["host": "attacker.example"])])]))
+            #expect(probed.status == 400 && probed["attr"] == "user", "\(probed.text)")
+            let partly = try await server.request(
+                "PATCH", world.base + "/\(created.export.id)/", key: world.member.key,
+                json: .object(["destination": .object(["type": "Postgres", "config": .object(["host": "db2", "user": "loader"])])]))
+            #expect(partly.status == 400 && partly["attr"] == "password", "\(partly.text)")
+            let resent = try await server.request(
+                "PATCH", world.base + "/\(created.export.id)/", key: world.member.key,
+                json: .object([
+                    "destination": .object([
+                        "type": "Postgres", "config": .object(["host": "db2", "user": "loader", "password": .string(password)]),
+                    ])
+                ]))
+            #expect(resent.status == 200, "\(resent.text)")
             let fetched = try await server.request("GET", world.base + "/\(created.export.id)/", key: world.member.key)
             #expect(!fetched.text.contains(password))
             #expect(fetched["destination"]?["config"]?["host"] == "db2")

@@ -49,6 +49,14 @@ struct ConsoleTests {
             // Only this site's paths are followed after sign-in.
             var other = ConsoleClient(server)
             #expect(try await other.signIn("owner@example.com", Self.password, next: "//evil.example/").header("Location") == "/")
+            // Browsers drop tabs and newlines in a URL and read a backslash as a slash (issue #31 §8).
+            for next in ["/\t/evil.example/", "/\\evil.example/", "/\r\n/evil.example", "/ /evil.example", "/a//b"] {
+                var again = ConsoleClient(server)
+                #expect(try await again.signIn("owner@example.com", Self.password, next: next).header("Location") == "/", "\(next)")
+            }
+            var fine = ConsoleClient(server)
+            #expect(try await fine.signIn("owner@example.com", Self.password, next: "/project/1/batch_exports?x=%2F").header("Location")
+                == "/project/1/batch_exports?x=%2F")
 
             // Signing out ends the session on the server, not only in this browser.
             let stolen = browser.cookies

@@ -1,6 +1,7 @@
 import Crypto
 import CryptoExtras
 import Foundation
+import NIOPosix
 
 /// Passwords as Django stores them: `pbkdf2_sha256$<iterations>$<salt>$<base64 hash>`, derived
 /// with swift-crypto's PBKDF2 at Django's current iteration count (Django 6.1: 1 500 000). A hash
@@ -25,6 +26,30 @@ public enum PasswordHasher {
         else { return false }
         let derived = derive(password: password, salt: String(parts[2]), iterations: iterations)
         return ConstantTime.equal(derived, Array(expected))
+    }
+
+    /// A hash of the current cost that no password matches (its salt is random and its expected value
+    /// empty): what a sign-in for an unknown email is checked against, so that it costs what a known
+    /// one does.
+    public static let dummy = "pbkdf2_sha256$\(iterations)$\(PersonalAPIKeyCodec.randomBase62(bytes: 16, length: 22))$"
+
+    /// One thread that does all password hashing: 150 ms of PBKDF2 never runs on the Swift
+    /// concurrency pool (where it would hold up every request) nor on NIO's blocking pool (where
+    /// SQLite's lock waits run), and many sign-ins at once queue here instead of taking every core.
+    static let pool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        return pool
+    }()
+
+    /// `verify` on the hashing thread.
+    public static func verifyOffPool(_ password: String, against stored: String) async -> Bool {
+        (try? await pool.runIfActive { verify(password, against: stored) }) ?? false
+    }
+
+    /// `hash` on the hashing thread.
+    public static func hashOffPool(_ password: String) async -> String {
+        (try? await pool.runIfActive { hash(password) }) ?? unusable
     }
 
     /// Whether a stored hash is of an older (or another) kind than `hash` makes now.

@@ -68,6 +68,37 @@ public final class WindowLimiter: Sendable {
         }
     }
 
+    /// Counts one event for every key if each is within the limit (all or none, under one lock);
+    /// else the longest wait among them.
+    public func hit(all keys: [String]) -> Int? {
+        let now = clock()
+        return table.withLock { table in
+            var entries: [Entry] = []
+            var longest: Int?
+            for key in keys {
+                var entry = table.entries[key] ?? newEntry(now, in: &table)
+                roll(&entry, to: now)
+                if let wait = wait(entry, now: now) { longest = max(longest ?? 0, wait) }
+                entries.append(entry)
+            }
+            for (key, var entry) in zip(keys, entries) {
+                if longest == nil { entry.current += 1 }
+                table.entries[key] = entry
+            }
+            return longest
+        }
+    }
+
+    /// Takes back one event counted for `key` in the current window (an attempt counted before it
+    /// was known to succeed).
+    public func forget(_ key: String) {
+        table.withLock { table in
+            guard var entry = table.entries[key], entry.current > 0 else { return }
+            entry.current -= 1
+            table.entries[key] = entry
+        }
+    }
+
     private func newEntry(_ now: Double, in table: inout Table) -> Entry {
         table.insertsSincePrune += 1
         if table.insertsSincePrune >= 4096 {

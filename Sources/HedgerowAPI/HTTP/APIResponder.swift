@@ -16,10 +16,17 @@ struct APIResponder: HTTPResponder {
     var signIn: SignInService? = nil
     let rateLimiter: RateLimiter?
     /// Failed authentications (invalid personal API keys or project tokens) per client address:
-    /// past the limit, that address's requests that carry credentials get 429 until it slows down.
+    /// past the limit, that address's further failures are answered 429 instead of 401 until it
+    /// slows down; valid credentials from the same address keep working.
     var authenticationFailures: WindowLimiter? = nil
+    /// How the client address is found (trusted reverse proxies).
+    var clientAddress = ClientAddress()
     let siteURL: String?
+    /// The largest body of a capture route (those open to browsers), and of every other route.
     let maximumBodySize: Int
+    var maximumAPIBodySize = 1024 * 1024
+    /// How long a request's body may take to arrive.
+    var readTimeout: Duration = .seconds(30)
     let logger: Logger
     let metrics: RequestMetrics
 
@@ -29,22 +36,23 @@ struct APIResponder: HTTPResponder {
         let path = request.uri.path
         var response: APIResponse
         let match = routes.match(path: path)
-        let client = context.clientAddress ?? "unknown"
+        let address = clientAddress.resolve(
+            peer: context.clientAddress, forwardedFor: request.headers[values: HTTPField.Name("X-Forwarded-For")!])
+        let client = address ?? "unknown"
         do {
-            // A client that keeps failing to authenticate is slowed down before anything is parsed.
-            if let authenticationFailures, match?.route.presentsCredentials == true,
-                let wait = authenticationFailures.wait(for: client)
-            {
-                metrics.recordLimited("authentication_failures")
-                throw APIError.throttled(waitSeconds: wait)
-            }
-            response = try await handle(request, match: match, method: method, path: path, client: context.clientAddress)
+            response = try await handle(
+                request, match: match, method: method, path: path, client: address, stopReading: { context.stopReading() })
         } catch let error as APIError {
             if error.status == 413 { context.stopReading() }
-            if error.status == 401, error.code != "not_authenticated", let authenticationFailures {
-                authenticationFailures.record(client)
+            if error.status == 401, error.code != "not_authenticated", let authenticationFailures,
+                let wait = authenticationFailures.hit(client)
+            {
+                // Past the limit, a failure is answered 429: guessing slows down, valid keys are unaffected.
+                metrics.recordLimited("authentication_failures")
+                response = .error(.throttled(waitSeconds: wait))
+            } else {
+                response = .error(error)
             }
-            response = .error(error)
         } catch {
             // Only the error's type and description: request values (keys, bodies) are never logged.
             logger.error("Unhandled error", metadata: ["method": "\(method)", "path": "\(path)", "error": "\(String(reflecting: error))"])
@@ -66,34 +74,38 @@ struct APIResponder: HTTPResponder {
         logger.info(
             "request",
             metadata: [
-                "method": "\(method)", "path": "\(path)", "status": "\(response.status)",
+                "method": "\(method)", "path": "\(path)", "status": "\(response.status)", "client": "\(client)",
                 "ms": "\(Double(elapsed.components.attoseconds / 1_000_000_000_000) / 1000 + Double(elapsed.components.seconds) * 1000)",
             ])
         return encode(response, head: request.method == .head)
     }
 
-    func handle(_ request: Request, match: Routes.Match?, method: String, path: String, client: String?) async throws -> APIResponse {
+    func handle(
+        _ request: Request, match: Routes.Match?, method: String, path: String, client: String?,
+        stopReading: @escaping @Sendable () -> Void = {}
+    ) async throws -> APIResponse {
         guard let match else { throw APIError.notFound() }
-        // A declared length over the limit is refused before a byte of the body is read; a body
-        // without one (chunked) is refused as soon as what arrived passes the limit.
-        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > maximumBodySize {
-            throw APIError.payloadTooLarge(limit: maximumBodySize)
-        }
-        var body: [UInt8] = []
-        do {
-            let buffer = try await request.body.collect(upTo: maximumBodySize)
-            body = Array(buffer.readableBytesView)
-        } catch is NIOTooManyBytesError {
-            throw APIError.payloadTooLarge(limit: maximumBodySize)
+        // Capture takes large batches from anyone with a project token; every other route takes a
+        // small body. A declared length over the limit is refused before a byte of the body is
+        // read; a body without one (chunked) is refused as soon as what arrived passes the limit.
+        let limit = match.route.cors ? maximumBodySize : maximumAPIBodySize
+        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
+            throw APIError.payloadTooLarge(limit: limit)
         }
         var headers: [(name: String, value: String)] = []
         for field in request.headers { headers.append((name: field.name.rawName, value: field.value)) }
         var apiRequest = APIRequest(
             method: method, path: path, query: QueryString(parsing: request.uri.query), headers: headers,
-            parameters: match.parameters, rawBody: body, contentType: request.headers[.contentType], principal: nil,
+            parameters: match.parameters, rawBody: [], contentType: request.headers[.contentType], principal: nil,
             baseURL: siteURL ?? "http://" + (hostHeader(request) ?? request.head.authority ?? "localhost"), clientAddress: client)
+        // A key in the Authorization header is checked before the body is read: a wrong key costs
+        // the server no body.
+        if match.route.authenticated, let (value, source) = try AuthenticationService.findKey(in: apiRequest) {
+            apiRequest.principal = try await authentication.authenticate(value: value, source: source)
+        }
+        apiRequest.rawBody = try await readBody(request, limit: limit, stopReading: stopReading)
 
-        if match.route.authenticated {
+        if match.route.authenticated, apiRequest.principal == nil {
             if let (value, source) = try AuthenticationService.findKey(in: apiRequest) {
                 apiRequest.principal = try await authentication.authenticate(value: value, source: source)
             } else if let signIn, let token = SignInService.cookie(SignInService.cookieName, in: headers),
@@ -127,6 +139,32 @@ struct APIResponder: HTTPResponder {
             }
         }
         return try await endpoint.handler(apiRequest)
+    }
+
+    /// The request's body, at most `limit` bytes, arriving within `readTimeout` (else 408, and the
+    /// connection stops reading: a client trickling a body holds no memory past the deadline).
+    func readBody(_ request: Request, limit: Int, stopReading: @escaping @Sendable () -> Void) async throws -> [UInt8] {
+        let timeout = readTimeout
+        let body = request.body
+        let arrived: [UInt8]? = try await withThrowingTaskGroup(of: [UInt8]?.self) { group in
+            group.addTask {
+                do {
+                    return Array(try await body.collect(upTo: limit).readableBytesView)
+                } catch is NIOTooManyBytesError {
+                    throw APIError.payloadTooLarge(limit: limit)
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next() else { return nil }
+            if first == nil { stopReading() }
+            return first
+        }
+        guard let arrived else { throw APIError.requestTimeout }
+        return arrived
     }
 
     /// The Host header when HTTP/1 parsing left it among the fields rather than in `authority`.

@@ -28,9 +28,6 @@ public struct Routes: Sendable {
         /// Whether browsers may call it from any origin (capture endpoints).
         var cors: Bool = false
         var endpoints: [String: Endpoint]
-
-        /// Whether requests here carry credentials: a personal API key, or (capture) a project token.
-        var presentsCredentials: Bool { authenticated || cors }
     }
 
     private(set) var routes: [Route] = []

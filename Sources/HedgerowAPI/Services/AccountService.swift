@@ -32,16 +32,26 @@ public struct AccountService: Sendable {
     /// The active user with `email` whose password is `password`, else nil. A hash made with fewer
     /// iterations than today's (an older Django's, say) is replaced by a current one on success.
     public func verifyPassword(email: String, password: String) async throws -> User? {
-        try await database.transaction { connection in
-            guard let user = try await users.find(email: email.trimmingCharacters(in: .whitespaces).lowercased(), on: connection),
-                user.isActive, let stored = try await users.passwordHash(userID: user.id, on: connection),
-                PasswordHasher.verify(password, against: stored)
+        let email = email.trimmingCharacters(in: .whitespaces).lowercased()
+        // Read, then hash on the hashing thread with no transaction open, then write only if the
+        // stored hash needs upgrading. An unknown email (or a user without a usable password) is
+        // hashed against a dummy of the current cost, so it answers in the time a known one does.
+        let found: (User, String)? = try await database.read { connection in
+            guard let user = try await users.find(email: email, on: connection), user.isActive,
+                let stored = try await users.passwordHash(userID: user.id, on: connection)
             else { return nil }
-            if PasswordHasher.needsUpgrade(stored) {
-                try await users.setPasswordHash(PasswordHasher.hash(password), userID: user.id, on: connection)
-            }
-            return user
+            return (user, stored)
         }
+        let stored = found.map { $0.1.hasPrefix("pbkdf2_sha256$") ? $0.1 : PasswordHasher.dummy } ?? PasswordHasher.dummy
+        let matches = await PasswordHasher.verifyOffPool(password, against: stored)
+        guard let (user, _) = found, matches else { return nil }
+        if PasswordHasher.needsUpgrade(stored) {
+            let upgraded = await PasswordHasher.hashOffPool(password)
+            try await database.transaction { connection in
+                try await users.setPasswordHash(upgraded, userID: user.id, on: connection)
+            }
+        }
+        return user
     }
 
     func createUser(

@@ -346,11 +346,16 @@ public struct BatchExportService: Sendable {
         _ parent: BatchExportParent, id: String, body: JSONValue, principal: Principal
     ) async throws -> BatchExportBackfill {
         try await checkParent(parent, id: id, principal: principal)
+        // The records are counted on a read connection with the statement time limit (a filter's
+        // regular expression may be slow), never inside the write transaction.
+        let stored = try await database.read { connection in
+            try await self.export(id, in: try await scope(parent, principal: principal, on: connection), on: connection)
+        }
+        let now = clock()
+        let plan = try await backfillPlan(stored, body: body, at: now)
         return try await database.transaction { connection in
             let scope = try await scope(parent, principal: principal, on: connection)
             let export = try await export(id, in: scope, on: connection)
-            let now = clock()
-            let plan = try await backfillPlan(export, body: body, at: now)
             return try await createBackfill(
                 export, start: plan.start, end: plan.end, earliest: plan.earliest, estimate: plan.estimate, at: now, on: connection)
         }

@@ -45,7 +45,7 @@ public struct BootstrapService: Sendable {
 
     /// Writes `value` to `<data dir>/<name>`, created readable by the owner only before it is written.
     public static func writeSecretFile(_ value: String, named name: String, dataDirectory: String) throws -> String {
-        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        try PrivateFiles.directory(dataDirectory)
         let path = (dataDirectory as NSString).appendingPathComponent(name)
         _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)

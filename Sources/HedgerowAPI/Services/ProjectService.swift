@@ -194,7 +194,9 @@ public struct ProjectService: Sendable {
     {
         try await database.read { connection in
             let (project, _) = try await access.project(projectID, principal: principal, on: connection)
-            return try await teams.environmentPage(projectID: project.id, limit: limit, offset: offset, on: connection)
+            // A key scoped to teams lists only those (their tokens are not the key's to see).
+            return try await teams.environmentPage(
+                projectID: project.id, within: principal.scopedTeams, limit: limit, offset: offset, on: connection)
         }
     }
 

@@ -36,19 +36,17 @@ public struct SignInService: Sendable {
     static let invalidCredentials = APIError(
         status: 400, type: "validation_error", code: "invalid_credentials", detail: "Invalid email or password.")
 
-    /// Signs in, or throws 400 (wrong email or password) or 429 (too many failures).
+    /// Signs in, or throws 400 (wrong email or password) or 429 (too many failures). The attempt is
+    /// counted against the client address and the email before the password is hashed (so that a
+    /// hundred concurrent guesses hash at most the limit's worth), and given back when it succeeds.
     public func signIn(email: String, password: String, client: String) async throws -> Session {
         let email = email.trimmingCharacters(in: .whitespaces).lowercased()
         let keys = ["address:" + client, "email:" + email]
-        if let failures, let wait = keys.compactMap({ failures.wait(for: $0) }).max() {
-            throw APIError.throttled(waitSeconds: wait)
-        }
+        if let failures, let wait = failures.hit(all: keys) { throw APIError.throttled(waitSeconds: wait) }
         guard !email.isEmpty, !password.isEmpty,
             let user = try await AccountService(database: database).verifyPassword(email: email, password: password)
-        else {
-            for key in keys { failures?.record(key) }
-            throw Self.invalidCredentials
-        }
+        else { throw Self.invalidCredentials }
+        for key in keys { failures?.forget(key) }
         return try await start(for: user)
     }
 

@@ -36,17 +36,28 @@ public struct DestinationField: Sendable {
     public let required: Bool
     public let defaultValue: JSONValue?
     public let secret: Bool
+    /// For integers: the values accepted (docs/security.md, bounds at the border).
+    public let range: ClosedRange<Int64>?
 
-    init(_ name: String, _ kind: Kind = .string, required: Bool = false, default defaultValue: JSONValue? = nil, secret: Bool = false) {
+    init(
+        _ name: String, _ kind: Kind = .string, required: Bool = false, default defaultValue: JSONValue? = nil, secret: Bool = false,
+        range: ClosedRange<Int64>? = nil
+    ) {
         self.name = name
         self.kind = kind
         self.required = required
         self.defaultValue = defaultValue
         self.secret = secret
+        self.range = range
     }
 }
 
 public enum DestinationConfig {
+    /// `max_file_size_mb`'s largest value: 5 TiB, S3's largest object.
+    public static let maximumFileSizeMegabytes: Int64 = 5 * 1024 * 1024
+    static let fileSize = DestinationField("max_file_size_mb", .integer, range: 1...maximumFileSizeMegabytes)
+    static let integrationID = DestinationField("integration_id", .integer, range: 1...Int64(Int32.max))
+
     /// Keys every type takes: event-name allow and deny lists.
     static let common = [DestinationField("include_events", .stringList), DestinationField("exclude_events", .stringList)]
 
@@ -59,7 +70,7 @@ public enum DestinationConfig {
                 DestinationField("prefix", required: true), DestinationField("aws_access_key_id", secret: true),
                 DestinationField("aws_secret_access_key", secret: true), DestinationField("endpoint_url"),
                 DestinationField("compression"), DestinationField("encryption"), DestinationField("kms_key_id"),
-                DestinationField("file_format", default: "JSONLines"), DestinationField("max_file_size_mb", .integer),
+                DestinationField("file_format", default: "JSONLines"), fileSize,
                 DestinationField("use_virtual_style_addressing", .boolean, default: false),
             ]
         case .postgres, .redshift:
@@ -68,7 +79,7 @@ public enum DestinationConfig {
                     DestinationField("user", required: true, secret: true), DestinationField("password", required: true, secret: true),
                     DestinationField("host", required: true), DestinationField("database", required: true),
                     DestinationField("schema", default: "public"), DestinationField("table_name", default: "events"),
-                    DestinationField("port", .integer, default: .int(type == .redshift ? 5439 : 5432)),
+                    DestinationField("port", .integer, default: .int(type == .redshift ? 5439 : 5432), range: 1...65_535),
                     DestinationField("has_self_signed_cert", .boolean, default: false),
                 ]
                 + (type == .redshift
@@ -95,7 +106,7 @@ public enum DestinationConfig {
             ]
         case .databricks:
             specific = [
-                DestinationField("integration_id", .integer), DestinationField("server_hostname"),
+                integrationID, DestinationField("server_hostname"),
                 DestinationField("client_id", secret: true), DestinationField("client_secret", secret: true),
                 DestinationField("http_path", required: true),
                 DestinationField("catalog", required: true), DestinationField("schema", required: true),
@@ -104,10 +115,10 @@ public enum DestinationConfig {
             ]
         case .azureBlob:
             specific = [
-                DestinationField("integration_id", .integer), DestinationField("connection_string", secret: true),
+                integrationID, DestinationField("connection_string", secret: true),
                 DestinationField("container_name", required: true),
                 DestinationField("prefix", default: ""), DestinationField("compression"),
-                DestinationField("file_format", default: "JSONLines"), DestinationField("max_file_size_mb", .integer),
+                DestinationField("file_format", default: "JSONLines"), fileSize,
             ]
         case .http:
             specific = [DestinationField("url", required: true), DestinationField("token", required: true, secret: true)]
@@ -144,6 +155,56 @@ public enum DestinationConfig {
             else { return [] }
             return [("connection_string", host)]
         default: return []
+        }
+    }
+
+    /// The fields that decide where a type's secrets are sent: a host, a port, an endpoint, an
+    /// account, a token URI, or whether the server's certificate is verified.
+    static func secretRoutes(for type: DestinationType) -> [[String]] {
+        switch type {
+        case .s3, .awsS3, .s3Compatible: [["endpoint_url"]]
+        case .postgres: [["host"], ["port"], ["has_self_signed_cert"]]
+        case .redshift: [["host"], ["port"], ["has_self_signed_cert"], ["copy_inputs", "endpoint_url"]]
+        case .bigQuery: [["token_uri"]]
+        case .snowflake: [["account"]]
+        case .databricks: [["server_hostname"]]
+        case .azureBlob: [["connection_string"]]
+        case .http: [["url"]]
+        case .noOp: []
+        }
+    }
+
+    /// A saved export's secrets go only where they were saved for. PATCH, PUT and test steps merge
+    /// the stored secrets under the request's configuration; when the request changes a field of
+    /// `secretRoutes` (in `merged`, against `existing`), every secret stored in `existing` must come
+    /// again in the request (`given`), or 400 keyed on the first missing secret's field.
+    static func checkSecretsBound(type: DestinationType, given: JSONObject, merged: JSONObject, existing: JSONObject) throws(APIError) {
+        func value(_ object: JSONObject, _ path: some Collection<String>) -> JSONValue? {
+            guard let first = path.first else { return nil }
+            let found = object[first]
+            if path.count == 1 { return found.flatMap { $0.isNull ? nil : $0 } }
+            guard case .object(let inner)? = found else { return nil }
+            return value(inner, path.dropFirst())
+        }
+        guard let moved = secretRoutes(for: type).first(where: { value(merged, $0) != value(existing, $0) }) else { return }
+        func paths(_ object: JSONObject, _ prefix: [String]) -> [[String]] {
+            object.entries.flatMap { entry -> [[String]] in
+                if case .object(let inner) = entry.value, !secretFields(for: type).contains(entry.key) {
+                    return paths(inner, prefix + [entry.key])
+                }
+                return [prefix + [entry.key]]
+            }
+        }
+        for path in paths(secretPart(existing, type: type), []) {
+            switch value(given, path) {
+            case .string(let text)? where !text.isEmpty: continue
+            case .object?, .int?: continue
+            default:
+                throw APIError.invalidInput(
+                    "'\(path.joined(separator: "."))' must be given again when '\(moved.joined(separator: "."))' changes:"
+                        + " a stored secret is sent only where it was saved for.",
+                    attr: path.last ?? "destination")
+            }
         }
     }
 
@@ -227,8 +288,14 @@ public enum DestinationConfig {
                 if let defaultValue = field.defaultValue { merged[field.name] = defaultValue }
                 continue
             }
-            merged[field.name] = try coerce(value, to: field.kind)
+            let coerced = try coerce(value, to: field.kind)
+            if let range = field.range, case .int(let number) = coerced, !range.contains(number) {
+                throw APIError.invalidInput(
+                    "Configuration field '\(field.name)' must be between \(range.lowerBound) and \(range.upperBound).", attr: "destination")
+            }
+            merged[field.name] = coerced
         }
+        if let existing { try checkSecretsBound(type: type, given: given, merged: merged, existing: existing) }
         if type.configurationFamily == .s3 || type == .azureBlob {
             let format = merged["file_format"]?.stringValue ?? "JSONLines"
             guard let compressions = s3Compressions[format] else {

@@ -1,6 +1,6 @@
 /// ISO 8601 date-times as clients send them: `2024-01-01T10:00:00Z`, `2024-01-01 10:00:00.123+02:00`,
 /// `2024-01-01T10:00:00.123456-0530`, `2024-01-01T10:00`, or a date alone. A time without an offset
-/// is naive.
+/// is naive. Years 0001–9999 only: anything else is not a date-time here (nil).
 public enum ISO8601 {
     public struct Parsed: Sendable, Equatable {
         /// The instant, reading a naive time as UTC.
@@ -18,7 +18,8 @@ public enum ISO8601 {
         else { return nil }
         let days = daysFromCivil(year: Int64(year), month: Int64(month), day: Int64(day))
         if scanner.atEnd {
-            return Parsed(timestamp: Timestamp(microseconds: days * 86_400_000_000), hasOffset: false, isDateOnly: true)
+            guard let timestamp = Timestamp(exactly: days * 86_400_000_000) else { return nil }
+            return Parsed(timestamp: timestamp, hasOffset: false, isDateOnly: true)
         }
         guard scanner.take("T") || scanner.take("t") || scanner.take(" "), let hour = scanner.digits(2), scanner.take(":"),
             let minute = scanner.digits(2), hour < 24, minute < 60
@@ -56,7 +57,9 @@ public enum ISO8601 {
         }
         guard scanner.atEnd else { return nil }
         let seconds = days * 86_400 + Int64(hour * 3600 + minute * 60 + second) - offsetSeconds
-        return Parsed(timestamp: Timestamp(microseconds: seconds * 1_000_000 + micros), hasOffset: hasOffset, isDateOnly: false)
+        // Year 0000, or an offset that moves the instant past 9999-12-31, is outside what a Timestamp holds.
+        guard let timestamp = Timestamp(exactly: seconds * 1_000_000 + micros) else { return nil }
+        return Parsed(timestamp: timestamp, hasOffset: hasOffset, isDateOnly: false)
     }
 
     static func isLeap(_ year: Int) -> Bool { (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 }

@@ -2,13 +2,39 @@ import Foundation
 
 /// A point in time with microsecond precision, stored as microseconds since the Unix epoch in both
 /// SQL dialects, and written the way PostHog writes datetimes.
+///
+/// A timestamp is always within years 1–9999 (`minimum...maximum`), the range every destination
+/// and every writer here can represent: `init(microseconds:)` clamps a value from outside that range
+/// (a row written before the bound existed, a stored config), and `init(exactly:)` refuses one.
+/// Within the range a sum or difference of two timestamps cannot overflow `Int64`.
 public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible {
-    public var microseconds: Int64
+    public private(set) var microseconds: Int64
 
-    public init(microseconds: Int64) { self.microseconds = microseconds }
+    /// 0001-01-01T00:00:00Z.
+    public static let minimum = Timestamp(uncheckedMicroseconds: -62_135_596_800_000_000)
+    /// 9999-12-31T23:59:59.999999Z.
+    public static let maximum = Timestamp(uncheckedMicroseconds: 253_402_300_799_999_999)
+
+    private init(uncheckedMicroseconds: Int64) { self.microseconds = uncheckedMicroseconds }
+
+    /// The instant `microseconds` after the Unix epoch, clamped to `minimum...maximum`.
+    public init(microseconds: Int64) {
+        self.microseconds = min(max(microseconds, Self.minimum.microseconds), Self.maximum.microseconds)
+    }
+
+    /// The instant `microseconds` after the Unix epoch, or nil outside years 1–9999.
+    public init?(exactly microseconds: Int64) {
+        guard microseconds >= Self.minimum.microseconds, microseconds <= Self.maximum.microseconds else { return nil }
+        self.microseconds = microseconds
+    }
 
     public init(_ date: Date) {
-        self.microseconds = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
+        let micros = (date.timeIntervalSince1970 * 1_000_000).rounded()
+        guard micros.isFinite else {
+            self = micros < 0 ? .minimum : .maximum
+            return
+        }
+        self.init(microseconds: Int64(min(max(micros, -9.2e18), 9.2e18)))
     }
 
     public static func now() -> Timestamp { Timestamp(Date()) }

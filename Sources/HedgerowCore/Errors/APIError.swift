@@ -103,6 +103,10 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
             detail: "Request body is larger than the limit of \(limit) bytes.")
     }
 
+    /// The request's body did not arrive within the read timeout.
+    public static let requestTimeout = APIError(
+        status: 408, type: "invalid_request", code: "request_timeout", detail: "The request body did not arrive in time.")
+
     public static func unsupportedMediaType(_ mediaType: String) -> APIError {
         APIError(
             status: 415, type: "invalid_request", code: "unsupported_media_type",

@@ -127,22 +127,27 @@ public enum CaptureParser {
     }
 
     /// `now - offset` when the client sent an offset in milliseconds; else the client's timestamp
-    /// shifted by the client clock's skew (`now - sent_at`); else the timestamp; else now.
+    /// shifted by the client clock's skew (`now - sent_at`); else the timestamp; else now. A result
+    /// outside years 1–9999 is replaced by now, as PostHog's ingestion does; every value here came
+    /// from the client, so the arithmetic is bounded before it is done (docs/security.md).
     static func eventTime(_ object: JSONObject, sentAt topSentAt: ISO8601.Parsed?, receivedAt: Timestamp) -> Timestamp {
         let offset: Int64?
         switch object["offset"] {
         case .int(let value)?: offset = value
-        case .double(let value)? where value.isFinite && abs(value) < 1e15: offset = Int64(value)
+        case .double(let value)? where value.isFinite && value.magnitude < 1e15: offset = Int64(value)
         default: offset = nil
         }
-        if let offset, abs(offset) < 100 * 365 * 86_400_000 {
-            return Timestamp(microseconds: receivedAt.microseconds - offset * 1000)
+        if let offset, offset > -maximumOffsetMilliseconds, offset < maximumOffsetMilliseconds {
+            return Timestamp(exactly: receivedAt.microseconds - offset * 1000) ?? receivedAt
         }
+        // ISO8601.parse reads four-digit years, and receivedAt is a Timestamp: none of these sums overflows.
         guard let timestamp = object["timestamp"]?.stringValue.flatMap(ISO8601.parse) else { return receivedAt }
         let sentAt = object["sent_at"]?.stringValue.flatMap(ISO8601.parse) ?? topSentAt
-        if let sentAt {
-            return Timestamp(microseconds: timestamp.timestamp.microseconds + (receivedAt.microseconds - sentAt.timestamp.microseconds))
-        }
-        return timestamp.timestamp
+        var micros = timestamp.timestamp.microseconds
+        if let sentAt { micros += receivedAt.microseconds - sentAt.timestamp.microseconds }
+        return Timestamp(exactly: micros) ?? receivedAt
     }
+
+    /// An `offset` of a hundred years or more is ignored (the timestamp decides).
+    static let maximumOffsetMilliseconds: Int64 = 100 * 365 * 86_400_000
 }

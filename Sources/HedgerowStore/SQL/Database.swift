@@ -41,12 +41,17 @@ public protocol SQLConnection: Sendable {
     func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow]
     /// Runs a statement and makes each row into a value with `decode`, which reads the row's
     /// columns by position: on SQLite straight from the statement, with no row of `SQLValue`s made
-    /// (exports read a million events this way).
-    func query<T>(_ sql: String, _ binds: [SQLValue], decoding decode: (SQLColumns) throws -> T) async throws -> [T]
+    /// (exports read a million events this way). `decode` may run on another thread (a statement with
+    /// a time limit runs on a thread pool of its own).
+    func query<T: Sendable>(
+        _ sql: String, _ binds: [SQLValue], decoding decode: @escaping @Sendable (SQLColumns) throws -> T
+    ) async throws -> [T]
 }
 
 extension SQLConnection {
-    public func query<T>(_ sql: String, _ binds: [SQLValue], decoding decode: (SQLColumns) throws -> T) async throws -> [T] {
+    public func query<T: Sendable>(
+        _ sql: String, _ binds: [SQLValue], decoding decode: @escaping @Sendable (SQLColumns) throws -> T
+    ) async throws -> [T] {
         try await query(sql, binds).map { try decode(SQLColumns($0)) }
     }
 }

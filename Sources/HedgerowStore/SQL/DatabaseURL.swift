@@ -76,14 +76,13 @@ extension DatabaseLocation.PostgresLocation {
 
 /// Opens the database a location names.
 public enum DatabaseFactory {
-    public static func open(_ location: DatabaseLocation, logger: Logger) async throws -> any Database {
+    public static func open(
+        _ location: DatabaseLocation, logger: Logger, sqliteSynchronous: SQLiteDatabase.Synchronous = .full
+    ) async throws -> any Database {
         switch location {
         case .sqlite(let path):
-            let directory = (path as NSString).deletingLastPathComponent
-            if !directory.isEmpty {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            }
-            return try await SQLiteDatabase.open(path: path)
+            try PrivateFiles.database(path)
+            return try await SQLiteDatabase.open(path: path, synchronous: sqliteSynchronous)
         case .postgres(let postgres):
             return PostgresDatabase(configuration: postgres.clientConfiguration, logger: logger)
         }

@@ -17,21 +17,40 @@ public final class SQLiteDatabase: Database {
     private let readers: [SQLiteStatementRunner]
     private let writerLock = AsyncLock()
     private let nextReader = ManagedCounter()
+    /// Where statements with a time limit run (counts, estimates, export pages, user regular
+    /// expressions): threads of their own, one per reader, so that a slow statement holds neither a
+    /// Swift concurrency thread nor NIO's blocking pool (where the writer waits for its lock).
+    private let limitedPool: NIOThreadPool
 
-    public static func open(path: String, readers readerCount: Int = 4) async throws -> SQLiteDatabase {
+    /// When a commit reaches the disk (`PRAGMA synchronous` in WAL mode): `full` syncs the WAL at
+    /// every commit, so a write answered 200 survives a power loss; `normal` syncs only at
+    /// checkpoints (faster; a power loss can take the last commits, never corrupt the file).
+    public enum Synchronous: String, Sendable, CaseIterable {
+        case full
+        case normal
+    }
+
+    public static func open(path: String, readers readerCount: Int = 4, synchronous: Synchronous = .full) async throws -> SQLiteDatabase {
         try await NIOThreadPool.singleton.runIfActive {
             let writes = CredentialsWrites()
-            let writer = try SQLiteStatementRunner.open(path: path, credentialsWrites: writes)
+            let writer = try SQLiteStatementRunner.open(path: path, credentialsWrites: writes, synchronous: synchronous)
             var readers: [SQLiteStatementRunner] = []
-            for _ in 0..<max(1, readerCount) { readers.append(try SQLiteStatementRunner.open(path: path, credentialsWrites: writes)) }
-            return SQLiteDatabase(writer: writer, readers: readers, credentialsWrites: writes)
+            for _ in 0..<max(1, readerCount) {
+                readers.append(try SQLiteStatementRunner.open(path: path, credentialsWrites: writes, synchronous: synchronous))
+            }
+            let pool = NIOThreadPool(numberOfThreads: readers.count)
+            pool.start()
+            return SQLiteDatabase(writer: writer, readers: readers, credentialsWrites: writes, limitedPool: pool)
         }
     }
 
-    private init(writer: SQLiteStatementRunner, readers: [SQLiteStatementRunner], credentialsWrites: CredentialsWrites) {
+    private init(
+        writer: SQLiteStatementRunner, readers: [SQLiteStatementRunner], credentialsWrites: CredentialsWrites, limitedPool: NIOThreadPool
+    ) {
         self.writer = writer
         self.readers = readers
         self.credentialsWrites = credentialsWrites
+        self.limitedPool = limitedPool
     }
 
     public func read<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T {
@@ -41,7 +60,8 @@ public final class SQLiteDatabase: Database {
 
     public func read<T: Sendable>(timeout: Duration, _ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T {
         let reader = readers[nextReader.next() % readers.count]
-        return try await body(SQLiteStatementRunner(connection: reader.connection, credentialsWrites: credentialsWrites, timeout: timeout))
+        return try await body(
+            SQLiteStatementRunner(connection: reader.connection, credentialsWrites: credentialsWrites, timeout: timeout, pool: limitedPool))
     }
 
     @discardableResult
@@ -74,6 +94,7 @@ public final class SQLiteDatabase: Database {
 
     public func shutdown() async {
         for runner in readers + [writer] { runner.connection.close() }
+        limitedPool.shutdownGracefully { _ in }
     }
 }
 
@@ -84,20 +105,31 @@ struct SQLiteStatementRunner: SQLConnection {
     let credentialsWrites: CredentialsWrites?
     /// Each statement's time limit, if any.
     var timeout: Duration? = nil
+    /// Where statements with a time limit run (nil: on the calling thread).
+    var pool: NIOThreadPool? = nil
 
-    static func open(path: String, credentialsWrites: CredentialsWrites) throws -> SQLiteStatementRunner {
+    static func open(
+        path: String, credentialsWrites: CredentialsWrites, synchronous: SQLiteDatabase.Synchronous
+    ) throws -> SQLiteStatementRunner {
         let connection = try SQLiteConnection(path: path)
         try connection.executeScript(
-            "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON")
+            "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = \(synchronous.rawValue.uppercased());"
+                + " PRAGMA foreign_keys = ON")
         return SQLiteStatementRunner(connection: connection, credentialsWrites: credentialsWrites)
     }
 
     func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
-        try limited { deadline in try connection.query(sql, binds, deadline: deadline) }
+        guard let pool, timeout != nil else { return try limited { deadline in try connection.query(sql, binds, deadline: deadline) } }
+        return try await pool.runIfActive { try limited { deadline in try connection.query(sql, binds, deadline: deadline) } }
     }
 
-    func query<T>(_ sql: String, _ binds: [SQLValue], decoding decode: (SQLColumns) throws -> T) async throws -> [T] {
-        try limited { deadline in try connection.query(sql, binds, deadline: deadline, decoding: decode) }
+    func query<T: Sendable>(
+        _ sql: String, _ binds: [SQLValue], decoding decode: @escaping @Sendable (SQLColumns) throws -> T
+    ) async throws -> [T] {
+        guard let pool, timeout != nil else {
+            return try limited { deadline in try connection.query(sql, binds, deadline: deadline, decoding: decode) }
+        }
+        return try await pool.runIfActive { try limited { deadline in try connection.query(sql, binds, deadline: deadline, decoding: decode) } }
     }
 
     /// Runs `body` with the statement's deadline, if any; an interrupted statement is a timeout.

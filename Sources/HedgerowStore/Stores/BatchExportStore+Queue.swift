@@ -77,6 +77,25 @@ extension BatchExportStore {
         }
     }
 
+    /// Counts an attempt whose process died: a Running run whose lease expired while its owner held
+    /// it (a worker that stops for a shutdown or an error releases its lease; only a dying or hung
+    /// process lets it run out). Returns how many of the run's attempts ended so, or nil when the
+    /// run was not abandoned (released, or never claimed).
+    public func countAbandonedAttempt(runID: String, at now: Timestamp, on connection: any SQLConnection) async throws -> Int64? {
+        try await connection.first(
+            """
+            UPDATE batch_export_runs SET abandoned_attempts = abandoned_attempts + 1
+            WHERE id = $1 AND status = 'Running' AND lease_expires_at IS NOT NULL AND lease_expires_at < $2
+            RETURNING abandoned_attempts
+            """, [.text(runID), SQLValue(now)])?.int("abandoned_attempts")
+    }
+
+    /// Clears a run's lease whoever held it (a run failed by the engine without being claimed).
+    public func releaseLease(runID: String, on connection: any SQLConnection) async throws {
+        try await connection.execute(
+            "UPDATE batch_export_runs SET lease_owner = NULL, lease_expires_at = NULL WHERE id = $1", [.text(runID)])
+    }
+
     /// Renews `owner`'s lease (and records the resume point) only while `owner` holds it.
     public func renewLease(
         runID: String, owner: String, until: Timestamp, cursor: String?, at now: Timestamp, on connection: any SQLConnection

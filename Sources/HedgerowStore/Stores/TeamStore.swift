@@ -104,15 +104,22 @@ public struct TeamStore: Sendable {
 
     // MARK: Environments
 
+    /// A page of a project's environments; with `within`, only those of these ids (a key scoped to teams).
     public func environmentPage(
-        projectID: Int64, limit: Int, offset: Int, on connection: any SQLConnection
+        projectID: Int64, within ids: [Int64]? = nil, limit: Int, offset: Int, on connection: any SQLConnection
     ) async throws
         -> (count: Int, page: [Environment])
     {
-        let count = try await connection.first("SELECT COUNT(*) AS n FROM teams WHERE project_id = $1", [.int(projectID)])?.int("n") ?? 0
+        var condition = "project_id = $1"
+        var binds: [SQLValue] = [.int(projectID)]
+        if let ids {
+            guard !ids.isEmpty else { return (0, []) }
+            condition += " AND id IN (" + ids.indices.map { "$\($0 + 2)" }.joined(separator: ", ") + ")"
+            binds += ids.map(SQLValue.int)
+        }
+        let count = try await connection.first("SELECT COUNT(*) AS n FROM teams WHERE \(condition)", binds)?.int("n") ?? 0
         let rows = try await connection.query(
-            "SELECT \(Self.environmentColumns) FROM teams WHERE project_id = $1 ORDER BY id LIMIT \(limit) OFFSET \(offset)",
-            [.int(projectID)])
+            "SELECT \(Self.environmentColumns) FROM teams WHERE \(condition) ORDER BY id LIMIT \(limit) OFFSET \(offset)", binds)
         return (Int(count), try rows.map(Self.decodeEnvironment))
     }
 

@@ -1,0 +1,82 @@
+import NIOCore
+import Synchronization
+
+/// Open connections per client address (the TCP peer): past `limit`, a new connection from that
+/// address is closed as soon as it opens. Trusted proxies (`HEDGEROW_TRUSTED_PROXIES`) carry many
+/// clients' connections and are not capped.
+public final class ConnectionLimit: Sendable {
+    public let limit: Int
+    let exempt: ClientAddress
+    private let open = Mutex([String: Int]())
+
+    public init(limit: Int, exempt: ClientAddress) {
+        self.limit = limit
+        self.exempt = exempt
+    }
+
+    /// Counts a connection from `address` in; false (nothing counted) when the address is at its limit.
+    func admit(_ address: String) -> Bool {
+        if exempt.trusted(address) { return true }
+        return open.withLock { table in
+            let count = table[address, default: 0]
+            guard count < limit else { return false }
+            table[address] = count + 1
+            return true
+        }
+    }
+
+    func release(_ address: String) {
+        if exempt.trusted(address) { return }
+        open.withLock { table in
+            guard let count = table[address] else { return }
+            table[address] = count > 1 ? count - 1 : nil
+        }
+    }
+
+    /// Connections counted for `address` now.
+    public func count(_ address: String) -> Int { open.withLock { $0[address, default: 0] } }
+
+    /// The channel handler that applies the limit (one per connection).
+    func handler() -> Handler { Handler(limit: self) }
+
+    final class Handler: ChannelInboundHandler, RemovableChannelHandler {
+        typealias InboundIn = NIOAny
+        let limit: ConnectionLimit
+        var counted: String?
+
+        init(limit: ConnectionLimit) { self.limit = limit }
+
+        func handlerAdded(context: ChannelHandlerContext) {
+            if context.channel.isActive { admit(context) }
+        }
+
+        func channelActive(context: ChannelHandlerContext) {
+            admit(context)
+            context.fireChannelActive()
+        }
+
+        func admit(_ context: ChannelHandlerContext) {
+            guard counted == nil, let address = context.channel.remoteAddress?.ipAddress else { return }
+            if limit.admit(address) {
+                counted = address
+            } else {
+                context.close(promise: nil)
+            }
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            release()
+            context.fireChannelInactive()
+        }
+
+        func handlerRemoved(context: ChannelHandlerContext) { release() }
+
+        func release() {
+            if let address = counted { limit.release(address) }
+            counted = nil
+        }
+    }
+}
+
+@available(*, unavailable)
+extension ConnectionLimit.Handler: Sendable {}
