@@ -5,8 +5,8 @@ import HedgerowExport
 import HedgerowStore
 import Hummingbird
 import HummingbirdCore
-import NIOCore
 import Logging
+import NIOCore
 import ServiceLifecycle
 import UnixSignals
 
@@ -124,7 +124,8 @@ public func buildApplication(
         configuration: .init(
             additionalChannelHandlers: [connectionLimit.handler()],
             idleTimeout: TimeAmount.nanoseconds(
-                configuration.readTimeout.components.seconds * 1_000_000_000 + configuration.readTimeout.components.attoseconds / 1_000_000_000)
+                configuration.readTimeout.components.seconds * 1_000_000_000 + configuration.readTimeout.components.attoseconds
+                    / 1_000_000_000)
         ))
     var metricsServices: [any Service] = []
     if let address = configuration.metricsAddress {
@@ -164,7 +165,8 @@ public func buildApplication(
 public func withDatabase<T: Sendable>(
     _ configuration: HedgerowConfiguration, logger: Logger, _ body: @escaping @Sendable (any Database) async throws -> T
 ) async throws -> T {
-    let database = try await DatabaseFactory.open(configuration.database, logger: logger, sqliteSynchronous: configuration.sqliteSynchronous)
+    let database = try await DatabaseFactory.open(
+        configuration.database, logger: logger, sqliteSynchronous: configuration.sqliteSynchronous)
     return try await withThrowingTaskGroup(of: T?.self) { group in
         if let postgres = database as? PostgresDatabase {
             group.addTask {

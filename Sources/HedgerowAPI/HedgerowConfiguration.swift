@@ -203,7 +203,8 @@ public struct HedgerowConfiguration: Sendable {
             switch IPNetwork.parseList(text) {
             case .success(let networks): configuration.trustedProxies = networks
             case .failure(let error):
-                throw Invalid(description: "HEDGEROW_TRUSTED_PROXIES must be a comma-separated list of CIDR networks; '\(error.entry)' is not one")
+                throw Invalid(
+                    description: "HEDGEROW_TRUSTED_PROXIES must be a comma-separated list of CIDR networks; '\(error.entry)' is not one")
             }
         }
         if let token = environment["HEDGEROW_METRICS_TOKEN"], !token.isEmpty { configuration.metricsToken = token }

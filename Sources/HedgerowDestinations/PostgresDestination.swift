@@ -53,7 +53,8 @@ public struct PostgresDestination: Destination {
             table = config["table_name"]?.stringValue ?? "events"
             switch config["port"] {
             case .int(let value)? where (1...65_535).contains(value): port = Int(value)
-            case .int?: throw DestinationError(kind: "InvalidConfiguration", message: "'port' must be between 1 and 65535", retryable: false)
+            case .int?:
+                throw DestinationError(kind: "InvalidConfiguration", message: "'port' must be between 1 and 65535", retryable: false)
             default: port = 5432
             }
             for (key, name) in [("schema", schema), ("table_name", table)]

@@ -708,7 +708,8 @@ struct BatchExportTests {
                 "PATCH", world.base + "/\(created.export.id)/", key: world.member.key,
                 json: .object(["destination": .object(["type": "Postgres", "config": .object(["host": "attacker.example"])])]))
             #expect(moved.status == 400 && moved["attr"] == "user", "\(moved.text)")
-            #expect(moved["detail"] == "'user' must be given again when 'host' changes: a stored secret is sent only where it was saved for.")
+            #expect(
+                moved["detail"] == "'user' must be given again when 'host' changes: a stored secret is sent only where it was saved for.")
             let probed = try await server.request(
                 "POST", world.base + "/\(created.export.id)/run_test_step/", key: world.member.key,
                 json: .object(["step": 0, "destination": .object(["type": "Postgres", "config": .object(["host": "attacker.example"])])]))

@@ -55,8 +55,9 @@ struct ConsoleTests {
                 #expect(try await again.signIn("owner@example.com", Self.password, next: next).header("Location") == "/", "\(next)")
             }
             var fine = ConsoleClient(server)
-            #expect(try await fine.signIn("owner@example.com", Self.password, next: "/project/1/batch_exports?x=%2F").header("Location")
-                == "/project/1/batch_exports?x=%2F")
+            #expect(
+                try await fine.signIn("owner@example.com", Self.password, next: "/project/1/batch_exports?x=%2F").header("Location")
+                    == "/project/1/batch_exports?x=%2F")
 
             // Signing out ends the session on the server, not only in this browser.
             let stolen = browser.cookies

@@ -58,7 +58,8 @@ struct RateLimitTests {
             let throttled = try await server.request("GET", "/api/organizations/", key: "phx_wrong3")
             #expect(throttled.status == 429 && throttled["code"] == "throttled")
             #expect((1...60).contains(Int(throttled.header("Retry-After") ?? "") ?? 0))
-            let again = try await server.request("POST", "/e/", json: .object(["api_key": "phc_unknown", "event": "e", "distinct_id": "d"]))
+            let again = try await server.request(
+                "POST", "/e/", json: .object(["api_key": "phc_unknown", "event": "e", "distinct_id": "d"]))
             #expect(again.status == 429)
             #expect(try await server.request("GET", "/api/organizations/", key: alice.key).status == 200)
             // Routes without credentials still answer.

@@ -30,8 +30,9 @@ struct BoundsTests {
         #expect(try Self.eventTime(["timestamp": "9999-12-31T23:59:59Z"], sentAt: "0001-01-01T00:00:00Z") == Self.received)
         // In range, the correction applies as before.
         let corrected = try Self.eventTime(["timestamp": "2024-12-01T10:00:00Z", "sent_at": "2024-12-01T10:00:05Z"])
-        #expect(corrected.microseconds == ISO8601.parse("2024-12-01T10:00:00Z")!.timestamp.microseconds
-            + Self.received.microseconds - ISO8601.parse("2024-12-01T10:00:05Z")!.timestamp.microseconds)
+        #expect(
+            corrected.microseconds == ISO8601.parse("2024-12-01T10:00:00Z")!.timestamp.microseconds
+                + Self.received.microseconds - ISO8601.parse("2024-12-01T10:00:05Z")!.timestamp.microseconds)
     }
 
     @Test("Year 0000, and an offset that moves an instant past 9999, are not date-times")

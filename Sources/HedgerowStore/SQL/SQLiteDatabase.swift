@@ -129,7 +129,9 @@ struct SQLiteStatementRunner: SQLConnection {
         guard let pool, timeout != nil else {
             return try limited { deadline in try connection.query(sql, binds, deadline: deadline, decoding: decode) }
         }
-        return try await pool.runIfActive { try limited { deadline in try connection.query(sql, binds, deadline: deadline, decoding: decode) } }
+        return try await pool.runIfActive {
+            try limited { deadline in try connection.query(sql, binds, deadline: deadline, decoding: decode) }
+        }
     }
 
     /// Runs `body` with the statement's deadline, if any; an interrupted statement is a timeout.
