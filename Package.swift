@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "hedgerow", targets: ["hedgerow"]),
         .executable(name: "hedgerow-bench", targets: ["HedgerowBench"]),
+        .executable(name: "hedgerow-fuzz", targets: ["HedgerowFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -149,6 +150,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // The fuzz targets (scripts/fuzz builds them with -DHEDGEROW_FUZZ -sanitize=fuzzer,address);
+        // the plain build replays the corpus.
+        .executableTarget(
+            name: "HedgerowFuzz",
+            dependencies: ["HedgerowCore", "HedgerowFormats"],
+            path: "Fuzz/HedgerowFuzz",
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -124,8 +124,10 @@ struct CopyBinaryTests {
         }
         var late = event
         late.teamID = 1
+        // A stored value past year 1 is read within it (Timestamp's bound), which PostgreSQL holds.
         late.timestamp = Timestamp(microseconds: .min + 5)
-        #expect(throws: DestinationError.self) {
+        #expect(late.timestamp == .minimum)
+        #expect(throws: Never.self) {
             try PostgresDestination.writeCopyBinaryRow(late, cells: [.timestamp], types: [.timestamptz], into: &buffer)
         }
     }

@@ -316,10 +316,18 @@ struct PostgresDestinationTests {
             #expect(next > Timestamp.now().microseconds - 60_000_000)
             let logs = try await server.request("GET", world.base + "/\(waiting)/logs/?level=WARNING", key: world.member.key)
             #expect(logs["results"]?.arrayValue?.first?["message"]?.stringValue?.contains("will retry at") == true)
-            // The database comes back (the port is fixed); the next attempt, once due, delivers.
+            // The database comes back (the port is fixed, with the credentials again: a stored
+            // password follows no change of address); the next attempt, once due, delivers.
             let patched = try await server.request(
                 "PATCH", world.base + "/\(waiting)/", key: world.member.key,
-                json: .object(["destination": .object(["type": "Postgres", "config": .object(["port": goodPort ?? 5432])])]))
+                json: .object([
+                    "destination": .object([
+                        "type": "Postgres",
+                        "config": .object([
+                            "port": goodPort ?? 5432, "user": unreachable["user"] ?? .null, "password": unreachable["password"] ?? .null,
+                        ]),
+                    ])
+                ]))
             #expect(patched.status == 200)
             try await Self.engine(server, at: Timestamp(microseconds: next + 1).iso8601).step()
             let done = try #require(try await Self.run(server, exportID: waiting).first)

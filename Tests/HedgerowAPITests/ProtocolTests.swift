@@ -68,7 +68,7 @@ struct ProtocolTests {
 
     @Test("A body over the configured limit is 413", arguments: TestBackend.available)
     func bodyTooLarge(backend: TestBackend) async throws {
-        try await TestServer.run(backend, configure: { $0.maximumBodySize = 1024 }) { server in
+        try await TestServer.run(backend, configure: { $0.maximumAPIBodySize = 1024 }) { server in
             let alice = try await server.createUser("alice@example.com")
             let big = JSONValue.object(["name": .string(String(repeating: "x", count: 4096))])
             let result = try await server.request("POST", "/api/organizations/", key: alice.key, json: big)

@@ -59,22 +59,13 @@ public final class ConnectionLimit: Sendable {
             guard counted == nil, let address = context.channel.remoteAddress?.ipAddress else { return }
             if limit.admit(address) {
                 counted = address
+                // Released when the connection closes, however it ends.
+                context.channel.closeFuture.whenComplete { [limit] _ in limit.release(address) }
             } else {
                 context.close(promise: nil)
             }
         }
 
-        func channelInactive(context: ChannelHandlerContext) {
-            release()
-            context.fireChannelInactive()
-        }
-
-        func handlerRemoved(context: ChannelHandlerContext) { release() }
-
-        func release() {
-            if let address = counted { limit.release(address) }
-            counted = nil
-        }
     }
 }
 
