@@ -11,9 +11,25 @@
     }()
 
     @_cdecl("LLVMFuzzerTestOneInput")
-    public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
+    func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
         target(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
         return 0
+    }
+
+    typealias Arguments = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
+
+    /// libFuzzer's driver, run from the entry SwiftPM links an executable with (`<module>_main`).
+    @_silgen_name("LLVMFuzzerRunDriver")
+    func runDriver(
+        _ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<Arguments?>,
+        _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32
+    ) -> Int32
+
+    @_cdecl("HedgerowFuzz_main")
+    func fuzzMain(_ argc: Int32, _ argv: Arguments?) -> Int32 {
+        var count = argc
+        var arguments = argv
+        return runDriver(&count, &arguments, fuzzOneInput)
     }
 #else
     import Foundation

@@ -84,7 +84,7 @@ enum FuzzTargets {
         }
     }
 
-    /// Property filters, and each filter's SQL for both dialects.
+    /// Property filters (a list, and one alone).
     static func filters(_ bytes: [UInt8]) {
         guard let value = try? JSONParser.parse(bytes) else { return }
         _ = try? PropertyFilter.parseList(value)
