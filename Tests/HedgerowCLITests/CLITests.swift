@@ -464,8 +464,13 @@ struct CLITests {
             #expect(!JSONWriter.string(warehouse).contains(secret))
             let (_, shown) = try Self.curl(auth + [base + "\(exportID)/"])
             #expect(!JSONWriter.string(shown).contains(secret))
+            // A new port needs the credentials again (a stored password follows no change of address).
             let (_, patched) = try Self.curl(
-                ["-X", "PATCH"] + auth + ["-d", #"{"destination": {"type": "Postgres", "config": {"port": 6543}}}"#, base + "\(exportID)/"])
+                ["-X", "PATCH"] + auth + [
+                    "-d",
+                    #"{"destination": {"type": "Postgres", "config": {"port": 6543, "user": "loader", "password": "\#(secret)"}}}"#,
+                    base + "\(exportID)/",
+                ])
             #expect(patched["destination"]?["config"]?["port"] == 6543)
             let (_, logs) = try Self.curl(auth + [base + "\(exportID)/logs/"])
             #expect(!JSONWriter.string(logs).contains(secret))
