@@ -128,11 +128,20 @@ struct AttackTests {
     }
 
     @Test("An unknown email is checked against a hash of the current cost")
-    func unknownEmailCostsTheSame() async {
+    func unknownEmailCostsTheSame() async throws {
         let parts = PasswordHasher.dummy.split(separator: "$", omittingEmptySubsequences: false)
         #expect(parts.count == 4 && parts[1] == "\(PasswordHasher.iterations)")
-        #expect(await PasswordHasher.verifyOffPool("", against: PasswordHasher.dummy) == false)
-        #expect(await PasswordHasher.verifyOffPool("anything", against: PasswordHasher.dummy) == false)
+        #expect(try await PasswordHasher.verifyOffPool("", against: PasswordHasher.dummy) == false)
+        #expect(try await PasswordHasher.verifyOffPool("anything", against: PasswordHasher.dummy) == false)
+    }
+
+    @Test("A hash not made (the sign-in's task cancelled) is an error, never the unusable hash stored in its place")
+    func cancelledHashIsNoHash() async {
+        let outcome = await Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await PasswordHasher.hashOffPool("correct horse battery")
+        }.result
+        #expect(throws: CancellationError.self) { try outcome.get() }
     }
 
     // MARK: §5: user regular expressions

@@ -42,14 +42,15 @@ public enum PasswordHasher {
         return pool
     }()
 
-    /// `verify` on the hashing thread.
-    public static func verifyOffPool(_ password: String, against stored: String) async -> Bool {
-        (try? await pool.runIfActive { verify(password, against: stored) }) ?? false
+    /// `verify` on the hashing thread (throws only when the caller's task is cancelled first).
+    public static func verifyOffPool(_ password: String, against stored: String) async throws -> Bool {
+        try await pool.runIfActive { verify(password, against: stored) }
     }
 
-    /// `hash` on the hashing thread.
-    public static func hashOffPool(_ password: String) async -> String {
-        (try? await pool.runIfActive { hash(password) }) ?? unusable
+    /// `hash` on the hashing thread (throws only when the caller's task is cancelled first: a hash
+    /// that was not made is never stored in its place).
+    public static func hashOffPool(_ password: String) async throws -> String {
+        try await pool.runIfActive { hash(password) }
     }
 
     /// Whether a stored hash is of an older (or another) kind than `hash` makes now.

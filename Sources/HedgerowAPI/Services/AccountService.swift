@@ -43,10 +43,10 @@ public struct AccountService: Sendable {
             return (user, stored)
         }
         let stored = found.map { $0.1.hasPrefix("pbkdf2_sha256$") ? $0.1 : PasswordHasher.dummy } ?? PasswordHasher.dummy
-        let matches = await PasswordHasher.verifyOffPool(password, against: stored)
+        let matches = try await PasswordHasher.verifyOffPool(password, against: stored)
         guard let (user, _) = found, matches else { return nil }
         if PasswordHasher.needsUpgrade(stored) {
-            let upgraded = await PasswordHasher.hashOffPool(password)
+            let upgraded = try await PasswordHasher.hashOffPool(password)
             try await database.transaction { connection in
                 try await users.setPasswordHash(upgraded, userID: user.id, on: connection)
             }

@@ -204,7 +204,8 @@ public struct InviteService: Sendable {
         let firstName = firstName.trimmingCharacters(in: .whitespaces)
         guard !firstName.isEmpty else { throw APIError.required("first_name") }
         guard firstName.count <= 150 else { throw APIError.invalid("first_name", "Ensure this field has no more than 150 characters.") }
-        let hash = PasswordHasher.hash(password)
+        // Hashed on the hashing thread, before the transaction: never on Swift's pool, never holding the writer.
+        let hash = try await PasswordHasher.hashOffPool(password)
         return try await database.transaction { connection in
             guard let id = Identifiers.canonicalUUID(inviteID), let invite = try await invites.find(id: id, on: connection) else {
                 throw Self.notValid
