@@ -109,24 +109,19 @@ public func buildApplication(
             sustainedPerHour: configuration.rateLimit.sustainedPerHour,
             clock: wallClock)
         : nil
+    let clientAddress = ClientAddress(trustedProxies: configuration.trustedProxies)
     let responder = APIResponder(
         routes: routes, authentication: AuthenticationService(database: database), signIn: signIn, rateLimiter: rateLimiter,
         authenticationFailures: limits.enabled && limits.authenticationFailuresPerMinute > 0
             ? WindowLimiter(limit: limits.authenticationFailuresPerMinute, clock: wallClock) : nil,
-        clientAddress: ClientAddress(trustedProxies: configuration.trustedProxies),
+        clientAddress: clientAddress,
         siteURL: configuration.siteURL, maximumBodySize: configuration.maximumBodySize,
         maximumAPIBodySize: configuration.maximumAPIBodySize, readTimeout: configuration.readTimeout, logger: logger,
         metrics: requestMetrics)
-    let connectionLimit = ConnectionLimit(
-        limit: configuration.connectionsPerAddress, exempt: ClientAddress(trustedProxies: configuration.trustedProxies))
+    let connectionLimit = ConnectionLimit(limit: configuration.connectionsPerAddress, exempt: clientAddress)
     // Idle connections, and requests whose headers take longer than the read timeout, are closed.
     let server = HTTPServerBuilder.http1(
-        configuration: .init(
-            additionalChannelHandlers: [connectionLimit.handler()],
-            idleTimeout: TimeAmount.nanoseconds(
-                configuration.readTimeout.components.seconds * 1_000_000_000 + configuration.readTimeout.components.attoseconds
-                    / 1_000_000_000)
-        ))
+        configuration: .init(additionalChannelHandlers: [connectionLimit.handler()], idleTimeout: TimeAmount(configuration.readTimeout)))
     var metricsServices: [any Service] = []
     if let address = configuration.metricsAddress {
         var metricsRoutes = Routes()
@@ -165,8 +160,7 @@ public func buildApplication(
 public func withDatabase<T: Sendable>(
     _ configuration: HedgerowConfiguration, logger: Logger, _ body: @escaping @Sendable (any Database) async throws -> T
 ) async throws -> T {
-    let database = try await DatabaseFactory.open(
-        configuration.database, logger: logger, sqliteSynchronous: configuration.sqliteSynchronous)
+    let database = try await configuration.openDatabase(logger: logger)
     return try await withThrowingTaskGroup(of: T?.self) { group in
         if let postgres = database as? PostgresDatabase {
             group.addTask {

@@ -220,6 +220,13 @@ public struct HedgerowConfiguration: Sendable {
     }
 }
 
+extension HedgerowConfiguration {
+    /// The configured database (SQLite with the configured `synchronous`), not yet migrated.
+    public func openDatabase(logger: Logger) async throws -> any Database {
+        try await DatabaseFactory.open(database, logger: logger, sqliteSynchronous: sqliteSynchronous)
+    }
+}
+
 extension SecretBox {
     /// The box of a configuration: `HEDGEROW_SECRET_KEY`, or the data directory's key file.
     public static func load(_ configuration: HedgerowConfiguration) throws -> SecretBox {

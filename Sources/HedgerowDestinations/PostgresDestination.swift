@@ -52,7 +52,7 @@ public struct PostgresDestination: Destination {
             schema = config["schema"]?.stringValue ?? "public"
             table = config["table_name"]?.stringValue ?? "events"
             switch config["port"] {
-            case .int(let value)? where (1...65_535).contains(value): port = Int(value)
+            case .int(let value)? where DestinationConfig.portRange.contains(value): port = Int(value)
             case .int?:
                 throw DestinationError(kind: "InvalidConfiguration", message: "'port' must be between 1 and 65535", retryable: false)
             default: port = 5432

@@ -40,8 +40,7 @@ struct Serve: AsyncParsableCommand {
         configuration.port = port
         // Migrate before any service starts, so that the engine never sees an old schema.
         try await withDatabase(configuration, logger: logger) { _ in }
-        let database = try await DatabaseFactory.open(
-            configuration.database, logger: logger, sqliteSynchronous: configuration.sqliteSynchronous)
+        let database = try await configuration.openDatabase(logger: logger)
         let dataDirectory = configuration.dataDirectory
         let app = try buildApplication(configuration: configuration, database: database, logger: logger, modules: [Console()]) {
             result in
@@ -72,8 +71,7 @@ struct Worker: AsyncParsableCommand {
         var (configuration, logger) = try loadConfiguration()
         configuration.engine.schedules = false
         try await withDatabase(configuration, logger: logger) { _ in }
-        let database = try await DatabaseFactory.open(
-            configuration.database, logger: logger, sqliteSynchronous: configuration.sqliteSynchronous)
+        let database = try await configuration.openDatabase(logger: logger)
         try await runWorker(configuration: configuration, database: database, logger: logger)
     }
 }

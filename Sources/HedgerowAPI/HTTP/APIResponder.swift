@@ -30,14 +30,15 @@ struct APIResponder: HTTPResponder {
     let logger: Logger
     let metrics: RequestMetrics
 
+    static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
+
     func respond(to request: Request, context: Context) async throws -> Response {
         let start = ContinuousClock.now
         let method = request.method.rawValue
         let path = request.uri.path
         var response: APIResponse
         let match = routes.match(path: path)
-        let address = clientAddress.resolve(
-            peer: context.clientAddress, forwardedFor: request.headers[values: HTTPField.Name("X-Forwarded-For")!])
+        let address = clientAddress.resolve(peer: context.clientAddress, forwardedFor: request.headers[values: Self.forwardedFor])
         let client = address ?? "unknown"
         do {
             response = try await handle(

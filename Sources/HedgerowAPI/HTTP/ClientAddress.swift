@@ -15,10 +15,10 @@ public struct ClientAddress: Sendable {
     }
 
     /// The client address of a request whose peer is `peer` and whose `X-Forwarded-For` headers are
-    /// `forwardedFor` (in order, each a comma-separated list).
-    public func resolve(peer: String?, forwardedFor: [String]) -> String? {
+    /// `forwardedFor` (in order, each a comma-separated list; read only for a trusted peer).
+    public func resolve(peer: String?, forwardedFor: @autoclosure () -> [String]) -> String? {
         guard let peer, !trustedProxies.isEmpty, trusted(peer) else { return peer }
-        let hops = forwardedFor.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }
+        let hops = forwardedFor().flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }
         var client = peer
         for hop in hops.reversed() {
             guard IPAddress(hop) != nil else { break }

@@ -33,9 +33,6 @@ public final class ConnectionLimit: Sendable {
         }
     }
 
-    /// Connections counted for `address` now.
-    public func count(_ address: String) -> Int { open.withLock { $0[address, default: 0] } }
-
     /// The channel handler that applies the limit (one per connection).
     func handler() -> Handler { Handler(limit: self) }
 
@@ -65,7 +62,6 @@ public final class ConnectionLimit: Sendable {
                 context.close(promise: nil)
             }
         }
-
     }
 }
 

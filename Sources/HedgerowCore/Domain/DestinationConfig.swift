@@ -57,6 +57,8 @@ public enum DestinationConfig {
     public static let maximumFileSizeMegabytes: Int64 = 5 * 1024 * 1024
     static let fileSize = DestinationField("max_file_size_mb", .integer, range: 1...maximumFileSizeMegabytes)
     static let integrationID = DestinationField("integration_id", .integer, range: 1...Int64(Int32.max))
+    /// A TCP port.
+    public static let portRange: ClosedRange<Int64> = 1...65_535
 
     /// Keys every type takes: event-name allow and deny lists.
     static let common = [DestinationField("include_events", .stringList), DestinationField("exclude_events", .stringList)]
@@ -79,7 +81,7 @@ public enum DestinationConfig {
                     DestinationField("user", required: true, secret: true), DestinationField("password", required: true, secret: true),
                     DestinationField("host", required: true), DestinationField("database", required: true),
                     DestinationField("schema", default: "public"), DestinationField("table_name", default: "events"),
-                    DestinationField("port", .integer, default: .int(type == .redshift ? 5439 : 5432), range: 1...65_535),
+                    DestinationField("port", .integer, default: .int(type == .redshift ? 5439 : 5432), range: portRange),
                     DestinationField("has_self_signed_cert", .boolean, default: false),
                 ]
                 + (type == .redshift

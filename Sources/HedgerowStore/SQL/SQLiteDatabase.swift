@@ -105,7 +105,7 @@ struct SQLiteStatementRunner: SQLConnection {
     let credentialsWrites: CredentialsWrites?
     /// Each statement's time limit, if any.
     var timeout: Duration? = nil
-    /// Where statements with a time limit run (nil: on the calling thread).
+    /// Where statements run when they have a time limit (nil: on the calling thread).
     var pool: NIOThreadPool? = nil
 
     static func open(
@@ -119,19 +119,19 @@ struct SQLiteStatementRunner: SQLConnection {
     }
 
     func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
-        guard let pool, timeout != nil else { return try limited { deadline in try connection.query(sql, binds, deadline: deadline) } }
-        return try await pool.runIfActive { try limited { deadline in try connection.query(sql, binds, deadline: deadline) } }
+        try await run { [connection] deadline in try connection.query(sql, binds, deadline: deadline) }
     }
 
     func query<T: Sendable>(
         _ sql: String, _ binds: [SQLValue], decoding decode: @escaping @Sendable (SQLColumns) throws -> T
     ) async throws -> [T] {
-        guard let pool, timeout != nil else {
-            return try limited { deadline in try connection.query(sql, binds, deadline: deadline, decoding: decode) }
-        }
-        return try await pool.runIfActive {
-            try limited { deadline in try connection.query(sql, binds, deadline: deadline, decoding: decode) }
-        }
+        try await run { [connection] deadline in try connection.query(sql, binds, deadline: deadline, decoding: decode) }
+    }
+
+    /// Runs a statement: on the pool when it has one (a statement with a time limit), else on the calling thread.
+    private func run<T: Sendable>(_ statement: @escaping @Sendable (ContinuousClock.Instant?) throws -> T) async throws -> T {
+        guard let pool else { return try limited(statement) }
+        return try await pool.runIfActive { try limited(statement) }
     }
 
     /// Runs `body` with the statement's deadline, if any; an interrupted statement is a timeout.
