@@ -9,6 +9,7 @@ enum FuzzTargets {
     static let all: [String: @Sendable ([UInt8]) -> Void] = [
         "json": json, "capture": capture, "capture-v1": captureV1, "timestamp": timestamp, "query": query,
         "multipart": multipart, "export-config": exportConfig, "filters": filters, "arrow": arrow, "gzip": gzip,
+        "forwarded-for": forwardedFor,
     ]
 
     static let received = Timestamp(microseconds: 1_733_000_000_000_000)
@@ -89,6 +90,19 @@ enum FuzzTargets {
         guard let value = try? JSONParser.parse(bytes) else { return }
         _ = try? PropertyFilter.parseList(value)
         _ = try? PropertyFilter.parse(value)
+    }
+
+    /// `X-Forwarded-For` behind trusted proxies: the first line is a CIDR list (as
+    /// `HEDGEROW_TRUSTED_PROXIES` and the destination allow and deny lists take), the second the
+    /// TCP peer, the rest the headers.
+    static func forwardedFor(_ bytes: [UInt8]) {
+        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard lines.count >= 2 else { return }
+        let networks = (try? IPNetwork.parseList(lines[0]).get()) ?? []
+        let peer = lines[1]
+        if let address = IPAddress(peer) { _ = networks.map { $0.contains(address) } }
+        let resolved = ClientAddress(trustedProxies: networks).resolve(peer: peer, forwardedFor: Array(lines.dropFirst(2)))
+        guard resolved == peer || IPAddress(resolved ?? "") != nil else { fatalError("resolved to a non-address: \(resolved ?? "nil")") }
     }
 
     /// Arrow IPC streams (Snowflake's answers).

@@ -1,3 +1,4 @@
+import HedgerowCore
 import NIOCore
 import Synchronization
 

@@ -1,5 +1,4 @@
 import Foundation
-import HedgerowCore
 
 /// The client a request comes from, for limits and logs: the TCP peer, or, when the peer is one of
 /// `HEDGEROW_TRUSTED_PROXIES`, the right-most address of `X-Forwarded-For` that is not a trusted
@@ -9,7 +8,8 @@ public struct ClientAddress: Sendable {
 
     public init(trustedProxies: [IPNetwork] = []) { self.trustedProxies = trustedProxies }
 
-    func trusted(_ text: some StringProtocol) -> Bool {
+    /// Whether `text` is an address inside one of the trusted networks.
+    public func trusted(_ text: some StringProtocol) -> Bool {
         guard let address = IPAddress(String(text)) else { return false }
         return trustedProxies.contains { $0.contains(address) }
     }
