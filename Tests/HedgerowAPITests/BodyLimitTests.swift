@@ -62,14 +62,7 @@ struct BodyLimitTests {
         let database = try await DatabaseFactory.open(location, logger: TestBackend.logger)
         let app = try buildApplication(configuration: configuration, database: database, logger: TestBackend.logger)
         try await app.application.test(.live) { client in
-            let port = try #require(client.port)
-            let python = ProcessInfo.processInfo.environment["HEDGEROW_TEST_PYTHON"] ?? "python3"
-            // On a thread of its own: blocking the few threads of Swift's pool would starve the server.
-            let result = try await withCheckedThrowingContinuation { continuation in
-                Thread { continuation.resume(with: Result { try ReferenceTools.run(python, ["-c", Self.client, String(port), mode]) }) }
-                    .start()
-            }
-            let output = String(decoding: result.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let output = try await RawClient.run(Self.client, port: try #require(client.port), [mode])
             #expect(output.hasPrefix("HTTP/1.1 413"), "\(output)")
             let seconds = Double(output.split(separator: " ").last ?? "") ?? 99
             // Sending the whole chunked body (4096 frames, 10 ms apart) takes over 40 s and a declared

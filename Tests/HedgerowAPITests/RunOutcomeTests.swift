@@ -63,6 +63,17 @@ struct RunOutcomeTests {
         }
     }
 
+    /// One event at 10:15 on 2024-01-01 whose property `word` is `word` (what backtracking filters are tried on).
+    static func storeWord(_ word: String, _ server: TestServer, team: Int64) async throws {
+        let at = ISO8601.parse("2024-01-01T10:15:00Z")!.timestamp
+        _ = try await SQLEventStore(database: server.database).append([
+            Event(
+                uuid: Identifiers.uuidV7(at: at), teamID: team, event: "e", distinctID: "u",
+                properties: JSONWriter.string(.object(["word": .string(word)])), personID: nil, personProperties: nil,
+                elementsChain: nil, timestamp: at, createdAt: at, insertedAt: at)
+        ])
+    }
+
     /// Waits (bounded) until `condition` holds.
     static func eventually(_ what: String, _ condition: () async throws -> Bool) async throws {
         for _ in 0..<400 {
@@ -340,13 +351,7 @@ struct BoundedReadTests {
         try await TestServer.run(.sqlite) { server in
             let world = try await BatchExportTests.world(server)
             let id = try await BatchExportTests.create(server, world)
-            let at = ISO8601.parse("2024-01-01T10:15:00Z")!.timestamp
-            _ = try await SQLEventStore(database: server.database).append([
-                Event(
-                    uuid: Identifiers.uuidV7(at: at), teamID: world.team, event: "e", distinctID: "u",
-                    properties: #"{"word": "\#(String(repeating: "a", count: 40))!"}"#, personID: nil, personProperties: nil,
-                    elementsChain: nil, timestamp: at, createdAt: at, insertedAt: at)
-            ])
+            try await RunOutcomeTests.storeWord(String(repeating: "a", count: 40) + "!", server, team: world.team)
             try await RunOutcomeTests.backfill(server, world, id)
             // The filter comes after the backfill was counted (counting would meet it too).
             let patched = try await server.request(
