@@ -24,7 +24,6 @@ struct BodyLimitTests {
             s.sendall(b"POST /batch/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
         chunk = b"x" * 65536
         frame = b"%x\r\n" % len(chunk) + chunk + b"\r\n"
-        answer = b""
         # Keep sending (up to 256 MiB) until the server answers: it must not wait for the end.
         for _ in range(4096):
             readable, _, _ = select.select([s], [], [], 0)
@@ -37,16 +36,7 @@ struct BodyLimitTests {
                     break
             else:
                 time.sleep(0.01)
-        s.settimeout(20)
-        try:
-            while b"\r\n" not in answer:
-                data = s.recv(4096)
-                if not data:
-                    break
-                answer += data
-        except OSError:
-            pass
-        print(answer.split(b"\r\n")[0].decode() if answer else "no answer", round(time.monotonic() - began, 2))
+        print(status(s), round(time.monotonic() - began, 2))
         """#
 
     @Test(
