@@ -42,7 +42,8 @@ struct APIResponder: HTTPResponder {
         let client = address ?? "unknown"
         do {
             response = try await handle(
-                request, match: match, method: method, path: path, client: address, stopReading: { context.stopReading() })
+                request, match: match, method: method, path: path, client: address,
+                readDeadline: { context.readDeadline(after: $0) })
         } catch let error as APIError {
             if error.status == 413 { context.stopReading() }
             if error.status == 401, error.code != "not_authenticated", let authenticationFailures,
@@ -83,7 +84,7 @@ struct APIResponder: HTTPResponder {
 
     func handle(
         _ request: Request, match: Routes.Match?, method: String, path: String, client: String?,
-        stopReading: @escaping @Sendable () -> Void = {}
+        readDeadline: (Duration) -> ReadDeadline
     ) async throws -> APIResponse {
         guard let match else { throw APIError.notFound() }
         // Capture takes large batches from anyone with a project token; every other route takes a
@@ -104,7 +105,7 @@ struct APIResponder: HTTPResponder {
         if match.route.authenticated, let (value, source) = try AuthenticationService.findKey(in: apiRequest) {
             apiRequest.principal = try await authentication.authenticate(value: value, source: source)
         }
-        apiRequest.rawBody = try await readBody(request, limit: limit, stopReading: stopReading)
+        apiRequest.rawBody = try await readBody(request, limit: limit, deadline: readDeadline(readTimeout))
 
         if match.route.authenticated, apiRequest.principal == nil {
             if let (value, source) = try AuthenticationService.findKey(in: apiRequest) {
@@ -142,30 +143,20 @@ struct APIResponder: HTTPResponder {
         return try await endpoint.handler(apiRequest)
     }
 
-    /// The request's body, at most `limit` bytes, arriving within `readTimeout` (else 408, and the
-    /// connection stops reading: a client trickling a body holds no memory past the deadline).
-    func readBody(_ request: Request, limit: Int, stopReading: @escaping @Sendable () -> Void) async throws -> [UInt8] {
-        let timeout = readTimeout
-        let body = request.body
-        let arrived: [UInt8]? = try await withThrowingTaskGroup(of: [UInt8]?.self) { group in
-            group.addTask {
-                do {
-                    return Array(try await body.collect(upTo: limit).readableBytesView)
-                } catch is NIOTooManyBytesError {
-                    throw APIError.payloadTooLarge(limit: limit)
-                }
-            }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next() else { return nil }
-            if first == nil { stopReading() }
-            return first
+    /// The request's body, at most `limit` bytes, arriving before `deadline` (else 408: the
+    /// connection stopped reading at the deadline, so a client trickling a body holds no memory past it).
+    func readBody(_ request: Request, limit: Int, deadline: ReadDeadline) async throws -> [UInt8] {
+        defer { deadline.cancel() }
+        let body: [UInt8]
+        do {
+            body = Array(try await request.body.collect(upTo: limit).readableBytesView)
+        } catch is NIOTooManyBytesError {
+            throw APIError.payloadTooLarge(limit: limit)
+        } catch  where deadline.passed {
+            throw APIError.requestTimeout
         }
-        guard let arrived else { throw APIError.requestTimeout }
-        return arrived
+        if deadline.passed { throw APIError.requestTimeout }
+        return body
     }
 
     /// The Host header when HTTP/1 parsing left it among the fields rather than in `authority`.
