@@ -34,6 +34,8 @@ enum RawClient {
             }
             .start()
         }
-        return String(decoding: result.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let printed = String(decoding: result.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        // A script that failed prints nothing: its error is the answer, so that an assertion shows it.
+        return printed.isEmpty ? result.stderr.trimmingCharacters(in: .whitespacesAndNewlines) : printed
     }
 }

@@ -89,6 +89,10 @@ struct TestServer: Sendable {
         configuration.secretKey = "hedgerow-test-secret"
         configuration.engine.outbound = .loopbackAllowed
         configuration.metricsAddress = nil
+        // HummingbirdTesting's live client keeps one connection and does not reconnect when the
+        // server closes it for idling (which real clients do); a browser test idles longer than
+        // the default 30 s between its own requests. Tests of the timeout set their own.
+        configuration.readTimeout = .seconds(600)
         configure(&configuration)
         let frozen = configuration
         let database = try await DatabaseFactory.open(location, logger: TestBackend.logger)
