@@ -108,12 +108,36 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "HedgerowIngest",
+            dependencies: [
+                "HedgerowCore",
+                "HedgerowStore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "HedgerowRuntime",
+            dependencies: [
+                "HedgerowCore",
+                "HedgerowStore",
+                "HedgerowDestinations",
+                "HedgerowExport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "HedgerowAPI",
             dependencies: [
                 "HedgerowCore",
                 "HedgerowFormats",
                 "HedgerowDestinations",
                 "HedgerowExport",
+                "HedgerowIngest",
+                "HedgerowRuntime",
                 "HedgerowStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -123,8 +147,6 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -132,6 +154,7 @@ let package = Package(
             name: "HedgerowConsole",
             dependencies: [
                 "HedgerowAPI",
+                "HedgerowRuntime",
                 "HedgerowCore",
                 "HedgerowDestinations",
                 "HedgerowStore",
@@ -139,9 +162,28 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "HedgerowServer",
+            dependencies: [
+                "HedgerowAPI",
+                "HedgerowCore",
+                "HedgerowDestinations",
+                "HedgerowExport",
+                "HedgerowRuntime",
+                "HedgerowStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "hedgerow",
             dependencies: [
+                "HedgerowServer",
+                "HedgerowRuntime",
                 "HedgerowAPI",
                 "HedgerowConsole",
                 "HedgerowExport",
@@ -164,6 +206,8 @@ let package = Package(
             name: "HedgerowBench",
             dependencies: [
                 "HedgerowAPI",
+                "HedgerowIngest",
+                "HedgerowRuntime",
                 "HedgerowCore",
                 "HedgerowDestinations",
                 "HedgerowFormats",
@@ -210,6 +254,9 @@ let package = Package(
             name: "HedgerowAPITests",
             dependencies: [
                 "HedgerowAPI",
+                "HedgerowServer",
+                "HedgerowRuntime",
+                "HedgerowIngest",
                 "HedgerowConsole",
                 "HedgerowS3",
                 "HedgerowTestSupport",
@@ -234,6 +281,8 @@ let package = Package(
             dependencies: [
                 "hedgerow",
                 "HedgerowAPI",
+                "HedgerowRuntime",
+                "HedgerowServer",
                 "HedgerowCore",
                 "HedgerowS3",
                 "HedgerowStore",

@@ -1,8 +1,8 @@
 import Foundation
-import HedgerowAPI
 import HedgerowCore
 import HedgerowDestinations
 import HedgerowFormats
+import HedgerowRuntime
 import HedgerowStore
 import Logging
 

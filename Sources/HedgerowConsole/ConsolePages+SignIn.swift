@@ -1,5 +1,6 @@
 import HedgerowAPI
 import HedgerowCore
+import HedgerowRuntime
 
 /// Sign-in, sign-out, and accepting an invite. These forms come before a session exists, so their
 /// CSRF token is a random cookie that the form repeats (double submit).

@@ -4,6 +4,8 @@ import HedgerowAPI
 import HedgerowConsole
 import HedgerowCore
 import HedgerowExport
+import HedgerowRuntime
+import HedgerowServer
 import HedgerowStore
 import Logging
 

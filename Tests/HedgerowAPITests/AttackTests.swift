@@ -1,6 +1,7 @@
 import Foundation
 import HedgerowCore
 import HedgerowDestinations
+import HedgerowRuntime
 import HedgerowStore
 import HedgerowTestSupport
 import HummingbirdTesting

@@ -4,6 +4,7 @@ import HedgerowCore
 import HedgerowDestinations
 import HedgerowExport
 import HedgerowFormats
+import HedgerowRuntime
 import HedgerowS3
 import HedgerowStore
 import HedgerowTestSupport

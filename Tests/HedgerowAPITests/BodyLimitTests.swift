@@ -1,6 +1,8 @@
 import Foundation
 import HedgerowAPI
 import HedgerowCore
+import HedgerowRuntime
+import HedgerowServer
 import HedgerowStore
 import HedgerowTestSupport
 import Hummingbird

@@ -2,6 +2,7 @@ import Foundation
 import HedgerowAPI
 import HedgerowCore
 import HedgerowDestinations
+import HedgerowRuntime
 import HedgerowStore
 import Logging
 import Testing

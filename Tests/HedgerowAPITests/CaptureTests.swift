@@ -1,10 +1,12 @@
 import Foundation
 import HedgerowCore
 import HedgerowFormats
+import HedgerowRuntime
 import HedgerowStore
 import Testing
 
 @testable import HedgerowAPI
+@testable import HedgerowIngest
 
 @Suite("Capture (API.md §5)")
 struct CaptureTests {

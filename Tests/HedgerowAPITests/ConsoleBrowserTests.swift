@@ -4,6 +4,7 @@ import HedgerowAPI
 import HedgerowConsole
 import HedgerowCore
 import HedgerowExport
+import HedgerowRuntime
 import HedgerowS3
 import HedgerowTestSupport
 import HummingbirdTesting

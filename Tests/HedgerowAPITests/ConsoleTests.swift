@@ -3,6 +3,7 @@ import HTTPTypes
 import HedgerowAPI
 import HedgerowConsole
 import HedgerowCore
+import HedgerowRuntime
 import Testing
 
 /// The console over the test client (the browser tests drive the same pages in Chromium):

@@ -4,6 +4,7 @@ import HedgerowAPI
 import HedgerowCore
 import HedgerowExport
 import HedgerowFormats
+import HedgerowRuntime
 import HedgerowS3
 import HedgerowStore
 import HedgerowTestSupport

@@ -2,6 +2,7 @@ import Foundation
 import HedgerowAPI
 import HedgerowCore
 import HedgerowExport
+import HedgerowRuntime
 import HedgerowS3
 import HedgerowTestSupport
 import Testing

@@ -4,6 +4,7 @@ import HedgerowAPI
 import HedgerowCore
 import HedgerowDestinations
 import HedgerowExport
+import HedgerowRuntime
 import HedgerowStore
 import Hummingbird
 import HummingbirdTesting

@@ -2,6 +2,7 @@ import Foundation
 import HedgerowAPI
 import HedgerowConsole
 import HedgerowCore
+import HedgerowRuntime
 import HedgerowStore
 import HedgerowTestSupport
 import NIOCore

@@ -1,5 +1,6 @@
 import Foundation
 import HedgerowCore
+import HedgerowRuntime
 import HedgerowTestSupport
 import HummingbirdTesting
 import Testing

@@ -1,5 +1,6 @@
 import HedgerowAPI
 import HedgerowCore
+import HedgerowRuntime
 import Testing
 
 @Suite("Pagination (API.md §0.2)")

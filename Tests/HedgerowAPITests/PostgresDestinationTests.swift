@@ -3,6 +3,7 @@ import HedgerowAPI
 import HedgerowCore
 import HedgerowDestinations
 import HedgerowExport
+import HedgerowRuntime
 import HedgerowStore
 import HedgerowTestSupport
 import Hummingbird

@@ -1,5 +1,6 @@
 import HedgerowAPI
 import HedgerowCore
+import HedgerowRuntime
 import Testing
 
 @Suite("HTTP conventions (API.md §0)")

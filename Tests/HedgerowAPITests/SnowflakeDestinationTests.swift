@@ -5,6 +5,7 @@ import HTTPTypes
 import HedgerowAPI
 import HedgerowCore
 import HedgerowExport
+import HedgerowRuntime
 import HedgerowS3
 import HedgerowStore
 import HedgerowTestSupport

@@ -1,6 +1,7 @@
 import Foundation
 import HedgerowAPI
 import HedgerowCore
+import HedgerowRuntime
 import HedgerowS3
 import HedgerowStore
 import HedgerowTestSupport

@@ -1,6 +1,7 @@
 import Foundation
 import HedgerowCore
 import HedgerowFormats
+import HedgerowIngest
 
 /// The capture endpoints PostHog's SDKs call: JSON, gzip (`Content-Encoding: gzip` or
 /// `?compression=gzip-js`), form bodies with base64 `data=`, and `GET /e/?data=`.

@@ -35,7 +35,7 @@ public final class ConnectionLimit: Sendable {
     }
 
     /// The channel handler that applies the limit (one per connection).
-    func handler() -> Handler { Handler(limit: self) }
+    package func handler() -> any RemovableChannelHandler { Handler(limit: self) }
 
     final class Handler: ChannelInboundHandler, RemovableChannelHandler {
         typealias InboundIn = NIOAny

@@ -1,43 +1,8 @@
 import Foundation
+import HedgerowRuntime
 import NIOCore
 import NIOPosix
 import NIOSSL
-
-/// Where invite mail goes: `HEDGEROW_SMTP_URL`, `smtp://[user:password@]host[:port]` (port 25, no
-/// TLS: a relay on the same network) or `smtps://…` (port 465, TLS from the first byte); and the
-/// sender, `HEDGEROW_SMTP_FROM`.
-public struct SMTPSettings: Sendable, Equatable, CustomStringConvertible {
-    public var host: String
-    public var port: Int
-    public var implicitTLS: Bool
-    public var username: String?
-    public var password: String?
-    public var from: String
-
-    public struct Invalid: Error, CustomStringConvertible {
-        public let description: String
-    }
-
-    public static func parse(_ url: String, from: String?) throws -> SMTPSettings {
-        guard let parts = URLComponents(string: url), let scheme = parts.scheme?.lowercased(), ["smtp", "smtps"].contains(scheme),
-            let host = parts.host, !host.isEmpty
-        else {
-            throw Invalid(description: "HEDGEROW_SMTP_URL must look like smtp://[user:password@]host[:port] or smtps://…")
-        }
-        let sender = from ?? "hedgerow@\(host)"
-        guard sender.split(separator: "@").count == 2, !sender.contains(where: { $0.isWhitespace || $0 == "<" || $0 == ">" }) else {
-            throw Invalid(description: "HEDGEROW_SMTP_FROM must be an email address")
-        }
-        return SMTPSettings(
-            host: host, port: parts.port ?? (scheme == "smtps" ? 465 : 25), implicitTLS: scheme == "smtps",
-            username: parts.user?.removingPercentEncoding, password: parts.password?.removingPercentEncoding, from: sender)
-    }
-
-    /// Never shows the password.
-    public var description: String {
-        "\(implicitTLS ? "smtps" : "smtp")://\(username.map { "\($0)@" } ?? "")\(host):\(port) from \(from)"
-    }
-}
 
 /// A small SMTP client (RFC 5321): one connection per message — greeting, EHLO, AUTH PLAIN when the
 /// URL has a user, MAIL FROM, RCPT TO, DATA with dot-stuffing, QUIT. The body goes base64-encoded,

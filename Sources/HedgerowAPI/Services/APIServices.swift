@@ -1,4 +1,5 @@
 import HedgerowCore
+import HedgerowRuntime
 
 /// The services of one application, made once by `buildApplication` and shared by the API's
 /// controllers and any `RouteModule` mounted beside them (the console).

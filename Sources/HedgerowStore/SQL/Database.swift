@@ -86,6 +86,9 @@ public protocol Database: Sendable {
     /// Whether `error` ended a transaction that may simply be run again (PostgreSQL's deadlock
     /// and serialization failures; never on SQLite, which has one writer).
     func isTransientConflict(_ error: any Error) -> Bool
+    /// Runs what the database needs in the background (PostgreSQL's connection pool) until the
+    /// surrounding task is cancelled; SQLite has nothing to run and returns at once.
+    func run() async
     /// Releases the database's connections.
     func shutdown() async
 }

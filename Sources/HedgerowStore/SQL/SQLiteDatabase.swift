@@ -92,6 +92,8 @@ public final class SQLiteDatabase: Database {
 
     public func isTransientConflict(_ error: any Error) -> Bool { false }
 
+    public func run() async {}
+
     public func shutdown() async {
         for runner in readers + [writer] { runner.connection.close() }
         limitedPool.shutdownGracefully { _ in }

@@ -3,6 +3,8 @@ import HTTPTypes
 import HedgerowAPI
 import HedgerowCore
 import HedgerowExport
+import HedgerowRuntime
+import HedgerowServer
 import HedgerowStore
 import Hummingbird
 import HummingbirdTesting
