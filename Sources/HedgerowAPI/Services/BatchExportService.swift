@@ -1,6 +1,7 @@
 import Foundation
 import HedgerowCore
 import HedgerowDestinations
+import HedgerowExport
 import HedgerowStore
 import Logging
 

@@ -1,40 +1,5 @@
 import HedgerowCore
 
-/// Batches of export rows of any model, fetched one keyset page at a time as they are iterated:
-/// memory holds one batch whatever the size of the run.
-public struct RecordBatches<Row: Sendable>: AsyncSequence, Sendable {
-    public typealias Element = [Row]
-    let start: @Sendable () -> AsyncIterator
-
-    /// `fetch(after)` returns a page and the cursor of the next one (nil: the last page). The next
-    /// page is read while the caller works on the current one (a destination writing it), so
-    /// reading and writing overlap; memory holds two pages at most.
-    public init<Cursor: Sendable>(fetch: @escaping @Sendable (_ after: Cursor?) async throws -> (rows: [Row], next: Cursor?)) {
-        start = {
-            var pending: Task<(rows: [Row], next: Cursor?), any Error>? = Task { try await fetch(nil) }
-            return AsyncIterator {
-                while let current = pending {
-                    let (rows, next) = try await withTaskCancellationHandler {
-                        try await current.value
-                    } onCancel: {
-                        current.cancel()
-                    }
-                    pending = next.map { cursor in Task { try await fetch(cursor) } }
-                    if !rows.isEmpty { return rows }
-                }
-                return nil
-            }
-        }
-    }
-
-    public struct AsyncIterator: AsyncIteratorProtocol {
-        let step: () async throws -> [Row]?
-        public mutating func next() async throws -> [Row]? { try await step() }
-    }
-
-    public func makeAsyncIterator() -> AsyncIterator { start() }
-}
-
 /// Which rows of a mutable model (persons, sessions) a run reads: one environment and a half-open
 /// window. Scheduled runs select on the time rows last changed (capture time); backfills on the
 /// same for persons, and on the session's end for sessions (PostHog's backfill query).

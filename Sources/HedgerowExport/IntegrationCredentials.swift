@@ -1,4 +1,5 @@
 import HedgerowCore
+import HedgerowDestinations
 import HedgerowStore
 
 /// Puts the credentials of the integrations a configuration refers to where its destination reads
