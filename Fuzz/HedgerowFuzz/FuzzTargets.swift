@@ -76,7 +76,7 @@ enum FuzzTargets {
         _ = try? BatchExportInput.parse(body, full: false, deliverable: Set(DestinationType.allCases))
         let config = body["destination"]?["config"] ?? body
         for type in DestinationType.allCases {
-            for model in ["events", "persons", "sessions"] {
+            for model in ExportModel.allCases {
                 guard let valid = try? DestinationConfig.validate(type: type, config: config, model: model) else { continue }
                 _ = try? DestinationConfig.validate(type: type, config: config, model: model, existing: valid)
                 _ = DestinationConfig.redacted(valid, type: type)

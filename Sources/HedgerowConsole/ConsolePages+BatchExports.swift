@@ -36,7 +36,7 @@ extension ConsolePages {
         context["exports"] = exports.map { detail -> [String: Any] in
             [
                 "id": detail.export.id, "team_id": environment.environment.id, "name": detail.export.name,
-                "type": detail.export.destinationType.rawValue, "model": detail.export.model, "interval": detail.export.interval.rawValue,
+                "type": detail.export.destinationType.rawValue, "model": detail.export.model.rawValue, "interval": detail.export.interval.rawValue,
                 "paused": detail.export.paused,
                 "marks": detail.latestRuns.reversed().map { run -> [String: Any] in
                     ["status": run.status.rawValue, "status_class": Self.statusClass(run.status), "interval": Self.interval(run)]
@@ -66,7 +66,7 @@ extension ConsolePages {
         func options(_ choices: [String], selected: String) -> [[String: Any]] {
             choices.map { ["value": $0, "label": $0, "selected": $0 == selected] }
         }
-        let model = value("model", stored: export?.model).isEmpty ? "events" : value("model", stored: export?.model)
+        let model = value("model", stored: export?.model.rawValue).isEmpty ? "events" : value("model", stored: export?.model.rawValue)
         let interval =
             value("interval", stored: export?.interval.rawValue).isEmpty ? "hour" : value("interval", stored: export?.interval.rawValue)
         context["top_fields"] =
@@ -279,7 +279,7 @@ extension ConsolePages {
         let export = detail.export
         context["name"] = export.name
         context["type"] = export.destinationType.rawValue
-        context["model"] = export.model
+        context["model"] = export.model.rawValue
         context["interval"] = export.interval.rawValue
         context["paused"] = export.paused
         context["base"] = base(request)

@@ -142,7 +142,7 @@ enum ObjectFiles {
     ) async throws -> DeliveryResult {
         let rows = FileRows(records)
         let (prefix, rendered) = renderPrefix(
-            settings.prefix, start: context.dataIntervalStart, end: context.run.dataIntervalEnd, table: records.model)
+            settings.prefix, start: context.dataIntervalStart, end: context.run.dataIntervalEnd, table: records.model.rawValue)
         if !rendered {
             try await context.log("WARNING", "The prefix '\(settings.prefix)' could not be rendered; it is used as it is.")
         }

@@ -14,7 +14,7 @@ extension PostgresDestination {
         /// The model's file columns without `_inserted_at` (files only, as PostHog's warehouses).
         var fileColumns: [FileColumn] { self == .persons ? ModelProjection.personColumns : ModelProjection.sessionColumns }
         var columns: [FileColumn] { fileColumns.filter { $0.name != "_inserted_at" } }
-        var rule: (key: [String], versions: [String]) { WarehouseRows.mergeRule(model: self == .persons ? "persons" : "sessions")! }
+        var rule: (key: [String], versions: [String]) { WarehouseRows.mergeRule(model: self == .persons ? .persons : .sessions)! }
         var key: [String] { rule.key }
         /// The columns the newer-version test reads.
         var versionColumns: [String] { rule.versions }

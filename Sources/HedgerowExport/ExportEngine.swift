@@ -304,9 +304,9 @@ public struct ExportEngine: Service {
             let window = ModelQuery(
                 teamID: export.teamID, start: context.dataIntervalStart, end: run.dataIntervalEnd, isBackfill: run.backfillID != nil)
             switch export.model {
-            case "persons": records = .persons(models.persons(window, batchSize: configuration.batchSize))
-            case "sessions": records = .sessions(models.sessions(window, batchSize: configuration.batchSize))
-            default:
+            case .persons: records = .persons(models.persons(window, batchSize: configuration.batchSize))
+            case .sessions: records = .sessions(models.sessions(window, batchSize: configuration.batchSize))
+            case .events:
                 records = .events(events.batches(query, batchSize: configuration.batchSize).observingFailures { readFailure.set($0) })
             }
             let result = try await whileLeased(runID, interruption: interruption) {

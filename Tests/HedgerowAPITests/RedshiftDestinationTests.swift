@@ -220,7 +220,7 @@ struct RedshiftDestinationTests {
             // The files as COPY would read them: staged by the destination itself.
             let copy = try RedshiftDestination.CopyInputs(inputs)
             let export = BatchExport(
-                id: Identifiers.uuidV7(), teamID: world.team, name: "r", model: "events", destinationType: .redshift,
+                id: Identifiers.uuidV7(), teamID: world.team, name: "r", model: .events, destinationType: .redshift,
                 destinationConfig: [:], interval: .hour, paused: false, createdAt: .now(), timezone: "UTC")
             let run = BatchExportRun(
                 id: Identifiers.uuidV7(), batchExportID: export.id, backfillID: nil,

@@ -61,14 +61,14 @@ struct BoundsTests {
         for size: JSONValue in [.int(Int64.max), .int(0), .int(-1), .int(DestinationConfig.maximumFileSizeMegabytes + 1)] {
             var config = s3
             config["max_file_size_mb"] = size
-            #expect(throws: APIError.self) { try DestinationConfig.validate(type: .s3, config: .object(config), model: "events") }
+            #expect(throws: APIError.self) { try DestinationConfig.validate(type: .s3, config: .object(config), model: .events) }
         }
         var fine = s3
         fine["max_file_size_mb"] = .int(DestinationConfig.maximumFileSizeMegabytes)
-        #expect(throws: Never.self) { try DestinationConfig.validate(type: .s3, config: .object(fine), model: "events") }
+        #expect(throws: Never.self) { try DestinationConfig.validate(type: .s3, config: .object(fine), model: .events) }
         let postgres: JSONObject = ["user": "u", "password": "p", "host": "db.example.com", "database": "d", "port": .int(70_000)]
         do {
-            _ = try DestinationConfig.validate(type: .postgres, config: .object(postgres), model: "events")
+            _ = try DestinationConfig.validate(type: .postgres, config: .object(postgres), model: .events)
             Issue.record("port 70000 was accepted")
         } catch {
             #expect(error.detail == "Configuration field 'port' must be between 1 and 65535.")
@@ -121,9 +121,9 @@ struct SecretRouteTests {
     @Test("Moving where a stored secret goes, without giving it again, is refused keyed on the secret", arguments: cases.indices)
     func movedWithoutSecret(index: Int) throws {
         let (type, stored, field, value, secret) = Self.cases[index]
-        let existing = try DestinationConfig.validate(type: type, config: .object(stored), model: "events")
+        let existing = try DestinationConfig.validate(type: type, config: .object(stored), model: .events)
         do {
-            _ = try DestinationConfig.validate(type: type, config: .object([field: value]), model: "events", existing: existing)
+            _ = try DestinationConfig.validate(type: type, config: .object([field: value]), model: .events, existing: existing)
             Issue.record("\(type.rawValue): '\(field)' moved with the stored secrets")
         } catch {
             #expect(error.status == 400)
@@ -135,12 +135,12 @@ struct SecretRouteTests {
             given[entry.key] = entry.value
         }
         #expect(throws: Never.self) {
-            try DestinationConfig.validate(type: type, config: .object(given), model: "events", existing: existing)
+            try DestinationConfig.validate(type: type, config: .object(given), model: .events, existing: existing)
         }
         // The same value again: no secret needed.
         if let same = existing[field] {
             #expect(throws: Never.self) {
-                try DestinationConfig.validate(type: type, config: .object([field: same]), model: "events", existing: existing)
+                try DestinationConfig.validate(type: type, config: .object([field: same]), model: .events, existing: existing)
             }
         }
     }

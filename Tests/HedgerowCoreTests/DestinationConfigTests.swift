@@ -5,26 +5,26 @@ import Testing
 struct DestinationConfigTests {
     static let s3: JSONValue = .object(["bucket_name": "b", "region": "eu-west-1", "prefix": "exports/"])
 
-    static func rejects(_ type: DestinationType, _ config: JSONValue, model: String = "events", _ detail: String) {
+    static func rejects(_ type: DestinationType, _ config: JSONValue, model: ExportModel = .events, _ detail: String) {
         #expect(throws: APIError.invalidInput(detail, attr: "destination")) {
             try DestinationConfig.validate(type: type, config: config, model: model)
         }
     }
 
     @Test func fillsDefaultsAndCoercesStrings() throws {
-        let s3 = try DestinationConfig.validate(type: .s3, config: Self.s3, model: "events")
+        let s3 = try DestinationConfig.validate(type: .s3, config: Self.s3, model: .events)
         #expect(s3["file_format"] == "JSONLines")
         #expect(s3["use_virtual_style_addressing"] == false)
         let postgres = try DestinationConfig.validate(
             type: .postgres,
             config: .object(["user": "u", "password": "p", "host": "h", "database": "d", "port": "6543", "has_self_signed_cert": "true"]),
-            model: "events")
+            model: .events)
         #expect(postgres["port"] == 6543)
         #expect(postgres["has_self_signed_cert"] == true)
         #expect(postgres["schema"] == "public")
         #expect(postgres["table_name"] == "events")
         let redshift = try DestinationConfig.validate(
-            type: .redshift, config: .object(["user": "u", "password": "p", "host": "h", "database": "d"]), model: "events")
+            type: .redshift, config: .object(["user": "u", "password": "p", "host": "h", "database": "d"]), model: .events)
         #expect(redshift["port"] == 5439)
     }
 
@@ -61,21 +61,21 @@ struct DestinationConfigTests {
                     config: DestinationConfig.deepMerge(
                         Self.s3.objectValue!, ["file_format": "Parquet", "compression": .string(compression)]
                     ).asValue,
-                    model: "events")
+                    model: .events)
             }
         }
     }
 
     @Test func httpOnlyExportsEvents() {
         Self.rejects(
-            .http, .object(["url": "https://x", "token": "t"]), model: "persons", "HTTP batch exports only support the events model")
+            .http, .object(["url": "https://x", "token": "t"]), model: .persons, "HTTP batch exports only support the events model")
     }
 
     @Test func patchMergesDeeplyAndKeepsOmittedSecrets() throws {
         let stored = try DestinationConfig.validate(
-            type: .postgres, config: .object(["user": "u", "password": "secret", "host": "h", "database": "d"]), model: "events")
+            type: .postgres, config: .object(["user": "u", "password": "secret", "host": "h", "database": "d"]), model: .events)
         let patched = try DestinationConfig.validate(
-            type: .postgres, config: .object(["database": "d2"]), model: "events", existing: stored)
+            type: .postgres, config: .object(["database": "d2"]), model: .events, existing: stored)
         #expect(patched["password"] == "secret")
         #expect(patched["database"] == "d2")
         let nested = DestinationConfig.deepMerge(["copy_inputs": .object(["a": 1, "b": 2])], ["copy_inputs": .object(["b": 3])])

@@ -62,9 +62,9 @@ extension BatchExportService {
         let estimate: Int
         do {
             switch export.model {
-            case "persons": (earliest, estimate) = try await models.personsEstimate(window)
-            case "sessions": (earliest, estimate) = try await models.sessionsEstimate(window)
-            default:
+            case .persons: (earliest, estimate) = try await models.personsEstimate(window)
+            case .sessions: (earliest, estimate) = try await models.sessionsEstimate(window)
+            case .events:
                 earliest = try await events.earliest(query)
                 estimate = earliest == nil ? 0 : try await events.count(query)
             }

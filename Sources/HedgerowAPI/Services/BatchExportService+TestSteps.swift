@@ -47,7 +47,7 @@ extension BatchExportService {
         }
         let config = try DestinationConfig.validate(
             type: type, config: try destination.map(BatchExportInput.destinationConfig) ?? .object(JSONObject()),
-            model: stored?.model ?? "events",
+            model: stored?.model ?? .events,
             existing: stored?.destinationConfig)
         try checkDestination(type, config: config)
         var resolved = config

@@ -212,9 +212,9 @@ public struct BatchExportService: Sendable {
             let now = clock()
             let type = input.destinationType!
             let config = try DestinationConfig.validate(
-                type: type, config: input.destinationConfig ?? .object(JSONObject()), model: input.model ?? "events")
+                type: type, config: input.destinationConfig ?? .object(JSONObject()), model: input.model ?? .events)
             var export = BatchExport(
-                id: Identifiers.uuidV7(at: now), teamID: teamID, name: input.name!, model: input.model ?? "events", destinationType: type,
+                id: Identifiers.uuidV7(at: now), teamID: teamID, name: input.name!, model: input.model ?? .events, destinationType: type,
                 destinationConfig: config, interval: input.interval!, paused: input.paused ?? false, createdAt: now,
                 timezone: input.timezone ?? "UTC")
             try apply(input, to: &export)

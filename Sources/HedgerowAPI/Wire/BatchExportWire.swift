@@ -11,7 +11,7 @@ enum BatchExportWire {
             "id": .string(export.id),
             "team_id": .int(export.teamID),
             "name": .string(export.name),
-            "model": .string(export.model),
+            "model": .string(export.model.rawValue),
             "destination": .object([
                 "type": .string(export.destinationType.rawValue),
                 "config": .object(DestinationConfig.redacted(export.destinationConfig, type: export.destinationType)),

@@ -1,11 +1,17 @@
 import Foundation
 
+/// What a batch export delivers (PostHog's `model`): every destination Hedgerow delivers to takes
+/// all three, except HTTP (events only, as PostHog's).
+public enum ExportModel: String, Sendable, CaseIterable {
+    case events, persons, sessions
+}
+
 /// A batch export: a schedule that delivers an environment's events to a destination (API.md §4).
 public struct BatchExport: Sendable, Equatable {
     public var id: String
     public var teamID: Int64
     public var name: String
-    public var model: String
+    public var model: ExportModel
     public var destinationType: DestinationType
     /// The whole configuration, secrets included (they are encrypted at rest and never returned).
     public var destinationConfig: JSONObject
@@ -27,7 +33,7 @@ public struct BatchExport: Sendable, Equatable {
     public var scheduledThrough: Timestamp?
 
     public init(
-        id: String, teamID: Int64, name: String, model: String, destinationType: DestinationType, destinationConfig: JSONObject,
+        id: String, teamID: Int64, name: String, model: ExportModel, destinationType: DestinationType, destinationConfig: JSONObject,
         interval: Interval, paused: Bool, createdAt: Timestamp, timezone: String = "UTC"
     ) {
         self.id = id

@@ -267,7 +267,7 @@ public enum DestinationConfig {
     /// in. With `existing` (PATCH), `config` is merged into it deeply first and missing required
     /// keys are not reported.
     public static func validate(
-        type: DestinationType, config: JSONValue, model: String, existing: JSONObject? = nil
+        type: DestinationType, config: JSONValue, model: ExportModel, existing: JSONObject? = nil
     ) throws(APIError) -> JSONObject {
         guard case .object(let given) = config else {
             throw APIError.invalidInput("Configuration must be an object.", attr: "destination")
@@ -344,7 +344,7 @@ public enum DestinationConfig {
             throw APIError.invalidInput(
                 "The connection string must name an AccountName with an AccountKey or a SharedAccessSignature", attr: "destination")
         }
-        if type == .http, model != "events" {
+        if type == .http, model != .events {
             throw APIError.invalidInput("HTTP batch exports only support the events model", attr: "destination")
         }
         return merged

@@ -4,7 +4,7 @@ import Foundation
 /// property was not given; `.some(nil)` clears a nullable field.
 public struct BatchExportInput: Sendable {
     public var name: String?
-    public var model: String?
+    public var model: ExportModel?
     public var destinationType: DestinationType?
     public var destinationConfig: JSONValue?
     public var interval: Interval?
@@ -20,10 +20,6 @@ public struct BatchExportInput: Sendable {
 
     public init() {}
 
-    /// PostHog's models; every destination Hedgerow delivers to takes all three, except HTTP
-    /// (events only, as PostHog's).
-    public static let models: Set<String> = ["events", "persons", "sessions"]
-
     /// Parses a body. `full` is true for create and PUT (name, destination and interval required).
     public static func parse(_ body: JSONValue, full: Bool, deliverable: Set<DestinationType>) throws(APIError) -> BatchExportInput {
         let object = try BodyObject.require(body)
@@ -34,7 +30,8 @@ public struct BatchExportInput: Sendable {
             throw APIError.required("name")
         }
         if let value = object["model"] {
-            input.model = try FieldParser.choice(value, attr: "model", choices: models, allowNull: true) ?? "events"
+            let name = try FieldParser.choice(value, attr: "model", choices: Set(ExportModel.allCases.map(\.rawValue)), allowNull: true)
+            input.model = name.flatMap(ExportModel.init(rawValue:)) ?? .events
         }
         if let value = object["destination"] {
             guard case .object(let destination) = value else {

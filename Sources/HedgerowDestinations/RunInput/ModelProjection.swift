@@ -8,11 +8,11 @@ public enum RunRecords: Sendable {
     case persons(RecordBatches<PersonRecord>)
     case sessions(RecordBatches<Session>)
 
-    public var model: String {
+    public var model: ExportModel {
         switch self {
-        case .events: "events"
-        case .persons: "persons"
-        case .sessions: "sessions"
+        case .events: .events
+        case .persons: .persons
+        case .sessions: .sessions
         }
     }
 }
@@ -177,11 +177,11 @@ struct WarehouseRows {
 
     /// The merge key and the version columns of a mutable model (a row replaces the stored one
     /// only when one of them is greater); nil for events, which are only ever inserted.
-    static func mergeRule(model: String) -> (key: [String], versions: [String])? {
+    static func mergeRule(model: ExportModel) -> (key: [String], versions: [String])? {
         switch model {
-        case "persons": (["team_id", "distinct_id"], ["person_version", "person_distinct_id_version"])
-        case "sessions": (["team_id", "session_id"], ["end_timestamp"])
-        default: nil
+        case .persons: (["team_id", "distinct_id"], ["person_version", "person_distinct_id_version"])
+        case .sessions: (["team_id", "session_id"], ["end_timestamp"])
+        case .events: nil
         }
     }
 

@@ -25,11 +25,12 @@ public struct BatchExportStore: Sendable {
 
     static func decode(_ row: SQLRow) throws -> Row {
         guard let type = DestinationType(rawValue: try row.decodeString("destination_type")),
-            let interval = Interval(rawValue: try row.decodeString("interval"))
-        else { throw SQLDecodingError(column: "destination_type/interval", expected: "known values") }
+            let interval = Interval(rawValue: try row.decodeString("interval")),
+            let model = ExportModel(rawValue: try row.decodeString("model"))
+        else { throw SQLDecodingError(column: "destination_type/interval/model", expected: "known values") }
         var export = BatchExport(
             id: try row.decodeString("id"), teamID: try row.decodeInt("team_id"), name: try row.decodeString("name"),
-            model: try row.decodeString("model"), destinationType: type,
+            model: model, destinationType: type,
             destinationConfig: (try JSONParser.parse(try row.decodeString("destination_config"))).objectValue ?? JSONObject(),
             interval: interval, paused: try row.decodeBool("paused"), createdAt: try row.decodeTimestamp("created_at"),
             timezone: try row.decodeString("timezone"))
@@ -48,7 +49,7 @@ public struct BatchExportStore: Sendable {
 
     static func binds(_ export: BatchExport, publicConfig: JSONObject, sealedSecrets: String?) -> [SQLValue] {
         [
-            .text(export.id), .int(export.teamID), .text(export.name), .text(export.model), .text(export.destinationType.rawValue),
+            .text(export.id), .int(export.teamID), .text(export.name), .text(export.model.rawValue), .text(export.destinationType.rawValue),
             .text(JSONWriter.string(.object(publicConfig))), SQLValue(sealedSecrets), .text(export.interval.rawValue),
             .bool(export.paused), .bool(export.deleted), SQLValue(export.createdAt), SQLValue(export.lastUpdatedAt),
             SQLValue(export.lastPausedAt), SQLValue(export.startAt), SQLValue(export.endAt), SQLValue(export.hogqlQuery),
