@@ -36,7 +36,8 @@ extension ConsolePages {
         context["exports"] = exports.map { detail -> [String: Any] in
             [
                 "id": detail.export.id, "team_id": environment.environment.id, "name": detail.export.name,
-                "type": detail.export.destinationType.rawValue, "model": detail.export.model.rawValue, "interval": detail.export.interval.rawValue,
+                "type": detail.export.destinationType.rawValue, "model": detail.export.model.rawValue,
+                "interval": detail.export.interval.rawValue,
                 "paused": detail.export.paused,
                 "marks": detail.latestRuns.reversed().map { run -> [String: Any] in
                     ["status": run.status.rawValue, "status_class": Self.statusClass(run.status), "interval": Self.interval(run)]

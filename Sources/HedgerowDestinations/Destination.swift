@@ -47,10 +47,131 @@ public struct DeliveryResult: Sendable, Equatable {
 /// An error a destination classifies (ENGINE.md §5): retryable errors wait for another attempt,
 /// the others fail the run at once.
 public struct DestinationError: Error, CustomStringConvertible {
-    public var kind: String
+    /// What went wrong, as runs' `latest_error` and the logs name it: our own classification,
+    /// or the code the remote service answered with (S3's, Azure's, Snowflake's).
+    public enum Kind: Sendable, Equatable, CustomStringConvertible {
+        case azureBlobIntegrationError
+        case bigQueryError
+        case bigQueryRetryableError
+        case connectionError
+        case databaseNotFound
+        case databricksAuthenticationError
+        case databricksConnectionError
+        case databricksError
+        case databricksInsufficientPermissionsError
+        case databricksQueryTimeoutError
+        case databricksServiceError
+        case databricksStatementError
+        case databricksTokenRejected
+        case databricksWarehouseStoppedError
+        case destinationAddressRefused
+        case encodingError
+        case eventQueryTimeout
+        case exportNotFound
+        case featureNotSupported
+        case forbidden
+        case httpError
+        case incompatibleSchema
+        case integrationNotFound
+        case internalError
+        case invalidBatchExport
+        case invalidConfiguration
+        case invalidCredentials
+        case invalidPrivateKey
+        case invalidSchemaName
+        case invalidStoredEvent
+        case localFileError
+        case missingPrimaryKey
+        case notFound
+        case permissionDenied
+        case postgresError
+        case refreshError
+        case retryableHTTPError
+        case schemaNotFound
+        case secretsUnreadable
+        case snowflakeAuthenticationError
+        case snowflakeCopyError
+        case snowflakeError
+        case snowflakeObjectNotFound
+        case snowflakePermissionsError
+        case snowflakeRetryableError
+        case snowflakeStageError
+        case snowflakeWarehouseSuspended
+        case tlsCertificateError
+        case tlsUnavailable
+        case tokenEndpointUnavailable
+        case transactionConflict
+        case unauthorized
+        case undefinedColumn
+        case unsupportedModel
+        /// A code the remote service reported, passed on as it came.
+        case remote(String)
+
+        public var description: String {
+            switch self {
+            case .azureBlobIntegrationError: "AzureBlobIntegrationError"
+            case .bigQueryError: "BigQueryError"
+            case .bigQueryRetryableError: "BigQueryRetryableError"
+            case .connectionError: "ConnectionError"
+            case .databaseNotFound: "DatabaseNotFound"
+            case .databricksAuthenticationError: "DatabricksAuthenticationError"
+            case .databricksConnectionError: "DatabricksConnectionError"
+            case .databricksError: "DatabricksError"
+            case .databricksInsufficientPermissionsError: "DatabricksInsufficientPermissionsError"
+            case .databricksQueryTimeoutError: "DatabricksQueryTimeoutError"
+            case .databricksServiceError: "DatabricksServiceError"
+            case .databricksStatementError: "DatabricksStatementError"
+            case .databricksTokenRejected: "DatabricksTokenRejected"
+            case .databricksWarehouseStoppedError: "DatabricksWarehouseStoppedError"
+            case .destinationAddressRefused: "DestinationAddressRefused"
+            case .encodingError: "EncodingError"
+            case .eventQueryTimeout: "EventQueryTimeout"
+            case .exportNotFound: "ExportNotFound"
+            case .featureNotSupported: "FeatureNotSupported"
+            case .forbidden: "Forbidden"
+            case .httpError: "HTTPError"
+            case .incompatibleSchema: "IncompatibleSchema"
+            case .integrationNotFound: "IntegrationNotFound"
+            case .internalError: "InternalError"
+            case .invalidBatchExport: "InvalidBatchExport"
+            case .invalidConfiguration: "InvalidConfiguration"
+            case .invalidCredentials: "InvalidCredentials"
+            case .invalidPrivateKey: "InvalidPrivateKey"
+            case .invalidSchemaName: "InvalidSchemaName"
+            case .invalidStoredEvent: "InvalidStoredEvent"
+            case .localFileError: "LocalFileError"
+            case .missingPrimaryKey: "MissingPrimaryKey"
+            case .notFound: "NotFound"
+            case .permissionDenied: "PermissionDenied"
+            case .postgresError: "PostgresError"
+            case .refreshError: "RefreshError"
+            case .retryableHTTPError: "RetryableHTTPError"
+            case .schemaNotFound: "SchemaNotFound"
+            case .secretsUnreadable: "SecretsUnreadable"
+            case .snowflakeAuthenticationError: "SnowflakeAuthenticationError"
+            case .snowflakeCopyError: "SnowflakeCopyError"
+            case .snowflakeError: "SnowflakeError"
+            case .snowflakeObjectNotFound: "SnowflakeObjectNotFound"
+            case .snowflakePermissionsError: "SnowflakePermissionsError"
+            case .snowflakeRetryableError: "SnowflakeRetryableError"
+            case .snowflakeStageError: "SnowflakeStageError"
+            case .snowflakeWarehouseSuspended: "SnowflakeWarehouseSuspended"
+            case .tlsCertificateError: "TLSCertificateError"
+            case .tlsUnavailable: "TLSUnavailable"
+            case .tokenEndpointUnavailable: "TokenEndpointUnavailable"
+            case .transactionConflict: "TransactionConflict"
+            case .unauthorized: "Unauthorized"
+            case .undefinedColumn: "UndefinedColumn"
+            case .unsupportedModel: "UnsupportedModel"
+            case .remote(let code): code
+            }
+        }
+    }
+
+    public var kind: Kind
     public var message: String
     public var retryable: Bool
-    public init(kind: String, message: String, retryable: Bool) {
+    public init(kind: Kind, message: String, retryable: Bool) {
         self.kind = kind
         self.message = message
         self.retryable = retryable

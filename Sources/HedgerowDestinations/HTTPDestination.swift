@@ -34,17 +34,17 @@ public struct HTTPDestination: Destination {
     ) async throws -> DeliveryResult {
         guard case .events(let batches) = records else {
             throw DestinationError(
-                kind: "UnsupportedModel", message: "HTTP batch exports only support the events model", retryable: false)
+                kind: .unsupportedModel, message: "HTTP batch exports only support the events model", retryable: false)
         }
         let config = context.export.destinationConfig
         guard case .string(let url)? = config["url"], case .string(let token)? = config["token"] else {
-            throw DestinationError(kind: "InvalidConfiguration", message: "'url' and 'token' are required", retryable: false)
+            throw DestinationError(kind: .invalidConfiguration, message: "'url' and 'token' are required", retryable: false)
         }
         if let problem = Self.check(url: url, allowInsecure: allowInsecure) {
-            throw DestinationError(kind: "InvalidConfiguration", message: problem, retryable: false)
+            throw DestinationError(kind: .invalidConfiguration, message: problem, retryable: false)
         }
         guard let host = URLComponents(string: url)?.host, !host.isEmpty else {
-            throw DestinationError(kind: "InvalidConfiguration", message: "the URL has no host", retryable: false)
+            throw DestinationError(kind: .invalidConfiguration, message: "the URL has no host", retryable: false)
         }
         return try await connector.withHTTPClient(host: host, readTimeout: .seconds(60)) { client in
             try await deliver(batches, context: context, url: url, token: token, client: client, afterBatch: afterBatch)
@@ -114,14 +114,14 @@ public struct HTTPDestination: Destination {
         do {
             response = try await client.execute(request, timeout: .seconds(60))
         } catch {
-            throw DestinationError(kind: "ConnectionError", message: String(describing: error), retryable: true)
+            throw DestinationError(kind: .connectionError, message: String(describing: error), retryable: true)
         }
         let code = Int(response.status.code)
         _ = try? await response.body.collect(upTo: 1 << 16)
         guard (200..<300).contains(code) else {
             let retryable = code == 429 || code >= 500
             throw DestinationError(
-                kind: retryable ? "RetryableHTTPError" : "HTTPError", message: "the endpoint answered \(code)", retryable: retryable)
+                kind: retryable ? .retryableHTTPError : .httpError, message: "the endpoint answered \(code)", retryable: retryable)
         }
     }
 }

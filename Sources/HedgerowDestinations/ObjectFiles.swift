@@ -45,7 +45,7 @@ struct ObjectFileSettings {
             return value
         }
         func invalid(_ message: String) -> DestinationError {
-            DestinationError(kind: "InvalidConfiguration", message: message, retryable: false)
+            DestinationError(kind: .invalidConfiguration, message: message, retryable: false)
         }
         prefix = text("prefix") ?? ""
         guard let format = FileFormat(rawValue: text("file_format") ?? "JSONLines") else {
@@ -198,7 +198,7 @@ enum ObjectFiles {
                             switch settings.format.encoder(columns: columns, compression: settings.compression) {
                             case .success(let made): current = made
                             case .failure(let error):
-                                throw DestinationError(kind: "InvalidConfiguration", message: error.description, retryable: false)
+                                throw DestinationError(kind: .invalidConfiguration, message: error.description, retryable: false)
                             }
                             encoder = current
                         }

@@ -26,7 +26,7 @@ public struct OutboundConnector: Sendable {
         public var description: String { "connecting to \(host) is not allowed: \(reason)" }
 
         public var destinationError: DestinationError {
-            DestinationError(kind: "DestinationAddressRefused", message: description, retryable: false)
+            DestinationError(kind: .destinationAddressRefused, message: description, retryable: false)
         }
     }
 
@@ -37,7 +37,7 @@ public struct OutboundConnector: Sendable {
         if let literal = IPAddress(host) { return literal }
         let resolved = try await Self.resolve(host)
         guard let first = resolved.first else {
-            throw DestinationError(kind: "ConnectionError", message: "\(host) did not resolve to any address", retryable: true)
+            throw DestinationError(kind: .connectionError, message: "\(host) did not resolve to any address", retryable: true)
         }
         for address in resolved {
             if let reason = policy.refusal(for: address) { throw Refused(host: host, reason: "it resolves to \(address); " + reason) }
@@ -83,7 +83,7 @@ public struct OutboundConnector: Sendable {
             let status = getaddrinfo(host, nil, &hints, &list)
             guard status == 0, let list else {
                 throw DestinationError(
-                    kind: "ConnectionError", message: "\(host) could not be resolved (\(String(cString: gai_strerror(status))))",
+                    kind: .connectionError, message: "\(host) could not be resolved (\(String(cString: gai_strerror(status))))",
                     retryable: true)
             }
             defer { freeaddrinfo(list) }

@@ -66,7 +66,7 @@ extension PostgresDestination {
             guard Set(primaryKey) == Set(model.key) else {
                 let key = model.key.joined(separator: ", ")
                 throw DestinationError(
-                    kind: "MissingPrimaryKey",
+                    kind: .missingPrimaryKey,
                     message:
                         "table \(settings.table) has no primary key on (\(key)), which merging rows needs; add one with ALTER TABLE ... ADD PRIMARY KEY (\(key))",
                     retryable: false)
@@ -76,7 +76,7 @@ extension PostgresDestination {
         let names = columns.map(\.name)
         for required in model.key + model.versionColumns where !names.contains(required) {
             throw DestinationError(
-                kind: "IncompatibleSchema", message: "table \(settings.table) has no \(required) column, which merging rows needs",
+                kind: .incompatibleSchema, message: "table \(settings.table) has no \(required) column, which merging rows needs",
                 retryable: false)
         }
         let quoted = names.map(Self.quote).joined(separator: ", ")

@@ -41,7 +41,7 @@ public struct PostgresDestination: Destination {
         init(_ config: JSONObject) throws {
             func text(_ key: String) throws -> String {
                 guard case .string(let value)? = config[key], !value.isEmpty else {
-                    throw DestinationError(kind: "InvalidConfiguration", message: "'\(key)' is missing", retryable: false)
+                    throw DestinationError(kind: .invalidConfiguration, message: "'\(key)' is missing", retryable: false)
                 }
                 return value
             }
@@ -54,12 +54,12 @@ public struct PostgresDestination: Destination {
             switch config["port"] {
             case .int(let value)? where DestinationConfig.portRange.contains(value): port = Int(value)
             case .int?:
-                throw DestinationError(kind: "InvalidConfiguration", message: "'port' must be between 1 and 65535", retryable: false)
+                throw DestinationError(kind: .invalidConfiguration, message: "'port' must be between 1 and 65535", retryable: false)
             default: port = 5432
             }
             for (key, name) in [("schema", schema), ("table_name", table)]
             where name.isEmpty || name.contains("\"") || name.contains("\u{0}") {
-                throw DestinationError(kind: "InvalidConfiguration", message: "'\(key)' is not a valid PostgreSQL name", retryable: false)
+                throw DestinationError(kind: .invalidConfiguration, message: "'\(key)' is not a valid PostgreSQL name", retryable: false)
             }
             selfSignedCertificate = config["has_self_signed_cert"] == .bool(true)
         }
@@ -124,7 +124,7 @@ public struct PostgresDestination: Destination {
                 "SELECT 1 FROM information_schema.schemata WHERE schema_name = \(settings.schema)", logger: logger
             ).collect()
             guard !schemaExists.isEmpty else {
-                throw DestinationError(kind: "SchemaNotFound", message: "schema \(settings.schema) does not exist", retryable: false)
+                throw DestinationError(kind: .schemaNotFound, message: "schema \(settings.schema) does not exist", retryable: false)
             }
             try await run(
                 connection,
@@ -195,7 +195,7 @@ public struct PostgresDestination: Destination {
         let binary = Self.binaryColumns(names.map { CopyCell(rawValue: $0) }, types: names.map { types[$0] ?? "" })
         let missing = Self.columns.map(\.name).filter { types[$0] == nil }
         guard names.contains("uuid") else {
-            throw DestinationError(kind: "IncompatibleSchema", message: "table \(settings.table) has no uuid column", retryable: false)
+            throw DestinationError(kind: .incompatibleSchema, message: "table \(settings.table) has no uuid column", retryable: false)
         }
         let quoted = names.map(Self.quote).joined(separator: ", ")
         var result = DeliveryResult(records: 0, bytes: 0)
@@ -312,7 +312,7 @@ public struct PostgresDestination: Destination {
 
     /// The error a delivery ends with when the destination closes the connection under it.
     static let connectionClosed: @Sendable () -> any Error = {
-        DestinationError(kind: "ConnectionError", message: "the destination closed the connection", retryable: true)
+        DestinationError(kind: .connectionError, message: "the destination closed the connection", retryable: true)
     }
 
     func run(_ connection: PostgresConnection, _ sql: String) async throws {
@@ -402,14 +402,14 @@ public struct PostgresDestination: Destination {
             case .teamID:
                 guard PostgresCopyBinary.writeInteger(event.teamID, as: type, into: &buffer) else {
                     throw DestinationError(
-                        kind: "IncompatibleSchema",
+                        kind: .incompatibleSchema,
                         message: "team_id \(event.teamID) is out of range for the column's type \(type.rawValue)",
                         retryable: false)
                 }
             case .timestamp:
                 guard PostgresCopyBinary.writeTimestamp(microseconds: event.timestamp.microseconds, into: &buffer) else {
                     throw DestinationError(
-                        kind: "IncompatibleSchema", message: "timestamp \(event.timestamp.microseconds) µs is out of range",
+                        kind: .incompatibleSchema, message: "timestamp \(event.timestamp.microseconds) µs is out of range",
                         retryable: false)
                 }
             default: PostgresCopyBinary.writeText(cell.text(event, members), as: type, into: &buffer)
@@ -426,29 +426,29 @@ public struct PostgresDestination: Destination {
             || text.localizedCaseInsensitiveContains("certificate verify failed")
         {
             return DestinationError(
-                kind: "TLSCertificateError",
+                kind: .tlsCertificateError,
                 message: "the server's TLS certificate is not trusted (set has_self_signed_cert for a self-signed one)", retryable: false)
         }
         if let error = error as? PSQLError, error.code == .sslUnsupported {
             return DestinationError(
-                kind: "TLSUnavailable", message: "the server does not offer TLS; PostgreSQL destinations connect over TLS only",
+                kind: .tlsUnavailable, message: "the server does not offer TLS; PostgreSQL destinations connect over TLS only",
                 retryable: false)
         }
         if let error = error as? PSQLError {
             let state = error.serverInfo?[.sqlState] ?? ""
             let message = error.serverInfo?[.message] ?? String(describing: error.code)
             switch state {
-            case "28P01", "28000": return DestinationError(kind: "InvalidCredentials", message: message, retryable: false)
-            case "3D000": return DestinationError(kind: "DatabaseNotFound", message: message, retryable: false)
-            case "3F000": return DestinationError(kind: "SchemaNotFound", message: message, retryable: false)
-            case "42501": return DestinationError(kind: "PermissionDenied", message: message, retryable: false)
-            case "40001", "40P01": return DestinationError(kind: "TransactionConflict", message: message, retryable: true)
+            case "28P01", "28000": return DestinationError(kind: .invalidCredentials, message: message, retryable: false)
+            case "3D000": return DestinationError(kind: .databaseNotFound, message: message, retryable: false)
+            case "3F000": return DestinationError(kind: .schemaNotFound, message: message, retryable: false)
+            case "42501": return DestinationError(kind: .permissionDenied, message: message, retryable: false)
+            case "40001", "40P01": return DestinationError(kind: .transactionConflict, message: message, retryable: true)
             case _ where state.hasPrefix("42") || state.hasPrefix("22") || state.hasPrefix("23"):
-                return DestinationError(kind: "IncompatibleSchema", message: message, retryable: false)
-            case "": return DestinationError(kind: "ConnectionError", message: message, retryable: true)
-            default: return DestinationError(kind: "PostgresError", message: "\(state): \(message)", retryable: true)
+                return DestinationError(kind: .incompatibleSchema, message: message, retryable: false)
+            case "": return DestinationError(kind: .connectionError, message: message, retryable: true)
+            default: return DestinationError(kind: .postgresError, message: "\(state): \(message)", retryable: true)
             }
         }
-        return DestinationError(kind: "ConnectionError", message: String(describing: error), retryable: true)
+        return DestinationError(kind: .connectionError, message: String(describing: error), retryable: true)
     }
 }

@@ -14,7 +14,7 @@ enum RS256JWT {
             let signature = try key.signature(for: Data(signingInput.utf8), padding: .insecurePKCS1v1_5)
             return signingInput + "." + base64URL(Array(signature.rawRepresentation))
         } catch {
-            throw DestinationError(kind: "InvalidPrivateKey", message: "the private key cannot sign: \(error)", retryable: false)
+            throw DestinationError(kind: .invalidPrivateKey, message: "the private key cannot sign: \(error)", retryable: false)
         }
     }
 

@@ -37,7 +37,7 @@ public struct S3Destination: Destination {
                 return value
             }
             func invalid(_ message: String) -> DestinationError {
-                DestinationError(kind: "InvalidConfiguration", message: message, retryable: false)
+                DestinationError(kind: .invalidConfiguration, message: message, retryable: false)
             }
             guard let bucket = text("bucket_name") else { throw invalid("'bucket_name' is missing") }
             let region = text("region") ?? "us-east-1"
@@ -130,6 +130,6 @@ struct S3ObjectStore: ObjectStore {
 
     func destinationError(_ error: any Error) -> any Error {
         guard let s3 = error as? S3Error else { return error }
-        return DestinationError(kind: s3.code, message: s3.message, retryable: s3.retryable)
+        return DestinationError(kind: .remote(s3.code), message: s3.message, retryable: s3.retryable)
     }
 }

@@ -30,13 +30,13 @@ struct StageFiles {
         if encoder == nil {
             switch FileFormat.parquet.encoder(columns: columns, compression: .zstd) {
             case .success(let made): encoder = made
-            case .failure(let error): throw DestinationError(kind: "EncodingError", message: error.description, retryable: false)
+            case .failure(let error): throw DestinationError(kind: .encodingError, message: error.description, retryable: false)
             }
             let path = directory + "/hedgerow-" + UUID().uuidString.lowercased() + ".parquet"
             guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
                 let handle = FileHandle(forWritingAtPath: path)
             else {
-                throw DestinationError(kind: "LocalFileError", message: "cannot write a temporary file in \(directory)", retryable: true)
+                throw DestinationError(kind: .localFileError, message: "cannot write a temporary file in \(directory)", retryable: true)
             }
             self.path = path
             self.handle = handle

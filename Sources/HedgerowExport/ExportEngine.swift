@@ -255,18 +255,18 @@ public struct ExportEngine: Service {
         let readFailure = ErrorBox()
         do {
             guard let row = try await database.read({ try await exports.find(id: run.batchExportID, on: $0) }) else {
-                throw DestinationError(kind: "ExportNotFound", message: "the batch export no longer exists", retryable: false)
+                throw DestinationError(kind: .exportNotFound, message: "the batch export no longer exists", retryable: false)
             }
             var opened = row.export
             if let sealed = row.sealedSecrets {
                 guard let secrets else {
-                    throw DestinationError(kind: "SecretsUnreadable", message: "this process has no secret key", retryable: true)
+                    throw DestinationError(kind: .secretsUnreadable, message: "this process has no secret key", retryable: true)
                 }
                 let secret: JSONObject
                 do {
                     secret = try secrets.open(sealed)
                 } catch {
-                    throw DestinationError(kind: "SecretsUnreadable", message: String(describing: error), retryable: true)
+                    throw DestinationError(kind: .secretsUnreadable, message: String(describing: error), retryable: true)
                 }
                 opened.destinationConfig = DestinationConfig.deepMerge(opened.destinationConfig, secret)
             }
@@ -320,7 +320,7 @@ public struct ExportEngine: Service {
             if let timeout = readFailure.value as? StatementTimeout {
                 return .failed(
                     DestinationError(
-                        kind: "EventQueryTimeout",
+                        kind: .eventQueryTimeout,
                         message:
                             "reading the run's events took longer than \(timeout.seconds) s (HEDGEROW_EVENT_QUERY_TIMEOUT_SECONDS); a property filter, such as a regular expression, is too slow for this data",
                         retryable: false))
@@ -328,10 +328,10 @@ public struct ExportEngine: Service {
             if let classified = error as? DestinationError { return .failed(classified) }
             if let refused = error as? OutboundConnector.Refused { return .failed(refused.destinationError) }
             if let stored = error as? StoredExportError {
-                return .failed(DestinationError(kind: "InvalidBatchExport", message: stored.message, retryable: false))
+                return .failed(DestinationError(kind: .invalidBatchExport, message: stored.message, retryable: false))
             }
             if error is CancellationError { return .interrupted(.shuttingDown) }
-            return .failed(DestinationError(kind: "InternalError", message: String(describing: error), retryable: true))
+            return .failed(DestinationError(kind: .internalError, message: String(describing: error), retryable: true))
         }
     }
 

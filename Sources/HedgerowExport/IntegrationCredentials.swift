@@ -19,17 +19,17 @@ public enum IntegrationCredentials {
                 row.integration.kind.destinations.contains(type)
             else {
                 throw DestinationError(
-                    kind: "IntegrationNotFound", message: "the integration \(id) named by '\(field)' does not exist", retryable: false)
+                    kind: .integrationNotFound, message: "the integration \(id) named by '\(field)' does not exist", retryable: false)
             }
             var merged = row.integration.config
             if let sealed = row.sealedSecrets {
                 guard let secrets else {
-                    throw DestinationError(kind: "SecretsUnreadable", message: "this process has no secret key", retryable: true)
+                    throw DestinationError(kind: .secretsUnreadable, message: "this process has no secret key", retryable: true)
                 }
                 do {
                     for entry in try secrets.open(sealed).entries { merged[entry.key] = entry.value }
                 } catch {
-                    throw DestinationError(kind: "SecretsUnreadable", message: String(describing: error), retryable: true)
+                    throw DestinationError(kind: .secretsUnreadable, message: String(describing: error), retryable: true)
                 }
             }
             return merged

@@ -295,7 +295,7 @@ struct DatabricksDestinationTests {
             _ = try await sql("SELECT * FROM `absent_\(suffix)`")
             Issue.record("a missing table should fail the statement")
         } catch let error as DestinationError {
-            #expect(error.kind == "DatabricksStatementError" && !error.retryable, "\(error)")
+            #expect(error.kind == .databricksStatementError && !error.retryable, "\(error)")
         }
         for table in [final, stage] { _ = try await sql("DROP TABLE IF EXISTS `\(table)`") }
     }

@@ -312,11 +312,11 @@ struct SnowflakeDestinationTests {
     func classification() {
         #expect(
             SnowflakeClient.error(code: "390100", message: "Incorrect username or password was specified.", status: 200).retryable == false)
-        #expect(SnowflakeClient.error(code: "390100", message: "", status: 200).kind == "SnowflakeAuthenticationError")
+        #expect(SnowflakeClient.error(code: "390100", message: "", status: 200).kind == .snowflakeAuthenticationError)
         #expect(SnowflakeClient.error(code: "002003", message: "Object does not exist", status: 200).retryable == false)
         #expect(SnowflakeClient.error(code: "001003", message: "SQL compilation error", status: 200).retryable == false)
         #expect(SnowflakeClient.error(code: "000606", message: "No active warehouse", status: 200).retryable)
-        #expect(SnowflakeClient.error(code: "000608", message: "Warehouse suspended", status: 200).kind == "SnowflakeWarehouseSuspended")
+        #expect(SnowflakeClient.error(code: "000608", message: "Warehouse suspended", status: 200).kind == .snowflakeWarehouseSuspended)
         #expect(SnowflakeClient.error(code: "", message: "", status: 503).retryable)
         #expect(SnowflakeClient.error(code: "", message: "", status: 429).retryable)
         #expect(SnowflakeClient.error(code: "390104", message: "", status: 401).retryable == false)

@@ -32,11 +32,11 @@ public struct AzureBlobDestination: Destination {
         let text = config["integration"]?["connection_string"]?.stringValue ?? config["connection_string"]?.stringValue ?? ""
         guard let connection = AzureConnectionString.parse(text) else {
             throw DestinationError(
-                kind: "AzureBlobIntegrationError", message: "the connection string names no account with a key or a SAS token",
+                kind: .azureBlobIntegrationError, message: "the connection string names no account with a key or a SAS token",
                 retryable: false)
         }
         guard let container = config["container_name"]?.stringValue, !container.isEmpty else {
-            throw DestinationError(kind: "InvalidConfiguration", message: "'container_name' is missing", retryable: false)
+            throw DestinationError(kind: .invalidConfiguration, message: "'container_name' is missing", retryable: false)
         }
         return (connection, container)
     }
@@ -47,7 +47,7 @@ public struct AzureBlobDestination: Destination {
         do {
             return try AzureBlobClient(connectionString: connection, container: container, http: http)
         } catch {
-            throw DestinationError(kind: "AzureBlobIntegrationError", message: error.message, retryable: false)
+            throw DestinationError(kind: .azureBlobIntegrationError, message: error.message, retryable: false)
         }
     }
 
@@ -136,6 +136,6 @@ struct AzureObjectStore: ObjectStore {
 
     func destinationError(_ error: any Error) -> any Error {
         guard let azure = error as? AzureBlobError else { return error }
-        return DestinationError(kind: azure.kind, message: azure.message, retryable: azure.retryable)
+        return DestinationError(kind: .remote(azure.kind), message: azure.message, retryable: azure.retryable)
     }
 }

@@ -62,7 +62,7 @@ struct BigQueryClient: Sendable {
             response = try await http.execute(request, timeout: timeout)
             body = try await response.body.collect(upTo: 64 << 20)
         } catch {
-            throw DestinationError(kind: "ConnectionError", message: "BigQuery: \(error)", retryable: true)
+            throw DestinationError(kind: .connectionError, message: "BigQuery: \(error)", retryable: true)
         }
         let status = Int(response.status.code)
         let parsed = body.readableBytes == 0 ? JSONValue.null : ((try? JSONParser.parse(body.readableBytesView)) ?? .null)
@@ -87,12 +87,12 @@ struct BigQueryClient: Sendable {
 
     static func error(reason: String, message: String, status: Int? = nil) -> DestinationError {
         let retryable = retryableReasons.contains(reason) || status == 429 || (status ?? 0) >= 500
-        let kind: String
+        let kind: DestinationError.Kind
         switch (status, reason) {
-        case (401, _): kind = "Unauthorized"
-        case (403, _) where !retryable: kind = "Forbidden"
-        case (404, _), (_, "notFound"): kind = "NotFound"
-        default: kind = retryable ? "BigQueryRetryableError" : "BigQueryError"
+        case (401, _): kind = .unauthorized
+        case (403, _) where !retryable: kind = .forbidden
+        case (404, _), (_, "notFound"): kind = .notFound
+        default: kind = retryable ? .bigQueryRetryableError : .bigQueryError
         }
         return DestinationError(kind: kind, message: message, retryable: retryable)
     }
@@ -144,7 +144,7 @@ struct BigQueryClient: Sendable {
         var answer = response.body
         while answer["jobComplete"] != .bool(true) {
             guard let jobID = answer["jobReference"]?["jobId"]?.stringValue else {
-                throw DestinationError(kind: "BigQueryError", message: "a query answered without a job reference", retryable: true)
+                throw DestinationError(kind: .bigQueryError, message: "a query answered without a job reference", retryable: true)
             }
             var url = apiRoot + "/queries/" + Self.escape(jobID) + "?timeoutMs=10000"
             if let location = answer["jobReference"]?["location"]?.stringValue { url += "&location=" + Self.escape(location) }
@@ -187,12 +187,12 @@ struct BigQueryClient: Sendable {
         ]
         let response = try await send(.POST, uploadRoot + "/jobs?uploadType=resumable", json: job)
         guard let location = response.headers.first(name: "Location"), !location.isEmpty else {
-            throw DestinationError(kind: "BigQueryError", message: "a resumable upload started without a session URL", retryable: true)
+            throw DestinationError(kind: .bigQueryError, message: "a resumable upload started without a session URL", retryable: true)
         }
         // The session URL must stay on the checked host: this client's connections are pinned to it.
         guard Self.origin(of: location) == Self.origin(of: baseURL) else {
             throw DestinationError(
-                kind: "DestinationAddressRefused",
+                kind: .destinationAddressRefused,
                 message: "BigQuery sent the upload to another host (\(Self.origin(of: location) ?? "?"))",
                 retryable: false)
         }
@@ -220,7 +220,7 @@ struct BigQueryClient: Sendable {
         var job = job
         while job["status"]?["state"]?.stringValue != "DONE" {
             guard let jobID = job["jobReference"]?["jobId"]?.stringValue else {
-                throw DestinationError(kind: "BigQueryError", message: "a load job answered without a job reference", retryable: true)
+                throw DestinationError(kind: .bigQueryError, message: "a load job answered without a job reference", retryable: true)
             }
             try await Task.sleep(for: .milliseconds(500))
             var url = apiRoot + "/jobs/" + Self.escape(jobID)

@@ -48,7 +48,7 @@ public struct BigQueryDestination: Destination {
         init(_ config: JSONObject) throws(DestinationError) {
             func text(_ key: String) throws(DestinationError) -> String {
                 guard case .string(let value)? = config[key], !value.isEmpty else {
-                    throw DestinationError(kind: "InvalidConfiguration", message: "'\(key)' is missing", retryable: false)
+                    throw DestinationError(kind: .invalidConfiguration, message: "'\(key)' is missing", retryable: false)
                 }
                 return value
             }
@@ -58,7 +58,7 @@ public struct BigQueryDestination: Destination {
             useJSONType = config["use_json_type"] == .bool(true)
             for (key, value) in [("project_id", project), ("dataset_id", dataset), ("table_id", table)]
             where value.contains(where: { $0 == "`" || $0 == "\\" || $0.isNewline || $0 == "/" }) {
-                throw DestinationError(kind: "InvalidConfiguration", message: "'\(key)' is not a valid BigQuery name", retryable: false)
+                throw DestinationError(kind: .invalidConfiguration, message: "'\(key)' is not a valid BigQuery name", retryable: false)
             }
             account = try GoogleServiceAccount(
                 clientEmail: try text("client_email"), privateKeyID: try text("private_key_id"), privateKey: try text("private_key"),
@@ -71,11 +71,11 @@ public struct BigQueryDestination: Destination {
         guard let parts = URLComponents(string: url), let scheme = parts.scheme?.lowercased(), let host = parts.host, !host.isEmpty,
             scheme == "https" || scheme == "http"
         else {
-            throw DestinationError(kind: "InvalidConfiguration", message: "'\(field)' is not an http(s) URL", retryable: false)
+            throw DestinationError(kind: .invalidConfiguration, message: "'\(field)' is not an http(s) URL", retryable: false)
         }
         if scheme == "http", !operatorSet, !allowInsecureHTTP {
             throw DestinationError(
-                kind: "InvalidConfiguration",
+                kind: .invalidConfiguration,
                 message: "'\(field)' is a plain http:// URL; use https:// (or set HEDGEROW_ALLOW_INSECURE_HTTP_DESTINATIONS=1)",
                 retryable: false)
         }
@@ -109,7 +109,7 @@ public struct BigQueryDestination: Destination {
         } catch let refused as OutboundConnector.Refused {
             throw refused.destinationError
         } catch let error as DestinationError {
-            if error.kind == "Unauthorized" { await GoogleTokenCache.shared.forget(settings.account) }
+            if error.kind == .unauthorized { await GoogleTokenCache.shared.forget(settings.account) }
             throw error
         }
     }
@@ -156,7 +156,7 @@ public struct BigQueryDestination: Destination {
         guard var batch = try await rows.next() else { return result }
         guard try await client.datasetExists(settings.dataset) else {
             throw DestinationError(
-                kind: "NotFound", message: "dataset \(settings.project):\(settings.dataset) was not found", retryable: false)
+                kind: .notFound, message: "dataset \(settings.project):\(settings.dataset) was not found", retryable: false)
         }
         let finalFields = try await finalTable(rows.columns, settings: settings, client: client, partitioned: rule == nil)
         // Stage tables of earlier attempts of this run (a worker killed before it dropped them).
@@ -216,7 +216,7 @@ public struct BigQueryDestination: Destination {
             let wanted = Set(columns.map(\.name))
             guard !names.isDisjoint(with: wanted) else {
                 throw DestinationError(
-                    kind: "IncompatibleSchema", message: "the table \(settings.table) has none of the columns this export writes",
+                    kind: .incompatibleSchema, message: "the table \(settings.table) has none of the columns this export writes",
                     retryable: false)
             }
             return existing
@@ -345,7 +345,7 @@ struct StageLoad {
         } else {
             switch FileFormat.parquet.encoder(columns: columns, compression: .zstd) {
             case .success(let made): current = made
-            case .failure(let error): throw DestinationError(kind: "EncodingError", message: error.description, retryable: false)
+            case .failure(let error): throw DestinationError(kind: .encodingError, message: error.description, retryable: false)
             }
             encoder = current
         }
@@ -397,7 +397,7 @@ struct StageLoad {
         let total = sent + (last?.count ?? 0)
         let body = last.map(RequestBody.spooled) ?? .bytes([])
         guard let job = try await client.upload(body, to: try await openSession(), offset: sent, total: total) else {
-            throw DestinationError(kind: "BigQueryError", message: "the upload was not complete after its last byte", retryable: true)
+            throw DestinationError(kind: .bigQueryError, message: "the upload was not complete after its last byte", retryable: true)
         }
         try await client.waitForJob(job)
         bytesSent += total

@@ -27,7 +27,7 @@ public struct GoogleServiceAccount: Sendable {
             key = try _RSA.Signing.PrivateKey(pemRepresentation: pem)
         } catch {
             throw DestinationError(
-                kind: "InvalidPrivateKey", message: "'private_key' is not an RSA private key in PEM form", retryable: false)
+                kind: .invalidPrivateKey, message: "'private_key' is not an RSA private key in PEM form", retryable: false)
         }
     }
 
@@ -64,7 +64,7 @@ public struct GoogleServiceAccount: Sendable {
             response = try await client.execute(request, timeout: .seconds(30))
             body = try await response.body.collect(upTo: 1 << 20)
         } catch {
-            throw DestinationError(kind: "ConnectionError", message: "the token endpoint: \(error)", retryable: true)
+            throw DestinationError(kind: .connectionError, message: "the token endpoint: \(error)", retryable: true)
         }
         let code = Int(response.status.code)
         let answer = try? JSONParser.parse(body.readableBytesView)
@@ -74,12 +74,12 @@ public struct GoogleServiceAccount: Sendable {
                 separator: ": ")
             let retryable = code == 429 || code >= 500
             throw DestinationError(
-                kind: retryable ? "TokenEndpointUnavailable" : "RefreshError",
+                kind: retryable ? .tokenEndpointUnavailable : .refreshError,
                 message: "the token endpoint refused the service account (\(code))" + (detail.isEmpty ? "" : ": " + detail),
                 retryable: retryable)
         }
         guard let token = answer?["access_token"]?.stringValue, !token.isEmpty else {
-            throw DestinationError(kind: "RefreshError", message: "the token endpoint answered without an access_token", retryable: false)
+            throw DestinationError(kind: .refreshError, message: "the token endpoint answered without an access_token", retryable: false)
         }
         var lifetime: Double = 3600
         if case .int(let seconds)? = answer?["expires_in"] { lifetime = Double(seconds) }

@@ -48,7 +48,7 @@ struct DatabricksClient: Sendable {
         guard (200..<300).contains(status), let token = body["access_token"]?.stringValue, !token.isEmpty else {
             let reason = body["error_description"]?.stringValue ?? body["error"]?.stringValue ?? "answered \(status)"
             throw DestinationError(
-                kind: "DatabricksAuthenticationError",
+                kind: .databricksAuthenticationError,
                 message: "the workspace refused the service principal's client credentials: \(reason)",
                 retryable: status >= 500 || status == 429)
         }
@@ -65,7 +65,7 @@ struct DatabricksClient: Sendable {
             response = try await http.execute(request, timeout: timeout)
             body = try await response.body.collect(upTo: 64 << 20)
         } catch {
-            throw DestinationError(kind: "DatabricksConnectionError", message: "Databricks: \(error)", retryable: true)
+            throw DestinationError(kind: .databricksConnectionError, message: "Databricks: \(error)", retryable: true)
         }
         let parsed = body.readableBytes == 0 ? JSONValue.null : ((try? JSONParser.parse(body.readableBytesView)) ?? .null)
         return (Int(response.status.code), parsed)
@@ -102,23 +102,23 @@ struct DatabricksClient: Sendable {
             // The token endpoint issued the token a moment ago; the workspace refusing it now means it
             // was revoked or expired early. The destination forgets it and the run is tried again
             // with a new one (refused client credentials fail at the token endpoint instead).
-            return DestinationError(kind: "DatabricksTokenRejected", message: message, retryable: true)
+            return DestinationError(kind: .databricksTokenRejected, message: message, retryable: true)
         }
         if status == 403 || code == "PERMISSION_DENIED" || message.contains("INSUFFICIENT_PERMISSIONS") {
-            return DestinationError(kind: "DatabricksInsufficientPermissionsError", message: message, retryable: false)
+            return DestinationError(kind: .databricksInsufficientPermissionsError, message: message, retryable: false)
         }
         if message.localizedCaseInsensitiveContains("warehouse") && message.localizedCaseInsensitiveContains("stopped") {
-            return DestinationError(kind: "DatabricksWarehouseStoppedError", message: message, retryable: false)
+            return DestinationError(kind: .databricksWarehouseStoppedError, message: message, retryable: false)
         }
         if status == 429 || (status ?? 0) >= 500 || code == "TEMPORARILY_UNAVAILABLE" || code == "RESOURCE_EXHAUSTED" {
-            return DestinationError(kind: "DatabricksServiceError", message: message, retryable: true)
+            return DestinationError(kind: .databricksServiceError, message: message, retryable: true)
         }
         if ["BAD_REQUEST", "INVALID_PARAMETER_VALUE", "NOT_FOUND", "RESOURCE_DOES_NOT_EXIST", "INVALID_STATE"].contains(code)
             || status == 400 || status == 404
         {
-            return DestinationError(kind: "DatabricksStatementError", message: message, retryable: false)
+            return DestinationError(kind: .databricksStatementError, message: message, retryable: false)
         }
-        return DestinationError(kind: "DatabricksError", message: code.isEmpty ? message : "\(code): \(message)", retryable: true)
+        return DestinationError(kind: .databricksError, message: code.isEmpty ? message : "\(code): \(message)", retryable: true)
     }
 
     // MARK: Statements
@@ -163,19 +163,19 @@ struct DatabricksClient: Sendable {
                     message: error?["message"]?.stringValue ?? "the statement ended \(state)", status: nil)
             case "PENDING", "RUNNING":
                 guard let id = answer["statement_id"]?.stringValue, !id.isEmpty else {
-                    throw DestinationError(kind: "DatabricksError", message: "a running statement came without an id", retryable: true)
+                    throw DestinationError(kind: .databricksError, message: "a running statement came without an id", retryable: true)
                 }
                 guard ContinuousClock.now < deadline else {
                     _ = try? await send(.POST, "/api/2.0/sql/statements/\(id)/cancel", token: token, json: .object([:]))
                     throw DestinationError(
-                        kind: "DatabricksQueryTimeoutError", message: "a statement ran longer than \(statementTimeout)", retryable: false)
+                        kind: .databricksQueryTimeoutError, message: "a statement ran longer than \(statementTimeout)", retryable: false)
                 }
                 try await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
                 answer = try await send(.GET, "/api/2.0/sql/statements/\(id)", token: token)
             default:
                 throw DestinationError(
-                    kind: "DatabricksError", message: "the statement API answered an unknown state '\(state)'", retryable: true)
+                    kind: .databricksError, message: "the statement API answered an unknown state '\(state)'", retryable: true)
             }
         }
     }

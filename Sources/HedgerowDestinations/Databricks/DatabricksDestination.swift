@@ -41,7 +41,7 @@ public struct DatabricksDestination: Destination {
 
         init(_ config: JSONObject) throws(DestinationError) {
             func invalid(_ message: String) -> DestinationError {
-                DestinationError(kind: "InvalidConfiguration", message: message, retryable: false)
+                DestinationError(kind: .invalidConfiguration, message: message, retryable: false)
             }
             func text(_ key: String) throws(DestinationError) -> String {
                 guard let value = config["integration"]?[key]?.stringValue ?? config[key]?.stringValue, !value.isEmpty else {
@@ -107,7 +107,7 @@ public struct DatabricksDestination: Destination {
             do {
                 return try await deliver(
                     records, context: context, settings: settings, client: client, token: token, afterBatch: afterBatch)
-            } catch let error as DestinationError where error.kind == "DatabricksTokenRejected" {
+            } catch let error as DestinationError where error.kind == .databricksTokenRejected {
                 await DatabricksTokenCache.shared.forget(client)
                 throw error
             }

@@ -12,7 +12,7 @@ extension RedshiftDestination {
     static func s3Client(_ copy: CopyInputs) throws -> S3Client {
         guard let credentials = copy.bucketCredentials else {
             throw DestinationError(
-                kind: "InvalidConfiguration",
+                kind: .invalidConfiguration,
                 message:
                     "COPY with an IAM role needs 'copy_inputs.bucket_credentials' (AWS keys, or an aws-s3 integration) to write the files",
                 retryable: false)
@@ -20,7 +20,7 @@ extension RedshiftDestination {
         let endpoint: S3Endpoint
         if let url = copy.endpoint {
             guard let parsed = S3Endpoint.parse(url, virtualHosted: false) else {
-                throw DestinationError(kind: "InvalidConfiguration", message: "'copy_inputs.endpoint_url' is not a URL", retryable: false)
+                throw DestinationError(kind: .invalidConfiguration, message: "'copy_inputs.endpoint_url' is not a URL", retryable: false)
             }
             endpoint = parsed
         } else {

@@ -70,7 +70,7 @@ public struct RedshiftDestination: Destination {
 
         init(_ inputs: JSONObject) throws {
             func invalid(_ message: String) -> DestinationError {
-                DestinationError(kind: "InvalidConfiguration", message: message, retryable: false)
+                DestinationError(kind: .invalidConfiguration, message: message, retryable: false)
             }
             func keys(_ value: JSONValue?) -> S3Credentials? {
                 guard let id = value?["aws_access_key_id"]?.stringValue, let secret = value?["aws_secret_access_key"]?.stringValue else {
@@ -171,7 +171,7 @@ public struct RedshiftDestination: Destination {
     static func classify(_ error: any Error) -> DestinationError {
         if let error = error as? PSQLError, error.serverInfo?[.sqlState] == "0A000" {
             return DestinationError(
-                kind: "FeatureNotSupported", message: error.serverInfo?[.message] ?? "feature not supported", retryable: false)
+                kind: .featureNotSupported, message: error.serverInfo?[.message] ?? "feature not supported", retryable: false)
         }
         return PostgresDestination.classify(error)
     }
@@ -208,7 +208,7 @@ public struct RedshiftDestination: Destination {
             PostgresQuery(unsafeSQL: "SELECT 1 FROM information_schema.schemata WHERE schema_name = $1", binds: bindings), logger: logger
         ).collect()
         guard !schemaExists.isEmpty else {
-            throw DestinationError(kind: "InvalidSchemaName", message: "schema \(names.schema) does not exist", retryable: false)
+            throw DestinationError(kind: .invalidSchemaName, message: "schema \(names.schema) does not exist", retryable: false)
         }
         // The destination schema first: unqualified names (and, on a PostgreSQL standing in for
         // Redshift, its SUPER domain and JSON_PARSE function) resolve there.
@@ -318,7 +318,7 @@ public struct RedshiftDestination: Destination {
         let needed = rule.map { $0.key + $0.versions } ?? ["uuid"]
         for name in needed where !columns.contains(where: { $0.name == name }) {
             throw DestinationError(
-                kind: "UndefinedColumn", message: "table \(names.table) has no \(name) column, which delivering rows needs",
+                kind: .undefinedColumn, message: "table \(names.table) has no \(name) column, which delivering rows needs",
                 retryable: false)
         }
         return Table(name: table, columns: columns)

@@ -109,7 +109,7 @@ public enum EventProjection {
     public static func storedProperties(of event: Event) throws(DestinationError) -> JSONObject {
         guard let parsed = try? JSONParser.parse(event.properties), let object = parsed.objectValue else {
             throw DestinationError(
-                kind: "InvalidStoredEvent", message: "the stored properties of event \(event.uuid) are not a JSON object", retryable: false)
+                kind: .invalidStoredEvent, message: "the stored properties of event \(event.uuid) are not a JSON object", retryable: false)
         }
         return object
     }

@@ -16,7 +16,7 @@ public enum SnowflakeCredentials: Sendable {
     /// The key of a PEM: PKCS#8 (or PKCS#1), or encrypted PKCS#8 with its passphrase.
     public static func keyPair(pem: String, passphrase: String?) throws(DestinationError) -> SnowflakeCredentials {
         func invalid(_ message: String) -> DestinationError {
-            DestinationError(kind: "InvalidPrivateKey", message: message, retryable: false)
+            DestinationError(kind: .invalidPrivateKey, message: message, retryable: false)
         }
         do {
             if pem.contains("ENCRYPTED PRIVATE KEY") {
@@ -121,7 +121,7 @@ struct SnowflakeClient: Sendable {
         }
         let answer = try await post("/session/v1/login-request?" + query.joined(separator: "&"), body: ["data": .object(data)], token: nil)
         guard let token = answer["data"]?["token"]?.stringValue, !token.isEmpty else {
-            throw DestinationError(kind: "SnowflakeError", message: "the login answered without a session token", retryable: true)
+            throw DestinationError(kind: .snowflakeError, message: "the login answered without a session token", retryable: true)
         }
         return Session(token: token)
     }
@@ -139,7 +139,7 @@ struct SnowflakeClient: Sendable {
         var polls = 0
         while ["333333", "333334"].contains(answer["code"]?.stringValue ?? "") {
             guard let path = answer["data"]?["getResultUrl"]?.stringValue, path.hasPrefix("/") else {
-                throw DestinationError(kind: "SnowflakeError", message: "a query in progress came without a result URL", retryable: true)
+                throw DestinationError(kind: .snowflakeError, message: "a query in progress came without a result URL", retryable: true)
             }
             polls += 1
             try await Task.sleep(for: .milliseconds(min(200 * polls, 2000)))
@@ -166,7 +166,7 @@ struct SnowflakeClient: Sendable {
         let columns = (data?["rowtype"]?.arrayValue ?? []).map { $0["name"]?.stringValue ?? "" }
         if let chunks = data?["chunks"]?.arrayValue, !chunks.isEmpty {
             throw DestinationError(
-                kind: "SnowflakeError", message: "a result too large for one answer (\(chunks.count) chunks) is not read by this server",
+                kind: .snowflakeError, message: "a result too large for one answer (\(chunks.count) chunks) is not read by this server",
                 retryable: false)
         }
         var rows: [[String?]] = []
@@ -174,13 +174,13 @@ struct SnowflakeClient: Sendable {
             let text = data?["rowsetBase64"]?.stringValue ?? ""
             if !text.isEmpty {
                 guard let bytes = Data(base64Encoded: text) else {
-                    throw DestinationError(kind: "SnowflakeError", message: "rowsetBase64 is not base64", retryable: false)
+                    throw DestinationError(kind: .snowflakeError, message: "rowsetBase64 is not base64", retryable: false)
                 }
                 do {
                     rows = try ArrowIPCReader.read(Array(bytes)).rows
                 } catch {
                     throw DestinationError(
-                        kind: "SnowflakeError", message: "the Arrow result could not be read: \(error)", retryable: false)
+                        kind: .snowflakeError, message: "the Arrow result could not be read: \(error)", retryable: false)
                 }
             }
         } else {
@@ -213,7 +213,7 @@ struct SnowflakeClient: Sendable {
             response = try await http.execute(request, timeout: .seconds(600))
             bytes = try await response.body.collect(upTo: 256 << 20)
         } catch {
-            throw DestinationError(kind: "ConnectionError", message: "Snowflake: \(error)", retryable: true)
+            throw DestinationError(kind: .connectionError, message: "Snowflake: \(error)", retryable: true)
         }
         let status = Int(response.status.code)
         let answer = (try? JSONParser.parse(bytes.readableBytesView)) ?? .null
@@ -231,13 +231,13 @@ struct SnowflakeClient: Sendable {
         let retryableCodes: Set<String> = ["000606", "000608", "390112", "390114", "000625"]
         let authentication: Set<String> = ["390100", "390144", "390102", "390101", "390103", "390104"]
         let retryable = retryableCodes.contains(code) || (!authentication.contains(code) && (status == 429 || status >= 500))
-        let kind: String
+        let kind: DestinationError.Kind
         switch code {
-        case _ where authentication.contains(code): kind = "SnowflakeAuthenticationError"
-        case "002003", "002043": kind = "SnowflakeObjectNotFound"
-        case "003001": kind = "SnowflakePermissionsError"
-        case "000606", "000608": kind = "SnowflakeWarehouseSuspended"
-        default: kind = retryable ? "SnowflakeRetryableError" : "SnowflakeError"
+        case _ where authentication.contains(code): kind = .snowflakeAuthenticationError
+        case "002003", "002043": kind = .snowflakeObjectNotFound
+        case "003001": kind = .snowflakePermissionsError
+        case "000606", "000608": kind = .snowflakeWarehouseSuspended
+        default: kind = retryable ? .snowflakeRetryableError : .snowflakeError
         }
         return DestinationError(kind: kind, message: code.isEmpty ? message : "\(code): \(message)", retryable: retryable)
     }

@@ -45,7 +45,7 @@ public struct SnowflakeDestination: Destination {
         init(_ config: JSONObject) throws(DestinationError) {
             func text(_ key: String) throws(DestinationError) -> String {
                 guard case .string(let value)? = config[key], !value.isEmpty else {
-                    throw DestinationError(kind: "InvalidConfiguration", message: "'\(key)' is missing", retryable: false)
+                    throw DestinationError(kind: .invalidConfiguration, message: "'\(key)' is missing", retryable: false)
                 }
                 return value
             }
@@ -58,7 +58,7 @@ public struct SnowflakeDestination: Destination {
             role = config["role"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
             guard account.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) else {
                 throw DestinationError(
-                    kind: "InvalidConfiguration", message: "'account' is not a Snowflake account identifier", retryable: false)
+                    kind: .invalidConfiguration, message: "'account' is not a Snowflake account identifier", retryable: false)
             }
             switch config["authentication_type"]?.stringValue ?? (config["private_key"] == nil ? "password" : "keypair") {
             case "password": credentials = .password(try text("password"))
@@ -67,7 +67,7 @@ public struct SnowflakeDestination: Destination {
                     pem: try text("private_key"), passphrase: config["private_key_passphrase"]?.stringValue)
             default:
                 throw DestinationError(
-                    kind: "InvalidConfiguration", message: "'authentication_type' must be 'password' or 'keypair'", retryable: false)
+                    kind: .invalidConfiguration, message: "'authentication_type' must be 'password' or 'keypair'", retryable: false)
             }
         }
     }
@@ -92,7 +92,7 @@ public struct SnowflakeDestination: Destination {
     ) async throws -> T {
         let base = url(for: settings.account)
         guard let host = URLComponents(string: base)?.host, !host.isEmpty else {
-            throw DestinationError(kind: "InvalidConfiguration", message: "the Snowflake URL has no host", retryable: false)
+            throw DestinationError(kind: .invalidConfiguration, message: "the Snowflake URL has no host", retryable: false)
         }
         do {
             return try await connector.withHTTPClient(host: host, readTimeout: .seconds(600)) { http in
@@ -191,7 +191,7 @@ public struct SnowflakeDestination: Destination {
         let existing = Set(try await client.query("SELECT * FROM \(final) LIMIT 0", session: session).columns)
         if let rule, let missing = (rule.key + rule.versions).first(where: { !existing.contains($0) }) {
             throw DestinationError(
-                kind: "IncompatibleSchema", message: "the table \(settings.table) has no column '\(missing)', which the merge needs",
+                kind: .incompatibleSchema, message: "the table \(settings.table) has no column '\(missing)', which the merge needs",
                 retryable: false)
         }
         let stage = Self.stageName(runID: context.run.id, attempt: context.run.attempt)
@@ -233,7 +233,7 @@ public struct SnowflakeDestination: Destination {
         let loaded = status.map { index in copied.rows.filter { $0[index] == "LOADED" }.count } ?? 0
         guard loaded == files.count, copied.rows.count == files.count else {
             throw DestinationError(
-                kind: "SnowflakeCopyError",
+                kind: .snowflakeCopyError,
                 message:
                     "COPY INTO loaded \(loaded) of \(files.count) files: \(copied.rows.map { $0.compactMap { $0 }.joined(separator: " ") })",
                 retryable: true)
@@ -315,7 +315,7 @@ struct StageUpload {
         switch stageInfo["locationType"]?.stringValue ?? "" {
         case "GCS":
             guard let url = stageInfo["presignedUrl"]?.stringValue, !url.isEmpty else {
-                throw DestinationError(kind: "SnowflakeStageError", message: "a GCS stage came without a presigned URL", retryable: false)
+                throw DestinationError(kind: .snowflakeStageError, message: "a GCS stage came without a presigned URL", retryable: false)
             }
             try await put(path: path, size: size, to: url, headers: [("Content-Type", "application/octet-stream")])
         case "AZURE":
@@ -327,7 +327,7 @@ struct StageUpload {
             if sas.hasPrefix("?") { sas.removeFirst() }
             guard !location.isEmpty, !account.isEmpty, !sas.isEmpty else {
                 throw DestinationError(
-                    kind: "SnowflakeStageError", message: "an Azure stage came without its account, location or SAS token", retryable: false
+                    kind: .snowflakeStageError, message: "an Azure stage came without its account, location or SAS token", retryable: false
                 )
             }
             // An endpoint given as a URL addresses the account by path (as Azure's emulators do).
@@ -342,7 +342,7 @@ struct StageUpload {
             try await uploadS3(path: path, size: size, name: name, stageInfo: stageInfo)
         case let other:
             throw DestinationError(
-                kind: "SnowflakeStageError",
+                kind: .snowflakeStageError,
                 message: "stages on \(other.isEmpty ? "unknown storage" : other) are not supported by this server",
                 retryable: false)
         }
@@ -351,7 +351,7 @@ struct StageUpload {
     /// One PUT of the whole file, streamed from disk (a presigned URL or a SAS-signed blob URL).
     func put(path: String, size: Int, to url: String, headers: [(String, String)]) async throws {
         guard let host = URLComponents(string: url)?.host, !host.isEmpty else {
-            throw DestinationError(kind: "SnowflakeStageError", message: "the stage's upload URL has no host", retryable: false)
+            throw DestinationError(kind: .snowflakeStageError, message: "the stage's upload URL has no host", retryable: false)
         }
         try await connector.withHTTPClient(host: host, readTimeout: .seconds(600)) { http in
             var request = HTTPClientRequest(url: url)
@@ -363,12 +363,12 @@ struct StageUpload {
                 response = try await http.execute(request, timeout: .seconds(600))
                 _ = try await response.body.collect(upTo: 1 << 20)
             } catch {
-                throw DestinationError(kind: "ConnectionError", message: "uploading to the stage: \(error)", retryable: true)
+                throw DestinationError(kind: .connectionError, message: "uploading to the stage: \(error)", retryable: true)
             }
             let code = Int(response.status.code)
             guard (200..<300).contains(code) else {
                 throw DestinationError(
-                    kind: "SnowflakeStageError", message: "the stage's storage answered \(code) to the upload",
+                    kind: .snowflakeStageError, message: "the stage's storage answered \(code) to the upload",
                     retryable: code == 429 || code >= 500)
             }
         }
@@ -383,7 +383,7 @@ struct StageUpload {
         let creds = stageInfo["creds"]
         guard !bucket.isEmpty, let key = creds?["AWS_KEY_ID"]?.stringValue, let secret = creds?["AWS_SECRET_KEY"]?.stringValue else {
             throw DestinationError(
-                kind: "SnowflakeStageError", message: "an S3 stage came without its bucket or credentials", retryable: false)
+                kind: .snowflakeStageError, message: "an S3 stage came without its bucket or credentials", retryable: false)
         }
         let region = stageInfo["region"]?.stringValue ?? "us-east-1"
         let endpoint: S3Endpoint
@@ -401,7 +401,7 @@ struct StageUpload {
         try await connector.withHTTPClient(host: client.connectionHost, readTimeout: .seconds(600)) { http in
             client = client.using(http)
             guard let handle = FileHandle(forReadingAtPath: path) else {
-                throw DestinationError(kind: "LocalFileError", message: "the staged file vanished", retryable: true)
+                throw DestinationError(kind: .localFileError, message: "the staged file vanished", retryable: true)
             }
             defer { try? handle.close() }
             do {
@@ -419,7 +419,7 @@ struct StageUpload {
                 }
                 try await client.completeMultipartUpload(objectKey, uploadID: upload, etags: etags)
             } catch let error as S3Error {
-                throw DestinationError(kind: error.code, message: error.message, retryable: error.retryable)
+                throw DestinationError(kind: .remote(error.code), message: error.message, retryable: error.retryable)
             }
         }
     }
@@ -440,7 +440,7 @@ final class ChunkReader: @unchecked Sendable {
     deinit { try? handle?.close() }
 
     func next() throws -> ByteBuffer? {
-        guard let handle else { throw DestinationError(kind: "LocalFileError", message: "the staged file vanished", retryable: true) }
+        guard let handle else { throw DestinationError(kind: .localFileError, message: "the staged file vanished", retryable: true) }
         let data = handle.readData(ofLength: 1 << 20)
         return data.isEmpty ? nil : ByteBuffer(bytes: data)
     }
