@@ -423,10 +423,13 @@ extension ConsolePages {
         var filter = BatchExportService.LogFilter()
         filter.limit = 200
         let level = request.request.query["level"].flatMap { $0.isEmpty ? nil : $0.uppercased() }
-        filter.level = level
+        filter.level = level.flatMap(LogLevel.init(rawValue:))
         filter.search = request.request.query["search"].flatMap { $0.isEmpty ? nil : $0 }
-        let entries = try await services.batchExports.logs(
-            parent(request), id: detail.export.id, filter: filter, principal: request.principal)
+        // A level no log line has (a hand-edited link) shows no lines.
+        let entries =
+            level != nil && filter.level == nil
+            ? []
+            : try await services.batchExports.logs(parent(request), id: detail.export.id, filter: filter, principal: request.principal)
         context["name"] = detail.export.name
         context["base"] = base(request)
         context["search"] = filter.search ?? ""
@@ -435,7 +438,8 @@ extension ConsolePages {
         }
         context["entries"] = entries.map { entry -> [String: Any] in
             [
-                "timestamp": Self.date(entry.timestamp), "level": entry.level, "run": entry.runID.map { String($0.prefix(8)) } ?? "",
+                "timestamp": Self.date(entry.timestamp), "level": entry.level.rawValue,
+                "run": entry.runID.map { String($0.prefix(8)) } ?? "",
                 "message": entry.message,
             ]
         }

@@ -10,14 +10,14 @@ public struct DeliveryContext: Sendable {
     /// backfill run's files names of their own, ENGINE.md §4).
     public var overlapsCompletedScheduledRun: Bool
     /// Writes a line to the run's log (level, message); throws when the line could not be stored.
-    public var log: @Sendable (String, String) async throws -> Void
+    public var log: @Sendable (LogLevel, String) async throws -> Void
     /// The start of the run's data interval (a run created before starts were stored has its
     /// schedule's interval).
     public var dataIntervalStart: Timestamp
 
     public init(
         export: BatchExport, run: BatchExportRun, overlapsCompletedScheduledRun: Bool = false,
-        log: @escaping @Sendable (String, String) async throws -> Void = { _, _ in }
+        log: @escaping @Sendable (LogLevel, String) async throws -> Void = { _, _ in }
     ) throws(StoredExportError) {
         self.export = export
         self.run = run

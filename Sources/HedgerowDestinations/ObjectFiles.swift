@@ -144,7 +144,7 @@ enum ObjectFiles {
         let (prefix, rendered) = renderPrefix(
             settings.prefix, start: context.dataIntervalStart, end: context.run.dataIntervalEnd, table: records.model.rawValue)
         if !rendered {
-            try await context.log("WARNING", "The prefix '\(settings.prefix)' could not be rendered; it is used as it is.")
+            try await context.log(.warning, "The prefix '\(settings.prefix)' could not be rendered; it is used as it is.")
         }
         let base = baseName(context: context)
         let split = settings.maximumFileBytes != nil

@@ -157,7 +157,7 @@ public struct ExportEngine: Service {
                     run.nextAttemptAt = now
                     if try await exports.insertRun(run, on: connection) {
                         try await log(
-                            export.id, run: run.id, "INFO", "Run scheduled for \(interval.start.iso8601) – \(tick.iso8601).", on: connection
+                            export.id, run: run.id, .info, "Run scheduled for \(interval.start.iso8601) – \(tick.iso8601).", on: connection
                         )
                     }
                 }
@@ -213,7 +213,7 @@ public struct ExportEngine: Service {
         let failed = try RunTransition.fail(error: error, at: now).apply(to: run)
         try await exports.updateRun(failed, on: connection)
         try await exports.releaseLease(runID: run.id, on: connection)
-        try await log(run.batchExportID, run: run.id, "ERROR", "Run failed: \(error)", on: connection)
+        try await log(run.batchExportID, run: run.id, .error, "Run failed: \(error)", on: connection)
         logger.error("A run's attempts kept ending with the process dying; it is failed", metadata: ["run": "\(run.id)"])
         guard let export = try await exports.find(id: run.batchExportID, on: connection)?.export else { return nil }
         if let backfillID = run.backfillID { try await finishBackfillIfDone(backfillID, export: export, at: now, on: connection) }
@@ -280,7 +280,7 @@ public struct ExportEngine: Service {
             }
             let export = opened
             try await database.transaction {
-                try await log(export.id, run: run.id, "INFO", "Run started (attempt \(run.attempt)).", on: $0)
+                try await log(export.id, run: run.id, .info, "Run started (attempt \(run.attempt)).", on: $0)
             }
             let destination = Destinations.make(
                 export.destinationType, logger: logger, connector: OutboundConnector(policy: configuration.outbound),
@@ -400,7 +400,7 @@ public struct ExportEngine: Service {
             if current.status == .cancelled {
                 // Cancelled meanwhile: it stays cancelled; the lease is released.
                 _ = try await exports.finish(current, owner: owner, on: connection)
-                try await log(run.batchExportID, run: run.id, "INFO", "Run stopped: it was cancelled.", on: connection)
+                try await log(run.batchExportID, run: run.id, .info, "Run stopped: it was cancelled.", on: connection)
                 return nil
             }
             var base = run
@@ -420,15 +420,15 @@ public struct ExportEngine: Service {
             switch transition {
             case .complete(let records, let bytes, _, _):
                 try await log(
-                    run.batchExportID, run: run.id, "INFO", "Run completed: \(records) record(s), \(bytes) byte(s).", on: connection)
+                    run.batchExportID, run: run.id, .info, "Run completed: \(records) record(s), \(bytes) byte(s).", on: connection)
             case .retry(let error, let nextAttempt, _):
                 try await log(
-                    run.batchExportID, run: run.id, "WARNING", "Run failed, will retry at \(nextAttempt.iso8601): \(error)", on: connection)
+                    run.batchExportID, run: run.id, .warning, "Run failed, will retry at \(nextAttempt.iso8601): \(error)", on: connection)
             case .fail(let error, _):
-                try await log(run.batchExportID, run: run.id, "ERROR", "Run failed: \(error)", on: connection)
+                try await log(run.batchExportID, run: run.id, .error, "Run failed: \(error)", on: connection)
             default:
                 try await log(
-                    run.batchExportID, run: run.id, "INFO", "Run stopped for a shutdown; it continues on the next claim.", on: connection)
+                    run.batchExportID, run: run.id, .info, "Run stopped for a shutdown; it continues on the next claim.", on: connection)
             }
             guard let export = try await exports.find(id: run.batchExportID, on: connection)?.export else { return nil }
             if let backfillID = run.backfillID { try await finishBackfillIfDone(backfillID, export: export, at: now, on: connection) }
@@ -454,7 +454,7 @@ public struct ExportEngine: Service {
         else { return nil }
         try await exports.cancelUnfinished(batchExportID: export.id, includeScheduled: false, at: now, on: connection)
         let reason = "\(failures.count) of the last \(recent.count) runs failed; last error: \(failures.first?.latestError ?? "unknown")"
-        try await log(export.id, run: nil, "ERROR", "Batch export paused: \(reason)", on: connection)
+        try await log(export.id, run: nil, .error, "Batch export paused: \(reason)", on: connection)
         guard configuration.alertWebhookURL != nil, now.microseconds - lastAlert >= 86_400_000_000 else { return nil }
         try await exports.markAlerted(batchExportID: export.id, at: now, on: connection)
         return .object([
@@ -501,15 +501,15 @@ public struct ExportEngine: Service {
         if backfill.endAt == nil, backfill.status == .completed {
             // Caught up to the last tick before the backfill began: the schedule takes over from there.
             try await exports.resumeSchedule(batchExportID: export.id, through: progress.lastIntervalEnd, at: now, on: connection)
-            try await log(export.id, run: nil, "INFO", "Backfill \(backfillID) caught up; the export is unpaused.", on: connection)
+            try await log(export.id, run: nil, .info, "Backfill \(backfillID) caught up; the export is unpaused.", on: connection)
         }
         try await log(
-            export.id, run: nil, "INFO",
+            export.id, run: nil, .info,
             "Backfill \(backfillID) \(backfill.status == .completed ? "completed" : "finished with failed runs"): \(backfill.totalRecordsCount ?? 0) record(s).",
             on: connection)
     }
 
-    func log(_ exportID: String, run: String?, _ level: String, _ message: String, on connection: any SQLConnection) async throws {
+    func log(_ exportID: String, run: String?, _ level: LogLevel, _ message: String, on connection: any SQLConnection) async throws {
         try await exports.log(batchExportID: exportID, runID: run, level: level, message: message, at: clock(), on: connection)
         logger.info("\(message)", metadata: ["batch_export": "\(exportID)", "run": "\(run ?? "-")"])
     }

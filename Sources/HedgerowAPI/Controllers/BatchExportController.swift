@@ -30,7 +30,7 @@ struct BatchExportController: Sendable {
             .init(name: "limit", schema: Schema.integer, description: "At most this many lines (1 to 500)."),
             .init(name: "after", schema: Schema.dateTime, description: "Only lines at or after this time."),
             .init(name: "before", schema: Schema.dateTime, description: "Only lines before this time."),
-            .init(name: "level", schema: Schema.strings(["DEBUG", "INFO", "WARNING", "ERROR", "LOG"]), description: "Only this level."),
+            .init(name: "level", schema: Schema.strings(LogLevel.allCases.map(\.rawValue)), description: "Only this level."),
             .init(name: "search", schema: Schema.string, description: "Only lines containing this text."),
             .init(name: "instance_id", schema: Schema.string, description: "Only the lines of this run."),
         ]
@@ -285,10 +285,8 @@ struct BatchExportController: Sendable {
         filter.after = try Self.dateTime(request.query["after"], attr: "after")
         filter.before = try Self.dateTime(request.query["before"], attr: "before")
         if let level = request.query["level"], !level.isEmpty {
-            guard ["DEBUG", "INFO", "WARNING", "ERROR", "LOG"].contains(level.uppercased()) else {
-                throw APIError.invalidChoice("level", level)
-            }
-            filter.level = level
+            guard let known = LogLevel(rawValue: level.uppercased()) else { throw APIError.invalidChoice("level", level) }
+            filter.level = known
         }
         filter.search = request.query["search"].flatMap { $0.isEmpty ? nil : $0 }
         filter.runID = request.query["instance_id"].flatMap { $0.isEmpty ? nil : Identifiers.canonicalUUID($0) ?? $0 }

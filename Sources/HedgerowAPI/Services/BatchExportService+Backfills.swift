@@ -152,7 +152,7 @@ extension BatchExportService {
         }
         try await exports.insertRuns(runs, on: connection)
         try await log(
-            export.id, run: nil, "INFO",
+            export.id, run: nil, .info,
             "Backfill \(backfill.id) created: \(ticks.count) run(s) from \(adjusted.iso8601) to \((end ?? ticks.last ?? adjusted).iso8601).",
             at: now, on: connection)
         return backfill
@@ -201,7 +201,7 @@ extension BatchExportService {
             backfill.finishedAt = now
             backfill.lastUpdatedAt = now
             try await exports.updateBackfill(backfill, on: connection)
-            try await log(export.id, run: nil, "INFO", "Backfill \(backfill.id) cancelled.", at: now, on: connection)
+            try await log(export.id, run: nil, .info, "Backfill \(backfill.id) cancelled.", at: now, on: connection)
         }
     }
 }

@@ -67,7 +67,7 @@ extension BatchExportService {
             let now = clock()
             run = try RunTransition.cancel(at: now).apply(to: run)
             try await exports.updateRun(run, on: connection)
-            try await log(export.id, run: run.id, "INFO", "Run cancelled.", at: now, on: connection)
+            try await log(export.id, run: run.id, .info, "Run cancelled.", at: now, on: connection)
         }
     }
 
@@ -77,7 +77,7 @@ extension BatchExportService {
         public var limit = 50
         public var after: Timestamp?
         public var before: Timestamp?
-        public var level: String?
+        public var level: LogLevel?
         public var search: String?
         public var runID: String?
         public init() {}
@@ -94,7 +94,7 @@ extension BatchExportService {
     }
 
     func log(
-        _ exportID: String, run: String?, _ level: String, _ message: String, at time: Timestamp, on connection: any SQLConnection
+        _ exportID: String, run: String?, _ level: LogLevel, _ message: String, at time: Timestamp, on connection: any SQLConnection
     ) async throws {
         try await exports.log(batchExportID: exportID, runID: run, level: level, message: message, at: time, on: connection)
     }

@@ -290,7 +290,7 @@ public struct BatchExportService: Sendable {
             try await save(export, insert: false, on: connection)
             try await cancelUnfinished(batchExportID: export.id, backfillID: nil, at: now, on: connection)
             try await log(
-                export.id, run: nil, "INFO", "Batch export deleted; unfinished runs and backfills cancelled.", at: now, on: connection)
+                export.id, run: nil, .info, "Batch export deleted; unfinished runs and backfills cancelled.", at: now, on: connection)
         }
     }
 
@@ -304,7 +304,7 @@ public struct BatchExportService: Sendable {
             export.lastPausedAt = now
             export.lastUpdatedAt = now
             try await save(export, insert: false, on: connection)
-            try await log(export.id, run: nil, "INFO", "Batch export paused.", at: now, on: connection)
+            try await log(export.id, run: nil, .info, "Batch export paused.", at: now, on: connection)
         }
     }
 
@@ -322,7 +322,7 @@ public struct BatchExportService: Sendable {
             let lastTick = try checkedSchedule(export).tick(atOrBefore: now)
             if wasPaused { export.scheduledThrough = lastTick }
             try await save(export, insert: false, on: connection)
-            try await log(export.id, run: nil, "INFO", "Batch export unpaused.", at: now, on: connection)
+            try await log(export.id, run: nil, .info, "Batch export unpaused.", at: now, on: connection)
             guard backfill, wasPaused, let pausedAt else { return nil }
             let start = try checkedSchedule(export).tick(atOrBefore: pausedAt)
             guard start < lastTick else { return nil }

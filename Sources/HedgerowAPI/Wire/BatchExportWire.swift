@@ -85,7 +85,7 @@ enum BatchExportWire {
             "log_source_id": .string(log.batchExportID),
             "instance_id": JSONValue(log.runID),
             "timestamp": .string(log.timestamp.iso8601),
-            "level": .string(log.level),
+            "level": .string(log.level.rawValue),
             "message": .string(log.message),
         ])
     }

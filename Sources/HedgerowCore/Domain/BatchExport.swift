@@ -154,16 +154,21 @@ public struct BatchExportBackfill: Sendable, Equatable {
     }
 }
 
+/// The level of a line of an export's log (PostHog's names).
+public enum LogLevel: String, Sendable, CaseIterable {
+    case debug = "DEBUG", info = "INFO", warning = "WARNING", error = "ERROR", log = "LOG"
+}
+
 /// A line of an export's log, shown by `/logs/`.
 public struct BatchExportLog: Sendable, Equatable {
     public var id: String
     public var batchExportID: String
     public var runID: String?
-    public var level: String
+    public var level: LogLevel
     public var message: String
     public var timestamp: Timestamp
 
-    public init(id: String, batchExportID: String, runID: String?, level: String, message: String, timestamp: Timestamp) {
+    public init(id: String, batchExportID: String, runID: String?, level: LogLevel, message: String, timestamp: Timestamp) {
         self.id = id
         self.batchExportID = batchExportID
         self.runID = runID

@@ -193,7 +193,7 @@ public struct BigQueryDestination: Destination {
                 columns: rows.columns, finalFields: finalFields, rule: rule, settings: settings, stage: stage, timestampBounds: bounds)
             let moved = try await client.query(statement)
             try await context.log(
-                "INFO", "Loaded \(result.records) rows into the stage table; \(moved) rows were inserted or updated in \(settings.table).")
+                .info, "Loaded \(result.records) rows into the stage table; \(moved) rows were inserted or updated in \(settings.table).")
         } catch {
             try? await client.deleteTable(settings.dataset, stage)
             throw error
@@ -201,7 +201,7 @@ public struct BigQueryDestination: Destination {
         do {
             try await client.deleteTable(settings.dataset, stage)
         } catch {
-            try? await context.log("WARNING", "The stage table \(stage) could not be dropped: \(error)")
+            try? await context.log(.warning, "The stage table \(stage) could not be dropped: \(error)")
         }
         return result
     }

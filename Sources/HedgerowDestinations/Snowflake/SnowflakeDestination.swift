@@ -245,7 +245,7 @@ public struct SnowflakeDestination: Destination {
         let merged = try await client.query(statement, session: session)
         _ = try? await client.query("DROP TABLE IF EXISTS \(stage)", session: session)
         try await context.log(
-            "INFO",
+            .info,
             "Loaded \(result.records) rows in \(files.count) file(s); \(merged.rows.first?.compactMap { $0 }.joined(separator: ", ") ?? "0") rows inserted, updated in \(settings.table)."
         )
         return result

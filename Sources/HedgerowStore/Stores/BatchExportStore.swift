@@ -306,7 +306,7 @@ public struct BatchExportStore: Sendable {
 
     /// Writes a line to an export's log.
     public func log(
-        batchExportID: String, runID: String?, level: String, message: String, at time: Timestamp, on connection: any SQLConnection
+        batchExportID: String, runID: String?, level: LogLevel, message: String, at time: Timestamp, on connection: any SQLConnection
     ) async throws {
         try await insertLog(
             BatchExportLog(
@@ -342,11 +342,14 @@ public struct BatchExportStore: Sendable {
     public func insertLog(_ log: BatchExportLog, on connection: any SQLConnection) async throws {
         try await connection.execute(
             "INSERT INTO batch_export_logs (id, batch_export_id, run_id, level, message, timestamp) VALUES ($1, $2, $3, $4, $5, $6)",
-            [.text(log.id), .text(log.batchExportID), SQLValue(log.runID), .text(log.level), .text(log.message), SQLValue(log.timestamp)])
+            [
+                .text(log.id), .text(log.batchExportID), SQLValue(log.runID), .text(log.level.rawValue), .text(log.message),
+                SQLValue(log.timestamp),
+            ])
     }
 
     public func logs(
-        batchExportID: String, runID: String?, level: String?, search: String?, after: Timestamp?, before: Timestamp?, limit: Int,
+        batchExportID: String, runID: String?, level: LogLevel?, search: String?, after: Timestamp?, before: Timestamp?, limit: Int,
         on connection: any SQLConnection
     ) async throws -> [BatchExportLog] {
         var conditions = ["batch_export_id = $1"]
@@ -356,7 +359,7 @@ public struct BatchExportStore: Sendable {
             conditions.append(condition("$\(binds.count)"))
         }
         if let runID { add({ "run_id = \($0)" }, .text(runID)) }
-        if let level { add({ "level = \($0)" }, .text(level.uppercased())) }
+        if let level { add({ "level = \($0)" }, .text(level.rawValue)) }
         if let search {
             let escaped = search.lowercased().replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
                 .replacingOccurrences(of: "_", with: "\\_")
@@ -368,9 +371,12 @@ public struct BatchExportStore: Sendable {
             "SELECT id, batch_export_id, run_id, level, message, timestamp FROM batch_export_logs WHERE \(conditions.joined(separator: " AND ")) ORDER BY timestamp DESC, id DESC LIMIT \(limit)",
             binds
         ).map { row in
-            BatchExportLog(
+            guard let level = LogLevel(rawValue: try row.decodeString("level")) else {
+                throw SQLDecodingError(column: "level", expected: "a log level")
+            }
+            return BatchExportLog(
                 id: try row.decodeString("id"), batchExportID: try row.decodeString("batch_export_id"), runID: row.string("run_id"),
-                level: try row.decodeString("level"), message: try row.decodeString("message"),
+                level: level, message: try row.decodeString("message"),
                 timestamp: try row.decodeTimestamp("timestamp"))
         }
     }
