@@ -63,7 +63,7 @@ struct BootstrapTests {
         #expect(location.username == "u")
         #expect(location.password == "p@ss")
         #expect(location.database == "hedgerow")
-        #expect(location.sslMode == "require")
+        #expect(location.sslMode == .require)
         #expect(location.maximumConnections == 3)
         #expect(throws: (any Error).self) { try HedgerowConfiguration.fromEnvironment(["HEDGEROW_DATABASE_URL": "mysql://x"]) }
         #expect(throws: (any Error).self) { try HedgerowConfiguration.fromEnvironment(["HEDGEROW_LOG_LEVEL": "loud"]) }

@@ -9,13 +9,19 @@ public enum DatabaseLocation: Sendable, Equatable {
     case sqlite(path: String)
     case postgres(PostgresLocation)
 
+    /// libpq's `sslmode`, as far as the pool supports it: `allow` is taken as `prefer` (TLS when the
+    /// server offers it); certificates are verified whenever TLS is used.
+    public enum SSLMode: String, Sendable, Equatable {
+        case disable, allow, prefer, require
+    }
+
     public struct PostgresLocation: Sendable, Equatable {
         public var host: String
         public var port: Int
         public var username: String
         public var password: String?
         public var database: String?
-        public var sslMode: String
+        public var sslMode: SSLMode
         /// Extra startup parameters (tests use `search_path` to isolate a schema).
         public var searchPath: String?
         /// The most connections the pool opens (`?pool_size=`).
@@ -38,8 +44,7 @@ public enum DatabaseLocation: Sendable, Equatable {
         guard let host = components.host, !host.isEmpty else { throw InvalidURL(reason: "no host") }
         let database = components.path.split(separator: "/").first.map(String.init)
         let query = components.queryItems ?? []
-        let sslMode = query.first { $0.name == "sslmode" }?.value ?? "prefer"
-        guard ["disable", "prefer", "require", "allow"].contains(sslMode) else {
+        guard let sslMode = SSLMode(rawValue: query.first { $0.name == "sslmode" }?.value ?? "prefer") else {
             throw InvalidURL(reason: "sslmode must be disable, prefer or require")
         }
         var poolSize = 16
@@ -62,9 +67,9 @@ extension DatabaseLocation.PostgresLocation {
     public var clientConfiguration: PostgresClient.Configuration {
         let tls: PostgresClient.Configuration.TLS
         switch sslMode {
-        case "disable": tls = .disable
-        case "require": tls = .require(.makeClientConfiguration())
-        default: tls = .prefer(.makeClientConfiguration())
+        case .disable: tls = .disable
+        case .require: tls = .require(.makeClientConfiguration())
+        case .allow, .prefer: tls = .prefer(.makeClientConfiguration())
         }
         var configuration = PostgresClient.Configuration(
             host: host, port: port, username: username, password: password, database: database, tls: tls)
