@@ -7,7 +7,7 @@ public struct DeliveryContext: Sendable {
     public var export: BatchExport
     public var run: BatchExportRun
     /// Whether a scheduled run has already delivered this interval (object stores then give a
-    /// backfill run's files names of their own, ENGINE.md §4).
+    /// backfill run's files names of their own, docs/engine.md §4).
     public var overlapsCompletedScheduledRun: Bool
     /// Writes a line to the run's log (level, message); throws when the line could not be stored.
     public var log: @Sendable (LogLevel, String) async throws -> Void
@@ -44,7 +44,7 @@ public struct DeliveryResult: Sendable, Equatable {
     }
 }
 
-/// An error a destination classifies (ENGINE.md §5): retryable errors wait for another attempt,
+/// An error a destination classifies (docs/engine.md §5): retryable errors wait for another attempt,
 /// the others fail the run at once.
 public struct DestinationError: Error, CustomStringConvertible {
     /// What went wrong, as runs' `latest_error` and the logs name it: our own classification,
@@ -197,7 +197,7 @@ extension Destination {
     }
 }
 
-/// Writes nothing; counts what it would have written (ENGINE.md §3).
+/// Writes nothing; counts what it would have written (docs/engine.md §3).
 public struct NoOpDestination: Destination {
     public init() {}
 

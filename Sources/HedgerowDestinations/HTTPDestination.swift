@@ -5,7 +5,7 @@ import HedgerowStore
 import NIOCore
 import NIOHTTP1
 
-/// Delivers a run to an HTTP endpoint in PostHog's `/batch/` shape (ENGINE.md §3):
+/// Delivers a run to an HTTP endpoint in PostHog's `/batch/` shape (docs/engine.md §3):
 /// `{"api_key": token, "historical_migration": true, "batch": [...]}`, flushed every 5000 events or
 /// 50 MB. At least once: the receiver de-duplicates by uuid; a retried run resumes after the last
 /// acknowledged POST (its cursor).

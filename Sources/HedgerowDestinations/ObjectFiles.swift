@@ -65,13 +65,13 @@ struct ObjectFileSettings {
     }
 }
 
-/// A run's files in an object store (ENGINE.md §4, §7): JSONLines or Parquet files named after the
+/// A run's files in an object store (docs/engine.md §4, §7): JSONLines or Parquet files named after the
 /// run's interval, streamed in parts (small files as one object), split at `max_file_size_mb`,
 /// then a manifest written last. Keys depend only on the interval, so a retry overwrites what an
 /// earlier attempt wrote; uploads in progress are dropped on failure or cancel, and data files an
 /// earlier attempt left beyond the new set are deleted.
 enum ObjectFiles {
-    /// ENGINE.md §4's prefix templates, from the interval end (`{table}`: the model's name); a prefix with a placeholder it does
+    /// docs/engine.md §4's prefix templates, from the interval end (`{table}`: the model's name); a prefix with a placeholder it does
     /// not know (or unbalanced braces) is used verbatim, and `rendered` is false.
     static func renderPrefix(
         _ template: String, start: Timestamp, end: Timestamp, table: String = "events"
@@ -95,7 +95,7 @@ enum ObjectFiles {
     }
 
     /// `<start>-<end>`, plus `-backfill-<8 chars of the backfill id>` for a backfill run over an
-    /// interval a scheduled run already delivered (ENGINE.md §4, no silent loss).
+    /// interval a scheduled run already delivered (docs/engine.md §4, no silent loss).
     static func baseName(context: DeliveryContext) -> String {
         var base = context.dataIntervalStart.iso8601WithOffset + "-" + context.run.dataIntervalEnd.iso8601WithOffset
         if let backfill = context.run.backfillID, context.overlapsCompletedScheduledRun {

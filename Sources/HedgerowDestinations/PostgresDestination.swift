@@ -8,7 +8,7 @@ import NIOPosix
 import NIOSSL
 import PostgresNIO
 
-/// Delivers a run to a PostgreSQL table (ENGINE.md §3, §7) in **one transaction**: the rows are
+/// Delivers a run to a PostgreSQL table (docs/engine.md §3, §7) in **one transaction**: the rows are
 /// streamed with `COPY` into a staging table, inserted into the target skipping uuids it already
 /// holds, and a row for the run is written to `hedgerow_export_ledger`. A retry of a run whose
 /// ledger row exists completes without writing, so a run is delivered exactly once.
@@ -21,7 +21,7 @@ public struct PostgresDestination: Destination {
         self.connector = connector
     }
 
-    /// The columns of ENGINE.md §3 and their types.
+    /// The columns of docs/engine.md §3 and their types.
     static let columns: [(name: String, type: String)] = [
         ("uuid", "VARCHAR(200)"), ("event", "VARCHAR(200)"), ("properties", "JSONB"), ("elements", "JSONB"), ("set", "JSONB"),
         ("set_once", "JSONB"), ("distinct_id", "VARCHAR(200)"), ("team_id", "INTEGER"), ("ip", "VARCHAR(200)"),
@@ -417,7 +417,7 @@ public struct PostgresDestination: Destination {
         }
     }
 
-    /// ENGINE.md §5: bad credentials, missing database or schema, permissions and incompatible tables
+    /// docs/engine.md §5: bad credentials, missing database or schema, permissions and incompatible tables
     /// fail at once; connection problems, deadlocks and serialization failures are retried.
     static func classify(_ error: any Error) -> DestinationError {
         // A certificate the client does not trust is not going to change on its own.

@@ -3,7 +3,7 @@ import HedgerowFormats
 import HedgerowS3
 import HedgerowStore
 
-/// Delivers a run to S3 or an S3-compatible store (ENGINE.md §4, §7) through `ObjectFiles`:
+/// Delivers a run to S3 or an S3-compatible store (docs/engine.md §4, §7) through `ObjectFiles`:
 /// multipart uploads, a PutObject for small files, server-side encryption on every object.
 public struct S3Destination: Destination {
     public struct Options: Sendable {
@@ -67,7 +67,7 @@ public struct S3Destination: Destination {
         }
     }
 
-    /// ENGINE.md §4's prefix templates (see `ObjectFiles.renderPrefix`).
+    /// docs/engine.md §4's prefix templates (see `ObjectFiles.renderPrefix`).
     public static func renderPrefix(
         _ template: String, start: Timestamp, end: Timestamp, table: String = "events"
     ) -> (prefix: String, rendered: Bool) {

@@ -14,7 +14,7 @@ private func createExclusively(_ path: String) -> Int32 {
     open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
 }
 
-/// Encrypts destination secrets at rest with AES-GCM (ENGINE.md §8). The key is SHA-256 of
+/// Encrypts destination secrets at rest with AES-GCM (docs/engine.md §8). The key is SHA-256 of
 /// `HEDGEROW_SECRET_KEY`, or 32 random bytes kept in `<data dir>/secret-key` (mode 0600), made on
 /// first start. Every process that shares a database must share the key.
 public struct SecretBox: Sendable {

@@ -34,7 +34,7 @@ public struct EngineConfiguration: Sendable {
     public var azureBlob = AzureBlobDestination.Options()
     /// Where the warehouses' APIs are (`HEDGEROW_BIGQUERY_URL`).
     public var endpoints = Destinations.Endpoints()
-    /// Runs of one backfill executed at once, oldest first (`HEDGEROW_BACKFILL_CONCURRENCY`, ENGINE.md §6).
+    /// Runs of one backfill executed at once, oldest first (`HEDGEROW_BACKFILL_CONCURRENCY`, docs/engine.md §6).
     public var backfillConcurrency = 1
     /// Backoff of failed attempts and how long a run is retried (`HEDGEROW_RUN_MAX_RETRY_HOURS`).
     public var retry = RetryPolicy()
@@ -52,7 +52,7 @@ public struct EngineConfiguration: Sendable {
     public init() {}
 }
 
-/// The export engine (ENGINE.md §1, §5, §6): creates due runs idempotently, claims runs with a
+/// The export engine (docs/engine.md §1, §5, §6): creates due runs idempotently, claims runs with a
 /// lease, streams each run's events to its destination, records the outcome, and completes
 /// backfills. A lifecycle service in `hedgerow serve` (and `hedgerow worker`); tests drive `step`.
 ///
@@ -125,7 +125,7 @@ public struct ExportEngine: Service {
     // MARK: Scheduling
 
     /// Creates the runs of every tick that is due and has none yet, oldest first; ticks missed
-    /// while the server was down are caught up (ENGINE.md §1).
+    /// while the server was down are caught up (docs/engine.md §1).
     public func scheduleDueRuns() async throws {
         let now = clock()
         let active = try await database.read { try await exports.active(on: $0) }
@@ -385,7 +385,7 @@ public struct ExportEngine: Service {
     }
 
     /// Writes the attempt's outcome through the run's state machine, only while this worker holds
-    /// the lease; completes the backfill and pauses a failing export as ENGINE.md §5–6 say.
+    /// the lease; completes the backfill and pauses a failing export as docs/engine.md §5–6 say.
     func record(_ outcome: Outcome, of run: BatchExportRun) async throws {
         if case .interrupted(.leaseLost) = outcome {
             logger.warning("Run lost its lease to another worker; this attempt stops and records nothing", metadata: ["run": "\(run.id)"])
@@ -437,7 +437,7 @@ public struct ExportEngine: Service {
         if let alert { await send(alert) }
     }
 
-    /// ENGINE.md §5: when 3 of the last N runs failed for good (N = 12 for 5/15-minute exports, 24
+    /// docs/engine.md §5: when 3 of the last N runs failed for good (N = 12 for 5/15-minute exports, 24
     /// hourly, 7 daily, 4 weekly), the export is paused, its backfills cancelled, an ERROR logged,
     /// and the alert hook called — at most once a day per export. Returns the alert to send.
     func pauseIfFailing(_ export: BatchExport, at now: Timestamp, on connection: any SQLConnection) async throws -> JSONValue? {
@@ -486,7 +486,7 @@ public struct ExportEngine: Service {
     }
 
     /// A backfill is done when every run has finished: Completed, with the records actually
-    /// delivered; a backfill without an end unpauses its export (ENGINE.md §6).
+    /// delivered; a backfill without an end unpauses its export (docs/engine.md §6).
     func finishBackfillIfDone(_ backfillID: String, export: BatchExport, at now: Timestamp, on connection: any SQLConnection) async throws {
         guard var backfill = try await exports.backfill(id: backfillID, batchExportID: export.id, on: connection),
             backfill.status == .running || backfill.status == .starting

@@ -3,7 +3,7 @@ import CZlib
 import Dispatch
 import Synchronization
 
-/// The compression codecs of exported files (ENGINE.md §4), through Debian's C libraries: zlib,
+/// The compression codecs of exported files (docs/engine.md §4), through Debian's C libraries: zlib,
 /// brotli, zstd, lz4 and snappy.
 public enum Compression: String, Sendable, CaseIterable {
     case gzip, brotli, zstd, lz4, snappy

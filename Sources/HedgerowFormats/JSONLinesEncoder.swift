@@ -1,6 +1,6 @@
 import HedgerowCore
 
-/// One JSON object a line, the columns in their order (ENGINE.md §3): JSON columns nested as JSON,
+/// One JSON object a line, the columns in their order (docs/engine.md §3): JSON columns nested as JSON,
 /// timestamps as ISO 8601 strings with `+00:00`. Optionally compressed as one stream.
 final class JSONLinesEncoder: FileEncoder {
     private let keys: [[UInt8]]

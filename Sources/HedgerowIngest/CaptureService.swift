@@ -1,7 +1,7 @@
 import HedgerowCore
 import HedgerowStore
 
-/// Event capture (API.md §5): resolves the project token and stores the request's events, with
+/// Event capture (docs/api.md, Capturing events): resolves the project token and stores the request's events, with
 /// the person and session work they cause, in one transaction. A 200 is sent only after the
 /// commit: nothing accepted is lost, and a retried request changes nothing twice.
 public struct CaptureService: Sendable {

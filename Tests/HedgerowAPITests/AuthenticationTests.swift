@@ -3,7 +3,7 @@ import HedgerowCore
 import HedgerowStore
 import Testing
 
-@Suite("Authentication (API.md §1.1)")
+@Suite("Authentication (docs/api.md, Personal API keys)")
 struct AuthenticationTests {
     @Test("No credentials: 401 not_authenticated with WWW-Authenticate: Bearer", arguments: TestBackend.available)
     func missingCredentials(backend: TestBackend) async throws {

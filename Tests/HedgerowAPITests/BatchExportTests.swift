@@ -9,7 +9,7 @@ import Testing
 @testable import HedgerowAPI
 @testable import HedgerowExport
 
-@Suite("Batch exports API (API.md §4)")
+@Suite("Batch exports API (docs/api.md, Batch exports)")
 struct BatchExportTests {
     struct World {
         let owner: TestUser

@@ -79,7 +79,7 @@ struct BootstrapTests {
     }
 }
 
-@Suite("Secret box (ENGINE.md §8)")
+@Suite("Secret box (docs/engine.md §8)")
 struct SecretBoxTests {
     @Test func keyFileIsMadeOnceOwnerOnlyAndOpensWhatItSealed() throws {
         let directory = NSTemporaryDirectory() + "hedgerow-secret-\(UUID().uuidString)"

@@ -8,7 +8,7 @@ import Testing
 @testable import HedgerowAPI
 @testable import HedgerowIngest
 
-@Suite("Capture (API.md §5)")
+@Suite("Capture (docs/api.md, Capturing events)")
 struct CaptureTests {
     /// A user with an organization; returns the default environment's id and `phc_` token.
     static func environment(_ server: TestServer) async throws -> (id: Int64, token: String, owner: TestUser) {

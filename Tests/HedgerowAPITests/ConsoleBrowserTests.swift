@@ -13,7 +13,7 @@ import Testing
 /// The console in headless Chromium (Debian's `chromium` and `chromium-driver`, driven by Selenium
 /// from the test virtualenv): `Tests/console/browser_test.py` against a live server with the
 /// export engine running and an S3 server that checks signatures. Screenshots go to
-/// `HEDGEROW_CONSOLE_SCREENSHOTS` (the README's `docs/console/`), else to a temporary directory.
+/// `HEDGEROW_CONSOLE_SCREENSHOTS` (`docs/console/`, shown by docs/console.md), else to a temporary directory.
 @Suite("Console in a browser", .serialized)
 struct ConsoleBrowserTests {
     @Test(

@@ -1,7 +1,7 @@
 import HedgerowCore
 import Testing
 
-@Suite("environments_rollback (API.md §2.5)")
+@Suite("environments_rollback (docs/api.md, environments_rollback)")
 struct EnvironmentsRollbackTests {
     /// An organization with project P (main environment "P", plus "Staging") and project Q (main "Q").
     struct World {

@@ -4,7 +4,7 @@ import Testing
 
 @testable import HedgerowStore
 
-@Suite("Event store (ENGINE.md §2, §8)")
+@Suite("Event store (docs/engine.md §2, §8)")
 struct EventStoreTests {
     static let hour: Int64 = 3_600_000_000
     static let base: Int64 = 1_704_067_200_000_000  // 2024-01-01T00:00:00Z

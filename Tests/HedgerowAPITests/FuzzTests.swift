@@ -1,7 +1,7 @@
 import HedgerowCore
 import Testing
 
-/// No request body, path or header may produce a 500 (API.md §0.1). A seeded generator makes
+/// No request body, path or header may produce a 500 (docs/api.md, Conventions). A seeded generator makes
 /// the run repeatable; every response must be a 2xx or a 4xx in PostHog's error format.
 @Suite("Robustness")
 struct FuzzTests {

@@ -39,7 +39,7 @@ actor BatchReceiver {
     }
 }
 
-@Suite("HTTP destination (ENGINE.md §3, §7)")
+@Suite("HTTP destination (docs/engine.md §3, §7)")
 struct HTTPDestinationTests {
     static func withReceiver(_ body: @Sendable (BatchReceiver, Int) async throws -> Void) async throws {
         let receiver = BatchReceiver()

@@ -1,7 +1,7 @@
 import HedgerowCore
 import Testing
 
-@Suite("Members (API.md §3)")
+@Suite("Members (docs/api.md, Members and users)")
 struct MemberTests {
     struct World {
         let owner: TestUser

@@ -9,7 +9,7 @@ import HedgerowStore
 import HedgerowTestSupport
 import Testing
 
-/// Exports of the persons and sessions models (ENGINE.md, reference §persons and §sessions): which
+/// Exports of the persons and sessions models (docs/destinations.md, Models): which
 /// rows a window holds, S3 files, PostgreSQL merges that keep the newest version, NoOp counts.
 @Suite("Persons and sessions exports")
 struct ModelExportTests {

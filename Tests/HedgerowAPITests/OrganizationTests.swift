@@ -3,7 +3,7 @@ import HedgerowCore
 import HedgerowStore
 import Testing
 
-@Suite("Organizations (API.md §2)")
+@Suite("Organizations (docs/api.md, Organizations)")
 struct OrganizationTests {
     static let fieldOrder = [
         "id", "name", "slug", "logo_media_id", "created_at", "updated_at", "membership_level", "plugins_access_level",

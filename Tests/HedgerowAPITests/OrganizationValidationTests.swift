@@ -1,7 +1,7 @@
 import HedgerowCore
 import Testing
 
-@Suite("Organization validation (API.md §2.1)")
+@Suite("Organization validation (docs/api.md, Organizations)")
 struct OrganizationValidationTests {
     struct Case: Sendable, CustomTestStringConvertible {
         let body: JSONValue

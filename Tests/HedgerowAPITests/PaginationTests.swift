@@ -3,7 +3,7 @@ import HedgerowCore
 import HedgerowRuntime
 import Testing
 
-@Suite("Pagination (API.md §0.2)")
+@Suite("Pagination (docs/api.md, Conventions)")
 struct PaginationTests {
     /// A user in `count` organizations.
     func seed(_ server: TestServer, count: Int) async throws -> TestUser {

@@ -3,7 +3,7 @@ import Testing
 
 @testable import HedgerowAPI
 
-@Suite("Personal API keys over HTTP (API.md §1.1, §3)")
+@Suite("Personal API keys over HTTP (docs/api.md, Personal API keys, §3)")
 struct PersonalAPIKeyTests {
     @Test("A key lists and reads its user's keys, never their values", arguments: TestBackend.available)
     func listAndRetrieve(backend: TestBackend) async throws {

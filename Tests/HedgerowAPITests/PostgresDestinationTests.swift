@@ -19,7 +19,7 @@ actor WebhookInbox {
 }
 
 /// Batch exports into a real PostgreSQL (the test server, in a schema of its own), with the
-/// metadata on each backend (ENGINE.md §3, §5, §7).
+/// metadata on each backend (docs/engine.md §3, §5, §7).
 @Suite("PostgreSQL destination", .enabled(if: TestBackend.postgresURL != nil))
 struct PostgresDestinationTests {
     /// A fresh destination schema; returns the export's `destination.config`.
@@ -77,7 +77,7 @@ struct PostgresDestinationTests {
     }
 
     @Test(
-        "A backfill delivers exactly the events in range, in ENGINE.md's columns; a second one adds nothing",
+        "A backfill delivers exactly the events in range, in PostHog's columns (docs/engine.md §3); a second one adds nothing",
         arguments: TestBackend.available)
     func backfillExactlyOnce(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in

@@ -1,7 +1,7 @@
 import HedgerowCore
 import Testing
 
-@Suite("Projects and environments (API.md §3)")
+@Suite("Projects and environments (docs/api.md)")
 struct ProjectTests {
     /// Owner, admin and member of one organization, and an outsider.
     struct World {

@@ -3,7 +3,7 @@ import HedgerowCore
 import HedgerowRuntime
 import Testing
 
-@Suite("HTTP conventions (API.md §0)")
+@Suite("HTTP conventions (docs/api.md, Conventions)")
 struct ProtocolTests {
     @Test("Trailing slash is optional", arguments: TestBackend.available)
     func trailingSlashOptional(backend: TestBackend) async throws {

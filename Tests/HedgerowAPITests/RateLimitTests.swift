@@ -5,7 +5,7 @@ import Testing
 
 @testable import HedgerowAPI
 
-@Suite("Rate limiting (API.md §1.3)")
+@Suite("Rate limiting (docs/api.md, Conventions)")
 struct RateLimitTests {
     @Test("Past the burst limit a key gets 429 with Retry-After; other keys are unaffected", arguments: TestBackend.available)
     func burstLimitThrottles(backend: TestBackend) async throws {

@@ -12,7 +12,7 @@ import NIOHTTP1
 import Testing
 
 /// S3 exports delivered by the engine to a real S3-compatible server (moto), read back and checked
-/// with the formats' reference tools (ENGINE.md §3, §4, §7).
+/// with the formats' reference tools (docs/engine.md §3, §4, §7).
 @Suite("S3 destination")
 struct S3DestinationTests {
     static let credentials = S3Credentials(accessKeyID: "AKIAHEDGEROWTEST0001", secretAccessKey: "moto-does-not-check")
@@ -255,7 +255,9 @@ struct S3DestinationTests {
         }
     }
 
-    @Test("A run with no events writes an empty manifest; prefixes render ENGINE.md's placeholders", arguments: TestBackend.available)
+    @Test(
+        "A run with no events writes an empty manifest; prefixes render their placeholders (docs/engine.md §4)",
+        arguments: TestBackend.available)
     func emptyRunAndPrefixTemplates(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
             let world = try await BatchExportTests.world(server)

@@ -2,7 +2,7 @@ import HedgerowAPI
 import HedgerowCore
 import Testing
 
-@Suite("Scopes (API.md §1.2)")
+@Suite("Scopes (docs/api.md, Personal API keys)")
 struct ScopeTests {
     @Test("A read scope reads but does not write", arguments: TestBackend.available)
     func readScopeCannotWrite(backend: TestBackend) async throws {

@@ -1,7 +1,7 @@
 import HedgerowCore
 import Testing
 
-@Suite("Users (API.md §3)")
+@Suite("Users (docs/api.md, Members and users)")
 struct UserTests {
     @Test("@me shows the caller, their current organization and environment, and all their organizations", arguments: TestBackend.available)
     func me(backend: TestBackend) async throws {

@@ -1,7 +1,7 @@
 import HedgerowCore
 import Testing
 
-@Suite("Destination configuration (API.md §4.2)")
+@Suite("Destination configuration (docs/destinations.md)")
 struct DestinationConfigTests {
     static let s3: JSONValue = .object(["bucket_name": "b", "region": "eu-west-1", "prefix": "exports/"])
 

@@ -1,7 +1,7 @@
 import HedgerowCore
 import Testing
 
-@Suite("Run state machine and retry policy (ENGINE.md §5)")
+@Suite("Run state machine and retry policy (docs/engine.md §5)")
 struct RunLifecycleTests {
     static let t0 = Timestamp(microseconds: 1_700_000_000_000_000)
     static func at(_ seconds: Int64) -> Timestamp { Timestamp(microseconds: t0.microseconds + seconds * 1_000_000) }

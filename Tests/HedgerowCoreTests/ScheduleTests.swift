@@ -2,7 +2,7 @@ import Foundation
 import HedgerowCore
 import Testing
 
-@Suite("Schedules (ENGINE.md §1)")
+@Suite("Schedules (docs/engine.md §1)")
 struct ScheduleTests {
     static func at(_ text: String) -> Timestamp { ISO8601.parse(text)!.timestamp }
 

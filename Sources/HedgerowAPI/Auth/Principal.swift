@@ -30,7 +30,7 @@ public struct Principal: Sendable {
     /// What the rate limiter counts requests by: the key, or the signed-in user.
     public var rateLimitKey: String { key?.id ?? "user:\(user.id)" }
 
-    /// Checks the action's required scope (API.md §1.2), in PostHog's order: sessions and legacy
+    /// Checks the action's required scope (docs/api.md, Personal API keys), in PostHog's order: sessions and legacy
     /// keys (no scopes) pass; an action without a scope refuses the key; a key with scoped projects
     /// is refused on routes that have no project; then the scope itself.
     public func check(_ required: RequiredScope, teamBasedRoute: Bool) throws(APIError) {

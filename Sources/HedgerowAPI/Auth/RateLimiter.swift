@@ -1,6 +1,6 @@
 import HedgerowCore
 
-/// Per-key request limits (API.md §1.3): a burst window of a minute and a sustained window of an
+/// Per-key request limits (docs/api.md, Conventions): a burst window of a minute and a sustained window of an
 /// hour, each a sliding log of request times, as DRF's throttles keep them.
 public actor RateLimiter {
     public struct Window: Sendable {

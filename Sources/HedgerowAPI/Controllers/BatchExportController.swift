@@ -1,7 +1,7 @@
 import HedgerowCore
 import HedgerowDestinations
 
-/// `/api/{organizations,projects,environments}/{parent}/batch_exports/...` (API.md §4).
+/// `/api/{organizations,projects,environments}/{parent}/batch_exports/...` (docs/api.md, Batch exports).
 struct BatchExportController: Sendable {
     let service: BatchExportService
 

@@ -1,7 +1,7 @@
 import HedgerowCore
 import HedgerowStore
 
-/// `GET /metrics`: Prometheus text (ENGINE.md §9) — runs by status, records and bytes exported,
+/// `GET /metrics`: Prometheus text (docs/engine.md §9) — runs by status, records and bytes exported,
 /// run time, retries and export lag per export, and the HTTP counters.
 /// It shows every tenant's export ids, so it is served on a listener of its own
 /// (`HEDGEROW_METRICS_ADDRESS`, loopback by default), and on the API's port only behind

@@ -15,7 +15,7 @@ public struct EnvironmentAccess: Sendable {
     public var level: MembershipLevel
 }
 
-/// Resolves the parent of a nested route and applies the access rules of API.md §1.2 and §4:
+/// Resolves the parent of a nested route and applies the access rules of docs/api.md (Personal API keys, Batch exports):
 /// unknown parent → 404, parent of another organization → 403, key limits (`scoped_organizations`,
 /// `scoped_teams`) → 403 naming the id, `members_can_use_personal_api_keys` → 403.
 public struct AccessService: Sendable {

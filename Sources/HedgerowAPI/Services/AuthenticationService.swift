@@ -2,7 +2,7 @@ import Foundation
 import HedgerowCore
 import HedgerowStore
 
-/// Turns a personal API key found in a request into a `Principal` (API.md §1.1).
+/// Turns a personal API key found in a request into a `Principal` (docs/api.md, Personal API keys).
 public struct AuthenticationService: Sendable {
     public enum Source: String, Sendable {
         case header = "Authorization header"

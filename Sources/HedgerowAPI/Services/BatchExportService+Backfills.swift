@@ -9,7 +9,7 @@ import Logging
 /// listed, cancelled with their unfinished runs.
 extension BatchExportService {
 
-    /// Validates a backfill request (API.md §4.4) in order, cheap checks first, then creates it.
+    /// Validates a backfill request (docs/engine.md §6) in order, cheap checks first, then creates it.
     public func createBackfill(
         _ parent: BatchExportParent, id: String, body: JSONValue, principal: Principal
     ) async throws -> BatchExportBackfill {

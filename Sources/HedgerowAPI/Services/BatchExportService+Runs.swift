@@ -60,7 +60,7 @@ extension BatchExportService {
         try await database.transaction { connection in
             let export = try await export(id, in: try await scope(parent, principal: principal, on: connection), on: connection)
             var run = try await findRun(runID, export: export, on: connection)
-            // API.md §4.3 lets a user cancel only runs that have not failed yet.
+            // docs/api.md, Batch exports lets a user cancel only runs that have not failed yet.
             guard run.status == .starting || run.status == .running else {
                 throw APIError.invalidInput("Cannot cancel a run that is in '\(run.status.rawValue)' status")
             }

@@ -12,7 +12,7 @@ public enum BatchExportParent: Sendable {
     case environment(String)
 }
 
-/// The batch exports API (API.md §4): configuration with validation and encrypted secrets,
+/// The batch exports API (docs/api.md, Batch exports): configuration with validation and encrypted secrets,
 /// pause/unpause, backfills, runs and logs as records the engine executes.
 public struct BatchExportService: Sendable {
     let database: any Database

@@ -1,7 +1,7 @@
 import HedgerowCore
 import HedgerowStore
 
-/// `POST /api/organizations/{id}/environments_rollback/` (API.md §2.5): folds environments back
+/// `POST /api/organizations/{id}/environments_rollback/` (docs/api.md, environments_rollback): folds environments back
 /// into one per project, once per organization, in one transaction.
 public struct EnvironmentsRollbackService: Sendable {
     let database: any Database

@@ -1,7 +1,7 @@
 import HedgerowCore
 import HedgerowStore
 
-/// Organization members (API.md §3), with PostHog's rules: nobody changes their own level, only
+/// Organization members (docs/api.md, Members and users), with PostHog's rules: nobody changes their own level, only
 /// an owner passes on ownership (and becomes an admin), admins edit only members at or below their
 /// own level, anyone may leave, and the last owner can neither leave nor be removed.
 public struct MemberService: Sendable {

@@ -1,7 +1,7 @@
 import HedgerowCore
 import HedgerowStore
 
-/// The rules of organizations (API.md §2): who may read, change and delete them, and what creating
+/// The rules of organizations (docs/api.md, Organizations): who may read, change and delete them, and what creating
 /// and deleting one does. Every write is one transaction.
 public struct OrganizationService: Sendable {
     let database: any Database
@@ -158,7 +158,7 @@ public struct OrganizationService: Sendable {
         return resolved
     }
 
-    /// API.md §1.2: an organization may forbid personal API keys to members below admin.
+    /// docs/api.md, Personal API keys: an organization may forbid personal API keys to members below admin.
     static func checkKeyPolicy(_ organization: Organization, level: MembershipLevel, principal: Principal) throws(APIError) {
         if !principal.isSession, !organization.membersCanUsePersonalAPIKeys, level < .admin {
             throw APIError.permissionDenied(

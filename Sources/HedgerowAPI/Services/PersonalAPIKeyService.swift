@@ -1,7 +1,7 @@
 import HedgerowCore
 import HedgerowStore
 
-/// Personal API keys over HTTP (API.md §3). A request authenticated with a personal API key may
+/// Personal API keys over HTTP (docs/api.md, Personal API keys). A request authenticated with a personal API key may
 /// read its user's keys, relabel, narrow and delete them, but not create, roll or widen keys: new
 /// key values come from a signed-in console session (the console, or this API with its cookie)
 /// or the CLI (`hedgerow keys create`).

@@ -1,7 +1,7 @@
 import HedgerowCore
 import HedgerowStore
 
-/// Projects and their environments (API.md §3): members read and edit, admins create and delete;
+/// Projects and their environments (docs/api.md, Projects and environments): members read and edit, admins create and delete;
 /// a project's main environment has the project's id and cannot be deleted on its own.
 public struct ProjectService: Sendable {
     let database: any Database

@@ -1,7 +1,7 @@
 import Foundation
 import HedgerowCore
 
-/// PostHog's JSON for batch exports, runs, backfills and logs (API.md §4.1, §4.3, §4.4).
+/// PostHog's JSON for batch exports, runs, backfills and logs (docs/api.md, Batch exports, §4.3, §4.4).
 enum BatchExportWire {
     static func time(_ value: Timestamp?) -> JSONValue { JSONValue(value?.iso8601) }
 

@@ -1,6 +1,6 @@
 import HedgerowCore
 
-/// PostHog's JSON for organizations, keys in PostHog's order (API.md §2.1).
+/// PostHog's JSON for organizations, keys in PostHog's order (docs/api.md, Organizations).
 enum OrganizationWire {
     static func render(_ details: OrganizationDetails, instanceTag: String) -> JSONValue {
         let organization = details.organization

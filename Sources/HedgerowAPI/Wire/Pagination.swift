@@ -1,6 +1,6 @@
 import HedgerowCore
 
-/// DRF's `LimitOffsetPagination` with PostHog's settings (API.md §0.2).
+/// DRF's `LimitOffsetPagination` with PostHog's settings (docs/api.md, Conventions).
 struct LimitOffsetPagination {
     static let defaultLimit = 100
 

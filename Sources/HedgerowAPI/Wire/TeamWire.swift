@@ -1,7 +1,7 @@
 import HedgerowCore
 import HedgerowStore
 
-/// PostHog's JSON for projects, environments, members, users and personal API keys (API.md §3).
+/// PostHog's JSON for projects, environments, members, users and personal API keys (docs/api.md).
 enum TeamWire {
     /// PostHog's `ProjectBackwardCompatBasic` fields: its main environment's basic fields (the
     /// project's id is the main environment's), with the project's own name.

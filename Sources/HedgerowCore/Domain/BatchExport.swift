@@ -6,7 +6,7 @@ public enum ExportModel: String, Sendable, CaseIterable {
     case events, persons, sessions
 }
 
-/// A batch export: a schedule that delivers an environment's events to a destination (API.md §4).
+/// A batch export: a schedule that delivers an environment's events to a destination (docs/api.md, Batch exports).
 public struct BatchExport: Sendable, Equatable {
     public var id: String
     public var teamID: Int64
@@ -79,7 +79,7 @@ public struct StoredExportError: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// The states of a run (API.md §4.3, ENGINE.md §5).
+/// The states of a run (docs/api.md, Batch exports, docs/engine.md §5).
 public enum RunStatus: String, Sendable, CaseIterable {
     case starting = "Starting", running = "Running", completed = "Completed", failed = "Failed"
     case failedRetryable = "FailedRetryable", failedBilling = "FailedBilling", cancelled = "Cancelled"
@@ -127,7 +127,7 @@ public struct BatchExportRun: Sendable, Equatable {
     }
 }
 
-/// A backfill: runs over a past range (API.md §4.4, ENGINE.md §6).
+/// A backfill: runs over a past range (docs/engine.md §6, docs/engine.md §6).
 public struct BatchExportBackfill: Sendable, Equatable {
     public var id: String
     public var batchExportID: String

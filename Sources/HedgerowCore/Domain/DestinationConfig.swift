@@ -1,6 +1,6 @@
 import Foundation
 
-/// Destination types and their configuration (API.md §4.2): which keys each type takes, which are
+/// Destination types and their configuration (docs/destinations.md): which keys each type takes, which are
 /// required, their types and defaults, and which are secrets (encrypted at rest, never returned).
 public enum DestinationType: String, Sendable, CaseIterable {
     case s3 = "S3"
@@ -218,7 +218,7 @@ public enum DestinationConfig {
     }
 
     /// The destination types whose credentials live in an integration (PostHog's, `integration_id`)
-    /// or inline (API.md §4.2): the integration kind, and the inline keys that stand for it.
+    /// or inline (docs/destinations.md): the integration kind, and the inline keys that stand for it.
     public static func credentials(for type: DestinationType) -> (kind: IntegrationKind, inline: [String])? {
         switch type {
         case .databricks: (.databricks, ["server_hostname", "client_id", "client_secret"])

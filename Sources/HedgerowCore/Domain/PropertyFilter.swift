@@ -1,4 +1,4 @@
-/// A batch-export property filter (ENGINE.md §2): `{key, operator, type, value}`, all of a list
+/// A batch-export property filter (docs/engine.md §2): `{key, operator, type, value}`, all of a list
 /// must hold. `type` `event` tests the event's properties, `person` its person properties.
 public struct PropertyFilter: Sendable, Equatable {
     public enum Operator: String, Sendable, CaseIterable {

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Every change of a run's state (ENGINE.md §5), in one place: the engine and the API apply a
+/// Every change of a run's state (docs/engine.md §5), in one place: the engine and the API apply a
 /// `RunTransition` to a run and store the result; nothing else sets `status`.
 ///
 ///     Starting ─claim→ Running ─complete→ Completed
@@ -93,7 +93,7 @@ public enum RunTransition: Sendable, Equatable {
     }
 }
 
-/// When a failed attempt is tried again (ENGINE.md §5): after 1 s, doubling to at most an hour,
+/// When a failed attempt is tried again (docs/engine.md §5): after 1 s, doubling to at most an hour,
 /// and never once the run has been retried for longer than `maximumRetryMicroseconds` since its
 /// first attempt (`HEDGEROW_RUN_MAX_RETRY_HOURS`): then it fails for good, and counts for auto-pause.
 public struct RetryPolicy: Sendable, Equatable {

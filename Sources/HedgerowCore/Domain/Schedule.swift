@@ -1,6 +1,6 @@
 import Foundation
 
-/// How often a batch export runs (API.md §4.1).
+/// How often a batch export runs (docs/api.md, Batch exports).
 public enum Interval: String, Sendable, CaseIterable {
     case hour
     case day
@@ -20,7 +20,7 @@ public enum Interval: String, Sendable, CaseIterable {
     }
 }
 
-/// The ticks of an export's schedule (ENGINE.md §1). A tick is the end of a data interval:
+/// The ticks of an export's schedule (docs/engine.md §1). A tick is the end of a data interval:
 /// sub-daily intervals tick on multiples of their length since the Unix epoch, in UTC; `day` ticks
 /// every day at `offsetHour` in the export's time zone, `week` on `offsetDay` (0 = Sunday) at
 /// `offsetHour`, so a day may last 23 or 25 hours across a DST change.

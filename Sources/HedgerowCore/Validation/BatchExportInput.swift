@@ -1,6 +1,6 @@
 import Foundation
 
-/// The writable fields of a batch export (API.md §4.1), as parsed from a request body. A nil
+/// The writable fields of a batch export (docs/api.md, Batch exports), as parsed from a request body. A nil
 /// property was not given; `.some(nil)` clears a nullable field.
 public struct BatchExportInput: Sendable {
     public var name: String?

@@ -1,4 +1,4 @@
-/// Reads what PostHog's SDKs send to the capture endpoints (API.md §5): one event, `{"batch": [...]}`
+/// Reads what PostHog's SDKs send to the capture endpoints (docs/api.md, Capturing events): one event, `{"batch": [...]}`
 /// or a bare list; the project token in `api_key`, `token` or `properties.token`; client clocks
 /// corrected with `offset` or `sent_at`; `$set`/`$set_once` kept in properties.
 public enum CaptureParser {

@@ -1,7 +1,7 @@
 import HedgerowCore
 import HedgerowFormats
 
-/// The projection stage for files (ENGINE.md §3): an event as the row of S3 and other object-store
+/// The projection stage for files (docs/engine.md §3): an event as the row of S3 and other object-store
 /// files, `uuid, event, distinct_id, person_id, properties, person_properties, elements_chain,
 /// timestamp, created_at, _inserted_at`.
 public enum EventProjection {

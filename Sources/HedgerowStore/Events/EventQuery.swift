@@ -1,6 +1,6 @@
 import HedgerowCore
 
-/// Which events a run reads (ENGINE.md §2): one environment, a half-open window on ingestion time
+/// Which events a run reads (docs/engine.md §2): one environment, a half-open window on ingestion time
 /// (scheduled runs) or event time (backfills), event-name allow and deny lists, property filters.
 public struct EventQuery: Sendable, Equatable {
     public enum TimeField: String, Sendable {

@@ -2,7 +2,7 @@ import Foundation
 import HedgerowCore
 
 /// The run queue the export engine works from: claiming with a lease, heartbeats and fenced final
-/// writes, backfill progress, and the auto-pause bookkeeping (ENGINE.md §5, §6). Every write that a
+/// writes, backfill progress, and the auto-pause bookkeeping (docs/engine.md §5, §6). Every write that a
 /// worker makes after claiming names the lease owner, so a worker that lost its lease changes nothing.
 extension BatchExportStore {
     /// What a heartbeat found.
