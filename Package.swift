@@ -47,8 +47,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "HedgerowTransport",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "HedgerowS3",
             dependencies: [
+                "HedgerowTransport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -80,6 +90,7 @@ let package = Package(
                 "HedgerowStore",
                 "HedgerowFormats",
                 "HedgerowS3",
+                "HedgerowTransport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

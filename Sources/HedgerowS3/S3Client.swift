@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import HedgerowTransport
 import NIOCore
 import NIOHTTP1
 
@@ -226,12 +227,15 @@ public struct S3Client: Sendable {
         _ method: String, key: String?, query: [(String, String)] = [], headers: [(String, String)] = [],
         body: RequestBody = .bytes([]), limit: Int = 16 << 20
     ) async throws(S3Error) -> Response {
-        try await withBackoff(
-            attempts: maximumAttempts, retryable: { $0.retryable },
-            cancelled: S3Error(code: "Cancelled", message: "the request was cancelled", status: nil, retryable: true)
-        ) { () async throws(S3Error) -> Response in
-            try await sendOnce(method, key: key, query: query, headers: headers, body: body, limit: limit)
-        }
+        let host = endpoint.authority(bucket: bucket)
+        let answer = try await RESTTransport(http: http).send(
+            attempts: maximumAttempts,
+            cancelled: S3Error(code: "Cancelled", message: "the request was cancelled", status: nil, retryable: true),
+            timeout: timeout, limit: limit,
+            unreachable: { S3Error(code: "ConnectionError", message: "\(host): \($0)", status: nil, retryable: true) },
+            classify: { $0.isSuccess ? nil : S3Error.answered(status: $0.status, body: $0.bytes) }
+        ) { request(method, key: key, query: query, headers: headers, body: body) }
+        return Response(status: answer.status, headers: answer.headers, body: answer.bytes)
     }
 
     /// The URL of an object (or of the bucket, `key` nil).
@@ -249,9 +253,10 @@ public struct S3Client: Sendable {
         return path
     }
 
-    private func sendOnce(
-        _ method: String, key: String?, query: [(String, String)], headers: [(String, String)], body: RequestBody, limit: Int
-    ) async throws(S3Error) -> Response {
+    /// One signed request (signed anew for each attempt).
+    private func request(
+        _ method: String, key: String?, query: [(String, String)], headers: [(String, String)], body: RequestBody
+    ) -> HTTPClientRequest {
         let host = endpoint.authority(bucket: bucket)
         let path = path(for: key)
         let queryString = query.map {
@@ -271,17 +276,6 @@ public struct S3Client: Sendable {
             request.headers.replaceOrAdd(name: "Content-Length", value: String(body.count))
             request.body = body.httpBody
         }
-        let response: HTTPClientResponse
-        let bytes: ByteBuffer
-        do {
-            response = try await http.execute(request, timeout: timeout)
-            bytes = try await response.body.collect(upTo: limit)
-        } catch {
-            throw S3Error(code: "ConnectionError", message: "\(host): \(error)", status: nil, retryable: true)
-        }
-        let status = Int(response.status.code)
-        let data = Array(buffer: bytes)
-        guard (200..<300).contains(status) else { throw S3Error.answered(status: status, body: data) }
-        return Response(status: status, headers: response.headers, body: data)
+        return request
     }
 }

@@ -1,8 +1,9 @@
 import Foundation
+import HedgerowTransport
 
 /// An error S3 answered (its XML `Code` and `Message`), or one reaching it. Whether another attempt
 /// can succeed decides between a run's `FailedRetryable` and `Failed` (docs/engine.md §5).
-public struct S3Error: Error, Equatable, CustomStringConvertible {
+public struct S3Error: RetryableError, Equatable, CustomStringConvertible {
     public var code: String
     public var message: String
     public var status: Int?

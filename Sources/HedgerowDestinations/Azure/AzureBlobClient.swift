@@ -3,13 +3,14 @@ import Crypto
 import Foundation
 import HedgerowCore
 import HedgerowS3
+import HedgerowTransport
 import NIOCore
 import NIOHTTP1
 
 /// An error Azure Blob Storage answered (its `x-ms-error-code` or XML `Code`), or one reaching it,
 /// classified as PostHog's: a missing container or blob (`ResourceNotFoundError`, 404) and refused
 /// credentials (`ClientAuthenticationError`, 401/403) fail the run; every other answer is tried again.
-public struct AzureBlobError: Error, Equatable, CustomStringConvertible {
+public struct AzureBlobError: RetryableError, Equatable, CustomStringConvertible {
     public var code: String
     public var message: String
     public var status: Int?
@@ -193,12 +194,16 @@ public struct AzureBlobClient: Sendable {
         _ method: String, blob: String?, query: [(String, String)] = [], headers: [(String, String)] = [],
         body: RequestBody = .bytes([]), limit: Int = 16 << 20
     ) async throws(AzureBlobError) -> Response {
-        try await withBackoff(
-            attempts: maximumAttempts, retryable: { $0.retryable },
-            cancelled: AzureBlobError(code: "Cancelled", message: "the request was cancelled", status: nil, retryable: true)
-        ) { () async throws(AzureBlobError) -> Response in
-            try await sendOnce(method, blob: blob, query: query, headers: headers, body: body, limit: limit)
-        }
+        let answer = try await RESTTransport(http: http).send(
+            attempts: maximumAttempts,
+            cancelled: AzureBlobError(code: "Cancelled", message: "the request was cancelled", status: nil, retryable: true),
+            timeout: timeout, limit: limit,
+            unreachable: { [host = self.host] in
+                AzureBlobError(code: "ConnectionError", message: "\(host): \($0)", status: nil, retryable: true)
+            },
+            classify: { $0.isSuccess ? nil : AzureBlobError.answered(status: $0.status, headers: $0.headers, body: $0.bytes) }
+        ) { request(method, blob: blob, query: query, headers: headers, body: body) }
+        return Response(status: answer.status, headers: answer.headers, body: answer.bytes)
     }
 
     static let dateFormat: DateFormatter = {
@@ -209,9 +214,10 @@ public struct AzureBlobClient: Sendable {
         return formatter
     }()
 
-    private func sendOnce(
-        _ method: String, blob: String?, query: [(String, String)], headers: [(String, String)], body: RequestBody, limit: Int
-    ) async throws(AzureBlobError) -> Response {
+    /// One signed request (signed anew, with the current date, for each attempt).
+    private func request(
+        _ method: String, blob: String?, query: [(String, String)], headers: [(String, String)], body: RequestBody
+    ) -> HTTPClientRequest {
         let path = path(blob: blob)
         var queryString = query.map { "\(SigV4Signer.encode($0.0))=\(SigV4Signer.encode($0.1))" }.joined(separator: "&")
         var all = headers + [("x-ms-date", Self.dateFormat.string(from: Date())), ("x-ms-version", Self.version)]
@@ -226,17 +232,6 @@ public struct AzureBlobClient: Sendable {
         request.method = HTTPMethod(rawValue: method)
         for (name, value) in all { request.headers.add(name: name, value: value) }
         if body.count > 0 || method == "PUT" { request.body = body.httpBody }
-        let response: HTTPClientResponse
-        let bytes: ByteBuffer
-        do {
-            response = try await http.execute(request, timeout: timeout)
-            bytes = try await response.body.collect(upTo: limit)
-        } catch {
-            throw AzureBlobError(code: "ConnectionError", message: "\(host): \(error)", status: nil, retryable: true)
-        }
-        let status = Int(response.status.code)
-        let data = Array(buffer: bytes)
-        guard (200..<300).contains(status) else { throw AzureBlobError.answered(status: status, headers: response.headers, body: data) }
-        return Response(status: status, headers: response.headers, body: data)
+        return request
     }
 }

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import HedgerowCore
 import HedgerowS3
+import HedgerowTransport
 import NIOCore
 import NIOHTTP1
 
@@ -56,20 +57,13 @@ struct BigQueryClient: Sendable {
         } else if let body {
             request.body = body.httpBody
         }
-        let response: HTTPClientResponse
-        let body: ByteBuffer
-        do {
-            response = try await http.execute(request, timeout: timeout)
-            body = try await response.body.collect(upTo: 64 << 20)
-        } catch {
-            throw DestinationError(kind: .connectionError, message: "BigQuery: \(error)", retryable: true)
-        }
-        let status = Int(response.status.code)
-        let parsed = body.readableBytes == 0 ? JSONValue.null : ((try? JSONParser.parse(body.readableBytesView)) ?? .null)
-        guard (200..<300).contains(status) || status == 308 || expecting.contains(status) else {
-            throw Self.error(status: status, body: parsed)
-        }
-        return Response(status: status, body: parsed, headers: response.headers)
+        let answer = try await RESTTransport(http: http).send(
+            request, timeout: timeout, limit: 64 << 20,
+            unreachable: { DestinationError(kind: .connectionError, message: "BigQuery: \($0)", retryable: true) },
+            classify: {
+                $0.isSuccess || $0.status == 308 || expecting.contains($0.status) ? nil : Self.error(status: $0.status, body: $0.json)
+            })
+        return Response(status: answer.status, body: answer.json, headers: answer.headers)
     }
 
     /// BigQuery's error envelope `{"error": {code, message, errors: [{reason}]}}` as a run error.

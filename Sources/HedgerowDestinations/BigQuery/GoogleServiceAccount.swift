@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import CryptoExtras
 import Foundation
 import HedgerowCore
+import HedgerowTransport
 import NIOCore
 import NIOHTTP1
 
@@ -58,17 +59,12 @@ public struct GoogleServiceAccount: Sendable {
         request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
         let form = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=" + (try assertion())
         request.body = .bytes(ByteBuffer(string: form))
-        let response: HTTPClientResponse
-        let body: ByteBuffer
-        do {
-            response = try await client.execute(request, timeout: .seconds(30))
-            body = try await response.body.collect(upTo: 1 << 20)
-        } catch {
-            throw DestinationError(kind: .connectionError, message: "the token endpoint: \(error)", retryable: true)
-        }
-        let code = Int(response.status.code)
-        let answer = try? JSONParser.parse(body.readableBytesView)
-        guard (200..<300).contains(code) else {
+        let response = try await RESTTransport(http: client).send(
+            request, timeout: .seconds(30), limit: 1 << 20,
+            unreachable: { DestinationError(kind: .connectionError, message: "the token endpoint: \($0)", retryable: true) })
+        let code = response.status
+        let answer: JSONValue? = response.json
+        guard response.isSuccess else {
             // OAuth errors name the problem in `error` / `error_description`; neither holds a secret.
             let detail = [answer?["error"]?.stringValue, answer?["error_description"]?.stringValue].compactMap { $0 }.joined(
                 separator: ": ")

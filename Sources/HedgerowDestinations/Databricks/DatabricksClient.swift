@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Crypto
 import Foundation
 import HedgerowCore
+import HedgerowTransport
 import NIOCore
 import NIOHTTP1
 
@@ -59,16 +60,10 @@ struct DatabricksClient: Sendable {
     // MARK: Requests
 
     func execute(_ request: HTTPClientRequest, timeout: TimeAmount = .seconds(120)) async throws -> (Int, JSONValue) {
-        let response: HTTPClientResponse
-        let body: ByteBuffer
-        do {
-            response = try await http.execute(request, timeout: timeout)
-            body = try await response.body.collect(upTo: 64 << 20)
-        } catch {
-            throw DestinationError(kind: .databricksConnectionError, message: "Databricks: \(error)", retryable: true)
-        }
-        let parsed = body.readableBytes == 0 ? JSONValue.null : ((try? JSONParser.parse(body.readableBytesView)) ?? .null)
-        return (Int(response.status.code), parsed)
+        let answer = try await RESTTransport(http: http).send(
+            request, timeout: timeout, limit: 64 << 20,
+            unreachable: { DestinationError(kind: .databricksConnectionError, message: "Databricks: \($0)", retryable: true) })
+        return (answer.status, answer.json)
     }
 
     /// One API request with the bearer token; a non-2xx answer becomes an error.

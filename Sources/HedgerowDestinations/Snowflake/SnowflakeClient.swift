@@ -4,6 +4,7 @@ import CryptoExtras
 import Foundation
 import HedgerowCore
 import HedgerowFormats
+import HedgerowTransport
 import NIOCore
 import NIOHTTP1
 
@@ -207,16 +208,11 @@ struct SnowflakeClient: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: JSONWriter.bytes(body)))
         }
-        let response: HTTPClientResponse
-        let bytes: ByteBuffer
-        do {
-            response = try await http.execute(request, timeout: .seconds(600))
-            bytes = try await response.body.collect(upTo: 256 << 20)
-        } catch {
-            throw DestinationError(kind: .connectionError, message: "Snowflake: \(error)", retryable: true)
-        }
-        let status = Int(response.status.code)
-        let answer = (try? JSONParser.parse(bytes.readableBytesView)) ?? .null
+        let response = try await RESTTransport(http: http).send(
+            request, timeout: .seconds(600), limit: 256 << 20,
+            unreachable: { DestinationError(kind: .connectionError, message: "Snowflake: \($0)", retryable: true) })
+        let status = response.status
+        let answer = response.json
         if answer["success"] == .bool(true) { return answer }
         let code = answer["code"]?.stringValue ?? answer["data"]?["errorCode"]?.stringValue ?? ""
         if ["333333", "333334"].contains(code) { return answer }

@@ -4,6 +4,7 @@ import HedgerowCore
 import HedgerowFormats
 import HedgerowS3
 import HedgerowStore
+import HedgerowTransport
 import NIOCore
 import NIOHTTP1
 
@@ -358,19 +359,16 @@ struct StageUpload {
             request.method = .PUT
             for (name, value) in headers { request.headers.add(name: name, value: value) }
             request.body = .stream(Self.chunks(of: path), length: .known(Int64(size)))
-            let response: HTTPClientResponse
-            do {
-                response = try await http.execute(request, timeout: .seconds(600))
-                _ = try await response.body.collect(upTo: 1 << 20)
-            } catch {
-                throw DestinationError(kind: .connectionError, message: "uploading to the stage: \(error)", retryable: true)
-            }
-            let code = Int(response.status.code)
-            guard (200..<300).contains(code) else {
-                throw DestinationError(
-                    kind: .snowflakeStageError, message: "the stage's storage answered \(code) to the upload",
-                    retryable: code == 429 || code >= 500)
-            }
+            _ = try await RESTTransport(http: http).send(
+                request, timeout: .seconds(600), limit: 1 << 20,
+                unreachable: { DestinationError(kind: .connectionError, message: "uploading to the stage: \($0)", retryable: true) },
+                classify: { answer in
+                    answer.isSuccess
+                        ? nil
+                        : DestinationError(
+                            kind: .snowflakeStageError, message: "the stage's storage answered \(answer.status) to the upload",
+                            retryable: answer.status == 429 || answer.status >= 500)
+                })
         }
     }
 
