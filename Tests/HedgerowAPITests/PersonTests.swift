@@ -262,7 +262,7 @@ struct PersonTests {
             }
             for await _ in locked { break }
             let timedOut = Task {
-                try await Task.sleep(for: .seconds(10))
+                try await Task.sleep(for: .seconds(60))
                 releaseSignal.yield()
             }
             // The same values again, and a personless event: stored and stamped while the lock is held.
@@ -272,7 +272,9 @@ struct PersonTests {
                 Self.event("same", "u", ["$set": .object(["plan": "pro"])]),
                 Self.event("quiet", "u", ["$process_person_profile": false]),
             ])
-            #expect(clock.now - started < .seconds(5), "a request changing nothing waited for the person's lock")
+            // Waiting for the lock would take the 60 s until it is released; the margin is for a
+            // loaded machine (6.8 s was once measured in the parallel phase).
+            #expect(clock.now - started < .seconds(30), "a request changing nothing waited for the person's lock")
             let stamped = try await world.events()
             #expect(stamped["same"]?.personID == person.uuid)
             #expect(try stamped["same"]?.personProperties.map(JSONParser.parse) == .object(["plan": "pro"]))
