@@ -1,4 +1,4 @@
 /// The server's version, as `/api/schema/` states it.
-public enum HedgerowVersion {
-    public static let current = "0.5.0"
+package enum HedgerowVersion {
+    package static let current = "0.5.0"
 }

@@ -7,10 +7,10 @@ import Mustache
 /// keys and batch exports, on the same services as the API (a signed-in session is a `Principal`
 /// with all of its user's rights). Every action is a form post that works without JavaScript;
 /// every post carries the session's CSRF token; access rules are the services' own.
-public struct Console: RouteModule {
-    public init() {}
+package struct Console: RouteModule {
+    package init() {}
 
-    public func addRoutes(to routes: inout Routes, services: APIServices) {
+    package func addRoutes(to routes: inout Routes, services: APIServices) {
         let pages = ConsolePages(services: services, library: ConsoleTemplates.library())
         routes.add("GET", "/static/console.css", scope: nil) { _ in
             ConsoleResponse.asset(ConsoleAssets.css, type: "text/css; charset=utf-8")

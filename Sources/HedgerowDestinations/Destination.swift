@@ -3,19 +3,19 @@ import HedgerowStore
 import Logging
 
 /// What a destination is told about the run it delivers.
-public struct DeliveryContext: Sendable {
-    public var export: BatchExport
-    public var run: BatchExportRun
+package struct DeliveryContext: Sendable {
+    package var export: BatchExport
+    package var run: BatchExportRun
     /// Whether a scheduled run has already delivered this interval (object stores then give a
     /// backfill run's files names of their own, docs/engine.md §4).
-    public var overlapsCompletedScheduledRun: Bool
+    package var overlapsCompletedScheduledRun: Bool
     /// Writes a line to the run's log (level, message); throws when the line could not be stored.
-    public var log: @Sendable (LogLevel, String) async throws -> Void
+    package var log: @Sendable (LogLevel, String) async throws -> Void
     /// The start of the run's data interval (a run created before starts were stored has its
     /// schedule's interval).
-    public var dataIntervalStart: Timestamp
+    package var dataIntervalStart: Timestamp
 
-    public init(
+    package init(
         export: BatchExport, run: BatchExportRun, overlapsCompletedScheduledRun: Bool = false,
         log: @escaping @Sendable (LogLevel, String) async throws -> Void = { _, _ in }
     ) throws(StoredExportError) {
@@ -32,12 +32,12 @@ public struct DeliveryContext: Sendable {
 }
 
 /// What a delivery achieved.
-public struct DeliveryResult: Sendable, Equatable {
-    public var records: Int64
-    public var bytes: Int64
+package struct DeliveryResult: Sendable, Equatable {
+    package var records: Int64
+    package var bytes: Int64
     /// Where a later attempt may resume (the last acknowledged event), for destinations that can.
-    public var cursor: String?
-    public init(records: Int64, bytes: Int64, cursor: String? = nil) {
+    package var cursor: String?
+    package init(records: Int64, bytes: Int64, cursor: String? = nil) {
         self.records = records
         self.bytes = bytes
         self.cursor = cursor
@@ -46,10 +46,10 @@ public struct DeliveryResult: Sendable, Equatable {
 
 /// An error a destination classifies (docs/engine.md §5): retryable errors wait for another attempt,
 /// the others fail the run at once.
-public struct DestinationError: Error, CustomStringConvertible {
+package struct DestinationError: Error, CustomStringConvertible {
     /// What went wrong, as runs' `latest_error` and the logs name it: our own classification,
     /// or the code the remote service answered with (S3's, Azure's, Snowflake's).
-    public enum Kind: Sendable, Equatable, CustomStringConvertible {
+    package enum Kind: Sendable, Equatable, CustomStringConvertible {
         case azureBlobIntegrationError
         case bigQueryError
         case bigQueryRetryableError
@@ -107,7 +107,7 @@ public struct DestinationError: Error, CustomStringConvertible {
         /// A code the remote service reported, passed on as it came.
         case remote(String)
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .azureBlobIntegrationError: "AzureBlobIntegrationError"
             case .bigQueryError: "BigQueryError"
@@ -168,21 +168,21 @@ public struct DestinationError: Error, CustomStringConvertible {
         }
     }
 
-    public var kind: Kind
-    public var message: String
-    public var retryable: Bool
-    public init(kind: Kind, message: String, retryable: Bool) {
+    package var kind: Kind
+    package var message: String
+    package var retryable: Bool
+    package init(kind: Kind, message: String, retryable: Bool) {
         self.kind = kind
         self.message = message
         self.retryable = retryable
     }
-    public var description: String { "\(kind): \(message)" }
+    package var description: String { "\(kind): \(message)" }
 }
 
 /// A place runs deliver to. `records` is the run's rows of its model, a batch at a time;
 /// `afterBatch` is called between batches (the worker renews its lease there and stops a cancelled
 /// run).
-public protocol Destination: Sendable {
+package protocol Destination: Sendable {
     func deliver(
         _ records: RunRecords, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult
@@ -190,7 +190,7 @@ public protocol Destination: Sendable {
 
 extension Destination {
     /// Delivers a run of the events model.
-    public func deliver(
+    package func deliver(
         _ batches: EventBatches, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
         try await deliver(.events(batches), context: context, afterBatch: afterBatch)
@@ -198,10 +198,10 @@ extension Destination {
 }
 
 /// Writes nothing; counts what it would have written (docs/engine.md §3).
-public struct NoOpDestination: Destination {
-    public init() {}
+package struct NoOpDestination: Destination {
+    package init() {}
 
-    public func deliver(
+    package func deliver(
         _ records: RunRecords, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
         var result = DeliveryResult(records: 0, bytes: 0)
@@ -221,19 +221,19 @@ public struct NoOpDestination: Destination {
 }
 
 /// The destinations this build delivers to; the API refuses every other type.
-public enum Destinations {
-    public static let deliverable: Set<DestinationType> = [
+package enum Destinations {
+    package static let deliverable: Set<DestinationType> = [
         .noOp, .postgres, .http, .s3, .awsS3, .s3Compatible, .bigQuery, .snowflake, .azureBlob, .redshift, .databricks,
     ]
 
     /// Where the warehouses' APIs are, when an operator points them elsewhere (tests, private
     /// deployments): `HEDGEROW_BIGQUERY_URL`, `HEDGEROW_SNOWFLAKE_URL`, `HEDGEROW_DATABRICKS_URL`; nil for
     /// the public services.
-    public struct Endpoints: Sendable {
-        public var bigQuery: String?
-        public var snowflake: String?
-        public var databricks: String?
-        public init(bigQuery: String? = nil, snowflake: String? = nil, databricks: String? = nil) {
+    package struct Endpoints: Sendable {
+        package var bigQuery: String?
+        package var snowflake: String?
+        package var databricks: String?
+        package init(bigQuery: String? = nil, snowflake: String? = nil, databricks: String? = nil) {
             self.bigQuery = bigQuery
             self.snowflake = snowflake
             self.databricks = databricks
@@ -241,7 +241,7 @@ public enum Destinations {
     }
 
     /// The destination of a type, connecting through `connector` (its outbound policy).
-    public static func make(
+    package static func make(
         _ type: DestinationType, logger: Logger, connector: OutboundConnector, allowInsecureHTTP: Bool = false,
         s3: S3Destination.Options = S3Destination.Options(), azureBlob: AzureBlobDestination.Options = AzureBlobDestination.Options(),
         endpoints: Endpoints = Endpoints()

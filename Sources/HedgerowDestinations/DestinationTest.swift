@@ -11,27 +11,27 @@ import PostgresNIO
 /// an ordered list of steps per destination, each run on its own against a configuration, so a
 /// user sees which part fails (reaching the server, credentials, the bucket or schema, writing).
 /// Every step connects through the outbound policy, and writes only a probe it removes again.
-public struct DestinationTest: Sendable {
-    public struct Step: Sendable, Equatable {
-        public let name: String
-        public let description: String
+package struct DestinationTest: Sendable {
+    package struct Step: Sendable, Equatable {
+        package let name: String
+        package let description: String
     }
 
-    public enum Status: String, Sendable { case passed = "Passed", failed = "Failed" }
+    package enum Status: String, Sendable { case passed = "Passed", failed = "Failed" }
 
-    public struct Result: Sendable, Equatable {
-        public let status: Status
-        public let message: String?
+    package struct Result: Sendable, Equatable {
+        package let status: Status
+        package let message: String?
 
         static let passed = Result(status: .passed, message: nil)
         static func failed(_ message: String) -> Result { Result(status: .failed, message: message) }
     }
 
-    public let type: DestinationType
-    public let steps: [Step]
+    package let type: DestinationType
+    package let steps: [Step]
 
     /// The test of a destination type; nil for a type this server does not deliver to.
-    public init?(type: DestinationType) {
+    package init?(type: DestinationType) {
         self.type = type
         switch type {
         case .s3, .awsS3, .s3Compatible:
@@ -116,11 +116,11 @@ public struct DestinationTest: Sendable {
     }
 
     /// The steps, none run yet (`{"steps": [{name, description, result: null}]}`).
-    public var asJSON: JSONValue {
+    package var asJSON: JSONValue {
         .object(["steps": .array(steps.map { Self.json($0, result: nil) })])
     }
 
-    public static func json(_ step: Step, result: Result?) -> JSONValue {
+    package static func json(_ step: Step, result: Result?) -> JSONValue {
         .object([
             "name": .string(step.name), "description": .string(step.description),
             "result": result.map { .object(["status": .string($0.status.rawValue), "message": JSONValue($0.message)]) } ?? .null,
@@ -128,7 +128,7 @@ public struct DestinationTest: Sendable {
     }
 
     /// Runs step `index` against `config` (secrets included). Failures are results, not errors.
-    public func run(
+    package func run(
         step index: Int, config: JSONObject, connector: OutboundConnector, logger: Logger,
         endpoints: Destinations.Endpoints = Destinations.Endpoints(), allowInsecureHTTP: Bool = false
     ) async -> Result {

@@ -9,19 +9,19 @@ import NIOHTTP1
 /// `{"api_key": token, "historical_migration": true, "batch": [...]}`, flushed every 5000 events or
 /// 50 MB. At least once: the receiver de-duplicates by uuid; a retried run resumes after the last
 /// acknowledged POST (its cursor).
-public struct HTTPDestination: Destination {
+package struct HTTPDestination: Destination {
     let allowInsecure: Bool
     let connector: OutboundConnector
     static let maximumEvents = 5_000
     static let maximumBytes = 50 * 1024 * 1024
 
-    public init(allowInsecure: Bool, connector: OutboundConnector) {
+    package init(allowInsecure: Bool, connector: OutboundConnector) {
         self.allowInsecure = allowInsecure
         self.connector = connector
     }
 
     /// `https://` always; `http://` only when insecure destinations are allowed.
-    public static func check(url: String, allowInsecure: Bool) -> String? {
+    package static func check(url: String, allowInsecure: Bool) -> String? {
         if url.hasPrefix("https://") { return nil }
         if url.hasPrefix("http://") {
             return allowInsecure ? nil : "plain http:// URLs are refused; use https:// (or set HEDGEROW_ALLOW_INSECURE_HTTP_DESTINATIONS=1)"
@@ -29,7 +29,7 @@ public struct HTTPDestination: Destination {
         return "the URL must start with https://"
     }
 
-    public func deliver(
+    package func deliver(
         _ records: RunRecords, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
         guard case .events(let batches) = records else {

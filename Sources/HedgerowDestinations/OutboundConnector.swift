@@ -14,25 +14,25 @@ import NIOPosix
 /// resolved here, every address it resolves to is checked against the `OutboundPolicy`, and the
 /// connection is then made to the checked address — pinned, so a second lookup (DNS rebinding)
 /// cannot change where it goes. HTTP clients made here follow no redirects.
-public struct OutboundConnector: Sendable {
-    public let policy: OutboundPolicy
+package struct OutboundConnector: Sendable {
+    package let policy: OutboundPolicy
 
-    public init(policy: OutboundPolicy = OutboundPolicy()) { self.policy = policy }
+    package init(policy: OutboundPolicy = OutboundPolicy()) { self.policy = policy }
 
     /// A host the policy does not let destinations reach (not retried: the answer will not change).
-    public struct Refused: Error, CustomStringConvertible {
-        public let host: String
-        public let reason: String
-        public var description: String { "connecting to \(host) is not allowed: \(reason)" }
+    package struct Refused: Error, CustomStringConvertible {
+        package let host: String
+        package let reason: String
+        package var description: String { "connecting to \(host) is not allowed: \(reason)" }
 
-        public var destinationError: DestinationError {
+        package var destinationError: DestinationError {
             DestinationError(kind: .destinationAddressRefused, message: description, retryable: false)
         }
     }
 
     /// The address to connect to for `host`; throws `Refused` when it, or any address its name
     /// resolves to, is denied, and a retryable `DestinationError` when the name does not resolve.
-    public func address(for host: String) async throws -> IPAddress {
+    package func address(for host: String) async throws -> IPAddress {
         if let reason = policy.refusal(forHost: host) { throw Refused(host: host, reason: reason) }
         if let literal = IPAddress(host) { return literal }
         let resolved = try await Self.resolve(host)
@@ -47,7 +47,7 @@ public struct OutboundConnector: Sendable {
 
     /// Runs `body` with an HTTP client whose connections to `host` go to its checked address
     /// (TLS still verifies `host`'s certificate) and that follows no redirects; shut down after.
-    public func withHTTPClient<T: Sendable>(
+    package func withHTTPClient<T: Sendable>(
         host: String, connectTimeout: TimeAmount = .seconds(10), readTimeout: TimeAmount = .seconds(120),
         _ body: (HTTPClient) async throws -> T
     ) async throws -> T {

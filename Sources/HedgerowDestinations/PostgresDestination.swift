@@ -12,11 +12,11 @@ import PostgresNIO
 /// streamed with `COPY` into a staging table, inserted into the target skipping uuids it already
 /// holds, and a row for the run is written to `hedgerow_export_ledger`. A retry of a run whose
 /// ledger row exists completes without writing, so a run is delivered exactly once.
-public struct PostgresDestination: Destination {
+package struct PostgresDestination: Destination {
     let logger: Logger
     let connector: OutboundConnector
 
-    public init(logger: Logger, connector: OutboundConnector) {
+    package init(logger: Logger, connector: OutboundConnector) {
         self.logger = logger
         self.connector = connector
     }
@@ -68,7 +68,7 @@ public struct PostgresDestination: Destination {
     /// A PostgreSQL identifier, quoted (names come from the export's configuration).
     static func quote(_ identifier: String) -> String { "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
 
-    public func deliver(
+    package func deliver(
         _ records: RunRecords, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
         let settings = try Settings(context.export.destinationConfig)
@@ -308,7 +308,7 @@ public struct PostgresDestination: Destination {
     }
 
     /// The size of the pieces a run's COPY text is sent in.
-    public static let copyChunkBytes = 256 * 1024
+    package static let copyChunkBytes = 256 * 1024
 
     /// The error a delivery ends with when the destination closes the connection under it.
     static let connectionClosed: @Sendable () -> any Error = {

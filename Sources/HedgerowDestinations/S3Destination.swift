@@ -5,13 +5,13 @@ import HedgerowStore
 
 /// Delivers a run to S3 or an S3-compatible store (docs/engine.md §4, §7) through `ObjectFiles`:
 /// multipart uploads, a PutObject for small files, server-side encryption on every object.
-public struct S3Destination: Destination {
-    public struct Options: Sendable {
+package struct S3Destination: Destination {
+    package struct Options: Sendable {
         /// Bytes per multipart part (S3's minimum is 5 MiB).
-        public var partSize = 50 * 1024 * 1024
+        package var partSize = 50 * 1024 * 1024
         /// Parts uploaded at once.
-        public var uploadsInFlight = 4
-        public init(partSize: Int = 50 * 1024 * 1024, uploadsInFlight: Int = 4) {
+        package var uploadsInFlight = 4
+        package init(partSize: Int = 50 * 1024 * 1024, uploadsInFlight: Int = 4) {
             self.partSize = max(partSize, 5 * 1024 * 1024)
             self.uploadsInFlight = max(uploadsInFlight, 1)
         }
@@ -20,7 +20,7 @@ public struct S3Destination: Destination {
     let options: Options
     let connector: OutboundConnector
 
-    public init(options: Options = Options(), connector: OutboundConnector) {
+    package init(options: Options = Options(), connector: OutboundConnector) {
         self.options = options
         self.connector = connector
     }
@@ -68,13 +68,13 @@ public struct S3Destination: Destination {
     }
 
     /// docs/engine.md §4's prefix templates (see `ObjectFiles.renderPrefix`).
-    public static func renderPrefix(
+    package static func renderPrefix(
         _ template: String, start: Timestamp, end: Timestamp, table: String = "events"
     ) -> (prefix: String, rendered: Bool) {
         ObjectFiles.renderPrefix(template, start: start, end: end, table: table)
     }
 
-    public func deliver(
+    package func deliver(
         _ records: RunRecords, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
         let config = context.export.destinationConfig

@@ -17,18 +17,18 @@ private func createExclusively(_ path: String) -> Int32 {
 /// Encrypts destination secrets at rest with AES-GCM (docs/engine.md §8). The key is SHA-256 of
 /// `HEDGEROW_SECRET_KEY`, or 32 random bytes kept in `<data dir>/secret-key` (mode 0600), made on
 /// first start. Every process that shares a database must share the key.
-public struct SecretBox: Sendable {
+package struct SecretBox: Sendable {
     let key: SymmetricKey
 
-    public init(key: SymmetricKey) { self.key = key }
+    package init(key: SymmetricKey) { self.key = key }
 
-    public struct Failure: Error, CustomStringConvertible {
-        public let description: String
+    package struct Failure: Error, CustomStringConvertible {
+        package let description: String
     }
 
     /// The box for a secret (`HEDGEROW_SECRET_KEY`), or for the key file of a data directory
     /// (made on first use).
-    public static func load(secretKey: String?, dataDirectory: String) throws -> SecretBox {
+    package static func load(secretKey: String?, dataDirectory: String) throws -> SecretBox {
         if let secret = secretKey {
             return SecretBox(key: SymmetricKey(data: SHA256.hash(data: Array(secret.utf8))))
         }
@@ -68,13 +68,13 @@ public struct SecretBox: Sendable {
     }
 
     /// base64(nonce ‖ ciphertext ‖ tag) of the JSON of `secrets`.
-    public func seal(_ secrets: JSONObject) throws -> String {
+    package func seal(_ secrets: JSONObject) throws -> String {
         let sealed = try AES.GCM.seal(JSONWriter.bytes(.object(secrets)), using: key)
         guard let combined = sealed.combined else { throw Failure(description: "AES-GCM produced no data") }
         return combined.base64EncodedString()
     }
 
-    public func open(_ text: String) throws -> JSONObject {
+    package func open(_ text: String) throws -> JSONObject {
         guard let data = Data(base64Encoded: text) else { throw Failure(description: "sealed secrets are not base64") }
         let plain: Data
         do {

@@ -9,47 +9,47 @@ import NIOHTTP1
 import ServiceLifecycle
 
 /// The engine's settings.
-public struct EngineConfiguration: Sendable {
+package struct EngineConfiguration: Sendable {
     /// Runs executed at once by this process.
-    public var concurrency = 2
+    package var concurrency = 2
     /// How often the scheduler and workers look for work.
-    public var pollInterval: Duration = .seconds(1)
+    package var pollInterval: Duration = .seconds(1)
     /// How long after a tick its run becomes due: 30 s for 5/15-minute exports, 60 s otherwise.
-    public var shortSettle: Int64 = 30_000_000
-    public var longSettle: Int64 = 60_000_000
+    package var shortSettle: Int64 = 30_000_000
+    package var longSettle: Int64 = 60_000_000
     /// How long a claimed run is held without a heartbeat before another worker may take it over.
-    public var leaseMicroseconds: Int64 = 60_000_000
+    package var leaseMicroseconds: Int64 = 60_000_000
     /// Whether this process schedules (a `hedgerow worker` only executes).
-    public var schedules = true
+    package var schedules = true
     /// Events read per batch.
-    public var batchSize = 10_000
+    package var batchSize = 10_000
     /// Called (POST, JSON) when an export is paused for failing (`HEDGEROW_ALERT_WEBHOOK_URL`).
-    public var alertWebhookURL: String?
+    package var alertWebhookURL: String?
     /// Whether HTTP destinations may use plain `http://` (`HEDGEROW_ALLOW_INSECURE_HTTP_DESTINATIONS=1`).
-    public var allowInsecureHTTP = false
+    package var allowInsecureHTTP = false
     /// Multipart part size and parts in flight of S3 uploads (`HEDGEROW_S3_PART_SIZE_MB`,
     /// `HEDGEROW_S3_UPLOADS_IN_FLIGHT`).
-    public var s3 = S3Destination.Options()
+    package var s3 = S3Destination.Options()
     /// Azure Blob block size and blocks in flight.
-    public var azureBlob = AzureBlobDestination.Options()
+    package var azureBlob = AzureBlobDestination.Options()
     /// Where the warehouses' APIs are (`HEDGEROW_BIGQUERY_URL`).
-    public var endpoints = Destinations.Endpoints()
+    package var endpoints = Destinations.Endpoints()
     /// Runs of one backfill executed at once, oldest first (`HEDGEROW_BACKFILL_CONCURRENCY`, docs/engine.md §6).
-    public var backfillConcurrency = 1
+    package var backfillConcurrency = 1
     /// Backoff of failed attempts and how long a run is retried (`HEDGEROW_RUN_MAX_RETRY_HOURS`).
-    public var retry = RetryPolicy()
+    package var retry = RetryPolicy()
     /// How long a shutdown waits for running runs to reach a batch boundary
     /// (`HEDGEROW_SHUTDOWN_GRACE_SECONDS`); then they are stopped where they are.
-    public var shutdownGrace: Duration = .seconds(30)
+    package var shutdownGrace: Duration = .seconds(30)
     /// How often a running attempt renews its lease besides between batches (default: a third of it).
-    public var heartbeatInterval: Duration?
+    package var heartbeatInterval: Duration?
     /// Which addresses destinations and the alert webhook may connect to
     /// (`HEDGEROW_DESTINATION_ALLOW_NETWORKS`, `HEDGEROW_DESTINATION_DENY_NETWORKS`).
-    public var outbound = OutboundPolicy()
+    package var outbound = OutboundPolicy()
     /// Each event read's statement time limit (`HEDGEROW_EVENT_QUERY_TIMEOUT_SECONDS`); a run
     /// whose read hits it fails (a property filter's regular expression too slow for the data).
-    public var eventQueryTimeout: Duration = .seconds(60)
-    public init() {}
+    package var eventQueryTimeout: Duration = .seconds(60)
+    package init() {}
 }
 
 /// The export engine (docs/engine.md §1, §5, §6): creates due runs idempotently, claims runs with a
@@ -59,7 +59,7 @@ public struct EngineConfiguration: Sendable {
 /// Every attempt ends in a recorded outcome (`RunTransition`), written only while this worker still
 /// holds the run's lease: a worker that lost it (paused past its lease, another worker took over)
 /// stops and changes nothing. The lease is renewed between batches and on a timer during long steps.
-public struct ExportEngine: Service {
+package struct ExportEngine: Service {
     let database: any Database
     let secrets: SecretBox?
     let configuration: EngineConfiguration
@@ -73,7 +73,7 @@ public struct ExportEngine: Service {
     let stopping = StopSignal()
 
     /// `secrets` opens destination secrets (nil when no export needs them, as in some tests).
-    public init(
+    package init(
         database: any Database, secrets: SecretBox? = nil, configuration: EngineConfiguration = EngineConfiguration(), logger: Logger,
         clock: @escaping @Sendable () -> Timestamp = { .now() }
     ) {
@@ -90,7 +90,7 @@ public struct ExportEngine: Service {
     /// Polls until the service group shuts down; a failed round is logged and retried. On graceful
     /// shutdown (SIGTERM) nothing more is claimed; running runs stop at their next batch boundary,
     /// or when `shutdownGrace` has passed, and release their leases for another worker.
-    public func run() async throws {
+    package func run() async throws {
         await withGracefulShutdownHandler {
             while !Task.isCancelled, !stopping.isStopped {
                 do {
@@ -108,10 +108,10 @@ public struct ExportEngine: Service {
     }
 
     /// Stops claiming; running runs stop at their next batch boundary (what SIGTERM does).
-    public func shutDown() { stopping.stop() }
+    package func shutDown() { stopping.stop() }
 
     /// One round: schedule what is due, then execute claimable runs until none is left.
-    public func step() async throws {
+    package func step() async throws {
         if configuration.schedules, !stopping.isStopped { try await scheduleDueRuns() }
         while !stopping.isStopped {
             let claimed = try await claim(limit: configuration.concurrency)
@@ -126,7 +126,7 @@ public struct ExportEngine: Service {
 
     /// Creates the runs of every tick that is due and has none yet, oldest first; ticks missed
     /// while the server was down are caught up (docs/engine.md §1).
-    public func scheduleDueRuns() async throws {
+    package func scheduleDueRuns() async throws {
         let now = clock()
         let active = try await database.read { try await exports.active(on: $0) }
         for row in active {

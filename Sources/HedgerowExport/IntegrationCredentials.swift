@@ -6,10 +6,10 @@ import HedgerowStore
 /// them: `integration_id` becomes an `integration` object (the integration's config with its opened
 /// secrets), and Redshift's `copy_inputs.authorization` / `bucket_credentials`, when they name an
 /// aws-s3 integration, become its keys. Used by the engine before a run and by destination tests.
-public enum IntegrationCredentials {
+package enum IntegrationCredentials {
     /// The configuration with every reference resolved; a reference to an integration that is gone
     /// (or of another kind) is a non-retryable `IntegrationNotFound`.
-    public static func resolve(
+    package static func resolve(
         _ config: JSONObject, type: DestinationType, teamID: Int64, secrets: SecretBox?, on connection: any SQLConnection
     ) async throws -> JSONObject {
         var resolved = config

@@ -7,23 +7,23 @@
 /// LargeUtf8, Binary (as hex), Decimal (128 bits) and Null. Integers carry a field's `scale`
 /// metadata (Snowflake's fixed-point numbers) as a decimal point. Other types, dictionary encoding
 /// and compressed bodies are refused with an error naming them, never misread.
-public enum ArrowIPCReader {
-    public struct Failure: Error, CustomStringConvertible, Equatable {
-        public let description: String
-        public init(_ description: String) { self.description = description }
+package enum ArrowIPCReader {
+    package struct Failure: Error, CustomStringConvertible, Equatable {
+        package let description: String
+        package init(_ description: String) { self.description = description }
     }
 
-    public struct Column: Sendable, Equatable {
-        public var name: String
-        public var type: String
+    package struct Column: Sendable, Equatable {
+        package var name: String
+        package var type: String
     }
 
-    public struct Result: Sendable, Equatable {
-        public var columns: [Column]
-        public var rows: [[String?]]
+    package struct Result: Sendable, Equatable {
+        package var columns: [Column]
+        package var rows: [[String?]]
     }
 
-    public static func read(_ bytes: [UInt8]) throws(Failure) -> Result {
+    package static func read(_ bytes: [UInt8]) throws(Failure) -> Result {
         var position = 0
         var fields: [Field]?
         var rows: [[String?]] = []

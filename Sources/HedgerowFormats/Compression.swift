@@ -5,11 +5,11 @@ import Synchronization
 
 /// The compression codecs of exported files (docs/engine.md §4), through Debian's C libraries: zlib,
 /// brotli, zstd, lz4 and snappy.
-public enum Compression: String, Sendable, CaseIterable {
+package enum Compression: String, Sendable, CaseIterable {
     case gzip, brotli, zstd, lz4, snappy
 
     /// The extension a compressed JSONLines file gets (`.gz`, `.br`, `.zst`, `.lz4`, `.sz`).
-    public var fileExtension: String {
+    package var fileExtension: String {
         switch self {
         case .gzip: "gz"
         case .brotli: "br"
@@ -21,7 +21,7 @@ public enum Compression: String, Sendable, CaseIterable {
 
     /// A compressor for a whole file in its format's stream (gzip member, brotli stream, zstd
     /// frame, lz4 frame); snappy's framing format is not offered.
-    public func streamCompressor() -> (any StreamCompressor)? {
+    package func streamCompressor() -> (any StreamCompressor)? {
         switch self {
         case .gzip: ParallelGzipStreamCompressor()
         case .brotli: BrotliStreamCompressor()
@@ -33,18 +33,18 @@ public enum Compression: String, Sendable, CaseIterable {
 
     /// Compresses one block as Parquet pages need it: gzip member, raw brotli stream, zstd frame,
     /// raw lz4 block (Parquet's `LZ4_RAW`), raw snappy.
-    public func compressBlock(_ input: [UInt8]) -> [UInt8] {
+    package func compressBlock(_ input: [UInt8]) -> [UInt8] {
         BlockCompressor(self).compress(input)
     }
 }
 
 /// Compresses blocks one after another with one codec, keeping what the codec can reuse between
 /// blocks (zstd's context), and writing straight into the output array.
-public final class BlockCompressor {
-    public let compression: Compression
+package final class BlockCompressor {
+    package let compression: Compression
     private var zstdContext: OpaquePointer?
 
-    public init(_ compression: Compression) { self.compression = compression }
+    package init(_ compression: Compression) { self.compression = compression }
 
     /// Parquet pages are zstd frames at level 1, the level pyarrow (PostHog's own exporter) writes
     /// by default: on export pages (hash-like uuids, timestamps, JSON) it is about twice as fast as
@@ -73,7 +73,7 @@ public final class BlockCompressor {
     /// Compresses `inputs` on several threads, one per compressor in `workers` (each codec context is
     /// used by one thread at a time); the results in the order of `inputs`. The calling thread takes
     /// part, so this ends even when no other thread is free.
-    public static func compress(_ inputs: [[UInt8]], with workers: [BlockCompressor]) -> [[UInt8]] {
+    package static func compress(_ inputs: [[UInt8]], with workers: [BlockCompressor]) -> [[UInt8]] {
         precondition(!workers.isEmpty, "compressing needs at least one compressor")
         if workers.count == 1 || inputs.count < 2 { return inputs.map(workers[0].compress) }
         var results = [[UInt8]](repeating: [], count: inputs.count)
@@ -91,7 +91,7 @@ public final class BlockCompressor {
         return results
     }
 
-    public func compress(_ input: [UInt8]) -> [UInt8] {
+    package func compress(_ input: [UInt8]) -> [UInt8] {
         switch compression {
         case .gzip:
             return Gzip.compress(input)
@@ -156,7 +156,7 @@ private struct ParallelCompression: @unchecked Sendable {
 
 /// Compresses a stream piece by piece: what `compress` appends to `output` is ready to send, so a
 /// file of any size is compressed in bounded memory. `finish` ends the stream (trailer, checksums).
-public protocol StreamCompressor: AnyObject {
+package protocol StreamCompressor: AnyObject {
     func compress(_ input: [UInt8], into output: inout [UInt8])
     func finish(into output: inout [UInt8])
     /// Input taken and not yet compressed into `output` (a parallel compressor's chunks in flight).
@@ -164,7 +164,7 @@ public protocol StreamCompressor: AnyObject {
 }
 
 extension StreamCompressor {
-    public var bufferedInput: Int { 0 }
+    package var bufferedInput: Int { 0 }
 }
 
 /// A brotli stream at quality 5 (brotli's default of 11 is slower than an export can afford).
@@ -281,11 +281,11 @@ final class LZ4FrameCompressor: StreamCompressor {
 
 /// Why inflating a body failed (`Gzip`, `Zstd`): it is not valid data of its codec, or it inflates
 /// past the limit given.
-public enum DecompressionFailure: Error, Equatable, CustomStringConvertible {
+package enum DecompressionFailure: Error, Equatable, CustomStringConvertible {
     case corrupt(codec: String, String)
     case tooLarge(limit: Int)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .corrupt(let codec, let message): "invalid \(codec) data: \(message)"
         case .tooLarge(let limit): "decompressed data is larger than \(limit) bytes"

@@ -1,7 +1,7 @@
 import HedgerowCore
 
 /// What a column of an exported file holds.
-public enum ColumnKind: Sendable, Equatable {
+package enum ColumnKind: Sendable, Equatable {
     /// Text.
     case string
     /// JSON text: nested as JSON in JSONLines, a JSON string in Parquet.
@@ -16,17 +16,17 @@ public enum ColumnKind: Sendable, Equatable {
     case double
 }
 
-public struct FileColumn: Sendable, Equatable {
-    public var name: String
-    public var kind: ColumnKind
-    public init(_ name: String, _ kind: ColumnKind) {
+package struct FileColumn: Sendable, Equatable {
+    package var name: String
+    package var kind: ColumnKind
+    package init(_ name: String, _ kind: ColumnKind) {
         self.name = name
         self.kind = kind
     }
 }
 
 /// One cell of a row; every column may be null.
-public enum FileValue: Sendable, Equatable {
+package enum FileValue: Sendable, Equatable {
     case null
     case string(String)
     /// JSON text, trusted to be valid JSON (it comes from the event store, which wrote it).
@@ -40,7 +40,7 @@ public enum FileValue: Sendable, Equatable {
 /// Takes the cells of one row in column order, each of its column's kind. An encoder's cells go
 /// straight into its buffers: a row that writes itself (`FileRow`) is never made an array of
 /// `FileValue`s first.
-public protocol FileCells {
+package protocol FileCells {
     mutating func null()
     mutating func string(_ value: String)
     mutating func json(_ value: String)
@@ -52,12 +52,12 @@ public protocol FileCells {
 
 extension FileCells {
     /// A string cell, null when nil.
-    public mutating func string(_ value: String?) { if let value { string(value) } else { null() } }
+    package mutating func string(_ value: String?) { if let value { string(value) } else { null() } }
     /// A JSON cell, null when nil.
-    public mutating func json(_ value: String?) { if let value { json(value) } else { null() } }
+    package mutating func json(_ value: String?) { if let value { json(value) } else { null() } }
 
     /// One cell given as a file value.
-    public mutating func value(_ value: FileValue) {
+    package mutating func value(_ value: FileValue) {
         switch value {
         case .null: null()
         case .string(let text): string(text)
@@ -71,40 +71,40 @@ extension FileCells {
 }
 
 /// A row that writes its own cells, in column order.
-public protocol FileRow {
+package protocol FileRow {
     func write<Cells: FileCells>(into cells: inout Cells)
 }
 
 extension Array: FileRow where Element == FileValue {
-    public func write<Cells: FileCells>(into cells: inout Cells) {
+    package func write<Cells: FileCells>(into cells: inout Cells) {
         for value in self { cells.value(value) }
     }
 }
 
 /// Cells collected as file values (a row for the destinations that take `[FileValue]`).
-public struct FileValues: FileCells {
-    public private(set) var values: [FileValue] = []
+package struct FileValues: FileCells {
+    package private(set) var values: [FileValue] = []
 
-    public init() {}
+    package init() {}
 
-    public mutating func null() { values.append(.null) }
-    public mutating func string(_ value: String) { values.append(.string(value)) }
-    public mutating func json(_ value: String) { values.append(.json(value)) }
-    public mutating func timestamp(_ value: Timestamp) { values.append(.timestamp(value)) }
-    public mutating func int(_ value: Int64) { values.append(.int(value)) }
-    public mutating func bool(_ value: Bool) { values.append(.bool(value)) }
-    public mutating func double(_ value: Double) { values.append(.double(value)) }
+    package mutating func null() { values.append(.null) }
+    package mutating func string(_ value: String) { values.append(.string(value)) }
+    package mutating func json(_ value: String) { values.append(.json(value)) }
+    package mutating func timestamp(_ value: Timestamp) { values.append(.timestamp(value)) }
+    package mutating func int(_ value: Int64) { values.append(.int(value)) }
+    package mutating func bool(_ value: Bool) { values.append(.bool(value)) }
+    package mutating func double(_ value: Double) { values.append(.double(value)) }
 }
 
 /// The file formats of object-storage exports.
-public enum FileFormat: String, Sendable, CaseIterable {
+package enum FileFormat: String, Sendable, CaseIterable {
     case jsonLines = "JSONLines"
     case parquet = "Parquet"
 
-    public var fileExtension: String { self == .jsonLines ? "jsonl" : "parquet" }
+    package var fileExtension: String { self == .jsonLines ? "jsonl" : "parquet" }
 
     /// An encoder for one file of this format, or a message saying why the combination is refused.
-    public func encoder(columns: [FileColumn], compression: Compression?) -> Result<any FileEncoder, FileEncoderError> {
+    package func encoder(columns: [FileColumn], compression: Compression?) -> Result<any FileEncoder, FileEncoderError> {
         switch self {
         case .jsonLines:
             if let compression, compression.streamCompressor() == nil {
@@ -117,14 +117,14 @@ public enum FileFormat: String, Sendable, CaseIterable {
     }
 }
 
-public struct FileEncoderError: Error, Equatable, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
+package struct FileEncoderError: Error, Equatable, CustomStringConvertible {
+    package var description: String
+    package init(_ description: String) { self.description = description }
 }
 
 /// Encodes rows into one file, handing out the finished bytes as it goes so that the caller can
 /// upload them while more rows come: memory stays bounded by a batch, not by the file.
-public protocol FileEncoder: AnyObject {
+package protocol FileEncoder: AnyObject {
     /// Rows appended so far.
     var records: Int { get }
     /// Bytes produced so far (taken or not), after compression.

@@ -1,17 +1,17 @@
 import CZlib
 
 /// gzip (RFC 1952) and zlib streams through the system's zlib.
-public enum Gzip {
-    public typealias Failure = DecompressionFailure
+package enum Gzip {
+    package typealias Failure = DecompressionFailure
 
     /// Whether `bytes` start with the gzip magic number.
-    public static func isGzip(_ bytes: [UInt8]) -> Bool {
+    package static func isGzip(_ bytes: [UInt8]) -> Bool {
         bytes.count >= 2 && bytes[0] == 0x1F && bytes[1] == 0x8B
     }
 
     /// Inflates a gzip (or zlib) stream, refusing output larger than `limit` bytes (so a small
     /// request cannot expand into an unbounded one). Concatenated gzip members are all read.
-    public static func decompress(_ input: [UInt8], limit: Int) throws(Failure) -> [UInt8] {
+    package static func decompress(_ input: [UInt8], limit: Int) throws(Failure) -> [UInt8] {
         var stream = z_stream()
         // 15 + 32: any window size, gzip or zlib header detected automatically.
         guard inflateInit2_(&stream, 15 + 32, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
@@ -57,7 +57,7 @@ public enum Gzip {
     }
 
     /// Compresses into a gzip member (level 6).
-    public static func compress(_ input: [UInt8], level: Int32 = 6) -> [UInt8] {
+    package static func compress(_ input: [UInt8], level: Int32 = 6) -> [UInt8] {
         var stream = z_stream()
         // 15 + 16: gzip header and trailer.
         guard

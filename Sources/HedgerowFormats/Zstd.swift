@@ -2,11 +2,11 @@ import CCodecs
 
 /// zstd frames inflated through the system's libzstd (capture v1 bodies sent with
 /// `Content-Encoding: zstd`).
-public enum Zstd {
-    public typealias Failure = DecompressionFailure
+package enum Zstd {
+    package typealias Failure = DecompressionFailure
 
     /// Inflates every frame of `input`, refusing output larger than `limit` bytes.
-    public static func decompress(_ input: [UInt8], limit: Int) throws(Failure) -> [UInt8] {
+    package static func decompress(_ input: [UInt8], limit: Int) throws(Failure) -> [UInt8] {
         guard let stream = ZSTD_createDStream() else { throw .corrupt(codec: "zstd", "cannot allocate a zstd context") }
         defer { ZSTD_freeDStream(stream) }
         var output: [UInt8] = []

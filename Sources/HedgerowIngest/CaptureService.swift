@@ -4,7 +4,7 @@ import HedgerowStore
 /// Event capture (docs/api.md, Capturing events): resolves the project token and stores the request's events, with
 /// the person and session work they cause, in one transaction. A 200 is sent only after the
 /// commit: nothing accepted is lost, and a retried request changes nothing twice.
-public struct CaptureService: Sendable {
+package struct CaptureService: Sendable {
     let database: any Database
     let events: SQLEventStore
     let teams = TeamStore()
@@ -13,19 +13,19 @@ public struct CaptureService: Sendable {
     /// Runs of a capture transaction that met another about the same persons.
     static let attempts = 8
 
-    public init(database: any Database, events: SQLEventStore) {
+    package init(database: any Database, events: SQLEventStore) {
         self.database = database
         self.events = events
     }
 
     /// Whether a project token names an environment (a v1 request whose every event was dropped
     /// still has its token checked).
-    public func isKnownToken(_ token: String) async throws -> Bool {
+    package func isKnownToken(_ token: String) async throws -> Bool {
         try await database.read { connection in try await teams.environment(apiToken: token, on: connection) } != nil
     }
 
     /// Stores the events; returns how many were new (retries of stored uuids are skipped).
-    public func capture(_ payload: CaptureParser.Result) async throws -> Int {
+    package func capture(_ payload: CaptureParser.Result) async throws -> Int {
         guard
             let environment = try await database.read({ connection in
                 try await teams.environment(apiToken: payload.token, on: connection)

@@ -6,76 +6,76 @@ import HedgerowStore
 import Logging
 
 /// Everything the server reads from its environment, read once at start-up and passed down.
-public struct HedgerowConfiguration: Sendable {
-    public var host: String = "127.0.0.1"
-    public var port: Int = 8000
-    public var dataDirectory: String = "./hedgerow-data"
-    public var database: DatabaseLocation
+package struct HedgerowConfiguration: Sendable {
+    package var host: String = "127.0.0.1"
+    package var port: Int = 8000
+    package var dataDirectory: String = "./hedgerow-data"
+    package var database: DatabaseLocation
     /// SQLite's `PRAGMA synchronous` (`HEDGEROW_SQLITE_SYNCHRONOUS`): `full` unless traded back.
-    public var sqliteSynchronous: SQLiteDatabase.Synchronous = .full
+    package var sqliteSynchronous: SQLiteDatabase.Synchronous = .full
     /// Base of absolute URLs (`next`/`previous`); nil to use the request's Host header.
-    public var siteURL: String?
+    package var siteURL: String?
     /// Key for encrypting destination secrets; nil to use (or create) `<data dir>/secret-key`.
-    public var secretKey: String?
-    public var logLevel: Logger.Level = .info
-    public var adminEmail: String = "admin@localhost"
-    public var instanceTag: String = "none"
-    public var rateLimit = RateLimitConfiguration()
+    package var secretKey: String?
+    package var logLevel: Logger.Level = .info
+    package var adminEmail: String = "admin@localhost"
+    package var instanceTag: String = "none"
+    package var rateLimit = RateLimitConfiguration()
     /// The wall clock (seconds since 1970) the rate limiters count windows by; tests set their own.
-    public var limiterClock: @Sendable () -> Double = { Date().timeIntervalSince1970 }
+    package var limiterClock: @Sendable () -> Double = { Date().timeIntervalSince1970 }
     /// Largest capture body accepted, in bytes (`HEDGEROW_MAX_BODY_SIZE`).
-    public var maximumBodySize: Int = 20 * 1024 * 1024
+    package var maximumBodySize: Int = 20 * 1024 * 1024
     /// Largest body of every other route, in bytes (`HEDGEROW_MAX_API_BODY_SIZE`); an authenticated
     /// route's body is read only once its key is known, when the key is in a header.
-    public var maximumAPIBodySize: Int = 1024 * 1024
+    package var maximumAPIBodySize: Int = 1024 * 1024
     /// How long a connection may sit idle or take to send a request's headers, and how long a
     /// request's body may take to arrive (`HEDGEROW_HTTP_READ_TIMEOUT_SECONDS`).
-    public var readTimeout: Duration = .seconds(30)
+    package var readTimeout: Duration = .seconds(30)
     /// Open connections per client address (`HEDGEROW_HTTP_MAX_CONNECTIONS_PER_ADDRESS`).
-    public var connectionsPerAddress = 256
+    package var connectionsPerAddress = 256
     /// Whether to create the admin user, default organization and first key on an empty database.
-    public var bootstrapOnEmptyDatabase = true
+    package var bootstrapOnEmptyDatabase = true
     /// Whether `serve` runs the export engine (scheduler and workers) beside the API.
-    public var runsEngine = true
-    public var engine = EngineConfiguration()
+    package var runsEngine = true
+    package var engine = EngineConfiguration()
     /// Where `/metrics` is served on a listener of its own (`HEDGEROW_METRICS_ADDRESS`); nil for none.
-    public var metricsAddress: (host: String, port: Int)? = ("127.0.0.1", 9102)
+    package var metricsAddress: (host: String, port: Int)? = ("127.0.0.1", 9102)
     /// When set (`HEDGEROW_METRICS_TOKEN`), `/metrics` needs `Authorization: Bearer <token>`, and
     /// is then also served on the API's port; without it, only the metrics listener serves it.
-    public var metricsToken: String?
+    package var metricsToken: String?
     /// Reverse proxies whose `X-Forwarded-For` is believed (`HEDGEROW_TRUSTED_PROXIES`, CIDRs).
-    public var trustedProxies: [IPNetwork] = []
+    package var trustedProxies: [IPNetwork] = []
     /// Where invite mail goes (`HEDGEROW_SMTP_URL`, `HEDGEROW_SMTP_FROM`); nil: invites are not mailed.
-    public var smtp: SMTPSettings?
+    package var smtp: SMTPSettings?
 
-    public struct RateLimitConfiguration: Sendable, Equatable {
-        public var enabled = true
-        public var burstPerMinute = 480
-        public var sustainedPerHour = 4800
+    package struct RateLimitConfiguration: Sendable, Equatable {
+        package var enabled = true
+        package var burstPerMinute = 480
+        package var sustainedPerHour = 4800
         /// Failed authentications (invalid keys or project tokens) per client address and minute
         /// before that address is answered 429 (`HEDGEROW_AUTH_FAILURE_LIMIT`; 0 for no limit).
-        public var authenticationFailuresPerMinute = 30
+        package var authenticationFailuresPerMinute = 30
         /// Capture requests per project token and minute (`HEDGEROW_CAPTURE_RATE_LIMIT`; 0 for
         /// no limit): far above what SDKs send, a cap on floods.
-        public var capturePerMinute = 120_000
+        package var capturePerMinute = 120_000
         /// Failed console sign-ins per minute, counted per client address and per email address,
         /// before further attempts are answered 429 (`HEDGEROW_SIGN_IN_FAILURE_LIMIT`; 0 for no limit).
-        public var signInFailuresPerMinute = 5
-        public init() {}
+        package var signInFailuresPerMinute = 5
+        package init() {}
     }
 
-    public init(dataDirectory: String = "./hedgerow-data", database: DatabaseLocation? = nil) {
+    package init(dataDirectory: String = "./hedgerow-data", database: DatabaseLocation? = nil) {
         self.dataDirectory = dataDirectory
         self.database = database ?? .sqlite(path: dataDirectory + "/hedgerow.sqlite")
     }
 
-    public struct Invalid: Error, CustomStringConvertible {
-        public let description: String
+    package struct Invalid: Error, CustomStringConvertible {
+        package let description: String
     }
 
     /// Reads `HEDGEROW_*` variables over the defaults. Flags given on the command line are applied
     /// afterwards by the CLI.
-    public static func fromEnvironment(_ environment: [String: String]) throws -> HedgerowConfiguration {
+    package static func fromEnvironment(_ environment: [String: String]) throws -> HedgerowConfiguration {
         let dataDirectory = environment["HEDGEROW_DATA_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "./hedgerow-data"
         var configuration = HedgerowConfiguration(dataDirectory: dataDirectory)
         if let url = environment["HEDGEROW_DATABASE_URL"], !url.isEmpty {
@@ -222,14 +222,14 @@ public struct HedgerowConfiguration: Sendable {
 
 extension HedgerowConfiguration {
     /// The configured database (SQLite with the configured `synchronous`), not yet migrated.
-    public func openDatabase(logger: Logger) async throws -> any Database {
+    package func openDatabase(logger: Logger) async throws -> any Database {
         try await DatabaseFactory.open(database, logger: logger, sqliteSynchronous: sqliteSynchronous)
     }
 }
 
 extension SecretBox {
     /// The box of a configuration: `HEDGEROW_SECRET_KEY`, or the data directory's key file.
-    public static func load(_ configuration: HedgerowConfiguration) throws -> SecretBox {
+    package static func load(_ configuration: HedgerowConfiguration) throws -> SecretBox {
         try load(secretKey: configuration.secretKey, dataDirectory: configuration.dataDirectory)
     }
 }

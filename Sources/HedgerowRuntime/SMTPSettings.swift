@@ -3,19 +3,19 @@ import Foundation
 /// Where invite mail goes: `HEDGEROW_SMTP_URL`, `smtp://[user:password@]host[:port]` (port 25, no
 /// TLS: a relay on the same network) or `smtps://…` (port 465, TLS from the first byte); and the
 /// sender, `HEDGEROW_SMTP_FROM`.
-public struct SMTPSettings: Sendable, Equatable, CustomStringConvertible {
-    public var host: String
-    public var port: Int
-    public var implicitTLS: Bool
-    public var username: String?
-    public var password: String?
-    public var from: String
+package struct SMTPSettings: Sendable, Equatable, CustomStringConvertible {
+    package var host: String
+    package var port: Int
+    package var implicitTLS: Bool
+    package var username: String?
+    package var password: String?
+    package var from: String
 
-    public struct Invalid: Error, CustomStringConvertible {
-        public let description: String
+    package struct Invalid: Error, CustomStringConvertible {
+        package let description: String
     }
 
-    public static func parse(_ url: String, from: String?) throws -> SMTPSettings {
+    package static func parse(_ url: String, from: String?) throws -> SMTPSettings {
         guard let parts = URLComponents(string: url), let scheme = parts.scheme?.lowercased(), ["smtp", "smtps"].contains(scheme),
             let host = parts.host, !host.isEmpty
         else {
@@ -31,7 +31,7 @@ public struct SMTPSettings: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Never shows the password.
-    public var description: String {
+    package var description: String {
         "\(implicitTLS ? "smtps" : "smtp")://\(username.map { "\($0)@" } ?? "")\(host):\(port) from \(from)"
     }
 }

@@ -8,12 +8,12 @@ import UnixSignals
 
 /// Keeps the database's connection pool running for as long as the process's services run, then
 /// releases its connections.
-public struct DatabaseService: Service {
+package struct DatabaseService: Service {
     let database: any Database
 
-    public init(database: any Database) { self.database = database }
+    package init(database: any Database) { self.database = database }
 
-    public func run() async throws {
+    package func run() async throws {
         await database.run()
         try? await gracefulShutdown()
         await database.shutdown()
@@ -22,7 +22,7 @@ public struct DatabaseService: Service {
 
 /// Runs `body` with an open database whose connection pool runs for the duration (the CLI's
 /// one-shot commands use it), after applying pending migrations.
-public func withDatabase<T: Sendable>(
+package func withDatabase<T: Sendable>(
     _ configuration: HedgerowConfiguration, logger: Logger, _ body: @escaping @Sendable (any Database) async throws -> T
 ) async throws -> T {
     let database = try await configuration.openDatabase(logger: logger)
@@ -47,7 +47,7 @@ public func withDatabase<T: Sendable>(
 
 /// `hedgerow worker`: the export engine and the database pool, until SIGTERM or SIGINT. Nothing on
 /// this path serves HTTP.
-public func runWorker(configuration: HedgerowConfiguration, database: any Database, logger: Logger) async throws {
+package func runWorker(configuration: HedgerowConfiguration, database: any Database, logger: Logger) async throws {
     let group = ServiceGroup(
         configuration: .init(
             services: [

@@ -5,11 +5,11 @@ import NIOCore
 
 /// The body of an upload: bytes in memory, or a part spooled to a temporary file, which is sent
 /// (and sent again on a retry) by reading it back in chunks, so a part on its way costs no memory.
-public enum RequestBody: Sendable {
+package enum RequestBody: Sendable {
     case bytes([UInt8])
     case spooled(SpooledPart)
 
-    public var count: Int {
+    package var count: Int {
         switch self {
         case .bytes(let bytes): bytes.count
         case .spooled(let part): part.count
@@ -25,7 +25,7 @@ public enum RequestBody: Sendable {
     }
 
     /// AsyncHTTPClient's body: the array itself, or a stream of the file's chunks.
-    public var httpBody: HTTPClientRequest.Body {
+    package var httpBody: HTTPClientRequest.Body {
         switch self {
         case .bytes(let bytes): .bytes(bytes)
         case .spooled(let part): .stream(part.chunks(), length: .known(Int64(part.count)))
@@ -50,8 +50,8 @@ final class SpoolFile: Sendable {
 }
 
 /// A failure to write or read a spooled part (the temporary directory full or unwritable).
-public struct SpoolError: Error, CustomStringConvertible {
-    public let description: String
+package struct SpoolError: Error, CustomStringConvertible {
+    package let description: String
     init(_ what: String, _ code: Int32) {
         description = "\(what): \(String(cString: strerror(code)))"
     }
@@ -59,16 +59,16 @@ public struct SpoolError: Error, CustomStringConvertible {
 
 /// Bytes gathered for one part, in a temporary file, with their SHA-256. One writer appends, then
 /// `seal()` hands the part over for upload.
-public struct PartSpool {
+package struct PartSpool {
     private let file: SpoolFile
     private var hasher = SHA256()
-    public private(set) var count = 0
+    package private(set) var count = 0
 
-    public init() throws(SpoolError) {
+    package init() throws(SpoolError) {
         file = try SpoolFile()
     }
 
-    public mutating func append(_ bytes: ArraySlice<UInt8>) throws(SpoolError) {
+    package mutating func append(_ bytes: ArraySlice<UInt8>) throws(SpoolError) {
         guard !bytes.isEmpty else { return }
         hasher.update(data: bytes)
         let descriptor = file.descriptor
@@ -89,16 +89,16 @@ public struct PartSpool {
     }
 
     /// The part as written, ready to be read back (by any number of attempts).
-    public func seal() -> SpooledPart {
+    package func seal() -> SpooledPart {
         SpooledPart(file: file, count: count, sha256Hex: SigV4Signer.hex(hasher.finalize()))
     }
 }
 
 /// A sealed part: its size, its SHA-256, and its bytes read back in chunks.
-public final class SpooledPart: Sendable {
+package final class SpooledPart: Sendable {
     let file: SpoolFile
-    public let count: Int
-    public let sha256Hex: String
+    package let count: Int
+    package let sha256Hex: String
     /// How much is read into memory at a time while the part is sent.
     static let chunkSize = 1 << 20
 
@@ -109,7 +109,7 @@ public final class SpooledPart: Sendable {
     }
 
     /// `length` bytes from `offset` (the page cache holds them: the part was just written).
-    public func read(offset: Int, length: Int) throws(SpoolError) -> ByteBuffer {
+    package func read(offset: Int, length: Int) throws(SpoolError) -> ByteBuffer {
         var buffer = ByteBufferAllocator().buffer(capacity: length)
         let descriptor = file.descriptor
         var failure: Int32 = 0
@@ -131,17 +131,17 @@ public final class SpooledPart: Sendable {
     }
 
     /// The whole part as a sequence of chunks, read as the request body is sent.
-    public func chunks() -> Chunks { Chunks(part: self) }
+    package func chunks() -> Chunks { Chunks(part: self) }
 
-    public struct Chunks: AsyncSequence, Sendable {
-        public typealias Element = ByteBuffer
+    package struct Chunks: AsyncSequence, Sendable {
+        package typealias Element = ByteBuffer
         let part: SpooledPart
 
-        public struct AsyncIterator: AsyncIteratorProtocol {
+        package struct AsyncIterator: AsyncIteratorProtocol {
             let part: SpooledPart
             var offset = 0
 
-            public mutating func next() async throws -> ByteBuffer? {
+            package mutating func next() async throws -> ByteBuffer? {
                 guard offset < part.count else { return nil }
                 let length = Swift.min(SpooledPart.chunkSize, part.count - offset)
                 let chunk = try part.read(offset: offset, length: length)
@@ -150,6 +150,6 @@ public final class SpooledPart: Sendable {
             }
         }
 
-        public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(part: part) }
+        package func makeAsyncIterator() -> AsyncIterator { AsyncIterator(part: part) }
     }
 }

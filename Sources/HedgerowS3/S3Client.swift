@@ -6,25 +6,25 @@ import NIOHTTP1
 
 /// Where a bucket is reached: AWS's regional endpoint, or `endpoint_url` for S3-compatible stores;
 /// path-style (`host/bucket/key`) or virtual-hosted (`bucket.host/key`) addressing.
-public struct S3Endpoint: Sendable, Equatable {
-    public var secure: Bool
-    public var host: String
-    public var port: Int?
-    public var virtualHosted: Bool
+package struct S3Endpoint: Sendable, Equatable {
+    package var secure: Bool
+    package var host: String
+    package var port: Int?
+    package var virtualHosted: Bool
 
-    public init(secure: Bool, host: String, port: Int? = nil, virtualHosted: Bool) {
+    package init(secure: Bool, host: String, port: Int? = nil, virtualHosted: Bool) {
         self.secure = secure
         self.host = host
         self.port = port
         self.virtualHosted = virtualHosted
     }
 
-    public static func aws(region: String, virtualHosted: Bool) -> S3Endpoint {
+    package static func aws(region: String, virtualHosted: Bool) -> S3Endpoint {
         S3Endpoint(secure: true, host: "s3.\(region).amazonaws.com", virtualHosted: virtualHosted)
     }
 
     /// `http(s)://host[:port]` (a path, if any, is not allowed).
-    public static func parse(_ url: String, virtualHosted: Bool) -> S3Endpoint? {
+    package static func parse(_ url: String, virtualHosted: Bool) -> S3Endpoint? {
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
             scheme == "http" || scheme == "https",
             let host = components.host, !host.isEmpty, components.path.isEmpty || components.path == "/"
@@ -41,17 +41,17 @@ public struct S3Endpoint: Sendable, Equatable {
 }
 
 /// An object a listing returned.
-public struct S3Object: Sendable, Equatable {
-    public var key: String
-    public var size: Int64
-    public var etag: String
+package struct S3Object: Sendable, Equatable {
+    package var key: String
+    package var size: Int64
+    package var etag: String
 }
 
 /// A multipart upload begun and neither completed nor aborted.
-public struct S3MultipartUpload: Sendable, Equatable {
-    public var key: String
-    public var uploadID: String
-    public init(key: String, uploadID: String) {
+package struct S3MultipartUpload: Sendable, Equatable {
+    package var key: String
+    package var uploadID: String
+    package init(key: String, uploadID: String) {
         self.key = key
         self.uploadID = uploadID
     }
@@ -60,16 +60,16 @@ public struct S3MultipartUpload: Sendable, Equatable {
 /// A small S3 client: the calls an export needs (PutObject, multipart uploads and their listing, ListObjectsV2,
 /// DeleteObject, HeadBucket, GetObject, CreateBucket), signed with SigV4, retried with backoff on
 /// 5xx, 429 and network errors.
-public struct S3Client: Sendable {
-    public var endpoint: S3Endpoint
-    public var bucket: String
-    public var signer: SigV4Signer?
-    public var maximumAttempts: Int
-    public var timeout: TimeAmount
+package struct S3Client: Sendable {
+    package var endpoint: S3Endpoint
+    package var bucket: String
+    package var signer: SigV4Signer?
+    package var maximumAttempts: Int
+    package var timeout: TimeAmount
     let http: HTTPClient
 
     /// `credentials` nil sends anonymous requests.
-    public init(
+    package init(
         endpoint: S3Endpoint, region: String, bucket: String, credentials: S3Credentials?, maximumAttempts: Int = 4,
         timeout: TimeAmount = .seconds(120), http: HTTPClient = S3Client.sharedHTTPClient
     ) {
@@ -83,7 +83,7 @@ public struct S3Client: Sendable {
 
     /// The same client sending through `http` (an HTTP client pinned to the checked address of
     /// `connectionHost`, as destinations make them).
-    public func using(_ http: HTTPClient) -> S3Client {
+    package func using(_ http: HTTPClient) -> S3Client {
         var copy = S3Client(
             endpoint: endpoint, region: "", bucket: bucket, credentials: nil, maximumAttempts: maximumAttempts, timeout: timeout, http: http
         )
@@ -92,11 +92,11 @@ public struct S3Client: Sendable {
     }
 
     /// The host name requests connect to: `bucket.host` when virtual-hosted.
-    public var connectionHost: String { endpoint.virtualHosted ? "\(bucket).\(endpoint.host)" : endpoint.host }
+    package var connectionHost: String { endpoint.virtualHosted ? "\(bucket).\(endpoint.host)" : endpoint.host }
 
     /// The process's HTTP client for S3: a refused connection fails the attempt at once (the
     /// client's own retries decide what happens next) instead of being retried until the deadline.
-    public static let sharedHTTPClient: HTTPClient = {
+    package static let sharedHTTPClient: HTTPClient = {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout = .init(connect: .seconds(10), read: .seconds(120))
@@ -104,39 +104,39 @@ public struct S3Client: Sendable {
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }()
 
-    public struct Response: Sendable {
-        public var status: Int
-        public var headers: HTTPHeaders
-        public var body: [UInt8]
+    package struct Response: Sendable {
+        package var status: Int
+        package var headers: HTTPHeaders
+        package var body: [UInt8]
     }
 
     // MARK: Calls
 
-    public func putObject(_ key: String, body: [UInt8], headers: [(String, String)] = []) async throws(S3Error) {
+    package func putObject(_ key: String, body: [UInt8], headers: [(String, String)] = []) async throws(S3Error) {
         try await putObject(key, body: .bytes(body), headers: headers)
     }
 
-    public func putObject(_ key: String, body: RequestBody, headers: [(String, String)] = []) async throws(S3Error) {
+    package func putObject(_ key: String, body: RequestBody, headers: [(String, String)] = []) async throws(S3Error) {
         _ = try await send("PUT", key: key, headers: headers, body: body)
     }
 
-    public func getObject(_ key: String) async throws(S3Error) -> [UInt8] {
+    package func getObject(_ key: String) async throws(S3Error) -> [UInt8] {
         try await send("GET", key: key, limit: 1 << 30).body
     }
 
-    public func deleteObject(_ key: String) async throws(S3Error) {
+    package func deleteObject(_ key: String) async throws(S3Error) {
         _ = try await send("DELETE", key: key)
     }
 
-    public func headBucket() async throws(S3Error) {
+    package func headBucket() async throws(S3Error) {
         _ = try await send("HEAD", key: nil)
     }
 
-    public func createBucket() async throws(S3Error) {
+    package func createBucket() async throws(S3Error) {
         _ = try await send("PUT", key: nil)
     }
 
-    public func createMultipartUpload(_ key: String, headers: [(String, String)] = []) async throws(S3Error) -> String {
+    package func createMultipartUpload(_ key: String, headers: [(String, String)] = []) async throws(S3Error) -> String {
         let response = try await send("POST", key: key, query: [("uploads", "")], headers: headers)
         guard let id = XMLScan.first("UploadId", in: response.body) else {
             throw S3Error(
@@ -146,12 +146,12 @@ public struct S3Client: Sendable {
     }
 
     /// Uploads one part; its ETag.
-    public func uploadPart(_ key: String, uploadID: String, partNumber: Int, body: [UInt8]) async throws(S3Error) -> String {
+    package func uploadPart(_ key: String, uploadID: String, partNumber: Int, body: [UInt8]) async throws(S3Error) -> String {
         try await uploadPart(key, uploadID: uploadID, partNumber: partNumber, body: .bytes(body))
     }
 
     /// Uploads one part, from memory or from its spool file; its ETag.
-    public func uploadPart(_ key: String, uploadID: String, partNumber: Int, body: RequestBody) async throws(S3Error) -> String {
+    package func uploadPart(_ key: String, uploadID: String, partNumber: Int, body: RequestBody) async throws(S3Error) -> String {
         let response = try await send("PUT", key: key, query: [("partNumber", String(partNumber)), ("uploadId", uploadID)], body: body)
         guard let etag = response.headers.first(name: "ETag") else {
             throw S3Error(code: "InvalidResponse", message: "UploadPart answered no ETag", status: response.status, retryable: true)
@@ -159,7 +159,7 @@ public struct S3Client: Sendable {
         return etag
     }
 
-    public func completeMultipartUpload(_ key: String, uploadID: String, etags: [String]) async throws(S3Error) {
+    package func completeMultipartUpload(_ key: String, uploadID: String, etags: [String]) async throws(S3Error) {
         var xml = "<CompleteMultipartUpload>"
         for (index, etag) in etags.enumerated() {
             xml += "<Part><PartNumber>\(index + 1)</PartNumber><ETag>\(XMLScan.escape(etag))</ETag></Part>"
@@ -172,12 +172,12 @@ public struct S3Client: Sendable {
         }
     }
 
-    public func abortMultipartUpload(_ key: String, uploadID: String) async throws(S3Error) {
+    package func abortMultipartUpload(_ key: String, uploadID: String) async throws(S3Error) {
         _ = try await send("DELETE", key: key, query: [("uploadId", uploadID)])
     }
 
     /// Every multipart upload in progress under `prefix` (ListMultipartUploads), following the markers.
-    public func listMultipartUploads(prefix: String) async throws(S3Error) -> [S3MultipartUpload] {
+    package func listMultipartUploads(prefix: String) async throws(S3Error) -> [S3MultipartUpload] {
         var uploads: [S3MultipartUpload] = []
         var markers: (key: String, uploadID: String)?
         repeat {
@@ -199,7 +199,7 @@ public struct S3Client: Sendable {
     }
 
     /// Every object under `prefix`, following continuation tokens.
-    public func listObjects(prefix: String) async throws(S3Error) -> [S3Object] {
+    package func listObjects(prefix: String) async throws(S3Error) -> [S3Object] {
         var objects: [S3Object] = []
         var token: String?
         repeat {
@@ -223,7 +223,7 @@ public struct S3Client: Sendable {
 
     /// Sends one request, retrying 5xx, 429 and network errors with exponential backoff
     /// (0.25 s, 0.5 s, 1 s, …); any other error answer is thrown at once.
-    public func send(
+    package func send(
         _ method: String, key: String?, query: [(String, String)] = [], headers: [(String, String)] = [],
         body: RequestBody = .bytes([]), limit: Int = 16 << 20
     ) async throws(S3Error) -> Response {
@@ -239,7 +239,7 @@ public struct S3Client: Sendable {
     }
 
     /// The URL of an object (or of the bucket, `key` nil).
-    public func url(for key: String?) -> String {
+    package func url(for key: String?) -> String {
         (endpoint.secure ? "https://" : "http://") + endpoint.authority(bucket: bucket) + path(for: key)
     }
 

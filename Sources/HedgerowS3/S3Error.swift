@@ -3,20 +3,20 @@ import HedgerowTransport
 
 /// An error S3 answered (its XML `Code` and `Message`), or one reaching it. Whether another attempt
 /// can succeed decides between a run's `FailedRetryable` and `Failed` (docs/engine.md §5).
-public struct S3Error: RetryableError, Equatable, CustomStringConvertible {
-    public var code: String
-    public var message: String
-    public var status: Int?
-    public var retryable: Bool
+package struct S3Error: RetryableError, Equatable, CustomStringConvertible {
+    package var code: String
+    package var message: String
+    package var status: Int?
+    package var retryable: Bool
 
-    public init(code: String, message: String, status: Int?, retryable: Bool) {
+    package init(code: String, message: String, status: Int?, retryable: Bool) {
         self.code = code
         self.message = message
         self.status = status
         self.retryable = retryable
     }
 
-    public var description: String {
+    package var description: String {
         status.map { "\(code) (HTTP \($0)): \(message)" } ?? "\(code): \(message)"
     }
 
@@ -56,10 +56,10 @@ public struct S3Error: RetryableError, Equatable, CustomStringConvertible {
 }
 
 /// Just enough XML for S3's (and Azure Blob's) answers: the text of named elements, entities decoded.
-public enum XMLScan {
-    public static func first(_ tag: String, in body: [UInt8]) -> String? { all(tag, in: body).first }
+package enum XMLScan {
+    package static func first(_ tag: String, in body: [UInt8]) -> String? { all(tag, in: body).first }
 
-    public static func all(_ tag: String, in body: [UInt8]) -> [String] {
+    package static func all(_ tag: String, in body: [UInt8]) -> [String] {
         let text = String(decoding: body, as: UTF8.self)
         var results: [String] = []
         var rest = text[...]
@@ -73,7 +73,7 @@ public enum XMLScan {
     }
 
     /// The elements `<tag>…</tag>` as raw inner XML (for records such as ListObjectsV2's `Contents`).
-    public static func elements(_ tag: String, in body: [UInt8]) -> [[UInt8]] {
+    package static func elements(_ tag: String, in body: [UInt8]) -> [[UInt8]] {
         let text = String(decoding: body, as: UTF8.self)
         var results: [[UInt8]] = []
         var rest = text[...]
@@ -84,7 +84,7 @@ public enum XMLScan {
         return results
     }
 
-    public static func decode(_ text: String) -> String {
+    package static func decode(_ text: String) -> String {
         guard text.contains("&") else { return text }
         return text.replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&apos;", with: "'")
             .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")

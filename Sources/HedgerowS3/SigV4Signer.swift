@@ -1,11 +1,11 @@
 import Crypto
 import Foundation
 
-public struct S3Credentials: Sendable, Equatable {
-    public var accessKeyID: String
-    public var secretAccessKey: String
-    public var sessionToken: String?
-    public init(accessKeyID: String, secretAccessKey: String, sessionToken: String? = nil) {
+package struct S3Credentials: Sendable, Equatable {
+    package var accessKeyID: String
+    package var secretAccessKey: String
+    package var sessionToken: String?
+    package init(accessKeyID: String, secretAccessKey: String, sessionToken: String? = nil) {
         self.accessKeyID = accessKeyID
         self.secretAccessKey = secretAccessKey
         self.sessionToken = sessionToken
@@ -14,12 +14,12 @@ public struct S3Credentials: Sendable, Equatable {
 
 /// AWS Signature Version 4, header form, as S3 wants it: the path is encoded once (S3 does not
 /// normalise or double-encode), the payload's SHA-256 goes in `x-amz-content-sha256` and is signed.
-public struct SigV4Signer: Sendable {
-    public var credentials: S3Credentials
-    public var region: String
-    public var service: String
+package struct SigV4Signer: Sendable {
+    package var credentials: S3Credentials
+    package var region: String
+    package var service: String
 
-    public init(credentials: S3Credentials, region: String, service: String = "s3") {
+    package init(credentials: S3Credentials, region: String, service: String = "s3") {
         self.credentials = credentials
         self.region = region
         self.service = service
@@ -27,7 +27,7 @@ public struct SigV4Signer: Sendable {
 
     /// The headers to add to a request: `x-amz-date`, `x-amz-content-sha256`, the session token when
     /// there is one, and `Authorization`. `path` is already percent-encoded; `query` items are raw.
-    public func sign(
+    package func sign(
         method: String, host: String, path: String, query: [(String, String)], headers: [(String, String)], payloadSHA256: String,
         date: Date
     ) -> [(String, String)] {
@@ -63,10 +63,10 @@ public struct SigV4Signer: Sendable {
         return added
     }
 
-    public static func sha256Hex(_ bytes: [UInt8]) -> String { hex(SHA256.hash(data: bytes)) }
+    package static func sha256Hex(_ bytes: [UInt8]) -> String { hex(SHA256.hash(data: bytes)) }
 
     /// Lower-case hex of bytes (a digest, a signature).
-    public static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
+    package static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
         let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         for byte in digest {
@@ -99,7 +99,7 @@ public struct SigV4Signer: Sendable {
 
     /// AWS's URI encoding: unreserved characters kept, every other byte `%XX` (upper case);
     /// `/` kept when `keepSlash` (object key paths).
-    public static func encode(_ text: String, keepSlash: Bool = false) -> String {
+    package static func encode(_ text: String, keepSlash: Bool = false) -> String {
         let digits = Array("0123456789ABCDEF".utf8)
         var out: [UInt8] = []
         for byte in text.utf8 {

@@ -11,13 +11,13 @@ import NIOCore
 import ServiceLifecycle
 
 /// The assembled server: used by `hedgerow serve` and by the tests alike.
-public struct HedgerowApplication: Sendable {
-    public let configuration: HedgerowConfiguration
-    public let database: any Database
-    public let application: Application<APIResponderHandle>
+package struct HedgerowApplication: Sendable {
+    package let configuration: HedgerowConfiguration
+    package let database: any Database
+    package let application: Application<APIResponderHandle>
 
     /// Serves until SIGTERM or SIGINT, then shuts down gracefully.
-    public func run() async throws {
+    package func run() async throws {
         try await application.runService()
     }
 }
@@ -29,7 +29,7 @@ public struct HedgerowApplication: Sendable {
 /// Before the server accepts connections it applies pending migrations and, on an empty database
 /// (when the configuration asks for it), creates the first user, organization and key and hands
 /// them to `onFirstStart`.
-public func buildApplication(
+package func buildApplication(
     configuration: HedgerowConfiguration, database: any Database, logger: Logger, modules: [any RouteModule] = [],
     onFirstStart: @escaping @Sendable (BootstrapService.Result) throws -> Void = { _ in }
 ) throws -> HedgerowApplication {

@@ -3,14 +3,14 @@ import HedgerowCore
 /// One forward-only schema step. The same SQL serves SQLite and PostgreSQL: integers are BIGINT,
 /// timestamps BIGINT microseconds since the epoch, UUIDs and JSON documents TEXT, flags BOOLEAN.
 /// Integer ids come from the `id_sequences` table, so no dialect-specific auto-increment is needed.
-public struct Migration: Sendable {
-    public let version: Int
-    public let name: String
-    public let statements: [String]
+package struct Migration: Sendable {
+    package let version: Int
+    package let name: String
+    package let statements: [String]
     /// Statements for PostgreSQL where they differ (JSONB columns); nil when `statements` serve both.
-    public let postgresStatements: [String]?
+    package let postgresStatements: [String]?
 
-    public init(version: Int, name: String, statements: [String], postgres: [String]? = nil) {
+    package init(version: Int, name: String, statements: [String], postgres: [String]? = nil) {
         self.version = version
         self.name = name
         self.statements = statements
@@ -22,8 +22,8 @@ public struct Migration: Sendable {
     }
 }
 
-public enum Migrations {
-    public static let all: [Migration] = [
+package enum Migrations {
+    package static let all: [Migration] = [
         Migration(
             version: 1, name: "organizations, users, projects, environments, personal API keys",
             statements: [
@@ -401,14 +401,14 @@ public enum Migrations {
 }
 
 /// Applies the migrations a database has not seen yet, each in its own transaction.
-public struct Migrator: Sendable {
-    public let database: any Database
+package struct Migrator: Sendable {
+    package let database: any Database
 
-    public init(database: any Database) { self.database = database }
+    package init(database: any Database) { self.database = database }
 
     /// Returns the versions applied by this call.
     @discardableResult
-    public func migrate() async throws -> [Int] {
+    package func migrate() async throws -> [Int] {
         try await database.transaction { connection in
             if connection.dialect == .postgres {
                 // Concurrent CREATE TABLE IF NOT EXISTS can still collide on PostgreSQL: several

@@ -3,11 +3,11 @@ import Foundation
 /// The Azure Blob contract server for the tests (`scripts/azure-blob-test-server`): the shared one
 /// `scripts/test` starts (`HEDGEROW_TEST_AZURE_CONNECTION_STRING`), or one this test process starts.
 /// Containers are made and blobs read back with the azure-storage-blob SDK, not Hedgerow's client.
-public enum AzureBlobTestServer {
-    public static let account = "hedgerowdev"
-    public static let key = "aGVkZ2Vyb3ctdGVzdC1hY2NvdW50LWtleS0wMTIzNDU="
+package enum AzureBlobTestServer {
+    package static let account = "hedgerowdev"
+    package static let key = "aGVkZ2Vyb3ctdGVzdC1hY2NvdW50LWtleS0wMTIzNDU="
 
-    public static let shared: Result<String, ReferenceTools.Failure> = {
+    package static let shared: Result<String, ReferenceTools.Failure> = {
         if let text = ProcessInfo.processInfo.environment["HEDGEROW_TEST_AZURE_CONNECTION_STRING"], !text.isEmpty {
             return .success(text)
         }
@@ -24,7 +24,7 @@ public enum AzureBlobTestServer {
     }()
 
     /// The server's blob endpoint (`http://127.0.0.1:PORT/hedgerowdev`).
-    public static func endpoint() throws -> String {
+    package static func endpoint() throws -> String {
         let text = try shared.get()
         guard let part = text.split(separator: ";").first(where: { $0.hasPrefix("BlobEndpoint=") }) else {
             throw ReferenceTools.Failure("no BlobEndpoint in \(text)")
@@ -40,14 +40,14 @@ public enum AzureBlobTestServer {
         """
 
     /// Makes a container with a name of its own (through the SDK); its name.
-    public static func makeContainer(_ label: String) throws -> String {
+    package static func makeContainer(_ label: String) throws -> String {
         let name = "\(label.lowercased())-\(UUID().uuidString.lowercased().prefix(8))"
         _ = try ReferenceTools.python(prelude + "service.create_container(sys.argv[2])", arguments: [try shared.get(), name])
         return name
     }
 
     /// Every blob under `prefix`, downloaded with the SDK: name → (bytes, content type).
-    public static func blobs(_ container: String, prefix: String = "") throws -> [String: (bytes: [UInt8], contentType: String)] {
+    package static func blobs(_ container: String, prefix: String = "") throws -> [String: (bytes: [UInt8], contentType: String)] {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hedgerow-blobs-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -72,7 +72,7 @@ public enum AzureBlobTestServer {
     }
 
     /// Uploads a blob with the SDK.
-    public static func upload(_ container: String, _ name: String, _ bytes: [UInt8]) throws {
+    package static func upload(_ container: String, _ name: String, _ bytes: [UInt8]) throws {
         _ = try ReferenceTools.python(
             prelude + "service.get_container_client(sys.argv[2]).upload_blob(sys.argv[3], sys.stdin.buffer.read(), overwrite=True)",
             arguments: [try shared.get(), container, name], input: Data(bytes))
@@ -80,7 +80,7 @@ public enum AzureBlobTestServer {
 
     /// A SAS token made by the SDK: an account SAS (`container` nil) or a container SAS, with
     /// `permissions` (e.g. "rwdl") and an expiry `hours` from now (negative: already expired).
-    public static func sasToken(container: String? = nil, permissions: String, hours: Double = 1) throws -> String {
+    package static func sasToken(container: String? = nil, permissions: String, hours: Double = 1) throws -> String {
         let output = try ReferenceTools.python(
             prelude + """
                 expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=float(sys.argv[4]))
@@ -95,7 +95,7 @@ public enum AzureBlobTestServer {
     }
 
     /// The SDK's Shared Key `Authorization` header for a request (its own signing policy).
-    public static func sdkAuthorization(method: String, url: String, headers: [(String, String)]) throws -> String {
+    package static func sdkAuthorization(method: String, url: String, headers: [(String, String)]) throws -> String {
         let program = """
             import sys, json
             from azure.core.pipeline import PipelineContext, PipelineRequest
@@ -112,7 +112,7 @@ public enum AzureBlobTestServer {
     }
 
     /// Makes the server's next `count` writes answer 503 ServerBusy (the contract server's control).
-    public static func failNextPuts(_ count: Int) throws {
+    package static func failNextPuts(_ count: Int) throws {
         let origin = try endpoint().replacingOccurrences(of: "/\(account)", with: "")
         let output = try ReferenceTools.run("curl", ["-fsS", "-X", "POST", origin + "/_control/fail-puts/\(count)"])
         guard output.status == 0 else { throw ReferenceTools.Failure("fail-puts: \(output.stderr)") }

@@ -8,8 +8,8 @@ import NIOCore
 /// The tests' BigQuery: bqemulator (`scripts/bigquery-test-server`, which scripts/test starts), Google's
 /// official Python client to read it back with, and a token endpoint that checks each
 /// service-account JWT's RS256 signature with the public half of `key` before it issues a token.
-public enum BigQueryEmulator {
-    public static let url = ProcessInfo.processInfo.environment["HEDGEROW_TEST_BIGQUERY_URL"]
+package enum BigQueryEmulator {
+    package static let url = ProcessInfo.processInfo.environment["HEDGEROW_TEST_BIGQUERY_URL"]
 
     static func python() throws -> String {
         try required(ProcessInfo.processInfo.environment["HEDGEROW_TEST_BIGQUERY_PYTHON"])
@@ -23,21 +23,21 @@ public enum BigQueryEmulator {
         return value
     }
 
-    public static let project = "test-project"
-    public static let email = "exports@test-project.iam.gserviceaccount.com"
-    public static let keyID = "key-1"
+    package static let project = "test-project"
+    package static let email = "exports@test-project.iam.gserviceaccount.com"
+    package static let keyID = "key-1"
     /// The service account's key (the token endpoint knows its public half).
-    public static let key = try! _RSA.Signing.PrivateKey(keySize: .bits2048)
+    package static let key = try! _RSA.Signing.PrivateKey(keySize: .bits2048)
 
     /// Issues tokens for assertions signed with `key` by `email` for `aud` = its own URL.
-    public actor TokenEndpoint {
-        public private(set) var issued = 0
-        public private(set) var refusals: [String] = []
+    package actor TokenEndpoint {
+        package private(set) var issued = 0
+        package private(set) var refusals: [String] = []
         func issue() { issued += 1 }
         func refuse(_ reason: String) { refusals.append(reason) }
     }
 
-    public static func withTokenEndpoint(_ body: @Sendable (TokenEndpoint, String) async throws -> Void) async throws {
+    package static func withTokenEndpoint(_ body: @Sendable (TokenEndpoint, String) async throws -> Void) async throws {
         let endpoint = TokenEndpoint()
         let router = Router()
         let port = ManagedPort()
@@ -68,7 +68,7 @@ public enum BigQueryEmulator {
     }
 
     /// Why an assertion is refused; nil when it is a valid grant.
-    public static func refusal(_ fields: [String: String], audience: String) -> String? {
+    package static func refusal(_ fields: [String: String], audience: String) -> String? {
         guard fields["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer", let assertion = fields["assertion"] else {
             return "not a jwt-bearer grant"
         }
@@ -91,17 +91,17 @@ public enum BigQueryEmulator {
         return nil
     }
 
-    public static func bytes(_ base64URL: String) -> [UInt8]? {
+    package static func bytes(_ base64URL: String) -> [UInt8]? {
         var text = base64URL.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while text.count % 4 != 0 { text += "=" }
         return Data(base64Encoded: text).map(Array.init)
     }
 
-    public static func decode(_ part: String) -> JSONValue? { bytes(part).flatMap { try? JSONParser.parse($0) } }
+    package static func decode(_ part: String) -> JSONValue? { bytes(part).flatMap { try? JSONParser.parse($0) } }
 
     /// Runs a program with Google's BigQuery client (`client`, on the emulator) and returns its
     /// JSON output.
-    public static func official(_ program: String, url: String? = BigQueryEmulator.url) throws -> JSONValue {
+    package static func official(_ program: String, url: String? = BigQueryEmulator.url) throws -> JSONValue {
         let script = """
             import json, sys
             from google.api_core.client_options import ClientOptions
@@ -118,24 +118,24 @@ public enum BigQueryEmulator {
         return try JSONParser.parse(Array(output.stdout))
     }
 
-    public static func makeDataset(url: String? = BigQueryEmulator.url) throws -> String {
+    package static func makeDataset(url: String? = BigQueryEmulator.url) throws -> String {
         let dataset = "hedgerow_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
         _ = try official("client.create_dataset(\"\(dataset)\"); out(True)", url: url)
         return dataset
     }
 
-    public static func rows(_ dataset: String, _ table: String, order: String) throws -> [JSONValue] {
+    package static func rows(_ dataset: String, _ table: String, order: String) throws -> [JSONValue] {
         try official(
             "out([dict(row.items()) for row in client.query(\"SELECT * FROM `\(project).\(dataset).\(table)` ORDER BY \(order)\").result()])"
         ).arrayValue ?? []
     }
 
-    public static func tables(_ dataset: String) throws -> [String] {
+    package static func tables(_ dataset: String) throws -> [String] {
         (try official("out(sorted(t.table_id for t in client.list_tables(\"\(dataset)\")))").arrayValue ?? []).compactMap(\.stringValue)
     }
 
     /// A test export's configuration: this account, a dataset of the emulator.
-    public static func config(dataset: String, table: String = "events", tokenURI: String, privateKey: String? = nil) -> JSONObject {
+    package static func config(dataset: String, table: String = "events", tokenURI: String, privateKey: String? = nil) -> JSONObject {
         [
             "project_id": .string(project), "dataset_id": .string(dataset), "table_id": .string(table),
             "private_key": .string(privateKey ?? key.pkcs8PEMRepresentation), "private_key_id": .string(keyID),
@@ -145,12 +145,12 @@ public enum BigQueryEmulator {
 }
 
 /// A value set once the server it describes is listening (read by its own handlers afterwards).
-public final class ManagedPort: @unchecked Sendable {
+package final class ManagedPort: @unchecked Sendable {
     // Safe: written before the first request is sent, read only by request handlers.
     private let lock = NSLock()
     private var port = 0
-    public init() {}
-    public var value: Int {
+    package init() {}
+    package var value: Int {
         get { lock.withLock { port } }
         set { lock.withLock { port = newValue } }
     }

@@ -11,11 +11,11 @@ import Foundation
 /// crashed the suite (SIGSEGV in `memcpy`) once the test process had ~1 400 descriptors open.
 /// Every descriptor this type makes is close-on-exec (so are NIO's and SQLite's), so a child (a
 /// PostgreSQL server, say) never holds another test's pipe open.
-public final class ChildProcess: @unchecked Sendable {
+package final class ChildProcess: @unchecked Sendable {
     // Safe: `status` is read and written with `lock` held; the rest is immutable.
 
     /// Where one of the child's standard streams goes.
-    public enum Stream: Sendable {
+    package enum Stream: Sendable {
         case inherit
         case null
         /// A pipe; the parent's end is in `standardInput` / `standardOutput` / `standardError`.
@@ -24,22 +24,22 @@ public final class ChildProcess: @unchecked Sendable {
         case file(String)
     }
 
-    public struct Failure: Error, CustomStringConvertible {
-        public let description: String
+    package struct Failure: Error, CustomStringConvertible {
+        package let description: String
     }
 
-    public let pid: pid_t
+    package let pid: pid_t
     /// The parent's end of each stream that is a `.pipe` (nil otherwise), closed when this is freed.
-    public let standardInput: Int32?
-    public let standardOutput: Int32?
-    public let standardError: Int32?
+    package let standardInput: Int32?
+    package let standardOutput: Int32?
+    package let standardError: Int32?
     private let lock = NSLock()
     private var status: Int32?
     private var inputClosed = false
 
     /// Starts `executable` (a path, or a name looked up on `PATH`) with `arguments`; the
     /// environment is this process's unless one is given.
-    public init(
+    package init(
         _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
         stdin: Stream = .null, stdout: Stream = .inherit, stderr: Stream = .inherit
     ) throws {
@@ -122,7 +122,7 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     /// Closes the parent's end of the stdin pipe: the child reads end of file.
-    public func closeInput() {
+    package func closeInput() {
         guard let fd = standardInput else { return }
         let first = lock.withLock {
             defer { inputClosed = true }
@@ -133,7 +133,7 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// The exit code, or the signal's number when a signal ended the child (as Foundation's
     /// `terminationStatus`); nil while it runs.
-    public var exitStatus: Int32? {
+    package var exitStatus: Int32? {
         lock.withLock {
             if status == nil {
                 var raw: Int32 = 0
@@ -145,23 +145,23 @@ public final class ChildProcess: @unchecked Sendable {
         }
     }
 
-    public var isRunning: Bool { exitStatus == nil }
+    package var isRunning: Bool { exitStatus == nil }
 
     /// Waits for the child to end; its `exitStatus`.
     @discardableResult
-    public func wait() -> Int32 {
+    package func wait() -> Int32 {
         while true {
             if let status = exitStatus { return status }
             usleep(2_000)
         }
     }
 
-    public func signal(_ number: Int32 = SIGTERM) {
+    package func signal(_ number: Int32 = SIGTERM) {
         if isRunning { kill(pid, number) }
     }
 
     /// Everything the child writes to `fd` until it closes it.
-    public static func readAll(_ fd: Int32) -> Data {
+    package static func readAll(_ fd: Int32) -> Data {
         var data = Data()
         var buffer = [UInt8](repeating: 0, count: 65_536)
         while true {
@@ -175,7 +175,7 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     /// Writes all of `data` to the child's stdin pipe, then closes it.
-    public func send(_ data: Data) {
+    package func send(_ data: Data) {
         guard let fd = standardInput else { return }
         Self.writeAll(data, to: fd)
         closeInput()
@@ -196,15 +196,15 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     /// What a program printed, and how it ended.
-    public struct Output: Sendable {
-        public var status: Int32
-        public var stdout: Data
-        public var stderr: Data
+    package struct Output: Sendable {
+        package var status: Int32
+        package var stdout: Data
+        package var stderr: Data
     }
 
     /// Runs a program to its end, feeding it `input`; stdout and stderr are drained side by side so
     /// neither pipe can fill up and stall the child.
-    public static func run(
+    package static func run(
         _ executable: String, _ arguments: [String], environment: [String: String]? = nil, input: Data? = nil
     ) throws -> Output {
         let child = try ChildProcess(

@@ -4,19 +4,19 @@ import Foundation
 /// (tokens, Files API, Statement Execution with COPY INTO, SQL on DuckDB) and brickhouse (the
 /// Statement Execution API on real Delta tables). `scripts/test` starts them once
 /// (`HEDGEROW_TEST_DATABRICKS`: "CONTRACT_URL BRICKHOUSE_URL WAREHOUSE_ID"), or this test process does.
-public enum DatabricksTestServers {
-    public static let clientID = "hedgerow-sp"
-    public static let clientSecret = "hedgerow-sp-secret"
-    public static let warehouse = "hedgerow-warehouse"
-    public static let catalog = "main"
+package enum DatabricksTestServers {
+    package static let clientID = "hedgerow-sp"
+    package static let clientSecret = "hedgerow-sp-secret"
+    package static let warehouse = "hedgerow-warehouse"
+    package static let catalog = "main"
 
-    public struct Servers: Sendable {
-        public var contract: String
-        public var brickhouse: String
-        public var brickhouseWarehouse: String
+    package struct Servers: Sendable {
+        package var contract: String
+        package var brickhouse: String
+        package var brickhouseWarehouse: String
     }
 
-    public static let shared: Result<Servers, ReferenceTools.Failure> = {
+    package static let shared: Result<Servers, ReferenceTools.Failure> = {
         var text = ProcessInfo.processInfo.environment["HEDGEROW_TEST_DATABRICKS"] ?? ""
         if text.isEmpty {
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hedgerow-databricks-\(UUID().uuidString)").path
@@ -44,14 +44,14 @@ public enum DatabricksTestServers {
     }
 
     /// A fresh schema in the `main` catalog of the contract server; its name.
-    public static func makeSchema() throws -> String {
+    package static func makeSchema() throws -> String {
         let name = "s_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
         _ = try control("/_control/schema", "{\"catalog\": \"\(catalog)\", \"schema\": \"\(name)\"}")
         return name
     }
 
     /// Runs SQL (DuckDB's) in a schema of the contract server, for checks; the rows as text.
-    public static func query(_ sql: String, schema: String) throws -> [[String?]] {
+    package static func query(_ sql: String, schema: String) throws -> [[String?]] {
         let body = try JSONSerialization.data(withJSONObject: ["statement": sql, "catalog": catalog, "schema": schema])
         let answer = try control("/_control/sql", String(decoding: body, as: UTF8.self))
         guard let object = try JSONSerialization.jsonObject(with: answer) as? [String: Any], let rows = object["rows"] as? [[Any]] else {
@@ -61,23 +61,23 @@ public enum DatabricksTestServers {
     }
 
     /// Registers another service principal (a test of its own that revokes its tokens).
-    public static func addPrincipal(id: String, secret: String) throws {
+    package static func addPrincipal(id: String, secret: String) throws {
         _ = try control("/_control/principal", "{\"client_id\": \"\(id)\", \"client_secret\": \"\(secret)\"}")
     }
 
     /// Revokes the tokens the contract server issued to a principal (a workspace revoking them early).
-    public static func revokeTokens(of id: String) throws {
+    package static func revokeTokens(of id: String) throws {
         _ = try control("/_control/revoke-tokens", "{\"client_id\": \"\(id)\"}")
     }
 
     /// Every request the contract server answered, in order.
-    public static func log() throws -> [[String: Any]] {
+    package static func log() throws -> [[String: Any]] {
         let answer = try control("/_control/log")
         return ((try JSONSerialization.jsonObject(with: answer) as? [String: Any])?["log"] as? [[String: Any]]) ?? []
     }
 
     /// The volumes (`catalog/schema/volume`) and files the contract server holds.
-    public static func volumes() throws -> (volumes: [String], files: [String]) {
+    package static func volumes() throws -> (volumes: [String], files: [String]) {
         let answer = try JSONSerialization.jsonObject(with: try control("/_control/volumes")) as? [String: [String]]
         return (answer?["volumes"] ?? [], answer?["files"] ?? [])
     }

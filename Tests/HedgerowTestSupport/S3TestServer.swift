@@ -3,19 +3,19 @@ import Foundation
 /// moto's S3 server for the tests (`scripts/s3-test-server`): the shared one `scripts/test` starts
 /// (`HEDGEROW_TEST_S3_URL`), or one this test process starts; and dedicated ones for tests that
 /// stop their server or enforce credentials.
-public enum S3TestServer {
-    public struct Instance: Sendable {
-        public var url: String
-        public var port: Int
-        public var directory: String
+package enum S3TestServer {
+    package struct Instance: Sendable {
+        package var url: String
+        package var port: Int
+        package var directory: String
 
-        public func stop() {
+        package func stop() {
             _ = try? ReferenceTools.run(
                 ReferenceTools.packageRoot.appendingPathComponent("scripts/s3-test-server").path, ["stop", directory])
         }
     }
 
-    public static let shared: Result<String, ReferenceTools.Failure> = {
+    package static let shared: Result<String, ReferenceTools.Failure> = {
         if let url = ProcessInfo.processInfo.environment["HEDGEROW_TEST_S3_URL"], !url.isEmpty { return .success(url) }
         do { return .success(try start().url) } catch let failure as ReferenceTools.Failure { return .failure(failure) } catch {
             return .failure(ReferenceTools.Failure("\(error)"))
@@ -23,7 +23,7 @@ public enum S3TestServer {
     }()
 
     /// Starts a moto server of its own on a free loopback port (`port` to restart one where it was).
-    public static func start(port: Int? = nil, environment: [String: String] = [:]) throws -> Instance {
+    package static func start(port: Int? = nil, environment: [String: String] = [:]) throws -> Instance {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hedgerow-s3-\(UUID().uuidString)").path
         var lastError = ""
         for _ in 0..<5 {
@@ -42,7 +42,7 @@ public enum S3TestServer {
     }
 
     /// A port nothing listens on now (the kernel's choice for a socket bound to port 0).
-    public static func freePort() -> Int {
+    package static func freePort() -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
@@ -58,7 +58,7 @@ public enum S3TestServer {
     /// On a server started with `INITIAL_NO_AUTH_ACTION_COUNT=3`: three unauthenticated IAM calls
     /// make a user with an access key and every S3 right, after which moto checks signatures.
     /// Returns the key id and secret.
-    public static func makeIAMUser(on url: String) throws -> (keyID: String, secret: String) {
+    package static func makeIAMUser(on url: String) throws -> (keyID: String, secret: String) {
         let made = try ReferenceTools.python(
             """
             import sys, json, boto3
@@ -75,7 +75,7 @@ public enum S3TestServer {
     }
 
     /// A bucket name no other test uses.
-    public static func bucketName(_ label: String) -> String {
+    package static func bucketName(_ label: String) -> String {
         "hedgerow-\(label)-\(UUID().uuidString.prefix(8).lowercased())"
     }
 }

@@ -5,18 +5,18 @@ import HedgerowCore
 /// starts) and Snowflake's official Python connector to read it back with. fakesnow checks no
 /// credentials (key-pair JWTs are checked by the tests themselves) and resolves table stages of
 /// upper-case names only, so the tests name their databases, schemas and tables in upper case.
-public enum SnowflakeEmulator {
-    public static let url = ProcessInfo.processInfo.environment["HEDGEROW_TEST_SNOWFLAKE_URL"]
+package enum SnowflakeEmulator {
+    package static let url = ProcessInfo.processInfo.environment["HEDGEROW_TEST_SNOWFLAKE_URL"]
 
     /// A database of its own for a test, with a `PUBLIC` schema.
-    public static func makeDatabase() throws -> String {
+    package static func makeDatabase() throws -> String {
         let database = "HEDGEROW_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).uppercased()
         _ = try official("cursor.execute('CREATE DATABASE \(database)'); cursor.execute('CREATE SCHEMA \(database).PUBLIC'); out(True)")
         return database
     }
 
     /// Runs a program with the official connector (`cursor`, on the emulator) and returns its JSON output.
-    public static func official(_ program: String) throws -> JSONValue {
+    package static func official(_ program: String) throws -> JSONValue {
         guard let url, let parts = URLComponents(string: url), let port = parts.port,
             let python = ProcessInfo.processInfo.environment["HEDGEROW_TEST_SNOWFLAKE_PYTHON"]
         else {
@@ -39,7 +39,7 @@ public enum SnowflakeEmulator {
     }
 
     /// The rows of `SELECT …` as objects of column name to value.
-    public static func rows(_ sql: String) throws -> [JSONValue] {
+    package static func rows(_ sql: String) throws -> [JSONValue] {
         try official(
             """
             cursor.execute(\"\"\"\(sql)\"\"\")
@@ -50,7 +50,7 @@ public enum SnowflakeEmulator {
     }
 
     /// A test export's configuration (password authentication; fakesnow takes any password).
-    public static func config(database: String, table: String = "EVENTS") -> JSONObject {
+    package static func config(database: String, table: String = "EVENTS") -> JSONObject {
         [
             "account": "tests", "user": "loader", "password": "secret-password", "database": .string(database), "schema": "PUBLIC",
             "warehouse": "COMPUTE_WH", "table_name": .string(table), "authentication_type": "password",

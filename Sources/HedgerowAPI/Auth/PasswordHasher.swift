@@ -6,12 +6,12 @@ import NIOPosix
 /// Passwords as Django stores them: `pbkdf2_sha256$<iterations>$<salt>$<base64 hash>`, derived
 /// with swift-crypto's PBKDF2 at Django's current iteration count (Django 6.1: 1 500 000). A hash
 /// with fewer iterations still verifies, and `needsUpgrade` tells the caller to store a new one.
-public enum PasswordHasher {
-    public static let iterations = 1_500_000
+package enum PasswordHasher {
+    package static let iterations = 1_500_000
     /// The stored value of a user without a usable password.
-    public static let unusable = "!"
+    package static let unusable = "!"
 
-    public static func hash(_ password: String, salt: String? = nil, iterations: Int = iterations) -> String {
+    package static func hash(_ password: String, salt: String? = nil, iterations: Int = iterations) -> String {
         let salt = salt ?? PersonalAPIKeyCodec.randomBase62(bytes: 16, length: 22)
         let derived = derive(password: password, salt: salt, iterations: iterations)
         guard !derived.isEmpty else { return unusable }
@@ -19,7 +19,7 @@ public enum PasswordHasher {
     }
 
     /// Whether `password` matches `stored`, compared in constant time.
-    public static func verify(_ password: String, against stored: String) -> Bool {
+    package static func verify(_ password: String, against stored: String) -> Bool {
         let parts = stored.split(separator: "$", omittingEmptySubsequences: false)
         guard parts.count == 4, parts[0] == "pbkdf2_sha256", let iterations = Int(parts[1]), (1...100_000_000).contains(iterations),
             let expected = Data(base64Encoded: String(parts[3]))
@@ -31,7 +31,7 @@ public enum PasswordHasher {
     /// A hash of the current cost that no password matches (its salt is random and its expected value
     /// empty): what a sign-in for an unknown email is checked against, so that it costs what a known
     /// one does.
-    public static let dummy = "pbkdf2_sha256$\(iterations)$\(PersonalAPIKeyCodec.randomBase62(bytes: 16, length: 22))$"
+    package static let dummy = "pbkdf2_sha256$\(iterations)$\(PersonalAPIKeyCodec.randomBase62(bytes: 16, length: 22))$"
 
     /// One thread that does all password hashing: 150 ms of PBKDF2 never runs on the Swift
     /// concurrency pool (where it would hold up every request) nor on NIO's blocking pool (where
@@ -43,18 +43,18 @@ public enum PasswordHasher {
     }()
 
     /// `verify` on the hashing thread (throws only when the caller's task is cancelled first).
-    public static func verifyOffPool(_ password: String, against stored: String) async throws -> Bool {
+    package static func verifyOffPool(_ password: String, against stored: String) async throws -> Bool {
         try await pool.runIfActive { verify(password, against: stored) }
     }
 
     /// `hash` on the hashing thread (throws only when the caller's task is cancelled first: a hash
     /// that was not made is never stored in its place).
-    public static func hashOffPool(_ password: String) async throws -> String {
+    package static func hashOffPool(_ password: String) async throws -> String {
         try await pool.runIfActive { hash(password) }
     }
 
     /// Whether a stored hash is of an older (or another) kind than `hash` makes now.
-    public static func needsUpgrade(_ stored: String) -> Bool {
+    package static func needsUpgrade(_ stored: String) -> Bool {
         let parts = stored.split(separator: "$", omittingEmptySubsequences: false)
         guard parts.count == 4, parts[0] == "pbkdf2_sha256", let count = Int(parts[1]) else { return stored != unusable }
         return count < iterations
@@ -70,8 +70,8 @@ public enum PasswordHasher {
 }
 
 /// Comparisons whose time does not depend on where two secrets first differ.
-public enum ConstantTime {
-    public static func equal(_ left: [UInt8], _ right: [UInt8]) -> Bool {
+package enum ConstantTime {
+    package static func equal(_ left: [UInt8], _ right: [UInt8]) -> Bool {
         guard left.count == right.count, !left.isEmpty else { return false }
         var difference: UInt8 = 0
         for index in left.indices { difference |= left[index] ^ right[index] }

@@ -3,23 +3,23 @@ import HedgerowCore
 
 /// Personal API key values: `phx_` + 43 base62 characters from 256 random bits, stored only as
 /// `sha256$<hex>`, shown masked as first 4 + `...` + last 4.
-public enum PersonalAPIKeyCodec {
-    public static let prefix = "phx_"
+package enum PersonalAPIKeyCodec {
+    package static let prefix = "phx_"
     static let bodyLength = 43
     static let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
 
-    public static func generate() -> String {
+    package static func generate() -> String {
         prefix + randomBase62(bytes: 32, length: bodyLength)
     }
 
     /// A project API token for an environment (`phc_...`).
-    public static func generateProjectToken() -> String {
+    package static func generateProjectToken() -> String {
         "phc_" + randomBase62(bytes: 32, length: bodyLength)
     }
 
     static let hexDigits = Array("0123456789abcdef".utf8)
 
-    public static func hash(_ value: String) -> String {
+    package static func hash(_ value: String) -> String {
         let digest = SHA256.hash(data: Array(value.utf8))
         var text = Array("sha256$".utf8)
         text.reserveCapacity(text.count + 64)
@@ -30,12 +30,12 @@ public enum PersonalAPIKeyCodec {
         return String(decoding: text, as: UTF8.self)
     }
 
-    public static func mask(_ value: String) -> String {
+    package static func mask(_ value: String) -> String {
         String(value.prefix(4)) + "..." + String(value.suffix(4))
     }
 
     /// Whether a string has the shape of a personal API key.
-    public static func looksValid(_ value: String) -> Bool {
+    package static func looksValid(_ value: String) -> Bool {
         value.hasPrefix(prefix) && value.utf8.count == prefix.utf8.count + bodyLength
             && value.utf8.dropFirst(prefix.utf8.count).allSatisfy { alphabet.contains($0) }
     }

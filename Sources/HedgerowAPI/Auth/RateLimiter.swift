@@ -2,23 +2,23 @@ import HedgerowCore
 
 /// Per-key request limits (docs/api.md, Conventions): a burst window of a minute and a sustained window of an
 /// hour, each a sliding log of request times, as DRF's throttles keep them.
-public actor RateLimiter {
-    public struct Window: Sendable {
-        public var limit: Int
-        public var seconds: Double
+package actor RateLimiter {
+    package struct Window: Sendable {
+        package var limit: Int
+        package var seconds: Double
     }
 
     private let windows: [Window]
     private var history: [String: [[Double]]] = [:]
     private let clock: @Sendable () -> Double
 
-    public init(burstPerMinute: Int, sustainedPerHour: Int, clock: @escaping @Sendable () -> Double) {
+    package init(burstPerMinute: Int, sustainedPerHour: Int, clock: @escaping @Sendable () -> Double) {
         self.windows = [Window(limit: burstPerMinute, seconds: 60), Window(limit: sustainedPerHour, seconds: 3600)]
         self.clock = clock
     }
 
     /// Records a request for `key`, or throws 429 with the seconds until one is allowed again.
-    public func check(key: String) throws(APIError) {
+    package func check(key: String) throws(APIError) {
         let now = clock()
         var logs = history[key] ?? Array(repeating: [], count: windows.count)
         var wait = 0.0

@@ -7,7 +7,7 @@ import Synchronization
 /// project tokens an attacker chooses, so idle keys are dropped as the table grows. A lock, not an
 /// actor: it is consulted on every request that carries credentials, and a lookup is far cheaper
 /// than a hop to an actor's executor.
-public final class WindowLimiter: Sendable {
+package final class WindowLimiter: Sendable {
     struct Entry {
         var windowStart: Double
         var current: Int
@@ -19,19 +19,19 @@ public final class WindowLimiter: Sendable {
         var insertsSincePrune = 0
     }
 
-    public let limit: Int
-    public let seconds: Double
+    package let limit: Int
+    package let seconds: Double
     private let clock: @Sendable () -> Double
     private let table = Mutex(Table())
 
-    public init(limit: Int, perSeconds seconds: Double = 60, clock: @escaping @Sendable () -> Double) {
+    package init(limit: Int, perSeconds seconds: Double = 60, clock: @escaping @Sendable () -> Double) {
         self.limit = limit
         self.seconds = seconds
         self.clock = clock
     }
 
     /// The seconds until `key` may go on (nil when it may now), without counting anything.
-    public func wait(for key: String) -> Int? {
+    package func wait(for key: String) -> Int? {
         let now = clock()
         return table.withLock { table in
             guard var entry = table.entries[key] else { return nil }
@@ -42,7 +42,7 @@ public final class WindowLimiter: Sendable {
     }
 
     /// Counts one event for `key`.
-    public func record(_ key: String) {
+    package func record(_ key: String) {
         let now = clock()
         table.withLock { table in
             var entry = table.entries[key] ?? newEntry(now, in: &table)
@@ -53,7 +53,7 @@ public final class WindowLimiter: Sendable {
     }
 
     /// Counts one event for `key` if it is within the limit; else the seconds to wait.
-    public func hit(_ key: String) -> Int? {
+    package func hit(_ key: String) -> Int? {
         let now = clock()
         return table.withLock { table in
             var entry = table.entries[key] ?? newEntry(now, in: &table)
@@ -70,7 +70,7 @@ public final class WindowLimiter: Sendable {
 
     /// Counts one event for every key if each is within the limit (all or none, under one lock);
     /// else the longest wait among them.
-    public func hit(all keys: [String]) -> Int? {
+    package func hit(all keys: [String]) -> Int? {
         let now = clock()
         return table.withLock { table in
             var entries: [Entry] = []
@@ -91,7 +91,7 @@ public final class WindowLimiter: Sendable {
 
     /// Takes back one event counted for `key` in the current window (an attempt counted before it
     /// was known to succeed).
-    public func forget(_ key: String) {
+    package func forget(_ key: String) {
         table.withLock { table in
             guard var entry = table.entries[key], entry.current > 0 else { return }
             entry.current -= 1

@@ -2,23 +2,23 @@ import Foundation
 import HedgerowCore
 
 /// What a controller sees of a request: already routed, authenticated and size-checked.
-public struct APIRequest: Sendable {
-    public var method: String
-    public var path: String
-    public var query: QueryString
-    public var headers: [(name: String, value: String)]
+package struct APIRequest: Sendable {
+    package var method: String
+    package var path: String
+    package var query: QueryString
+    package var headers: [(name: String, value: String)]
     /// Path parameters by name.
-    public var parameters: [String: String]
-    public var rawBody: [UInt8]
-    public var contentType: String?
+    package var parameters: [String: String]
+    package var rawBody: [UInt8]
+    package var contentType: String?
     /// The authenticated caller, nil on public routes.
-    public var principal: Principal?
+    package var principal: Principal?
     /// Base of absolute URLs: the configured site URL, else scheme and Host of the request.
-    public var baseURL: String
+    package var baseURL: String
     /// The client's address (for per-address limits), when known.
-    public var clientAddress: String? = nil
+    package var clientAddress: String? = nil
 
-    public func header(_ name: String) -> String? {
+    package func header(_ name: String) -> String? {
         headers.first { Self.equalIgnoringASCIICase($0.name, name) }?.value
     }
 
@@ -31,13 +31,13 @@ public struct APIRequest: Sendable {
     }
 
     /// The authenticated caller; every route behind authentication has one.
-    public func requirePrincipal() throws(APIError) -> Principal {
+    package func requirePrincipal() throws(APIError) -> Principal {
         guard let principal else { throw APIError.notAuthenticated }
         return principal
     }
 
     /// The body as JSON, an empty object when there is none. Form bodies become an object of strings.
-    public func body() throws(APIError) -> JSONValue {
+    package func body() throws(APIError) -> JSONValue {
         if rawBody.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return .object(JSONObject()) }
         switch mediaType {
         case nil, "application/json", "text/json":
@@ -65,7 +65,7 @@ public struct APIRequest: Sendable {
     }
 
     /// The media type of `Content-Type`, lower-cased, without parameters.
-    public var mediaType: String? {
+    package var mediaType: String? {
         guard let contentType else { return nil }
         let type = contentType.split(separator: ";", maxSplits: 1).first.map {
             $0.trimmingCharacters(in: .whitespaces).lowercased()
@@ -74,39 +74,39 @@ public struct APIRequest: Sendable {
     }
 
     /// The absolute URL of this request with another query string.
-    public func absoluteURL(query: QueryString) -> String {
+    package func absoluteURL(query: QueryString) -> String {
         let encoded = query.encoded
         return baseURL + path + (encoded.isEmpty ? "" : "?" + encoded)
     }
 }
 
 /// A response: a status, optional JSON, extra headers.
-public struct APIResponse: Sendable {
-    public var status: Int
-    public var json: JSONValue?
-    public var headers: [(String, String)]
+package struct APIResponse: Sendable {
+    package var status: Int
+    package var json: JSONValue?
+    package var headers: [(String, String)]
     /// A plain-text body (used by `/metrics`) instead of JSON.
-    public var text: String?
+    package var text: String?
     /// A JSON body already written (kept by a cache of rendered responses), sent as it is.
-    public var encodedJSON: [UInt8]? = nil
+    package var encodedJSON: [UInt8]? = nil
 
-    public init(status: Int = 200, json: JSONValue?, headers: [(String, String)] = [], text: String? = nil) {
+    package init(status: Int = 200, json: JSONValue?, headers: [(String, String)] = [], text: String? = nil) {
         self.status = status
         self.json = json
         self.headers = headers
         self.text = text
     }
 
-    public static func ok(_ json: JSONValue) -> APIResponse { APIResponse(status: 200, json: json) }
-    public static func ok(encodedJSON bytes: [UInt8]) -> APIResponse {
+    package static func ok(_ json: JSONValue) -> APIResponse { APIResponse(status: 200, json: json) }
+    package static func ok(encodedJSON bytes: [UInt8]) -> APIResponse {
         var response = APIResponse(status: 200, json: nil)
         response.encodedJSON = bytes
         return response
     }
-    public static func created(_ json: JSONValue) -> APIResponse { APIResponse(status: 201, json: json) }
-    public static let noContent = APIResponse(status: 204, json: nil)
+    package static func created(_ json: JSONValue) -> APIResponse { APIResponse(status: 201, json: json) }
+    package static let noContent = APIResponse(status: 204, json: nil)
 
-    public static func error(_ error: APIError) -> APIResponse {
+    package static func error(_ error: APIError) -> APIResponse {
         let body: JSONObject = [
             "type": .string(error.type), "code": .string(error.code), "detail": .string(error.detail),
             "attr": JSONValue(error.attr),

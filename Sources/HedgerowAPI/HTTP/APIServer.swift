@@ -104,11 +104,11 @@ package struct APIServer: Sendable {
 }
 
 /// The responder type Hummingbird runs (opaque outside this module).
-public struct APIResponderHandle: HTTPResponder {
-    public typealias Context = HedgerowRequestContext
+package struct APIResponderHandle: HTTPResponder {
+    package typealias Context = HedgerowRequestContext
     let responder: APIResponder
 
-    public func respond(to request: Request, context: Context) async throws -> Response {
+    package func respond(to request: Request, context: Context) async throws -> Response {
         try await responder.respond(to: request, context: context)
     }
 }

@@ -5,12 +5,12 @@ import Synchronization
 /// Open connections per client address (the TCP peer): past `limit`, a new connection from that
 /// address is closed as soon as it opens. Trusted proxies (`HEDGEROW_TRUSTED_PROXIES`) carry many
 /// clients' connections and are not capped.
-public final class ConnectionLimit: Sendable {
-    public let limit: Int
+package final class ConnectionLimit: Sendable {
+    package let limit: Int
     let exempt: ClientAddress
     private let open = Mutex([String: Int]())
 
-    public init(limit: Int, exempt: ClientAddress) {
+    package init(limit: Int, exempt: ClientAddress) {
         self.limit = limit
         self.exempt = exempt
     }

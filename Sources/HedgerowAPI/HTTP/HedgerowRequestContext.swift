@@ -4,13 +4,13 @@ import Synchronization
 
 /// Hummingbird's request context with the client's address (the socket peer), which the limits
 /// before authentication count by.
-public struct HedgerowRequestContext: RequestContext {
-    public var coreContext: CoreRequestContextStorage
+package struct HedgerowRequestContext: RequestContext {
+    package var coreContext: CoreRequestContextStorage
     /// The peer's IP address; nil when the connection has none (tests without sockets).
-    public let clientAddress: String?
+    package let clientAddress: String?
     let channel: any Channel
 
-    public init(source: ApplicationRequestContextSource) {
+    package init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         clientAddress = source.channel.remoteAddress?.ipAddress
         channel = source.channel

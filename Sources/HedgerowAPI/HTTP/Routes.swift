@@ -3,15 +3,15 @@ import HedgerowCore
 
 /// A route table matched segment by segment. A trailing slash is optional on every route; a
 /// path that matches but has no handler for the method is a 405 (after authentication, as in DRF).
-public struct Routes: Sendable {
-    public typealias Handler = @Sendable (APIRequest) async throws -> APIResponse
+package struct Routes: Sendable {
+    package typealias Handler = @Sendable (APIRequest) async throws -> APIResponse
 
-    public struct Endpoint: Sendable {
+    package struct Endpoint: Sendable {
         /// The scope a personal API key needs; nil on public routes.
-        public var scope: RequiredScope?
+        package var scope: RequiredScope?
         /// What `/api/schema/` says of it (every `/api/` endpoint has one).
-        public var doc: OperationDoc?
-        public var handler: Handler
+        package var doc: OperationDoc?
+        package var handler: Handler
     }
 
     enum Segment: Sendable, Equatable {
@@ -32,11 +32,11 @@ public struct Routes: Sendable {
 
     private(set) var routes: [Route] = []
 
-    public init() {}
+    package init() {}
 
     /// Adds `handler` for `method` on `pattern` (`/api/organizations/:id/`). Routes under `/api/`
     /// must say what they take and answer (`doc`): the OpenAPI document is built from this table.
-    public mutating func add(
+    package mutating func add(
         _ method: String, _ pattern: String, scope: RequiredScope?, teamBased: Bool = false, cors: Bool = false,
         doc: OperationDoc? = nil, handler: @escaping Handler
     ) {

@@ -7,17 +7,17 @@ import NIOSSL
 /// A small SMTP client (RFC 5321): one connection per message — greeting, EHLO, AUTH PLAIN when the
 /// URL has a user, MAIL FROM, RCPT TO, DATA with dot-stuffing, QUIT. The body goes base64-encoded,
 /// so no server needs 8BITMIME, and header values lose any line break, so nothing can add headers.
-public struct SMTPClient: Sendable {
-    public let settings: SMTPSettings
-    public var timeout: TimeAmount = .seconds(15)
+package struct SMTPClient: Sendable {
+    package let settings: SMTPSettings
+    package var timeout: TimeAmount = .seconds(15)
 
-    public init(settings: SMTPSettings) { self.settings = settings }
+    package init(settings: SMTPSettings) { self.settings = settings }
 
-    public struct Failure: Error, CustomStringConvertible {
-        public let description: String
+    package struct Failure: Error, CustomStringConvertible {
+        package let description: String
     }
 
-    public func send(to recipient: String, subject: String, text: String) async throws {
+    package func send(to recipient: String, subject: String, text: String) async throws {
         let message = Self.message(from: settings.from, to: recipient, subject: subject, text: text)
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(timeout)

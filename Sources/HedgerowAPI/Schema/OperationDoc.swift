@@ -2,15 +2,15 @@ import HedgerowCore
 
 /// What one endpoint takes and answers, for `/api/schema/`. The path, its parameters, the method
 /// and the scope come from the route table itself; this adds the bodies and the query.
-public struct OperationDoc: Sendable {
+package struct OperationDoc: Sendable {
     /// DRF's action names, which make drf-spectacular's operation ids (`…_list`, `…_partial_update`).
-    public enum Kind: String, Sendable {
+    package enum Kind: String, Sendable {
         case list, retrieve, create, update, partialUpdate = "partial_update", destroy
         /// A custom action (`pause`, `logs`): named after the method (`_create` for POST, `_retrieve` for GET).
         case action
     }
 
-    public struct Query: Sendable {
+    package struct Query: Sendable {
         var name: String
         var schema: JSONObject
         var description: String

@@ -2,30 +2,30 @@ import HedgerowCore
 import HedgerowStore
 
 /// What a caller reaches through a nested route, and at which level.
-public struct OrganizationAccess: Sendable {
-    public var organization: Organization
-    public var level: MembershipLevel
+package struct OrganizationAccess: Sendable {
+    package var organization: Organization
+    package var level: MembershipLevel
 }
 
 /// An environment (or a project, through its main environment) and the caller's level in its
 /// organization.
-public struct EnvironmentAccess: Sendable {
-    public var environment: Environment
-    public var organization: Organization
-    public var level: MembershipLevel
+package struct EnvironmentAccess: Sendable {
+    package var environment: Environment
+    package var organization: Organization
+    package var level: MembershipLevel
 }
 
 /// Resolves the parent of a nested route and applies the access rules of docs/api.md (Personal API keys, Batch exports):
 /// unknown parent → 404, parent of another organization → 403, key limits (`scoped_organizations`,
 /// `scoped_teams`) → 403 naming the id, `members_can_use_personal_api_keys` → 403.
-public struct AccessService: Sendable {
+package struct AccessService: Sendable {
     let organizations = OrganizationStore()
     let teams = TeamStore()
 
-    public init() {}
+    package init() {}
 
     /// `/api/organizations/{organization_id}/...` (projects, members, batch exports).
-    public func organization(
+    package func organization(
         _ rawID: String, principal: Principal, on connection: any SQLConnection
     ) async throws
         -> OrganizationAccess
@@ -53,7 +53,7 @@ public struct AccessService: Sendable {
     /// `/api/environments/{id}/...` (`@current`: the caller's current environment).
     /// The environment an environment-scoped route names (persons, integrations): the
     /// environment itself, or a project's main environment.
-    public func environmentID(
+    package func environmentID(
         _ parent: EnvironmentParent, principal: Principal, on connection: any SQLConnection
     ) async throws -> Int64 {
         switch parent {
@@ -62,7 +62,7 @@ public struct AccessService: Sendable {
         }
     }
 
-    public func environment(
+    package func environment(
         _ rawID: String, principal: Principal, on connection: any SQLConnection
     ) async throws
         -> EnvironmentAccess
@@ -76,7 +76,7 @@ public struct AccessService: Sendable {
 
     /// `/api/projects/{project_id}/...` (`@current`: the caller's current project): the project's
     /// main environment stands for it.
-    public func project(
+    package func project(
         _ rawID: String, principal: Principal, on connection: any SQLConnection
     ) async throws
         -> (Project, EnvironmentAccess)
@@ -116,7 +116,7 @@ public struct AccessService: Sendable {
 
 /// Where an environment-scoped route points (`/api/environments/{id}/…` or `/api/projects/{id}/…`):
 /// an environment, or a project (its main environment).
-public enum EnvironmentParent: Sendable {
+package enum EnvironmentParent: Sendable {
     case project(String)
     case environment(String)
 }

@@ -3,23 +3,23 @@ import HedgerowCore
 import HedgerowStore
 
 /// Users, memberships and personal API keys as the CLI and first start create them.
-public struct AccountService: Sendable {
+package struct AccountService: Sendable {
     let database: any Database
     let users = UserStore()
     let organizations = OrganizationStore()
     let teams = TeamStore()
     let keys = PersonalAPIKeyStore()
 
-    public static let maximumKeysPerUser = 10
-    public static let labelMaxLength = 40
+    package static let maximumKeysPerUser = 10
+    package static let labelMaxLength = 40
 
-    public init(database: any Database) { self.database = database }
+    package init(database: any Database) { self.database = database }
 
-    public struct Failure: Error, CustomStringConvertible {
-        public let description: String
+    package struct Failure: Error, CustomStringConvertible {
+        package let description: String
     }
 
-    public func createUser(email: String, password: String?, firstName: String = "", lastName: String = "") async throws -> User {
+    package func createUser(email: String, password: String?, firstName: String = "", lastName: String = "") async throws -> User {
         let email = email.trimmingCharacters(in: .whitespaces).lowercased()
         guard Self.isPlausibleEmail(email) else { throw Failure(description: "'\(email)' is not a valid email address") }
         let passwordHash = password.map { PasswordHasher.hash($0) } ?? PasswordHasher.unusable
@@ -31,7 +31,7 @@ public struct AccountService: Sendable {
 
     /// The active user with `email` whose password is `password`, else nil. A hash made with fewer
     /// iterations than today's (an older Django's, say) is replaced by a current one on success.
-    public func verifyPassword(email: String, password: String) async throws -> User? {
+    package func verifyPassword(email: String, password: String) async throws -> User? {
         let email = email.trimmingCharacters(in: .whitespaces).lowercased()
         // Read, then hash on the hashing thread with no transaction open, then write only if the
         // stored hash needs upgrading. An unknown email (or a user without a usable password) is
@@ -70,7 +70,7 @@ public struct AccountService: Sendable {
     }
 
     /// Creates a key for the user with `email`; returns the plain value, shown only this once.
-    public func createKey(
+    package func createKey(
         email: String, label: String, scopes: [String], scopedOrganizations: [String]?, scopedTeams: [Int64]?
     ) async throws -> String {
         let parsedScopes = try Scope.parseList(scopes)
@@ -112,7 +112,7 @@ public struct AccountService: Sendable {
     }
 
     /// Adds an existing user to an organization, or changes their level there.
-    public func addMember(organizationID: String, email: String, level: MembershipLevel) async throws {
+    package func addMember(organizationID: String, email: String, level: MembershipLevel) async throws {
         guard let organizationID = Identifiers.canonicalUUID(organizationID) else {
             throw Failure(description: "'\(organizationID)' is not a UUID")
         }

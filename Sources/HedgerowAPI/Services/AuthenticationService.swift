@@ -3,8 +3,8 @@ import HedgerowCore
 import HedgerowStore
 
 /// Turns a personal API key found in a request into a `Principal` (docs/api.md, Personal API keys).
-public struct AuthenticationService: Sendable {
-    public enum Source: String, Sendable {
+package struct AuthenticationService: Sendable {
+    package enum Source: String, Sendable {
         case header = "Authorization header"
         case body = "body"
         case query = "query string"
@@ -18,7 +18,7 @@ public struct AuthenticationService: Sendable {
     /// `recheckInterval`: how long an authenticated key is served from memory before the database's
     /// credentials generation is read again (a change made by another process takes effect here
     /// within it; this process's own changes take effect at once).
-    public init(
+    package init(
         database: any Database, clock: @escaping @Sendable () -> Timestamp = { .now() },
         recheckInterval: Duration = .milliseconds(250)
     ) {
@@ -29,7 +29,7 @@ public struct AuthenticationService: Sendable {
 
     /// Finds the first candidate key in a request: the `Authorization: Bearer` header, then the
     /// body's `personal_api_key`, then the query's.
-    public static func findKey(in request: APIRequest) throws(APIError) -> (String, Source)? {
+    package static func findKey(in request: APIRequest) throws(APIError) -> (String, Source)? {
         if let authorization = request.header("Authorization"), authorization.hasPrefix("Bearer ") {
             // White space around the value is not part of it. Spaces and tabs are trimmed over
             // UTF-8; only a value that then starts or ends outside ASCII (where Unicode white space
@@ -53,7 +53,7 @@ public struct AuthenticationService: Sendable {
     }
 
     /// The principal for a key value, or 401 naming where the key was found.
-    public func authenticate(value: String, source: Source) async throws -> Principal {
+    package func authenticate(value: String, source: Source) async throws -> Principal {
         let secureValue = PersonalAPIKeyCodec.hash(value)
         guard var entry = try await find(secureValue: secureValue) else {
             throw APIError.authenticationFailed("Personal API key found in request \(source.rawValue) is invalid.")

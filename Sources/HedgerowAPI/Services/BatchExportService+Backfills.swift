@@ -10,7 +10,7 @@ import Logging
 extension BatchExportService {
 
     /// Validates a backfill request (docs/engine.md §6) in order, cheap checks first, then creates it.
-    public func createBackfill(
+    package func createBackfill(
         _ parent: BatchExportParent, id: String, body: JSONValue, principal: Principal
     ) async throws -> BatchExportBackfill {
         try await checkParent(parent, id: id, principal: principal)
@@ -31,7 +31,7 @@ extension BatchExportService {
 
     /// What a backfill of `body` would export (the console shows it before the backfill starts):
     /// the same checks as `createBackfill`, and the records counted, without creating anything.
-    public func estimateBackfill(_ parent: BatchExportParent, id: String, body: JSONValue, principal: Principal) async throws -> Int64 {
+    package func estimateBackfill(_ parent: BatchExportParent, id: String, body: JSONValue, principal: Principal) async throws -> Int64 {
         try await checkParent(parent, id: id, principal: principal)
         let stored = try await database.read { connection in
             try await self.export(id, in: try await scope(parent, principal: principal, on: connection), on: connection)
@@ -158,7 +158,7 @@ extension BatchExportService {
         return backfill
     }
 
-    public func backfills(
+    package func backfills(
         _ parent: BatchExportParent, id: String, principal: Principal, limit: Int, offset: Int
     ) async throws -> [BatchExportBackfill] {
         try await database.read { connection in
@@ -167,7 +167,7 @@ extension BatchExportService {
         }
     }
 
-    public func backfill(
+    package func backfill(
         _ parent: BatchExportParent, id: String, backfillID: String, principal: Principal
     ) async throws -> BatchExportBackfill {
         try await database.read { connection in
@@ -179,7 +179,7 @@ extension BatchExportService {
         }
     }
 
-    public func cancelBackfill(_ parent: BatchExportParent, id: String, backfillID: String, principal: Principal) async throws {
+    package func cancelBackfill(_ parent: BatchExportParent, id: String, backfillID: String, principal: Principal) async throws {
         try await database.transaction { connection in
             let export = try await export(id, in: try await scope(parent, principal: principal, on: connection), on: connection)
             guard let canonical = Identifiers.canonicalUUID(backfillID),

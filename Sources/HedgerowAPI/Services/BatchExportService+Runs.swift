@@ -8,15 +8,15 @@ import Logging
 /// Runs and logs: the run history with its filters, retry and cancel, the export's log lines.
 extension BatchExportService {
 
-    public struct RunFilter: Sendable {
-        public var statuses: [RunStatus] = []
-        public var after: Timestamp?
-        public var before: Timestamp?
-        public var ordering = "-created_at"
-        public init() {}
+    package struct RunFilter: Sendable {
+        package var statuses: [RunStatus] = []
+        package var after: Timestamp?
+        package var before: Timestamp?
+        package var ordering = "-created_at"
+        package init() {}
     }
 
-    public func runs(
+    package func runs(
         _ parent: BatchExportParent, id: String, filter: RunFilter, principal: Principal, limit: Int, offset: Int
     ) async throws -> [BatchExportRun] {
         try await database.read { connection in
@@ -31,7 +31,7 @@ extension BatchExportService {
         }
     }
 
-    public func run(_ parent: BatchExportParent, id: String, runID: String, principal: Principal) async throws -> BatchExportRun {
+    package func run(_ parent: BatchExportParent, id: String, runID: String, principal: Principal) async throws -> BatchExportRun {
         try await database.read { connection in
             let export = try await export(id, in: try await scope(parent, principal: principal, on: connection), on: connection)
             return try await findRun(runID, export: export, on: connection)
@@ -46,7 +46,7 @@ extension BatchExportService {
     }
 
     /// A retry is a one-interval backfill of the run's interval.
-    public func retry(_ parent: BatchExportParent, id: String, runID: String, principal: Principal) async throws -> String {
+    package func retry(_ parent: BatchExportParent, id: String, runID: String, principal: Principal) async throws -> String {
         try await database.transaction { connection in
             let export = try await export(id, in: try await scope(parent, principal: principal, on: connection), on: connection)
             let run = try await findRun(runID, export: export, on: connection)
@@ -56,7 +56,7 @@ extension BatchExportService {
         }
     }
 
-    public func cancelRun(_ parent: BatchExportParent, id: String, runID: String, principal: Principal) async throws {
+    package func cancelRun(_ parent: BatchExportParent, id: String, runID: String, principal: Principal) async throws {
         try await database.transaction { connection in
             let export = try await export(id, in: try await scope(parent, principal: principal, on: connection), on: connection)
             var run = try await findRun(runID, export: export, on: connection)
@@ -73,17 +73,17 @@ extension BatchExportService {
 
     // MARK: Logs
 
-    public struct LogFilter: Sendable {
-        public var limit = 50
-        public var after: Timestamp?
-        public var before: Timestamp?
-        public var level: LogLevel?
-        public var search: String?
-        public var runID: String?
-        public init() {}
+    package struct LogFilter: Sendable {
+        package var limit = 50
+        package var after: Timestamp?
+        package var before: Timestamp?
+        package var level: LogLevel?
+        package var search: String?
+        package var runID: String?
+        package init() {}
     }
 
-    public func logs(_ parent: BatchExportParent, id: String, filter: LogFilter, principal: Principal) async throws -> [BatchExportLog] {
+    package func logs(_ parent: BatchExportParent, id: String, filter: LogFilter, principal: Principal) async throws -> [BatchExportLog] {
         try await database.read { connection in
             let export = try await export(id, in: try await scope(parent, principal: principal, on: connection), on: connection)
             return try await exports.logs(

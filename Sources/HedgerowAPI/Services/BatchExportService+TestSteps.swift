@@ -9,7 +9,7 @@ import Logging
 extension BatchExportService {
 
     /// The steps testing a destination type (`?destination=S3`).
-    public func testSteps(_ parent: BatchExportParent, destination: String?, principal: Principal) async throws -> DestinationTest {
+    package func testSteps(_ parent: BatchExportParent, destination: String?, principal: Principal) async throws -> DestinationTest {
         try await checkParent(parent, id: nil, principal: principal)
         guard let destination, !destination.isEmpty else {
             throw APIError.invalidInput("Give the destination type to test, as ?destination=S3.", attr: "destination")
@@ -21,7 +21,7 @@ extension BatchExportService {
 
     /// Runs one test step (`step`, default 0) on a destination given in the body; for a saved
     /// export (`id`), the body's configuration is merged over the stored one, secrets included.
-    public func runTestStep(
+    package func runTestStep(
         _ parent: BatchExportParent, id: String?, body: JSONValue, principal: Principal
     ) async throws -> (DestinationTest.Step, DestinationTest.Result) {
         var object = try BodyObject.require(body)

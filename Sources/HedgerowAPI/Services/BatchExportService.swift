@@ -6,7 +6,7 @@ import HedgerowStore
 import Logging
 
 /// Where a batch-export route hangs: an organization, a project or an environment.
-public enum BatchExportParent: Sendable {
+package enum BatchExportParent: Sendable {
     case organization(String)
     case project(String)
     case environment(String)
@@ -14,7 +14,7 @@ public enum BatchExportParent: Sendable {
 
 /// The batch exports API (docs/api.md, Batch exports): configuration with validation and encrypted secrets,
 /// pause/unpause, backfills, runs and logs as records the engine executes.
-public struct BatchExportService: Sendable {
+package struct BatchExportService: Sendable {
     let database: any Database
     let secrets: SecretBox
     let deliverable: Set<DestinationType>
@@ -29,7 +29,7 @@ public struct BatchExportService: Sendable {
     let teams = TeamStore()
     let clock: @Sendable () -> Timestamp
 
-    public init(
+    package init(
         database: any Database, secrets: SecretBox, deliverable: Set<DestinationType>, allowInsecureHTTP: Bool = false,
         outbound: OutboundPolicy = OutboundPolicy(), eventQueryTimeout: Duration = .seconds(60),
         endpoints: Destinations.Endpoints = Destinations.Endpoints(), clock: @escaping @Sendable () -> Timestamp = { .now() }
@@ -152,14 +152,14 @@ public struct BatchExportService: Sendable {
         }
     }
 
-    public struct Detail: Sendable {
-        public var export: BatchExport
-        public var latestRuns: [BatchExportRun]
+    package struct Detail: Sendable {
+        package var export: BatchExport
+        package var latestRuns: [BatchExportRun]
     }
 
     // MARK: Exports
 
-    public func list(
+    package func list(
         _ parent: BatchExportParent, principal: Principal, limit: Int, offset: Int
     ) async throws -> (count: Int, page: [Detail]) {
         try await database.read { connection in
@@ -170,7 +170,7 @@ public struct BatchExportService: Sendable {
         }
     }
 
-    public func retrieve(_ parent: BatchExportParent, id: String, principal: Principal) async throws -> Detail {
+    package func retrieve(_ parent: BatchExportParent, id: String, principal: Principal) async throws -> Detail {
         try await database.read { connection in
             let scope = try await scope(parent, principal: principal, on: connection)
             let export = try await export(id, in: scope, on: connection)
@@ -181,14 +181,14 @@ public struct BatchExportService: Sendable {
     }
 
     /// Checks the parent before the body is read (404/403 come before 400).
-    public func checkParent(_ parent: BatchExportParent, id: String?, principal: Principal) async throws {
+    package func checkParent(_ parent: BatchExportParent, id: String?, principal: Principal) async throws {
         try await database.read { connection in
             let scope = try await scope(parent, principal: principal, on: connection)
             if let id { _ = try await export(id, in: scope, on: connection) }
         }
     }
 
-    public func create(_ parent: BatchExportParent, body: JSONValue, principal: Principal) async throws -> Detail {
+    package func create(_ parent: BatchExportParent, body: JSONValue, principal: Principal) async throws -> Detail {
         let input = try BatchExportInput.parse(body, full: true, deliverable: deliverable)
         return try await database.transaction { connection in
             let scope = try await scope(parent, principal: principal, on: connection)
@@ -227,7 +227,7 @@ public struct BatchExportService: Sendable {
         }
     }
 
-    public func update(_ parent: BatchExportParent, id: String, body: JSONValue, full: Bool, principal: Principal) async throws -> Detail {
+    package func update(_ parent: BatchExportParent, id: String, body: JSONValue, full: Bool, principal: Principal) async throws -> Detail {
         try await checkParent(parent, id: id, principal: principal)
         let input = try BatchExportInput.parse(body, full: full, deliverable: Set(DestinationType.allCases))
         return try await database.transaction { connection in
@@ -279,7 +279,7 @@ public struct BatchExportService: Sendable {
 
     /// Soft delete: the export disappears from the API, stops, and its running work is cancelled;
     /// history stays.
-    public func delete(_ parent: BatchExportParent, id: String, principal: Principal) async throws {
+    package func delete(_ parent: BatchExportParent, id: String, principal: Principal) async throws {
         try await database.transaction { connection in
             let scope = try await scope(parent, principal: principal, on: connection)
             var export = try await export(id, in: scope, withSecrets: true, on: connection)
@@ -294,7 +294,7 @@ public struct BatchExportService: Sendable {
         }
     }
 
-    public func pause(_ parent: BatchExportParent, id: String, principal: Principal) async throws {
+    package func pause(_ parent: BatchExportParent, id: String, principal: Principal) async throws {
         try await database.transaction { connection in
             let scope = try await scope(parent, principal: principal, on: connection)
             var export = try await export(id, in: scope, withSecrets: true, on: connection)
@@ -310,7 +310,7 @@ public struct BatchExportService: Sendable {
 
     /// Resumes at the next tick; with `backfill`, the paused span (from `last_paused_at`, aligned
     /// down to a tick, to the last tick) is backfilled. Returns the backfill's id, if one was made.
-    public func unpause(_ parent: BatchExportParent, id: String, backfill: Bool, principal: Principal) async throws -> String? {
+    package func unpause(_ parent: BatchExportParent, id: String, backfill: Bool, principal: Principal) async throws -> String? {
         try await database.transaction { connection -> String? in
             let scope = try await scope(parent, principal: principal, on: connection)
             var export = try await export(id, in: scope, withSecrets: true, on: connection)

@@ -4,21 +4,21 @@ import HedgerowStore
 
 /// First start on an empty database: an admin user, "Default organization" with its project and
 /// environment, a `*` personal API key and a console password, whose values are returned once.
-public struct BootstrapService: Sendable {
+package struct BootstrapService: Sendable {
     let database: any Database
 
-    public init(database: any Database) { self.database = database }
+    package init(database: any Database) { self.database = database }
 
-    public struct Result: Sendable {
-        public let email: String
-        public let organizationID: String
-        public let key: String
+    package struct Result: Sendable {
+        package let email: String
+        package let organizationID: String
+        package let key: String
         /// The admin's console password (random, 24 characters).
-        public let password: String
+        package let password: String
     }
 
     /// Returns what was created, or nil when the database already has users.
-    public func bootstrapIfEmpty(adminEmail: String) async throws -> Result? {
+    package func bootstrapIfEmpty(adminEmail: String) async throws -> Result? {
         let accounts = AccountService(database: database)
         let organizations = OrganizationService(database: database)
         // Every start asks; only the first pays for PBKDF2 (the transaction asks again, under its lock).
@@ -39,12 +39,12 @@ public struct BootstrapService: Sendable {
     }
 
     /// Writes the key to `<data dir>/initial-api-key`, readable by the owner only.
-    public static func writeKeyFile(_ key: String, dataDirectory: String) throws -> String {
+    package static func writeKeyFile(_ key: String, dataDirectory: String) throws -> String {
         try writeSecretFile(key, named: "initial-api-key", dataDirectory: dataDirectory)
     }
 
     /// Writes `value` to `<data dir>/<name>`, created readable by the owner only before it is written.
-    public static func writeSecretFile(_ value: String, named name: String, dataDirectory: String) throws -> String {
+    package static func writeSecretFile(_ value: String, named name: String, dataDirectory: String) throws -> String {
         try PrivateFiles.directory(dataDirectory)
         let path = (dataDirectory as NSString).appendingPathComponent(name)
         _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])

@@ -3,21 +3,21 @@ import HedgerowStore
 
 /// `POST /api/organizations/{id}/environments_rollback/` (docs/api.md, environments_rollback): folds environments back
 /// into one per project, once per organization, in one transaction.
-public struct EnvironmentsRollbackService: Sendable {
+package struct EnvironmentsRollbackService: Sendable {
     let database: any Database
     let organizations = OrganizationStore()
     let teams = TeamStore()
 
-    public init(database: any Database) { self.database = database }
+    package init(database: any Database) { self.database = database }
 
     /// 404 / 403 before the body is looked at.
-    public func checkAllowed(organizationID: String, principal: Principal) async throws {
+    package func checkAllowed(organizationID: String, principal: Principal) async throws {
         try await database.read { connection in
             _ = try await adminOrganization(organizationID, principal: principal, on: connection)
         }
     }
 
-    public func rollback(organizationID: String, body: JSONValue, principal: Principal) async throws {
+    package func rollback(organizationID: String, body: JSONValue, principal: Principal) async throws {
         try await database.transaction { connection in
             var organization = try await adminOrganization(organizationID, principal: principal, on: connection)
             guard organization.environmentsRollbackRequestedAt == nil else {

@@ -4,14 +4,14 @@ import HedgerowDestinations
 import HedgerowStore
 
 /// An integration as the API shows it: with the user who made it.
-public struct IntegrationDetail: Sendable {
-    public var integration: Integration
-    public var createdBy: User?
+package struct IntegrationDetail: Sendable {
+    package var integration: Integration
+    package var createdBy: User?
 }
 
 /// PostHog's integrations API for the kinds Hedgerow's destinations use: create (secrets sealed at
 /// rest, never shown), list, retrieve, delete (refused while a batch export uses it).
-public struct IntegrationService: Sendable {
+package struct IntegrationService: Sendable {
     let database: any Database
     let secrets: SecretBox
     let outbound: OutboundPolicy
@@ -21,7 +21,7 @@ public struct IntegrationService: Sendable {
     let users = UserStore()
     let clock: @Sendable () -> Timestamp
 
-    public init(
+    package init(
         database: any Database, secrets: SecretBox, outbound: OutboundPolicy = OutboundPolicy(),
         clock: @escaping @Sendable () -> Timestamp = { .now() }
     ) {
@@ -36,7 +36,7 @@ public struct IntegrationService: Sendable {
         return IntegrationDetail(integration: integration, createdBy: user ?? nil)
     }
 
-    public func list(
+    package func list(
         _ parent: EnvironmentParent, kind: String?, limit: Int, offset: Int, principal: Principal
     ) async throws -> (count: Int, page: [IntegrationDetail]) {
         try await database.read { connection in
@@ -55,7 +55,7 @@ public struct IntegrationService: Sendable {
         }
     }
 
-    public func retrieve(_ parent: EnvironmentParent, id: String, principal: Principal) async throws -> IntegrationDetail {
+    package func retrieve(_ parent: EnvironmentParent, id: String, principal: Principal) async throws -> IntegrationDetail {
         try await database.read { connection in
             let team = try await access.environmentID(parent, principal: principal, on: connection)
             return try await detail(try await find(id, teamID: team, on: connection), on: connection)
@@ -63,11 +63,11 @@ public struct IntegrationService: Sendable {
     }
 
     /// Checks the parent before the body is read (404/403 come before 400).
-    public func checkParent(_ parent: EnvironmentParent, principal: Principal) async throws {
+    package func checkParent(_ parent: EnvironmentParent, principal: Principal) async throws {
         _ = try await database.read { try await access.environmentID(parent, principal: principal, on: $0) }
     }
 
-    public func create(_ parent: EnvironmentParent, body: JSONValue, principal: Principal) async throws -> IntegrationDetail {
+    package func create(_ parent: EnvironmentParent, body: JSONValue, principal: Principal) async throws -> IntegrationDetail {
         let input = try IntegrationInput.parse(body)
         for host in Self.hosts(input) {
             if let reason = outbound.refusal(forHost: host) {
@@ -85,7 +85,7 @@ public struct IntegrationService: Sendable {
     }
 
     /// Refused while a batch export of the environment refers to the integration.
-    public func delete(_ parent: EnvironmentParent, id: String, principal: Principal) async throws {
+    package func delete(_ parent: EnvironmentParent, id: String, principal: Principal) async throws {
         try await database.transaction { connection in
             let team = try await access.environmentID(parent, principal: principal, on: connection)
             let integration = try await find(id, teamID: team, on: connection)

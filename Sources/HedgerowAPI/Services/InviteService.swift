@@ -9,7 +9,7 @@ import Logging
 /// belongs to the organization cannot be invited; a new invite replaces earlier ones for the same
 /// address; an invite is good for three days, for its address only. With an SMTP server configured,
 /// each new invite whose `send_email` is not false is mailed its link.
-public struct InviteService: Sendable {
+package struct InviteService: Sendable {
     let database: any Database
     let mailer: SMTPClient?
     let logger: Logger
@@ -19,7 +19,7 @@ public struct InviteService: Sendable {
     let organizations = OrganizationStore()
     let users = UserStore()
 
-    public init(
+    package init(
         database: any Database, mailer: SMTPClient? = nil, logger: Logger = Logger(label: "hedgerow.invites"),
         clock: @escaping @Sendable () -> Timestamp = { .now() }
     ) {
@@ -30,19 +30,19 @@ public struct InviteService: Sendable {
     }
 
     /// The fields a caller sends for one invite.
-    public struct Input: Sendable, Equatable {
-        public var targetEmail: String
-        public var firstName = ""
-        public var level = MembershipLevel.member
-        public var message: String?
+    package struct Input: Sendable, Equatable {
+        package var targetEmail: String
+        package var firstName = ""
+        package var level = MembershipLevel.member
+        package var message: String?
         /// Whether to mail the link (when an SMTP server is configured).
-        public var sendEmail = true
+        package var sendEmail = true
 
-        public init(targetEmail: String) { self.targetEmail = targetEmail }
+        package init(targetEmail: String) { self.targetEmail = targetEmail }
 
         /// PostHog's serializer: `target_email` required, the domain lower-cased; `level` one of the
         /// levels; `private_project_access` only empty (Hedgerow has no private projects).
-        public static func parse(_ body: JSONValue) throws(APIError) -> Input {
+        package static func parse(_ body: JSONValue) throws(APIError) -> Input {
             let object = try BodyObject.require(body)
             guard let rawEmail = object["target_email"], !rawEmail.isNull else { throw APIError.required("target_email") }
             let email = (try FieldParser.string(rawEmail, attr: "target_email", maxLength: 254)) ?? ""
@@ -82,7 +82,7 @@ public struct InviteService: Sendable {
         }
     }
 
-    public func list(
+    package func list(
         organizationID: String, principal: Principal, limit: Int, offset: Int
     ) async throws -> (count: Int, page: [OrganizationInvite]) {
         try await database.read { connection in
@@ -92,7 +92,7 @@ public struct InviteService: Sendable {
     }
 
     /// Checks the organization and the caller's right to invite before a body is read.
-    public func checkCanInvite(organizationID: String, principal: Principal) async throws {
+    package func checkCanInvite(organizationID: String, principal: Principal) async throws {
         try await database.read { connection in
             _ = try await inviter(organizationID: organizationID, principal: principal, on: connection)
         }
@@ -100,7 +100,7 @@ public struct InviteService: Sendable {
 
     /// Creates the invites in one transaction, then mails each its link (`linkBase` + `/signup/<id>`)
     /// when an SMTP server is configured; a mail that fails is logged, and the invite stands.
-    public func create(
+    package func create(
         organizationID: String, inputs: [Input], principal: Principal, linkBase: String
     ) async throws -> [OrganizationInvite] {
         let (created, organizationName) = try await database.transaction { connection in
@@ -157,7 +157,7 @@ public struct InviteService: Sendable {
         }
     }
 
-    public func delete(organizationID: String, inviteID: String, principal: Principal) async throws {
+    package func delete(organizationID: String, inviteID: String, principal: Principal) async throws {
         try await database.transaction { connection in
             let organization = try await inviter(organizationID: organizationID, principal: principal, on: connection)
             guard let id = Identifiers.canonicalUUID(inviteID),
@@ -172,7 +172,7 @@ public struct InviteService: Sendable {
     static let notValid = APIError.invalidInput("The provided invite ID is not valid.")
 
     /// An invite and its organization's name, for the accept page (anyone with the link).
-    public func prevalidate(inviteID: String) async throws -> (OrganizationInvite, organizationName: String) {
+    package func prevalidate(inviteID: String) async throws -> (OrganizationInvite, organizationName: String) {
         try await database.read { connection in
             guard let id = Identifiers.canonicalUUID(inviteID), let invite = try await invites.find(id: id, on: connection),
                 let organization = try await organizations.findByID(invite.organizationID, on: connection)
@@ -187,7 +187,7 @@ public struct InviteService: Sendable {
 
     /// A signed-in user takes the invite: they join at its level, the invite is used up, and the
     /// organization becomes their current one.
-    public func accept(inviteID: String, user: User) async throws -> OrganizationInvite {
+    package func accept(inviteID: String, user: User) async throws -> OrganizationInvite {
         try await database.transaction { connection in
             try await use(inviteID: inviteID, user: user, on: connection)
         }
@@ -195,7 +195,7 @@ public struct InviteService: Sendable {
 
     /// Someone without an account takes the invite: the user is created with the invite's address
     /// and joins; an address that already has an account must sign in first.
-    public func signUp(inviteID: String, firstName: String, password: String) async throws -> User {
+    package func signUp(inviteID: String, firstName: String, password: String) async throws -> User {
         guard password.count >= SignInService.minimumPasswordLength else {
             throw APIError.invalid(
                 "password",

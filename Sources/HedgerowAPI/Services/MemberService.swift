@@ -4,16 +4,16 @@ import HedgerowStore
 /// Organization members (docs/api.md, Members and users), with PostHog's rules: nobody changes their own level, only
 /// an owner passes on ownership (and becomes an admin), admins edit only members at or below their
 /// own level, anyone may leave, and the last owner can neither leave nor be removed.
-public struct MemberService: Sendable {
+package struct MemberService: Sendable {
     let database: any Database
     let access = AccessService()
     let organizations = OrganizationStore()
     let teams = TeamStore()
     let users = UserStore()
 
-    public init(database: any Database) { self.database = database }
+    package init(database: any Database) { self.database = database }
 
-    public func list(
+    package func list(
         organizationID: String, principal: Principal, limit: Int, offset: Int
     ) async throws
         -> (count: Int, page: [OrganizationStore.Member])
@@ -26,13 +26,13 @@ public struct MemberService: Sendable {
     }
 
     /// 404 when the member does not exist; 403 when the caller may not edit them.
-    public func checkCanEdit(organizationID: String, userUUID: String, principal: Principal) async throws {
+    package func checkCanEdit(organizationID: String, userUUID: String, principal: Principal) async throws {
         try await database.read { connection in
             _ = try await editable(organizationID: organizationID, userUUID: userUUID, principal: principal, on: connection)
         }
     }
 
-    public func update(
+    package func update(
         organizationID: String, userUUID: String, level: MembershipLevel?, principal: Principal
     ) async throws
         -> OrganizationStore.Member
@@ -65,7 +65,7 @@ public struct MemberService: Sendable {
     }
 
     /// Removes a member, or lets the caller leave.
-    public func remove(organizationID: String, userUUID: String, principal: Principal) async throws {
+    package func remove(organizationID: String, userUUID: String, principal: Principal) async throws {
         try await database.transaction { connection in
             let (organization, _, target) = try await editable(
                 organizationID: organizationID, userUUID: userUUID, principal: principal, on: connection)

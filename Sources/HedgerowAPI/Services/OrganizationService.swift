@@ -3,17 +3,17 @@ import HedgerowStore
 
 /// The rules of organizations (docs/api.md, Organizations): who may read, change and delete them, and what creating
 /// and deleting one does. Every write is one transaction.
-public struct OrganizationService: Sendable {
+package struct OrganizationService: Sendable {
     let database: any Database
     let organizations = OrganizationStore()
     let teams = TeamStore()
     let users = UserStore()
 
-    public init(database: any Database) { self.database = database }
+    package init(database: any Database) { self.database = database }
 
     // MARK: Reading
 
-    public func list(
+    package func list(
         principal: Principal, limit: Int, offset: Int
     ) async throws -> (count: Int, page: [OrganizationDetails]) {
         try await database.read { connection in
@@ -24,13 +24,13 @@ public struct OrganizationService: Sendable {
     }
 
     /// The organization `id` (`@current` allowed) as the principal may see it.
-    public func retrieve(id: String, principal: Principal) async throws -> OrganizationDetails {
+    package func retrieve(id: String, principal: Principal) async throws -> OrganizationDetails {
         try await retrieveWithGeneration(id: id, principal: principal).details
     }
 
     /// `retrieve`, with the details generation read in the same statement (nil where the database
     /// keeps none): a cache may serve these details while `detailsGeneration()` still answers it.
-    public func retrieveWithGeneration(id: String, principal: Principal) async throws -> (details: OrganizationDetails, generation: Int64?)
+    package func retrieveWithGeneration(id: String, principal: Principal) async throws -> (details: OrganizationDetails, generation: Int64?)
     {
         try await database.read { connection in
             let resolved = try Self.resolve(id: id, principal: principal)
@@ -43,14 +43,14 @@ public struct OrganizationService: Sendable {
     }
 
     /// The committed details generation now, or nil where the database keeps none.
-    public func detailsGeneration() async throws -> Int64? {
+    package func detailsGeneration() async throws -> Int64? {
         try await database.read { connection in try await DetailsGeneration.current(on: connection) }
     }
 
     /// Whether details kept from an earlier `retrieveWithGeneration(id:principal:)` by the same user
     /// answer this request too: the id must resolve to them for this caller now (a key limited to
     /// other organizations gets 404), and the organization's key policy is applied again.
-    public func keptDetailsAnswer(_ details: OrganizationDetails, id: String, principal: Principal) throws(APIError) -> Bool {
+    package func keptDetailsAnswer(_ details: OrganizationDetails, id: String, principal: Principal) throws(APIError) -> Bool {
         guard try Self.resolve(id: id, principal: principal) == details.organization.id else { return false }
         try Self.checkKeyPolicy(details.organization, level: details.membershipLevel, principal: principal)
         return true
@@ -58,7 +58,7 @@ public struct OrganizationService: Sendable {
 
     // MARK: Writing
 
-    public func create(input: OrganizationInput, principal: Principal) async throws -> OrganizationDetails {
+    package func create(input: OrganizationInput, principal: Principal) async throws -> OrganizationDetails {
         try await database.transaction { connection in
             try await createOrganization(input: input, ownerID: principal.user.id, on: connection)
         }
@@ -87,7 +87,7 @@ public struct OrganizationService: Sendable {
     }
 
     /// 404 when the caller cannot see the organization, 403 when they may not change it.
-    public func checkCanUpdate(id: String, principal: Principal) async throws {
+    package func checkCanUpdate(id: String, principal: Principal) async throws {
         let (_, level) = try await database.read { connection in
             try await visibleOrganization(id: id, principal: principal, on: connection)
         }
@@ -98,7 +98,7 @@ public struct OrganizationService: Sendable {
         guard level >= .admin else { throw APIError.permissionDenied("Your organization access level is insufficient.") }
     }
 
-    public func update(id: String, input: OrganizationInput, principal: Principal) async throws -> OrganizationDetails {
+    package func update(id: String, input: OrganizationInput, principal: Principal) async throws -> OrganizationDetails {
         try await database.transaction { connection in
             var (organization, level) = try await visibleOrganization(id: id, principal: principal, on: connection)
             try Self.checkCanUpdate(level: level)
@@ -111,7 +111,7 @@ public struct OrganizationService: Sendable {
 
     /// Deletes the organization and everything in it; users stay, and those for whom it was current
     /// move to another organization of theirs.
-    public func delete(id: String, principal: Principal) async throws {
+    package func delete(id: String, principal: Principal) async throws {
         try await database.transaction { connection in
             let (organization, level) = try await visibleOrganization(id: id, principal: principal, on: connection)
             switch level {

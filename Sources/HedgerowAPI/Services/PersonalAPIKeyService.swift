@@ -5,30 +5,30 @@ import HedgerowStore
 /// read its user's keys, relabel, narrow and delete them, but not create, roll or widen keys: new
 /// key values come from a signed-in console session (the console, or this API with its cookie)
 /// or the CLI (`hedgerow keys create`).
-public struct PersonalAPIKeyService: Sendable {
+package struct PersonalAPIKeyService: Sendable {
     let database: any Database
     let keys = PersonalAPIKeyStore()
     let organizations = OrganizationStore()
     let teams = TeamStore()
 
-    public init(database: any Database) { self.database = database }
+    package init(database: any Database) { self.database = database }
 
     static let keyCannotMint = APIError.permissionDenied(
         "Personal API keys cannot be created or rolled with a personal API key. Sign in to the console, or use `hedgerow keys create`.")
     static let keyCannotWiden = APIError.permissionDenied(
         "A personal API key cannot widen the scopes or limits of a personal API key. Use `hedgerow keys create` instead.")
 
-    public func list(principal: Principal) async throws -> [PersonalAPIKey] {
+    package func list(principal: Principal) async throws -> [PersonalAPIKey] {
         try await database.read { connection in try await keys.list(userID: principal.user.id, on: connection) }
     }
 
-    public func retrieve(id: String, principal: Principal) async throws -> PersonalAPIKey {
+    package func retrieve(id: String, principal: Principal) async throws -> PersonalAPIKey {
         try await database.read { connection in try await find(id, principal: principal, on: connection) }
     }
 
     /// Creates a key for a signed-in session (PostHog's rule: a personal API key cannot mint
     /// keys); returns it with its value, shown this once.
-    public func create(input: PersonalAPIKeyInput, principal: Principal) async throws -> (PersonalAPIKey, String) {
+    package func create(input: PersonalAPIKeyInput, principal: Principal) async throws -> (PersonalAPIKey, String) {
         guard principal.isSession else { throw Self.keyCannotMint }
         guard let label = input.label else { throw APIError.required("label") }
         guard let scopes = input.scopes else { throw APIError.required("scopes") }
@@ -45,7 +45,7 @@ public struct PersonalAPIKeyService: Sendable {
     }
 
     /// Gives a key a new value (the old one stops working at once); for signed-in sessions only.
-    public func roll(id: String, principal: Principal) async throws -> (PersonalAPIKey, String) {
+    package func roll(id: String, principal: Principal) async throws -> (PersonalAPIKey, String) {
         _ = try await retrieve(id: id, principal: principal)
         guard principal.isSession else { throw Self.keyCannotMint }
         return try await database.transaction { connection in
@@ -59,7 +59,7 @@ public struct PersonalAPIKeyService: Sendable {
         }
     }
 
-    public func update(id: String, input: PersonalAPIKeyInput, principal: Principal) async throws -> PersonalAPIKey {
+    package func update(id: String, input: PersonalAPIKeyInput, principal: Principal) async throws -> PersonalAPIKey {
         try await database.transaction { connection in
             var key = try await find(id, principal: principal, on: connection)
             let before = key
@@ -74,7 +74,7 @@ public struct PersonalAPIKeyService: Sendable {
         }
     }
 
-    public func delete(id: String, principal: Principal) async throws {
+    package func delete(id: String, principal: Principal) async throws {
         try await database.transaction { connection in
             let key = try await find(id, principal: principal, on: connection)
             try await keys.delete(id: key.id, on: connection)

@@ -3,13 +3,13 @@ import HedgerowStore
 
 /// Projects and their environments (docs/api.md, Projects and environments): members read and edit, admins create and delete;
 /// a project's main environment has the project's id and cannot be deleted on its own.
-public struct ProjectService: Sendable {
+package struct ProjectService: Sendable {
     let database: any Database
     let access = AccessService()
     let teams = TeamStore()
     let users = UserStore()
 
-    public init(database: any Database) { self.database = database }
+    package init(database: any Database) { self.database = database }
 
     static func requireAdmin(_ level: MembershipLevel) throws(APIError) {
         guard level >= .admin else { throw APIError.permissionDenied("Your organization access level is insufficient.") }
@@ -19,7 +19,7 @@ public struct ProjectService: Sendable {
 
     /// The organization's projects with their main environments (PostHog lists projects by their
     /// basic fields, which are the main environment's).
-    public func listProjects(
+    package func listProjects(
         organizationID: String, principal: Principal, limit: Int, offset: Int
     ) async throws
         -> (count: Int, page: [(Project, Environment)])
@@ -34,7 +34,7 @@ public struct ProjectService: Sendable {
 
     /// Every project of an organization with all its environments (main first), in two statements:
     /// the console's switcher and organization page.
-    public func projectsWithEnvironments(organizationID: String, principal: Principal) async throws -> [(Project, [Environment])] {
+    package func projectsWithEnvironments(organizationID: String, principal: Principal) async throws -> [(Project, [Environment])] {
         try await database.read { connection in
             let organization = try await access.organization(organizationID, principal: principal, on: connection)
             let projects = try await teams.projectPage(
@@ -46,7 +46,7 @@ public struct ProjectService: Sendable {
         }
     }
 
-    public func createProject(
+    package func createProject(
         organizationID: String, input: ProjectInput, principal: Principal
     ) async throws -> (Project, EnvironmentAccess) {
         try await database.transaction { connection in
@@ -63,7 +63,7 @@ public struct ProjectService: Sendable {
         }
     }
 
-    public func retrieveProject(
+    package func retrieveProject(
         organizationID: String, projectID: String, principal: Principal
     ) async throws -> (Project, EnvironmentAccess) {
         try await database.read { connection in
@@ -71,7 +71,7 @@ public struct ProjectService: Sendable {
         }
     }
 
-    public func updateProject(
+    package func updateProject(
         organizationID: String, projectID: String, input: ProjectInput, principal: Principal
     ) async throws
         -> (Project, EnvironmentAccess)
@@ -84,7 +84,7 @@ public struct ProjectService: Sendable {
     }
 
     /// Deletes the project, its environments and everything in them.
-    public func deleteProject(organizationID: String, projectID: String, principal: Principal) async throws {
+    package func deleteProject(organizationID: String, projectID: String, principal: Principal) async throws {
         try await database.transaction { connection in
             let (project, main) = try await project(
                 organizationID: organizationID, projectID: projectID, principal: principal, on: connection)
@@ -137,7 +137,7 @@ public struct ProjectService: Sendable {
 
     /// The projects of the caller's current organization that the key may see, with their main
     /// environments (empty when the caller has no current organization).
-    public func currentOrganizationProjects(
+    package func currentOrganizationProjects(
         principal: Principal, limit: Int, offset: Int
     ) async throws -> (count: Int, page: [(Project, Environment)]) {
         try await database.read { connection in
@@ -155,26 +155,26 @@ public struct ProjectService: Sendable {
     }
 
     /// A project by id (or `@current`) with its main environment, through the project access rules.
-    public func project(id: String, principal: Principal) async throws -> (Project, EnvironmentAccess) {
+    package func project(id: String, principal: Principal) async throws -> (Project, EnvironmentAccess) {
         try await database.read { connection in
             try await access.project(id, principal: principal, on: connection)
         }
     }
 
-    public func updateProject(id: String, input: ProjectInput, principal: Principal) async throws -> (Project, EnvironmentAccess) {
+    package func updateProject(id: String, input: ProjectInput, principal: Principal) async throws -> (Project, EnvironmentAccess) {
         try await database.transaction { connection in
             let (project, main) = try await access.project(id, principal: principal, on: connection)
             return try await update(project, main: main, input: input, on: connection)
         }
     }
 
-    public func deleteProject(id: String, principal: Principal) async throws {
+    package func deleteProject(id: String, principal: Principal) async throws {
         let (project, _) = try await self.project(id: id, principal: principal)
         try await deleteProject(organizationID: project.organizationID, projectID: String(project.id), principal: principal)
     }
 
     /// An environment of a project (`/api/projects/{id}/environments/{environment_id}/`).
-    public func environment(
+    package func environment(
         _ environmentID: String, ofProject projectID: String, principal: Principal
     ) async throws -> EnvironmentAccess {
         try await database.read { connection in
@@ -187,7 +187,7 @@ public struct ProjectService: Sendable {
 
     // MARK: Environments
 
-    public func listEnvironments(
+    package func listEnvironments(
         projectID: String, principal: Principal, limit: Int, offset: Int
     ) async throws
         -> (count: Int, page: [Environment])
@@ -200,7 +200,7 @@ public struct ProjectService: Sendable {
         }
     }
 
-    public func createEnvironment(projectID: String, input: ProjectInput, principal: Principal) async throws -> EnvironmentAccess {
+    package func createEnvironment(projectID: String, input: ProjectInput, principal: Principal) async throws -> EnvironmentAccess {
         try await database.transaction { connection in
             let (project, main) = try await access.project(projectID, principal: principal, on: connection)
             try Self.requireAdmin(main.level)
@@ -213,13 +213,13 @@ public struct ProjectService: Sendable {
         }
     }
 
-    public func retrieveEnvironment(id: String, principal: Principal) async throws -> EnvironmentAccess {
+    package func retrieveEnvironment(id: String, principal: Principal) async throws -> EnvironmentAccess {
         try await database.read { connection in
             try await access.environment(id, principal: principal, on: connection)
         }
     }
 
-    public func updateEnvironment(id: String, input: ProjectInput, principal: Principal) async throws -> EnvironmentAccess {
+    package func updateEnvironment(id: String, input: ProjectInput, principal: Principal) async throws -> EnvironmentAccess {
         try await database.transaction { connection in
             var target = try await access.environment(id, principal: principal, on: connection)
             if let name = input.name { target.environment.name = name }
@@ -230,7 +230,7 @@ public struct ProjectService: Sendable {
         }
     }
 
-    public func deleteEnvironment(id: String, principal: Principal) async throws {
+    package func deleteEnvironment(id: String, principal: Principal) async throws {
         try await database.transaction { connection in
             let target = try await access.environment(id, principal: principal, on: connection)
             try Self.requireAdmin(target.level)
@@ -243,7 +243,7 @@ public struct ProjectService: Sendable {
     }
 
     /// A new `phc_` project API token; the old one stops working at once.
-    public func resetToken(id: String, principal: Principal) async throws -> EnvironmentAccess {
+    package func resetToken(id: String, principal: Principal) async throws -> EnvironmentAccess {
         try await database.transaction { connection in
             var target = try await access.environment(id, principal: principal, on: connection)
             target.environment.apiToken = PersonalAPIKeyCodec.generateProjectToken()

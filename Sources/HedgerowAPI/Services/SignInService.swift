@@ -5,7 +5,7 @@ import HedgerowStore
 /// Console sign-in: email and password in, a session token (the cookie's value, stored only as a
 /// hash) and its CSRF token out. Failed attempts are counted per client address and per email, and
 /// past the limit further attempts are refused before the password is checked.
-public struct SignInService: Sendable {
+package struct SignInService: Sendable {
     let database: any Database
     let failures: WindowLimiter?
     let clock: @Sendable () -> Timestamp
@@ -13,24 +13,24 @@ public struct SignInService: Sendable {
     let users = UserStore()
 
     /// Sessions last two weeks, as Django's default `SESSION_COOKIE_AGE`.
-    public static let sessionLifetimeSeconds = 14 * 86_400
+    package static let sessionLifetimeSeconds = 14 * 86_400
     /// The cookie that carries the session, and the header unsafe API requests of a session repeat
     /// its CSRF token in (Django's names).
-    public static let cookieName = "hedgerow_session"
-    public static let csrfHeader = "X-CSRFToken"
+    package static let cookieName = "hedgerow_session"
+    package static let csrfHeader = "X-CSRFToken"
     /// The shortest password a console user may set (Django's `MinimumLengthValidator`).
-    public static let minimumPasswordLength = 8
+    package static let minimumPasswordLength = 8
 
-    public init(database: any Database, failures: WindowLimiter?, clock: @escaping @Sendable () -> Timestamp = { .now() }) {
+    package init(database: any Database, failures: WindowLimiter?, clock: @escaping @Sendable () -> Timestamp = { .now() }) {
         self.database = database
         self.failures = failures
         self.clock = clock
     }
 
-    public struct Session: Sendable {
-        public var token: String
-        public var csrfToken: String
-        public var user: User
+    package struct Session: Sendable {
+        package var token: String
+        package var csrfToken: String
+        package var user: User
     }
 
     static let invalidCredentials = APIError(
@@ -39,7 +39,7 @@ public struct SignInService: Sendable {
     /// Signs in, or throws 400 (wrong email or password) or 429 (too many failures). The attempt is
     /// counted against the client address and the email before the password is hashed (so that a
     /// hundred concurrent guesses hash at most the limit's worth), and given back when it succeeds.
-    public func signIn(email: String, password: String, client: String) async throws -> Session {
+    package func signIn(email: String, password: String, client: String) async throws -> Session {
         let email = email.trimmingCharacters(in: .whitespaces).lowercased()
         let keys = ["address:" + client, "email:" + email]
         if let failures, let wait = failures.hit(all: keys) { throw APIError.throttled(waitSeconds: wait) }
@@ -51,10 +51,10 @@ public struct SignInService: Sendable {
     }
 
     /// A random token for cookies and forms (256 bits, base62).
-    public static func randomToken() -> String { PersonalAPIKeyCodec.randomBase62(bytes: 32, length: 43) }
+    package static func randomToken() -> String { PersonalAPIKeyCodec.randomBase62(bytes: 32, length: 43) }
 
     /// A new session for a user who proved who they are (a password, or accepting an invite).
-    public func start(for user: User) async throws -> Session {
+    package func start(for user: User) async throws -> Session {
         let token = Self.randomToken()
         let csrf = Self.randomToken()
         let now = clock()
@@ -68,7 +68,7 @@ public struct SignInService: Sendable {
     }
 
     /// The signed-in session of a cookie value, nil when it is unknown, expired or its user inactive.
-    public func session(token: String) async throws -> Session? {
+    package func session(token: String) async throws -> Session? {
         guard !token.isEmpty, token.count <= 128 else { return nil }
         let now = clock()
         let hash = Self.hash(token)
@@ -77,12 +77,12 @@ public struct SignInService: Sendable {
         return Session(token: token, csrfToken: row.csrfToken, user: row.user)
     }
 
-    public func signOut(token: String) async throws {
+    package func signOut(token: String) async throws {
         try await database.transaction { connection in try await sessions.delete(tokenHash: Self.hash(token), on: connection) }
     }
 
     /// Sets a user's password (`hedgerow users set-password`) and ends their sessions.
-    public func setPassword(email: String, password: String) async throws -> User {
+    package func setPassword(email: String, password: String) async throws -> User {
         guard password.count >= Self.minimumPasswordLength else {
             throw AccountService.Failure(description: "A password needs at least \(Self.minimumPasswordLength) characters")
         }
@@ -100,7 +100,7 @@ public struct SignInService: Sendable {
     static func hash(_ token: String) -> String { PersonalAPIKeyCodec.hash(token) }
 
     /// The value of cookie `name` in a request's `Cookie` headers.
-    public static func cookie(_ name: String, in headers: [(name: String, value: String)]) -> String? {
+    package static func cookie(_ name: String, in headers: [(name: String, value: String)]) -> String? {
         for header in headers where header.name.lowercased() == "cookie" {
             for part in header.value.split(separator: ";") {
                 let pair = part.split(separator: "=", maxSplits: 1)

@@ -2,26 +2,26 @@ import HedgerowCore
 import HedgerowStore
 
 /// The caller as a user: `GET/PATCH /api/users/@me/`.
-public struct UserService: Sendable {
+package struct UserService: Sendable {
     let database: any Database
     let users = UserStore()
     let organizations = OrganizationStore()
     let teams = TeamStore()
 
-    public init(database: any Database) { self.database = database }
+    package init(database: any Database) { self.database = database }
 
-    public struct Me: Sendable {
-        public var user: User
-        public var organization: OrganizationDetails?
-        public var team: Environment?
-        public var organizations: [(Organization, MembershipLevel)]
+    package struct Me: Sendable {
+        package var user: User
+        package var organization: OrganizationDetails?
+        package var team: Environment?
+        package var organizations: [(Organization, MembershipLevel)]
     }
 
-    public func me(principal: Principal) async throws -> Me {
+    package func me(principal: Principal) async throws -> Me {
         try await database.read { connection in try await me(userID: principal.user.id, on: connection) }
     }
 
-    public func update(input: UserInput, principal: Principal) async throws -> Me {
+    package func update(input: UserInput, principal: Principal) async throws -> Me {
         try await database.transaction { connection in
             guard var user = try await users.find(id: principal.user.id, on: connection) else { throw APIError.notFound() }
             if let firstName = input.firstName { user.firstName = firstName }

@@ -2,7 +2,7 @@ import Foundation
 
 /// Destination types and their configuration (docs/destinations.md): which keys each type takes, which are
 /// required, their types and defaults, and which are secrets (encrypted at rest, never returned).
-public enum DestinationType: String, Sendable, CaseIterable {
+package enum DestinationType: String, Sendable, CaseIterable {
     case s3 = "S3"
     case awsS3 = "AwsS3"
     case s3Compatible = "S3Compatible"
@@ -22,8 +22,8 @@ public enum DestinationType: String, Sendable, CaseIterable {
 }
 
 /// One configuration key.
-public struct DestinationField: Sendable {
-    public enum Kind: String, Sendable {
+package struct DestinationField: Sendable {
+    package enum Kind: String, Sendable {
         case string = "str"
         case integer = "int"
         case boolean = "bool"
@@ -31,13 +31,13 @@ public struct DestinationField: Sendable {
         case stringList = "list[str]"
     }
 
-    public let name: String
-    public let kind: Kind
-    public let required: Bool
-    public let defaultValue: JSONValue?
-    public let secret: Bool
+    package let name: String
+    package let kind: Kind
+    package let required: Bool
+    package let defaultValue: JSONValue?
+    package let secret: Bool
     /// For integers: the values accepted (docs/security.md, bounds at the border).
-    public let range: ClosedRange<Int64>?
+    package let range: ClosedRange<Int64>?
 
     init(
         _ name: String, _ kind: Kind = .string, required: Bool = false, default defaultValue: JSONValue? = nil, secret: Bool = false,
@@ -52,18 +52,18 @@ public struct DestinationField: Sendable {
     }
 }
 
-public enum DestinationConfig {
+package enum DestinationConfig {
     /// `max_file_size_mb`'s largest value: 5 TiB, S3's largest object.
-    public static let maximumFileSizeMegabytes: Int64 = 5 * 1024 * 1024
+    package static let maximumFileSizeMegabytes: Int64 = 5 * 1024 * 1024
     static let fileSize = DestinationField("max_file_size_mb", .integer, range: 1...maximumFileSizeMegabytes)
     static let integrationID = DestinationField("integration_id", .integer, range: 1...Int64(Int32.max))
     /// A TCP port.
-    public static let portRange: ClosedRange<Int64> = 1...65_535
+    package static let portRange: ClosedRange<Int64> = 1...65_535
 
     /// Keys every type takes: event-name allow and deny lists.
     static let common = [DestinationField("include_events", .stringList), DestinationField("exclude_events", .stringList)]
 
-    public static func fields(for type: DestinationType) -> [DestinationField] {
+    package static func fields(for type: DestinationType) -> [DestinationField] {
         let specific: [DestinationField]
         switch type.configurationFamily {
         case .s3, .awsS3, .s3Compatible:
@@ -132,7 +132,7 @@ public enum DestinationConfig {
 
     /// The hosts a configuration connects to, with the field each comes from (for the outbound
     /// policy's check when an export is saved).
-    public static func hosts(in config: JSONObject, type: DestinationType) -> [(field: String, host: String)] {
+    package static func hosts(in config: JSONObject, type: DestinationType) -> [(field: String, host: String)] {
         func host(ofURL field: String) -> [(field: String, host: String)] {
             guard case .string(let url)? = config[field], let host = URLComponents(string: url)?.host, !host.isEmpty else { return [] }
             return [(field, host)]
@@ -210,7 +210,7 @@ public enum DestinationConfig {
         }
     }
 
-    public static func secretFields(for type: DestinationType) -> Set<String> {
+    package static func secretFields(for type: DestinationType) -> Set<String> {
         var names = Set(fields(for: type).filter(\.secret).map(\.name))
         // Redshift's COPY credentials sit inside `copy_inputs` (PostHog's secret fields).
         if type == .redshift { names.formUnion(["aws_access_key_id", "aws_secret_access_key"]) }
@@ -219,7 +219,7 @@ public enum DestinationConfig {
 
     /// The destination types whose credentials live in an integration (PostHog's, `integration_id`)
     /// or inline (docs/destinations.md): the integration kind, and the inline keys that stand for it.
-    public static func credentials(for type: DestinationType) -> (kind: IntegrationKind, inline: [String])? {
+    package static func credentials(for type: DestinationType) -> (kind: IntegrationKind, inline: [String])? {
         switch type {
         case .databricks: (.databricks, ["server_hostname", "client_id", "client_secret"])
         case .azureBlob: (.azureBlob, ["connection_string"])
@@ -229,7 +229,7 @@ public enum DestinationConfig {
 
     /// The integrations a configuration refers to: `integration_id`, and for Redshift the aws-s3
     /// integrations `copy_inputs.authorization` and `copy_inputs.bucket_credentials` may name.
-    public static func integrationReferences(in config: JSONObject, type: DestinationType) -> [(field: String, id: Int64)] {
+    package static func integrationReferences(in config: JSONObject, type: DestinationType) -> [(field: String, id: Int64)] {
         var references: [(field: String, id: Int64)] = []
         if case .int(let id)? = config["integration_id"] { references.append(("integration_id", id)) }
         if type == .redshift, case .object(let inputs)? = config["copy_inputs"] {
@@ -242,7 +242,7 @@ public enum DestinationConfig {
 
     /// Only the secrets of a configuration, at any depth (what is sealed at rest); merged back into
     /// the redacted configuration with `deepMerge`, it gives the configuration again.
-    public static func secretPart(_ config: JSONObject, type: DestinationType) -> JSONObject {
+    package static func secretPart(_ config: JSONObject, type: DestinationType) -> JSONObject {
         let secrets = secretFields(for: type)
         func keep(_ object: JSONObject) -> JSONObject {
             var result = JSONObject()
@@ -266,7 +266,7 @@ public enum DestinationConfig {
     /// Validates a configuration for `type` and returns it with values coerced and defaults filled
     /// in. With `existing` (PATCH), `config` is merged into it deeply first and missing required
     /// keys are not reported.
-    public static func validate(
+    package static func validate(
         type: DestinationType, config: JSONValue, model: ExportModel, existing: JSONObject? = nil
     ) throws(APIError) -> JSONObject {
         guard case .object(let given) = config else {
@@ -427,7 +427,7 @@ public enum DestinationConfig {
     }
 
     /// `patch` merged into `base`: objects key by key, recursively; anything else replaced.
-    public static func deepMerge(_ base: JSONObject, _ patch: JSONObject) -> JSONObject {
+    package static func deepMerge(_ base: JSONObject, _ patch: JSONObject) -> JSONObject {
         var merged = base
         for entry in patch.entries {
             if case .object(let inner)? = merged[entry.key], case .object(let patchInner) = entry.value {
@@ -440,7 +440,7 @@ public enum DestinationConfig {
     }
 
     /// The configuration without its secrets, at any depth, as it may be shown.
-    public static func redacted(_ config: JSONObject, type: DestinationType) -> JSONObject {
+    package static func redacted(_ config: JSONObject, type: DestinationType) -> JSONObject {
         let secrets = secretFields(for: type)
         func strip(_ object: JSONObject) -> JSONObject {
             var result = JSONObject()

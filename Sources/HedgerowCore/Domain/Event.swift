@@ -1,21 +1,21 @@
 /// A captured event as the event store keeps it. JSON columns are kept as JSON text, so streaming
 /// them to a destination never parses them.
-public struct Event: Sendable, Equatable {
-    public var uuid: String
-    public var teamID: Int64
-    public var event: String
-    public var distinctID: String
+package struct Event: Sendable, Equatable {
+    package var uuid: String
+    package var teamID: Int64
+    package var event: String
+    package var distinctID: String
     /// A JSON object.
-    public var properties: String
-    public var personID: String?
+    package var properties: String
+    package var personID: String?
     /// A JSON object, or nil.
-    public var personProperties: String?
-    public var elementsChain: String?
-    public var timestamp: Timestamp
-    public var createdAt: Timestamp
-    public var insertedAt: Timestamp
+    package var personProperties: String?
+    package var elementsChain: String?
+    package var timestamp: Timestamp
+    package var createdAt: Timestamp
+    package var insertedAt: Timestamp
 
-    public init(
+    package init(
         uuid: String, teamID: Int64, event: String, distinctID: String, properties: String, personID: String?,
         personProperties: String?, elementsChain: String?, timestamp: Timestamp, createdAt: Timestamp, insertedAt: Timestamp
     ) {

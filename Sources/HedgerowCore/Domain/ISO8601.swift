@@ -1,17 +1,17 @@
 /// ISO 8601 date-times as clients send them: `2024-01-01T10:00:00Z`, `2024-01-01 10:00:00.123+02:00`,
 /// `2024-01-01T10:00:00.123456-0530`, `2024-01-01T10:00`, or a date alone. A time without an offset
 /// is naive. Years 0001–9999 only: anything else is not a date-time here (nil).
-public enum ISO8601 {
-    public struct Parsed: Sendable, Equatable {
+package enum ISO8601 {
+    package struct Parsed: Sendable, Equatable {
         /// The instant, reading a naive time as UTC.
-        public var timestamp: Timestamp
+        package var timestamp: Timestamp
         /// Whether the text carried an offset (`Z` or `±HH:MM`).
-        public var hasOffset: Bool
+        package var hasOffset: Bool
         /// Whether the text was a date alone.
-        public var isDateOnly: Bool
+        package var isDateOnly: Bool
     }
 
-    public static func parse(_ text: String) -> Parsed? {
+    package static func parse(_ text: String) -> Parsed? {
         var scanner = Scanner(Array(text.utf8))
         guard let year = scanner.digits(4), scanner.take("-"), let month = scanner.digits(2), scanner.take("-"),
             let day = scanner.digits(2), (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year)
@@ -73,7 +73,7 @@ public enum ISO8601 {
     }
 
     /// Days since 1970-01-01 (Howard Hinnant's algorithm).
-    public static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
+    package static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yoe = y - era * 400

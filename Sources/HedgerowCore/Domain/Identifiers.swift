@@ -1,8 +1,8 @@
 import Foundation
 
 /// Time-ordered UUIDs (version 7), lower-case as PostHog writes them.
-public enum Identifiers {
-    public static func uuidV7(at timestamp: Timestamp = .now()) -> String {
+package enum Identifiers {
+    package static func uuidV7(at timestamp: Timestamp = .now()) -> String {
         var bytes = [UInt8](repeating: 0, count: 16)
         // Two draws of 64 random bits (one system call each), not one a byte.
         var generator = SystemRandomNumberGenerator()
@@ -18,7 +18,7 @@ public enum Identifiers {
     }
 
     /// 16 bytes (version and variant bits set by the caller) as a lower-case UUID string.
-    public static func uuidString(_ bytes: [UInt8]) -> String {
+    package static func uuidString(_ bytes: [UInt8]) -> String {
         precondition(bytes.count == 16, "a UUID has 16 bytes")
         let uuid = UUID(
             uuid: (
@@ -29,7 +29,7 @@ public enum Identifiers {
     }
 
     /// The canonical lower-case form of a UUID string, or nil when it is not one.
-    public static func canonicalUUID(_ text: String) -> String? {
+    package static func canonicalUUID(_ text: String) -> String? {
         UUID(uuidString: text)?.uuidString.lowercased()
     }
 }

@@ -3,16 +3,16 @@ import Foundation
 /// A stored set of credentials an environment's destinations refer to by `integration_id`
 /// (PostHog's integrations). `config` is what may be shown; the kind's secret keys are sealed apart
 /// and never returned.
-public struct Integration: Sendable, Equatable {
-    public var id: Int64
-    public var teamID: Int64
-    public var kind: IntegrationKind
-    public var config: JSONObject
-    public var errors: String
-    public var createdAt: Timestamp
-    public var createdByID: Int64?
+package struct Integration: Sendable, Equatable {
+    package var id: Int64
+    package var teamID: Int64
+    package var kind: IntegrationKind
+    package var config: JSONObject
+    package var errors: String
+    package var createdAt: Timestamp
+    package var createdByID: Int64?
 
-    public init(
+    package init(
         id: Int64, teamID: Int64, kind: IntegrationKind, config: JSONObject, errors: String = "", createdAt: Timestamp,
         createdByID: Int64?
     ) {
@@ -27,7 +27,7 @@ public struct Integration: Sendable, Equatable {
 
     /// What PostHog shows as the integration's name: the workspace's host, the storage account, or
     /// the access key's id without its secret.
-    public var displayName: String {
+    package var displayName: String {
         switch kind {
         case .databricks: config["server_hostname"]?.stringValue ?? kind.rawValue
         case .azureBlob: config["account_name"]?.stringValue ?? kind.rawValue
@@ -37,13 +37,13 @@ public struct Integration: Sendable, Equatable {
 }
 
 /// The kinds of integration Hedgerow's destinations use.
-public enum IntegrationKind: String, Sendable, CaseIterable {
+package enum IntegrationKind: String, Sendable, CaseIterable {
     case azureBlob = "azure-blob"
     case databricks
     case awsS3 = "aws-s3"
 
     /// The keys the kind's `config` takes when created; secret ones are sealed.
-    public var fields: [(name: String, secret: Bool)] {
+    package var fields: [(name: String, secret: Bool)] {
         switch self {
         case .azureBlob: [("connection_string", true)]
         case .databricks: [("server_hostname", false), ("client_id", true), ("client_secret", true)]
@@ -52,7 +52,7 @@ public enum IntegrationKind: String, Sendable, CaseIterable {
     }
 
     /// The destination types that use an integration of this kind.
-    public var destinations: Set<DestinationType> {
+    package var destinations: Set<DestinationType> {
         switch self {
         case .azureBlob: [.azureBlob]
         case .databricks: [.databricks]
@@ -62,15 +62,15 @@ public enum IntegrationKind: String, Sendable, CaseIterable {
 }
 
 /// A create request for an integration, validated.
-public struct IntegrationInput: Sendable {
-    public var kind: IntegrationKind
+package struct IntegrationInput: Sendable {
+    package var kind: IntegrationKind
     /// Keys shown in responses.
-    public var config: JSONObject
+    package var config: JSONObject
     /// Keys sealed at rest.
-    public var secrets: JSONObject
+    package var secrets: JSONObject
 
     /// Parses `{"kind": …, "config": {…}}`. The error messages are PostHog's where it has one.
-    public static func parse(_ body: JSONValue) throws(APIError) -> IntegrationInput {
+    package static func parse(_ body: JSONValue) throws(APIError) -> IntegrationInput {
         let object = try BodyObject.require(body)
         guard let kindValue = object["kind"] else { throw APIError.required("kind") }
         let name = try FieldParser.choice(kindValue, attr: "kind", choices: Set(IntegrationKind.allCases.map(\.rawValue)))!
@@ -122,14 +122,14 @@ public struct IntegrationInput: Sendable {
 
 /// An Azure Storage connection string (`Key=Value;…`): the account, its key or a SAS token, and
 /// where the Blob service is.
-public struct AzureConnectionString: Sendable, Equatable {
-    public var accountName: String
-    public var accountKey: String?
-    public var sharedAccessSignature: String?
+package struct AzureConnectionString: Sendable, Equatable {
+    package var accountName: String
+    package var accountKey: String?
+    package var sharedAccessSignature: String?
     /// `BlobEndpoint`, or `DefaultEndpointsProtocol://AccountName.blob.EndpointSuffix`.
-    public var blobEndpoint: String
+    package var blobEndpoint: String
 
-    public static func parse(_ text: String) -> AzureConnectionString? {
+    package static func parse(_ text: String) -> AzureConnectionString? {
         var values: [String: String] = [:]
         for part in text.split(separator: ";", omittingEmptySubsequences: true) {
             guard let equals = part.firstIndex(of: "=") else { continue }

@@ -1,8 +1,8 @@
 /// An organization membership level, as PostHog numbers them.
-public enum MembershipLevel: Int, Sendable, Comparable, CaseIterable {
+package enum MembershipLevel: Int, Sendable, Comparable, CaseIterable {
     case member = 1
     case admin = 8
     case owner = 15
 
-    public static func < (lhs: MembershipLevel, rhs: MembershipLevel) -> Bool { lhs.rawValue < rhs.rawValue }
+    package static func < (lhs: MembershipLevel, rhs: MembershipLevel) -> Bool { lhs.rawValue < rhs.rawValue }
 }

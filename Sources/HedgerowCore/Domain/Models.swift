@@ -1,16 +1,16 @@
 /// A person who uses Hedgerow.
-public struct User: Sendable, Equatable {
-    public var id: Int64
-    public var uuid: String
-    public var email: String
-    public var firstName: String
-    public var lastName: String
-    public var isActive: Bool
-    public var currentOrganizationID: String?
-    public var currentTeamID: Int64?
-    public var createdAt: Timestamp
+package struct User: Sendable, Equatable {
+    package var id: Int64
+    package var uuid: String
+    package var email: String
+    package var firstName: String
+    package var lastName: String
+    package var isActive: Bool
+    package var currentOrganizationID: String?
+    package var currentTeamID: Int64?
+    package var createdAt: Timestamp
 
-    public init(
+    package init(
         id: Int64, uuid: String, email: String, firstName: String, lastName: String, isActive: Bool,
         currentOrganizationID: String?, currentTeamID: Int64?, createdAt: Timestamp
     ) {
@@ -27,24 +27,24 @@ public struct User: Sendable, Equatable {
 }
 
 /// An organization and its settings.
-public struct Organization: Sendable, Equatable {
-    public var id: String
-    public var name: String
-    public var slug: String
-    public var logoMediaID: String?
-    public var createdAt: Timestamp
-    public var updatedAt: Timestamp
-    public var isMemberJoinEmailEnabled: Bool
-    public var enforce2FA: Bool?
-    public var membersCanInvite: Bool
-    public var membersCanUsePersonalAPIKeys: Bool
-    public var allowPubliclySharedResources: Bool
-    public var isAIDataProcessingApproved: Bool?
-    public var defaultExperimentStatsMethod: String?
-    public var defaultRoleID: String?
-    public var environmentsRollbackRequestedAt: Timestamp?
+package struct Organization: Sendable, Equatable {
+    package var id: String
+    package var name: String
+    package var slug: String
+    package var logoMediaID: String?
+    package var createdAt: Timestamp
+    package var updatedAt: Timestamp
+    package var isMemberJoinEmailEnabled: Bool
+    package var enforce2FA: Bool?
+    package var membersCanInvite: Bool
+    package var membersCanUsePersonalAPIKeys: Bool
+    package var allowPubliclySharedResources: Bool
+    package var isAIDataProcessingApproved: Bool?
+    package var defaultExperimentStatsMethod: String?
+    package var defaultRoleID: String?
+    package var environmentsRollbackRequestedAt: Timestamp?
 
-    public init(id: String, name: String, slug: String, createdAt: Timestamp) {
+    package init(id: String, name: String, slug: String, createdAt: Timestamp) {
         self.id = id
         self.name = name
         self.slug = slug
@@ -64,15 +64,15 @@ public struct Organization: Sendable, Equatable {
 }
 
 /// A user's membership of an organization.
-public struct Membership: Sendable, Equatable {
-    public var id: String
-    public var organizationID: String
-    public var userID: Int64
-    public var level: MembershipLevel
-    public var joinedAt: Timestamp
-    public var updatedAt: Timestamp
+package struct Membership: Sendable, Equatable {
+    package var id: String
+    package var organizationID: String
+    package var userID: Int64
+    package var level: MembershipLevel
+    package var joinedAt: Timestamp
+    package var updatedAt: Timestamp
 
-    public init(id: String, organizationID: String, userID: Int64, level: MembershipLevel, joinedAt: Timestamp, updatedAt: Timestamp) {
+    package init(id: String, organizationID: String, userID: Int64, level: MembershipLevel, joinedAt: Timestamp, updatedAt: Timestamp) {
         self.id = id
         self.organizationID = organizationID
         self.userID = userID
@@ -83,14 +83,14 @@ public struct Membership: Sendable, Equatable {
 }
 
 /// A project: a group of environments. Its main environment has the project's id.
-public struct Project: Sendable, Equatable {
-    public var id: Int64
-    public var organizationID: String
-    public var name: String
-    public var createdAt: Timestamp
-    public var updatedAt: Timestamp
+package struct Project: Sendable, Equatable {
+    package var id: Int64
+    package var organizationID: String
+    package var name: String
+    package var createdAt: Timestamp
+    package var updatedAt: Timestamp
 
-    public init(id: Int64, organizationID: String, name: String, createdAt: Timestamp, updatedAt: Timestamp) {
+    package init(id: Int64, organizationID: String, name: String, createdAt: Timestamp, updatedAt: Timestamp) {
         self.id = id
         self.organizationID = organizationID
         self.name = name
@@ -100,21 +100,21 @@ public struct Project: Sendable, Equatable {
 }
 
 /// An environment (PostHog's "team"): where events and batch exports live.
-public struct Environment: Sendable, Equatable {
-    public var id: Int64
-    public var uuid: String
-    public var organizationID: String
-    public var projectID: Int64
-    public var name: String
-    public var apiToken: String
-    public var timezone: String
-    public var ingestedEvent: Bool
-    public var completedSnippetOnboarding: Bool
-    public var isDemo: Bool
-    public var createdAt: Timestamp
-    public var updatedAt: Timestamp
+package struct Environment: Sendable, Equatable {
+    package var id: Int64
+    package var uuid: String
+    package var organizationID: String
+    package var projectID: Int64
+    package var name: String
+    package var apiToken: String
+    package var timezone: String
+    package var ingestedEvent: Bool
+    package var completedSnippetOnboarding: Bool
+    package var isDemo: Bool
+    package var createdAt: Timestamp
+    package var updatedAt: Timestamp
 
-    public init(
+    package init(
         id: Int64, uuid: String, organizationID: String, projectID: Int64, name: String, apiToken: String,
         timezone: String, ingestedEvent: Bool, completedSnippetOnboarding: Bool, isDemo: Bool,
         createdAt: Timestamp, updatedAt: Timestamp
@@ -135,20 +135,20 @@ public struct Environment: Sendable, Equatable {
 }
 
 /// A personal API key. The plain value is never held here: only its hash.
-public struct PersonalAPIKey: Sendable, Equatable {
-    public var id: String
-    public var userID: Int64
-    public var label: String
-    public var secureValue: String
-    public var maskValue: String
-    public var scopes: [Scope]
-    public var scopedTeams: [Int64]?
-    public var scopedOrganizations: [String]?
-    public var createdAt: Timestamp
-    public var lastUsedAt: Timestamp?
-    public var lastRolledAt: Timestamp?
+package struct PersonalAPIKey: Sendable, Equatable {
+    package var id: String
+    package var userID: Int64
+    package var label: String
+    package var secureValue: String
+    package var maskValue: String
+    package var scopes: [Scope]
+    package var scopedTeams: [Int64]?
+    package var scopedOrganizations: [String]?
+    package var createdAt: Timestamp
+    package var lastUsedAt: Timestamp?
+    package var lastRolledAt: Timestamp?
 
-    public init(
+    package init(
         id: String, userID: Int64, label: String, secureValue: String, maskValue: String, scopes: [Scope],
         scopedTeams: [Int64]?, scopedOrganizations: [String]?, createdAt: Timestamp, lastUsedAt: Timestamp?,
         lastRolledAt: Timestamp? = nil
@@ -168,14 +168,14 @@ public struct PersonalAPIKey: Sendable, Equatable {
 }
 
 /// An organization with what its representation shows the caller.
-public struct OrganizationDetails: Sendable {
-    public var organization: Organization
-    public var membershipLevel: MembershipLevel
-    public var projects: [Project]
-    public var environments: [Environment]
-    public var memberCount: Int
+package struct OrganizationDetails: Sendable {
+    package var organization: Organization
+    package var membershipLevel: MembershipLevel
+    package var projects: [Project]
+    package var environments: [Environment]
+    package var memberCount: Int
 
-    public init(
+    package init(
         organization: Organization, membershipLevel: MembershipLevel, projects: [Project], environments: [Environment],
         memberCount: Int
     ) {

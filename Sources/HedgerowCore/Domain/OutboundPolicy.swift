@@ -2,10 +2,10 @@ import Foundation
 
 /// An IPv4 or IPv6 address as its bytes (4 or 16). IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`)
 /// are read as the IPv4 address they carry, so a policy cannot be passed by writing one as the other.
-public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
-    public let bytes: [UInt8]
+package struct IPAddress: Sendable, Hashable, CustomStringConvertible {
+    package let bytes: [UInt8]
 
-    public init?(_ text: String) {
+    package init?(_ text: String) {
         var text = Substring(text)
         if text.hasPrefix("["), text.hasSuffix("]") { text = text.dropFirst().dropLast() }
         if let zone = text.firstIndex(of: "%") { text = text[..<zone] }
@@ -18,9 +18,9 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    public var isIPv4: Bool { bytes.count == 4 }
+    package var isIPv4: Bool { bytes.count == 4 }
 
-    public var description: String {
+    package var description: String {
         if isIPv4 { return bytes.map(String.init).joined(separator: ".") }
         var groups: [String] = []
         for index in stride(from: 0, to: 16, by: 2) {
@@ -74,11 +74,11 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// A CIDR block such as `10.0.0.0/8` or `fd00::/8` (a bare address is a block of one).
-public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
-    public let address: IPAddress
-    public let prefixLength: Int
+package struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
+    package let address: IPAddress
+    package let prefixLength: Int
 
-    public init?(_ text: String) {
+    package init?(_ text: String) {
         let parts = text.trimmingCharacters(in: .whitespaces).split(separator: "/", maxSplits: 1)
         guard let first = parts.first, let address = IPAddress(String(first)) else { return nil }
         let maximum = address.bytes.count * 8
@@ -94,7 +94,7 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
         self.address = address
     }
 
-    public func contains(_ other: IPAddress) -> Bool {
+    package func contains(_ other: IPAddress) -> Bool {
         guard other.bytes.count == address.bytes.count else { return false }
         var remaining = prefixLength
         for index in address.bytes.indices where remaining > 0 {
@@ -106,10 +106,10 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
         return true
     }
 
-    public var description: String { "\(address)/\(prefixLength)" }
+    package var description: String { "\(address)/\(prefixLength)" }
 
     /// A comma- or space-separated list (`HEDGEROW_DESTINATION_ALLOW_NETWORKS`); nil names the bad entry.
-    public static func parseList(_ text: String) -> Result<[IPNetwork], ListError> {
+    package static func parseList(_ text: String) -> Result<[IPNetwork], ListError> {
         var networks: [IPNetwork] = []
         for entry in text.split(whereSeparator: { $0 == "," || $0 == " " }) where !entry.isEmpty {
             guard let network = IPNetwork(String(entry)) else { return .failure(ListError(entry: String(entry))) }
@@ -118,8 +118,8 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
         return .success(networks)
     }
 
-    public struct ListError: Error, Sendable {
-        public let entry: String
+    package struct ListError: Error, Sendable {
+        package let entry: String
     }
 }
 
@@ -129,17 +129,17 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
 /// `deny` (`HEDGEROW_DESTINATION_ALLOW_NETWORKS`, `HEDGEROW_DESTINATION_DENY_NETWORKS`) change
 /// that; `allow` wins for the networks it names. Every client checks the addresses it resolved,
 /// when it connects; the API checks literal addresses when an export is saved.
-public struct OutboundPolicy: Sendable, Equatable {
-    public var allow: [IPNetwork]
-    public var deny: [IPNetwork]
+package struct OutboundPolicy: Sendable, Equatable {
+    package var allow: [IPNetwork]
+    package var deny: [IPNetwork]
 
-    public init(allow: [IPNetwork] = [], deny: [IPNetwork] = []) {
+    package init(allow: [IPNetwork] = [], deny: [IPNetwork] = []) {
         self.allow = allow
         self.deny = deny
     }
 
     /// The networks denied unless allowed, with what they are.
-    public static let deniedByDefault: [(network: IPNetwork, name: String)] = [
+    package static let deniedByDefault: [(network: IPNetwork, name: String)] = [
         ("127.0.0.0/8", "a loopback address"), ("::1/128", "a loopback address"), ("0.0.0.0/8", "an unspecified address"),
         ("::/128", "an unspecified address"), ("169.254.0.0/16", "a link-local address"), ("fe80::/10", "a link-local address"),
         ("100.100.100.200/32", "a cloud metadata address"), ("fd00:ec2::254/128", "a cloud metadata address"),
@@ -147,7 +147,7 @@ public struct OutboundPolicy: Sendable, Equatable {
     ].map { (IPNetwork($0.0)!, $0.1) }
 
     /// Why `address` may not be connected to, or nil when it may.
-    public func refusal(for address: IPAddress) -> String? {
+    package func refusal(for address: IPAddress) -> String? {
         if allow.contains(where: { $0.contains(address) }) { return nil }
         if deny.contains(where: { $0.contains(address) }) {
             return "\(address) is in HEDGEROW_DESTINATION_DENY_NETWORKS"
@@ -161,7 +161,7 @@ public struct OutboundPolicy: Sendable, Equatable {
     /// For a host as written in a configuration: the refusal when it is an address literal (or
     /// `localhost`, which is loopback by definition) that may not be connected to. Names are
     /// checked when they are resolved.
-    public func refusal(forHost host: String) -> String? {
+    package func refusal(forHost host: String) -> String? {
         let lowered = host.lowercased()
         if lowered == "localhost" || lowered.hasSuffix(".localhost") {
             return refusal(for: IPAddress("127.0.0.1")!).map { "\(host) is loopback (" + $0 + ")" }

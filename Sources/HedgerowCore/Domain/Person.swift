@@ -4,19 +4,19 @@ import Foundation
 /// `$set_once` and `$unset` shape, and a `version` that grows with every change, so that a
 /// destination merging persons keeps the newest. Distinct ids point at persons
 /// (`PersonDistinctID`); a merge moves the distinct ids of one person to another.
-public struct Person: Sendable, Equatable {
-    public var uuid: String
-    public var teamID: Int64
-    public var properties: JSONObject
-    public var createdAt: Timestamp
-    public var isIdentified: Bool
+package struct Person: Sendable, Equatable {
+    package var uuid: String
+    package var teamID: Int64
+    package var properties: JSONObject
+    package var createdAt: Timestamp
+    package var isIdentified: Bool
     /// Deleted through the API: kept so that the persons export can say so (`is_deleted`).
-    public var isDeleted: Bool
-    public var version: Int64
+    package var isDeleted: Bool
+    package var version: Int64
     /// The capture (or API) time of the latest version.
-    public var updatedAt: Timestamp
+    package var updatedAt: Timestamp
 
-    public init(
+    package init(
         uuid: String, teamID: Int64, properties: JSONObject = JSONObject(), createdAt: Timestamp, isIdentified: Bool = false,
         isDeleted: Bool = false, version: Int64 = 0, updatedAt: Timestamp
     ) {
@@ -32,7 +32,7 @@ public struct Person: Sendable, Equatable {
 
     /// Applies an event's `$set_once` (keys not yet set), then `$set` (overwrites), then `$unset`;
     /// returns whether anything changed.
-    public mutating func apply(_ update: PersonUpdate) -> Bool {
+    package mutating func apply(_ update: PersonUpdate) -> Bool {
         var changed = false
         for entry in (update.setOnce ?? JSONObject()).entries where properties[entry.key] == nil {
             properties[entry.key] = entry.value
@@ -51,7 +51,7 @@ public struct Person: Sendable, Equatable {
 
     /// Takes in `other` (a merge into this person): this person's properties win over the other's,
     /// the earlier creation time is kept, and the result is identified.
-    public mutating func absorb(_ other: Person) {
+    package mutating func absorb(_ other: Person) {
         var merged = other.properties
         for entry in properties.entries { merged[entry.key] = entry.value }
         properties = merged
@@ -61,7 +61,7 @@ public struct Person: Sendable, Equatable {
 
     /// PostHog's person name: the first of `email`, `name`, `username` that is a non-empty string,
     /// else the first distinct id.
-    public func displayName(distinctIDs: [String]) -> String {
+    package func displayName(distinctIDs: [String]) -> String {
         for key in ["email", "name", "username"] {
             if case .string(let value)? = properties[key], !value.isEmpty { return value }
         }
@@ -70,14 +70,14 @@ public struct Person: Sendable, Equatable {
 }
 
 /// Which person a distinct id belongs to; `version` grows each time the id moves to another person.
-public struct PersonDistinctID: Sendable, Equatable {
-    public var teamID: Int64
-    public var distinctID: String
-    public var personUUID: String
-    public var version: Int64
-    public var updatedAt: Timestamp
+package struct PersonDistinctID: Sendable, Equatable {
+    package var teamID: Int64
+    package var distinctID: String
+    package var personUUID: String
+    package var version: Int64
+    package var updatedAt: Timestamp
 
-    public init(teamID: Int64, distinctID: String, personUUID: String, version: Int64 = 0, updatedAt: Timestamp) {
+    package init(teamID: Int64, distinctID: String, personUUID: String, version: Int64 = 0, updatedAt: Timestamp) {
         self.teamID = teamID
         self.distinctID = distinctID
         self.personUUID = personUUID
@@ -88,27 +88,27 @@ public struct PersonDistinctID: Sendable, Equatable {
 
 /// What one event does to its person (PostHog's ingestion): property updates, and for `$identify`,
 /// `$create_alias` and `$merge_dangerously` a merge of another distinct id into the event's.
-public struct PersonUpdate: Sendable, Equatable {
-    public struct Merge: Sendable, Equatable {
+package struct PersonUpdate: Sendable, Equatable {
+    package struct Merge: Sendable, Equatable {
         /// The distinct id whose person is merged into the event's distinct id's person
         /// (`$anon_distinct_id` of `$identify`, `alias` of the other two).
-        public var other: String
+        package var other: String
         /// `$merge_dangerously`: merges even when the other person is identified already.
-        public var dangerous: Bool
-        public init(other: String, dangerous: Bool) {
+        package var dangerous: Bool
+        package init(other: String, dangerous: Bool) {
             self.other = other
             self.dangerous = dangerous
         }
     }
 
-    public var set: JSONObject?
-    public var setOnce: JSONObject?
-    public var unset: [String]
+    package var set: JSONObject?
+    package var setOnce: JSONObject?
+    package var unset: [String]
     /// False when the event asked for no person profile (`$process_person_profile: false`).
-    public var processPerson: Bool
-    public var merge: Merge?
+    package var processPerson: Bool
+    package var merge: Merge?
 
-    public init(
+    package init(
         set: JSONObject? = nil, setOnce: JSONObject? = nil, unset: [String] = [], processPerson: Bool = true, merge: Merge? = nil
     ) {
         self.set = set
@@ -119,7 +119,7 @@ public struct PersonUpdate: Sendable, Equatable {
     }
 
     /// The update an event asks for, from its name and (normalised) properties.
-    public init(event: String, properties: JSONObject) {
+    package init(event: String, properties: JSONObject) {
         var unset: [String] = []
         switch properties["$unset"] {
         case .array(let keys)?: unset = keys.compactMap(\.stringValue)
@@ -153,7 +153,7 @@ public struct PersonUpdate: Sendable, Equatable {
     /// Whether `distinctID` may take part in a merge. Like PostHog, ids that clients send by
     /// mistake for every user (`anonymous`, `null`, `0`, ...) never merge persons: one such event
     /// would otherwise join every user into one person.
-    public static func canMerge(_ distinctID: String) -> Bool {
+    package static func canMerge(_ distinctID: String) -> Bool {
         let trimmed = distinctID.trimmingCharacters(in: .whitespacesAndNewlines)
         if trimmed.isEmpty { return false }
         if ["anonymous", "guest", "distinctid", "distinct_id", "id", "not_authenticated", "email", "undefined", "true", "false"]

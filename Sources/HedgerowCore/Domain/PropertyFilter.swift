@@ -1,28 +1,28 @@
 /// A batch-export property filter (docs/engine.md §2): `{key, operator, type, value}`, all of a list
 /// must hold. `type` `event` tests the event's properties, `person` its person properties.
-public struct PropertyFilter: Sendable, Equatable {
-    public enum Operator: String, Sendable, CaseIterable {
+package struct PropertyFilter: Sendable, Equatable {
+    package enum Operator: String, Sendable, CaseIterable {
         case exact, isNot = "is_not", icontains, notIcontains = "not_icontains", regex, notRegex = "not_regex"
         case gt, gte, lt, lte, isSet = "is_set", isNotSet = "is_not_set"
 
-        public var isNumeric: Bool { [.gt, .gte, .lt, .lte].contains(self) }
-        public var needsValue: Bool { self != .isSet && self != .isNotSet }
+        package var isNumeric: Bool { [.gt, .gte, .lt, .lte].contains(self) }
+        package var needsValue: Bool { self != .isSet && self != .isNotSet }
     }
 
-    public enum Kind: String, Sendable {
+    package enum Kind: String, Sendable {
         case event, person
     }
 
-    public var key: String
-    public var op: Operator
-    public var kind: Kind
+    package var key: String
+    package var op: Operator
+    package var kind: Kind
     /// The values compared against, as text (numbers as written, booleans `true`/`false`); any one
     /// may match. Empty for `is_set` / `is_not_set`.
-    public var values: [String]
+    package var values: [String]
     /// For `gt`…`lte`: the number.
-    public var number: Double?
+    package var number: Double?
 
-    public init(key: String, op: Operator, kind: Kind = .event, values: [String] = [], number: Double? = nil) {
+    package init(key: String, op: Operator, kind: Kind = .event, values: [String] = [], number: Double? = nil) {
         self.key = key
         self.op = op
         self.kind = kind
@@ -32,7 +32,7 @@ public struct PropertyFilter: Sendable, Equatable {
 
     /// Parses one filter object, refusing what Hedgerow cannot evaluate (so that an export never
     /// accepts a filter it would silently ignore).
-    public static func parse(_ value: JSONValue, attr: String = "filters") throws(APIError) -> PropertyFilter {
+    package static func parse(_ value: JSONValue, attr: String = "filters") throws(APIError) -> PropertyFilter {
         guard case .object(let object) = value else { throw APIError.invalidInput("Each filter must be an object.", attr: attr) }
         guard case .string(let key)? = object["key"], !key.isEmpty else {
             throw APIError.invalidInput("Each filter needs a 'key'.", attr: attr)
@@ -90,7 +90,7 @@ public struct PropertyFilter: Sendable, Equatable {
         return filter
     }
 
-    public static func parseList(_ value: JSONValue, attr: String = "filters") throws(APIError) -> [PropertyFilter] {
+    package static func parseList(_ value: JSONValue, attr: String = "filters") throws(APIError) -> [PropertyFilter] {
         switch value {
         case .null: return []
         case .array(let items):

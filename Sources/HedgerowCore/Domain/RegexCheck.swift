@@ -2,23 +2,23 @@ import Foundation
 
 /// Regular expressions as the SQLite event store evaluates them (ICU, through
 /// `NSRegularExpression`), with compiled patterns cached.
-public enum RegexCheck {
+package enum RegexCheck {
     private static let cache = RegexCache()
 
-    public static func isValid(_ pattern: String) -> Bool {
+    package static func isValid(_ pattern: String) -> Bool {
         cache.regex(pattern) != nil
     }
 
     /// Whether `text` contains a match of `pattern` (an invalid pattern matches nothing).
-    public static func matches(_ pattern: String, _ text: String) -> Bool {
+    package static func matches(_ pattern: String, _ text: String) -> Bool {
         match(pattern, text, deadline: nil) == .matched
     }
 
-    public enum Outcome: Sendable, Equatable { case matched, notMatched, timedOut }
+    package enum Outcome: Sendable, Equatable { case matched, notMatched, timedOut }
 
     /// Whether `text` contains a match of `pattern`, giving up at `deadline` (ICU reports progress
     /// during long matches, so a backtracking pattern is stopped mid-match).
-    public static func match(_ pattern: String, _ text: String, deadline: ContinuousClock.Instant?) -> Outcome {
+    package static func match(_ pattern: String, _ text: String, deadline: ContinuousClock.Instant?) -> Outcome {
         guard let regex = cache.regex(pattern) else { return .notMatched }
         let range = NSRange(text.startIndex..., in: text)
         guard let deadline else { return regex.firstMatch(in: text, range: range) != nil ? .matched : .notMatched }
@@ -36,7 +36,7 @@ public enum RegexCheck {
     }
 
     /// The longest pattern a filter may have.
-    public static let maximumPatternLength = 1000
+    package static let maximumPatternLength = 1000
 }
 
 /// `@unchecked Sendable`: the dictionary is only touched while `lock` is held, and

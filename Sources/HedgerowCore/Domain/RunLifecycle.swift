@@ -8,7 +8,7 @@ import Foundation
 ///                              Running ─fail→ Failed
 ///                              Running ─release→ Running, unleased (shutdown: claimed again later)
 ///     Starting / Running / FailedRetryable ─cancel→ Cancelled
-public enum RunTransition: Sendable, Equatable {
+package enum RunTransition: Sendable, Equatable {
     case claim(at: Timestamp)
     case complete(records: Int64, bytes: Int64, cursor: String?, at: Timestamp)
     case retry(error: String, nextAttemptAt: Timestamp, at: Timestamp)
@@ -17,17 +17,17 @@ public enum RunTransition: Sendable, Equatable {
     case cancel(at: Timestamp)
 
     /// A transition the run's state does not allow.
-    public struct Refused: Error, Sendable, Equatable, CustomStringConvertible {
-        public let from: RunStatus
-        public let transition: String
-        public var description: String { "a \(from.rawValue) run cannot \(transition)" }
-        public init(from: RunStatus, transition: String) {
+    package struct Refused: Error, Sendable, Equatable, CustomStringConvertible {
+        package let from: RunStatus
+        package let transition: String
+        package var description: String { "a \(from.rawValue) run cannot \(transition)" }
+        package init(from: RunStatus, transition: String) {
             self.from = from
             self.transition = transition
         }
     }
 
-    public var name: String {
+    package var name: String {
         switch self {
         case .claim: "be claimed"
         case .complete: "complete"
@@ -39,7 +39,7 @@ public enum RunTransition: Sendable, Equatable {
     }
 
     /// The states a run is unfinished in: those `claim` and `cancel` start from.
-    public static let unfinished: [RunStatus] = [.starting, .running, .failedRetryable]
+    package static let unfinished: [RunStatus] = [.starting, .running, .failedRetryable]
 
     /// The states this transition may start from.
     var allowedFrom: Set<RunStatus> {
@@ -50,7 +50,7 @@ public enum RunTransition: Sendable, Equatable {
     }
 
     /// The run after the transition, or `Refused`.
-    public func apply(to run: BatchExportRun) throws(Refused) -> BatchExportRun {
+    package func apply(to run: BatchExportRun) throws(Refused) -> BatchExportRun {
         guard allowedFrom.contains(run.status) else { throw Refused(from: run.status, transition: name) }
         var run = run
         switch self {
@@ -96,17 +96,17 @@ public enum RunTransition: Sendable, Equatable {
 /// When a failed attempt is tried again (docs/engine.md §5): after 1 s, doubling to at most an hour,
 /// and never once the run has been retried for longer than `maximumRetryMicroseconds` since its
 /// first attempt (`HEDGEROW_RUN_MAX_RETRY_HOURS`): then it fails for good, and counts for auto-pause.
-public struct RetryPolicy: Sendable, Equatable {
-    public var firstDelayMicroseconds: Int64 = 1_000_000
-    public var maximumDelayMicroseconds: Int64 = 3_600_000_000
-    public var maximumRetryMicroseconds: Int64 = 24 * 3_600_000_000
+package struct RetryPolicy: Sendable, Equatable {
+    package var firstDelayMicroseconds: Int64 = 1_000_000
+    package var maximumDelayMicroseconds: Int64 = 3_600_000_000
+    package var maximumRetryMicroseconds: Int64 = 24 * 3_600_000_000
 
-    public init(maximumRetryHours: Double = 24) {
+    package init(maximumRetryHours: Double = 24) {
         maximumRetryMicroseconds = Int64(maximumRetryHours * 3_600_000_000)
     }
 
     /// The transition after attempt `run.attempt` failed with `error`.
-    public func transition(after run: BatchExportRun, error: String, retryable: Bool, at now: Timestamp) -> RunTransition {
+    package func transition(after run: BatchExportRun, error: String, retryable: Bool, at now: Timestamp) -> RunTransition {
         guard retryable else { return .fail(error: error, at: now) }
         let shift = Int64(max(0, min(run.attempt - 1, 40)))
         let delay = shift >= 32 ? maximumDelayMicroseconds : min(firstDelayMicroseconds << shift, maximumDelayMicroseconds)

@@ -1,7 +1,7 @@
 import Foundation
 
 /// How often a batch export runs (docs/api.md, Batch exports).
-public enum Interval: String, Sendable, CaseIterable {
+package enum Interval: String, Sendable, CaseIterable {
     case hour
     case day
     case week
@@ -10,7 +10,7 @@ public enum Interval: String, Sendable, CaseIterable {
 
     /// The fixed length of sub-daily intervals, in microseconds; nil for day and week, whose length
     /// follows the wall clock of the export's time zone.
-    public var fixedMicroseconds: Int64? {
+    package var fixedMicroseconds: Int64? {
         switch self {
         case .every5Minutes: 300_000_000
         case .every15Minutes: 900_000_000
@@ -24,13 +24,13 @@ public enum Interval: String, Sendable, CaseIterable {
 /// sub-daily intervals tick on multiples of their length since the Unix epoch, in UTC; `day` ticks
 /// every day at `offsetHour` in the export's time zone, `week` on `offsetDay` (0 = Sunday) at
 /// `offsetHour`, so a day may last 23 or 25 hours across a DST change.
-public struct Schedule: Sendable, Equatable {
-    public var interval: Interval
-    public var timeZone: TimeZone
-    public var offsetDay: Int
-    public var offsetHour: Int
+package struct Schedule: Sendable, Equatable {
+    package var interval: Interval
+    package var timeZone: TimeZone
+    package var offsetDay: Int
+    package var offsetHour: Int
 
-    public init(interval: Interval, timeZone: TimeZone = TimeZone(identifier: "UTC")!, offsetDay: Int = 0, offsetHour: Int = 0) {
+    package init(interval: Interval, timeZone: TimeZone = TimeZone(identifier: "UTC")!, offsetDay: Int = 0, offsetHour: Int = 0) {
         self.interval = interval
         self.timeZone = timeZone
         self.offsetDay = offsetDay
@@ -44,7 +44,7 @@ public struct Schedule: Sendable, Equatable {
     }
 
     /// The latest tick at or before `time`.
-    public func tick(atOrBefore time: Timestamp) -> Timestamp {
+    package func tick(atOrBefore time: Timestamp) -> Timestamp {
         if let step = interval.fixedMicroseconds {
             let floored = time.microseconds >= 0 ? time.microseconds / step : (time.microseconds - step + 1) / step
             return Timestamp(microseconds: floored * step)
@@ -65,7 +65,7 @@ public struct Schedule: Sendable, Equatable {
     }
 
     /// The first tick strictly after `time`.
-    public func tick(after time: Timestamp) -> Timestamp {
+    package func tick(after time: Timestamp) -> Timestamp {
         if let step = interval.fixedMicroseconds {
             return Timestamp(microseconds: tick(atOrBefore: time).microseconds + step)
         }
@@ -78,13 +78,13 @@ public struct Schedule: Sendable, Equatable {
     }
 
     /// The data interval that ends at `end` (a tick): from the tick before it.
-    public func dataInterval(endingAt end: Timestamp) -> (start: Timestamp, end: Timestamp) {
+    package func dataInterval(endingAt end: Timestamp) -> (start: Timestamp, end: Timestamp) {
         if let step = interval.fixedMicroseconds { return (Timestamp(microseconds: end.microseconds - step), end) }
         return (tick(atOrBefore: Timestamp(microseconds: end.microseconds - 1)), end)
     }
 
     /// The ticks in `(after, upTo]`, oldest first, at most `limit` of them (callers that must not cut short ask for one more and check).
-    public func ticks(after start: Timestamp, upTo end: Timestamp, limit: Int) -> [Timestamp] {
+    package func ticks(after start: Timestamp, upTo end: Timestamp, limit: Int) -> [Timestamp] {
         var ticks: [Timestamp] = []
         var next = tick(after: start)
         while next <= end, ticks.count < limit {

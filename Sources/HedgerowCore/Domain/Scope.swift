@@ -1,24 +1,24 @@
 /// A personal API key scope: `*`, or `<object>:read` / `<object>:write`.
-public struct Scope: Sendable, Hashable, CustomStringConvertible {
-    public enum Access: String, Sendable { case read, write }
+package struct Scope: Sendable, Hashable, CustomStringConvertible {
+    package enum Access: String, Sendable { case read, write }
 
     /// The objects whose scopes Hedgerow knows.
-    public static let objects: Set<String> = [
+    package static let objects: Set<String> = [
         "organization", "organization_member", "project", "batch_export", "personal_api_key", "user", "person", "integration",
     ]
 
-    public let object: String?  // nil for `*`
-    public let access: Access
+    package let object: String?  // nil for `*`
+    package let access: Access
 
-    public static let all = Scope(object: nil, access: .write)
+    package static let all = Scope(object: nil, access: .write)
 
-    public init(object: String?, access: Access) {
+    package init(object: String?, access: Access) {
         self.object = object
         self.access = access
     }
 
     /// Parses a scope string; nil when it is not one Hedgerow knows.
-    public init?(_ text: String) {
+    package init?(_ text: String) {
         if text == "*" {
             self = .all
             return
@@ -30,10 +30,10 @@ public struct Scope: Sendable, Hashable, CustomStringConvertible {
         self.access = access
     }
 
-    public var description: String { object.map { "\($0):\(access.rawValue)" } ?? "*" }
+    package var description: String { object.map { "\($0):\(access.rawValue)" } ?? "*" }
 
     /// Validates scope strings given at key creation: 400 `Invalid scope: X` for the first unknown one.
-    public static func parseList(_ strings: [String], attr: String = "scopes") throws(APIError) -> [Scope] {
+    package static func parseList(_ strings: [String], attr: String = "scopes") throws(APIError) -> [Scope] {
         var scopes: [Scope] = []
         for string in strings {
             guard let scope = Scope(string) else { throw APIError.invalidInput("Invalid scope: \(string)", attr: attr) }
@@ -44,13 +44,13 @@ public struct Scope: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// What a route requires of a scoped key.
-public enum RequiredScope: Sendable, Equatable {
+package enum RequiredScope: Sendable, Equatable {
     /// The action needs `<object>:<access>`.
     case scope(String, Scope.Access)
     /// The action declares no scope: scoped keys are refused.
     case unsupported
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .scope(let object, let access): "\(object):\(access.rawValue)"
         case .unsupported: "none"
@@ -61,7 +61,7 @@ public enum RequiredScope: Sendable, Equatable {
 extension Array where Element == Scope {
     /// Whether these scopes grant `object:access`. An empty list is a legacy key with full access;
     /// `write` implies `read`.
-    public func grants(object: String, access: Scope.Access) -> Bool {
+    package func grants(object: String, access: Scope.Access) -> Bool {
         if isEmpty { return true }
         return contains { scope in
             if scope.object == nil { return true }

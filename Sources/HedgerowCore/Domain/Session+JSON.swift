@@ -1,7 +1,7 @@
 /// The stored form of a session: a JSON object, written and read with Hedgerow's own JSON (the
 /// capture path reads and writes each touched session once per request).
 extension Session {
-    public var json: JSONValue {
+    package var json: JSONValue {
         func stamped(_ value: Stamped<String>?) -> JSONValue {
             value.map { .array([.int($0.at), .string($0.value)]) } ?? .null
         }
@@ -16,7 +16,7 @@ extension Session {
     }
 
     /// A stored session; nil when the document is not one.
-    public init?(json: JSONValue) {
+    package init?(json: JSONValue) {
         func int(_ key: String) -> Int64? { if case .int(let value)? = json[key] { value } else { nil } }
         /// `.some(nil)`: null; nil: not a stamped string.
         func stamped(_ value: JSONValue?) -> Stamped<String>?? {

@@ -2,18 +2,18 @@ import Foundation
 
 /// What one event tells its session (events carrying `$session_id`), read once at capture from
 /// the event's properties.
-public struct SessionFacts: Sendable, Equatable {
-    public var sessionID: String
-    public var event: String
-    public var currentURL: String?
+package struct SessionFacts: Sendable, Equatable {
+    package var sessionID: String
+    package var event: String
+    package var currentURL: String?
     /// Entry attribution candidates: `utm_source` ... `irclid` and `referring_domain`, by column
     /// suffix (`entry_<suffix>`).
-    public var attribution: [String: String]
-    public var externalClickURL: String?
-    public var lcp: Double?
+    package var attribution: [String: String]
+    package var externalClickURL: String?
+    package var lcp: Double?
 
     /// UTM and click-id properties PostHog's sessions keep the first value of.
-    public static let attributionKeys = [
+    package static let attributionKeys = [
         "utm_source", "utm_campaign", "utm_medium", "utm_term", "utm_content", "referring_domain", "gclid", "fbclid", "gad_source",
         "gclsrc", "dclid", "gbraid", "wbraid", "msclkid", "twclid", "li_fat_id", "mc_cid", "igshid", "ttclid", "_kx", "irclid",
     ]
@@ -21,7 +21,7 @@ public struct SessionFacts: Sendable, Equatable {
     static let attributionKeySet = Set(attributionKeys)
 
     /// nil when the event has no usable `$session_id` (a non-empty string of at most 200 bytes).
-    public init?(event: String, properties: JSONObject) {
+    package init?(event: String, properties: JSONObject) {
         guard case .string(let id)? = properties["$session_id"], !id.isEmpty, id.utf8.count <= 200 else { return nil }
         sessionID = id
         self.event = event
@@ -48,9 +48,9 @@ public struct SessionFacts: Sendable, Equatable {
 
 /// A value and the event time it was seen at: the earliest (entry) or latest (end) one wins,
 /// ties broken by the value, so the result does not depend on the order events arrive in.
-public struct Stamped<Value: Comparable & Sendable>: Sendable, Equatable {
-    public var at: Int64
-    public var value: Value
+package struct Stamped<Value: Comparable & Sendable>: Sendable, Equatable {
+    package var at: Int64
+    package var value: Value
 
     static func earliest(_ current: Stamped?, _ candidate: Stamped) -> Stamped {
         guard let current else { return candidate }
@@ -65,27 +65,27 @@ public struct Stamped<Value: Comparable & Sendable>: Sendable, Equatable {
 
 /// A session as its events build it (PostHog's sessions model): times, URLs, counts, entry
 /// attribution. Kept as its aggregate state so that a later event, in any order, updates it.
-public struct Session: Sendable, Equatable {
-    public var teamID: Int64
-    public var sessionID: String
+package struct Session: Sendable, Equatable {
+    package var teamID: Int64
+    package var sessionID: String
     /// The distinct id of the latest event.
-    public var distinctID: Stamped<String>
-    public var start: Int64
-    public var end: Int64
+    package var distinctID: Stamped<String>
+    package var start: Int64
+    package var end: Int64
     /// Unique `$current_url`s in the order first seen.
-    public var urls: [String]
-    public var entryURL: Stamped<String>?
-    public var endURL: Stamped<String>?
-    public var attribution: [String: Stamped<String>]
-    public var lastExternalClickURL: Stamped<String>?
-    public var pageviews: Int64
-    public var autocaptures: Int64
-    public var screens: Int64
-    public var lcp: Stamped<Double>?
+    package var urls: [String]
+    package var entryURL: Stamped<String>?
+    package var endURL: Stamped<String>?
+    package var attribution: [String: Stamped<String>]
+    package var lastExternalClickURL: Stamped<String>?
+    package var pageviews: Int64
+    package var autocaptures: Int64
+    package var screens: Int64
+    package var lcp: Stamped<Double>?
     /// The capture time of the latest change.
-    public var updatedAt: Int64
+    package var updatedAt: Int64
 
-    public init(teamID: Int64, sessionID: String, distinctID: String, at time: Timestamp, insertedAt: Timestamp) {
+    package init(teamID: Int64, sessionID: String, distinctID: String, at time: Timestamp, insertedAt: Timestamp) {
         self.teamID = teamID
         self.sessionID = sessionID
         self.distinctID = Stamped(at: time.microseconds, value: distinctID)
@@ -100,7 +100,7 @@ public struct Session: Sendable, Equatable {
     }
 
     /// Adds one event.
-    public mutating func add(_ facts: SessionFacts, distinctID id: String, at time: Timestamp, insertedAt: Timestamp) {
+    package mutating func add(_ facts: SessionFacts, distinctID id: String, at time: Timestamp, insertedAt: Timestamp) {
         let at = time.microseconds
         start = min(start, at)
         end = max(end, at)
@@ -123,17 +123,17 @@ public struct Session: Sendable, Equatable {
     }
 
     /// Whole seconds between the first and the last event.
-    public var durationSeconds: Int64 { (end - start) / 1_000_000 }
+    package var durationSeconds: Int64 { (end - start) / 1_000_000 }
 
     /// Where the user left: the last outbound link clicked, else the last URL seen.
-    public var exitURL: String? { lastExternalClickURL?.value ?? endURL?.value }
+    package var exitURL: String? { lastExternalClickURL?.value ?? endURL?.value }
 
     /// Pageviews, screens and autocaptures, counted up to 2 (all a bounce needs).
-    public var pageScreenAutocaptureCountUpTo: Int64 { min(pageviews + screens + autocaptures, 2) }
+    package var pageScreenAutocaptureCountUpTo: Int64 { min(pageviews + screens + autocaptures, 2) }
 
     /// PostHog's bounce: a session with one pageview, screen or autocapture that lasted under 10 s;
     /// nil when it had none of them.
-    public var isBounce: Bool? {
+    package var isBounce: Bool? {
         let count = pageScreenAutocaptureCountUpTo
         if count == 0 { return nil }
         return !(count > 1 || durationSeconds >= 10)
@@ -141,17 +141,17 @@ public struct Session: Sendable, Equatable {
 
     /// The session id as the 128-bit number PostHog's `session_id_v7` is, in decimal; nil when the
     /// id is not a UUID.
-    public var sessionIDv7: String? {
+    package var sessionIDv7: String? {
         guard let uuid = UUID(uuidString: sessionID) else { return nil }
         var value: UInt128 = 0
         withUnsafeBytes(of: uuid.uuid) { bytes in for byte in bytes { value = value << 8 | UInt128(byte) } }
         return String(value)
     }
 
-    public func entry(_ key: String) -> String? { attribution[key]?.value }
+    package func entry(_ key: String) -> String? { attribution[key]?.value }
 
     /// PostHog's channel type, from the entry attribution (its rules, with short domain lists).
-    public var channelType: String {
+    package var channelType: String {
         ChannelType.classify(
             source: entry("utm_source"), medium: entry("utm_medium"), campaign: entry("utm_campaign"),
             referringDomain: entry("referring_domain"),
@@ -162,7 +162,7 @@ public struct Session: Sendable, Equatable {
 
 /// PostHog's marketing channel types, decided from a session's entry UTM parameters, click ids and
 /// referring domain.
-public enum ChannelType {
+package enum ChannelType {
     static let search = ["google", "bing", "duckduckgo", "yahoo", "baidu", "yandex", "ecosia", "brave", "startpage", "qwant"]
     static let social = [
         "facebook", "instagram", "twitter", "x.com", "t.co", "linkedin", "lnkd.in", "reddit", "pinterest", "tiktok", "snapchat",
@@ -176,7 +176,7 @@ public enum ChannelType {
         return list.contains { text.contains($0) }
     }
 
-    public static func classify(
+    package static func classify(
         source: String?, medium: String?, campaign: String?, referringDomain: String?, paidClickID: String?
     ) -> String {
         let medium = medium?.lowercased() ?? ""
@@ -219,14 +219,14 @@ public enum ChannelType {
 
 /// A URL's pathname and host name, as PostHog derives the session's `*_pathname` and
 /// `*_hostname` columns.
-public enum URLParts {
-    public static func pathname(_ url: String?) -> String? {
+package enum URLParts {
+    package static func pathname(_ url: String?) -> String? {
         guard let url, let components = URLComponents(string: url) else { return nil }
         let path = components.percentEncodedPath
         return path.isEmpty ? (components.host == nil ? nil : "/") : path
     }
 
-    public static func hostname(_ url: String?) -> String? {
+    package static func hostname(_ url: String?) -> String? {
         guard let url else { return nil }
         return URLComponents(string: url)?.host
     }

@@ -2,10 +2,10 @@ import Foundation
 
 /// Django's `slugify`: NFKD, drop what is not ASCII, keep `[\w\s-]`, lower-case, collapse runs of
 /// whitespace and dashes into one dash, strip leading and trailing dashes and underscores.
-public enum Slug {
-    public static let maximumLength = 48
+package enum Slug {
+    package static let maximumLength = 48
 
-    public static func slugify(_ text: String) -> String {
+    package static func slugify(_ text: String) -> String {
         let ascii = text.decomposedStringWithCompatibilityMapping.unicodeScalars.filter(\.isASCII)
         var kept: [Character] = []
         for scalar in ascii {
@@ -32,12 +32,12 @@ public enum Slug {
     }
 
     /// The slug for a new organization named `name`, before any clash.
-    public static func forOrganization(named name: String) -> String {
+    package static func forOrganization(named name: String) -> String {
         String(slugify(name).prefix(maximumLength))
     }
 
     /// The slug tried after a clash: first 43 characters, a dash, four random lower-case letters.
-    public static func withRandomSuffix(_ slug: String) -> String {
+    package static func withRandomSuffix(_ slug: String) -> String {
         let letters = Array("abcdefghijklmnopqrstuvwxyz")
         let suffix = String((0..<4).map { _ in letters.randomElement()! })
         return String(slug.prefix(maximumLength - 5)) + "-" + suffix

@@ -3,9 +3,9 @@
 /// Responses carry them so strict clients find every field; a request may send a setting back with
 /// that value (generated clients send whole models), and any other value is refused, since Hedgerow
 /// would not act on it.
-public enum TeamSettings {
+package enum TeamSettings {
     /// Every fixed setting, by PostHog's field name.
-    public static let fixed: [String: JSONValue] = [
+    package static let fixed: [String: JSONValue] = [
         "access_control": false,
         "app_urls": [],
         "slack_incoming_webhook": nil,
@@ -77,7 +77,7 @@ public enum TeamSettings {
     /// Refuses a body that sets a fixed setting to another value than Hedgerow reports. Form
     /// bodies carry text: `"true"`/`"false"` stand for booleans, an empty value for null, and a
     /// JSON setting is its JSON text (as DRF's `JSONField` reads form input).
-    public static func checkUnchanged(_ object: JSONObject) throws(APIError) {
+    package static func checkUnchanged(_ object: JSONObject) throws(APIError) {
         for (key, value) in object.entries {
             guard let reported = fixed[key], !matches(value, reported) else { continue }
             throw APIError.invalid(

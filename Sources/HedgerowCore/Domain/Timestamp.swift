@@ -7,28 +7,28 @@ import Foundation
 /// and every writer here can represent: `init(microseconds:)` clamps a value from outside that range
 /// (a row written before the bound existed, a stored config), and `init(exactly:)` refuses one.
 /// Within the range a sum or difference of two timestamps cannot overflow `Int64`.
-public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible {
-    public private(set) var microseconds: Int64
+package struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible {
+    package private(set) var microseconds: Int64
 
     /// 0001-01-01T00:00:00Z.
-    public static let minimum = Timestamp(uncheckedMicroseconds: -62_135_596_800_000_000)
+    package static let minimum = Timestamp(uncheckedMicroseconds: -62_135_596_800_000_000)
     /// 9999-12-31T23:59:59.999999Z.
-    public static let maximum = Timestamp(uncheckedMicroseconds: 253_402_300_799_999_999)
+    package static let maximum = Timestamp(uncheckedMicroseconds: 253_402_300_799_999_999)
 
     private init(uncheckedMicroseconds: Int64) { self.microseconds = uncheckedMicroseconds }
 
     /// The instant `microseconds` after the Unix epoch, clamped to `minimum...maximum`.
-    public init(microseconds: Int64) {
+    package init(microseconds: Int64) {
         self.microseconds = min(max(microseconds, Self.minimum.microseconds), Self.maximum.microseconds)
     }
 
     /// The instant `microseconds` after the Unix epoch, or nil outside years 1–9999.
-    public init?(exactly microseconds: Int64) {
+    package init?(exactly microseconds: Int64) {
         guard microseconds >= Self.minimum.microseconds, microseconds <= Self.maximum.microseconds else { return nil }
         self.microseconds = microseconds
     }
 
-    public init(_ date: Date) {
+    package init(_ date: Date) {
         let micros = (date.timeIntervalSince1970 * 1_000_000).rounded()
         guard micros.isFinite else {
             self = micros < 0 ? .minimum : .maximum
@@ -37,14 +37,14 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         self.init(microseconds: Int64(min(max(micros, -9.2e18), 9.2e18)))
     }
 
-    public static func now() -> Timestamp { Timestamp(Date()) }
+    package static func now() -> Timestamp { Timestamp(Date()) }
 
-    public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool { lhs.microseconds < rhs.microseconds }
+    package static func < (lhs: Timestamp, rhs: Timestamp) -> Bool { lhs.microseconds < rhs.microseconds }
 
-    public var date: Date { Date(timeIntervalSince1970: Double(microseconds) / 1_000_000) }
+    package var date: Date { Date(timeIntervalSince1970: Double(microseconds) / 1_000_000) }
 
     /// `2024-01-01T10:00:00Z`, or `2024-01-01T10:00:00.123456Z` when the microseconds are non-zero.
-    public var iso8601: String {
+    package var iso8601: String {
         let (year, month, day, secondOfDay, micros) = civilParts
         var text = Self.pad(year, 4) + "-" + Self.pad(month, 2) + "-" + Self.pad(day, 2) + "T"
         text += Self.pad(secondOfDay / 3600, 2) + ":" + Self.pad(secondOfDay / 60 % 60, 2) + ":"
@@ -66,18 +66,18 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         return (year, month, day, seconds - days * 86_400, micros)
     }
 
-    public var description: String { iso8601 }
+    package var description: String { iso8601 }
 
     /// `2024-01-01T10:00:00+00:00` (the offset form Python's `isoformat()` writes, which object keys
     /// and exported files use), with `.123456` when the microseconds are non-zero.
-    public var iso8601WithOffset: String {
+    package var iso8601WithOffset: String {
         var bytes: [UInt8] = []
         writeISO8601WithOffset(into: &bytes)
         return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Appends `iso8601WithOffset` to `output` without building strings (exports write millions).
-    public func writeISO8601WithOffset(into output: inout [UInt8]) {
+    package func writeISO8601WithOffset(into output: inout [UInt8]) {
         let (year, month, day, secondOfDay, micros) = civilParts
         // Written into a small buffer on the stack, then appended in one go.
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { buffer in

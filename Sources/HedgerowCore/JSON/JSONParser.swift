@@ -1,21 +1,21 @@
 /// A strict RFC 8259 JSON parser over UTF-8 bytes. Written here (rather than JSONDecoder) so that
 /// objects keep their key order, integers stay exact, nesting depth is bounded, and every failure
 /// has a short message suitable for PostHog's `parse_error` detail.
-public struct JSONParser {
-    public struct ParseError: Error, Sendable, Equatable, CustomStringConvertible {
-        public let message: String
-        public let offset: Int
-        public var description: String { "\(message) at byte \(offset)" }
+package struct JSONParser {
+    package struct ParseError: Error, Sendable, Equatable, CustomStringConvertible {
+        package let message: String
+        package let offset: Int
+        package var description: String { "\(message) at byte \(offset)" }
     }
 
-    public static let maximumDepth = 256
+    package static let maximumDepth = 256
 
     private let bytes: [UInt8]
     private var index = 0
 
     private init(bytes: [UInt8]) { self.bytes = bytes }
 
-    public static func parse(_ bytes: some Collection<UInt8>) throws(ParseError) -> JSONValue {
+    package static func parse(_ bytes: some Collection<UInt8>) throws(ParseError) -> JSONValue {
         var parser = JSONParser(bytes: Array(bytes))
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
@@ -24,7 +24,7 @@ public struct JSONParser {
         return value
     }
 
-    public static func parse(_ string: String) throws(ParseError) -> JSONValue {
+    package static func parse(_ string: String) throws(ParseError) -> JSONValue {
         try parse(Array(string.utf8))
     }
 

@@ -1,14 +1,14 @@
 /// Finds the raw text of a few top-level members of a JSON object without building the whole
 /// value: exports read `$set`, `$set_once` and `$ip` out of every event's properties, and parsing
 /// each properties object in full cost more than the rest of the row.
-public enum JSONTopLevel {
+package enum JSONTopLevel {
     /// The names of the members to look for, their UTF-8 bytes made once (a scan runs for every
     /// exported event).
-    public struct Keys: Sendable {
-        public let names: [String]
+    package struct Keys: Sendable {
+        package let names: [String]
         let bytes: [[UInt8]]
 
-        public init(_ names: [String]) {
+        package init(_ names: [String]) {
             self.names = names
             bytes = names.map { Array($0.utf8) }
         }
@@ -18,7 +18,7 @@ public enum JSONTopLevel {
     /// JSON writer, as the event store keeps them), in the order of `keys`: nil for a key that is
     /// absent; the last of repeated keys wins. Keys are compared as written, unescaped keys only;
     /// nil when `json` is not an object this scanner can follow (callers then parse it).
-    public static func rawValues(in json: String, keys: Keys) -> [String?]? {
+    package static func rawValues(in json: String, keys: Keys) -> [String?]? {
         var json = json
         return json.withUTF8 { bytes -> [String?]? in
             let wanted = keys.bytes

@@ -2,7 +2,7 @@ import Foundation
 
 /// A JSON document as a value. Objects keep their keys in insertion order, so responses can be
 /// written in exactly the key order PostHog uses.
-public enum JSONValue: Sendable, Equatable {
+package enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
     case int(Int64)
@@ -12,7 +12,7 @@ public enum JSONValue: Sendable, Equatable {
     case object(JSONObject)
 
     /// The Python type name DRF uses in messages such as "Expected a dictionary, but got list."
-    public var pythonTypeName: String {
+    package var pythonTypeName: String {
         switch self {
         case .null: "NoneType"
         case .bool: "bool"
@@ -24,27 +24,27 @@ public enum JSONValue: Sendable, Equatable {
         }
     }
 
-    public var isNull: Bool {
+    package var isNull: Bool {
         if case .null = self { return true }
         return false
     }
 
-    public var stringValue: String? {
+    package var stringValue: String? {
         if case .string(let value) = self { return value }
         return nil
     }
 
-    public var objectValue: JSONObject? {
+    package var objectValue: JSONObject? {
         if case .object(let value) = self { return value }
         return nil
     }
 
-    public var arrayValue: [JSONValue]? {
+    package var arrayValue: [JSONValue]? {
         if case .array(let value) = self { return value }
         return nil
     }
 
-    public subscript(key: String) -> JSONValue? {
+    package subscript(key: String) -> JSONValue? {
         objectValue?[key]
     }
 }
@@ -58,8 +58,8 @@ public enum JSONValue: Sendable, Equatable {
 /// server). An object written as a literal in code (a response being rendered) has unique keys by
 /// construction and is looked up rarely, so up to `literalLimit` members it is kept without the
 /// index, and building it hashes nothing.
-public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
-    public typealias Member = (key: String, value: JSONValue)
+package struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
+    package typealias Member = (key: String, value: JSONValue)
 
     /// Without an index, lookups scan at most this many members, except in a literal's object.
     static let linearLimit = 8
@@ -71,12 +71,12 @@ public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
     /// `linearLimit` members, or `literalLimit` for a literal's object, whose keys are unique).
     private var index: [String: Int]?
 
-    public init() {
+    package init() {
         members = []
         index = nil
     }
 
-    public init(_ entries: [(String, JSONValue)]) {
+    package init(_ entries: [(String, JSONValue)]) {
         self.init()
         members.reserveCapacity(entries.count)
         for (key, value) in entries { self[key] = value }
@@ -93,33 +93,33 @@ public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
         members = elements.map { (key: $0.0, value: $0.1) }
     }
 
-    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+    package init(dictionaryLiteral elements: (String, JSONValue)...) {
         self.init(literal: elements)
     }
 
     /// The members in order, as `(key, value)` pairs.
-    public var entries: Entries { Entries(elements: members) }
+    package var entries: Entries { Entries(elements: members) }
 
     /// A view of the members in order (no copy).
-    public struct Entries: RandomAccessCollection, Sendable {
+    package struct Entries: RandomAccessCollection, Sendable {
         let elements: [Member]
-        public var startIndex: Int { elements.startIndex }
-        public var endIndex: Int { elements.endIndex }
-        public subscript(position: Int) -> Member { elements[position] }
-        public func index(after index: Int) -> Int { index + 1 }
-        public func index(before index: Int) -> Int { index - 1 }
+        package var startIndex: Int { elements.startIndex }
+        package var endIndex: Int { elements.endIndex }
+        package subscript(position: Int) -> Member { elements[position] }
+        package func index(after index: Int) -> Int { index + 1 }
+        package func index(before index: Int) -> Int { index - 1 }
     }
-    public var keys: [String] { members.map(\.key) }
-    public var isEmpty: Bool { members.isEmpty }
-    public var count: Int { members.count }
+    package var keys: [String] { members.map(\.key) }
+    package var isEmpty: Bool { members.isEmpty }
+    package var count: Int { members.count }
 
     /// Room for `count` members without growing (the parser knows nothing in advance; encoders do).
-    public mutating func reserveCapacity(_ count: Int) {
+    package mutating func reserveCapacity(_ count: Int) {
         members.reserveCapacity(count)
         index?.reserveCapacity(count)
     }
 
-    public func contains(_ key: String) -> Bool {
+    package func contains(_ key: String) -> Bool {
         position(of: key) != nil
     }
 
@@ -139,7 +139,7 @@ public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
         index = built
     }
 
-    public subscript(key: String) -> JSONValue? {
+    package subscript(key: String) -> JSONValue? {
         get { position(of: key).map { members[$0].value } }
         set {
             let found = position(of: key)
@@ -163,7 +163,7 @@ public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
     }
 
     /// Equal when the same keys hold the same values in the same order.
-    public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
+    package static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
         guard lhs.members.count == rhs.members.count else { return false }
         for (left, right) in zip(lhs.members, rhs.members) where left.key != right.key || left.value != right.value { return false }
         return true
@@ -173,23 +173,23 @@ public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
 extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
     ExpressibleByArrayLiteral, ExpressibleByNilLiteral, ExpressibleByFloatLiteral, ExpressibleByDictionaryLiteral
 {
-    public init(dictionaryLiteral elements: (String, JSONValue)...) { self = .object(JSONObject(literal: elements)) }
-    public init(stringLiteral value: String) { self = .string(value) }
-    public init(integerLiteral value: Int64) { self = .int(value) }
-    public init(booleanLiteral value: Bool) { self = .bool(value) }
-    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
-    public init(nilLiteral: ()) { self = .null }
-    public init(floatLiteral value: Double) { self = .double(value) }
+    package init(dictionaryLiteral elements: (String, JSONValue)...) { self = .object(JSONObject(literal: elements)) }
+    package init(stringLiteral value: String) { self = .string(value) }
+    package init(integerLiteral value: Int64) { self = .int(value) }
+    package init(booleanLiteral value: Bool) { self = .bool(value) }
+    package init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    package init(nilLiteral: ()) { self = .null }
+    package init(floatLiteral value: Double) { self = .double(value) }
 }
 
 extension JSONValue {
-    public init(_ value: String?) { self = value.map(JSONValue.string) ?? .null }
-    public init(_ value: Int?) { self = value.map { .int(Int64($0)) } ?? .null }
-    public init(_ value: Int64?) { self = value.map(JSONValue.int) ?? .null }
-    public init(_ value: Bool?) { self = value.map(JSONValue.bool) ?? .null }
+    package init(_ value: String?) { self = value.map(JSONValue.string) ?? .null }
+    package init(_ value: Int?) { self = value.map { .int(Int64($0)) } ?? .null }
+    package init(_ value: Int64?) { self = value.map(JSONValue.int) ?? .null }
+    package init(_ value: Bool?) { self = value.map(JSONValue.bool) ?? .null }
 }
 
 extension JSONValue: CustomStringConvertible {
     /// The value as compact JSON text.
-    public var description: String { JSONWriter.string(self) }
+    package var description: String { JSONWriter.string(self) }
 }

@@ -2,26 +2,26 @@ import Foundation
 
 /// The writable fields of a batch export (docs/api.md, Batch exports), as parsed from a request body. A nil
 /// property was not given; `.some(nil)` clears a nullable field.
-public struct BatchExportInput: Sendable {
-    public var name: String?
-    public var model: ExportModel?
-    public var destinationType: DestinationType?
-    public var destinationConfig: JSONValue?
-    public var interval: Interval?
-    public var paused: Bool?
-    public var startAt: Timestamp??
-    public var endAt: Timestamp??
-    public var filters: JSONValue??
-    public var timezone: String?
-    public var offsetDay: Int??
-    public var offsetHour: Int??
+package struct BatchExportInput: Sendable {
+    package var name: String?
+    package var model: ExportModel?
+    package var destinationType: DestinationType?
+    package var destinationConfig: JSONValue?
+    package var interval: Interval?
+    package var paused: Bool?
+    package var startAt: Timestamp??
+    package var endAt: Timestamp??
+    package var filters: JSONValue??
+    package var timezone: String?
+    package var offsetDay: Int??
+    package var offsetHour: Int??
     /// Organization routes only: the environment of a new export.
-    public var teamID: Int64?
+    package var teamID: Int64?
 
-    public init() {}
+    package init() {}
 
     /// Parses a body. `full` is true for create and PUT (name, destination and interval required).
-    public static func parse(_ body: JSONValue, full: Bool, deliverable: Set<DestinationType>) throws(APIError) -> BatchExportInput {
+    package static func parse(_ body: JSONValue, full: Bool, deliverable: Set<DestinationType>) throws(APIError) -> BatchExportInput {
         let object = try BodyObject.require(body)
         var input = BatchExportInput()
         if let value = object["name"] {
@@ -93,7 +93,7 @@ public struct BatchExportInput: Sendable {
 
     /// A destination's config, with the integration PostHog's schema takes beside it
     /// (`integration_id`, write-only) moved into it, where Hedgerow's destinations read it.
-    public static func destinationConfig(_ destination: JSONObject) throws(APIError) -> JSONValue {
+    package static func destinationConfig(_ destination: JSONObject) throws(APIError) -> JSONValue {
         let config = destination["config"] ?? .object(JSONObject())
         guard let value = destination["integration_id"], !value.isNull, case .object(var object) = config else { return config }
         object["integration_id"] = .int(try FieldParser.integer(value, attr: "integration_id"))
@@ -101,7 +101,7 @@ public struct BatchExportInput: Sendable {
     }
 
     /// The checks that involve several fields, on the export as it would be after the change.
-    public static func checkCombination(_ export: BatchExport) throws(APIError) {
+    package static func checkCombination(_ export: BatchExport) throws(APIError) {
         if let start = export.startAt, let end = export.endAt, start >= end {
             throw APIError.invalidInput("'start_at' must be before 'end_at'.", attr: "start_at")
         }

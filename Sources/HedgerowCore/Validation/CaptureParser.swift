@@ -1,17 +1,17 @@
 /// Reads what PostHog's SDKs send to the capture endpoints (docs/api.md, Capturing events): one event, `{"batch": [...]}`
 /// or a bare list; the project token in `api_key`, `token` or `properties.token`; client clocks
 /// corrected with `offset` or `sent_at`; `$set`/`$set_once` kept in properties.
-public enum CaptureParser {
-    public struct Result: Sendable {
-        public var token: String
+package enum CaptureParser {
+    package struct Result: Sendable {
+        package var token: String
         /// Events with `teamID` 0: the caller fills it in once the token is resolved.
-        public var events: [Event]
+        package var events: [Event]
         /// What each event (same index) does to its person.
-        public var personUpdates: [PersonUpdate]
+        package var personUpdates: [PersonUpdate]
         /// What each event (same index) tells its session, if it has one.
-        public var sessions: [SessionFacts?]
+        package var sessions: [SessionFacts?]
 
-        public init(token: String, events: [Event], personUpdates: [PersonUpdate], sessions: [SessionFacts?]) {
+        package init(token: String, events: [Event], personUpdates: [PersonUpdate], sessions: [SessionFacts?]) {
             self.token = token
             self.events = events
             self.personUpdates = personUpdates
@@ -19,19 +19,19 @@ public enum CaptureParser {
         }
     }
 
-    public static func invalid(_ detail: String) -> APIError {
+    package static func invalid(_ detail: String) -> APIError {
         APIError(status: 400, type: "validation_error", code: "invalid_payload", detail: detail)
     }
 
-    public static let missingToken = APIError(
+    package static let missingToken = APIError(
         status: 401, type: "authentication_error", code: "invalid_api_key",
         detail: "API key not provided. You can find your project API key in your project settings.")
 
-    public static let invalidToken = APIError(
+    package static let invalidToken = APIError(
         status: 401, type: "authentication_error", code: "invalid_api_key",
         detail: "Project API key invalid. You can find your project API key in your project settings.")
 
-    public static func parse(_ body: JSONValue, queryToken: String?, receivedAt: Timestamp) throws(APIError) -> Result {
+    package static func parse(_ body: JSONValue, queryToken: String?, receivedAt: Timestamp) throws(APIError) -> Result {
         var top = JSONObject()
         let items: [JSONValue]
         switch body {

@@ -3,18 +3,18 @@
 /// "historical_migration"?}`, each event `{event, uuid, distinct_id, timestamp, options,
 /// properties, session_id?, window_id?}`, `$lib`/`$lib_version` taken from the `PostHog-Sdk-Info`
 /// header. Events are judged one by one: the answer tells each uuid `ok` or `drop` (with details).
-public enum CaptureV1Parser {
+package enum CaptureV1Parser {
     /// One event's verdict in the answer's `results` map.
-    public struct Verdict: Sendable, Equatable {
-        public var result: String
-        public var details: String?
+    package struct Verdict: Sendable, Equatable {
+        package var result: String
+        package var details: String?
     }
 
-    public struct Parsed: Sendable {
+    package struct Parsed: Sendable {
         /// The events to store (`nil` when none was acceptable).
-        public var accepted: CaptureParser.Result?
+        package var accepted: CaptureParser.Result?
         /// Every event's verdict, in the order they came, keyed by the uuid the client sent.
-        public var verdicts: [(uuid: String, verdict: Verdict)]
+        package var verdicts: [(uuid: String, verdict: Verdict)]
     }
 
     /// `options` members and the properties they stand for.
@@ -23,7 +23,7 @@ public enum CaptureV1Parser {
         ("process_person_profile", "$process_person_profile"),
     ]
 
-    public static func parse(
+    package static func parse(
         _ body: JSONValue, token: String, sdkInfo: String?, receivedAt: Timestamp
     ) throws(APIError) -> Parsed {
         guard case .object(let top) = body else {

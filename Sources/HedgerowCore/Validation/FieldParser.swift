@@ -2,12 +2,12 @@ import Foundation
 
 /// Field parsing with Django REST framework's rules and messages, so that every 400 reads exactly as
 /// PostHog's would.
-public enum FieldParser {
+package enum FieldParser {
     static let trueValues: Set<String> = ["t", "T", "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON", "1"]
     static let falseValues: Set<String> = ["f", "F", "n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF", "0"]
 
     /// DRF `CharField`: strings, and numbers turned into strings; trimmed; blank and length checked.
-    public static func string(
+    package static func string(
         _ value: JSONValue, attr: String, maxLength: Int? = nil, allowBlank: Bool = false, allowNull: Bool = false
     ) throws(APIError) -> String? {
         let text: String
@@ -26,7 +26,7 @@ public enum FieldParser {
     }
 
     /// DRF `BooleanField`: JSON booleans, and the strings and numbers DRF accepts.
-    public static func boolean(_ value: JSONValue, attr: String, allowNull: Bool = false) throws(APIError) -> Bool? {
+    package static func boolean(_ value: JSONValue, attr: String, allowNull: Bool = false) throws(APIError) -> Bool? {
         switch value {
         case .null:
             if allowNull { return nil }
@@ -46,7 +46,7 @@ public enum FieldParser {
     }
 
     /// DRF `IntegerField`: JSON integers, whole numbers, and their text (form bodies), `"5.0"` too.
-    public static func integer(_ value: JSONValue, attr: String) throws(APIError) -> Int64 {
+    package static func integer(_ value: JSONValue, attr: String) throws(APIError) -> Int64 {
         switch value {
         case .int(let number): return number
         case .double(let number) where number.rounded() == number && abs(number) < 9.2e18: return Int64(number)
@@ -62,7 +62,7 @@ public enum FieldParser {
     }
 
     /// DRF `ChoiceField`.
-    public static func choice(
+    package static func choice(
         _ value: JSONValue, attr: String, choices: Set<String>, allowBlank: Bool = false, allowNull: Bool = false
     ) throws(APIError) -> String? {
         switch value {
@@ -80,7 +80,7 @@ public enum FieldParser {
 
     /// A related object's primary key that Hedgerow has no objects for yet: any non-null value is
     /// unknown (`does_not_exist`), as DRF's `PrimaryKeyRelatedField` reports it.
-    public static func unknownRelation(_ value: JSONValue, attr: String) throws(APIError) {
+    package static func unknownRelation(_ value: JSONValue, attr: String) throws(APIError) {
         switch value {
         case .null: return
         case .string, .int, .double: throw APIError.doesNotExist(attr, pk: pythonString(value))
@@ -91,7 +91,7 @@ public enum FieldParser {
     }
 
     /// How Python's `str()` prints a JSON value (as DRF quotes it in messages).
-    public static func pythonString(_ value: JSONValue) -> String {
+    package static func pythonString(_ value: JSONValue) -> String {
         switch value {
         case .null: "None"
         case .bool(let flag): flag ? "True" : "False"

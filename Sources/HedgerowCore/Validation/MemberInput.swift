@@ -1,7 +1,7 @@
 /// A membership change: the new level (`1`, `8`, `15`, or the same as strings, as DRF's
 /// `ChoiceField` accepts).
-public enum MemberInput {
-    public static func parseLevel(_ body: JSONValue) throws(APIError) -> MembershipLevel? {
+package enum MemberInput {
+    package static func parseLevel(_ body: JSONValue) throws(APIError) -> MembershipLevel? {
         let object = try BodyObject.require(body)
         guard let value = object["level"] else { return nil }
         let text: String

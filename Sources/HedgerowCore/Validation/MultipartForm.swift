@@ -5,9 +5,9 @@ import Foundation
 /// `application/json` (how generated clients send nested objects and lists) holds JSON and is
 /// parsed. A name sent twice keeps its first value, as for form bodies. File parts are refused:
 /// no route takes uploads.
-public enum MultipartForm {
+package enum MultipartForm {
     /// The `boundary` parameter of a `multipart/form-data` content type.
-    public static func boundary(in contentType: String) -> String? {
+    package static func boundary(in contentType: String) -> String? {
         for parameter in contentType.split(separator: ";").dropFirst() {
             let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
             guard pair.count == 2, pair[0].lowercased() == "boundary" else { continue }
@@ -18,7 +18,7 @@ public enum MultipartForm {
         return nil
     }
 
-    public static func parse(_ body: [UInt8], boundary: String) throws(APIError) -> JSONObject {
+    package static func parse(_ body: [UInt8], boundary: String) throws(APIError) -> JSONObject {
         let delimiter = Array("--\(boundary)".utf8)
         var object = JSONObject()
         guard var position = find(delimiter, in: body, from: 0) else { throw malformed("no part starts with the boundary") }

@@ -1,23 +1,23 @@
 /// The writable fields of an organization, parsed from a request body. A nil property was not
 /// given; `.some(nil)` sets a nullable field to null.
-public struct OrganizationInput: Sendable, Equatable {
-    public var name: String?
-    public var isMemberJoinEmailEnabled: Bool?
-    public var enforce2FA: Bool??
-    public var membersCanInvite: Bool?
-    public var membersCanUsePersonalAPIKeys: Bool?
-    public var allowPubliclySharedResources: Bool?
-    public var isAIDataProcessingApproved: Bool??
-    public var defaultExperimentStatsMethod: String??
+package struct OrganizationInput: Sendable, Equatable {
+    package var name: String?
+    package var isMemberJoinEmailEnabled: Bool?
+    package var enforce2FA: Bool??
+    package var membersCanInvite: Bool?
+    package var membersCanUsePersonalAPIKeys: Bool?
+    package var allowPubliclySharedResources: Bool?
+    package var isAIDataProcessingApproved: Bool??
+    package var defaultExperimentStatsMethod: String??
 
-    public static let nameMaxLength = 64
-    public static let statsMethods: Set<String> = ["bayesian", "frequentist"]
+    package static let nameMaxLength = 64
+    package static let statsMethods: Set<String> = ["bayesian", "frequentist"]
 
-    public init() {}
+    package init() {}
 
     /// Parses a body. `requireName` is true for create and PUT. Fields are checked in the
     /// serializer's declaration order and the first error is thrown.
-    public static func parse(_ body: JSONValue, requireName: Bool) throws(APIError) -> OrganizationInput {
+    package static func parse(_ body: JSONValue, requireName: Bool) throws(APIError) -> OrganizationInput {
         let object = try BodyObject.require(body)
         var input = OrganizationInput()
         if let value = object["name"] {
@@ -55,7 +55,7 @@ public struct OrganizationInput: Sendable, Equatable {
     }
 
     /// Applies the given fields to an organization.
-    public func apply(to organization: inout Organization) {
+    package func apply(to organization: inout Organization) {
         if let name { organization.name = name }
         if let isMemberJoinEmailEnabled { organization.isMemberJoinEmailEnabled = isMemberJoinEmailEnabled }
         if let enforce2FA { organization.enforce2FA = enforce2FA }

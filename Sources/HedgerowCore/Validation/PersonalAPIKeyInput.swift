@@ -1,16 +1,16 @@
 /// The writable fields of a personal API key.
-public struct PersonalAPIKeyInput: Sendable, Equatable {
-    public var label: String?
-    public var scopes: [Scope]?
+package struct PersonalAPIKeyInput: Sendable, Equatable {
+    package var label: String?
+    package var scopes: [Scope]?
     /// `.some(nil)` removes the limit.
-    public var scopedTeams: [Int64]??
-    public var scopedOrganizations: [String]??
+    package var scopedTeams: [Int64]??
+    package var scopedOrganizations: [String]??
 
-    public static let labelMaxLength = 40
+    package static let labelMaxLength = 40
 
-    public init() {}
+    package init() {}
 
-    public static func parse(_ body: JSONValue, requireAll: Bool) throws(APIError) -> PersonalAPIKeyInput {
+    package static func parse(_ body: JSONValue, requireAll: Bool) throws(APIError) -> PersonalAPIKeyInput {
         let object = try BodyObject.require(body)
         var input = PersonalAPIKeyInput()
         if let value = object["label"] {

@@ -3,20 +3,20 @@ import Foundation
 /// The writable fields of a project or an environment: a name, and the environment settings
 /// Hedgerow keeps (a project's go to its main environment). PostHog's other settings are checked
 /// by `TeamSettings`.
-public struct ProjectInput: Sendable, Equatable {
-    public var name: String?
-    public var timezone: String?
-    public var isDemo: Bool?
-    public var completedSnippetOnboarding: Bool?
+package struct ProjectInput: Sendable, Equatable {
+    package var name: String?
+    package var timezone: String?
+    package var isDemo: Bool?
+    package var completedSnippetOnboarding: Bool?
 
-    public static let nameMaxLength = 200
+    package static let nameMaxLength = 200
 
-    public init(name: String? = nil, timezone: String? = nil) {
+    package init(name: String? = nil, timezone: String? = nil) {
         self.name = name
         self.timezone = timezone
     }
 
-    public static func parse(_ body: JSONValue, requireName: Bool) throws(APIError) -> ProjectInput {
+    package static func parse(_ body: JSONValue, requireName: Bool) throws(APIError) -> ProjectInput {
         let object = try BodyObject.require(body)
         try TeamSettings.checkUnchanged(object)
         var input = ProjectInput()
@@ -40,7 +40,7 @@ public struct ProjectInput: Sendable, Equatable {
 
     /// Sets the environment settings the input gives; whether anything changed.
     @discardableResult
-    public func apply(to environment: inout Environment) -> Bool {
+    package func apply(to environment: inout Environment) -> Bool {
         let before = environment
         if let timezone { environment.timezone = timezone }
         if let isDemo { environment.isDemo = isDemo }

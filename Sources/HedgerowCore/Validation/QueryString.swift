@@ -1,11 +1,11 @@
 /// A URL query string: parsed like Python's `parse_qsl(keep_blank_values=True)` and written like
 /// `urlencode(sorted(...), doseq=True)`, so pagination links match DRF's.
-public struct QueryString: Sendable, Equatable {
-    public var items: [(key: String, value: String)]
+package struct QueryString: Sendable, Equatable {
+    package var items: [(key: String, value: String)]
 
-    public init(items: [(key: String, value: String)] = []) { self.items = items }
+    package init(items: [(key: String, value: String)] = []) { self.items = items }
 
-    public init(parsing query: String?) {
+    package init(parsing query: String?) {
         items = []
         guard let query, !query.isEmpty else { return }
         for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
@@ -16,32 +16,32 @@ public struct QueryString: Sendable, Equatable {
         }
     }
 
-    public static func == (lhs: QueryString, rhs: QueryString) -> Bool {
+    package static func == (lhs: QueryString, rhs: QueryString) -> Bool {
         lhs.items.count == rhs.items.count && zip(lhs.items, rhs.items).allSatisfy { $0.key == $1.key && $0.value == $1.value }
     }
 
     /// The first value for `key`.
-    public subscript(key: String) -> String? {
+    package subscript(key: String) -> String? {
         items.first { $0.key == key }?.value
     }
 
-    public func values(_ key: String) -> [String] {
+    package func values(_ key: String) -> [String] {
         items.filter { $0.key == key }.map(\.value)
     }
 
     /// Replaces every value of `key` with one value.
-    public func setting(_ key: String, to value: String) -> QueryString {
+    package func setting(_ key: String, to value: String) -> QueryString {
         var copy = removing(key)
         copy.items.append((key: key, value: value))
         return copy
     }
 
-    public func removing(_ key: String) -> QueryString {
+    package func removing(_ key: String) -> QueryString {
         QueryString(items: items.filter { $0.key != key })
     }
 
     /// Keys sorted (stable, so repeated keys keep their order), each part `quote_plus`-encoded.
-    public var encoded: String {
+    package var encoded: String {
         let sorted = items.enumerated().sorted { lhs, rhs in
             lhs.element.key == rhs.element.key ? lhs.offset < rhs.offset : lhs.element.key < rhs.element.key
         }

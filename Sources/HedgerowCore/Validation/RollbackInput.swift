@@ -1,10 +1,10 @@
 /// The body of `environments_rollback`: source environment id → target environment id
 /// (docs/api.md, environments_rollback). Keys are strings of integers; values integers or numeric strings.
-public enum RollbackInput {
-    public static let invalidMessage = "Environment mappings must map environment ids to environment ids"
+package enum RollbackInput {
+    package static let invalidMessage = "Environment mappings must map environment ids to environment ids"
 
     /// Pairs in body order, or the 400 of docs/api.md, environments_rollback steps 2 and 3.
-    public static func parse(_ body: JSONValue) throws(APIError) -> [(source: Int64, target: Int64)] {
+    package static func parse(_ body: JSONValue) throws(APIError) -> [(source: Int64, target: Int64)] {
         guard case .object(let object) = body else { throw APIError.invalidInput(invalidMessage) }
         guard !object.isEmpty else { throw APIError.invalidInput("Environment mappings are required") }
         var pairs: [(source: Int64, target: Int64)] = []

@@ -1,15 +1,15 @@
 /// The fields a user may change about themselves.
-public struct UserInput: Sendable, Equatable {
-    public var firstName: String?
-    public var lastName: String?
-    public var currentOrganization: String?
-    public var currentTeam: Int64?
+package struct UserInput: Sendable, Equatable {
+    package var firstName: String?
+    package var lastName: String?
+    package var currentOrganization: String?
+    package var currentTeam: Int64?
 
-    public static let nameMaxLength = 150
+    package static let nameMaxLength = 150
 
-    public init() {}
+    package init() {}
 
-    public static func parse(_ body: JSONValue) throws(APIError) -> UserInput {
+    package static func parse(_ body: JSONValue) throws(APIError) -> UserInput {
         let object = try BodyObject.require(body)
         var input = UserInput()
         if let value = object["first_name"] {

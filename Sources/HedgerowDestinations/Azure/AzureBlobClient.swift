@@ -10,16 +10,16 @@ import NIOHTTP1
 /// An error Azure Blob Storage answered (its `x-ms-error-code` or XML `Code`), or one reaching it,
 /// classified as PostHog's: a missing container or blob (`ResourceNotFoundError`, 404) and refused
 /// credentials (`ClientAuthenticationError`, 401/403) fail the run; every other answer is tried again.
-public struct AzureBlobError: RetryableError, Equatable, CustomStringConvertible {
-    public var code: String
-    public var message: String
-    public var status: Int?
-    public var retryable: Bool
+package struct AzureBlobError: RetryableError, Equatable, CustomStringConvertible {
+    package var code: String
+    package var message: String
+    package var status: Int?
+    package var retryable: Bool
 
-    public var description: String { status.map { "\(code) (HTTP \($0)): \(message)" } ?? "\(code): \(message)" }
+    package var description: String { status.map { "\(code) (HTTP \($0)): \(message)" } ?? "\(code): \(message)" }
 
     /// PostHog's error class for the answer.
-    public var kind: String {
+    package var kind: String {
         switch status {
         case 404?: "ResourceNotFoundError"
         case 401?, 403?: "ClientAuthenticationError"
@@ -38,12 +38,12 @@ public struct AzureBlobError: RetryableError, Equatable, CustomStringConvertible
 
 /// Signs Azure Storage requests with Shared Key (the account key's HMAC-SHA256 over the request's
 /// canonical form, as the Blob service computes it).
-public struct AzureSharedKeySigner: Sendable {
-    public let accountName: String
+package struct AzureSharedKeySigner: Sendable {
+    package let accountName: String
     let key: SymmetricKey
 
     /// nil when the key is not base64.
-    public init?(accountName: String, accountKey: String) {
+    package init?(accountName: String, accountKey: String) {
         guard let decoded = Data(base64Encoded: accountKey) else { return nil }
         self.accountName = accountName
         self.key = SymmetricKey(data: decoded)
@@ -52,7 +52,7 @@ public struct AzureSharedKeySigner: Sendable {
     /// The string the Blob service signs for a request: the verb, the standard headers (a zero
     /// Content-Length as empty), the `x-ms-` headers sorted, and the resource (`/account/path`,
     /// with the query's names lower-cased and sorted, values decoded).
-    public func stringToSign(method: String, path: String, query: [(String, String)], headers: [(String, String)]) -> String {
+    package func stringToSign(method: String, path: String, query: [(String, String)], headers: [(String, String)]) -> String {
         var lowered: [String: String] = [:]
         for (name, value) in headers where !value.isEmpty { lowered[name.lowercased()] = value }
         if lowered["content-length"] == "0" { lowered["content-length"] = nil }
@@ -72,7 +72,7 @@ public struct AzureSharedKeySigner: Sendable {
     }
 
     /// The `Authorization` header's value.
-    public func authorization(method: String, path: String, query: [(String, String)], headers: [(String, String)]) -> String {
+    package func authorization(method: String, path: String, query: [(String, String)], headers: [(String, String)]) -> String {
         let text = stringToSign(method: method, path: path, query: query, headers: headers)
         let mac = HMAC<SHA256>.authenticationCode(for: Array(text.utf8), using: key)
         return "SharedKey \(accountName):" + Data(mac).base64EncodedString()
@@ -82,28 +82,28 @@ public struct AzureSharedKeySigner: Sendable {
 /// Azure Blob Storage's REST API for a run's files: Put Blob, Put Block, Put Block List, Get Blob,
 /// List Blobs, Delete Blob and Get Container Properties, authenticated with Shared Key or a SAS
 /// token, retried with backoff on 5xx, 429 and network errors (as the S3 client).
-public struct AzureBlobClient: Sendable {
-    public enum Credential: Sendable {
+package struct AzureBlobClient: Sendable {
+    package enum Credential: Sendable {
         case sharedKey(AzureSharedKeySigner)
         /// The SAS token's query (`sv=…&sig=…`), added to every request.
         case sas(String)
     }
 
     /// `scheme://host[:port][/path]`, without a trailing slash.
-    public let endpoint: String
+    package let endpoint: String
     /// The endpoint's parts, read once: `scheme://host[:port]`, its host, and its path (the
     /// account, on emulators that address it by path) without a trailing slash.
     let origin: String
-    public let host: String
+    package let host: String
     let basePath: String
-    public let container: String
-    public let credential: Credential
-    public var maximumAttempts = 4
-    public var timeout: TimeAmount = .seconds(120)
+    package let container: String
+    package let credential: Credential
+    package var maximumAttempts = 4
+    package var timeout: TimeAmount = .seconds(120)
     let http: HTTPClient
     static let version = "2023-11-03"
 
-    public init(connectionString: AzureConnectionString, container: String, http: HTTPClient) throws(AzureBlobError) {
+    package init(connectionString: AzureConnectionString, container: String, http: HTTPClient) throws(AzureBlobError) {
         if let key = connectionString.accountKey {
             guard let signer = AzureSharedKeySigner(accountName: connectionString.accountName, accountKey: key) else {
                 throw AzureBlobError(code: "InvalidAccountKey", message: "the account key is not base64", status: nil, retryable: false)
@@ -126,16 +126,16 @@ public struct AzureBlobClient: Sendable {
 
     // MARK: Calls
 
-    public func putBlob(_ name: String, body: RequestBody, contentType: String) async throws(AzureBlobError) {
+    package func putBlob(_ name: String, body: RequestBody, contentType: String) async throws(AzureBlobError) {
         _ = try await send(
             "PUT", blob: name, headers: [("x-ms-blob-type", "BlockBlob"), ("Content-Type", contentType)], body: body)
     }
 
-    public func putBlock(_ name: String, blockID: String, body: RequestBody) async throws(AzureBlobError) {
+    package func putBlock(_ name: String, blockID: String, body: RequestBody) async throws(AzureBlobError) {
         _ = try await send("PUT", blob: name, query: [("comp", "block"), ("blockid", blockID)], body: body)
     }
 
-    public func putBlockList(_ name: String, blockIDs: [String], contentType: String) async throws(AzureBlobError) {
+    package func putBlockList(_ name: String, blockIDs: [String], contentType: String) async throws(AzureBlobError) {
         let xml =
             "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>" + blockIDs.map { "<Latest>\($0)</Latest>" }.joined()
             + "</BlockList>"
@@ -144,21 +144,21 @@ public struct AzureBlobClient: Sendable {
             headers: [("x-ms-blob-content-type", contentType), ("Content-Type", "application/xml")], body: .bytes(Array(xml.utf8)))
     }
 
-    public func getBlob(_ name: String) async throws(AzureBlobError) -> [UInt8] {
+    package func getBlob(_ name: String) async throws(AzureBlobError) -> [UInt8] {
         try await send("GET", blob: name, limit: 1 << 30).body
     }
 
-    public func deleteBlob(_ name: String) async throws(AzureBlobError) {
+    package func deleteBlob(_ name: String) async throws(AzureBlobError) {
         _ = try await send("DELETE", blob: name)
     }
 
     /// Fails with `ContainerNotFound` (404) when the container does not exist.
-    public func containerProperties() async throws(AzureBlobError) {
+    package func containerProperties() async throws(AzureBlobError) {
         _ = try await send("GET", blob: nil, query: [("restype", "container")])
     }
 
     /// Every blob whose name starts with `prefix`: its name and size, page by page.
-    public func listBlobs(prefix: String) async throws(AzureBlobError) -> [(name: String, size: Int)] {
+    package func listBlobs(prefix: String) async throws(AzureBlobError) -> [(name: String, size: Int)] {
         var found: [(name: String, size: Int)] = []
         var marker: String?
         repeat {

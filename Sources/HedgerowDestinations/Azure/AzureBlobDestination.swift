@@ -7,13 +7,13 @@ import HedgerowStore
 /// Delivers a run to an Azure Blob Storage container: the same files, names, prefix templates and
 /// manifest as S3 (`ObjectFiles`), small files as one Put Blob, larger ones as Put Block parts
 /// committed with Put Block List.
-public struct AzureBlobDestination: Destination {
-    public struct Options: Sendable {
+package struct AzureBlobDestination: Destination {
+    package struct Options: Sendable {
         /// Bytes per block.
-        public var blockSize: Int
+        package var blockSize: Int
         /// Blocks uploaded at once.
-        public var uploadsInFlight: Int
-        public init(blockSize: Int = 8 * 1024 * 1024, uploadsInFlight: Int = 4) {
+        package var uploadsInFlight: Int
+        package init(blockSize: Int = 8 * 1024 * 1024, uploadsInFlight: Int = 4) {
             self.blockSize = max(blockSize, 64 * 1024)
             self.uploadsInFlight = max(uploadsInFlight, 1)
         }
@@ -22,7 +22,7 @@ public struct AzureBlobDestination: Destination {
     let options: Options
     let connector: OutboundConnector
 
-    public init(options: Options = Options(), connector: OutboundConnector) {
+    package init(options: Options = Options(), connector: OutboundConnector) {
         self.options = options
         self.connector = connector
     }
@@ -51,7 +51,7 @@ public struct AzureBlobDestination: Destination {
         }
     }
 
-    public func deliver(
+    package func deliver(
         _ records: RunRecords, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
         let config = context.export.destinationConfig

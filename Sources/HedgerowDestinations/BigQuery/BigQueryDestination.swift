@@ -17,8 +17,8 @@ import NIOCore
 /// `MERGE`, de-duplicated by row number and guarded by their version columns. A statement is
 /// atomic in BigQuery, so an attempt that dies before it leaves nothing in the final table, and
 /// one that dies after it leaves nothing a retry would add twice.
-public struct BigQueryDestination: Destination {
-    public static let defaultURL = "https://bigquery.googleapis.com"
+package struct BigQueryDestination: Destination {
+    package static let defaultURL = "https://bigquery.googleapis.com"
     /// PostHog's load file size.
     static let maximumFileBytes = 100 * 1024 * 1024
     /// Bytes sent per resumable-upload request (a multiple of 256 KiB, as BigQuery requires).
@@ -30,7 +30,7 @@ public struct BigQueryDestination: Destination {
     let allowInsecureHTTP: Bool
 
     /// `baseURL`: BigQuery's API root (`HEDGEROW_BIGQUERY_URL`; the same host serves uploads).
-    public init(connector: OutboundConnector, baseURL: String? = nil, allowInsecureHTTP: Bool = false) {
+    package init(connector: OutboundConnector, baseURL: String? = nil, allowInsecureHTTP: Bool = false) {
         self.connector = connector
         var url = baseURL ?? Self.defaultURL
         while url.hasSuffix("/") { url.removeLast() }
@@ -82,7 +82,7 @@ public struct BigQueryDestination: Destination {
         return host
     }
 
-    public func deliver(
+    package func deliver(
         _ records: RunRecords, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
         let settings = try Settings(context.export.destinationConfig)

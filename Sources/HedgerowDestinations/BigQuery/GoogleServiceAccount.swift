@@ -9,16 +9,16 @@ import NIOHTTP1
 /// A Google service account's key (the fields of its JSON key file that BigQuery exports take)
 /// and the OAuth 2.0 flow that turns it into an access token: a JWT signed with the account's
 /// RSA key (RS256), sent to `token_uri` as a `jwt-bearer` grant.
-public struct GoogleServiceAccount: Sendable {
-    public let clientEmail: String
-    public let privateKeyID: String
-    public let tokenURI: String
+package struct GoogleServiceAccount: Sendable {
+    package let clientEmail: String
+    package let privateKeyID: String
+    package let tokenURI: String
     let key: _RSA.Signing.PrivateKey
 
-    public static let bigQueryScope = "https://www.googleapis.com/auth/bigquery"
+    package static let bigQueryScope = "https://www.googleapis.com/auth/bigquery"
 
     /// The account of a configuration; a key that is not an RSA private key in PEM fails for good.
-    public init(clientEmail: String, privateKeyID: String, privateKey: String, tokenURI: String) throws(DestinationError) {
+    package init(clientEmail: String, privateKeyID: String, privateKey: String, tokenURI: String) throws(DestinationError) {
         self.clientEmail = clientEmail
         self.privateKeyID = privateKeyID
         self.tokenURI = tokenURI
@@ -34,7 +34,7 @@ public struct GoogleServiceAccount: Sendable {
 
     /// The signed assertion: header `{alg, typ, kid}`, claims `{iss, scope, aud, iat, exp}`,
     /// valid for an hour from `now` (the longest Google accepts).
-    public func assertion(scope: String = bigQueryScope, now: Date = Date()) throws(DestinationError) -> String {
+    package func assertion(scope: String = bigQueryScope, now: Date = Date()) throws(DestinationError) -> String {
         let issued = Int64(now.timeIntervalSince1970)
         let claims: JSONValue = [
             "iss": .string(clientEmail), "scope": .string(scope), "aud": .string(tokenURI), "iat": .int(issued),
@@ -46,14 +46,14 @@ public struct GoogleServiceAccount: Sendable {
     var cacheKey: String { clientEmail + "\u{0}" + privateKeyID + "\u{0}" + tokenURI }
 
     /// An access token and when it stops being used (a minute before it expires).
-    public struct AccessToken: Sendable {
-        public let value: String
-        public let renewAt: Date
+    package struct AccessToken: Sendable {
+        package let value: String
+        package let renewAt: Date
     }
 
     /// Exchanges a fresh assertion at `token_uri`. A refused grant (400/401/403: a revoked key, a
     /// wrong email) fails for good; 429, 5xx and network errors are retried.
-    public func requestToken(client: HTTPClient) async throws -> AccessToken {
+    package func requestToken(client: HTTPClient) async throws -> AccessToken {
         var request = HTTPClientRequest(url: tokenURI)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
@@ -85,11 +85,11 @@ public struct GoogleServiceAccount: Sendable {
 
 /// Access tokens by service account, kept until a minute before they expire, so that runs do not
 /// sign and exchange a new assertion each time.
-public actor GoogleTokenCache {
-    public static let shared = GoogleTokenCache()
+package actor GoogleTokenCache {
+    package static let shared = GoogleTokenCache()
     private var tokens: [String: GoogleServiceAccount.AccessToken] = [:]
 
-    public func token(for account: GoogleServiceAccount, client: HTTPClient) async throws -> String {
+    package func token(for account: GoogleServiceAccount, client: HTTPClient) async throws -> String {
         let key = account.cacheKey
         if let cached = tokens[key], cached.renewAt > Date() { return cached.value }
         let fresh = try await account.requestToken(client: client)
@@ -98,7 +98,7 @@ public actor GoogleTokenCache {
     }
 
     /// Forgets an account's token (BigQuery refused it: it may have been revoked).
-    public func forget(_ account: GoogleServiceAccount) {
+    package func forget(_ account: GoogleServiceAccount) {
         tokens[account.cacheKey] = nil
     }
 }

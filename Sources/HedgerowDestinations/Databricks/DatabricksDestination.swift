@@ -16,14 +16,14 @@ import NIOCore
 ///    `use_automatic_schema_evolution`, so new columns reach an existing table);
 /// 5. the stage table and volume are dropped (an attempt also drops what earlier ones left).
 /// A retried attempt merges the same rows again, which changes nothing.
-public struct DatabricksDestination: Destination {
+package struct DatabricksDestination: Destination {
     let connector: OutboundConnector
     /// `HEDGEROW_DATABRICKS_URL`: the workspace's address instead of `https://<server_hostname>`.
     let baseURL: String?
     /// PostHog's largest stage file.
     static let bytesPerFile = 100 * 1024 * 1024
 
-    public init(connector: OutboundConnector, baseURL: String? = nil) {
+    package init(connector: OutboundConnector, baseURL: String? = nil) {
         self.connector = connector
         self.baseURL = baseURL
     }
@@ -97,7 +97,7 @@ public struct DatabricksDestination: Destination {
         baseURL.flatMap { URLComponents(string: $0)?.host } ?? settings.host
     }
 
-    public func deliver(
+    package func deliver(
         _ records: RunRecords, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
         let settings = try Settings(context.export.destinationConfig)

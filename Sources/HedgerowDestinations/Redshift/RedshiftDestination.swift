@@ -21,12 +21,12 @@ import PostgresNIO
 /// - runs into one schema take turns through `LOCK` on the ledger.
 /// JSON columns are `VARCHAR(65535)` (Redshift's `TEXT` is 256 bytes) or `SUPER` filled with
 /// `JSON_PARSE` (`properties_data_type`).
-public struct RedshiftDestination: Destination {
+package struct RedshiftDestination: Destination {
     let postgres: PostgresDestination
     let connector: OutboundConnector
     let s3: S3Destination.Options
 
-    public init(logger: Logger, connector: OutboundConnector, s3: S3Destination.Options = S3Destination.Options()) {
+    package init(logger: Logger, connector: OutboundConnector, s3: S3Destination.Options = S3Destination.Options()) {
         self.postgres = PostgresDestination(logger: logger, connector: connector)
         self.connector = connector
         self.s3 = s3
@@ -135,7 +135,7 @@ public struct RedshiftDestination: Destination {
 
     static func isSuper(_ column: FileColumn, superJSON: Bool) -> Bool { type(of: column, superJSON: superJSON) == "SUPER" }
 
-    public func deliver(
+    package func deliver(
         _ records: RunRecords, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
         let settings = try Settings(context.export.destinationConfig)

@@ -4,14 +4,14 @@ import HedgerowFormats
 /// The projection stage for files (docs/engine.md §3): an event as the row of S3 and other object-store
 /// files, `uuid, event, distinct_id, person_id, properties, person_properties, elements_chain,
 /// timestamp, created_at, _inserted_at`.
-public enum EventProjection {
-    public static let fileColumns: [FileColumn] = [
+package enum EventProjection {
+    package static let fileColumns: [FileColumn] = [
         FileColumn("uuid", .string), FileColumn("event", .string), FileColumn("distinct_id", .string), FileColumn("person_id", .string),
         FileColumn("properties", .json), FileColumn("person_properties", .json), FileColumn("elements_chain", .string),
         FileColumn("timestamp", .timestamp), FileColumn("created_at", .timestamp), FileColumn("_inserted_at", .timestamp),
     ]
 
-    public static func fileRow(_ event: Event) -> [FileValue] {
+    package static func fileRow(_ event: Event) -> [FileValue] {
         var values = FileValues()
         withUnsafePointer(to: event) { writeFileRow($0, into: &values) }
         return values.values
@@ -33,16 +33,16 @@ public enum EventProjection {
     }
 
     /// The event at `index` of a page as its file row.
-    public struct PageRow: FileRow {
+    package struct PageRow: FileRow {
         let page: [Event]
         let index: Int
 
-        public init(page: [Event], index: Int) {
+        package init(page: [Event], index: Int) {
             self.page = page
             self.index = index
         }
 
-        public func write<Cells: FileCells>(into cells: inout Cells) {
+        package func write<Cells: FileCells>(into cells: inout Cells) {
             page.withUnsafeBufferPointer { events in EventProjection.writeFileRow(events.baseAddress! + index, into: &cells) }
         }
     }
@@ -51,13 +51,13 @@ public enum EventProjection {
     /// text in stage tables): `uuid, event, properties, elements, set, set_once, distinct_id,
     /// team_id, ip, site_url, timestamp`. `elements` is the chain as a JSON string, `site_url`
     /// empty, as PostHog writes them.
-    public static let warehouseColumns: [FileColumn] = [
+    package static let warehouseColumns: [FileColumn] = [
         FileColumn("uuid", .string), FileColumn("event", .string), FileColumn("properties", .json), FileColumn("elements", .string),
         FileColumn("set", .json), FileColumn("set_once", .json), FileColumn("distinct_id", .string), FileColumn("team_id", .int64),
         FileColumn("ip", .string), FileColumn("site_url", .string), FileColumn("timestamp", .timestamp),
     ]
 
-    public static func warehouseRow(_ event: Event) throws(DestinationError) -> [FileValue] {
+    package static func warehouseRow(_ event: Event) throws(DestinationError) -> [FileValue] {
         let members = try PropertyMembers(event)
         func text(_ value: String?) -> FileValue { value.map(FileValue.string) ?? .null }
         return [
@@ -70,13 +70,13 @@ public enum EventProjection {
 
     /// The members of an event's properties the warehouse columns need (`$set`, `$set_once`,
     /// `$ip`), cut out of the stored text without parsing all of it.
-    public struct PropertyMembers {
+    package struct PropertyMembers {
         static let keys = JSONTopLevel.Keys(["$set", "$set_once", "$ip"])
         /// The members' raw text in the order of `keys`, when the scanner could follow the object.
         private let raw: [String?]?
         private let parsed: JSONObject?
 
-        public init(_ event: Event) throws(DestinationError) {
+        package init(_ event: Event) throws(DestinationError) {
             raw = JSONTopLevel.rawValues(in: event.properties, keys: Self.keys)
             parsed = raw == nil ? try EventProjection.storedProperties(of: event) : nil
         }
@@ -91,10 +91,10 @@ public enum EventProjection {
             return JSONWriter.string(value)
         }
 
-        public var set: String? { json(0) }
-        public var setOnce: String? { json(1) }
+        package var set: String? { json(0) }
+        package var setOnce: String? { json(1) }
         /// `$ip` when it is a string (its text, unquoted).
-        public var ip: String? { json(2).flatMap(Self.jsonString) }
+        package var ip: String? { json(2).flatMap(Self.jsonString) }
 
         /// The text of a JSON string token (`"1.2.3.4"` → `1.2.3.4`); nil for any other value.
         static func jsonString(_ token: String) -> String? {
@@ -106,7 +106,7 @@ public enum EventProjection {
 
     /// The stored properties of an event as an object. Capture stores only objects, so anything
     /// else is a damaged row: the run fails naming it, rather than exporting the event with `{}`.
-    public static func storedProperties(of event: Event) throws(DestinationError) -> JSONObject {
+    package static func storedProperties(of event: Event) throws(DestinationError) -> JSONObject {
         guard let parsed = try? JSONParser.parse(event.properties), let object = parsed.objectValue else {
             throw DestinationError(
                 kind: .invalidStoredEvent, message: "the stored properties of event \(event.uuid) are not a JSON object", retryable: false)

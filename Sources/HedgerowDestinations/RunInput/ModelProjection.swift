@@ -3,12 +3,12 @@ import HedgerowFormats
 import HedgerowStore
 
 /// What a run delivers: the rows of its export's model, a batch at a time.
-public enum RunRecords: Sendable {
+package enum RunRecords: Sendable {
     case events(EventBatches)
     case persons(RecordBatches<PersonRecord>)
     case sessions(RecordBatches<Session>)
 
-    public var model: ExportModel {
+    package var model: ExportModel {
         switch self {
         case .events: .events
         case .persons: .persons
@@ -92,14 +92,14 @@ struct RowBatch {
 
 /// The columns of the persons and sessions models (PostHog's, in its order) and their rows, for
 /// files and for the warehouses that merge them.
-public enum ModelProjection {
-    public static let personColumns: [FileColumn] = [
+package enum ModelProjection {
+    package static let personColumns: [FileColumn] = [
         FileColumn("team_id", .int64), FileColumn("distinct_id", .string), FileColumn("person_id", .string),
         FileColumn("properties", .json), FileColumn("person_distinct_id_version", .int64), FileColumn("person_version", .int64),
         FileColumn("created_at", .timestamp), FileColumn("_inserted_at", .timestamp), FileColumn("is_deleted", .boolean),
     ]
 
-    public static func personRow(_ person: PersonRecord) -> [FileValue] {
+    package static func personRow(_ person: PersonRecord) -> [FileValue] {
         [
             .int(person.teamID), .string(person.distinctID), .string(person.personID), .json(person.properties),
             .int(person.distinctIDVersion), .int(person.personVersion), .timestamp(person.createdAt), .timestamp(person.insertedAt),
@@ -107,7 +107,7 @@ public enum ModelProjection {
         ]
     }
 
-    public static let sessionColumns: [FileColumn] =
+    package static let sessionColumns: [FileColumn] =
         [
             FileColumn("session_id", .string), FileColumn("session_id_v7", .string), FileColumn("team_id", .int64),
             FileColumn("distinct_id", .string), FileColumn("start_timestamp", .timestamp), FileColumn("end_timestamp", .timestamp),
@@ -126,7 +126,7 @@ public enum ModelProjection {
             FileColumn("_inserted_at", .timestamp),
         ]
 
-    public static func sessionRow(_ session: Session) -> [FileValue] {
+    package static func sessionRow(_ session: Session) -> [FileValue] {
         func text(_ value: String?) -> FileValue { value.map(FileValue.string) ?? .null }
         let places = [session.entryURL?.value, session.endURL?.value, session.exitURL]
         var row: [FileValue] = [

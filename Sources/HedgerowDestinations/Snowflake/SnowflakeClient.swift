@@ -9,13 +9,13 @@ import NIOCore
 import NIOHTTP1
 
 /// How a Snowflake user signs in: PostHog's `authentication_type` (`password` | `keypair`).
-public enum SnowflakeCredentials: Sendable {
+package enum SnowflakeCredentials: Sendable {
     case password(String)
     /// An RSA private key (PKCS#8 PEM, as PostHog takes it); the public half is registered on the user.
     case keyPair(_RSA.Signing.PrivateKey)
 
     /// The key of a PEM: PKCS#8 (or PKCS#1), or encrypted PKCS#8 with its passphrase.
-    public static func keyPair(pem: String, passphrase: String?) throws(DestinationError) -> SnowflakeCredentials {
+    package static func keyPair(pem: String, passphrase: String?) throws(DestinationError) -> SnowflakeCredentials {
         func invalid(_ message: String) -> DestinationError {
             DestinationError(kind: .invalidPrivateKey, message: message, retryable: false)
         }

@@ -6,14 +6,14 @@ import HedgerowCore
 
 /// Batches of export rows of any model, fetched one keyset page at a time as they are iterated:
 /// memory holds one batch whatever the size of the run.
-public struct RecordBatches<Row: Sendable>: AsyncSequence, Sendable {
-    public typealias Element = [Row]
+package struct RecordBatches<Row: Sendable>: AsyncSequence, Sendable {
+    package typealias Element = [Row]
     let start: @Sendable () -> AsyncIterator
 
     /// `fetch(after)` returns a page and the cursor of the next one (nil: the last page). The next
     /// page is read while the caller works on the current one (a destination writing it), so
     /// reading and writing overlap; memory holds two pages at most.
-    public init<Cursor: Sendable>(fetch: @escaping @Sendable (_ after: Cursor?) async throws -> (rows: [Row], next: Cursor?)) {
+    package init<Cursor: Sendable>(fetch: @escaping @Sendable (_ after: Cursor?) async throws -> (rows: [Row], next: Cursor?)) {
         start = {
             var pending: Task<(rows: [Row], next: Cursor?), any Error>? = Task { try await fetch(nil) }
             return AsyncIterator {
@@ -31,26 +31,26 @@ public struct RecordBatches<Row: Sendable>: AsyncSequence, Sendable {
         }
     }
 
-    public struct AsyncIterator: AsyncIteratorProtocol {
+    package struct AsyncIterator: AsyncIteratorProtocol {
         let step: () async throws -> [Row]?
-        public mutating func next() async throws -> [Row]? { try await step() }
+        package mutating func next() async throws -> [Row]? { try await step() }
     }
 
-    public func makeAsyncIterator() -> AsyncIterator { start() }
+    package func makeAsyncIterator() -> AsyncIterator { start() }
 }
 
 /// An async sequence of event batches, fetched one keyset page at a time as it is iterated. The
 /// next page is read while the caller works on the current one (a destination encoding or sending
 /// it), so reading and writing overlap on two cores; memory holds two batches at most.
-public struct EventBatches: AsyncSequence, Sendable {
-    public typealias Element = [Event]
+package struct EventBatches: AsyncSequence, Sendable {
+    package typealias Element = [Event]
     let fetch: @Sendable (_ after: (Timestamp, String)?) async throws -> [Event]
     let field: EventQuery.TimeField
     let batchSize: Int
 
     /// `fetch(after)` returns the page that follows the cursor (the last `(time, uuid)` of the page
     /// before; nil for the first); a page shorter than `batchSize` is the last.
-    public init(
+    package init(
         field: EventQuery.TimeField, batchSize: Int, fetch: @escaping @Sendable (_ after: (Timestamp, String)?) async throws -> [Event]
     ) {
         self.fetch = fetch
@@ -58,13 +58,13 @@ public struct EventBatches: AsyncSequence, Sendable {
         self.batchSize = batchSize
     }
 
-    public struct AsyncIterator: AsyncIteratorProtocol {
+    package struct AsyncIterator: AsyncIteratorProtocol {
         let sequence: EventBatches
         var started = false
         /// The page being read ahead; nil once the last one has been handed out.
         var pending: Task<[Event], any Error>?
 
-        public mutating func next() async throws -> [Event]? {
+        package mutating func next() async throws -> [Event]? {
             if !started {
                 started = true
                 let fetch = sequence.fetch
@@ -87,11 +87,11 @@ public struct EventBatches: AsyncSequence, Sendable {
         }
     }
 
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(sequence: self) }
+    package func makeAsyncIterator() -> AsyncIterator { AsyncIterator(sequence: self) }
 
     /// The same batches, telling `observe` of a failed fetch before it is thrown (the engine learns
     /// of a time-out whatever a destination wraps the error in).
-    public func observingFailures(_ observe: @escaping @Sendable (any Error) -> Void) -> EventBatches {
+    package func observingFailures(_ observe: @escaping @Sendable (any Error) -> Void) -> EventBatches {
         let fetch = self.fetch
         return EventBatches(field: field, batchSize: batchSize) { cursor in
             do {

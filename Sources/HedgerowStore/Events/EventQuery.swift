@@ -2,23 +2,23 @@ import HedgerowCore
 
 /// Which events a run reads (docs/engine.md §2): one environment, a half-open window on ingestion time
 /// (scheduled runs) or event time (backfills), event-name allow and deny lists, property filters.
-public struct EventQuery: Sendable, Equatable {
-    public enum TimeField: String, Sendable {
+package struct EventQuery: Sendable, Equatable {
+    package enum TimeField: String, Sendable {
         case insertedAt = "inserted_at"
         case timestamp
     }
 
-    public var teamID: Int64
-    public var field: TimeField
+    package var teamID: Int64
+    package var field: TimeField
     /// Inclusive.
-    public var start: Timestamp
+    package var start: Timestamp
     /// Exclusive.
-    public var end: Timestamp
-    public var includeEvents: [String]
-    public var excludeEvents: [String]
-    public var filters: [PropertyFilter]
+    package var end: Timestamp
+    package var includeEvents: [String]
+    package var excludeEvents: [String]
+    package var filters: [PropertyFilter]
 
-    public init(
+    package init(
         teamID: Int64, field: TimeField, start: Timestamp, end: Timestamp, includeEvents: [String] = [],
         excludeEvents: [String] = [], filters: [PropertyFilter] = []
     ) {
@@ -33,7 +33,7 @@ public struct EventQuery: Sendable, Equatable {
 }
 
 /// The event store behind capture and the exports: appends batches, streams windows in order.
-public protocol EventStore: Sendable {
+package protocol EventStore: Sendable {
     /// Stores events in one transaction (all or nothing); events whose `(team, uuid)` is already
     /// stored are skipped. Returns how many were new.
     func append(_ events: [Event]) async throws -> Int

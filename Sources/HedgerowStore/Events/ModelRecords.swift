@@ -3,13 +3,13 @@ import HedgerowCore
 /// Which rows of a mutable model (persons, sessions) a run reads: one environment and a half-open
 /// window. Scheduled runs select on the time rows last changed (capture time); backfills on the
 /// same for persons, and on the session's end for sessions (PostHog's backfill query).
-public struct ModelQuery: Sendable, Equatable {
-    public var teamID: Int64
-    public var start: Timestamp
-    public var end: Timestamp
-    public var isBackfill: Bool
+package struct ModelQuery: Sendable, Equatable {
+    package var teamID: Int64
+    package var start: Timestamp
+    package var end: Timestamp
+    package var isBackfill: Bool
 
-    public init(teamID: Int64, start: Timestamp, end: Timestamp, isBackfill: Bool) {
+    package init(teamID: Int64, start: Timestamp, end: Timestamp, isBackfill: Bool) {
         self.teamID = teamID
         self.start = start
         self.end = end
@@ -19,33 +19,33 @@ public struct ModelQuery: Sendable, Equatable {
 
 /// One row of the persons export (PostHog's persons model): a distinct id with its person's
 /// latest state.
-public struct PersonRecord: Sendable, Equatable {
-    public var teamID: Int64
-    public var distinctID: String
-    public var personID: String
+package struct PersonRecord: Sendable, Equatable {
+    package var teamID: Int64
+    package var distinctID: String
+    package var personID: String
     /// JSON object text.
-    public var properties: String
-    public var distinctIDVersion: Int64
-    public var personVersion: Int64
-    public var createdAt: Timestamp
+    package var properties: String
+    package var distinctIDVersion: Int64
+    package var personVersion: Int64
+    package var createdAt: Timestamp
     /// When the row last changed: the later of its mapping's and its person's latest version.
-    public var insertedAt: Timestamp
-    public var isDeleted: Bool
+    package var insertedAt: Timestamp
+    package var isDeleted: Bool
 }
 
 /// Reads the persons and sessions exports.
-public struct ModelRecordStore: Sendable {
+package struct ModelRecordStore: Sendable {
     let database: any Database
     let statementTimeout: Duration
 
-    public init(database: any Database, statementTimeout: Duration = .seconds(60)) {
+    package init(database: any Database, statementTimeout: Duration = .seconds(60)) {
         self.database = database
         self.statementTimeout = statementTimeout
     }
 
     /// Every distinct id whose row changed in the window (its mapping or its person: the later of
     /// the two, `row_updated_at`), once, by `(row time, distinct id)`: one index range.
-    public func persons(_ query: ModelQuery, batchSize: Int) -> RecordBatches<PersonRecord> {
+    package func persons(_ query: ModelQuery, batchSize: Int) -> RecordBatches<PersonRecord> {
         let database = self.database
         let timeout = statementTimeout
         let limit = max(1, batchSize)
@@ -81,7 +81,7 @@ public struct ModelRecordStore: Sendable {
     }
 
     /// The earliest change time and the number of rows of a persons window (backfill estimates).
-    public func personsEstimate(_ query: ModelQuery) async throws -> (earliest: Timestamp?, count: Int) {
+    package func personsEstimate(_ query: ModelQuery) async throws -> (earliest: Timestamp?, count: Int) {
         try await database.read(timeout: statementTimeout) { connection in
             let row = try await connection.first(
                 "SELECT MIN(row_updated_at) AS earliest, COUNT(*) AS n FROM person_distinct_ids WHERE team_id = $1 AND row_updated_at >= $2 AND row_updated_at < $3",
@@ -92,7 +92,7 @@ public struct ModelRecordStore: Sendable {
 
     /// The sessions of a window: those that changed in it (scheduled runs), or that ended in it
     /// (backfills), by `(time, session id)`.
-    public func sessions(_ query: ModelQuery, batchSize: Int) -> RecordBatches<Session> {
+    package func sessions(_ query: ModelQuery, batchSize: Int) -> RecordBatches<Session> {
         let database = self.database
         let timeout = statementTimeout
         let limit = max(1, batchSize)
@@ -124,7 +124,7 @@ public struct ModelRecordStore: Sendable {
     }
 
     /// The earliest time and the number of sessions of a window (backfill estimates).
-    public func sessionsEstimate(_ query: ModelQuery) async throws -> (earliest: Timestamp?, count: Int) {
+    package func sessionsEstimate(_ query: ModelQuery) async throws -> (earliest: Timestamp?, count: Int) {
         try await database.read(timeout: statementTimeout) { connection in
             let field = query.isBackfill ? "end_timestamp" : "updated_at"
             let row = try await connection.first(

@@ -3,8 +3,8 @@ import HedgerowCore
 
 /// Persons and their distinct ids, written by the capture path in the same transaction as the
 /// events, and read by the persons API and the persons export.
-public struct PersonStore: Sendable {
-    public init() {}
+package struct PersonStore: Sendable {
+    package init() {}
 
     static let personColumns = "team_id, uuid, properties, created_at, is_identified, is_deleted, version, updated_at"
 
@@ -13,7 +13,7 @@ public struct PersonStore: Sendable {
     /// before reading or writing that id's mapping and `s:<session id>` before a session, so
     /// requests about different users and sessions run side by side. SQLite has one writer at a
     /// time already.
-    public func lock(teamID: Int64, keys: Set<String>, on connection: any SQLConnection) async throws {
+    package func lock(teamID: Int64, keys: Set<String>, on connection: any SQLConnection) async throws {
         guard connection.dialect == .postgres, !keys.isEmpty else { return }
         for chunk in Self.chunks(keys.sorted()) {
             // Target-list expressions run left to right: the locks are taken in the keys' order.
@@ -23,7 +23,7 @@ public struct PersonStore: Sendable {
     }
 
     /// The mappings of `distinctIDs` that exist.
-    public func distinctIDs(
+    package func distinctIDs(
         teamID: Int64, _ distinctIDs: [String], on connection: any SQLConnection
     ) async throws -> [String:
         PersonDistinctID]
@@ -42,7 +42,7 @@ public struct PersonStore: Sendable {
     }
 
     /// The distinct ids of a person, in the order they were given to it.
-    public func distinctIDs(teamID: Int64, personUUID: String, on connection: any SQLConnection) async throws -> [PersonDistinctID] {
+    package func distinctIDs(teamID: Int64, personUUID: String, on connection: any SQLConnection) async throws -> [PersonDistinctID] {
         try await connection.query(
             "SELECT distinct_id, person_uuid, version, updated_at FROM person_distinct_ids WHERE team_id = $1 AND person_uuid = $2 ORDER BY updated_at, distinct_id",
             [.int(teamID), .text(personUUID)]
@@ -50,7 +50,7 @@ public struct PersonStore: Sendable {
     }
 
     /// The distinct ids of several persons.
-    public func distinctIDs(teamID: Int64, personUUIDs: [String], on connection: any SQLConnection) async throws -> [String: [String]] {
+    package func distinctIDs(teamID: Int64, personUUIDs: [String], on connection: any SQLConnection) async throws -> [String: [String]] {
         var found: [String: [String]] = [:]
         for chunk in Self.chunks(personUUIDs) {
             let rows = try await connection.query(
@@ -63,7 +63,7 @@ public struct PersonStore: Sendable {
 
     /// Persons by uuid. `forUpdate`: locked for the transaction on PostgreSQL (in uuid order), so
     /// that no other transaction changes them meanwhile and a waiting one then reads the new row.
-    public func persons(
+    package func persons(
         teamID: Int64, uuids: [String], forUpdate: Bool = false, on connection: any SQLConnection
     ) async throws -> [String: Person] {
         var found: [String: Person] = [:]
@@ -82,7 +82,7 @@ public struct PersonStore: Sendable {
 
     /// Persons not deleted, newest first, optionally only the one a distinct id names; and their
     /// number.
-    public func list(
+    package func list(
         teamID: Int64, distinctID: String?, limit: Int, offset: Int, on connection: any SQLConnection
     ) async throws -> (count: Int, page: [Person]) {
         var condition = "team_id = $1 AND NOT is_deleted"
@@ -100,7 +100,7 @@ public struct PersonStore: Sendable {
 
     /// Inserts or replaces persons (their whole row); their distinct ids' rows of the persons export
     /// change with them.
-    public func save(_ persons: [Person], on connection: any SQLConnection) async throws {
+    package func save(_ persons: [Person], on connection: any SQLConnection) async throws {
         try await Self.upsert(
             into: "persons", columns: Self.personColumns, key: "team_id, uuid", rows: persons.map(Self.binds), on: connection)
         for team in Set(persons.map(\.teamID)) {
@@ -109,7 +109,7 @@ public struct PersonStore: Sendable {
     }
 
     /// Inserts or replaces distinct id mappings.
-    public func save(_ mappings: [PersonDistinctID], on connection: any SQLConnection) async throws {
+    package func save(_ mappings: [PersonDistinctID], on connection: any SQLConnection) async throws {
         try await Self.upsert(
             into: "person_distinct_ids", columns: "team_id, distinct_id, person_uuid, version, updated_at, row_updated_at",
             key: "team_id, distinct_id",
@@ -141,7 +141,7 @@ public struct PersonStore: Sendable {
     }
 
     /// Removes the rows of persons merged into others (their distinct ids moved first).
-    public func remove(teamID: Int64, uuids: [String], on connection: any SQLConnection) async throws {
+    package func remove(teamID: Int64, uuids: [String], on connection: any SQLConnection) async throws {
         for chunk in Self.chunks(uuids) {
             try await connection.execute(
                 "DELETE FROM persons WHERE team_id = $1 AND uuid IN (\(Self.placeholders(chunk.count, from: 2)))",

@@ -4,13 +4,13 @@ import NIOCore
 /// The event store on the SQL layer: SQLite (embedded default, JSON as text and the
 /// `hedgerow_*` functions) and PostgreSQL (JSONB and its operators), one code path with the dialect
 /// deciding only how a JSON property is read and how filters are spelt.
-public struct SQLEventStore: EventStore {
+package struct SQLEventStore: EventStore {
     let database: any Database
     /// Each read's statement time limit (`HEDGEROW_EVENT_QUERY_TIMEOUT_SECONDS`): property filters
     /// run users' regular expressions on every row, so no read may run unbounded.
     let statementTimeout: Duration
 
-    public init(database: any Database, statementTimeout: Duration = .seconds(60)) {
+    package init(database: any Database, statementTimeout: Duration = .seconds(60)) {
         self.database = database
         self.statementTimeout = statementTimeout
     }
@@ -24,19 +24,19 @@ public struct SQLEventStore: EventStore {
     /// Rows per multi-row INSERT on PostgreSQL (11 parameters a row, below the 65 535 limit).
     static let postgresRowsPerInsert = 1000
 
-    public func append(_ events: [Event]) async throws -> Int {
+    package func append(_ events: [Event]) async throws -> Int {
         guard !events.isEmpty else { return 0 }
         return try await database.transaction { connection in try await append(events, on: connection) }
     }
 
     /// Appends inside a transaction the caller holds.
-    public func append(_ events: [Event], on connection: any SQLConnection) async throws -> Int {
+    package func append(_ events: [Event], on connection: any SQLConnection) async throws -> Int {
         try await appendReturningUUIDs(events, on: connection).count
     }
 
     /// Appends inside a transaction the caller holds (capture writes persons in the same one);
     /// returns the uuids that were new.
-    public func appendReturningUUIDs(_ events: [Event], on connection: any SQLConnection) async throws -> Set<String> {
+    package func appendReturningUUIDs(_ events: [Event], on connection: any SQLConnection) async throws -> Set<String> {
         var inserted = Set<String>()
         guard !events.isEmpty else { return inserted }
         switch connection.dialect {
@@ -145,7 +145,7 @@ public struct SQLEventStore: EventStore {
         ]
     }
 
-    public func batches(_ query: EventQuery, batchSize: Int) -> EventBatches {
+    package func batches(_ query: EventQuery, batchSize: Int) -> EventBatches {
         let database = self.database
         let field = query.field.rawValue
         return EventBatches(field: query.field, batchSize: max(1, batchSize)) { [statementTimeout] cursor in
@@ -157,14 +157,14 @@ public struct SQLEventStore: EventStore {
         }
     }
 
-    public func count(_ query: EventQuery) async throws -> Int {
+    package func count(_ query: EventQuery) async throws -> Int {
         try await database.read(timeout: statementTimeout) { connection in
             let where_ = EventWhere(query: query, dialect: connection.dialect)
             return Int(try await connection.first("SELECT COUNT(*) AS n FROM events WHERE \(where_.sql)", where_.binds)?.int("n") ?? 0)
         }
     }
 
-    public func earliest(_ query: EventQuery) async throws -> Timestamp? {
+    package func earliest(_ query: EventQuery) async throws -> Timestamp? {
         try await database.read(timeout: statementTimeout) { connection in
             let where_ = EventWhere(query: query, dialect: connection.dialect)
             return try await connection.first(

@@ -2,10 +2,10 @@ import HedgerowCore
 
 /// Sessions as capture builds them: the aggregate state as a JSON document beside the columns the
 /// exports select on.
-public struct SessionStore: Sendable {
-    public init() {}
+package struct SessionStore: Sendable {
+    package init() {}
 
-    public func find(teamID: Int64, sessionIDs: [String], on connection: any SQLConnection) async throws -> [String: Session] {
+    package func find(teamID: Int64, sessionIDs: [String], on connection: any SQLConnection) async throws -> [String: Session] {
         var found: [String: Session] = [:]
         for chunk in PersonStore.chunks(sessionIDs) {
             let rows = try await connection.query(
@@ -19,7 +19,7 @@ public struct SessionStore: Sendable {
         return found
     }
 
-    public func save(_ sessions: [Session], on connection: any SQLConnection) async throws {
+    package func save(_ sessions: [Session], on connection: any SQLConnection) async throws {
         let rows: [[SQLValue]] = sessions.map { session in
             [
                 .int(session.teamID), .text(session.sessionID), .int(session.start), .int(session.end), .int(session.updatedAt),

@@ -1,7 +1,7 @@
 import HedgerowCore
 
 /// The SQL dialects Hedgerow runs on.
-public enum SQLDialect: String, Sendable {
+package enum SQLDialect: String, Sendable {
     case sqlite
     case postgres
 
@@ -21,19 +21,19 @@ public enum SQLDialect: String, Sendable {
 }
 
 /// A statement stopped by the time limit of `Database.read(timeout:)`.
-public struct StatementTimeout: Error, Sendable, CustomStringConvertible {
-    public let limit: Duration
+package struct StatementTimeout: Error, Sendable, CustomStringConvertible {
+    package let limit: Duration
     /// The limit in seconds, as people write it (`0.5`, `60`).
-    public var seconds: String {
+    package var seconds: String {
         let value = Double(limit.components.seconds) + Double(limit.components.attoseconds) / 1e18
         return value == value.rounded() ? String(Int64(value)) : String(value)
     }
-    public var description: String { "a statement ran longer than its limit of \(seconds) s" }
+    package var description: String { "a statement ran longer than its limit of \(seconds) s" }
 }
 
 /// A connection (or a transaction on one) that runs statements. SQL is written once, with
 /// PostgreSQL-style `$1` placeholders; the SQLite implementation rewrites them.
-public protocol SQLConnection: Sendable {
+package protocol SQLConnection: Sendable {
     var dialect: SQLDialect { get }
     /// Where the credentials generations this connection's database was moved to are noted.
     var credentialsWrites: CredentialsWrites? { get }
@@ -49,7 +49,7 @@ public protocol SQLConnection: Sendable {
 }
 
 extension SQLConnection {
-    public func query<T: Sendable>(
+    package func query<T: Sendable>(
         _ sql: String, _ binds: [SQLValue], decoding decode: @escaping @Sendable (SQLColumns) throws -> T
     ) async throws -> [T] {
         try await query(sql, binds).map { try decode(SQLColumns($0)) }
@@ -58,18 +58,18 @@ extension SQLConnection {
 
 extension SQLConnection {
     @discardableResult
-    public func execute(_ sql: String, _ binds: [SQLValue] = []) async throws -> [SQLRow] {
+    package func execute(_ sql: String, _ binds: [SQLValue] = []) async throws -> [SQLRow] {
         try await query(sql, binds)
     }
 
-    public func first(_ sql: String, _ binds: [SQLValue] = []) async throws -> SQLRow? {
+    package func first(_ sql: String, _ binds: [SQLValue] = []) async throws -> SQLRow? {
         try await query(sql, binds).first
     }
 }
 
 /// A database: connections for reads, and transactions for writes. Every write request runs in
 /// one transaction, so a failed request changes nothing.
-public protocol Database: Sendable {
+package protocol Database: Sendable {
     var dialect: SQLDialect { get }
     /// The credentials generations this process moved the database to (`CredentialsGeneration`).
     var credentialsWrites: CredentialsWrites { get }

@@ -5,35 +5,35 @@ import PostgresNIO
 
 /// Where the metadata database lives: `sqlite:///path/file.sqlite` (or `sqlite://relative/path`)
 /// or `postgres://user:password@host:port/database?sslmode=disable|prefer|require`.
-public enum DatabaseLocation: Sendable, Equatable {
+package enum DatabaseLocation: Sendable, Equatable {
     case sqlite(path: String)
     case postgres(PostgresLocation)
 
     /// libpq's `sslmode`, as far as the pool supports it: `allow` is taken as `prefer` (TLS when the
     /// server offers it); certificates are verified whenever TLS is used.
-    public enum SSLMode: String, Sendable, Equatable {
+    package enum SSLMode: String, Sendable, Equatable {
         case disable, allow, prefer, require
     }
 
-    public struct PostgresLocation: Sendable, Equatable {
-        public var host: String
-        public var port: Int
-        public var username: String
-        public var password: String?
-        public var database: String?
-        public var sslMode: SSLMode
+    package struct PostgresLocation: Sendable, Equatable {
+        package var host: String
+        package var port: Int
+        package var username: String
+        package var password: String?
+        package var database: String?
+        package var sslMode: SSLMode
         /// Extra startup parameters (tests use `search_path` to isolate a schema).
-        public var searchPath: String?
+        package var searchPath: String?
         /// The most connections the pool opens (`?pool_size=`).
-        public var maximumConnections: Int = 16
+        package var maximumConnections: Int = 16
     }
 
-    public struct InvalidURL: Error, CustomStringConvertible {
-        public let reason: String
-        public var description: String { "Invalid database URL: \(reason)" }
+    package struct InvalidURL: Error, CustomStringConvertible {
+        package let reason: String
+        package var description: String { "Invalid database URL: \(reason)" }
     }
 
-    public static func parse(_ url: String) throws -> DatabaseLocation {
+    package static func parse(_ url: String) throws -> DatabaseLocation {
         if url.hasPrefix("sqlite://") {
             let path = String(url.dropFirst("sqlite://".count))
             guard !path.isEmpty else { throw InvalidURL(reason: "sqlite URL has no path") }
@@ -64,7 +64,7 @@ public enum DatabaseLocation: Sendable, Equatable {
 }
 
 extension DatabaseLocation.PostgresLocation {
-    public var clientConfiguration: PostgresClient.Configuration {
+    package var clientConfiguration: PostgresClient.Configuration {
         let tls: PostgresClient.Configuration.TLS
         switch sslMode {
         case .disable: tls = .disable
@@ -80,8 +80,8 @@ extension DatabaseLocation.PostgresLocation {
 }
 
 /// Opens the database a location names.
-public enum DatabaseFactory {
-    public static func open(
+package enum DatabaseFactory {
+    package static func open(
         _ location: DatabaseLocation, logger: Logger, sqliteSynchronous: SQLiteDatabase.Synchronous = .full
     ) async throws -> any Database {
         switch location {

@@ -4,15 +4,15 @@ import PostgresNIO
 
 /// The text format of PostgreSQL's `COPY ... FROM STDIN`: tab-separated cells, `\N` for NULL, one
 /// row a line. Capture's batches and the PostgreSQL destinations write their rows with it.
-public enum PostgresCopyText {
+package enum PostgresCopyText {
     /// COPY text escaping: backslash, tab, newline and carriage return; most values need none, and
     /// the runs between escapes are written whole.
-    public static func writeEscaped(_ value: String, into buffer: inout ByteBuffer) {
+    package static func writeEscaped(_ value: String, into buffer: inout ByteBuffer) {
         let written: Void? = value.utf8.withContiguousStorageIfAvailable { bytes in writeEscaped(bytes, into: &buffer) }
         if written == nil { Array(value.utf8).withUnsafeBufferPointer { writeEscaped($0, into: &buffer) } }
     }
 
-    public static func writeEscaped(_ bytes: UnsafeBufferPointer<UInt8>, into buffer: inout ByteBuffer) {
+    package static func writeEscaped(_ bytes: UnsafeBufferPointer<UInt8>, into buffer: inout ByteBuffer) {
         var start = 0
         for index in 0..<bytes.count {
             let escaped: UInt8
@@ -32,7 +32,7 @@ public enum PostgresCopyText {
     }
 
     /// A text cell, `\N` for nil.
-    public static func writeCell(_ value: String?, into buffer: inout ByteBuffer) {
+    package static func writeCell(_ value: String?, into buffer: inout ByteBuffer) {
         guard let value else {
             buffer.writeInteger(UInt8(ascii: "\\"))
             buffer.writeInteger(UInt8(ascii: "N"))
@@ -42,7 +42,7 @@ public enum PostgresCopyText {
     }
 
     /// An integer cell, its decimal digits written straight into the buffer (no `String` made).
-    public static func writeCell(_ value: Int64, into buffer: inout ByteBuffer) {
+    package static func writeCell(_ value: Int64, into buffer: inout ByteBuffer) {
         var digits = 1
         var rest = value.magnitude / 10
         while rest > 0 {
@@ -61,8 +61,8 @@ public enum PostgresCopyText {
         }
     }
 
-    public static func writeSeparator(into buffer: inout ByteBuffer) { buffer.writeInteger(UInt8(ascii: "\t")) }
-    public static func writeRowEnd(into buffer: inout ByteBuffer) { buffer.writeInteger(UInt8(ascii: "\n")) }
+    package static func writeSeparator(into buffer: inout ByteBuffer) { buffer.writeInteger(UInt8(ascii: "\t")) }
+    package static func writeRowEnd(into buffer: inout ByteBuffer) { buffer.writeInteger(UInt8(ascii: "\n")) }
 }
 
 /// The binary format of PostgreSQL's `COPY ... FROM STDIN WITH (FORMAT binary)`: a signature and two
@@ -71,14 +71,14 @@ public enum PostgresCopyText {
 /// The server takes these values without parsing them from text (no line scanning, no unescaping,
 /// no timestamp parsing); a value of the wrong width for its column is refused, so the writer must
 /// know each column's type.
-public enum PostgresCopyBinary {
+package enum PostgresCopyBinary {
     /// A column type whose binary form this writer knows, from `information_schema.columns.udt_name`
     /// (for a domain, its base type: the domain's input takes the base type's binary form).
-    public enum ColumnType: String, Sendable {
+    package enum ColumnType: String, Sendable {
         case text, varchar, bpchar, json, jsonb, int2, int4, int8, timestamp, timestamptz
 
         /// Takes a value as text (the `text`, `varchar`, `bpchar`, `json` and `jsonb` columns).
-        public var takesText: Bool {
+        package var takesText: Bool {
             switch self {
             case .text, .varchar, .bpchar, .json, .jsonb: true
             case .int2, .int4, .int8, .timestamp, .timestamptz: false
@@ -87,7 +87,7 @@ public enum PostgresCopyBinary {
     }
 
     /// The signature, the flags word and the header extension's length.
-    public static func writeHeader(into buffer: inout ByteBuffer) {
+    package static func writeHeader(into buffer: inout ByteBuffer) {
         buffer.writeBytes([
             UInt8(ascii: "P"), UInt8(ascii: "G"), UInt8(ascii: "C"), UInt8(ascii: "O"), UInt8(ascii: "P"), UInt8(ascii: "Y"),
         ])
@@ -96,15 +96,15 @@ public enum PostgresCopyBinary {
         buffer.writeInteger(UInt32(0))
     }
 
-    public static func writeTrailer(into buffer: inout ByteBuffer) { buffer.writeInteger(Int16(-1)) }
+    package static func writeTrailer(into buffer: inout ByteBuffer) { buffer.writeInteger(Int16(-1)) }
 
-    public static func writeFieldCount(_ count: Int, into buffer: inout ByteBuffer) { buffer.writeInteger(Int16(count)) }
+    package static func writeFieldCount(_ count: Int, into buffer: inout ByteBuffer) { buffer.writeInteger(Int16(count)) }
 
-    public static func writeNull(into buffer: inout ByteBuffer) { buffer.writeInteger(Int32(-1)) }
+    package static func writeNull(into buffer: inout ByteBuffer) { buffer.writeInteger(Int32(-1)) }
 
     /// A text value for a column that takes text: its UTF-8 bytes, behind jsonb's version byte (1)
     /// in a `jsonb` column. nil is NULL.
-    public static func writeText(_ value: String?, as type: ColumnType, into buffer: inout ByteBuffer) {
+    package static func writeText(_ value: String?, as type: ColumnType, into buffer: inout ByteBuffer) {
         guard let value else { return writeNull(into: &buffer) }
         let version = type == .jsonb ? 1 : 0
         buffer.writeInteger(Int32(value.utf8.count + version))
@@ -113,7 +113,7 @@ public enum PostgresCopyBinary {
     }
 
     /// An integer in an integer column of its width; false (nothing written) when it does not fit.
-    public static func writeInteger(_ value: Int64, as type: ColumnType, into buffer: inout ByteBuffer) -> Bool {
+    package static func writeInteger(_ value: Int64, as type: ColumnType, into buffer: inout ByteBuffer) -> Bool {
         switch type {
         case .int2:
             guard let narrow = Int16(exactly: value) else { return false }
@@ -134,7 +134,7 @@ public enum PostgresCopyBinary {
 
     /// Microseconds since 1970 as PostgreSQL's `timestamp`/`timestamptz`: microseconds since
     /// 2000-01-01 00:00 UTC. False (nothing written) when the value cannot be shifted to that epoch.
-    public static func writeTimestamp(microseconds: Int64, into buffer: inout ByteBuffer) -> Bool {
+    package static func writeTimestamp(microseconds: Int64, into buffer: inout ByteBuffer) -> Bool {
         let (shifted, overflow) = microseconds.subtractingReportingOverflow(postgresEpochMicroseconds)
         guard !overflow else { return false }
         buffer.writeInteger(Int32(8))
@@ -143,28 +143,28 @@ public enum PostgresCopyBinary {
     }
 
     /// 2000-01-01T00:00:00Z in microseconds since 1970.
-    public static let postgresEpochMicroseconds: Int64 = 946_684_800_000_000
+    package static let postgresEpochMicroseconds: Int64 = 946_684_800_000_000
 }
 
 /// The server refused a COPY (a constraint, a malformed value): the statement changed nothing, and
 /// the transaction must be rolled back to a savepoint taken before it.
-public struct SQLCopyRefused: Error, CustomStringConvertible {
-    public let sqlState: String
-    public let message: String
-    public var description: String { "COPY refused (\(sqlState)): \(message)" }
+package struct SQLCopyRefused: Error, CustomStringConvertible {
+    package let sqlState: String
+    package let message: String
+    package var description: String { "COPY refused (\(sqlState)): \(message)" }
 }
 
 /// A connection that can bulk-load rows with `COPY ... FROM STDIN` (PostgreSQL).
-public protocol SQLCopyConnection: SQLConnection {
+package protocol SQLCopyConnection: SQLConnection {
     /// Loads `rows` (COPY text format, `PostgresCopyText`) into `table`'s `columns`. Throws
     /// `SQLCopyRefused` when the server rejects the data.
     func copy(into table: String, columns: [String], rows: ByteBuffer) async throws
 }
 
 /// The connection closed while a COPY was under way.
-public struct PostgresConnectionClosed: Error, CustomStringConvertible {
-    public init() {}
-    public var description: String { "the PostgreSQL server closed the connection" }
+package struct PostgresConnectionClosed: Error, CustomStringConvertible {
+    package init() {}
+    package var description: String { "the PostgreSQL server closed the connection" }
 }
 
 extension PostgresConnection {
@@ -173,7 +173,7 @@ extension PostgresConnection {
     /// meanwhile (the pending promise is dropped), so the caller would wait forever. `body` runs in a
     /// task of its own because the stuck write cannot be cancelled; when the close wins, that task is
     /// cancelled and left suspended on the dead connection instead of holding its caller.
-    public func untilClosed<T: Sendable>(
+    package func untilClosed<T: Sendable>(
         throwing closed: @escaping @Sendable () -> any Error = { PostgresConnectionClosed() },
         _ body: @escaping @Sendable () async throws -> T
     ) async throws -> T {

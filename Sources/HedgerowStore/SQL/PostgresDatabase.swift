@@ -6,24 +6,24 @@ import PostgresNIO
 
 /// PostgreSQL through postgres-nio's pooled `PostgresClient`. The client's `run()` must be running
 /// (it is a lifecycle service of the application) for connections to be leased.
-public final class PostgresDatabase: Database {
-    public let dialect = SQLDialect.postgres
-    public let credentialsWrites = CredentialsWrites()
-    public let client: PostgresClient
+package final class PostgresDatabase: Database {
+    package let dialect = SQLDialect.postgres
+    package let credentialsWrites = CredentialsWrites()
+    package let client: PostgresClient
     private let logger: Logger
 
-    public init(configuration: PostgresClient.Configuration, logger: Logger) {
+    package init(configuration: PostgresClient.Configuration, logger: Logger) {
         self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.logger = logger
     }
 
-    public func read<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T {
+    package func read<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T {
         try await client.withConnection { connection in
             try await body(PostgresStatementRunner(connection: connection, logger: logger, credentialsWrites: credentialsWrites))
         }
     }
 
-    public func read<T: Sendable>(timeout: Duration, _ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T {
+    package func read<T: Sendable>(timeout: Duration, _ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T {
         let milliseconds = max(1, timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
         return try await client.withConnection { connection in
             let runner = PostgresStatementRunner(connection: connection, logger: logger, credentialsWrites: credentialsWrites)
@@ -43,7 +43,7 @@ public final class PostgresDatabase: Database {
     }
 
     @discardableResult
-    public func transaction<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T {
+    package func transaction<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T {
         try await client.withConnection { connection in
             let runner = PostgresStatementRunner(connection: connection, logger: logger, credentialsWrites: credentialsWrites)
             try await runner.execute("BEGIN")
@@ -58,22 +58,22 @@ public final class PostgresDatabase: Database {
         }
     }
 
-    public func isUniqueViolation(_ error: any Error) -> Bool {
+    package func isUniqueViolation(_ error: any Error) -> Bool {
         guard let error = error as? PSQLError else { return false }
         return error.serverInfo?[.sqlState] == "23505"
     }
 
-    public func isTransientConflict(_ error: any Error) -> Bool {
+    package func isTransientConflict(_ error: any Error) -> Bool {
         guard let error = error as? PSQLError else { return false }
         return ["40P01", "40001"].contains(error.serverInfo?[.sqlState] ?? "")
     }
 
     /// Runs the client's connection pool until the surrounding task is cancelled.
-    public func run() async {
+    package func run() async {
         await client.run()
     }
 
-    public func shutdown() async {}
+    package func shutdown() async {}
 }
 
 /// Runs statements on one leased PostgreSQL connection.

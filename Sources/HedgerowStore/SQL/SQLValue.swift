@@ -2,7 +2,7 @@ import HedgerowCore
 
 /// A value bound into, or read out of, a SQL statement. The same values serve both dialects:
 /// timestamps are microseconds since the epoch (`BIGINT`), UUIDs and JSON are `TEXT`.
-public enum SQLValue: Sendable, Equatable {
+package enum SQLValue: Sendable, Equatable {
     case null
     case int(Int64)
     case double(Double)
@@ -10,16 +10,16 @@ public enum SQLValue: Sendable, Equatable {
     case bool(Bool)
     case blob([UInt8])
 
-    public init(_ value: String?) { self = value.map(SQLValue.text) ?? .null }
-    public init(_ value: Int64?) { self = value.map(SQLValue.int) ?? .null }
-    public init(_ value: Int?) { self = value.map { .int(Int64($0)) } ?? .null }
-    public init(_ value: Bool?) { self = value.map(SQLValue.bool) ?? .null }
-    public init(_ value: Timestamp?) { self = value.map { .int($0.microseconds) } ?? .null }
+    package init(_ value: String?) { self = value.map(SQLValue.text) ?? .null }
+    package init(_ value: Int64?) { self = value.map(SQLValue.int) ?? .null }
+    package init(_ value: Int?) { self = value.map { .int(Int64($0)) } ?? .null }
+    package init(_ value: Bool?) { self = value.map(SQLValue.bool) ?? .null }
+    package init(_ value: Timestamp?) { self = value.map { .int($0.microseconds) } ?? .null }
 }
 
 extension SQLValue {
     /// Text, or an integer's digits; nil otherwise.
-    public var string: String? {
+    package var string: String? {
         switch self {
         case .text(let text): text
         case .int(let integer): String(integer)
@@ -28,7 +28,7 @@ extension SQLValue {
     }
 
     /// An integer, a boolean as 0/1, an integral double or integer text; nil otherwise.
-    public var int: Int64? {
+    package var int: Int64? {
         switch self {
         case .int(let integer): integer
         case .bool(let flag): flag ? 1 : 0
@@ -40,58 +40,58 @@ extension SQLValue {
 }
 
 /// One result row: column names and values, in select order.
-public struct SQLRow: Sendable {
-    public let columns: [String]
-    public let values: [SQLValue]
+package struct SQLRow: Sendable {
+    package let columns: [String]
+    package let values: [SQLValue]
 
-    public init(columns: [String], values: [SQLValue]) {
+    package init(columns: [String], values: [SQLValue]) {
         self.columns = columns
         self.values = values
     }
 
     /// The value of a column by name. Names of another length in UTF-8 are passed over without a
     /// string comparison, which rules out most of a wide row's other columns at once.
-    public subscript(column: String) -> SQLValue {
+    package subscript(column: String) -> SQLValue {
         let length = column.utf8.count
         guard let index = columns.firstIndex(where: { $0.utf8.count == length && $0 == column }) else { return .null }
         return values[index]
     }
 
-    public func decodeString(_ column: String) throws -> String {
+    package func decodeString(_ column: String) throws -> String {
         guard let value = string(column) else { throw SQLDecodingError(column: column, expected: "text") }
         return value
     }
 
-    public func string(_ column: String) -> String? { self[column].string }
+    package func string(_ column: String) -> String? { self[column].string }
 
     /// The value at a select-list position (hot paths that know their statement's columns).
-    public func value(at index: Int) -> SQLValue { index < values.count ? values[index] : .null }
+    package func value(at index: Int) -> SQLValue { index < values.count ? values[index] : .null }
 
-    public func decodeString(at index: Int) throws -> String {
+    package func decodeString(at index: Int) throws -> String {
         guard let value = value(at: index).string else { throw SQLDecodingError(column: column(at: index), expected: "text") }
         return value
     }
 
-    public func decodeInt(at index: Int) throws -> Int64 {
+    package func decodeInt(at index: Int) throws -> Int64 {
         guard let value = value(at: index).int else { throw SQLDecodingError(column: column(at: index), expected: "integer") }
         return value
     }
 
     func column(at index: Int) -> String { index < columns.count ? columns[index] : "#\(index)" }
 
-    public func decodeInt(_ column: String) throws -> Int64 {
+    package func decodeInt(_ column: String) throws -> Int64 {
         guard let value = int(column) else { throw SQLDecodingError(column: column, expected: "integer") }
         return value
     }
 
-    public func int(_ column: String) -> Int64? { self[column].int }
+    package func int(_ column: String) -> Int64? { self[column].int }
 
-    public func decodeBool(_ column: String) throws -> Bool {
+    package func decodeBool(_ column: String) throws -> Bool {
         guard let value = bool(column) else { throw SQLDecodingError(column: column, expected: "boolean") }
         return value
     }
 
-    public func bool(_ column: String) -> Bool? {
+    package func bool(_ column: String) -> Bool? {
         switch self[column] {
         case .bool(let flag): flag
         case .int(let integer): integer != 0
@@ -99,19 +99,19 @@ public struct SQLRow: Sendable {
         }
     }
 
-    public func decodeTimestamp(_ column: String) throws -> Timestamp {
+    package func decodeTimestamp(_ column: String) throws -> Timestamp {
         Timestamp(microseconds: try decodeInt(column))
     }
 
-    public func timestamp(_ column: String) -> Timestamp? {
+    package func timestamp(_ column: String) -> Timestamp? {
         int(column).map(Timestamp.init(microseconds:))
     }
 }
 
-public struct SQLDecodingError: Error, CustomStringConvertible {
-    public let column: String
-    public let expected: String
-    public var description: String { "column \(column) is not \(expected)" }
+package struct SQLDecodingError: Error, CustomStringConvertible {
+    package let column: String
+    package let expected: String
+    package var description: String { "column \(column) is not \(expected)" }
 }
 
 /// One object of a JSON-aggregated column, read like a row (SQLite gives booleans as 0/1).
@@ -145,7 +145,7 @@ struct JSONRow {
 /// One result row's columns by select-list position, as `SQLValue`'s `string` and `int` read them:
 /// a row of values, or (SQLite) the statement standing on the row, read in place. Valid only during
 /// the `decode` call it is handed to.
-public struct SQLColumns {
+package struct SQLColumns {
     enum Source {
         case row(SQLRow)
         case sqlite(OpaquePointer, columns: [String])
@@ -153,11 +153,11 @@ public struct SQLColumns {
 
     let source: Source
 
-    public init(_ row: SQLRow) { source = .row(row) }
+    package init(_ row: SQLRow) { source = .row(row) }
     init(sqlite statement: OpaquePointer, columns: [String]) { source = .sqlite(statement, columns: columns) }
 
     /// Text, or an integer's digits; nil for anything else.
-    public func string(at index: Int) -> String? {
+    package func string(at index: Int) -> String? {
         switch source {
         case .row(let row): row.value(at: index).string
         case .sqlite(let statement, let columns): index < columns.count ? SQLiteConnection.string(statement, at: Int32(index)) : nil
@@ -165,19 +165,19 @@ public struct SQLColumns {
     }
 
     /// An integer (a boolean as 0/1, an integral double, integer text); nil for anything else.
-    public func int(at index: Int) -> Int64? {
+    package func int(at index: Int) -> Int64? {
         switch source {
         case .row(let row): row.value(at: index).int
         case .sqlite(let statement, let columns): index < columns.count ? SQLiteConnection.int(statement, at: Int32(index)) : nil
         }
     }
 
-    public func decodeString(at index: Int) throws -> String {
+    package func decodeString(at index: Int) throws -> String {
         guard let value = string(at: index) else { throw SQLDecodingError(column: column(at: index), expected: "text") }
         return value
     }
 
-    public func decodeInt(at index: Int) throws -> Int64 {
+    package func decodeInt(at index: Int) throws -> Int64 {
         guard let value = int(at: index) else { throw SQLDecodingError(column: column(at: index), expected: "integer") }
         return value
     }

@@ -4,15 +4,15 @@ import HedgerowCore
 import Synchronization
 
 /// An error reported by SQLite.
-public struct SQLiteError: Error, CustomStringConvertible {
+package struct SQLiteError: Error, CustomStringConvertible {
     /// The extended result code.
-    public let code: Int32
-    public let message: String
+    package let code: Int32
+    package let message: String
 
-    public var description: String { "SQLite error \(code): \(message)" }
+    package var description: String { "SQLite error \(code): \(message)" }
 
     /// `SQLITE_CONSTRAINT_UNIQUE` or `SQLITE_CONSTRAINT_PRIMARYKEY`.
-    public var isUniqueViolation: Bool { code == 2067 || code == 1555 }
+    package var isUniqueViolation: Bool { code == 2067 || code == 1555 }
 }
 
 /// One connection to an SQLite database file, over the system's libsqlite3. Statements are

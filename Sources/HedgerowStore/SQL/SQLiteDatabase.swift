@@ -10,9 +10,9 @@ import Synchronization
 /// reader connections that never block it. Other processes (the CLI) may write to the same file:
 /// SQLite's file locks and a busy timeout serialise them; the wait for another process's write lock
 /// happens on NIO's blocking-I/O thread pool, never on a Swift concurrency thread.
-public final class SQLiteDatabase: Database {
-    public let dialect = SQLDialect.sqlite
-    public let credentialsWrites: CredentialsWrites
+package final class SQLiteDatabase: Database {
+    package let dialect = SQLDialect.sqlite
+    package let credentialsWrites: CredentialsWrites
     private let writer: SQLiteStatementRunner
     private let readers: [SQLiteStatementRunner]
     private let writerLock = AsyncLock()
@@ -25,12 +25,12 @@ public final class SQLiteDatabase: Database {
     /// When a commit reaches the disk (`PRAGMA synchronous` in WAL mode): `full` syncs the WAL at
     /// every commit, so a write answered 200 survives a power loss; `normal` syncs only at
     /// checkpoints (faster; a power loss can take the last commits, never corrupt the file).
-    public enum Synchronous: String, Sendable, CaseIterable {
+    package enum Synchronous: String, Sendable, CaseIterable {
         case full
         case normal
     }
 
-    public static func open(path: String, readers readerCount: Int = 4, synchronous: Synchronous = .full) async throws -> SQLiteDatabase {
+    package static func open(path: String, readers readerCount: Int = 4, synchronous: Synchronous = .full) async throws -> SQLiteDatabase {
         try await NIOThreadPool.singleton.runIfActive {
             let writes = CredentialsWrites()
             let writer = try SQLiteStatementRunner.open(path: path, credentialsWrites: writes, synchronous: synchronous)
@@ -53,19 +53,19 @@ public final class SQLiteDatabase: Database {
         self.limitedPool = limitedPool
     }
 
-    public func read<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T {
+    package func read<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T {
         let reader = readers[nextReader.next() % readers.count]
         return try await body(reader)
     }
 
-    public func read<T: Sendable>(timeout: Duration, _ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T {
+    package func read<T: Sendable>(timeout: Duration, _ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T {
         let reader = readers[nextReader.next() % readers.count]
         return try await body(
             SQLiteStatementRunner(connection: reader.connection, credentialsWrites: credentialsWrites, timeout: timeout, pool: limitedPool))
     }
 
     @discardableResult
-    public func transaction<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T {
+    package func transaction<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T {
         await writerLock.lock()
         do {
             let writer = self.writer
@@ -86,15 +86,15 @@ public final class SQLiteDatabase: Database {
         }
     }
 
-    public func isUniqueViolation(_ error: any Error) -> Bool {
+    package func isUniqueViolation(_ error: any Error) -> Bool {
         (error as? SQLiteError)?.isUniqueViolation ?? false
     }
 
-    public func isTransientConflict(_ error: any Error) -> Bool { false }
+    package func isTransientConflict(_ error: any Error) -> Bool { false }
 
-    public func run() async {}
+    package func run() async {}
 
-    public func shutdown() async {
+    package func shutdown() async {
         for runner in readers + [writer] { runner.connection.close() }
         limitedPool.shutdownGracefully { _ in }
     }

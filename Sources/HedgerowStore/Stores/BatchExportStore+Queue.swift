@@ -6,7 +6,7 @@ import HedgerowCore
 /// worker makes after claiming names the lease owner, so a worker that lost its lease changes nothing.
 extension BatchExportStore {
     /// What a heartbeat found.
-    public enum LeaseCheck: Sendable, Equatable {
+    package enum LeaseCheck: Sendable, Equatable {
         /// The caller still holds the lease; the run's current status (Cancelled when cancelled meanwhile).
         case held(RunStatus)
         /// Another worker holds it now, or it was released: the caller must stop and write nothing.
@@ -18,7 +18,7 @@ extension BatchExportStore {
     /// (its frontier) are candidates, read through the partial index `batch_export_runs_unfinished`,
     /// so a poll costs the same for a backfill of ten runs and of a hundred thousand. On PostgreSQL the rows stay locked
     /// (`SKIP LOCKED`) until the transaction ends, so two workers never take the same run.
-    public func claimableRuns(
+    package func claimableRuns(
         now: Timestamp, limit: Int, backfillConcurrency: Int, on connection: any SQLConnection
     ) async throws -> [BatchExportRun] {
         let lock = connection.dialect == .postgres ? " FOR UPDATE OF r SKIP LOCKED" : ""
@@ -62,7 +62,7 @@ extension BatchExportStore {
     }
 
     /// Stores a claimed run with its lease (the caller applied `RunTransition.claim`).
-    public func claim(_ run: BatchExportRun, owner: String, leaseUntil: Timestamp, on connection: any SQLConnection) async throws {
+    package func claim(_ run: BatchExportRun, owner: String, leaseUntil: Timestamp, on connection: any SQLConnection) async throws {
         var binds = Self.runBinds(run)
         binds.append(.text(owner))
         binds.append(SQLValue(leaseUntil))
@@ -81,7 +81,7 @@ extension BatchExportStore {
     /// it (a worker that stops for a shutdown or an error releases its lease; only a dying or hung
     /// process lets it run out). Returns how many of the run's attempts ended so, or nil when the
     /// run was not abandoned (released, or never claimed).
-    public func countAbandonedAttempt(runID: String, at now: Timestamp, on connection: any SQLConnection) async throws -> Int64? {
+    package func countAbandonedAttempt(runID: String, at now: Timestamp, on connection: any SQLConnection) async throws -> Int64? {
         try await connection.first(
             """
             UPDATE batch_export_runs SET abandoned_attempts = abandoned_attempts + 1
@@ -91,13 +91,13 @@ extension BatchExportStore {
     }
 
     /// Clears a run's lease whoever held it (a run failed by the engine without being claimed).
-    public func releaseLease(runID: String, on connection: any SQLConnection) async throws {
+    package func releaseLease(runID: String, on connection: any SQLConnection) async throws {
         try await connection.execute(
             "UPDATE batch_export_runs SET lease_owner = NULL, lease_expires_at = NULL WHERE id = $1", [.text(runID)])
     }
 
     /// Renews `owner`'s lease (and records the resume point) only while `owner` holds it.
-    public func renewLease(
+    package func renewLease(
         runID: String, owner: String, until: Timestamp, cursor: String?, at now: Timestamp, on connection: any SQLConnection
     ) async throws -> LeaseCheck {
         let row = try await connection.first(
@@ -110,7 +110,7 @@ extension BatchExportStore {
     }
 
     /// The run as stored, if `owner` still holds its lease.
-    public func leasedRun(id: String, owner: String, on connection: any SQLConnection) async throws -> BatchExportRun? {
+    package func leasedRun(id: String, owner: String, on connection: any SQLConnection) async throws -> BatchExportRun? {
         try await connection.first(
             "SELECT \(Self.runColumns) FROM batch_export_runs WHERE id = $1 AND lease_owner = $2", [.text(id), .text(owner)]
         ).map(Self.decodeRun)
@@ -118,7 +118,7 @@ extension BatchExportStore {
 
     /// Writes a worker's final state of a run and releases the lease, only if `owner` still holds
     /// it. Returns false (and writes nothing) when the lease was lost.
-    public func finish(_ run: BatchExportRun, owner: String, on connection: any SQLConnection) async throws -> Bool {
+    package func finish(_ run: BatchExportRun, owner: String, on connection: any SQLConnection) async throws -> Bool {
         var binds = Self.runBinds(run)
         binds.append(.text(owner))
         let rows = try await connection.query(
@@ -130,14 +130,14 @@ extension BatchExportStore {
     }
 
     /// How far a backfill's runs have got.
-    public struct BackfillProgress: Sendable, Equatable {
-        public var unfinished: Int64
-        public var failed: Int64
-        public var records: Int64
-        public var lastIntervalEnd: Timestamp?
+    package struct BackfillProgress: Sendable, Equatable {
+        package var unfinished: Int64
+        package var failed: Int64
+        package var records: Int64
+        package var lastIntervalEnd: Timestamp?
     }
 
-    public func progress(backfillID: String, on connection: any SQLConnection) async throws -> BackfillProgress {
+    package func progress(backfillID: String, on connection: any SQLConnection) async throws -> BackfillProgress {
         let row = try await connection.first(
             """
             SELECT SUM(CASE WHEN status IN ('Starting', 'Running', 'FailedRetryable') THEN 1 ELSE 0 END) AS unfinished,
@@ -151,7 +151,7 @@ extension BatchExportStore {
     }
 
     /// The statuses and errors of an export's newest finished (Completed or Failed) runs.
-    public func recentOutcomes(
+    package func recentOutcomes(
         batchExportID: String, limit: Int, on connection: any SQLConnection
     ) async throws -> [(status: RunStatus, latestError: String?)] {
         try await connection.query(
@@ -164,7 +164,7 @@ extension BatchExportStore {
 
     /// Pauses an export that is not paused yet; returns when it was last alerted about (0 if never),
     /// or nil when it was already paused.
-    public func pauseForFailures(batchExportID: String, at now: Timestamp, on connection: any SQLConnection) async throws -> Int64? {
+    package func pauseForFailures(batchExportID: String, at now: Timestamp, on connection: any SQLConnection) async throws -> Int64? {
         let row = try await connection.first(
             """
             UPDATE batch_exports SET paused = $2, last_paused_at = $3, last_updated_at = $3 WHERE id = $1 AND paused = $4
@@ -174,33 +174,34 @@ extension BatchExportStore {
         return row.int("last_alerted_at") ?? 0
     }
 
-    public func markAlerted(batchExportID: String, at now: Timestamp, on connection: any SQLConnection) async throws {
+    package func markAlerted(batchExportID: String, at now: Timestamp, on connection: any SQLConnection) async throws {
         try await connection.execute("UPDATE batch_exports SET last_alerted_at = $2 WHERE id = $1", [.text(batchExportID), SQLValue(now)])
     }
 
     /// Unpauses an export whose open-ended backfill caught up; the schedule takes over after `through`.
-    public func resumeSchedule(batchExportID: String, through: Timestamp?, at now: Timestamp, on connection: any SQLConnection) async throws
-    {
+    package func resumeSchedule(
+        batchExportID: String, through: Timestamp?, at now: Timestamp, on connection: any SQLConnection
+    ) async throws {
         try await connection.execute(
             "UPDATE batch_exports SET paused = $2, last_updated_at = $3, scheduled_through = COALESCE($4, scheduled_through) WHERE id = $1",
             [.text(batchExportID), .bool(false), SQLValue(now), SQLValue(through)])
     }
 
     /// Per-export figures for `/metrics`.
-    public struct ExportFigures: Sendable, Equatable {
-        public var batchExportID: String
-        public var destinationType: String
-        public var records: Int64
-        public var bytes: Int64
-        public var retries: Int64
-        public var runMicroseconds: Int64
-        public var completedRuns: Int64
+    package struct ExportFigures: Sendable, Equatable {
+        package var batchExportID: String
+        package var destinationType: String
+        package var records: Int64
+        package var bytes: Int64
+        package var retries: Int64
+        package var runMicroseconds: Int64
+        package var completedRuns: Int64
         /// The end of the newest completed scheduled interval.
-        public var newestCompletedEnd: Int64?
+        package var newestCompletedEnd: Int64?
     }
 
     /// Runs by status, and the figures of every live export.
-    public func metrics(on connection: any SQLConnection) async throws -> (runsByStatus: [(String, Int64)], exports: [ExportFigures]) {
+    package func metrics(on connection: any SQLConnection) async throws -> (runsByStatus: [(String, Int64)], exports: [ExportFigures]) {
         let statuses = try await connection.query(
             "SELECT status, COUNT(*) AS n FROM batch_export_runs GROUP BY status ORDER BY status", []
         ).map { ($0.string("status") ?? "", $0.int("n") ?? 0) }

@@ -3,8 +3,8 @@ import HedgerowCore
 
 /// Batch exports, their runs, backfills and logs. Secrets arrive sealed: the store never sees them
 /// in the clear.
-public struct BatchExportStore: Sendable {
-    public init() {}
+package struct BatchExportStore: Sendable {
+    package init() {}
 
     /// `b = $2, c = $3, ...` for a column list whose first column (the id) is `$1`.
     static func assignments(_ columns: String) -> String {
@@ -13,9 +13,9 @@ public struct BatchExportStore: Sendable {
     }
 
     /// A batch export row: the export without secrets, and its sealed secrets.
-    public struct Row: Sendable {
-        public var export: BatchExport
-        public var sealedSecrets: String?
+    package struct Row: Sendable {
+        package var export: BatchExport
+        package var sealedSecrets: String?
     }
 
     static let columns = """
@@ -59,7 +59,7 @@ public struct BatchExportStore: Sendable {
         ]
     }
 
-    public func insert(
+    package func insert(
         _ export: BatchExport, publicConfig: JSONObject, sealedSecrets: String?, on connection: any SQLConnection
     ) async throws {
         try await connection.execute(
@@ -67,7 +67,7 @@ public struct BatchExportStore: Sendable {
             Self.binds(export, publicConfig: publicConfig, sealedSecrets: sealedSecrets))
     }
 
-    public func update(
+    package func update(
         _ export: BatchExport, publicConfig: JSONObject, sealedSecrets: String?, on connection: any SQLConnection
     ) async throws {
         try await connection.execute(
@@ -75,13 +75,13 @@ public struct BatchExportStore: Sendable {
             Self.binds(export, publicConfig: publicConfig, sealedSecrets: sealedSecrets))
     }
 
-    public func find(id: String, on connection: any SQLConnection) async throws -> Row? {
+    package func find(id: String, on connection: any SQLConnection) async throws -> Row? {
         try await connection.first("SELECT \(Self.columns) FROM batch_exports WHERE id = $1 AND deleted = $2", [.text(id), .bool(false)])
             .map(Self.decode)
     }
 
     /// Live exports of the given environments, newest first.
-    public func page(teamIDs: [Int64], limit: Int, offset: Int, on connection: any SQLConnection) async throws -> (count: Int, page: [Row])
+    package func page(teamIDs: [Int64], limit: Int, offset: Int, on connection: any SQLConnection) async throws -> (count: Int, page: [Row])
     {
         if teamIDs.isEmpty { return (0, []) }
         let list = teamIDs.indices.map { "$\($0 + 2)" }.joined(separator: ", ")
@@ -96,13 +96,13 @@ public struct BatchExportStore: Sendable {
     }
 
     /// Every live, unpaused export (for the scheduler).
-    public func active(on connection: any SQLConnection) async throws -> [Row] {
+    package func active(on connection: any SQLConnection) async throws -> [Row] {
         try await connection.query(
             "SELECT \(Self.columns) FROM batch_exports WHERE deleted = $1 AND paused = $1 ORDER BY id", [.bool(false)]
         ).map(Self.decode)
     }
 
-    public func setScheduledThrough(id: String, tick: Timestamp, on connection: any SQLConnection) async throws {
+    package func setScheduledThrough(id: String, tick: Timestamp, on connection: any SQLConnection) async throws {
         try await connection.execute("UPDATE batch_exports SET scheduled_through = $2 WHERE id = $1", [.text(id), SQLValue(tick)])
     }
 
@@ -149,7 +149,7 @@ public struct BatchExportStore: Sendable {
 
     /// Inserts a run; a scheduled run for a tick that already has one is skipped (returns false).
     @discardableResult
-    public func insertRun(_ run: BatchExportRun, on connection: any SQLConnection) async throws -> Bool {
+    package func insertRun(_ run: BatchExportRun, on connection: any SQLConnection) async throws -> Bool {
         let rows = try await connection.query(
             "INSERT INTO batch_export_runs (\(Self.runColumns)) VALUES (\((1...Self.runColumnCount).map { "$\($0)" }.joined(separator: ", "))) ON CONFLICT DO NOTHING RETURNING id",
             Self.runBinds(run))
@@ -158,7 +158,7 @@ public struct BatchExportStore: Sendable {
 
     /// Inserts many runs (a backfill's), several hundred to a statement: one statement a run made a
     /// 100 000-run backfill hold the write lock for seconds.
-    public func insertRuns(_ runs: [BatchExportRun], on connection: any SQLConnection) async throws {
+    package func insertRuns(_ runs: [BatchExportRun], on connection: any SQLConnection) async throws {
         let rowsPerStatement = 500
         for start in stride(from: 0, to: runs.count, by: rowsPerStatement) {
             let chunk = runs[start..<min(start + rowsPerStatement, runs.count)]
@@ -172,18 +172,18 @@ public struct BatchExportStore: Sendable {
         }
     }
 
-    public func updateRun(_ run: BatchExportRun, on connection: any SQLConnection) async throws {
+    package func updateRun(_ run: BatchExportRun, on connection: any SQLConnection) async throws {
         try await connection.execute("UPDATE batch_export_runs SET \(Self.assignments(Self.runColumns)) WHERE id = $1", Self.runBinds(run))
     }
 
-    public func run(id: String, batchExportID: String, on connection: any SQLConnection) async throws -> BatchExportRun? {
+    package func run(id: String, batchExportID: String, on connection: any SQLConnection) async throws -> BatchExportRun? {
         try await connection.first(
             "SELECT \(Self.runColumns) FROM batch_export_runs WHERE id = $1 AND batch_export_id = $2", [.text(id), .text(batchExportID)]
         ).map(Self.decodeRun)
     }
 
     /// Whether a scheduled (non-backfill) run of the export has completed the interval ending at `end`.
-    public func hasCompletedScheduledRun(
+    package func hasCompletedScheduledRun(
         batchExportID: String, endingAt end: Timestamp, on connection: any SQLConnection
     ) async throws -> Bool {
         try await connection.first(
@@ -194,7 +194,7 @@ public struct BatchExportStore: Sendable {
     }
 
     /// Runs of an export, filtered and ordered as the runs list asks.
-    public func runs(
+    package func runs(
         batchExportID: String, statuses: [RunStatus], after: Timestamp?, before: Timestamp?, ordering: String, descending: Bool,
         limit: Int, offset: Int, on connection: any SQLConnection
     ) async throws -> [BatchExportRun] {
@@ -225,7 +225,7 @@ public struct BatchExportStore: Sendable {
     }
 
     /// The newest runs of several exports at once (`latest_runs`).
-    public func latestRuns(
+    package func latestRuns(
         batchExportIDs: [String], perExport: Int, on connection: any SQLConnection
     ) async throws -> [String: [BatchExportRun]] {
         var result: [String: [BatchExportRun]] = [:]
@@ -275,25 +275,25 @@ public struct BatchExportStore: Sendable {
         (SELECT COUNT(*) FROM batch_export_runs r WHERE r.backfill_id = b.id AND r.status IN ('Completed', 'Failed')) AS finished_runs
         """
 
-    public func insertBackfill(_ backfill: BatchExportBackfill, on connection: any SQLConnection) async throws {
+    package func insertBackfill(_ backfill: BatchExportBackfill, on connection: any SQLConnection) async throws {
         try await connection.execute(
             "INSERT INTO batch_export_backfills (\(Self.backfillColumns)) VALUES (\((1...11).map { "$\($0)" }.joined(separator: ", ")))",
             Self.backfillBinds(backfill))
     }
 
-    public func updateBackfill(_ backfill: BatchExportBackfill, on connection: any SQLConnection) async throws {
+    package func updateBackfill(_ backfill: BatchExportBackfill, on connection: any SQLConnection) async throws {
         try await connection.execute(
             "UPDATE batch_export_backfills SET \(Self.assignments(Self.backfillColumns)) WHERE id = $1", Self.backfillBinds(backfill))
     }
 
-    public func backfill(id: String, batchExportID: String, on connection: any SQLConnection) async throws -> BatchExportBackfill? {
+    package func backfill(id: String, batchExportID: String, on connection: any SQLConnection) async throws -> BatchExportBackfill? {
         try await connection.first(
             "SELECT \(Self.backfillColumns.split(separator: ",").map { "b." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }.joined(separator: ", ")), \(Self.finishedRunsColumn) FROM batch_export_backfills b WHERE b.id = $1 AND b.batch_export_id = $2",
             [.text(id), .text(batchExportID)]
         ).map(Self.decodeBackfill)
     }
 
-    public func backfills(
+    package func backfills(
         batchExportID: String, limit: Int, offset: Int, on connection: any SQLConnection
     ) async throws -> [BatchExportBackfill] {
         try await connection.query(
@@ -305,7 +305,7 @@ public struct BatchExportStore: Sendable {
     // MARK: Logs
 
     /// Writes a line to an export's log.
-    public func log(
+    package func log(
         batchExportID: String, runID: String?, level: LogLevel, message: String, at time: Timestamp, on connection: any SQLConnection
     ) async throws {
         try await insertLog(
@@ -317,7 +317,7 @@ public struct BatchExportStore: Sendable {
 
     /// Cancels unfinished work: one backfill's runs; or an export's open backfills with their runs,
     /// and, with `includeScheduled`, its scheduled runs too.
-    public func cancelUnfinished(
+    package func cancelUnfinished(
         batchExportID: String, backfillID: String? = nil, includeScheduled: Bool, at now: Timestamp, on connection: any SQLConnection
     ) async throws {
         // `RunTransition.cancel` for many runs at once: the same states, the same fields.
@@ -339,7 +339,7 @@ public struct BatchExportStore: Sendable {
             [.text(batchExportID), SQLValue(now)])
     }
 
-    public func insertLog(_ log: BatchExportLog, on connection: any SQLConnection) async throws {
+    package func insertLog(_ log: BatchExportLog, on connection: any SQLConnection) async throws {
         try await connection.execute(
             "INSERT INTO batch_export_logs (id, batch_export_id, run_id, level, message, timestamp) VALUES ($1, $2, $3, $4, $5, $6)",
             [
@@ -348,7 +348,7 @@ public struct BatchExportStore: Sendable {
             ])
     }
 
-    public func logs(
+    package func logs(
         batchExportID: String, runID: String?, level: LogLevel?, search: String?, after: Timestamp?, before: Timestamp?, limit: Int,
         on connection: any SQLConnection
     ) async throws -> [BatchExportLog] {

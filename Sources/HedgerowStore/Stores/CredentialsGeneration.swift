@@ -11,9 +11,9 @@ import Synchronization
 /// transaction, which also notes the new value in the database's `CredentialsWrites`: a reader in
 /// this process that sees a higher value there than it last read from the database reads the
 /// counter again at once, rather than at its next check.
-public enum CredentialsGeneration {
+package enum CredentialsGeneration {
     /// The committed generation.
-    public static func current(on connection: any SQLConnection) async throws -> Int64 {
+    package static func current(on connection: any SQLConnection) async throws -> Int64 {
         try await connection.first("SELECT value FROM credentials_generation WHERE id = 1")?.int("value") ?? 0
     }
 
@@ -27,18 +27,18 @@ public enum CredentialsGeneration {
 }
 
 /// The highest credentials generation this process has written to one database, committed or not.
-public final class CredentialsWrites: Sendable {
+package final class CredentialsWrites: Sendable {
     private let highest = Atomic<Int64>(0)
 
-    public init() {}
+    package init() {}
 
-    public var value: Int64 { highest.load(ordering: .acquiring) }
+    package var value: Int64 { highest.load(ordering: .acquiring) }
 
     func note(_ generation: Int64) { _ = highest.max(generation, ordering: .acquiringAndReleasing) }
 
     /// Forgets writes that never committed: after a rolled-back change this would stay ahead of the
     /// database for good, and every reader would read the counter on every request.
-    public func settle(committed: Int64) {
+    package func settle(committed: Int64) {
         var current = highest.load(ordering: .acquiring)
         while current > committed {
             let (exchanged, original) = highest.compareExchange(expected: current, desired: committed, ordering: .acquiringAndReleasing)

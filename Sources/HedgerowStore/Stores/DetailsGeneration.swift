@@ -8,7 +8,7 @@
 /// PostgreSQL one row taken by every such transaction would serialise them and let two of them
 /// deadlock (each holding a row the other's trigger needs), so there it is not kept and
 /// `current(on:)` answers nil.
-public enum DetailsGeneration {
+package enum DetailsGeneration {
     static let tables = ["organizations", "projects", "teams", "organization_memberships", "users"]
 
     static let sqliteSchema: [String] =
@@ -31,7 +31,7 @@ public enum DetailsGeneration {
     static let column = "(\(read)) AS details_generation"
 
     /// The committed generation, or nil where the database keeps none (PostgreSQL).
-    public static func current(on connection: any SQLConnection) async throws -> Int64? {
+    package static func current(on connection: any SQLConnection) async throws -> Int64? {
         guard connection.dialect == .sqlite else { return nil }
         return try await connection.first(read)?.int("value")
     }

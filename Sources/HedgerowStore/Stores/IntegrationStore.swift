@@ -2,12 +2,12 @@ import HedgerowCore
 
 /// Integrations (credentials an environment's destinations refer to). Their secrets arrive
 /// sealed: the store never sees them in the clear.
-public struct IntegrationStore: Sendable {
-    public init() {}
+package struct IntegrationStore: Sendable {
+    package init() {}
 
-    public struct Row: Sendable {
-        public var integration: Integration
-        public var sealedSecrets: String?
+    package struct Row: Sendable {
+        package var integration: Integration
+        package var sealedSecrets: String?
     }
 
     static let columns = "id, team_id, kind, config, sensitive_config, errors, created_at, created_by_id"
@@ -24,7 +24,7 @@ public struct IntegrationStore: Sendable {
     }
 
     /// Stores a new integration with the next id of the `integration` sequence; returns it.
-    public func insert(
+    package func insert(
         teamID: Int64, kind: IntegrationKind, config: JSONObject, sealedSecrets: String?, createdAt: Timestamp, createdByID: Int64?,
         on connection: any SQLConnection
     ) async throws -> Integration {
@@ -38,14 +38,14 @@ public struct IntegrationStore: Sendable {
         return Integration(id: id, teamID: teamID, kind: kind, config: config, createdAt: createdAt, createdByID: createdByID)
     }
 
-    public func find(id: Int64, teamID: Int64, on connection: any SQLConnection) async throws -> Row? {
+    package func find(id: Int64, teamID: Int64, on connection: any SQLConnection) async throws -> Row? {
         try await connection.first(
             "SELECT \(Self.columns) FROM integrations WHERE id = $1 AND team_id = $2", [.int(id), .int(teamID)]
         ).map(Self.decode)
     }
 
     /// One page of an environment's integrations, newest first, and how many there are.
-    public func page(
+    package func page(
         teamID: Int64, kind: IntegrationKind?, limit: Int, offset: Int, on connection: any SQLConnection
     ) async throws -> (count: Int, page: [Integration]) {
         var filter = "team_id = $1"
@@ -60,7 +60,7 @@ public struct IntegrationStore: Sendable {
         return (Int(count), try rows.map { try Self.decode($0).integration })
     }
 
-    public func delete(id: Int64, teamID: Int64, on connection: any SQLConnection) async throws {
+    package func delete(id: Int64, teamID: Int64, on connection: any SQLConnection) async throws {
         try await connection.execute("DELETE FROM integrations WHERE id = $1 AND team_id = $2", [.int(id), .int(teamID)])
     }
 }

@@ -1,8 +1,8 @@
 import HedgerowCore
 
 /// Organization invites, with the user who made each.
-public struct InviteStore: Sendable {
-    public init() {}
+package struct InviteStore: Sendable {
+    package init() {}
 
     static let select = """
         SELECT i.id, i.organization_id, i.target_email, i.first_name, i.level, i.message, i.emailing_attempt_made,
@@ -29,7 +29,7 @@ public struct InviteStore: Sendable {
             createdAt: try row.decodeTimestamp("created_at"), updatedAt: try row.decodeTimestamp("updated_at"))
     }
 
-    public func insert(_ invite: OrganizationInvite, on connection: any SQLConnection) async throws {
+    package func insert(_ invite: OrganizationInvite, on connection: any SQLConnection) async throws {
         try await connection.execute(
             """
             INSERT INTO organization_invites (id, organization_id, target_email, first_name, level, message,
@@ -43,12 +43,12 @@ public struct InviteStore: Sendable {
             ])
     }
 
-    public func find(id: String, on connection: any SQLConnection) async throws -> OrganizationInvite? {
+    package func find(id: String, on connection: any SQLConnection) async throws -> OrganizationInvite? {
         try await connection.first(Self.select + " WHERE i.id = $1", [.text(id)]).map(Self.decode)
     }
 
     /// One page of an organization's invites, newest first, and how many there are.
-    public func page(
+    package func page(
         organizationID: String, limit: Int, offset: Int, on connection: any SQLConnection
     ) async throws -> (count: Int, page: [OrganizationInvite]) {
         let count =
@@ -61,12 +61,12 @@ public struct InviteStore: Sendable {
         return (Int(count), try rows.map(Self.decode))
     }
 
-    public func delete(id: String, on connection: any SQLConnection) async throws {
+    package func delete(id: String, on connection: any SQLConnection) async throws {
         try await connection.execute("DELETE FROM organization_invites WHERE id = $1", [.text(id)])
     }
 
     /// Removes an organization's earlier invites for the same address (a new invite replaces them).
-    public func deleteInvites(organizationID: String, targetEmail: String, on connection: any SQLConnection) async throws {
+    package func deleteInvites(organizationID: String, targetEmail: String, on connection: any SQLConnection) async throws {
         try await connection.execute(
             "DELETE FROM organization_invites WHERE organization_id = $1 AND LOWER(target_email) = LOWER($2)",
             [.text(organizationID), .text(targetEmail)])

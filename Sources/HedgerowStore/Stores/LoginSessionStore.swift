@@ -1,16 +1,16 @@
 import HedgerowCore
 
 /// Console sign-in sessions. Only a hash of the session cookie's value is stored, as for keys.
-public struct LoginSessionStore: Sendable {
-    public init() {}
+package struct LoginSessionStore: Sendable {
+    package init() {}
 
-    public struct Row: Sendable {
-        public var user: User
-        public var csrfToken: String
-        public var expiresAt: Timestamp
+    package struct Row: Sendable {
+        package var user: User
+        package var csrfToken: String
+        package var expiresAt: Timestamp
     }
 
-    public func insert(
+    package func insert(
         tokenHash: String, userID: Int64, csrfToken: String, createdAt: Timestamp, expiresAt: Timestamp,
         on connection: any SQLConnection
     ) async throws {
@@ -20,7 +20,7 @@ public struct LoginSessionStore: Sendable {
     }
 
     /// The session's active user and CSRF token, when it exists and has not expired.
-    public func find(tokenHash: String, at now: Timestamp, on connection: any SQLConnection) async throws -> Row? {
+    package func find(tokenHash: String, at now: Timestamp, on connection: any SQLConnection) async throws -> Row? {
         guard
             let row = try await connection.first(
                 """
@@ -34,16 +34,16 @@ public struct LoginSessionStore: Sendable {
         )
     }
 
-    public func delete(tokenHash: String, on connection: any SQLConnection) async throws {
+    package func delete(tokenHash: String, on connection: any SQLConnection) async throws {
         try await connection.execute("DELETE FROM login_sessions WHERE token_hash = $1", [.text(tokenHash)])
     }
 
     /// Ends every session of a user (a new password signs them out everywhere).
-    public func deleteAll(userID: Int64, on connection: any SQLConnection) async throws {
+    package func deleteAll(userID: Int64, on connection: any SQLConnection) async throws {
         try await connection.execute("DELETE FROM login_sessions WHERE user_id = $1", [.int(userID)])
     }
 
-    public func deleteExpired(at now: Timestamp, on connection: any SQLConnection) async throws {
+    package func deleteExpired(at now: Timestamp, on connection: any SQLConnection) async throws {
         try await connection.execute("DELETE FROM login_sessions WHERE expires_at <= $1", [SQLValue(now)])
     }
 }

@@ -2,8 +2,8 @@ import Foundation
 import HedgerowCore
 
 /// Organizations and their memberships.
-public struct OrganizationStore: Sendable {
-    public init() {}
+package struct OrganizationStore: Sendable {
+    package init() {}
 
     static let columns = """
         o.id, o.name, o.slug, o.logo_media_id, o.created_at, o.updated_at, o.is_member_join_email_enabled,
@@ -64,12 +64,12 @@ public struct OrganizationStore: Sendable {
         "FROM organizations o JOIN organization_memberships m ON m.organization_id = o.id AND m.user_id = $2 WHERE o.id = $1"
 
     /// An organization as a member sees it, or nil when `memberUserID` is not a member.
-    public func findDetails(id: String, memberUserID: Int64, on connection: any SQLConnection) async throws -> OrganizationDetails? {
+    package func findDetails(id: String, memberUserID: Int64, on connection: any SQLConnection) async throws -> OrganizationDetails? {
         try await findDetailsWithGeneration(id: id, memberUserID: memberUserID, on: connection)?.details
     }
 
     /// `findDetails`, with the details generation the same statement read (nil on PostgreSQL).
-    public func findDetailsWithGeneration(
+    package func findDetailsWithGeneration(
         id: String, memberUserID: Int64, on connection: any SQLConnection
     ) async throws -> (details: OrganizationDetails, generation: Int64?)? {
         let sqlite = connection.dialect == .sqlite
@@ -81,7 +81,7 @@ public struct OrganizationStore: Sendable {
     }
 
     /// A page of the organizations a user belongs to, oldest first, optionally limited to `ids`.
-    public func listDetailsForMember(
+    package func listDetailsForMember(
         userID: Int64, restrictedTo ids: [String]?, limit: Int, offset: Int, on connection: any SQLConnection
     ) async throws -> (count: Int, page: [OrganizationDetails]) {
         var filter = ""
@@ -132,7 +132,7 @@ public struct OrganizationStore: Sendable {
         }
     }
 
-    public func insert(_ organization: Organization, on connection: any SQLConnection) async throws {
+    package func insert(_ organization: Organization, on connection: any SQLConnection) async throws {
         try await connection.execute(
             """
             INSERT INTO organizations (id, name, slug, logo_media_id, created_at, updated_at, is_member_join_email_enabled,
@@ -143,7 +143,7 @@ public struct OrganizationStore: Sendable {
             """, Self.binds(organization))
     }
 
-    public func update(_ organization: Organization, on connection: any SQLConnection) async throws {
+    package func update(_ organization: Organization, on connection: any SQLConnection) async throws {
         try await connection.execute(
             """
             UPDATE organizations SET name = $2, slug = $3, logo_media_id = $4, created_at = $5, updated_at = $6,
@@ -166,18 +166,18 @@ public struct OrganizationStore: Sendable {
         ]
     }
 
-    public func delete(id: String, on connection: any SQLConnection) async throws {
+    package func delete(id: String, on connection: any SQLConnection) async throws {
         try await connection.execute("DELETE FROM organizations WHERE id = $1", [.text(id)])
         // Members whose current organization it was lose it (ON DELETE SET NULL): their rows changed.
         try await CredentialsGeneration.advance(on: connection)
     }
 
-    public func slugExists(_ slug: String, on connection: any SQLConnection) async throws -> Bool {
+    package func slugExists(_ slug: String, on connection: any SQLConnection) async throws -> Bool {
         try await connection.first("SELECT 1 AS x FROM organizations WHERE slug = $1", [.text(slug)]) != nil
     }
 
     /// An organization with the given user's membership level in it, or nil when the user is not a member.
-    public func find(id: String, memberUserID: Int64, on connection: any SQLConnection) async throws -> (Organization, MembershipLevel)? {
+    package func find(id: String, memberUserID: Int64, on connection: any SQLConnection) async throws -> (Organization, MembershipLevel)? {
         guard
             let row = try await connection.first(
                 """
@@ -198,7 +198,7 @@ public struct OrganizationStore: Sendable {
 
     // MARK: Memberships
 
-    public func insertMembership(_ membership: Membership, on connection: any SQLConnection) async throws {
+    package func insertMembership(_ membership: Membership, on connection: any SQLConnection) async throws {
         try await connection.execute(
             """
             INSERT INTO organization_memberships (id, organization_id, user_id, level, joined_at, updated_at)
@@ -210,14 +210,14 @@ public struct OrganizationStore: Sendable {
             ])
     }
 
-    public func membershipLevel(organizationID: String, userID: Int64, on connection: any SQLConnection) async throws -> MembershipLevel? {
+    package func membershipLevel(organizationID: String, userID: Int64, on connection: any SQLConnection) async throws -> MembershipLevel? {
         try await connection.first(
             "SELECT level FROM organization_memberships WHERE organization_id = $1 AND user_id = $2",
             [.text(organizationID), .int(userID)]
         ).flatMap { $0.int("level") }.flatMap { MembershipLevel(rawValue: Int($0)) }
     }
 
-    public func setMembershipLevel(
+    package func setMembershipLevel(
         organizationID: String, userID: Int64, level: MembershipLevel, at time: Timestamp, on connection: any SQLConnection
     ) async throws {
         try await connection.execute(
@@ -226,16 +226,16 @@ public struct OrganizationStore: Sendable {
     }
 
     /// The ids of the organizations a user belongs to, oldest membership first.
-    public func organizationIDs(ofUser userID: Int64, on connection: any SQLConnection) async throws -> [String] {
+    package func organizationIDs(ofUser userID: Int64, on connection: any SQLConnection) async throws -> [String] {
         try await connection.query(
             "SELECT organization_id FROM organization_memberships WHERE user_id = $1 ORDER BY joined_at, id", [.int(userID)]
         ).map { try $0.decodeString("organization_id") }
     }
 
     /// A membership with its user.
-    public struct Member: Sendable {
-        public var membership: Membership
-        public var user: User
+    package struct Member: Sendable {
+        package var membership: Membership
+        package var user: User
     }
 
     static let memberColumns =
@@ -254,7 +254,7 @@ public struct OrganizationStore: Sendable {
     }
 
     /// Members of an organization: by level, then newest first (PostHog's order).
-    public func memberPage(
+    package func memberPage(
         organizationID: String, limit: Int, offset: Int, on connection: any SQLConnection
     ) async throws
         -> (count: Int, page: [Member])
@@ -270,7 +270,7 @@ public struct OrganizationStore: Sendable {
         return (Int(count), try rows.map(Self.decodeMember))
     }
 
-    public func member(organizationID: String, userUUID: String, on connection: any SQLConnection) async throws -> Member? {
+    package func member(organizationID: String, userUUID: String, on connection: any SQLConnection) async throws -> Member? {
         try await connection.first(
             """
             SELECT \(Self.memberColumns) FROM organization_memberships m JOIN users u ON u.id = m.user_id
@@ -279,12 +279,12 @@ public struct OrganizationStore: Sendable {
         ).map(Self.decodeMember)
     }
 
-    public func deleteMembership(organizationID: String, userID: Int64, on connection: any SQLConnection) async throws {
+    package func deleteMembership(organizationID: String, userID: Int64, on connection: any SQLConnection) async throws {
         try await connection.execute(
             "DELETE FROM organization_memberships WHERE organization_id = $1 AND user_id = $2", [.text(organizationID), .int(userID)])
     }
 
-    public func ownerCount(organizationID: String, on connection: any SQLConnection) async throws -> Int {
+    package func ownerCount(organizationID: String, on connection: any SQLConnection) async throws -> Int {
         Int(
             try await connection.first(
                 "SELECT COUNT(*) AS n FROM organization_memberships WHERE organization_id = $1 AND level = $2",
@@ -292,7 +292,7 @@ public struct OrganizationStore: Sendable {
     }
 
     /// The organizations a user belongs to with their level, oldest membership first.
-    public func memberships(ofUser userID: Int64, on connection: any SQLConnection) async throws -> [(Organization, MembershipLevel)] {
+    package func memberships(ofUser userID: Int64, on connection: any SQLConnection) async throws -> [(Organization, MembershipLevel)] {
         try await connection.query(
             """
             SELECT \(Self.columns), m.level AS membership_level FROM organizations o
@@ -301,7 +301,7 @@ public struct OrganizationStore: Sendable {
         ).map { (try Self.decode($0), try Self.level($0)) }
     }
 
-    public func findByID(_ id: String, on connection: any SQLConnection) async throws -> Organization? {
+    package func findByID(_ id: String, on connection: any SQLConnection) async throws -> Organization? {
         try await connection.first("SELECT \(Self.columns) FROM organizations o WHERE o.id = $1", [.text(id)]).map(Self.decode)
     }
 }

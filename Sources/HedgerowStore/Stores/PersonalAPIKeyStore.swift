@@ -2,8 +2,8 @@ import Foundation
 import HedgerowCore
 
 /// Personal API keys, stored by hash.
-public struct PersonalAPIKeyStore: Sendable {
-    public init() {}
+package struct PersonalAPIKeyStore: Sendable {
+    package init() {}
 
     static let columns =
         "id, user_id, label, secure_value, mask_value, scopes, scoped_teams, scoped_organizations, created_at, last_used_at, last_rolled_at"
@@ -20,7 +20,7 @@ public struct PersonalAPIKeyStore: Sendable {
             lastRolledAt: row.timestamp("last_rolled_at"))
     }
 
-    public func insert(_ key: PersonalAPIKey, on connection: any SQLConnection) async throws {
+    package func insert(_ key: PersonalAPIKey, on connection: any SQLConnection) async throws {
         try await connection.execute(
             """
             INSERT INTO personal_api_keys (id, user_id, label, secure_value, mask_value, scopes, scoped_teams,
@@ -47,13 +47,13 @@ public struct PersonalAPIKeyStore: Sendable {
     }()
 
     /// The key with this hash together with its user, when the user is active.
-    public func findActive(secureValue: String, on connection: any SQLConnection) async throws -> (PersonalAPIKey, User)? {
+    package func findActive(secureValue: String, on connection: any SQLConnection) async throws -> (PersonalAPIKey, User)? {
         try await findActiveWithGeneration(secureValue: secureValue, on: connection).map { ($0.key, $0.user) }
     }
 
     /// `findActive` with the credentials generation the same statement saw (one snapshot: the key
     /// and user are what they were at that generation).
-    public func findActiveWithGeneration(
+    package func findActiveWithGeneration(
         secureValue: String, on connection: any SQLConnection
     ) async throws -> (key: PersonalAPIKey, user: User, generation: Int64)? {
         guard
@@ -69,20 +69,20 @@ public struct PersonalAPIKeyStore: Sendable {
         return (try Self.decode(row), try UserStore.decode(userRow), row.int("generation") ?? 0)
     }
 
-    public func list(userID: Int64, on connection: any SQLConnection) async throws -> [PersonalAPIKey] {
+    package func list(userID: Int64, on connection: any SQLConnection) async throws -> [PersonalAPIKey] {
         try await connection.query(
             "SELECT \(Self.columns) FROM personal_api_keys WHERE user_id = $1 ORDER BY created_at DESC, id DESC", [.int(userID)]
         ).map(Self.decode)
     }
 
-    public func find(id: String, userID: Int64, on connection: any SQLConnection) async throws -> PersonalAPIKey? {
+    package func find(id: String, userID: Int64, on connection: any SQLConnection) async throws -> PersonalAPIKey? {
         try await connection.first(
             "SELECT \(Self.columns) FROM personal_api_keys WHERE id = $1 AND user_id = $2", [.text(id), .int(userID)]
         ).map(Self.decode)
     }
 
     /// Writes label, scopes, limits, value hash and roll time.
-    public func update(_ key: PersonalAPIKey, on connection: any SQLConnection) async throws {
+    package func update(_ key: PersonalAPIKey, on connection: any SQLConnection) async throws {
         try await connection.execute(
             """
             UPDATE personal_api_keys SET label = $2, scopes = $3, scoped_teams = $4, scoped_organizations = $5,
@@ -98,16 +98,16 @@ public struct PersonalAPIKeyStore: Sendable {
         try await CredentialsGeneration.advance(on: connection)
     }
 
-    public func delete(id: String, on connection: any SQLConnection) async throws {
+    package func delete(id: String, on connection: any SQLConnection) async throws {
         try await connection.execute("DELETE FROM personal_api_keys WHERE id = $1", [.text(id)])
         try await CredentialsGeneration.advance(on: connection)
     }
 
-    public func touch(id: String, at time: Timestamp, on connection: any SQLConnection) async throws {
+    package func touch(id: String, at time: Timestamp, on connection: any SQLConnection) async throws {
         try await connection.execute("UPDATE personal_api_keys SET last_used_at = $2 WHERE id = $1", [.text(id), SQLValue(time)])
     }
 
-    public func count(userID: Int64, on connection: any SQLConnection) async throws -> Int {
+    package func count(userID: Int64, on connection: any SQLConnection) async throws -> Int {
         Int(try await connection.first("SELECT COUNT(*) AS n FROM personal_api_keys WHERE user_id = $1", [.int(userID)])?.int("n") ?? 0)
     }
 }

@@ -1,8 +1,8 @@
 import HedgerowCore
 
 /// Projects and environments (PostHog's "teams").
-public struct TeamStore: Sendable {
-    public init() {}
+package struct TeamStore: Sendable {
+    package init() {}
 
     static let environmentColumns = """
         id, uuid, organization_id, project_id, name, api_token, timezone, ingested_event, completed_snippet_onboarding,
@@ -27,7 +27,7 @@ public struct TeamStore: Sendable {
             updatedAt: try row.decodeTimestamp("updated_at"))
     }
 
-    public func insertProject(_ project: Project, on connection: any SQLConnection) async throws {
+    package func insertProject(_ project: Project, on connection: any SQLConnection) async throws {
         try await connection.execute(
             "INSERT INTO projects (id, organization_id, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
             [
@@ -36,7 +36,7 @@ public struct TeamStore: Sendable {
             ])
     }
 
-    public func insertEnvironment(_ environment: Environment, on connection: any SQLConnection) async throws {
+    package func insertEnvironment(_ environment: Environment, on connection: any SQLConnection) async throws {
         try await connection.execute(
             """
             INSERT INTO teams (id, uuid, organization_id, project_id, name, api_token, timezone, ingested_event,
@@ -51,19 +51,19 @@ public struct TeamStore: Sendable {
             ])
     }
 
-    public func environments(organizationID: String, on connection: any SQLConnection) async throws -> [Environment] {
+    package func environments(organizationID: String, on connection: any SQLConnection) async throws -> [Environment] {
         try await connection.query(
             "SELECT \(Self.environmentColumns) FROM teams WHERE organization_id = $1 ORDER BY id", [.text(organizationID)]
         ).map(Self.decodeEnvironment)
     }
 
-    public func environment(id: Int64, on connection: any SQLConnection) async throws -> Environment? {
+    package func environment(id: Int64, on connection: any SQLConnection) async throws -> Environment? {
         try await connection.first("SELECT \(Self.environmentColumns) FROM teams WHERE id = $1", [.int(id)])
             .map(Self.decodeEnvironment)
     }
 
     /// The first environment of an organization (its oldest), if any.
-    public func firstEnvironment(organizationID: String, on connection: any SQLConnection) async throws -> Environment? {
+    package func firstEnvironment(organizationID: String, on connection: any SQLConnection) async throws -> Environment? {
         try await connection.first(
             "SELECT \(Self.environmentColumns) FROM teams WHERE organization_id = $1 ORDER BY id LIMIT 1", [.text(organizationID)]
         ).map(Self.decodeEnvironment)
@@ -73,11 +73,11 @@ public struct TeamStore: Sendable {
 
     static let projectColumns = "id, organization_id, name, created_at, updated_at"
 
-    public func project(id: Int64, on connection: any SQLConnection) async throws -> Project? {
+    package func project(id: Int64, on connection: any SQLConnection) async throws -> Project? {
         try await connection.first("SELECT \(Self.projectColumns) FROM projects WHERE id = $1", [.int(id)]).map(Self.decodeProject)
     }
 
-    public func projectPage(
+    package func projectPage(
         organizationID: String, limit: Int, offset: Int, on connection: any SQLConnection
     ) async throws
         -> (count: Int, page: [Project])
@@ -91,21 +91,21 @@ public struct TeamStore: Sendable {
         return (Int(count), try rows.map(Self.decodeProject))
     }
 
-    public func updateProject(_ project: Project, on connection: any SQLConnection) async throws {
+    package func updateProject(_ project: Project, on connection: any SQLConnection) async throws {
         try await connection.execute(
             "UPDATE projects SET name = $2, updated_at = $3 WHERE id = $1",
             [.int(project.id), .text(project.name), SQLValue(project.updatedAt)])
     }
 
     /// Deletes a project; its environments (and what they hold) go with it.
-    public func deleteProject(id: Int64, on connection: any SQLConnection) async throws {
+    package func deleteProject(id: Int64, on connection: any SQLConnection) async throws {
         try await connection.execute("DELETE FROM projects WHERE id = $1", [.int(id)])
     }
 
     // MARK: Environments
 
     /// A page of a project's environments; with `within`, only those of these ids (a key scoped to teams).
-    public func environmentPage(
+    package func environmentPage(
         projectID: Int64, within ids: [Int64]? = nil, limit: Int, offset: Int, on connection: any SQLConnection
     ) async throws
         -> (count: Int, page: [Environment])
@@ -123,7 +123,7 @@ public struct TeamStore: Sendable {
         return (Int(count), try rows.map(Self.decodeEnvironment))
     }
 
-    public func environments(ids: [Int64], on connection: any SQLConnection) async throws -> [Environment] {
+    package func environments(ids: [Int64], on connection: any SQLConnection) async throws -> [Environment] {
         if ids.isEmpty { return [] }
         let placeholders = ids.indices.map { "$\($0 + 1)" }.joined(separator: ", ")
         return try await connection.query(
@@ -132,7 +132,7 @@ public struct TeamStore: Sendable {
     }
 
     /// Writes name, timezone, token and project of an environment.
-    public func updateEnvironment(_ environment: Environment, on connection: any SQLConnection) async throws {
+    package func updateEnvironment(_ environment: Environment, on connection: any SQLConnection) async throws {
         try await connection.execute(
             """
             UPDATE teams SET name = $2, timezone = $3, api_token = $4, project_id = $5, updated_at = $6,
@@ -145,18 +145,18 @@ public struct TeamStore: Sendable {
             ])
     }
 
-    public func deleteEnvironment(id: Int64, on connection: any SQLConnection) async throws {
+    package func deleteEnvironment(id: Int64, on connection: any SQLConnection) async throws {
         try await connection.execute("DELETE FROM teams WHERE id = $1", [.int(id)])
     }
 
     /// The environment whose project API token (`phc_...`) this is.
-    public func environment(apiToken: String, on connection: any SQLConnection) async throws -> Environment? {
+    package func environment(apiToken: String, on connection: any SQLConnection) async throws -> Environment? {
         try await connection.first("SELECT \(Self.environmentColumns) FROM teams WHERE api_token = $1", [.text(apiToken)])
             .map(Self.decodeEnvironment)
     }
 
     /// Marks that the environment has received events (shown as `ingested_event`).
-    public func markIngested(id: Int64, on connection: any SQLConnection) async throws {
+    package func markIngested(id: Int64, on connection: any SQLConnection) async throws {
         try await connection.execute("UPDATE teams SET ingested_event = $2 WHERE id = $1", [.int(id), .bool(true)])
     }
 }

@@ -1,8 +1,8 @@
 import HedgerowCore
 
 /// Users.
-public struct UserStore: Sendable {
-    public init() {}
+package struct UserStore: Sendable {
+    package init() {}
 
     static let columns =
         "id, uuid, email, first_name, last_name, is_active, current_organization_id, current_team_id, created_at"
@@ -20,7 +20,7 @@ public struct UserStore: Sendable {
             currentTeamID: row.int("current_team_id"), createdAt: try row.decodeTimestamp("created_at"))
     }
 
-    public func insert(_ user: User, passwordHash: String, on connection: any SQLConnection) async throws {
+    package func insert(_ user: User, passwordHash: String, on connection: any SQLConnection) async throws {
         try await connection.execute(
             """
             INSERT INTO users (id, uuid, email, first_name, last_name, password_hash, is_active,
@@ -35,28 +35,28 @@ public struct UserStore: Sendable {
     }
 
     /// The stored password hash of a user (Django's format, or `!` for none).
-    public func passwordHash(userID: Int64, on connection: any SQLConnection) async throws -> String? {
+    package func passwordHash(userID: Int64, on connection: any SQLConnection) async throws -> String? {
         try await connection.first("SELECT password_hash FROM users WHERE id = $1", [.int(userID)])?.string("password_hash")
     }
 
-    public func setPasswordHash(_ hash: String, userID: Int64, on connection: any SQLConnection) async throws {
+    package func setPasswordHash(_ hash: String, userID: Int64, on connection: any SQLConnection) async throws {
         try await connection.execute("UPDATE users SET password_hash = $2 WHERE id = $1", [.int(userID), .text(hash)])
     }
 
-    public func find(id: Int64, on connection: any SQLConnection) async throws -> User? {
+    package func find(id: Int64, on connection: any SQLConnection) async throws -> User? {
         try await connection.first("SELECT \(Self.columns) FROM users WHERE id = $1", [.int(id)]).map(Self.decode)
     }
 
-    public func find(email: String, on connection: any SQLConnection) async throws -> User? {
+    package func find(email: String, on connection: any SQLConnection) async throws -> User? {
         try await connection.first("SELECT \(Self.columns) FROM users WHERE email = $1", [.text(email.lowercased())])
             .map(Self.decode)
     }
 
-    public func count(on connection: any SQLConnection) async throws -> Int64 {
+    package func count(on connection: any SQLConnection) async throws -> Int64 {
         try await connection.first("SELECT COUNT(*) AS n FROM users")?.int("n") ?? 0
     }
 
-    public func setCurrent(userID: Int64, organizationID: String?, teamID: Int64?, on connection: any SQLConnection) async throws {
+    package func setCurrent(userID: Int64, organizationID: String?, teamID: Int64?, on connection: any SQLConnection) async throws {
         try await connection.execute(
             "UPDATE users SET current_organization_id = $1, current_team_id = $2 WHERE id = $3",
             [SQLValue(organizationID), SQLValue(teamID), .int(userID)])
@@ -64,20 +64,20 @@ public struct UserStore: Sendable {
     }
 
     /// Users whose current organization is `organizationID`.
-    public func usersWithCurrentOrganization(_ organizationID: String, on connection: any SQLConnection) async throws -> [User] {
+    package func usersWithCurrentOrganization(_ organizationID: String, on connection: any SQLConnection) async throws -> [User] {
         try await connection.query(
             "SELECT \(Self.columns) FROM users WHERE current_organization_id = $1 ORDER BY id", [.text(organizationID)]
         ).map(Self.decode)
     }
 
-    public func updateNames(userID: Int64, firstName: String, lastName: String, on connection: any SQLConnection) async throws {
+    package func updateNames(userID: Int64, firstName: String, lastName: String, on connection: any SQLConnection) async throws {
         try await connection.execute(
             "UPDATE users SET first_name = $2, last_name = $3 WHERE id = $1", [.int(userID), .text(firstName), .text(lastName)])
         try await CredentialsGeneration.advance(on: connection)
     }
 
     /// Users whose current environment is `teamID`.
-    public func usersWithCurrentTeam(_ teamID: Int64, on connection: any SQLConnection) async throws -> [User] {
+    package func usersWithCurrentTeam(_ teamID: Int64, on connection: any SQLConnection) async throws -> [User] {
         try await connection.query("SELECT \(Self.columns) FROM users WHERE current_team_id = $1 ORDER BY id", [.int(teamID)])
             .map(Self.decode)
     }
