@@ -431,7 +431,7 @@ struct S3DestinationTests {
             #expect(waiting["status"] == "FailedRetryable")
             #expect(waiting["latest_error"]?.stringValue?.hasPrefix("ConnectionError: ") == true, "\(waiting)")
             // Back: the next attempt, once due, completes.
-            let back = try S3TestServer.start(port: port)
+            let back = try await S3TestServer.restart(port: port)
             defer { back.stop() }
             try await down.createBucket()
             try await Self.engine(server, at: Timestamp(microseconds: Timestamp.now().microseconds + 3_600_000_000)).step()

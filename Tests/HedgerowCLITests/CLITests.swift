@@ -107,11 +107,11 @@ struct CLITests {
     /// connection's ephemeral port): then another port is tried, three in all. A start that never
     /// answers is tried once more (a loaded CI machine once left a PostgreSQL connection unanswered
     /// for the whole wait, with no error); two such starts fail the test.
-    static func launch(_ sandbox: Sandbox) throws -> Launched? {
+    static func launch(_ sandbox: Sandbox) async throws -> Launched? {
         var portsTaken = 0
         var unanswered: [String] = []
         while true {
-            switch try launchOnce(sandbox) {
+            switch try await launchOnce(sandbox) {
             case .ready(let launched): return launched
             case .failed: return nil
             case .portTaken:
@@ -141,7 +141,7 @@ struct CLITests {
         case unanswered(String)
     }
 
-    static func launchOnce(_ sandbox: Sandbox) throws -> LaunchOutcome {
+    static func launchOnce(_ sandbox: Sandbox) async throws -> LaunchOutcome {
         let port = freePort()
         var environment = sandbox.environment
         environment["HEDGEROW_METRICS_ADDRESS"] = environment["HEDGEROW_METRICS_ADDRESS"] ?? "127.0.0.1:\(metricsPort(of: port))"
@@ -161,10 +161,10 @@ struct CLITests {
                 Issue.record("hedgerow serve stopped before it answered /_readyz; the end of its log:\n\(log.suffix(3000))")
                 return .failed
             }
-            Thread.sleep(forTimeInterval: 0.05)
+            try await Task.sleep(for: .milliseconds(50))
         }
         process.signal(SIGKILL)
-        process.wait()
+        await process.exited()
         let log = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
         return .unanswered(String(log.suffix(3000)))
     }
@@ -172,25 +172,25 @@ struct CLITests {
     /// Starts `hedgerow serve`, waits until it answers, runs `body`, then stops it with SIGTERM and
     /// returns what it printed and its exit status.
     static func withServer(
-        _ sandbox: Sandbox, _ body: (Int) throws -> Void
-    ) throws -> Output {
-        guard let launched = try launch(sandbox) else {
+        _ sandbox: Sandbox, _ body: (Int) async throws -> Void
+    ) async throws -> Output {
+        guard let launched = try await launch(sandbox) else {
             Issue.record("server did not become ready")
             return Output(status: -1, stdout: "", stderr: "")
         }
         let process = launched.process
         var failure: (any Error)?
-        do { try body(launched.port) } catch { failure = error }
+        do { try await body(launched.port) } catch { failure = error }
         process.signal(SIGTERM)
         // A server that does not stop within 15 s is a failure, not a hang of the whole suite.
         var waited = 0
         while process.isRunning, waited < 300 {
-            Thread.sleep(forTimeInterval: 0.05)
+            try? await Task.sleep(for: .milliseconds(50))
             waited += 1
         }
         let stopped = !process.isRunning
         if !stopped { process.signal(SIGKILL) }
-        let status = process.wait()
+        let status = await process.exited()
         #expect(stopped, "the server did not stop within 15 s of SIGTERM")
         let output = Output(
             status: status,
@@ -201,11 +201,11 @@ struct CLITests {
     }
 
     @Test("serve: the first start prints the initial key once and writes it 0600; SIGTERM stops it cleanly", arguments: Backend.available)
-    func firstStartPrintsKeyOnce(backend: Backend) throws {
+    func firstStartPrintsKeyOnce(backend: Backend) async throws {
         let sandbox = try Sandbox.make(backend)
         defer { try? FileManager.default.removeItem(atPath: sandbox.directory) }
         var key = ""
-        let first = try Self.withServer(sandbox) { port in
+        let first = try await Self.withServer(sandbox) { port in
             key =
                 (try? String(contentsOfFile: sandbox.directory + "/initial-api-key", encoding: .utf8))?
                 .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
@@ -227,7 +227,7 @@ struct CLITests {
         // The key is printed on stdout for the operator, never written to the log.
         #expect(!first.stderr.contains(key))
 
-        let second = try Self.withServer(sandbox) { port in
+        let second = try await Self.withServer(sandbox) { port in
             let (status, _) = try Self.curl(["http://127.0.0.1:\(port)/api/organizations/?personal_api_key=\(key)"])
             #expect(status == 200)
         }
@@ -238,7 +238,7 @@ struct CLITests {
     }
 
     @Test("serve: a secret-key file that exists but cannot be read stops the server, and is not replaced")
-    func unreadableSecretKeyStopsTheServer() throws {
+    func unreadableSecretKeyStopsTheServer() async throws {
         let sandbox = try Sandbox.make(.sqlite)
         defer { try? FileManager.default.removeItem(atPath: sandbox.directory) }
         // A directory where the key file belongs: unreadable as a file even for root.
@@ -254,14 +254,14 @@ struct CLITests {
     }
 
     @Test("users, keys and members commands work together with the API", arguments: Backend.available)
-    func accountCommands(backend: Backend) throws {
+    func accountCommands(backend: Backend) async throws {
         let sandbox = try Sandbox.make(backend)
         defer { try? FileManager.default.removeItem(atPath: sandbox.directory) }
         var environment = sandbox.environment
         environment["HEDGEROW_LOG_LEVEL"] = "error"
         #expect(try Self.run(["migrate"], environment: environment).status == 0)
         // First start on the empty database creates the admin and the default organization.
-        _ = try Self.withServer(sandbox) { _ in }
+        _ = try await Self.withServer(sandbox) { _ in }
         // The password comes from standard input, never from the command line (the process list shows that).
         let created = try Self.run(
             ["users", "create", "--email", "Bob@Example.com", "--password-stdin", "--first-name", "Bob"], environment: environment,
@@ -290,7 +290,7 @@ struct CLITests {
         #expect(invalid.status != 0)
         #expect(invalid.stderr.contains("Invalid scope: nope:read"))
 
-        let server = try Self.withServer(sandbox) { port in
+        let server = try await Self.withServer(sandbox) { port in
             let admin =
                 (try? String(contentsOfFile: sandbox.directory + "/initial-api-key", encoding: .utf8))?
                 .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
@@ -324,12 +324,12 @@ struct CLITests {
     @Test(
         "two servers on one database: a key narrowed, then deleted, through one stops working on the other within one second",
         arguments: Backend.available)
-    func revocationAcrossProcesses(backend: Backend) throws {
+    func revocationAcrossProcesses(backend: Backend) async throws {
         let sandbox = try Sandbox.make(backend)
         defer { try? FileManager.default.removeItem(atPath: sandbox.directory) }
         var environment = sandbox.environment
         environment["HEDGEROW_LOG_LEVEL"] = "error"
-        _ = try Self.withServer(sandbox) { _ in }
+        _ = try await Self.withServer(sandbox) { _ in }
         #expect(try Self.run(["users", "create", "--email", "carol@example.com"], environment: environment).status == 0)
         let readKey = try Self.run(
             ["keys", "create", "--email", "carol@example.com", "--label", "reader", "--scopes", "organization:read,project:read"],
@@ -343,7 +343,7 @@ struct CLITests {
 
         /// Asks `port` for the organization with `key` every 20 ms until the answer is `status`;
         /// returns the seconds that took, nil when it never came within five seconds.
-        func secondsUntil(_ status: Int, port: Int, key: String, organization: String) throws -> Double? {
+        func secondsUntil(_ status: Int, port: Int, key: String, organization: String) async throws -> Double? {
             let start = ContinuousClock.now
             while ContinuousClock.now - start < .seconds(5) {
                 let (answer, _) = try Self.curl([
@@ -353,13 +353,13 @@ struct CLITests {
                     let elapsed = ContinuousClock.now - start
                     return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
                 }
-                Thread.sleep(forTimeInterval: 0.02)
+                try await Task.sleep(for: .milliseconds(20))
             }
             return nil
         }
 
-        _ = try Self.withServer(sandbox) { first in
-            _ = try Self.withServer(sandbox) { second in
+        _ = try await Self.withServer(sandbox) { first in
+            _ = try await Self.withServer(sandbox) { second in
                 let (_, organizations) = try Self.curl([
                     "-H", "Authorization: Bearer \(admin)", "http://127.0.0.1:\(first)/api/organizations/",
                 ])
@@ -370,7 +370,7 @@ struct CLITests {
                         environment: environment
                     ).status == 0)
                 // The first server authenticates the reader key (and keeps it in memory).
-                #expect(try secondsUntil(200, port: first, key: readKey, organization: organization) != nil)
+                #expect(try await secondsUntil(200, port: first, key: readKey, organization: organization) != nil)
                 let (_, keys) = try Self.curl([
                     "-H", "Authorization: Bearer \(fullKey)", "http://127.0.0.1:\(second)/api/personal_api_keys/",
                 ])
@@ -382,7 +382,7 @@ struct CLITests {
                     "-d", "{\"scopes\":[\"project:read\"]}", "http://127.0.0.1:\(second)/api/personal_api_keys/\(readerID)/",
                 ])
                 #expect(narrowed == 200)
-                let forbidden = try secondsUntil(403, port: first, key: readKey, organization: organization)
+                let forbidden = try await secondsUntil(403, port: first, key: readKey, organization: organization)
                 #expect(forbidden.map { $0 < 1 } == true, "narrowed key still granted on the other server after \(forbidden ?? 5) s")
 
                 let (deleted, _) = try Self.curl([
@@ -390,7 +390,7 @@ struct CLITests {
                     "http://127.0.0.1:\(second)/api/personal_api_keys/\(readerID)/",
                 ])
                 #expect(deleted == 204)
-                let refused = try secondsUntil(401, port: first, key: readKey, organization: organization)
+                let refused = try await secondsUntil(401, port: first, key: readKey, organization: organization)
                 #expect(refused.map { $0 < 1 } == true, "deleted key still accepted by the other server after \(refused ?? 5) s")
             }
         }
@@ -399,11 +399,11 @@ struct CLITests {
     @Test(
         "serve runs the export engine: a NoOp backfill completes; secrets sent to a refused type never reach the log",
         arguments: Backend.available)
-    func serveRunsTheEngine(backend: Backend) throws {
+    func serveRunsTheEngine(backend: Backend) async throws {
         let sandbox = try Sandbox.make(backend)
         defer { try? FileManager.default.removeItem(atPath: sandbox.directory) }
         let secret = "AKIA-NOT-FOR-LOGS-\(UUID().uuidString)"
-        let output = try Self.withServer(sandbox) { port in
+        let output = try await Self.withServer(sandbox) { port in
             let key =
                 (try? String(contentsOfFile: sandbox.directory + "/initial-api-key", encoding: .utf8))?
                 .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
@@ -440,7 +440,7 @@ struct CLITests {
             var status = ""
             var detail = JSONValue.null
             for _ in 0..<100 where status != "Completed" {
-                Thread.sleep(forTimeInterval: 0.1)
+                try await Task.sleep(for: .milliseconds(100))
                 (_, detail) = try Self.curl(auth + [base + "\(id)/backfills/\(backfillID)/"])
                 status = detail["status"]?.stringValue ?? ""
             }
@@ -630,7 +630,7 @@ struct CLITests {
     /// Starts the server once (bootstrap: admin, organization, environment 1), then runs `body` on
     /// its database while it is down.
     static func withSeededSandbox(_ sandbox: Sandbox, _ body: @escaping @Sendable (any Database) async throws -> Void) async throws {
-        _ = try Self.withServer(sandbox) { _ in }
+        _ = try await Self.withServer(sandbox) { _ in }
         var configuration = try HedgerowConfiguration.fromEnvironment(sandbox.environment)
         configuration.bootstrapOnEmptyDatabase = false
         var logger = Logger(label: "kill-test")
@@ -670,7 +670,7 @@ struct CLITests {
         _ sandbox: Sandbox, model: String = "events", destination: JSONValue, killAfter: Duration, polls: Int,
         whileDown: () async throws -> Void
     ) async throws -> String? {
-        guard let first = try Self.launch(sandbox) else {
+        guard let first = try await Self.launch(sandbox) else {
             Issue.record("server did not start")
             return nil
         }
@@ -697,10 +697,10 @@ struct CLITests {
         #expect(running)
         try await Task.sleep(for: killAfter)
         first.process.signal(SIGKILL)
-        first.process.wait()
+        await first.process.exited()
         try await whileDown()
 
-        guard let second = try Self.launch(sandbox) else {
+        guard let second = try await Self.launch(sandbox) else {
             Issue.record("server did not restart")
             return nil
         }
@@ -712,7 +712,7 @@ struct CLITests {
             status = detail["status"]?.stringValue ?? ""
         }
         second.process.signal(SIGTERM)
-        second.process.wait()
+        await second.process.exited()
         #expect(status == "Completed")
         return (try? String(contentsOfFile: second.errPath, encoding: .utf8)) ?? ""
     }

@@ -15,11 +15,11 @@ struct GeneratedClientTests {
     @Test(
         "Generated clients (Hedgerow's schema and PostHog's, JSON and multipart) go through every route, answers parsed",
         arguments: CLITests.Backend.available)
-    func generatedClients(backend: CLITests.Backend) throws {
+    func generatedClients(backend: CLITests.Backend) async throws {
         let python = try ReferenceTools.python.get()
         let sandbox = try CLITests.Sandbox.make(backend)
         defer { try? FileManager.default.removeItem(atPath: sandbox.directory) }
-        let server = try CLITests.withServer(sandbox) { port in
+        let server = try await CLITests.withServer(sandbox) { port in
             let key =
                 (try? String(contentsOfFile: sandbox.directory + "/initial-api-key", encoding: .utf8))?
                 .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""

@@ -48,7 +48,7 @@ struct PostHogSDKTests {
         let sandbox = try CLITests.Sandbox.make(backend)
         defer { try? FileManager.default.removeItem(atPath: sandbox.directory) }
         var token = ""
-        let server = try CLITests.withServer(sandbox) { port in
+        let server = try await CLITests.withServer(sandbox) { port in
             let key =
                 (try? String(contentsOfFile: sandbox.directory + "/initial-api-key", encoding: .utf8))?
                 .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""

@@ -147,12 +147,35 @@ package final class ChildProcess: @unchecked Sendable {
 
     package var isRunning: Bool { exitStatus == nil }
 
-    /// Waits for the child to end; its `exitStatus`.
+    /// Waits for the child to end, blocked in `waitpid` (for synchronous callers); its `exitStatus`.
     @discardableResult
     package func wait() -> Int32 {
+        var raw: Int32 = 0
+        while true {
+            let reaped = waitpid(pid, &raw, 0)
+            if reaped == pid {
+                return lock.withLock {
+                    if status == nil { status = raw & 0x7f == 0 ? (raw >> 8) & 0xff : raw & 0x7f }
+                    return status!
+                }
+            }
+            // Reaped by a concurrent `exitStatus` (ECHILD), or interrupted (EINTR): look again.
+            if let status = exitStatus { return status }
+        }
+    }
+
+    /// Waits for the child to end without holding a thread (async tests); its `exitStatus`. A
+    /// cancelled wait kills the child.
+    @discardableResult
+    package func exited() async -> Int32 {
         while true {
             if let status = exitStatus { return status }
-            usleep(2_000)
+            do {
+                try await Task.sleep(for: .milliseconds(5))
+            } catch {
+                signal(SIGKILL)
+                return wait()
+            }
         }
     }
 

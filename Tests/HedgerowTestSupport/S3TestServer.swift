@@ -22,23 +22,47 @@ package enum S3TestServer {
         }
     }()
 
-    /// Starts a moto server of its own on a free loopback port (`port` to restart one where it was).
-    package static func start(port: Int? = nil, environment: [String: String] = [:]) throws -> Instance {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hedgerow-s3-\(UUID().uuidString)").path
+    /// Starts a moto server of its own on a free loopback port (another one when a port is taken).
+    package static func start(environment: [String: String] = [:]) throws -> Instance {
+        let directory = newDirectory()
         var lastError = ""
         for _ in 0..<5 {
-            let chosen = port ?? freePort()
-            let output = try ReferenceTools.run(
-                ReferenceTools.packageRoot.appendingPathComponent("scripts/s3-test-server").path, ["start", directory, String(chosen)],
-                environment: environment)
-            if output.status == 0 {
-                let url = String(decoding: output.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-                return Instance(url: url, port: chosen, directory: directory)
+            switch try startOnce(port: freePort(), directory: directory, environment: environment) {
+            case .success(let instance): return instance
+            case .failure(let failure): lastError = failure.description
             }
-            lastError = output.stderr
-            if port != nil { Thread.sleep(forTimeInterval: 0.5) }
         }
         throw ReferenceTools.Failure("moto_server did not start: \(lastError)")
+    }
+
+    /// Starts a moto server again on the port a stopped one had, waiting half a second between
+    /// tries while the port is still held.
+    package static func restart(port: Int) async throws -> Instance {
+        let directory = newDirectory()
+        var lastError = ""
+        for _ in 0..<5 {
+            switch try startOnce(port: port, directory: directory, environment: [:]) {
+            case .success(let instance): return instance
+            case .failure(let failure): lastError = failure.description
+            }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        throw ReferenceTools.Failure("moto_server did not start again on port \(port): \(lastError)")
+    }
+
+    static func newDirectory() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("hedgerow-s3-\(UUID().uuidString)").path
+    }
+
+    static func startOnce(
+        port: Int, directory: String, environment: [String: String]
+    ) throws -> Result<Instance, ReferenceTools.Failure> {
+        let output = try ReferenceTools.run(
+            ReferenceTools.packageRoot.appendingPathComponent("scripts/s3-test-server").path, ["start", directory, String(port)],
+            environment: environment)
+        guard output.status == 0 else { return .failure(ReferenceTools.Failure(output.stderr)) }
+        let url = String(decoding: output.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return .success(Instance(url: url, port: port, directory: directory))
     }
 
     /// A port nothing listens on now (the kernel's choice for a socket bound to port 0).
