@@ -236,7 +236,15 @@ let package = Package(
         .target(
             name: "HedgerowTestSupport",
             dependencies: [
+                "HedgerowAPI",
                 "HedgerowCore",
+                "HedgerowExport",
+                "HedgerowRuntime",
+                "HedgerowServer",
+                "HedgerowStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -284,6 +292,29 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HedgerowStoreTests",
+            dependencies: ["HedgerowCore", "HedgerowStore", "HedgerowTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HedgerowIngestTests",
+            dependencies: [
+                "HedgerowAPI", "HedgerowCore", "HedgerowDestinations", "HedgerowFormats", "HedgerowIngest", "HedgerowRuntime",
+                "HedgerowStore", "HedgerowTestSupport",
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HedgerowConsoleTests",
+            dependencies: [
+                "HedgerowAPI", "HedgerowConsole", "HedgerowCore", "HedgerowExport", "HedgerowRuntime", "HedgerowS3",
+                "HedgerowTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
         ),

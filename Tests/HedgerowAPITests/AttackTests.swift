@@ -20,7 +20,7 @@ struct AttackTests {
         arguments: TestBackend.available)
     func extremeOffset(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let (team, token, _) = try await CaptureTests.environment(server)
+            let (team, token, _) = try await Fixtures.environment(server)
             for api in ["x", token] {
                 let event: JSONValue = .object([
                     "api_key": .string(api), "event": "e", "distinct_id": "d", "offset": .int(Int64.min),
@@ -39,8 +39,8 @@ struct AttackTests {
                     ])
                 ],
             ])
-            #expect(try await CaptureV1Tests.post(server, token: token, body: JSONWriter.bytes(v1)).status == 200)
-            let stored = try await CaptureTests.stored(server, team: team)
+            #expect(try await Fixtures.postCaptureV1(server, token: token, body: JSONWriter.bytes(v1)).status == 200)
+            let stored = try await Fixtures.stored(server, team: team)
             #expect(stored.count == 3)
             #expect(stored.allSatisfy { Timestamp(exactly: $0.timestamp.microseconds) != nil })
         }
@@ -49,7 +49,7 @@ struct AttackTests {
     @Test("A timestamp of year 0 with sent_at in 9999 is stored at the time it arrived, and exports", arguments: TestBackend.available)
     func poisonedTimestamp(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let (team, token, _) = try await CaptureTests.environment(server)
+            let (team, token, _) = try await Fixtures.environment(server)
             let before = Timestamp.now()
             let answer = try await server.request(
                 "POST", "/e/",
@@ -58,7 +58,7 @@ struct AttackTests {
                     "sent_at": "9999-12-31T23:59:59Z",
                 ]))
             #expect(answer.status == 200, "\(answer.text)")
-            let event = try #require(try await CaptureTests.stored(server, team: team).first)
+            let event = try #require(try await Fixtures.stored(server, team: team).first)
             #expect(event.timestamp >= before && event.timestamp <= .now())
             var line: [UInt8] = []
             event.timestamp.writeISO8601WithOffset(into: &line)
@@ -102,7 +102,7 @@ struct AttackTests {
         arguments: TestBackend.available)
     func signInCountedBeforeHashing(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            _ = try await server.createUser("owner@example.com", password: ConsoleTests.password)
+            _ = try await server.createUser("owner@example.com", password: Fixtures.consolePassword)
             let service = SignInService(database: server.database, failures: WindowLimiter(limit: 5, clock: { 1_000_000 }))
             let statuses = await withTaskGroup(of: Int.self) { group in
                 for index in 0..<100 {
@@ -124,7 +124,7 @@ struct AttackTests {
             #expect(statuses.filter { $0 == 429 }.count == 95)
             // A successful sign-in gives its counted attempt back.
             let other = SignInService(database: server.database, failures: WindowLimiter(limit: 1, clock: { 1_000_000 }))
-            for _ in 0..<3 { _ = try await other.signIn(email: "owner@example.com", password: ConsoleTests.password, client: "a") }
+            for _ in 0..<3 { _ = try await other.signIn(email: "owner@example.com", password: Fixtures.consolePassword, client: "a") }
         }
     }
 
@@ -158,7 +158,7 @@ struct AttackTests {
             let id = try await BatchExportTests.create(
                 server, world,
                 BatchExportTests.patched(
-                    BatchExportTests.noop,
+                    Fixtures.noopExport,
                     [("filters", [.object(["key": "word", "type": "event", "operator": "regex", "value": "(.*a){12}$"])])]))
             try await RunOutcomeTests.storeWord(String(repeating: "a", count: 28) + "!", server, team: world.team)
             let order = Order()

@@ -1,6 +1,7 @@
 import HedgerowAPI
 import HedgerowCore
 import HedgerowStore
+import HedgerowTestSupport
 import Testing
 
 @Suite("Authentication (docs/api.md, Personal API keys)")

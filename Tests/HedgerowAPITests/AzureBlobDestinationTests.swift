@@ -105,7 +105,7 @@ struct AzureBlobDestinationTests {
             let id = try await Self.export(server, world, config: config, integration: integration)
             let detail = try await server.request("GET", world.base + "/\(id)/", key: world.member.key)
             #expect(detail["destination"]?["integration"] == .int(integration))
-            let events = try await S3DestinationTests.seed(server, team: world.team, count: 300)
+            let events = try await Fixtures.seedHour(server, team: world.team, count: 300)
             try await Self.backfillHour(server, world, id)
             try await Self.engine(server).step()
             let run = try #require(try await S3DestinationTests.runs(server, world, id).first)
@@ -139,7 +139,7 @@ struct AzureBlobDestinationTests {
             let id = try await Self.export(
                 server, world, config: ["container_name": .string(container), "prefix": "exports", "max_file_size_mb": 2],
                 integration: integration)
-            let events = try await S3DestinationTests.seed(server, team: world.team, count: 6_000, padding: 800)
+            let events = try await Fixtures.seedHour(server, team: world.team, count: 6_000, padding: 800)
             try await Self.backfillHour(server, world, id)
             // Two writes answer 503 ServerBusy: the client tries them again.
             try AzureBlobTestServer.failNextPuts(2)
@@ -219,7 +219,7 @@ struct AzureBlobDestinationTests {
                 json: .object(["destination": .object(["type": "AzureBlob", "config": .object(["prefix": "{table}/{year}"])])]))
             #expect(patched.status == 200, "\(patched.text)")
             #expect(!patched.text.contains("sig="))
-            let events = try await S3DestinationTests.seed(server, team: world.team, count: 50)
+            let events = try await Fixtures.seedHour(server, team: world.team, count: 50)
             try await Self.backfillHour(server, world, id)
             try await Self.engine(server).step()
             let run = try #require(try await S3DestinationTests.runs(server, world, id).first)
@@ -253,7 +253,7 @@ struct AzureBlobDestinationTests {
                     "ClientAuthenticationError"
                 ),
             ]
-            _ = try await S3DestinationTests.seed(server, team: world.team, count: 5)
+            _ = try await Fixtures.seedHour(server, team: world.team, count: 5)
             for (connection, target, kind) in cases {
                 let integration = try await Self.integration(server, world, connectionString: connection)
                 let id = try await Self.export(server, world, config: ["container_name": .string(target)], integration: integration)

@@ -1,5 +1,6 @@
 import Foundation
 import HedgerowCore
+import HedgerowTestSupport
 import Testing
 
 @testable import HedgerowAPI
@@ -20,7 +21,7 @@ struct BatchExportScopeTests {
             // One export in each environment, made with a full key.
             let mainExport = try await BatchExportTests.create(server, world)
             let created = try await server.request(
-                "POST", "/api/environments/\(stagingID)/batch_exports/", key: world.owner.key, json: BatchExportTests.noop)
+                "POST", "/api/environments/\(stagingID)/batch_exports/", key: world.owner.key, json: Fixtures.noopExport)
             let stagingExport = try #require(created["id"]?.stringValue)
             let denied = "API key does not have access to the requested project: ID \(stagingID)."
             for scopes in [["batch_export:write"], []] {
@@ -50,7 +51,7 @@ struct BatchExportScopeTests {
                         .expectError(403, type: "authentication_error", code: "permission_denied", detail: denied)
                     try await server.request(
                         "POST", "/api/organizations/\(world.org)/batch_exports/", key: key,
-                        json: BatchExportTests.patched(BatchExportTests.noop, [("team_id", .int(stagingID))])
+                        json: BatchExportTests.patched(Fixtures.noopExport, [("team_id", .int(stagingID))])
                     ).expectError(403, type: "authentication_error", code: "permission_denied", detail: denied)
                 } else {
                     orgList.expectError(

@@ -3,6 +3,7 @@ import HedgerowCore
 import HedgerowDestinations
 import HedgerowRuntime
 import HedgerowStore
+import HedgerowTestSupport
 import Logging
 import Testing
 
@@ -29,9 +30,7 @@ struct BatchExportTests {
         return World(owner: owner, member: member, org: org, team: team)
     }
 
-    static let noop: JSONValue = .object([
-        "name": "nightly", "destination": .object(["type": "NoOp", "config": .object([:])]), "interval": "hour",
-    ])
+    static let noop = Fixtures.noopExport
 
     static func create(_ server: TestServer, _ world: World, _ body: JSONValue = noop) async throws -> String {
         let result = try await server.request("POST", world.base + "/", key: world.member.key, json: body)

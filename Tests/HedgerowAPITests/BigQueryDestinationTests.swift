@@ -110,7 +110,7 @@ struct BigQueryDestinationTests {
         try await BigQueryEmulator.withTokenEndpoint { tokens, tokenURI in
             try await Self.serve(backend) { server in
                 let world = try await BatchExportTests.world(server)
-                let seeded = try await S3DestinationTests.seed(server, team: world.team, count: 40)
+                let seeded = try await Fixtures.seedHour(server, team: world.team, count: 40)
                 let dataset = try BigQueryEmulator.makeDataset()
                 var config = BigQueryEmulator.config(dataset: dataset, tokenURI: tokenURI)
                 config["use_json_type"] = true
@@ -265,7 +265,7 @@ struct BigQueryDestinationTests {
         try await BigQueryEmulator.withTokenEndpoint { tokens, tokenURI in
             try await Self.serve(backend) { server in
                 let world = try await BatchExportTests.world(server)
-                try await S3DestinationTests.seed(server, team: world.team, count: 5)
+                try await Fixtures.seedHour(server, team: world.team, count: 5)
                 let dataset = try BigQueryEmulator.makeDataset()
                 let wrongKey = try _RSA.Signing.PrivateKey(keySize: .bits2048).pkcs8PEMRepresentation
                 let wrong = try await ModelExportTests.create(

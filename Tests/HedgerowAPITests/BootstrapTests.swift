@@ -4,6 +4,7 @@ import HedgerowCore
 import HedgerowDestinations
 import HedgerowRuntime
 import HedgerowStore
+import HedgerowTestSupport
 import Logging
 import Testing
 

@@ -1,5 +1,6 @@
 import HedgerowCore
 import HedgerowStore
+import HedgerowTestSupport
 import NIOCore
 import Testing
 

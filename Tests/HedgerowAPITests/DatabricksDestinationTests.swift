@@ -83,7 +83,7 @@ struct DatabricksDestinationTests {
             let id = try await Self.export(
                 server, world, config: Self.config(schema: schema, ["use_variant_type": .bool(variant)]), integration: integration)
             let before = try DatabricksTestServers.log().count
-            let events = try await S3DestinationTests.seed(server, team: world.team, count: 500)
+            let events = try await Fixtures.seedHour(server, team: world.team, count: 500)
             for _ in 0..<2 {
                 try await Self.backfillHour(server, world, id)
                 try await Self.engine(server).step()
@@ -201,7 +201,7 @@ struct DatabricksDestinationTests {
         try await TestServer.run(backend) { server in
             let world = try await BatchExportTests.world(server)
             let schema = try DatabricksTestServers.makeSchema()
-            _ = try await S3DestinationTests.seed(server, team: world.team, count: 5)
+            _ = try await Fixtures.seedHour(server, team: world.team, count: 5)
             let good = try await Self.integration(server, world)
             let cases: [(Int64, JSONObject, String)] = [
                 (try await Self.integration(server, world, secret: "wrong"), Self.config(schema: schema), "DatabricksAuthenticationError"),
@@ -231,7 +231,7 @@ struct DatabricksDestinationTests {
             try DatabricksTestServers.addPrincipal(id: principal, secret: "secret-" + schema)
             let integration = try await Self.integration(server, world, id: principal, secret: "secret-" + schema)
             let id = try await Self.export(server, world, config: Self.config(schema: schema), integration: integration)
-            _ = try await S3DestinationTests.seed(server, team: world.team, count: 20)
+            _ = try await Fixtures.seedHour(server, team: world.team, count: 20)
             // A first run caches a token; then the workspace revokes it.
             try await Self.backfillHour(server, world, id)
             try await Self.engine(server).step()

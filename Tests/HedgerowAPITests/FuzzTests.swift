@@ -1,4 +1,5 @@
 import HedgerowCore
+import HedgerowTestSupport
 import Testing
 
 /// No request body, path or header may produce a 500 (docs/api.md, Conventions). A seeded generator makes

@@ -6,6 +6,7 @@ import HedgerowDestinations
 import HedgerowExport
 import HedgerowRuntime
 import HedgerowStore
+import HedgerowTestSupport
 import Hummingbird
 import HummingbirdTesting
 import NIOCore

@@ -1,4 +1,5 @@
 import HedgerowCore
+import HedgerowTestSupport
 import Testing
 
 @Suite("Health")

@@ -1,6 +1,7 @@
 import Foundation
 import HedgerowCore
 import HedgerowStore
+import HedgerowTestSupport
 import Testing
 
 @testable import HedgerowAPI
@@ -33,7 +34,7 @@ struct IntegrationTests {
     @Test("Create answers 201 with PostHog's fields; secrets are sealed at rest and never shown", arguments: TestBackend.available)
     func create(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let (team, _, owner) = try await CaptureTests.environment(server)
+            let (team, _, owner) = try await Fixtures.environment(server)
             let created = try await server.request("POST", Self.base(team) + "/", key: owner.key, json: Self.databricks)
             #expect(created.status == 201, "\(created.text)")
             #expect(created.json.objectValue?.keys == ["id", "kind", "config", "created_at", "created_by", "errors", "display_name"])
@@ -69,7 +70,7 @@ struct IntegrationTests {
     @Test("Bad input is a 400 in PostHog's format and stores nothing", arguments: TestBackend.available)
     func validation(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let (team, _, owner) = try await CaptureTests.environment(server)
+            let (team, _, owner) = try await Fixtures.environment(server)
             let path = Self.base(team) + "/"
             try await server.request("POST", path, key: owner.key, json: .object(["kind": "slack"])).expectError(
                 400, type: "validation_error", code: "invalid_choice", detail: "\"slack\" is not a valid choice.", attr: "kind")
@@ -111,7 +112,7 @@ struct IntegrationTests {
     @Test("Integrations are scoped like the environment's other resources", arguments: TestBackend.available)
     func scoping(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let (team, _, owner) = try await CaptureTests.environment(server)
+            let (team, _, owner) = try await Fixtures.environment(server)
             let created = try await server.request("POST", Self.base(team) + "/", key: owner.key, json: Self.databricks)
             let id = Self.id(created)
             let stranger = try await server.createUser("stranger@example.com")

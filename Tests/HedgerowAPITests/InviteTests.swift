@@ -97,7 +97,7 @@ struct InviteTests {
         "An invite's link signs a new user up and in; it works once, for its address, within three days", arguments: TestBackend.available)
     func accept(backend: TestBackend) async throws {
         try await TestServer.run(backend, modules: [Console()]) { server in
-            let owner = try await server.createUser("owner@example.com", password: ConsoleTests.password)
+            let owner = try await server.createUser("owner@example.com", password: Fixtures.consolePassword)
             let org = try await server.createOrganization("Acme", owner: owner)
             let base = "/api/organizations/\(org)/invites/"
             let invite = try await server.request("POST", base, key: owner.key, json: ["target_email": "new@example.com", "level": 8])
@@ -105,8 +105,8 @@ struct InviteTests {
 
             // Someone signed in with another address cannot take it.
             var wrong = ConsoleClient(server)
-            _ = try await server.createUser("other@example.com", password: ConsoleTests.password)
-            try await wrong.signIn("other@example.com", ConsoleTests.password)
+            _ = try await server.createUser("other@example.com", password: Fixtures.consolePassword)
+            try await wrong.signIn("other@example.com", Fixtures.consolePassword)
             _ = try await wrong.get("/signup/\(id)")
             let refused = try await wrong.post("/signup/\(id)")
             #expect(refused.status == 400)
@@ -118,7 +118,7 @@ struct InviteTests {
             #expect(page.text.contains("You&#39;ve been invited to join Acme") || page.text.contains("You've been invited to join Acme"))
             let short = try await browser.post("/signup/\(id)", [("first_name", "New"), ("password", "short")])
             #expect(short.status == 400)
-            let joined = try await browser.post("/signup/\(id)", [("first_name", "New"), ("password", ConsoleTests.password)])
+            let joined = try await browser.post("/signup/\(id)", [("first_name", "New"), ("password", Fixtures.consolePassword)])
             #expect(joined.status == 303, "\(joined.text)")
             #expect(browser.cookies[SignInService.cookieName] != nil)
             let members = try await server.request("GET", "/api/organizations/\(org)/members/", key: owner.key)

@@ -76,7 +76,7 @@ struct LiveSocketTests {
         try await TestServer.run(.sqlite, live: true) { server in
             #expect(try await Self.raw(server, "api-body").hasPrefix("HTTP/1.1 413"))
             // Capture still takes a body over 1 MiB.
-            let (_, token, _) = try await CaptureTests.environment(server)
+            let (_, token, _) = try await Fixtures.environment(server)
             let big: JSONValue = .object([
                 "api_key": .string(token), "event": "big", "distinct_id": "d",
                 "properties": .object(["blob": .string(String(repeating: "x", count: 1_500_000))]),

@@ -1,5 +1,6 @@
 import Foundation
 import HedgerowCore
+import HedgerowTestSupport
 import Testing
 
 /// Bodies as `multipart/form-data`, what generated clients send by default (issue #12): text

@@ -1,6 +1,7 @@
 import HedgerowAPI
 import HedgerowCore
 import HedgerowStore
+import HedgerowTestSupport
 import Testing
 
 @Suite("Organizations (docs/api.md, Organizations)")

@@ -1,6 +1,7 @@
 import HedgerowAPI
 import HedgerowCore
 import HedgerowRuntime
+import HedgerowTestSupport
 import Testing
 
 @Suite("Pagination (docs/api.md, Conventions)")

@@ -1,4 +1,5 @@
 import HedgerowCore
+import HedgerowTestSupport
 import Testing
 
 @Suite("Projects and environments (docs/api.md)")

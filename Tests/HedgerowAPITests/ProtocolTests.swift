@@ -1,6 +1,7 @@
 import HedgerowAPI
 import HedgerowCore
 import HedgerowRuntime
+import HedgerowTestSupport
 import Testing
 
 @Suite("HTTP conventions (docs/api.md, Conventions)")

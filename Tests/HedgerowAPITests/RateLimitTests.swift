@@ -1,6 +1,7 @@
 import Foundation
 import HedgerowCore
 import HedgerowRuntime
+import HedgerowTestSupport
 import Testing
 
 @testable import HedgerowAPI
@@ -82,7 +83,7 @@ struct RateLimitTests {
                 configuration.limiterClock = { 1_800_000_000 }
             }
         ) { server in
-            let (_, token, _) = try await CaptureTests.environment(server)
+            let (_, token, _) = try await Fixtures.environment(server)
             func capture(_ token: String) async throws -> TestResult {
                 try await server.request("POST", "/e/", json: .object(["api_key": .string(token), "event": "e", "distinct_id": "d"]))
             }

@@ -76,7 +76,7 @@ struct RedshiftDestinationTests {
             let (config, schema) = try await Self.destination(["properties_data_type": .string(dataType)])
             let id = try await Self.export(server, world, config: config)
             // More rows than one statement's 30 000 bound values hold (11 columns: 2 727 rows).
-            let events = try await S3DestinationTests.seed(server, team: world.team, count: 6_000)
+            let events = try await Fixtures.seedHour(server, team: world.team, count: 6_000)
             for _ in 0..<2 {
                 #expect(
                     try await server.request("POST", world.base + "/\(id)/backfills/", key: world.member.key, json: S3DestinationTests.hour)
@@ -216,7 +216,7 @@ struct RedshiftDestinationTests {
                 "s3_bucket": .string(bucket.bucket), "region_name": "us-east-1", "s3_key_prefix": "copy", "authorization": keys,
                 "endpoint_url": .string(try S3TestServer.shared.get()),
             ]
-            let events = try await S3DestinationTests.seed(server, team: world.team, count: 400)
+            let events = try await Fixtures.seedHour(server, team: world.team, count: 400)
             // The files as COPY would read them: staged by the destination itself.
             let copy = try RedshiftDestination.CopyInputs(inputs)
             let export = BatchExport(

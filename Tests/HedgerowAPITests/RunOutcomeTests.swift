@@ -2,6 +2,7 @@ import Foundation
 import HedgerowCore
 import HedgerowDestinations
 import HedgerowStore
+import HedgerowTestSupport
 import Testing
 
 @testable import HedgerowAPI
@@ -203,7 +204,7 @@ struct RunOutcomeTests {
         try await TestServer.run(backend) { server in
             let world = try await BatchExportTests.world(server)
             let id = try await BatchExportTests.create(
-                server, world, BatchExportTests.patched(BatchExportTests.noop, [("interval", "every 5 minutes")]))
+                server, world, BatchExportTests.patched(Fixtures.noopExport, [("interval", "every 5 minutes")]))
             try await BatchExportTests.seed(server, team: world.team, times: ["2015-01-01T10:15:00Z"])
             try await server.request(
                 "POST", world.base + "/\(id)/backfills/", key: world.member.key,
@@ -379,7 +380,7 @@ struct BoundedReadTests {
             try await server.request(
                 "POST", world.base + "/", key: world.member.key,
                 json: BatchExportTests.patched(
-                    BatchExportTests.noop,
+                    Fixtures.noopExport,
                     [("filters", [.object(["key": "word", "type": "event", "operator": "not_regex", "value": .string(pattern)])])])
             ).expectError(
                 400, type: "validation_error", code: "invalid_input",

@@ -56,24 +56,6 @@ struct S3DestinationTests {
             logger: TestBackend.logger, clock: { time ?? .now() })
     }
 
-    /// `count` events spread over 10:00–11:00 (and one on each side), with the awkward values
-    /// files must carry: nulls, nested JSON, unicode, escapes.
-    @discardableResult
-    static func seed(_ server: TestServer, team: Int64, count: Int, padding: Int = 0) async throws -> [Event] {
-        let base = ISO8601.parse("2024-01-01T10:00:00Z")!.timestamp.microseconds
-        let filler = String(repeating: "x", count: padding)
-        let events = (-1...count).map { index in
-            let at = Timestamp(microseconds: base + Int64(index) * (3_600_000_000 / Int64(max(count, 1))) + (index == count ? 1 : 0))
-            return Event(
-                uuid: Identifiers.uuidV7(at: at), teamID: team, event: index % 2 == 0 ? "$pageview" : "signed up \"é\"",
-                distinctID: "user-\(index)", properties: #"{"n":\#(index),"nested":{"a":[1,null,"ü"]},"pad":"\#(filler)"}"#,
-                personID: index % 3 == 0 ? nil : "person-\(index)", personProperties: index % 3 == 0 ? nil : #"{"plan":"pro"}"#,
-                elementsChain: index % 4 == 0 ? "a:href=\"/x\"" : nil, timestamp: at, createdAt: at, insertedAt: at)
-        }
-        _ = try await SQLEventStore(database: server.database).append(events)
-        return events.filter { $0.timestamp.microseconds >= base && $0.timestamp.microseconds < base + 3_600_000_000 }
-    }
-
     static func runs(_ server: TestServer, _ world: BatchExportTests.World, _ id: String) async throws -> [JSONValue] {
         let runs = try await server.request("GET", world.base + "/\(id)/runs/", key: world.member.key)
         return (runs["results"]?.arrayValue ?? []).sorted {
@@ -189,7 +171,7 @@ struct S3DestinationTests {
             var extra: JSONObject = ["file_format": .string(format.rawValue)]
             if let compression { extra["compression"] = .string(compression.rawValue) }
             let id = try await Self.export(server, world, config: try Self.config(client, extra), type: "S3Compatible")
-            let events = try await Self.seed(server, team: world.team, count: 300)
+            let events = try await Fixtures.seedHour(server, team: world.team, count: 300)
             #expect(
                 try await server.request("POST", world.base + "/\(id)/backfills/", key: world.member.key, json: Self.hour).status == 201)
             try await Self.engine(server).step()
@@ -221,7 +203,7 @@ struct S3DestinationTests {
             let world = try await BatchExportTests.world(server)
             let client = try await Self.bucket("split")
             let id = try await Self.export(server, world, config: try Self.config(client, ["max_file_size_mb": 6]))
-            let events = try await Self.seed(server, team: world.team, count: 16_000, padding: 800)
+            let events = try await Fixtures.seedHour(server, team: world.team, count: 16_000, padding: 800)
             #expect(
                 try await server.request("POST", world.base + "/\(id)/backfills/", key: world.member.key, json: Self.hour).status == 201)
             try await Self.engine(server, partSize: 5 * 1024 * 1024).step()
@@ -283,7 +265,7 @@ struct S3DestinationTests {
             let client = try await Self.bucket("sse")
             let id = try await Self.export(server, world, config: try Self.config(client, encryption))
             // About 6 MB of JSONLines: a multipart upload of two 5 MB parts.
-            try await Self.seed(server, team: world.team, count: 20, padding: 300_000)
+            try await Fixtures.seedHour(server, team: world.team, count: 20, padding: 300_000)
             try await Self.scheduleRun(server, exportID: id)
             try await Self.engine(server, partSize: 5 * 1024 * 1024).step()
             let keys = try await client.listObjects(prefix: "").map(\.key).sorted()
@@ -307,7 +289,7 @@ struct S3DestinationTests {
             let world = try await BatchExportTests.world(server)
             let client = try await Self.bucket("filtered")
             let id = try await Self.export(server, world, config: try Self.config(client, filter))
-            let events = try await Self.seed(server, team: world.team, count: 40)
+            let events = try await Fixtures.seedHour(server, team: world.team, count: 40)
             try await Self.scheduleRun(server, exportID: id)
             try await Self.engine(server).step()
             let wanted = events.filter { (filter["include_events"] != nil) == ($0.event == "$pageview") }
@@ -342,7 +324,7 @@ struct S3DestinationTests {
             let world = try await BatchExportTests.world(server)
             let client = try await Self.bucket("verbatim")
             let id = try await Self.export(server, world, config: try Self.config(client, ["prefix": "raw/{nope}"]))
-            try await Self.seed(server, team: world.team, count: 3)
+            try await Fixtures.seedHour(server, team: world.team, count: 3)
             _ = try await server.request("POST", world.base + "/\(id)/backfills/", key: world.member.key, json: Self.hour)
             try await Self.engine(server).step()
             #expect(try await client.listObjects(prefix: "raw/{nope}/").count == 2)
@@ -359,7 +341,7 @@ struct S3DestinationTests {
             let world = try await BatchExportTests.world(server)
             let client = try await Self.bucket("beside")
             let id = try await Self.export(server, world, config: try Self.config(client))
-            try await Self.seed(server, team: world.team, count: 10)
+            try await Fixtures.seedHour(server, team: world.team, count: 10)
             try await Self.scheduleRun(server, exportID: id)
             try await Self.engine(server).step()
             let scheduled = try await client.getObject("exports/\(Self.stem).jsonl")
@@ -385,7 +367,7 @@ struct S3DestinationTests {
             var config = try Self.config(client)
             config["bucket_name"] = .string(S3TestServer.bucketName("never-made"))
             let id = try await Self.export(server, world, config: config)
-            try await Self.seed(server, team: world.team, count: 5)
+            try await Fixtures.seedHour(server, team: world.team, count: 5)
             _ = try await server.request("POST", world.base + "/\(id)/backfills/", key: world.member.key, json: Self.hour)
             try await Self.engine(server).step()
             let run = try #require(try await Self.runs(server, world, id).first)
@@ -410,7 +392,7 @@ struct S3DestinationTests {
                     "bucket_name": "any", "region": "us-east-1", "prefix": "p", "endpoint_url": .string(strict.url),
                     "aws_access_key_id": .string(keyID), "aws_secret_access_key": "wrong-secret",
                 ])
-            try await Self.seed(server, team: world.team, count: 5)
+            try await Fixtures.seedHour(server, team: world.team, count: 5)
             _ = try await server.request("POST", world.base + "/\(id)/backfills/", key: world.member.key, json: Self.hour)
             try await Self.engine(server).step()
             let refused = try #require(try await Self.runs(server, world, id).first)

@@ -1,5 +1,6 @@
 import HedgerowAPI
 import HedgerowCore
+import HedgerowTestSupport
 import Testing
 
 @Suite("Scopes (docs/api.md, Personal API keys)")

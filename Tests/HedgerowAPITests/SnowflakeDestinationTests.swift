@@ -73,7 +73,7 @@ struct SnowflakeDestinationTests {
     func events(backend: TestBackend) async throws {
         try await Self.serve(backend) { server in
             let world = try await BatchExportTests.world(server)
-            let seeded = try await S3DestinationTests.seed(server, team: world.team, count: 40)
+            let seeded = try await Fixtures.seedHour(server, team: world.team, count: 40)
             let database = try SnowflakeEmulator.makeDatabase()
             let id = try await ModelExportTests.create(
                 server, world, model: "events", type: "Snowflake", config: SnowflakeEmulator.config(database: database))
@@ -375,7 +375,7 @@ struct SnowflakeDestinationTests {
     func failures(backend: TestBackend) async throws {
         try await Self.serve(backend) { server in
             let world = try await BatchExportTests.world(server)
-            try await S3DestinationTests.seed(server, team: world.team, count: 5)
+            try await Fixtures.seedHour(server, team: world.team, count: 5)
             let absent = "MISSING_" + UUID().uuidString.prefix(8).uppercased()
             let missing = try await ModelExportTests.create(
                 server, world, model: "events", type: "Snowflake", config: SnowflakeEmulator.config(database: absent))

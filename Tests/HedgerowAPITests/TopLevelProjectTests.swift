@@ -1,5 +1,6 @@
 import Foundation
 import HedgerowCore
+import HedgerowTestSupport
 import Testing
 
 /// PostHog's top-level routes that real clients call first (issue #12): `/api/projects/`,

@@ -17,19 +17,10 @@ struct CaptureV1Tests {
         ])
     }
 
-    static func post(
-        _ server: TestServer, token: String?, body: [UInt8], encoding: String? = nil
-    ) async throws -> TestResult {
-        var headers = [("Content-Type", "application/json"), ("PostHog-Sdk-Info", "posthog-test/1.2.3")]
-        if let token { headers.append(("Authorization", "Bearer \(token)")) }
-        if let encoding { headers.append(("Content-Encoding", encoding)) }
-        return try await server.request("POST", "/i/v1/analytics/events", body: body, headers: headers)
-    }
-
     @Test("Events are judged one by one; retries are idempotent; every body encoding is read", arguments: TestBackend.available)
     func perEventVerdicts(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let (team, token, _) = try await CaptureTests.environment(server)
+            let (team, token, _) = try await Fixtures.environment(server)
             let good = "0190a000-0000-7000-8000-000000000001"
             let noPerson = "0190a000-0000-7000-8000-000000000002"
             let batch: JSONValue = .object([
@@ -41,7 +32,7 @@ struct CaptureV1Tests {
                 ],
             ])
             let body = JSONWriter.bytes(batch)
-            let answer = try await Self.post(server, token: token, body: body)
+            let answer = try await Fixtures.postCaptureV1(server, token: token, body: body)
             #expect(answer.status == 200, "\(answer.text)")
             let results = try #require(answer["results"]?.objectValue)
             #expect(results[good] == .object(["result": "ok"]))
@@ -59,10 +50,10 @@ struct CaptureV1Tests {
             zstd.compress(body, into: &zstdBody)
             zstd.finish(into: &zstdBody)
             for (encoding, bytes) in [("gzip", Gzip.compress(body)), ("deflate", Array(zlib)), ("zstd", zstdBody)] {
-                let again = try await Self.post(server, token: token, body: bytes, encoding: encoding)
+                let again = try await Fixtures.postCaptureV1(server, token: token, body: bytes, encoding: encoding)
                 #expect(again.status == 200 && again["results"]?[good] == .object(["result": "ok"]), "\(encoding): \(again.text)")
             }
-            let stored = try await CaptureTests.stored(server, team: team)
+            let stored = try await Fixtures.stored(server, team: team)
             #expect(stored.count == 2)
             let first = try #require(stored.first { $0.uuid == good })
             let properties = try JSONParser.parse(first.properties)
@@ -78,19 +69,19 @@ struct CaptureV1Tests {
         arguments: TestBackend.available)
     func tokensAndEncodings(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let (_, token, _) = try await CaptureTests.environment(server)
+            let (_, token, _) = try await Fixtures.environment(server)
             let body = JSONWriter.bytes(.object(["batch": [Self.event("0190a000-0000-7000-8000-000000000009")]]))
-            try await Self.post(server, token: nil, body: body).expectError(
+            try await Fixtures.postCaptureV1(server, token: nil, body: body).expectError(
                 401, type: "authentication_error", code: "invalid_api_key",
                 detail: "API key not provided. You can find your project API key in your project settings.")
-            try await Self.post(server, token: "phc_unknown", body: body).expectError(
+            try await Fixtures.postCaptureV1(server, token: "phc_unknown", body: body).expectError(
                 401, type: "authentication_error", code: "invalid_api_key",
                 detail: "Project API key invalid. You can find your project API key in your project settings.")
             let dropped = JSONWriter.bytes(.object(["batch": [.object(["event": "x"])]]))
-            #expect(try await Self.post(server, token: "phc_unknown", body: dropped).status == 401)
-            #expect(try await Self.post(server, token: token, body: Array("not gzip".utf8), encoding: "gzip").status == 400)
-            #expect(try await Self.post(server, token: token, body: body, encoding: "br").status == 415)
-            #expect(try await Self.post(server, token: token, body: Array("{}".utf8)).status == 400)
+            #expect(try await Fixtures.postCaptureV1(server, token: "phc_unknown", body: dropped).status == 401)
+            #expect(try await Fixtures.postCaptureV1(server, token: token, body: Array("not gzip".utf8), encoding: "gzip").status == 400)
+            #expect(try await Fixtures.postCaptureV1(server, token: token, body: body, encoding: "br").status == 415)
+            #expect(try await Fixtures.postCaptureV1(server, token: token, body: Array("{}".utf8)).status == 400)
         }
     }
 }

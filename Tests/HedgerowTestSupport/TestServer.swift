@@ -13,31 +13,31 @@ import NIOCore
 import Testing
 
 /// A response as the tests read it.
-struct TestResult: Sendable {
-    let status: Int
-    let headers: HTTPFields
-    let bytes: [UInt8]
+package struct TestResult: Sendable {
+    package let status: Int
+    package let headers: HTTPFields
+    package let bytes: [UInt8]
 
-    var json: JSONValue {
+    package var json: JSONValue {
         (try? JSONParser.parse(bytes)) ?? .null
     }
 
-    var text: String { String(decoding: bytes, as: UTF8.self) }
+    package var text: String { String(decoding: bytes, as: UTF8.self) }
 
-    subscript(key: String) -> JSONValue? { json[key] }
+    package subscript(key: String) -> JSONValue? { json[key] }
 
     /// The integer `id` of the answer (projects and environments).
-    var intID: Int64? {
+    package var intID: Int64? {
         if case .int(let id)? = json["id"] { return id }
         return nil
     }
 
-    func header(_ name: String) -> String? {
+    package func header(_ name: String) -> String? {
         HTTPField.Name(name).flatMap { headers[$0] }
     }
 
     /// The PostHog error body, checked field by field.
-    func expectError(
+    package func expectError(
         _ status: Int, type: String, code: String, detail: String, attr: String? = nil,
         sourceLocation: SourceLocation = #_sourceLocation
     ) {
@@ -51,12 +51,12 @@ struct TestResult: Sendable {
 extension OutboundPolicy {
     /// The tests' own servers (receivers, moto, PostgreSQL) listen on loopback, which the default
     /// policy denies: tests allow it, as `HEDGEROW_DESTINATION_ALLOW_NETWORKS=127.0.0.0/8,::1/128` would.
-    static let loopbackAllowed = OutboundPolicy(allow: [IPNetwork("127.0.0.0/8")!, IPNetwork("::1/128")!])
+    package static let loopbackAllowed = OutboundPolicy(allow: [IPNetwork("127.0.0.0/8")!, IPNetwork("::1/128")!])
 }
 
 extension EngineConfiguration {
     /// The default engine settings, with loopback destinations allowed.
-    static var forTests: EngineConfiguration {
+    package static var forTests: EngineConfiguration {
         var configuration = EngineConfiguration()
         configuration.outbound = .loopbackAllowed
         return configuration
@@ -64,21 +64,21 @@ extension EngineConfiguration {
 }
 
 /// A user with a key, as tests create them.
-struct TestUser: Sendable {
-    let user: User
-    let key: String
+package struct TestUser: Sendable {
+    package let user: User
+    package let key: String
 }
 
 /// A running application over a fresh database, driven through Hummingbird's router test client.
-struct TestServer: Sendable {
-    let database: any Database
-    let client: any TestClientProtocol
-    let configuration: HedgerowConfiguration
+package struct TestServer: Sendable {
+    package let database: any Database
+    package let client: any TestClientProtocol
+    package let configuration: HedgerowConfiguration
 
     /// Runs `body` against a fresh application on `backend`.
     /// `live`: a real socket on a free loopback port (`client.port`), for clients outside the
     /// process (a browser); `modules`: routes mounted beside the API's (the console).
-    static func run(
+    package static func run(
         _ backend: TestBackend, live: Bool = false, modules: [any RouteModule] = [],
         configure: @Sendable (inout HedgerowConfiguration) -> Void = { _ in },
         _ body: @Sendable (TestServer) async throws -> Void
@@ -112,7 +112,7 @@ struct TestServer: Sendable {
 
     // MARK: Fixtures
 
-    func createUser(
+    package func createUser(
         _ email: String, scopes: [String] = ["*"], scopedOrganizations: [String]? = nil, scopedTeams: [Int64]? = nil
     )
         async throws -> TestUser
@@ -125,7 +125,7 @@ struct TestServer: Sendable {
     }
 
     /// Another key for an existing user.
-    func createKey(
+    package func createKey(
         for user: TestUser, scopes: [String], scopedOrganizations: [String]? = nil, scopedTeams: [Int64]? = nil
     ) async throws -> String {
         try await AccountService(database: database).createKey(
@@ -134,20 +134,20 @@ struct TestServer: Sendable {
     }
 
     /// Creates an organization through the API, owned by `owner`; returns its id.
-    func createOrganization(_ name: String, owner: TestUser) async throws -> String {
+    package func createOrganization(_ name: String, owner: TestUser) async throws -> String {
         let result = try await request("POST", "/api/organizations/", key: owner.key, json: .object(["name": .string(name)]))
         #expect(result.status == 201, "create organization: \(result.text)")
         return result["id"]?.stringValue ?? ""
     }
 
-    func addMember(_ user: TestUser, to organizationID: String, level: MembershipLevel) async throws {
+    package func addMember(_ user: TestUser, to organizationID: String, level: MembershipLevel) async throws {
         try await AccountService(database: database).addMember(
             organizationID: organizationID, email: user.user.email, level: level)
     }
 
     // MARK: Requests
 
-    func request(
+    package func request(
         _ method: String, _ path: String, key: String? = nil, json: JSONValue? = nil, body: [UInt8]? = nil,
         headers extra: [(String, String)] = []
     ) async throws -> TestResult {

@@ -3,6 +3,7 @@ import HedgerowCore
 import HedgerowDestinations
 import HedgerowFormats
 import HedgerowStore
+import HedgerowTestSupport
 import Testing
 
 @testable import HedgerowAPI
@@ -38,14 +39,14 @@ struct PersonTests {
         }
 
         func events() async throws -> [String: Event] {
-            Dictionary(try await CaptureTests.stored(server, team: team).map { ($0.event, $0) }, uniquingKeysWith: { a, _ in a })
+            Dictionary(try await Fixtures.stored(server, team: team).map { ($0.event, $0) }, uniquingKeysWith: { a, _ in a })
         }
     }
 
     static let identifyAgain = "0190a3b2-0000-7000-8000-0000000000aa"
 
     static func world(_ server: TestServer) async throws -> World {
-        let (team, token, owner) = try await CaptureTests.environment(server)
+        let (team, token, owner) = try await Fixtures.environment(server)
         return World(server: server, team: team, token: token, owner: owner)
     }
 
@@ -89,7 +90,7 @@ struct PersonTests {
             #expect(merged.person.properties["device"] == "phone" && merged.person.properties["email"] == "user@x.com")
             #expect(try await world.personCount() == 1)
             let events = try await world.events()
-            let again = try #require(try await CaptureTests.stored(server, team: world.team).first { $0.uuid == Self.identifyAgain })
+            let again = try #require(try await Fixtures.stored(server, team: world.team).first { $0.uuid == Self.identifyAgain })
             #expect(again.personID == identified.person.uuid)
             #expect(try JSONParser.parse(again.personProperties ?? "")["device"] == "phone")
             // Events keep the person they had when they were ingested.
@@ -188,13 +189,13 @@ struct PersonTests {
             let after = try #require(try await world.person("u")).person
             #expect(after.properties["plan"] == "pro")
             #expect(after.version == before.version + 1)
-            #expect(try await CaptureTests.stored(server, team: world.team).count == 3)
+            #expect(try await Fixtures.stored(server, team: world.team).count == 3)
             // Stored and new events in one request (and a uuid twice): only the new one does anything.
             let new = Self.event("new", "u", ["$set": .object(["seats": 3])], uuid: "0190a3b2-0000-7000-8000-000000000003")
             try await world.send(first + [new, new])
             let mixed = try #require(try await world.person("u")).person
             #expect(mixed.properties["plan"] == "pro" && mixed.properties["seats"] == 3 && mixed.version == after.version + 1)
-            #expect(try await CaptureTests.stored(server, team: world.team).count == 4)
+            #expect(try await Fixtures.stored(server, team: world.team).count == 4)
             try await world.send([Self.event("quiet", "ghost", ["$process_person_profile": false, "$set": .object(["x": 1])])])
             #expect(try await world.person("ghost") == nil)
             // A personless event of a known person carries that person, unchanged.

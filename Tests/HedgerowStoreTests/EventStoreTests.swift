@@ -1,4 +1,5 @@
 import HedgerowCore
+import HedgerowTestSupport
 import Synchronization
 import Testing
 

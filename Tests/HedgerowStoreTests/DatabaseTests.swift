@@ -1,5 +1,6 @@
 import HedgerowCore
 import HedgerowStore
+import HedgerowTestSupport
 import Testing
 
 /// The SQL layer behaves the same on both dialects.

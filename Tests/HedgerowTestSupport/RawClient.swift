@@ -1,12 +1,11 @@
 import Foundation
-import HedgerowTestSupport
 
 /// Python over a real socket, for what an HTTP client library will not send: half-sent bodies,
 /// headers that never end, connections held open.
-enum RawClient {
+package enum RawClient {
     /// What every script may call: `status(s, wait=20)`, the status line the server answered on
     /// socket `s` within `wait` seconds, or "closed".
-    static let prelude = #"""
+    package static let prelude = #"""
         import socket
 
         def status(s, wait=20):
@@ -26,7 +25,7 @@ enum RawClient {
 
     /// Runs `script` with the server's port and `arguments`; what it printed, trimmed. On a thread of
     /// its own: blocking the few threads of Swift's pool would starve the server under test.
-    static func run(_ script: String, port: Int, _ arguments: [String]) async throws -> String {
+    package static func run(_ script: String, port: Int, _ arguments: [String]) async throws -> String {
         let python = ProcessInfo.processInfo.environment["HEDGEROW_TEST_PYTHON"] ?? "python3"
         let result = try await withCheckedThrowingContinuation { continuation in
             Thread {

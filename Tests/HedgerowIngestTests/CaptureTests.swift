@@ -3,6 +3,7 @@ import HedgerowCore
 import HedgerowFormats
 import HedgerowRuntime
 import HedgerowStore
+import HedgerowTestSupport
 import Testing
 
 @testable import HedgerowAPI
@@ -11,24 +12,6 @@ import Testing
 @Suite("Capture (docs/api.md, Capturing events)")
 struct CaptureTests {
     /// A user with an organization; returns the default environment's id and `phc_` token.
-    static func environment(_ server: TestServer) async throws -> (id: Int64, token: String, owner: TestUser) {
-        let owner = try await server.createUser("owner@example.com")
-        _ = try await server.createOrganization("Acme", owner: owner)
-        let me = try await server.request("GET", "/api/users/@me/", key: owner.key)
-        guard case .int(let id)? = me["team"]?["id"], case .string(let token)? = me["team"]?["api_token"] else {
-            throw TestSetupError(description: "no environment")
-        }
-        return (id, token, owner)
-    }
-
-    static func stored(_ server: TestServer, team: Int64) async throws -> [Event] {
-        var all: [Event] = []
-        let query = EventQuery(
-            teamID: team, field: .insertedAt, start: Timestamp(microseconds: 0), end: Timestamp(microseconds: Int64.max))
-        for try await batch in SQLEventStore(database: server.database).batches(query, batchSize: 1000) { all += batch }
-        return all
-    }
-
     static func post(_ server: TestServer, _ path: String, _ json: JSONValue, headers: [(String, String)] = []) async throws -> TestResult {
         try await server.request("POST", path, json: json, headers: headers)
     }
@@ -36,7 +19,7 @@ struct CaptureTests {
     @Test("A single event, a batch and a bare list are stored with their fields", arguments: TestBackend.available)
     func bodyShapes(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let (team, token, owner) = try await Self.environment(server)
+            let (team, token, owner) = try await Fixtures.environment(server)
             let uuid = "0190a3b2-1111-7222-8333-444455556666"
             let single = try await Self.post(
                 server, "/e/",
@@ -60,7 +43,7 @@ struct CaptureTests {
             #expect(track.status == 200)
             let v0 = try await Self.post(server, "/i/v0/e/", .object(["api_key": .string(token), "event": "e", "distinct_id": "u"]))
             #expect(v0.status == 200)
-            let events = try await Self.stored(server, team: team)
+            let events = try await Fixtures.stored(server, team: team)
             #expect(events.map(\.event).sorted() == ["$pageview", "a", "b", "c", "d", "e"])
             let pageview = try #require(events.first { $0.event == "$pageview" })
             #expect(pageview.uuid == uuid)
@@ -87,7 +70,7 @@ struct CaptureTests {
     @Test("gzip bodies, gzip-js, form data= and GET ?data= are all read", arguments: TestBackend.available)
     func encodings(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let (team, token, _) = try await Self.environment(server)
+            let (team, token, _) = try await Fixtures.environment(server)
             func event(_ name: String) -> [UInt8] {
                 JSONWriter.bytes(.object(["api_key": .string(token), "event": .string(name), "distinct_id": "u"]))
             }
@@ -113,7 +96,7 @@ struct CaptureTests {
             #expect(compressedForm.status == 200, "\(compressedForm.text)")
             let get = Data(event("get")).base64EncodedString().addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
             #expect(try await server.request("GET", "/e/?data=\(get)").status == 200)
-            let names = try await Self.stored(server, team: team).map(\.event).sorted()
+            let names = try await Fixtures.stored(server, team: team).map(\.event).sorted()
             #expect(names == ["form-data-with-plus->>>>>>>>>", "form-gzip", "get", "gzip-header", "gzip-js"].sorted())
         }
     }
@@ -121,7 +104,7 @@ struct CaptureTests {
     @Test("Unknown or missing tokens are 401 in PostHog's shape and store nothing", arguments: TestBackend.available)
     func tokens(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let (team, token, _) = try await Self.environment(server)
+            let (team, token, _) = try await Fixtures.environment(server)
             try await Self.post(server, "/e/", .object(["api_key": "phc_unknown", "event": "x", "distinct_id": "u"])).expectError(
                 401, type: "authentication_error", code: "invalid_api_key",
                 detail: "Project API key invalid. You can find your project API key in your project settings.")
@@ -129,14 +112,14 @@ struct CaptureTests {
                 401, type: "authentication_error", code: "invalid_api_key",
                 detail: "API key not provided. You can find your project API key in your project settings.")
             #expect(try await Self.post(server, "/e/?token=\(token)", .object(["event": "q", "distinct_id": "u"])).status == 200)
-            #expect(try await Self.stored(server, team: team).map(\.event) == ["q"])
+            #expect(try await Fixtures.stored(server, team: team).map(\.event) == ["q"])
         }
     }
 
     @Test("Malformed requests are 400 and a bad event rejects its whole batch", arguments: TestBackend.available)
     func malformed(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let (team, token, _) = try await Self.environment(server)
+            let (team, token, _) = try await Fixtures.environment(server)
             let bodies: [[UInt8]] = [
                 Array("{not json".utf8), Array("\"just a string\"".utf8), Array("[]".utf8),
                 JSONWriter.bytes(.object(["api_key": .string(token), "batch": "no"])),
@@ -155,14 +138,14 @@ struct CaptureTests {
                 #expect(result.status == 400, "\(String(decoding: body, as: UTF8.self)) → \(result.text)")
                 #expect(result["code"] == "invalid_payload")
             }
-            #expect(try await Self.stored(server, team: team).isEmpty)
+            #expect(try await Fixtures.stored(server, team: team).isEmpty)
         }
     }
 
     @Test("Bodies over the limit are 413, compressed or not", arguments: TestBackend.available)
     func tooLarge(backend: TestBackend) async throws {
         try await TestServer.run(backend, configure: { $0.maximumBodySize = 10_000 }) { server in
-            let (team, token, _) = try await Self.environment(server)
+            let (team, token, _) = try await Fixtures.environment(server)
             let big = JSONWriter.bytes(
                 .object([
                     "api_key": .string(token), "event": "x", "distinct_id": "u",
@@ -172,14 +155,14 @@ struct CaptureTests {
             let bomb = try await server.request("POST", "/e/", body: Gzip.compress(big), headers: [("Content-Encoding", "gzip")])
             bomb.expectError(
                 413, type: "invalid_request", code: "payload_too_large", detail: "Request body is larger than the limit of 10000 bytes.")
-            #expect(try await Self.stored(server, team: team).isEmpty)
+            #expect(try await Fixtures.stored(server, team: team).isEmpty)
         }
     }
 
     @Test("Client clocks are corrected with offset and sent_at", arguments: TestBackend.available)
     func clockSkew(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let (team, token, _) = try await Self.environment(server)
+            let (team, token, _) = try await Fixtures.environment(server)
             let before = Timestamp.now().microseconds
             _ = try await Self.post(
                 server, "/batch/",
@@ -198,7 +181,7 @@ struct CaptureTests {
                     ],
                 ]))
             let after = Timestamp.now().microseconds
-            let events = Dictionary(uniqueKeysWithValues: try await Self.stored(server, team: team).map { ($0.event, $0) })
+            let events = Dictionary(uniqueKeysWithValues: try await Fixtures.stored(server, team: team).map { ($0.event, $0) })
             func near(_ name: String, _ expected: ClosedRange<Int64>) {
                 let value = events[name]?.timestamp.microseconds ?? 0
                 #expect(expected.contains(value), "\(name): \(value) not in \(expected)")
@@ -217,14 +200,14 @@ struct CaptureTests {
     @Test("$set and $set_once sent beside properties are kept in them", arguments: TestBackend.available)
     func personProperties(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let (team, token, _) = try await Self.environment(server)
+            let (team, token, _) = try await Fixtures.environment(server)
             _ = try await Self.post(
                 server, "/e/",
                 .object([
                     "api_key": .string(token), "event": "$identify", "distinct_id": "u", "$set": .object(["email": "a@b.c"]),
                     "$set_once": .object(["first": "yes"]), "properties": .object(["$set": .object(["plan": "pro"])]),
                 ]))
-            let event = try #require(try await Self.stored(server, team: team).first)
+            let event = try #require(try await Fixtures.stored(server, team: team).first)
             let properties = try JSONParser.parse(event.properties)
             #expect(properties["$set"] == .object(["plan": "pro", "email": "a@b.c"]))
             #expect(properties["$set_once"] == .object(["first": "yes"]))
@@ -236,7 +219,7 @@ struct CaptureTests {
         arguments: TestBackend.available)
     func persons(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let (team, token, _) = try await Self.environment(server)
+            let (team, token, _) = try await Fixtures.environment(server)
             func send(_ events: [JSONValue]) async throws {
                 #expect(
                     try await Self.post(server, "/batch/", .object(["api_key": .string(token), "batch": .array(events)])).status == 200)
@@ -254,7 +237,7 @@ struct CaptureTests {
                 ]),
             ])
             try await send([.object(["event": "3", "distinct_id": "u", "$set": .object(["plan": "pro"])])])
-            let events = Dictionary(uniqueKeysWithValues: try await Self.stored(server, team: team).map { ($0.event, $0) })
+            let events = Dictionary(uniqueKeysWithValues: try await Fixtures.stored(server, team: team).map { ($0.event, $0) })
             func person(_ name: String) throws -> JSONValue? { try events[name]?.personProperties.map { try JSONParser.parse($0) } }
             #expect(try person("1")?.objectValue?.count == 2)
             #expect(try person("1")?["plan"] == "free")
@@ -280,7 +263,7 @@ struct CaptureTests {
     @Test("A retried event (same uuid) is stored once", arguments: TestBackend.available)
     func retriesAreIdempotent(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let (team, token, _) = try await Self.environment(server)
+            let (team, token, _) = try await Fixtures.environment(server)
             let body: JSONValue = .object([
                 "api_key": .string(token),
                 "batch": [
@@ -290,7 +273,7 @@ struct CaptureTests {
             ])
             #expect(try await Self.post(server, "/batch/", body).status == 200)
             #expect(try await Self.post(server, "/batch/", body).status == 200)
-            let events = try await Self.stored(server, team: team)
+            let events = try await Fixtures.stored(server, team: team)
             #expect(events.filter { $0.event == "a" }.count == 1)
             // An invalid client uuid is replaced by a new one each time.
             #expect(events.filter { $0.event == "b" }.count == 2)
@@ -300,7 +283,7 @@ struct CaptureTests {
     @Test("Browsers get CORS headers and preflight answers", arguments: TestBackend.available)
     func cors(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let (_, token, _) = try await Self.environment(server)
+            let (_, token, _) = try await Fixtures.environment(server)
             let preflight = try await server.request(
                 "OPTIONS", "/e/", headers: [("Origin", "https://shop.example"), ("Access-Control-Request-Headers", "content-type")])
             #expect(preflight.status == 200)
@@ -334,14 +317,14 @@ struct CaptureTests {
             #expect(
                 try await Self.post(server, "/e/", .object(["api_key": .string(stagingToken), "event": "s", "distinct_id": "u"])).status
                     == 200)
-            #expect(try await Self.stored(server, team: stagingID).count == 1)
+            #expect(try await Fixtures.stored(server, team: stagingID).count == 1)
             let rollback = try await server.request(
                 "POST", "/api/organizations/\(org)/environments_rollback/", key: owner.key, json: .object(["\(stagingID)": .int(main)]))
             #expect(rollback.status == 202)
-            #expect(try await Self.stored(server, team: stagingID).isEmpty)
-            #expect(try await Self.stored(server, team: main).map(\.event) == ["s"])
+            #expect(try await Fixtures.stored(server, team: stagingID).isEmpty)
+            #expect(try await Fixtures.stored(server, team: main).map(\.event) == ["s"])
             #expect(try await server.request("DELETE", "/api/organizations/\(org)/", key: owner.key).status == 204)
-            #expect(try await Self.stored(server, team: main).isEmpty)
+            #expect(try await Fixtures.stored(server, team: main).isEmpty)
         }
     }
 }

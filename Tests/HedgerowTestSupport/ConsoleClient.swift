@@ -6,16 +6,16 @@ import Testing
 
 /// A browser's part of a console conversation, over the test client: it keeps cookies, reads the
 /// CSRF token from the pages, and posts forms.
-struct ConsoleClient: Sendable {
-    let server: TestServer
-    var cookies: [String: String] = [:]
-    var csrf = ""
+package struct ConsoleClient: Sendable {
+    package let server: TestServer
+    package var cookies: [String: String] = [:]
+    package var csrf = ""
 
-    init(_ server: TestServer) { self.server = server }
+    package init(_ server: TestServer) { self.server = server }
 
-    var cookieHeader: String { cookies.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: "; ") }
+    package var cookieHeader: String { cookies.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: "; ") }
 
-    mutating func remember(_ result: TestResult) {
+    package mutating func remember(_ result: TestResult) {
         for value in result.headers[values: .setCookie] {
             let pair = value.split(separator: ";", maxSplits: 1)[0].split(separator: "=", maxSplits: 1)
             guard pair.count >= 1 else { continue }
@@ -26,20 +26,20 @@ struct ConsoleClient: Sendable {
         if let token = Self.csrfToken(in: result.text) { csrf = token }
     }
 
-    static func csrfToken(in html: String) -> String? {
+    package static func csrfToken(in html: String) -> String? {
         guard let range = html.range(of: #"name="csrf_token" value=""#) else { return nil }
         let rest = html[range.upperBound...]
         return rest.firstIndex(of: "\"").map { String(rest[..<$0]) }
     }
 
-    mutating func get(_ path: String, headers: [(String, String)] = []) async throws -> TestResult {
+    package mutating func get(_ path: String, headers: [(String, String)] = []) async throws -> TestResult {
         let result = try await server.request("GET", path, headers: [("Cookie", cookieHeader)] + headers)
         remember(result)
         return result
     }
 
     /// Posts a form; `csrf: false` leaves the token out.
-    mutating func post(
+    package mutating func post(
         _ path: String, _ fields: [(String, String)] = [], csrf withToken: Bool = true, headers: [(String, String)] = []
     ) async throws -> TestResult {
         let all = (withToken ? [("csrf_token", csrf)] : []) + fields
@@ -53,7 +53,7 @@ struct ConsoleClient: Sendable {
 
     /// Signs in through the form; returns the answer to the form's post.
     @discardableResult
-    mutating func signIn(_ email: String, _ password: String, next: String = "/") async throws -> TestResult {
+    package mutating func signIn(_ email: String, _ password: String, next: String = "/") async throws -> TestResult {
         _ = try await get("/login")
         return try await post("/login", [("email", email), ("password", password), ("next", next)])
     }
@@ -61,7 +61,7 @@ struct ConsoleClient: Sendable {
 
 extension TestServer {
     /// A user with a console password (and a key, as `createUser` makes them).
-    func createUser(_ email: String, password: String) async throws -> TestUser {
+    package func createUser(_ email: String, password: String) async throws -> TestUser {
         let user = try await createUser(email)
         _ = try await SignInService(database: database, failures: nil).setPassword(email: email, password: password)
         return user
@@ -70,7 +70,7 @@ extension TestServer {
 
 extension TestResult {
     /// The page's text with Mustache's HTML escapes undone, to compare with messages.
-    var html: String {
+    package var html: String {
         text.replacingOccurrences(of: "&#39;", with: "'").replacingOccurrences(of: "&quot;", with: "\"")
             .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
             .replacingOccurrences(of: "&amp;", with: "&")

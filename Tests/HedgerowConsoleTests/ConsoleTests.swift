@@ -4,6 +4,7 @@ import HedgerowAPI
 import HedgerowConsole
 import HedgerowCore
 import HedgerowRuntime
+import HedgerowTestSupport
 import Testing
 
 /// The console over the test client (the browser tests drive the same pages in Chromium):
@@ -11,7 +12,7 @@ import Testing
 /// and sessions on the API.
 @Suite("Console")
 struct ConsoleTests {
-    static let password = "correct horse battery"
+    static let password = Fixtures.consolePassword
 
     static func run(
         _ backend: TestBackend, configure: @Sendable @escaping (inout HedgerowConfiguration) -> Void = { _ in },
@@ -134,7 +135,7 @@ struct ConsoleTests {
                 return
             }
             let export = try await server.request(
-                "POST", "/api/environments/\(bobTeam)/batch_exports/", key: bob.key, json: BatchExportTests.noop)
+                "POST", "/api/environments/\(bobTeam)/batch_exports/", key: bob.key, json: Fixtures.noopExport)
             let exportID = try #require(export["id"]?.stringValue)
 
             var browser = ConsoleClient(server)
@@ -286,7 +287,7 @@ extension ConsoleTests {
                 Issue.record("no team")
                 return
             }
-            let seeded = try await S3DestinationTests.seed(server, team: team, count: 8)
+            let seeded = try await Fixtures.seedHour(server, team: team, count: 8)
             var browser = ConsoleClient(server)
             try await browser.signIn("owner@example.com", Self.password)
             _ = try await browser.get("/project/\(team)/batch_exports/new?type=NoOp")

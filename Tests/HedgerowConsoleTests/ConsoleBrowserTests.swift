@@ -47,16 +47,16 @@ struct ConsoleBrowserTests {
                 $0.engine.outbound = .loopbackAllowed
             }
         ) { server in
-            let owner = try await server.createUser("owner@example.com", password: ConsoleTests.password)
+            let owner = try await server.createUser("owner@example.com", password: Fixtures.consolePassword)
             _ = try await server.createOrganization("Acme", owner: owner)
             guard case .int(let team)? = try await server.request("GET", "/api/users/@me/", key: owner.key)["team"]?["id"] else {
                 Issue.record("no current team")
                 return
             }
-            let seeded = try await S3DestinationTests.seed(server, team: team, count: 12)
+            let seeded = try await Fixtures.seedHour(server, team: team, count: 12)
             let port = try #require(server.client.port)
             let settings: JSONValue = .object([
-                "base": .string("http://127.0.0.1:\(port)"), "email": "owner@example.com", "password": .string(ConsoleTests.password),
+                "base": .string("http://127.0.0.1:\(port)"), "email": "owner@example.com", "password": .string(Fixtures.consolePassword),
                 "invitee": "grace@example.com", "screenshots": .string(screenshots),
                 "s3": .object([
                     "endpoint": .string(strict.url), "bucket": .string(bucket), "key_id": .string(keyID), "secret": .string(secret),

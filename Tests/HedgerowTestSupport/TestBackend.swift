@@ -7,20 +7,20 @@ import Testing
 
 /// The databases the API suite runs against: SQLite always, PostgreSQL when
 /// `HEDGEROW_TEST_DATABASE_URL` names one (CI sets it; `scripts/test` starts one).
-enum TestBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
+package enum TestBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case sqlite
     case postgres
 
-    var testDescription: String { rawValue }
+    package var testDescription: String { rawValue }
 
-    static let postgresURL: String? = {
+    package static let postgresURL: String? = {
         let value = ProcessInfo.processInfo.environment["HEDGEROW_TEST_DATABASE_URL"]
         return value?.isEmpty == false ? value : nil
     }()
 
-    static var available: [TestBackend] { postgresURL == nil ? [.sqlite] : [.sqlite, .postgres] }
+    package static var available: [TestBackend] { postgresURL == nil ? [.sqlite] : [.sqlite, .postgres] }
 
-    static let logger: Logger = {
+    package static let logger: Logger = {
         var logger = Logger(label: "hedgerow-test")
         logger.logLevel = ProcessInfo.processInfo.environment["HEDGEROW_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
         return logger
@@ -28,7 +28,7 @@ enum TestBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
 
     /// A new, empty database location: a fresh SQLite file, or a fresh schema in the PostgreSQL
     /// test database. `cleanup` removes it.
-    func makeLocation() async throws -> (location: DatabaseLocation, cleanup: @Sendable () async -> Void) {
+    package func makeLocation() async throws -> (location: DatabaseLocation, cleanup: @Sendable () async -> Void) {
         switch self {
         case .sqlite:
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hedgerow-test-\(UUID().uuidString)")
@@ -60,7 +60,7 @@ enum TestBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
     }
 
     /// Runs a query on the PostgreSQL test database (outside any test schema).
-    static func postgresQuery(_ sql: String, _ binds: [SQLValue] = []) async throws -> [SQLRow] {
+    package static func postgresQuery(_ sql: String, _ binds: [SQLValue] = []) async throws -> [SQLRow] {
         guard let url = postgresURL, case .postgres(var location) = try DatabaseLocation.parse(url) else { return [] }
         location.maximumConnections = 1
         let database = PostgresDatabase(configuration: location.clientConfiguration, logger: logger)
@@ -71,7 +71,7 @@ enum TestBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
         }
     }
 
-    static func adminExecute(_ location: DatabaseLocation.PostgresLocation, _ sql: String) async throws {
+    package static func adminExecute(_ location: DatabaseLocation.PostgresLocation, _ sql: String) async throws {
         var configuration = location.clientConfiguration
         configuration.options.maximumConnections = 1
         let database = PostgresDatabase(configuration: configuration, logger: logger)
@@ -83,6 +83,7 @@ enum TestBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
     }
 }
 
-struct TestSetupError: Error, CustomStringConvertible {
-    let description: String
+package struct TestSetupError: Error, CustomStringConvertible {
+    package let description: String
+    package init(description: String) { self.description = description }
 }

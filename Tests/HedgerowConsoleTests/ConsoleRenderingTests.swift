@@ -1,6 +1,7 @@
 import Foundation
 import HedgerowAPI
 import HedgerowCore
+import HedgerowTestSupport
 import Testing
 
 @testable import HedgerowConsole
