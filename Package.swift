@@ -238,6 +238,7 @@ let package = Package(
             dependencies: [
                 "HedgerowAPI",
                 "HedgerowCore",
+                "HedgerowDestinations",
                 "HedgerowExport",
                 "HedgerowRuntime",
                 "HedgerowServer",
@@ -315,6 +316,29 @@ let package = Package(
                 "HedgerowTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HedgerowDestinationsTests",
+            dependencies: [
+                "HedgerowAPI", "HedgerowCore", "HedgerowDestinations", "HedgerowExport", "HedgerowFormats", "HedgerowRuntime",
+                "HedgerowS3", "HedgerowStore", "HedgerowTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HedgerowExportTests",
+            dependencies: [
+                "HedgerowAPI", "HedgerowCore", "HedgerowDestinations", "HedgerowExport", "HedgerowStore", "HedgerowTestSupport",
             ],
             swiftSettings: swiftSettings
         ),

@@ -71,7 +71,7 @@ struct AttackTests {
     @Test("An S3 or Azure Blob export with max_file_size_mb of Int64.max is refused when saved", arguments: TestBackend.available)
     func hugeFileSize(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let configs: [(String, JSONObject)] = [
                 ("S3", ["bucket_name": "b", "region": "us-east-1", "prefix": "p", "max_file_size_mb": .int(Int64.max)]),
                 (
@@ -152,19 +152,19 @@ struct AttackTests {
         // SQLite evaluates patterns with ICU, which backtracks; PostgreSQL's engine does not.
         // A 15 s limit: the capture must finish inside it, and the parallel suite on two cores has held a request up for 9 s.
         try await TestServer.run(.sqlite, configure: { $0.engine.eventQueryTimeout = .seconds(15) }) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let team = try await server.request("GET", "/api/environments/\(world.team)/", key: world.owner.key)
             let token = try #require(team["api_token"]?.stringValue)
-            let id = try await BatchExportTests.create(
+            let id = try await Fixtures.createExport(
                 server, world,
-                BatchExportTests.patched(
+                Fixtures.patched(
                     Fixtures.noopExport,
                     [("filters", [.object(["key": "word", "type": "event", "operator": "regex", "value": "(.*a){12}$"])])]))
-            try await RunOutcomeTests.storeWord(String(repeating: "a", count: 28) + "!", server, team: world.team)
+            try await Fixtures.storeWord(String(repeating: "a", count: 28) + "!", server, team: world.team)
             let order = Order()
             async let backfill: TestResult = {
                 let answer = try await server.request(
-                    "POST", world.base + "/\(id)/backfills/", key: world.member.key, json: HTTPDestinationTests.hour)
+                    "POST", world.base + "/\(id)/backfills/", key: world.member.key, json: Fixtures.hour)
                 await order.note("backfill")
                 return answer
             }()
@@ -224,7 +224,7 @@ struct AttackTests {
     @Test("A key scoped to one environment lists only that environment of its project", arguments: TestBackend.available)
     func scopedKeySeesOnlyItsEnvironments(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let project = try await server.request("GET", "/api/environments/\(world.team)/", key: world.owner.key)
             guard case .int(let projectID)? = project["project_id"] else {
                 Issue.record("no project_id: \(project.text)")
@@ -292,11 +292,11 @@ struct AttackTests {
     }
 
     /// A NoOp export with one stored event and a backfill of its hour (one run).
-    static func backfilledNoOp(_ server: TestServer) async throws -> (world: BatchExportTests.World, id: String) {
-        let world = try await BatchExportTests.world(server)
-        let id = try await BatchExportTests.create(server, world)
-        try await HTTPDestinationTests.seed(server, team: world.team, count: 1)
-        try await RunOutcomeTests.backfill(server, world, id)
+    static func backfilledNoOp(_ server: TestServer) async throws -> (world: Fixtures.World, id: String) {
+        let world = try await Fixtures.world(server)
+        let id = try await Fixtures.createExport(server, world)
+        try await Fixtures.seedHTTP(server, team: world.team, count: 1)
+        try await Fixtures.backfillRuns(server, world, id)
         return (world, id)
     }
 
@@ -310,8 +310,8 @@ struct AttackTests {
             let expired = Timestamp(microseconds: now.microseconds - 1_000_000)
             // The first death: the run is claimed again (and completes on NoOp), its death counted.
             try await Self.abandon(server, export: id, abandoned: 0, lease: expired)
-            try await HTTPDestinationTests.engine(server, at: now).step()
-            var run = try #require(try await RunOutcomeTests.runs(server, export: id).first)
+            try await Fixtures.httpEngine(server, at: now).step()
+            var run = try #require(try await Fixtures.runs(server, export: id).first)
             #expect(run.status == "Completed", "\(run)")
             let counted = try await server.database.read {
                 try await $0.first("SELECT abandoned_attempts FROM batch_export_runs WHERE batch_export_id = $1", [.text(id)])
@@ -319,13 +319,13 @@ struct AttackTests {
             #expect(counted?.int("abandoned_attempts") == 1)
             // A second death: failed with a clear error, never claimed.
             try await Self.abandon(server, export: id, abandoned: 1, lease: expired)
-            try await HTTPDestinationTests.engine(server, at: now).step()
-            run = try #require(try await RunOutcomeTests.runs(server, export: id).first)
+            try await Fixtures.httpEngine(server, at: now).step()
+            run = try #require(try await Fixtures.runs(server, export: id).first)
             #expect(run.status == "Failed", "\(run)")
             #expect(run.leaseOwner == nil)
             #expect(
                 run.latestError?.hasPrefix("ProcessDied: the process running this run stopped without finishing it in 2 attempts") == true)
-            let lines = try await RunOutcomeTests.logLines(server, export: id)
+            let lines = try await Fixtures.logLines(server, export: id)
             #expect(lines.contains { $0.hasPrefix("Run failed: ProcessDied") })
         }
     }
@@ -335,8 +335,8 @@ struct AttackTests {
         try await TestServer.run(backend) { server in
             let (_, id) = try await Self.backfilledNoOp(server)
             try await Self.abandon(server, export: id, abandoned: 1, lease: nil)
-            try await HTTPDestinationTests.engine(server).step()
-            #expect(try await RunOutcomeTests.runs(server, export: id).first?.status == "Completed")
+            try await Fixtures.httpEngine(server).step()
+            #expect(try await Fixtures.runs(server, export: id).first?.status == "Completed")
         }
     }
 }

@@ -13,13 +13,13 @@ struct BatchExportScopeTests {
         "A key scoped to the main environment reaches none of the project's other environments' exports", arguments: TestBackend.available)
     func scopedTeamsBoundEveryRoute(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let project = world.team
             let staging = try await server.request(
                 "POST", "/api/projects/\(project)/environments/", key: world.owner.key, json: .object(["name": "Staging"]))
             let stagingID = try #require(staging.intID)
             // One export in each environment, made with a full key.
-            let mainExport = try await BatchExportTests.create(server, world)
+            let mainExport = try await Fixtures.createExport(server, world)
             let created = try await server.request(
                 "POST", "/api/environments/\(stagingID)/batch_exports/", key: world.owner.key, json: Fixtures.noopExport)
             let stagingExport = try #require(created["id"]?.stringValue)
@@ -51,7 +51,7 @@ struct BatchExportScopeTests {
                         .expectError(403, type: "authentication_error", code: "permission_denied", detail: denied)
                     try await server.request(
                         "POST", "/api/organizations/\(world.org)/batch_exports/", key: key,
-                        json: BatchExportTests.patched(Fixtures.noopExport, [("team_id", .int(stagingID))])
+                        json: Fixtures.patched(Fixtures.noopExport, [("team_id", .int(stagingID))])
                     ).expectError(403, type: "authentication_error", code: "permission_denied", detail: denied)
                 } else {
                     orgList.expectError(

@@ -12,42 +12,13 @@ import Testing
 
 @Suite("Batch exports API (docs/api.md, Batch exports)")
 struct BatchExportTests {
-    struct World {
-        let owner: TestUser
-        let member: TestUser
-        let org: String
-        let team: Int64
-        var base: String { "/api/environments/\(team)/batch_exports" }
-    }
-
-    static func world(_ server: TestServer) async throws -> World {
-        let owner = try await server.createUser("owner@example.com")
-        let member = try await server.createUser("member@example.com")
-        let org = try await server.createOrganization("Acme", owner: owner)
-        try await server.addMember(member, to: org, level: .member)
-        let me = try await server.request("GET", "/api/users/@me/", key: owner.key)
-        guard case .int(let team)? = me["team"]?["id"] else { throw TestSetupError(description: "no team") }
-        return World(owner: owner, member: member, org: org, team: team)
-    }
 
     static let noop = Fixtures.noopExport
-
-    static func create(_ server: TestServer, _ world: World, _ body: JSONValue = noop) async throws -> String {
-        let result = try await server.request("POST", world.base + "/", key: world.member.key, json: body)
-        #expect(result.status == 201, "\(result.text)")
-        return result["id"]?.stringValue ?? ""
-    }
-
-    static func patched(_ body: JSONValue, _ changes: [(String, JSONValue)]) -> JSONValue {
-        var object = body.objectValue!
-        for (key, value) in changes { object[key] = value }
-        return .object(object)
-    }
 
     @Test("Create answers 201 with PostHog's fields in order; any member may create", arguments: TestBackend.available)
     func create(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await Self.world(server)
+            let world = try await Fixtures.world(server)
             let result = try await server.request("POST", world.base + "/", key: world.member.key, json: Self.noop)
             #expect(result.status == 201)
             #expect(
@@ -144,9 +115,9 @@ struct BatchExportTests {
     @Test("Invalid configurations are refused with PostHog's messages and nothing is created", arguments: TestBackend.available, invalid)
     func validation(backend: TestBackend, testCase: Invalid) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await Self.world(server)
+            let world = try await Fixtures.world(server)
             let result = try await server.request(
-                "POST", world.base + "/", key: world.member.key, json: Self.patched(Self.noop, testCase.changes))
+                "POST", world.base + "/", key: world.member.key, json: Fixtures.patched(Self.noop, testCase.changes))
             result.expectError(400, type: "validation_error", code: testCase.code, detail: testCase.detail, attr: testCase.attr)
             #expect(try await server.request("GET", world.base + "/", key: world.member.key)["count"] == 0)
         }
@@ -155,14 +126,14 @@ struct BatchExportTests {
     @Test("Required fields on create and PUT", arguments: TestBackend.available)
     func requiredFields(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await Self.world(server)
+            let world = try await Fixtures.world(server)
             for key in ["name", "destination", "interval"] {
                 var body = Self.noop.objectValue!
                 body[key] = nil
                 try await server.request("POST", world.base + "/", key: world.member.key, json: .object(body)).expectError(
                     400, type: "validation_error", code: "required", detail: "This field is required.", attr: key)
             }
-            let id = try await Self.create(server, world)
+            let id = try await Fixtures.createExport(server, world)
             try await server.request("PUT", world.base + "/\(id)/", key: world.member.key, json: .object(["name": "x"])).expectError(
                 400, type: "validation_error", code: "required", detail: "This field is required.", attr: "destination")
         }
@@ -171,7 +142,7 @@ struct BatchExportTests {
     @Test("Organization routes: team_id chooses the environment", arguments: TestBackend.available)
     func organizationLevelCreate(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await Self.world(server)
+            let world = try await Fixtures.world(server)
             let orgBase = "/api/organizations/\(world.org)/batch_exports/"
             // One environment: it is used.
             let single = try await server.request("POST", orgBase, key: world.owner.key, json: Self.noop)
@@ -181,12 +152,12 @@ struct BatchExportTests {
             guard case .int(let stagingID)? = staging["id"] else { Issue.record("no environment"); return }
             try await server.request("POST", orgBase, key: world.owner.key, json: Self.noop).expectError(
                 400, type: "validation_error", code: "required", detail: "This field is required.", attr: "team_id")
-            try await server.request("POST", orgBase, key: world.owner.key, json: Self.patched(Self.noop, [("team_id", 999_999)]))
+            try await server.request("POST", orgBase, key: world.owner.key, json: Fixtures.patched(Self.noop, [("team_id", 999_999)]))
                 .expectError(
                     400, type: "validation_error", code: "invalid_input", detail: "Environment not found in this organization.",
                     attr: "team_id")
             let chosen = try await server.request(
-                "POST", orgBase, key: world.owner.key, json: Self.patched(Self.noop, [("team_id", .int(stagingID))]))
+                "POST", orgBase, key: world.owner.key, json: Fixtures.patched(Self.noop, [("team_id", .int(stagingID))]))
             #expect(chosen["team_id"] == .int(stagingID))
             // The organization lists both; the environment route only its own.
             #expect(try await server.request("GET", orgBase, key: world.owner.key)["count"] == 2)
@@ -198,7 +169,7 @@ struct BatchExportTests {
             // fields included) is accepted, and its team_id and id are ignored.
             let whole = try await server.request(
                 "POST", world.base + "/", key: world.owner.key,
-                json: Self.patched(
+                json: Fixtures.patched(
                     Self.noop,
                     [
                         ("id", "00000000-0000-0000-0000-000000000000"), ("team_id", .int(stagingID)), ("latest_runs", []),
@@ -214,8 +185,8 @@ struct BatchExportTests {
         arguments: TestBackend.available)
     func permissions(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await Self.world(server)
-            let id = try await Self.create(server, world)
+            let world = try await Fixtures.world(server)
+            let id = try await Fixtures.createExport(server, world)
             let outsider = try await server.createUser("out@example.com")
             try await server.request("GET", "/api/organizations/\(world.org)/batch_exports/", key: outsider.key).expectError(
                 403, type: "authentication_error", code: "permission_denied", detail: "You do not have permission to perform this action.")
@@ -245,8 +216,8 @@ struct BatchExportTests {
     @Test("Update, type change, soft delete", arguments: TestBackend.available)
     func updateAndDelete(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await Self.world(server)
-            let id = try await Self.create(server, world)
+            let world = try await Fixtures.world(server)
+            let id = try await Fixtures.createExport(server, world)
             let renamed = try await server.request(
                 "PATCH", world.base + "/\(id)/", key: world.member.key,
                 json: .object(["name": "renamed", "interval": "day", "offset_hour": 5]))
@@ -259,7 +230,7 @@ struct BatchExportTests {
             ).expectError(
                 400, type: "validation_error", code: "invalid_input",
                 detail: "Cannot change destination type from 'NoOp' to 'HTTP'. Create a new batch export instead.", attr: "destination")
-            let second = try await Self.create(server, world)
+            let second = try await Fixtures.createExport(server, world)
             let list = try await server.request("GET", world.base + "/", key: world.member.key)
             #expect(list["results"]?.arrayValue?.map { $0["id"] } == [.string(second), .string(id)])
             #expect(try await server.request("DELETE", world.base + "/\(id)/", key: world.member.key).status == 204)
@@ -272,8 +243,8 @@ struct BatchExportTests {
     @Test("Pause is idempotent; unpause with backfill covers the paused span", arguments: TestBackend.available)
     func pauseAndUnpause(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await Self.world(server)
-            let id = try await Self.create(server, world, Self.patched(Self.noop, [("interval", "every 5 minutes")]))
+            let world = try await Fixtures.world(server)
+            let id = try await Fixtures.createExport(server, world, Fixtures.patched(Self.noop, [("interval", "every 5 minutes")]))
             #expect(try await server.request("POST", world.base + "/\(id)/pause/", key: world.member.key).json == .object(["paused": true]))
             let paused = try await server.request("GET", world.base + "/\(id)/", key: world.member.key)
             #expect(paused["paused"] == true)
@@ -304,10 +275,11 @@ struct BatchExportTests {
     @Test("Backfill requests are validated in order", arguments: TestBackend.available)
     func backfillValidation(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await Self.world(server)
-            let hourly = try await Self.create(server, world)
-            let daily = try await Self.create(server, world, Self.patched(Self.noop, [("interval", "day")]))
-            let weekly = try await Self.create(server, world, Self.patched(Self.noop, [("interval", "week"), ("offset_day", 1)]))
+            let world = try await Fixtures.world(server)
+            let hourly = try await Fixtures.createExport(server, world)
+            let daily = try await Fixtures.createExport(server, world, Fixtures.patched(Self.noop, [("interval", "day")]))
+            let weekly = try await Fixtures.createExport(
+                server, world, Fixtures.patched(Self.noop, [("interval", "week"), ("offset_day", 1)]))
             func expect(_ id: String, _ body: JSONValue, _ detail: String) async throws {
                 try await server.request("POST", world.base + "/\(id)/backfills/", key: world.member.key, json: body).expectError(
                     400, type: "validation_error", code: "invalid_input", detail: detail)
@@ -338,31 +310,14 @@ struct BatchExportTests {
         }
     }
 
-    /// Events at known times for an environment.
-    static func seed(_ server: TestServer, team: Int64, times: [String]) async throws {
-        let events = times.enumerated().map { index, time -> Event in
-            let at = ISO8601.parse(time)!.timestamp
-            return Event(
-                uuid: Identifiers.uuidV7(at: at), teamID: team, event: "e\(index)", distinctID: "u", properties: "{}", personID: nil,
-                personProperties: nil, elementsChain: nil, timestamp: at, createdAt: at, insertedAt: at)
-        }
-        _ = try await SQLEventStore(database: server.database).append(events)
-    }
-
-    static func engine(_ server: TestServer, at time: String? = nil) -> ExportEngine {
-        var logger = Logger(label: "engine-test")
-        logger.logLevel = .critical
-        let clock = time.map { ISO8601.parse($0)!.timestamp }
-        return ExportEngine(database: server.database, logger: logger, clock: { clock ?? .now() })
-    }
-
     @Test(
         "Runs of a backfill are claimed oldest first, as many at once as the backfill concurrency allows", arguments: TestBackend.available)
     func backfillConcurrency(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await Self.world(server)
-            let id = try await Self.create(server, world)
-            try await Self.seed(server, team: world.team, times: ["2024-01-01T10:15:00Z", "2024-01-01T11:15:00Z", "2024-01-01T12:15:00Z"])
+            let world = try await Fixtures.world(server)
+            let id = try await Fixtures.createExport(server, world)
+            try await Fixtures.seedEvents(
+                server, team: world.team, times: ["2024-01-01T10:15:00Z", "2024-01-01T11:15:00Z", "2024-01-01T12:15:00Z"])
             let created = try await server.request(
                 "POST", world.base + "/\(id)/backfills/", key: world.member.key,
                 json: .object(["start_at": "2024-01-01T10:00:00Z", "end_at": "2024-01-01T13:00:00Z"]))
@@ -389,9 +344,9 @@ struct BatchExportTests {
     @Test("A backfill is cut into intervals, runs oldest first and records what it delivered", arguments: TestBackend.available)
     func backfillRuns(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await Self.world(server)
-            let id = try await Self.create(server, world)
-            try await Self.seed(
+            let world = try await Fixtures.world(server)
+            let id = try await Fixtures.createExport(server, world)
+            try await Fixtures.seedEvents(
                 server, team: world.team,
                 times: [
                     "2024-01-01T09:59:59Z", "2024-01-01T10:15:00Z", "2024-01-01T11:00:00Z", "2024-01-01T11:30:00Z", "2024-01-01T12:30:00Z",
@@ -407,7 +362,7 @@ struct BatchExportTests {
             #expect(before["total_records_count"] == 4)  // the estimate: events in [10:00, 12:45)
             #expect(before["progress"] == .object(["total_runs": 2, "finished_runs": 0, "progress": 0.0]))
             #expect(before["adjusted_start_at"] == "2024-01-01T10:00:00Z")
-            try await Self.engine(server).step()
+            try await Fixtures.engine(server).step()
             let after = try await server.request("GET", world.base + "/\(id)/backfills/\(backfillID)/", key: world.member.key)
             #expect(after["status"] == "Completed")
             #expect(after["total_records_count"] == 3)  // delivered: [10:00, 11:00) and [11:00, 12:00); the partial hour is not run
@@ -450,13 +405,14 @@ struct BatchExportTests {
         arguments: TestBackend.available)
     func scheduledRuns(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await Self.world(server)
+            let world = try await Fixtures.world(server)
             let service = BatchExportService(
                 database: server.database, secrets: SecretBox.forTests, deliverable: [.noOp],
                 clock: { ISO8601.parse("2024-03-01T10:02:00Z")!.timestamp })
             let principal = try await server.principal(world.member)
             let detail = try await service.create(
-                .environment(String(world.team)), body: Self.patched(Self.noop, [("interval", "every 5 minutes")]), principal: principal)
+                .environment(String(world.team)), body: Fixtures.patched(Self.noop, [("interval", "every 5 minutes")]), principal: principal
+            )
             // Inserted (received) inside the first ticks; one late event happened before the export existed.
             let store = SQLEventStore(database: server.database)
             func event(_ inserted: String, happened: String? = nil) -> Event {
@@ -473,7 +429,7 @@ struct BatchExportTests {
             ])
             // The first tick after creation (10:02) is 10:05. At 10:16 the ticks 10:05, 10:10 and 10:15 are due
             // (settled 30 s); 10:20 is not.
-            try await Self.engine(server, at: "2024-03-01T10:16:00Z").step()
+            try await Fixtures.engine(server, at: "2024-03-01T10:16:00Z").step()
             let runs = try await server.database.read { connection in
                 try await connection.query(
                     "SELECT data_interval_end, status, records_completed FROM batch_export_runs WHERE batch_export_id = $1 ORDER BY data_interval_end",
@@ -486,8 +442,8 @@ struct BatchExportTests {
             #expect(runs.map { $0.int("records_completed") } == [0, 2, 1])
             #expect(runs.allSatisfy { $0.string("status") == "Completed" })
             // Running again at the same time creates nothing new; later, the missed ticks are caught up in order.
-            try await Self.engine(server, at: "2024-03-01T10:16:00Z").step()
-            try await Self.engine(server, at: "2024-03-01T10:31:00Z").step()
+            try await Fixtures.engine(server, at: "2024-03-01T10:16:00Z").step()
+            try await Fixtures.engine(server, at: "2024-03-01T10:31:00Z").step()
             let later = try await server.database.read { connection in
                 try await connection.query(
                     "SELECT data_interval_end, records_completed FROM batch_export_runs WHERE batch_export_id = $1 ORDER BY data_interval_end",
@@ -497,7 +453,7 @@ struct BatchExportTests {
             #expect(later.map { $0.int("records_completed") } == [0, 2, 1, 1, 0, 0])
             // Paused exports create no runs.
             try await service.pause(.environment(String(world.team)), id: detail.export.id, principal: principal)
-            try await Self.engine(server, at: "2024-03-01T11:31:00Z").step()
+            try await Fixtures.engine(server, at: "2024-03-01T11:31:00Z").step()
             let count = try await server.database.read {
                 try await $0.first("SELECT COUNT(*) AS n FROM batch_export_runs WHERE batch_export_id = $1", [.text(detail.export.id)])?
                     .int("n")
@@ -509,15 +465,15 @@ struct BatchExportTests {
     @Test("/metrics exposes run counters, records, retries, export lag and HTTP counts", arguments: TestBackend.available)
     func metrics(backend: TestBackend) async throws {
         try await TestServer.run(backend, configure: { $0.metricsToken = "metrics-token-for-tests" }) { server in
-            let world = try await Self.world(server)
+            let world = try await Fixtures.world(server)
             let service = BatchExportService(
                 database: server.database, secrets: SecretBox.forTests, deliverable: [.noOp],
                 clock: { ISO8601.parse("2024-03-01T10:02:00Z")!.timestamp })
             let detail = try await service.create(
-                .environment(String(world.team)), body: Self.patched(Self.noop, [("interval", "every 5 minutes")]),
+                .environment(String(world.team)), body: Fixtures.patched(Self.noop, [("interval", "every 5 minutes")]),
                 principal: try await server.principal(world.member))
-            try await Self.seed(server, team: world.team, times: ["2024-03-01T10:06:00Z", "2024-03-01T10:07:00Z"])
-            try await Self.engine(server, at: "2024-03-01T10:16:00Z").step()
+            try await Fixtures.seedEvents(server, team: world.team, times: ["2024-03-01T10:06:00Z", "2024-03-01T10:07:00Z"])
+            try await Fixtures.engine(server, at: "2024-03-01T10:16:00Z").step()
             _ = try await server.request("GET", "/_health")
             // On the API's port /metrics needs the metrics token.
             for header in [[], [("Authorization", "Bearer wrong")], [("Authorization", "Bearer \(world.owner.key)")]] {
@@ -551,10 +507,11 @@ struct BatchExportTests {
     @Test("A backfill without end_at (NoOp) catches up to the last tick, then unpauses the export", arguments: TestBackend.available)
     func openEndedBackfill(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await Self.world(server)
-            let id = try await Self.create(server, world, Self.patched(Self.noop, [("paused", true)]))
+            let world = try await Fixtures.world(server)
+            let id = try await Fixtures.createExport(server, world, Fixtures.patched(Self.noop, [("paused", true)]))
             let start = Timestamp(microseconds: (Timestamp.now().microseconds / 3_600_000_000 - 3) * 3_600_000_000)
-            try await Self.seed(server, team: world.team, times: [Timestamp(microseconds: start.microseconds + 60_000_000).iso8601])
+            try await Fixtures.seedEvents(
+                server, team: world.team, times: [Timestamp(microseconds: start.microseconds + 60_000_000).iso8601])
             let created = try await server.request(
                 "POST", world.base + "/\(id)/backfills/", key: world.member.key, json: .object(["start_at": .string(start.iso8601)]))
             #expect(created.status == 201, "\(created.text)")
@@ -562,7 +519,7 @@ struct BatchExportTests {
             let before = try await server.request("GET", world.base + "/\(id)/backfills/\(backfillID)/", key: world.member.key)
             #expect(before["end_at"] == .null)
             #expect((2...3).contains(Int(before["progress"]?["total_runs"]?.description ?? "") ?? 0))
-            try await Self.engine(server).step()
+            try await Fixtures.engine(server).step()
             #expect(
                 try await server.request("GET", world.base + "/\(id)/backfills/\(backfillID)/", key: world.member.key)["status"]
                     == "Completed")
@@ -573,9 +530,9 @@ struct BatchExportTests {
     @Test("Runs list: filters, ordering and cursor pages", arguments: TestBackend.available)
     func runsList(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await Self.world(server)
-            let id = try await Self.create(server, world, Self.patched(Self.noop, [("interval", "every 5 minutes")]))
-            try await Self.seed(server, team: world.team, times: ["2024-01-01T00:00:00Z"])
+            let world = try await Fixtures.world(server)
+            let id = try await Fixtures.createExport(server, world, Fixtures.patched(Self.noop, [("interval", "every 5 minutes")]))
+            try await Fixtures.seedEvents(server, team: world.team, times: ["2024-01-01T00:00:00Z"])
             let created = try await server.request(
                 "POST", world.base + "/\(id)/backfills/", key: world.member.key,
                 json: .object(["start_at": "2024-01-01T00:00:00Z", "end_at": "2024-01-01T10:00:00Z"]))
@@ -611,8 +568,8 @@ struct BatchExportTests {
     @Test("Logs filter by level, search and limit", arguments: TestBackend.available)
     func logs(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await Self.world(server)
-            let id = try await Self.create(server, world)
+            let world = try await Fixtures.world(server)
+            let id = try await Fixtures.createExport(server, world)
             _ = try await server.request("POST", world.base + "/\(id)/pause/", key: world.member.key)
             _ = try await server.request("POST", world.base + "/\(id)/unpause/", key: world.member.key)
             let all = try await server.request("GET", world.base + "/\(id)/logs/", key: world.member.key)
@@ -640,13 +597,13 @@ struct BatchExportTests {
     @Test("A run's own log lines at runs/{id}/logs/ on every route; an unknown run is a 404", arguments: TestBackend.available)
     func runLogs(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await Self.world(server)
-            let id = try await Self.create(server, world)
-            try await Self.seed(server, team: world.team, times: ["2024-01-01T10:15:00Z", "2024-01-01T11:15:00Z"])
+            let world = try await Fixtures.world(server)
+            let id = try await Fixtures.createExport(server, world)
+            try await Fixtures.seedEvents(server, team: world.team, times: ["2024-01-01T10:15:00Z", "2024-01-01T11:15:00Z"])
             _ = try await server.request(
                 "POST", world.base + "/\(id)/backfills/", key: world.member.key,
                 json: .object(["start_at": "2024-01-01T10:00:00Z", "end_at": "2024-01-01T12:00:00Z"]))
-            try await Self.engine(server).step()
+            try await Fixtures.engine(server).step()
             let runs = try #require(
                 try await server.request("GET", world.base + "/\(id)/runs/", key: world.member.key)["results"]?.arrayValue)
             #expect(runs.count == 2)
@@ -672,7 +629,7 @@ struct BatchExportTests {
     @Test("Secrets are sealed at rest, kept on PATCH, and never returned", arguments: TestBackend.available)
     func secrets(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await Self.world(server)
+            let world = try await Fixtures.world(server)
             // Every type is accepted here, as the engine will accept them once it delivers them.
             let service = BatchExportService(
                 database: server.database, secrets: SecretBox.forTests, deliverable: Set(DestinationType.allCases))
@@ -742,11 +699,4 @@ extension SecretBox {
         configuration.secretKey = "hedgerow-test-secret"  // the key TestServer gives the app
         return try! SecretBox.load(configuration)
     }()
-}
-
-extension TestServer {
-    /// The principal a user's key authenticates as.
-    func principal(_ user: TestUser) async throws -> Principal {
-        try await AuthenticationService(database: database).authenticate(value: user.key, source: .header)
-    }
 }

@@ -9,25 +9,6 @@ import Testing
 /// PostHog's integrations API for the kinds Hedgerow's destinations use.
 @Suite("Integrations")
 struct IntegrationTests {
-    static let databricks: JSONValue = .object([
-        "kind": "databricks",
-        "config": .object(["server_hostname": "dbc-1234.cloud.databricks.com", "client_id": "sp-id", "client_secret": "sp-secret-42"]),
-    ])
-
-    static func azure(_ key: String = "c2VjcmV0a2V5") -> JSONValue {
-        .object([
-            "kind": "azure-blob",
-            "config": .object([
-                "connection_string": .string(
-                    "DefaultEndpointsProtocol=https;AccountName=acmestore;AccountKey=\(key);EndpointSuffix=core.windows.net")
-            ]),
-        ])
-    }
-
-    static func id(_ result: TestResult) -> Int64 {
-        if case .int(let id)? = result["id"] { return id }
-        return 0
-    }
 
     static func base(_ team: Int64) -> String { "/api/environments/\(team)/integrations" }
 
@@ -35,7 +16,7 @@ struct IntegrationTests {
     func create(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
             let (team, _, owner) = try await Fixtures.environment(server)
-            let created = try await server.request("POST", Self.base(team) + "/", key: owner.key, json: Self.databricks)
+            let created = try await server.request("POST", Self.base(team) + "/", key: owner.key, json: Fixtures.databricksIntegration)
             #expect(created.status == 201, "\(created.text)")
             #expect(created.json.objectValue?.keys == ["id", "kind", "config", "created_at", "created_by", "errors", "display_name"])
             #expect(created["kind"] == "databricks")
@@ -43,14 +24,14 @@ struct IntegrationTests {
             #expect(created["display_name"] == "dbc-1234.cloud.databricks.com")
             #expect(created["created_by"]?["email"] == "owner@example.com")
             #expect(!created.text.contains("sp-secret-42") && !created.text.contains("sp-id"))
-            let id = Self.id(created)
+            let id = Fixtures.integrationID(created)
             let stored = try await server.database.read {
                 try await $0.first("SELECT config, sensitive_config FROM integrations WHERE id = $1", [.int(id)])
             }
             #expect(stored?.string("sensitive_config")?.contains("sp-secret-42") == false)
             #expect(stored?.string("sensitive_config") != nil)
 
-            let azure = try await server.request("POST", Self.base(team) + "/", key: owner.key, json: Self.azure())
+            let azure = try await server.request("POST", Self.base(team) + "/", key: owner.key, json: Fixtures.azureIntegration())
             #expect(azure.status == 201, "\(azure.text)")
             #expect(azure["config"] == .object(["account_name": "acmestore"]))
             #expect(!azure.text.contains("c2VjcmV0a2V5"))
@@ -113,8 +94,8 @@ struct IntegrationTests {
     func scoping(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
             let (team, _, owner) = try await Fixtures.environment(server)
-            let created = try await server.request("POST", Self.base(team) + "/", key: owner.key, json: Self.databricks)
-            let id = Self.id(created)
+            let created = try await server.request("POST", Self.base(team) + "/", key: owner.key, json: Fixtures.databricksIntegration)
+            let id = Fixtures.integrationID(created)
             let stranger = try await server.createUser("stranger@example.com")
             _ = try await server.createOrganization("Other", owner: stranger)
             let foreign = try await server.request("GET", Self.base(team) + "/\(id)/", key: stranger.key)
@@ -123,7 +104,7 @@ struct IntegrationTests {
             #expect(foreignDelete.status == 403 || foreignDelete.status == 404)
             let reader = try await server.createKey(for: owner, scopes: ["integration:read"])
             #expect(try await server.request("GET", Self.base(team) + "/", key: reader).status == 200)
-            try await server.request("POST", Self.base(team) + "/", key: reader, json: Self.databricks).expectError(
+            try await server.request("POST", Self.base(team) + "/", key: reader, json: Fixtures.databricksIntegration).expectError(
                 403, type: "authentication_error", code: "permission_denied", detail: "API key missing required scope 'integration:write'")
             let exportsOnly = try await server.createKey(for: owner, scopes: ["batch_export:read"])
             #expect(try await server.request("GET", Self.base(team) + "/", key: exportsOnly).status == 403)

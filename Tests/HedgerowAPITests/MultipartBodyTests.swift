@@ -23,7 +23,7 @@ struct MultipartBodyTests {
     @Test("Organizations and batch exports are created and patched from multipart bodies", arguments: TestBackend.available)
     func multipartBodies(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let organization = try await server.request(
                 "POST", "/api/organizations/", key: world.owner.key,
                 body: Self.form([("name", "Multipart Inc", false), ("members_can_invite", "False", false)]), headers: [Self.contentType])

@@ -54,7 +54,7 @@ struct RedshiftDestinationTests {
     }
 
     static func export(
-        _ server: TestServer, _ world: BatchExportTests.World, config: JSONObject, model: String = "events"
+        _ server: TestServer, _ world: Fixtures.World, config: JSONObject, model: String = "events"
     ) async throws -> String {
         let result = try await server.request(
             "POST", world.base + "/", key: world.member.key,
@@ -72,7 +72,7 @@ struct RedshiftDestinationTests {
         arguments: TestBackend.available, ["varchar", "super"])
     func insertEvents(backend: TestBackend, dataType: String) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let (config, schema) = try await Self.destination(["properties_data_type": .string(dataType)])
             let id = try await Self.export(server, world, config: config)
             // More rows than one statement's 30 000 bound values hold (11 columns: 2 727 rows).
@@ -119,7 +119,7 @@ struct RedshiftDestinationTests {
         arguments: TestBackend.available)
     func mergeModels(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             try await ModelExportTests.seedPersons(server, team: world.team)
             let (config, schema) = try await Self.destination(table: "persons", ["properties_data_type": "super"])
             let id = try await Self.export(server, world, config: config, model: "persons")
@@ -206,7 +206,7 @@ struct RedshiftDestinationTests {
         arguments: TestBackend.available)
     func copyFiles(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let bucket = try await S3DestinationTests.bucket("redshift")
             let keys: JSONValue = .object([
                 "aws_access_key_id": .string(S3DestinationTests.credentials.accessKeyID),
@@ -284,7 +284,7 @@ struct RedshiftDestinationTests {
         arguments: TestBackend.available)
     func validation(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let base: JSONObject = ["host": "db.example.com", "user": "u", "password": "p", "database": "dev"]
             func create(_ extra: JSONObject) async throws -> TestResult {
                 var config = base
@@ -359,7 +359,7 @@ struct RedshiftDestinationTests {
                     "config": .object(["aws_access_key_id": "AKIAINTEGRATION", "aws_secret_access_key": "integration-secret"]),
                 ]))
             #expect(integration.status == 201, "\(integration.text)")
-            let integrationID = IntegrationTests.id(integration)
+            let integrationID = Fixtures.integrationID(integration)
             let viaIntegration = try await create([
                 "mode": "COPY",
                 "copy_inputs": .object(["s3_bucket": "b", "region_name": "r", "authorization": .int(integrationID)]),

@@ -36,7 +36,7 @@ struct SnowflakeDestinationTests {
     )
     func configuration(backend: TestBackend) async throws {
         try await Self.serve(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             func create(_ config: JSONObject) async throws -> TestResult {
                 try await server.request(
                     "POST", world.base + "/", key: world.member.key,
@@ -72,7 +72,7 @@ struct SnowflakeDestinationTests {
         arguments: TestBackend.available)
     func events(backend: TestBackend) async throws {
         try await Self.serve(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let seeded = try await Fixtures.seedHour(server, team: world.team, count: 40)
             let database = try SnowflakeEmulator.makeDatabase()
             let id = try await ModelExportTests.create(
@@ -111,7 +111,7 @@ struct SnowflakeDestinationTests {
         arguments: TestBackend.available)
     func persons(backend: TestBackend) async throws {
         try await Self.serve(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             try await ModelExportTests.seedPersons(server, team: world.team)
             let database = try SnowflakeEmulator.makeDatabase()
             let table = "\(database).PUBLIC.PERSONS"
@@ -149,7 +149,7 @@ struct SnowflakeDestinationTests {
     @Test("Sessions: merged on (team_id, session_id); urls an ARRAY", arguments: TestBackend.available)
     func sessions(backend: TestBackend) async throws {
         try await Self.serve(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let session = "0190a3b2-1111-7000-8000-000000000002"
             let recent = Timestamp(microseconds: Timestamp.now().microseconds / 3_600_000_000 * 3_600_000_000 - 3_600_000_000)
             func at(_ minutes: Int64) -> String { Timestamp(microseconds: recent.microseconds + minutes * 60_000_000).iso8601WithOffset }
@@ -374,7 +374,7 @@ struct SnowflakeDestinationTests {
         arguments: TestBackend.available)
     func failures(backend: TestBackend) async throws {
         try await Self.serve(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             try await Fixtures.seedHour(server, team: world.team, count: 5)
             let absent = "MISSING_" + UUID().uuidString.prefix(8).uppercased()
             let missing = try await ModelExportTests.create(

@@ -38,7 +38,7 @@ struct S3DestinationTests {
     }
 
     static func export(
-        _ server: TestServer, _ world: BatchExportTests.World, config: JSONObject, type: String = "S3"
+        _ server: TestServer, _ world: Fixtures.World, config: JSONObject, type: String = "S3"
     ) async throws -> String {
         let result = try await server.request(
             "POST", world.base + "/", key: world.member.key,
@@ -56,7 +56,7 @@ struct S3DestinationTests {
             logger: TestBackend.logger, clock: { time ?? .now() })
     }
 
-    static func runs(_ server: TestServer, _ world: BatchExportTests.World, _ id: String) async throws -> [JSONValue] {
+    static func runs(_ server: TestServer, _ world: Fixtures.World, _ id: String) async throws -> [JSONValue] {
         let runs = try await server.request("GET", world.base + "/\(id)/runs/", key: world.member.key)
         return (runs["results"]?.arrayValue ?? []).sorted {
             ($0["data_interval_end"]?.stringValue ?? "") < ($1["data_interval_end"]?.stringValue ?? "")
@@ -166,7 +166,7 @@ struct S3DestinationTests {
     func formatMatrix(backend: TestBackend, case: (FileFormat, Compression?)) async throws {
         let (format, compression) = `case`
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let client = try await Self.bucket("matrix")
             var extra: JSONObject = ["file_format": .string(format.rawValue)]
             if let compression { extra["compression"] = .string(compression.rawValue) }
@@ -200,7 +200,7 @@ struct S3DestinationTests {
         arguments: TestBackend.available)
     func multipartSplitAndRetry(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let client = try await Self.bucket("split")
             let id = try await Self.export(server, world, config: try Self.config(client, ["max_file_size_mb": 6]))
             let events = try await Fixtures.seedHour(server, team: world.team, count: 16_000, padding: 800)
@@ -242,7 +242,7 @@ struct S3DestinationTests {
         arguments: TestBackend.available)
     func emptyRunAndPrefixTemplates(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let client = try await Self.bucket("empty")
             let id = try await Self.export(
                 server, world, config: try Self.config(client, ["prefix": "{table}/{year}/{month}/{day}/{hour}{minute}{second}"]))
@@ -261,7 +261,7 @@ struct S3DestinationTests {
         [["encryption": "AES256"], ["encryption": "aws:kms", "kms_key_id": "hedgerow-test-key"]] as [JSONObject])
     func serverSideEncryption(backend: TestBackend, encryption: JSONObject) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let client = try await Self.bucket("sse")
             let id = try await Self.export(server, world, config: try Self.config(client, encryption))
             // About 6 MB of JSONLines: a multipart upload of two 5 MB parts.
@@ -286,7 +286,7 @@ struct S3DestinationTests {
         arguments: TestBackend.available, [["include_events": ["$pageview"]], ["exclude_events": ["$pageview", "absent"]]] as [JSONObject])
     func eventNameFilters(backend: TestBackend, filter: JSONObject) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let client = try await Self.bucket("filtered")
             let id = try await Self.export(server, world, config: try Self.config(client, filter))
             let events = try await Fixtures.seedHour(server, team: world.team, count: 40)
@@ -321,7 +321,7 @@ struct S3DestinationTests {
     @Test("A prefix that does not render is used verbatim and logs a WARNING on the run", arguments: TestBackend.available)
     func unrenderedPrefixWarns(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let client = try await Self.bucket("verbatim")
             let id = try await Self.export(server, world, config: try Self.config(client, ["prefix": "raw/{nope}"]))
             try await Fixtures.seedHour(server, team: world.team, count: 3)
@@ -338,7 +338,7 @@ struct S3DestinationTests {
         "A backfill over an interval a scheduled run delivered writes beside it, under names of its own", arguments: TestBackend.available)
     func backfillBesideScheduledRun(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let client = try await Self.bucket("beside")
             let id = try await Self.export(server, world, config: try Self.config(client))
             try await Fixtures.seedHour(server, team: world.team, count: 10)
@@ -362,7 +362,7 @@ struct S3DestinationTests {
     @Test("A missing bucket fails the run at once, naming S3's error code", arguments: TestBackend.available)
     func missingBucketFails(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let client = try await Self.bucket("gone")
             var config = try Self.config(client)
             config["bucket_name"] = .string(S3TestServer.bucketName("never-made"))
@@ -381,7 +381,7 @@ struct S3DestinationTests {
         arguments: TestBackend.available)
     func credentialsAndOutage(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             // A server that checks signatures, with one IAM user (three unauthenticated calls make it).
             let strict = try S3TestServer.start(environment: ["INITIAL_NO_AUTH_ACTION_COUNT": "3"])
             defer { strict.stop() }

@@ -13,66 +13,21 @@ import Testing
 /// configurations that no longer parse, shutdowns.
 @Suite("Run outcomes and leases")
 struct RunOutcomeTests {
-    struct StoredRun {
-        var status: String
-        var attempt: Int64
-        var leaseOwner: String?
-        var latestError: String?
-        var records: Int64?
-    }
-
-    static func runs(_ server: TestServer, export: String) async throws -> [StoredRun] {
-        try await server.database.read { connection in
-            try await connection.query(
-                "SELECT status, attempt, lease_owner, latest_error, records_completed FROM batch_export_runs WHERE batch_export_id = $1 ORDER BY created_at",
-                [.text(export)]
-            ).map { row in
-                StoredRun(
-                    status: row.string("status") ?? "", attempt: row.int("attempt") ?? -1, leaseOwner: row.string("lease_owner"),
-                    latestError: row.string("latest_error"), records: row.int("records_completed"))
-            }
-        }
-    }
-
-    static func logLines(_ server: TestServer, export: String) async throws -> [String] {
-        try await server.database.read { connection in
-            try await connection.query(
-                "SELECT message FROM batch_export_logs WHERE batch_export_id = $1 ORDER BY timestamp, id", [.text(export)]
-            ).compactMap { $0.string("message") }
-        }
-    }
-
-    static func backfill(_ server: TestServer, _ world: BatchExportTests.World, _ id: String) async throws {
-        let created = try await server.request(
-            "POST", world.base + "/\(id)/backfills/", key: world.member.key, json: HTTPDestinationTests.hour)
-        #expect(created.status == 201, "\(created.text)")
-    }
 
     /// An HTTP export to a local receiver, `events` stored in 10:00–11:00, and a backfill of that hour.
     static func withBackfilledHTTPExport(
         _ backend: TestBackend, events: Int,
-        _ body: @escaping @Sendable (BatchReceiver, TestServer, BatchExportTests.World, String) async throws -> Void
+        _ body: @escaping @Sendable (BatchReceiver, TestServer, Fixtures.World, String) async throws -> Void
     ) async throws {
-        try await HTTPDestinationTests.withReceiver { receiver, port in
+        try await Fixtures.withReceiver { receiver, port in
             try await TestServer.run(backend) { server in
-                let world = try await BatchExportTests.world(server)
-                let id = try await HTTPDestinationTests.export(server, world, port: port)
-                try await HTTPDestinationTests.seed(server, team: world.team, count: events)
-                try await Self.backfill(server, world, id)
+                let world = try await Fixtures.world(server)
+                let id = try await Fixtures.httpExport(server, world, port: port)
+                try await Fixtures.seedHTTP(server, team: world.team, count: events)
+                try await Fixtures.backfillRuns(server, world, id)
                 try await body(receiver, server, world, id)
             }
         }
-    }
-
-    /// One event at 10:15 on 2024-01-01 whose property `word` is `word` (what backtracking filters are tried on).
-    static func storeWord(_ word: String, _ server: TestServer, team: Int64) async throws {
-        let at = ISO8601.parse("2024-01-01T10:15:00Z")!.timestamp
-        _ = try await SQLEventStore(database: server.database).append([
-            Event(
-                uuid: Identifiers.uuidV7(at: at), teamID: team, event: "e", distinctID: "u",
-                properties: JSONWriter.string(.object(["word": .string(word)])), personID: nil, personProperties: nil,
-                elementsChain: nil, timestamp: at, createdAt: at, insertedAt: at)
-        ])
     }
 
     /// Waits (bounded) until `condition` holds.
@@ -95,14 +50,14 @@ struct RunOutcomeTests {
             let engine = ExportEngine(
                 database: server.database, secrets: wrongKey, configuration: configuration, logger: TestBackend.logger, clock: { now })
             try await engine.step()
-            let run = try #require(try await Self.runs(server, export: id).first)
+            let run = try #require(try await Fixtures.runs(server, export: id).first)
             #expect(run.status == "FailedRetryable")
             #expect(run.leaseOwner == nil)
             #expect(run.latestError?.hasPrefix("SecretsUnreadable: the stored secrets cannot be decrypted") == true, "\(run)")
             #expect(await receiver.bodies.isEmpty)
             // With the right key the next attempt delivers.
-            try await HTTPDestinationTests.engine(server, at: Timestamp(microseconds: now.microseconds + 5_000_000)).step()
-            let delivered = try #require(try await Self.runs(server, export: id).first)
+            try await Fixtures.httpEngine(server, at: Timestamp(microseconds: now.microseconds + 5_000_000)).step()
+            let delivered = try #require(try await Fixtures.runs(server, export: id).first)
             #expect(delivered.status == "Completed" && delivered.attempt == 2 && delivered.records == 10)
         }
     }
@@ -113,38 +68,38 @@ struct RunOutcomeTests {
             await receiver.answer([503, 503, 503])
             let start = Timestamp.now()
             func step(after seconds: Int64) async throws {
-                try await HTTPDestinationTests.engine(server, at: Timestamp(microseconds: start.microseconds + seconds * 1_000_000)) {
+                try await Fixtures.httpEngine(server, at: Timestamp(microseconds: start.microseconds + seconds * 1_000_000)) {
                     $0.retry = RetryPolicy(maximumRetryHours: 1)
                 }.step()
             }
             try await step(after: 0)
-            #expect(try await Self.runs(server, export: id).first?.status == "FailedRetryable")
+            #expect(try await Fixtures.runs(server, export: id).first?.status == "FailedRetryable")
             try await step(after: 1800)
-            #expect(try await Self.runs(server, export: id).first?.status == "FailedRetryable")
+            #expect(try await Fixtures.runs(server, export: id).first?.status == "FailedRetryable")
             try await step(after: 3700)
-            let run = try #require(try await Self.runs(server, export: id).first)
+            let run = try #require(try await Fixtures.runs(server, export: id).first)
             #expect(run.status == "Failed")
             #expect(run.attempt == 3)
             #expect(
                 run.latestError == "RetryableHTTPError: the endpoint answered 503 (gave up: retried for more than 1 hours)", "\(run)")
-            #expect(try await Self.logLines(server, export: id).contains { $0.hasPrefix("Run failed: RetryableHTTPError") })
+            #expect(try await Fixtures.logLines(server, export: id).contains { $0.hasPrefix("Run failed: RetryableHTTPError") })
         }
     }
 
     @Test("Stored filters that no longer parse fail the run instead of exporting unfiltered", arguments: TestBackend.available)
     func storedFiltersFailClosed(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
-            let id = try await BatchExportTests.create(server, world)
-            try await BatchExportTests.seed(server, team: world.team, times: ["2024-01-01T10:15:00Z"])
-            try await Self.backfill(server, world, id)
+            let world = try await Fixtures.world(server)
+            let id = try await Fixtures.createExport(server, world)
+            try await Fixtures.seedEvents(server, team: world.team, times: ["2024-01-01T10:15:00Z"])
+            try await Fixtures.backfillRuns(server, world, id)
             try await server.database.transaction { connection in
                 _ = try await connection.execute(
                     "UPDATE batch_exports SET filters = $2 WHERE id = $1",
                     [.text(id), .text(#"[{"key": "plan", "type": "event", "operator": "resembles", "value": "pro"}]"#)])
             }
-            try await BatchExportTests.engine(server).step()
-            let run = try #require(try await Self.runs(server, export: id).first)
+            try await Fixtures.engine(server).step()
+            let run = try #require(try await Fixtures.runs(server, export: id).first)
             #expect(run.status == "Failed")
             #expect(run.records == nil)
             #expect(run.latestError?.hasPrefix("InvalidBatchExport: the export's stored filters no longer parse") == true, "\(run)")
@@ -153,11 +108,11 @@ struct RunOutcomeTests {
 
     @Test("An event whose stored properties are damaged fails the run naming it, never goes out as {}", arguments: TestBackend.available)
     func damagedEventFailsTheRun(backend: TestBackend) async throws {
-        try await HTTPDestinationTests.withReceiver { receiver, port in
+        try await Fixtures.withReceiver { receiver, port in
             try await TestServer.run(backend) { server in
-                let world = try await BatchExportTests.world(server)
-                let id = try await HTTPDestinationTests.export(server, world, port: port)
-                try await HTTPDestinationTests.seed(server, team: world.team, count: 3)
+                let world = try await Fixtures.world(server)
+                let id = try await Fixtures.httpExport(server, world, port: port)
+                try await Fixtures.seedHTTP(server, team: world.team, count: 3)
                 let damaged = try await server.database.transaction { connection in
                     let row = try await connection.first("SELECT uuid FROM events WHERE team_id = $1 ORDER BY uuid", [.int(world.team)])
                     let uuid = row?.string("uuid") ?? ""
@@ -166,9 +121,9 @@ struct RunOutcomeTests {
                         "UPDATE events SET properties = \(cast) WHERE uuid = $1", [.text(uuid), .text("[1, 2]")])
                     return uuid
                 }
-                try await Self.backfill(server, world, id)
-                try await HTTPDestinationTests.engine(server).step()
-                let run = try #require(try await Self.runs(server, export: id).first)
+                try await Fixtures.backfillRuns(server, world, id)
+                try await Fixtures.httpEngine(server).step()
+                let run = try #require(try await Fixtures.runs(server, export: id).first)
                 #expect(run.status == "Failed")
                 #expect(run.latestError == "InvalidStoredEvent: the stored properties of event \(damaged) are not a JSON object")
                 #expect(await receiver.bodies.isEmpty)
@@ -179,18 +134,18 @@ struct RunOutcomeTests {
     @Test("An unknown stored time zone schedules nothing (never UTC instead) and refuses backfills", arguments: TestBackend.available)
     func unknownTimeZoneFailsClosed(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
-            let id = try await BatchExportTests.create(server, world)
-            try await BatchExportTests.seed(server, team: world.team, times: ["2024-01-01T10:15:00Z"])
+            let world = try await Fixtures.world(server)
+            let id = try await Fixtures.createExport(server, world)
+            try await Fixtures.seedEvents(server, team: world.team, times: ["2024-01-01T10:15:00Z"])
             try await server.database.transaction { connection in
                 _ = try await connection.execute(
                     "UPDATE batch_exports SET timezone = $2, scheduled_through = $3 WHERE id = $1",
                     [.text(id), .text("Mars/Olympus_Mons"), .int(ISO8601.parse("2024-01-01T10:00:00Z")!.timestamp.microseconds)])
             }
-            try await BatchExportTests.engine(server, at: "2024-01-02T10:00:00Z").step()
-            #expect(try await Self.runs(server, export: id).isEmpty)
+            try await Fixtures.engine(server, at: "2024-01-02T10:00:00Z").step()
+            #expect(try await Fixtures.runs(server, export: id).isEmpty)
             try await server.request(
-                "POST", world.base + "/\(id)/backfills/", key: world.member.key, json: HTTPDestinationTests.hour
+                "POST", world.base + "/\(id)/backfills/", key: world.member.key, json: Fixtures.hour
             ).expectError(
                 400, type: "validation_error", code: "invalid_input",
                 detail: "the export's time zone 'Mars/Olympus_Mons' is not known to this server")
@@ -202,10 +157,10 @@ struct RunOutcomeTests {
         arguments: TestBackend.available)
     func backfillRunLimit(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
-            let id = try await BatchExportTests.create(
-                server, world, BatchExportTests.patched(Fixtures.noopExport, [("interval", "every 5 minutes")]))
-            try await BatchExportTests.seed(server, team: world.team, times: ["2015-01-01T10:15:00Z"])
+            let world = try await Fixtures.world(server)
+            let id = try await Fixtures.createExport(
+                server, world, Fixtures.patched(Fixtures.noopExport, [("interval", "every 5 minutes")]))
+            try await Fixtures.seedEvents(server, team: world.team, times: ["2015-01-01T10:15:00Z"])
             try await server.request(
                 "POST", world.base + "/\(id)/backfills/", key: world.member.key,
                 json: .object(["start_at": "2015-01-01T00:00:00Z", "end_at": "2024-01-01T00:00:00Z"])
@@ -214,7 +169,7 @@ struct RunOutcomeTests {
                 detail:
                     "This backfill would create more than 100000 runs, the most one backfill may have. Backfill a shorter range, or several ranges one after another."
             )
-            #expect(try await Self.runs(server, export: id).isEmpty)
+            #expect(try await Fixtures.runs(server, export: id).isEmpty)
             let backfills = try await server.request("GET", world.base + "/\(id)/backfills/", key: world.member.key)
             #expect(backfills["results"]?.arrayValue?.isEmpty == true)
         }
@@ -226,7 +181,7 @@ struct RunOutcomeTests {
             let start = Timestamp.now()
             // Worker A: its timer never fires, as if the process were paused; its first POST stalls.
             // Neither worker schedules: a clock two minutes on may cross an hour and add a scheduled run.
-            let paused = try HTTPDestinationTests.engine(server, at: start) {
+            let paused = try Fixtures.httpEngine(server, at: start) {
                 $0.heartbeatInterval = .seconds(3600)
                 $0.schedules = false
             }
@@ -236,17 +191,17 @@ struct RunOutcomeTests {
                 try await Self.eventually("A's first POST") { await receiver.isHolding }
                 // Worker B comes after A's lease ran out and delivers the whole run.
                 let later = Timestamp(microseconds: start.microseconds + 120_000_000)
-                try await HTTPDestinationTests.engine(server, at: later) { $0.schedules = false }.step()
-                let delivered = try #require(try await Self.runs(server, export: id).first)
+                try await Fixtures.httpEngine(server, at: later) { $0.schedules = false }.step()
+                let delivered = try #require(try await Fixtures.runs(server, export: id).first)
                 #expect(delivered.status == "Completed" && delivered.attempt == 2 && delivered.records == 12_000)
                 // A wakes up: its heartbeat finds the lease gone; it sends nothing more and records nothing.
                 await receiver.release()
                 try await group.waitForAll()
             }
-            let after = try #require(try await Self.runs(server, export: id).first)
+            let after = try #require(try await Fixtures.runs(server, export: id).first)
             #expect(after.status == "Completed" && after.attempt == 2 && after.records == 12_000 && after.leaseOwner == nil)
             #expect(await receiver.bodies.count == 4)  // A's one stalled POST, then B's three
-            let lines = try await Self.logLines(server, export: id)
+            let lines = try await Fixtures.logLines(server, export: id)
             #expect(lines.filter { $0.hasPrefix("Run completed") }.count == 1)
             #expect(!lines.contains { $0.hasPrefix("Run failed") || $0.hasPrefix("Run stopped") })
         }
@@ -257,7 +212,7 @@ struct RunOutcomeTests {
         try await Self.withBackfilledHTTPExport(backend, events: 10) { receiver, server, world, id in
             // A lease of 8 s renewed every 200 ms: a loaded test machine may hold up the timer's task
             // for seconds (a browser test runs beside this one), but not for 8.
-            let working = try HTTPDestinationTests.engine(server) {
+            let working = try Fixtures.httpEngine(server) {
                 $0.leaseMicroseconds = 8_000_000
                 $0.heartbeatInterval = .milliseconds(200)
             }
@@ -267,12 +222,12 @@ struct RunOutcomeTests {
                 try await Self.eventually("the stalled POST") { await receiver.isHolding }
                 // Longer than the lease: only the timer's heartbeats keep it.
                 try await Task.sleep(for: .seconds(10))
-                let other = try HTTPDestinationTests.engine(server)
+                let other = try Fixtures.httpEngine(server)
                 #expect(try await other.claim(limit: 5).isEmpty)
                 await receiver.release()
                 try await group.waitForAll()
             }
-            let run = try #require(try await Self.runs(server, export: id).first)
+            let run = try #require(try await Fixtures.runs(server, export: id).first)
             #expect(run.status == "Completed" && run.attempt == 1)
         }
     }
@@ -282,7 +237,7 @@ struct RunOutcomeTests {
         arguments: TestBackend.available)
     func shutdownAtBatchBoundary(backend: TestBackend) async throws {
         try await Self.withBackfilledHTTPExport(backend, events: 12_000) { receiver, server, world, id in
-            let stopping = try HTTPDestinationTests.engine(server)
+            let stopping = try Fixtures.httpEngine(server)
             await receiver.holdNext()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await stopping.step() }
@@ -291,13 +246,13 @@ struct RunOutcomeTests {
                 await receiver.release()
                 try await group.waitForAll()
             }
-            let released = try #require(try await Self.runs(server, export: id).first)
+            let released = try #require(try await Fixtures.runs(server, export: id).first)
             #expect(released.status == "Running" && released.leaseOwner == nil && released.attempt == 1)
             #expect(await receiver.bodies.count == 1)
-            #expect(try await Self.logLines(server, export: id).contains("Run stopped for a shutdown; it continues on the next claim."))
+            #expect(try await Fixtures.logLines(server, export: id).contains("Run stopped for a shutdown; it continues on the next claim."))
             // Another worker claims it at once and resumes after the acknowledged POST.
-            try await HTTPDestinationTests.engine(server).step()
-            let done = try #require(try await Self.runs(server, export: id).first)
+            try await Fixtures.httpEngine(server).step()
+            let done = try #require(try await Fixtures.runs(server, export: id).first)
             #expect(done.status == "Completed" && done.attempt == 2)
             #expect(await receiver.bodies.map { $0["batch"]?.arrayValue?.count } == [5000, 5000, 2000])
         }
@@ -306,7 +261,7 @@ struct RunOutcomeTests {
     @Test("Shutdown: a step that outlasts the grace period is stopped where it is and released", arguments: TestBackend.available)
     func shutdownGraceRunsOut(backend: TestBackend) async throws {
         try await Self.withBackfilledHTTPExport(backend, events: 10) { receiver, server, world, id in
-            let stopping = try HTTPDestinationTests.engine(server) { $0.shutdownGrace = .milliseconds(300) }
+            let stopping = try Fixtures.httpEngine(server) { $0.shutdownGrace = .milliseconds(300) }
             await receiver.holdNext()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await stopping.step() }
@@ -316,7 +271,7 @@ struct RunOutcomeTests {
                 try await group.waitForAll()
             }
             #expect(await receiver.isHolding)
-            let released = try #require(try await Self.runs(server, export: id).first)
+            let released = try #require(try await Fixtures.runs(server, export: id).first)
             #expect(released.status == "Running" && released.leaseOwner == nil)
         }
     }
@@ -352,10 +307,10 @@ struct BoundedReadTests {
         // SQLite evaluates patterns with ICU, which backtracks; PostgreSQL's engine does not, so
         // there the same filter is simply fast (its statements are bounded by the test above).
         try await TestServer.run(.sqlite) { server in
-            let world = try await BatchExportTests.world(server)
-            let id = try await BatchExportTests.create(server, world)
-            try await RunOutcomeTests.storeWord(String(repeating: "a", count: 40) + "!", server, team: world.team)
-            try await RunOutcomeTests.backfill(server, world, id)
+            let world = try await Fixtures.world(server)
+            let id = try await Fixtures.createExport(server, world)
+            try await Fixtures.storeWord(String(repeating: "a", count: 40) + "!", server, team: world.team)
+            try await Fixtures.backfillRuns(server, world, id)
             // The filter comes after the backfill was counted (counting would meet it too).
             let patched = try await server.request(
                 "PATCH", world.base + "/\(id)/", key: world.member.key,
@@ -366,7 +321,7 @@ struct BoundedReadTests {
             let began = ContinuousClock.now
             try await ExportEngine(database: server.database, configuration: configuration, logger: TestBackend.logger).step()
             #expect(ContinuousClock.now - began < .seconds(20))
-            let run = try #require(try await RunOutcomeTests.runs(server, export: id).first)
+            let run = try #require(try await Fixtures.runs(server, export: id).first)
             #expect(run.status == "Failed")
             #expect(run.latestError?.hasPrefix("EventQueryTimeout: reading the run's events took longer than 0.5 s") == true, "\(run)")
         }
@@ -375,11 +330,11 @@ struct BoundedReadTests {
     @Test("Patterns longer than 1000 characters are refused when saved", arguments: TestBackend.available)
     func longPatternsRefused(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let pattern = String(repeating: "a", count: 1001)
             try await server.request(
                 "POST", world.base + "/", key: world.member.key,
-                json: BatchExportTests.patched(
+                json: Fixtures.patched(
                     Fixtures.noopExport,
                     [("filters", [.object(["key": "word", "type": "event", "operator": "not_regex", "value": .string(pattern)])])])
             ).expectError(

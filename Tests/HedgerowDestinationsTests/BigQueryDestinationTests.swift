@@ -43,7 +43,7 @@ struct BigQueryDestinationTests {
     @Test("Config: PostHog's required fields and messages; the secrets are never shown", arguments: TestBackend.available)
     func configuration(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             var partial = BigQueryEmulator.config(dataset: "d", tokenURI: "https://oauth2.googleapis.com/token")
             partial["private_key"] = nil
             let refused = try await server.request(
@@ -77,7 +77,7 @@ struct BigQueryDestinationTests {
     func testSteps() async throws {
         try await BigQueryEmulator.withTokenEndpoint { tokens, tokenURI in
             try await Self.serve(.sqlite) { server in
-                let world = try await BatchExportTests.world(server)
+                let world = try await Fixtures.world(server)
                 let dataset = try BigQueryEmulator.makeDataset()
                 func run(_ step: Int, _ config: JSONObject) async throws -> JSONValue? {
                     let result = try await DestinationTestTests.run(
@@ -109,7 +109,7 @@ struct BigQueryDestinationTests {
     func events(backend: TestBackend) async throws {
         try await BigQueryEmulator.withTokenEndpoint { tokens, tokenURI in
             try await Self.serve(backend) { server in
-                let world = try await BatchExportTests.world(server)
+                let world = try await Fixtures.world(server)
                 let seeded = try await Fixtures.seedHour(server, team: world.team, count: 40)
                 let dataset = try BigQueryEmulator.makeDataset()
                 var config = BigQueryEmulator.config(dataset: dataset, tokenURI: tokenURI)
@@ -187,7 +187,7 @@ struct BigQueryDestinationTests {
     func persons(backend: TestBackend) async throws {
         try await BigQueryEmulator.withTokenEndpoint { _, tokenURI in
             try await Self.serve(backend) { server in
-                let world = try await BatchExportTests.world(server)
+                let world = try await Fixtures.world(server)
                 try await ModelExportTests.seedPersons(server, team: world.team)
                 let dataset = try BigQueryEmulator.makeDataset()
                 let id = try await ModelExportTests.create(
@@ -232,7 +232,7 @@ struct BigQueryDestinationTests {
     func sessions(backend: TestBackend) async throws {
         try await BigQueryEmulator.withTokenEndpoint { _, tokenURI in
             try await Self.serve(backend) { server in
-                let world = try await BatchExportTests.world(server)
+                let world = try await Fixtures.world(server)
                 let session = "0190a3b2-1111-7000-8000-000000000001"
                 let recent = Timestamp(microseconds: Timestamp.now().microseconds / 3_600_000_000 * 3_600_000_000 - 3_600_000_000)
                 func at(_ minutes: Int64) -> String {
@@ -264,7 +264,7 @@ struct BigQueryDestinationTests {
     func failures(backend: TestBackend) async throws {
         try await BigQueryEmulator.withTokenEndpoint { tokens, tokenURI in
             try await Self.serve(backend) { server in
-                let world = try await BatchExportTests.world(server)
+                let world = try await Fixtures.world(server)
                 try await Fixtures.seedHour(server, team: world.team, count: 5)
                 let dataset = try BigQueryEmulator.makeDataset()
                 let wrongKey = try _RSA.Signing.PrivateKey(keySize: .bits2048).pkcs8PEMRepresentation

@@ -57,7 +57,7 @@ struct ModelExportTests {
     static let b = "0190a3b2-0000-7000-8000-00000000000b"
 
     static func create(
-        _ server: TestServer, _ world: BatchExportTests.World, model: String, type: String, config: JSONObject
+        _ server: TestServer, _ world: Fixtures.World, model: String, type: String, config: JSONObject
     ) async throws -> String {
         let result = try await server.request(
             "POST", world.base + "/", key: world.member.key,
@@ -71,7 +71,7 @@ struct ModelExportTests {
     }
 
     static func backfill(
-        _ server: TestServer, _ world: BatchExportTests.World, _ id: String, _ start: String, _ end: String
+        _ server: TestServer, _ world: Fixtures.World, _ id: String, _ start: String, _ end: String
     ) async throws -> TestResult {
         try await server.request(
             "POST", world.base + "/\(id)/backfills/", key: world.member.key,
@@ -81,7 +81,7 @@ struct ModelExportTests {
     /// Captures `$pageview`s of distinct id `v` in `session` through `/batch/`: `(timestamp, URL)`
     /// each, with `extra` properties.
     static func pageviews(
-        _ server: TestServer, _ world: BatchExportTests.World, session: String, _ views: [(String, String)], _ extra: JSONObject = [:]
+        _ server: TestServer, _ world: Fixtures.World, session: String, _ views: [(String, String)], _ extra: JSONObject = [:]
     ) async throws {
         let token = try #require(
             try await server.request("GET", "/api/users/@me/", key: world.owner.key)["team"]?["api_token"]?.stringValue)
@@ -94,7 +94,7 @@ struct ModelExportTests {
         #expect(result.status == 200)
     }
 
-    static func lastRun(_ server: TestServer, _ world: BatchExportTests.World, _ id: String) async throws -> JSONValue? {
+    static func lastRun(_ server: TestServer, _ world: Fixtures.World, _ id: String) async throws -> JSONValue? {
         try await S3DestinationTests.runs(server, world, id).last
     }
 
@@ -103,7 +103,7 @@ struct ModelExportTests {
         arguments: TestBackend.available)
     func personsWindow(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             try await Self.seedPersons(server, team: world.team)
             let models = ModelRecordStore(database: server.database)
             func read(_ start: String, _ end: String, batch: Int = 1) async throws -> [PersonRecord] {
@@ -140,7 +140,7 @@ struct ModelExportTests {
         .enabled(if: TestBackend.postgresURL != nil), arguments: TestBackend.available)
     func personsToPostgres(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             try await Self.seedPersons(server, team: world.team)
             let (config, schema) = try await PostgresDestinationTests.destination(overrides: [("table_name", "persons")])
             let id = try await Self.create(server, world, model: "persons", type: "Postgres", config: config)
@@ -200,7 +200,7 @@ struct ModelExportTests {
         .enabled(if: TestBackend.postgresURL != nil), arguments: TestBackend.available)
     func sessionsToPostgres(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let session = "0190a3b2-cccc-7000-8000-000000000001"
             func send(_ at: String, _ url: String) async throws {
                 try await Self.pageviews(server, world, session: session, [(at, url)])
@@ -242,7 +242,7 @@ struct ModelExportTests {
         arguments: TestBackend.available)
     func toS3(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             try await Self.seedPersons(server, team: world.team)
             let client = try await S3DestinationTests.bucket("models")
             let persons = try await Self.create(
@@ -298,7 +298,7 @@ struct ModelExportTests {
     @Test("NoOp counts each model's rows; persons ignore event filters", arguments: TestBackend.available)
     func noOp(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             try await Self.seedPersons(server, team: world.team)
             let id = try await Self.create(server, world, model: "persons", type: "NoOp", config: ["exclude_events": ["$pageview"]])
             let patched = try await server.request(

@@ -19,7 +19,7 @@ struct AzureBlobDestinationTests {
     static let stem = S3DestinationTests.stem
 
     /// An azure-blob integration holding `connectionString` (the contract server's by default); its id.
-    static func integration(_ server: TestServer, _ world: BatchExportTests.World, connectionString: String? = nil) async throws -> Int64 {
+    static func integration(_ server: TestServer, _ world: Fixtures.World, connectionString: String? = nil) async throws -> Int64 {
         let result = try await server.request(
             "POST", "/api/environments/\(world.team)/integrations/", key: world.member.key,
             json: .object([
@@ -27,11 +27,11 @@ struct AzureBlobDestinationTests {
                 "config": .object(["connection_string": .string(try connectionString ?? AzureBlobTestServer.shared.get())]),
             ]))
         #expect(result.status == 201, "\(result.text)")
-        return IntegrationTests.id(result)
+        return Fixtures.integrationID(result)
     }
 
     static func export(
-        _ server: TestServer, _ world: BatchExportTests.World, config: JSONObject, integration: Int64?
+        _ server: TestServer, _ world: Fixtures.World, config: JSONObject, integration: Int64?
     ) async throws -> String {
         var destination: JSONObject = ["type": "AzureBlob", "config": .object(config)]
         if let integration { destination["integration_id"] = .int(integration) }
@@ -51,7 +51,7 @@ struct AzureBlobDestinationTests {
             logger: TestBackend.logger, clock: { .now() })
     }
 
-    static func backfillHour(_ server: TestServer, _ world: BatchExportTests.World, _ id: String) async throws {
+    static func backfillHour(_ server: TestServer, _ world: Fixtures.World, _ id: String) async throws {
         let result = try await server.request(
             "POST", world.base + "/\(id)/backfills/", key: world.member.key, json: S3DestinationTests.hour)
         #expect(result.status == 201, "\(result.text)")
@@ -97,7 +97,7 @@ struct AzureBlobDestinationTests {
     func formats(backend: TestBackend, case: (FileFormat, Compression?)) async throws {
         let (format, compression) = `case`
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let container = try AzureBlobTestServer.makeContainer("formats")
             let integration = try await Self.integration(server, world)
             var config: JSONObject = ["container_name": .string(container), "prefix": "exports", "file_format": .string(format.rawValue)]
@@ -133,7 +133,7 @@ struct AzureBlobDestinationTests {
         arguments: TestBackend.available)
     func blocksSplitAndRetry(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let container = try AzureBlobTestServer.makeContainer("blocks")
             let integration = try await Self.integration(server, world)
             let id = try await Self.export(
@@ -177,7 +177,7 @@ struct AzureBlobDestinationTests {
     @Test("The persons model goes to Azure Blob as files named after {table}, as to S3", arguments: TestBackend.available)
     func persons(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             try await ModelExportTests.seedPersons(server, team: world.team)
             let container = try AzureBlobTestServer.makeContainer("persons")
             let integration = try await Self.integration(server, world)
@@ -207,7 +207,7 @@ struct AzureBlobDestinationTests {
     @Test("A SAS token in an inline connection string authenticates; PATCH keeps it; it is never shown", arguments: TestBackend.available)
     func sasToken(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let container = try AzureBlobTestServer.makeContainer("sas")
             let token = try AzureBlobTestServer.sasToken(container: container, permissions: "rwdl")
             let connection =
@@ -238,7 +238,7 @@ struct AzureBlobDestinationTests {
         arguments: TestBackend.available)
     func errors(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let container = try AzureBlobTestServer.makeContainer("errors")
             let endpoint = try AzureBlobTestServer.endpoint()
             let expired = try AzureBlobTestServer.sasToken(permissions: "rwdl", hours: -1)
@@ -271,7 +271,7 @@ struct AzureBlobDestinationTests {
         arguments: TestBackend.available)
     func validation(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             func create(_ destination: JSONObject) async throws -> TestResult {
                 try await server.request(
                     "POST", world.base + "/", key: world.member.key,
@@ -291,28 +291,28 @@ struct AzureBlobDestinationTests {
                 400, type: "validation_error", code: "invalid", detail: "Invalid pk \"4242\" - object does not exist.",
                 attr: "integration_id")
             let databricks = try await server.request(
-                "POST", "/api/environments/\(world.team)/integrations/", key: world.member.key, json: IntegrationTests.databricks)
+                "POST", "/api/environments/\(world.team)/integrations/", key: world.member.key, json: Fixtures.databricksIntegration)
             try await create([
-                "type": "AzureBlob", "integration_id": .int(IntegrationTests.id(databricks)), "config": .object(["container_name": "c"]),
+                "type": "AzureBlob", "integration_id": .int(Fixtures.integrationID(databricks)), "config": .object(["container_name": "c"]),
             ])
             .expectError(
                 400, type: "validation_error", code: "invalid_input",
                 detail:
-                    "Integration \(IntegrationTests.id(databricks)) is a 'databricks' integration, which AzureBlob batch exports cannot use.",
+                    "Integration \(Fixtures.integrationID(databricks)) is a 'databricks' integration, which AzureBlob batch exports cannot use.",
                 attr: "integration_id")
             // Another environment's integration does not exist here.
             let other = try await server.request(
                 "POST", "/api/projects/\(world.team)/environments/", key: world.owner.key, json: .object(["name": "Staging"]))
             let otherTeam: Int64 = if case .int(let id)? = other["id"] { id } else { 0 }
             let foreign = try await server.request(
-                "POST", "/api/environments/\(otherTeam)/integrations/", key: world.owner.key, json: IntegrationTests.azure())
+                "POST", "/api/environments/\(otherTeam)/integrations/", key: world.owner.key, json: Fixtures.azureIntegration())
             #expect(foreign.status == 201, "\(foreign.text)")
             try await create([
-                "type": "AzureBlob", "integration_id": .int(IntegrationTests.id(foreign)), "config": .object(["container_name": "c"]),
+                "type": "AzureBlob", "integration_id": .int(Fixtures.integrationID(foreign)), "config": .object(["container_name": "c"]),
             ])
             .expectError(
                 400, type: "validation_error", code: "invalid",
-                detail: "Invalid pk \"\(IntegrationTests.id(foreign))\" - object does not exist.", attr: "integration_id")
+                detail: "Invalid pk \"\(Fixtures.integrationID(foreign))\" - object does not exist.", attr: "integration_id")
 
             let integration = try await Self.integration(server, world)
             let id = try await Self.export(server, world, config: ["container_name": "c"], integration: integration)
@@ -328,7 +328,7 @@ struct AzureBlobDestinationTests {
     @Test("The destination test checks the container and writes a probe blob", arguments: TestBackend.available)
     func destinationTest(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let container = try AzureBlobTestServer.makeContainer("probe")
             let integration = try await Self.integration(server, world)
             for (target, status) in [(container, "Passed"), ("absent-container", "Failed")] {

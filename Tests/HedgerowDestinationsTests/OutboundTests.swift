@@ -49,7 +49,7 @@ struct OutboundTests {
             .object(["name": "x", "interval": "hour", "destination": .object(["type": .string(type), "config": .object(config)])])
         }
         try await TestServer.run(backend, configure: { $0.engine.outbound = OutboundPolicy() }) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             for testCase in cases {
                 try await server.request("POST", world.base + "/", key: world.member.key, json: body(testCase.type, testCase.config))
                     .expectError(
@@ -65,7 +65,7 @@ struct OutboundTests {
                 $0.engine.outbound = OutboundPolicy(allow: [IPNetwork("127.0.0.0/8")!, IPNetwork("169.254.169.254/32")!])
             }
         ) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             for testCase in cases {
                 let created = try await server.request(
                     "POST", world.base + "/", key: world.member.key, json: body(testCase.type, testCase.config))
@@ -74,7 +74,7 @@ struct OutboundTests {
         }
         try await TestServer.run(backend, configure: { $0.engine.outbound = OutboundPolicy(deny: [IPNetwork("10.0.0.0/8")!]) }) {
             server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             try await server.request(
                 "POST", world.base + "/", key: world.member.key,
                 json: body("Postgres", ["host": "10.2.3.4", "user": "u", "password": "p", "database": "d"])
@@ -87,10 +87,10 @@ struct OutboundTests {
     @Test("A name that resolves to a denied address fails the run for good, without contacting it", arguments: TestBackend.available)
     func namesCheckedWhenConnecting(backend: TestBackend) async throws {
         let name = try await Self.loopbackName()
-        try await HTTPDestinationTests.withReceiver { receiver, port in
+        try await Fixtures.withReceiver { receiver, port in
             try await TestServer.run(backend) { server in
-                let world = try await BatchExportTests.world(server)
-                try await HTTPDestinationTests.seed(server, team: world.team, count: 5)
+                let world = try await Fixtures.world(server)
+                try await Fixtures.seedHTTP(server, team: world.team, count: 5)
                 // Saved through the service: the name is not an address, so saving accepts it.
                 let service = BatchExportService(
                     database: server.database, secrets: try SecretBox.load(server.configuration), deliverable: Destinations.deliverable,
@@ -119,7 +119,7 @@ struct OutboundTests {
                         principal: principal)
                     ids.append(detail.export.id)
                     _ = try await server.request(
-                        "POST", world.base + "/\(detail.export.id)/backfills/", key: world.member.key, json: HTTPDestinationTests.hour)
+                        "POST", world.base + "/\(detail.export.id)/backfills/", key: world.member.key, json: Fixtures.hour)
                 }
                 var configuration = EngineConfiguration()
                 configuration.allowInsecureHTTP = true
@@ -128,7 +128,7 @@ struct OutboundTests {
                     logger: TestBackend.logger
                 ).step()
                 for id in ids {
-                    let run = try #require(try await RunOutcomeTests.runs(server, export: id).first)
+                    let run = try #require(try await Fixtures.runs(server, export: id).first)
                     #expect(run.status == "Failed")
                     #expect(
                         run.latestError?.hasPrefix("DestinationAddressRefused: connecting to \(name) is not allowed: it resolves to ")
@@ -139,9 +139,9 @@ struct OutboundTests {
                 // Allowed, the same name is reached at the address that was checked.
                 let http = try #require(ids.first)
                 _ = try await server.request(
-                    "POST", world.base + "/\(http)/backfills/", key: world.member.key, json: HTTPDestinationTests.hour)
-                try await HTTPDestinationTests.engine(server).step()
-                let runs = try await RunOutcomeTests.runs(server, export: http)
+                    "POST", world.base + "/\(http)/backfills/", key: world.member.key, json: Fixtures.hour)
+                try await Fixtures.httpEngine(server).step()
+                let runs = try await Fixtures.runs(server, export: http)
                 #expect(runs.map(\.status) == ["Failed", "Completed"])
                 #expect(await receiver.bodies.count == 1)
             }
@@ -150,15 +150,15 @@ struct OutboundTests {
 
     @Test("HTTP destinations follow no redirect", arguments: TestBackend.available)
     func noRedirects(backend: TestBackend) async throws {
-        try await HTTPDestinationTests.withReceiver { receiver, port in
+        try await Fixtures.withReceiver { receiver, port in
             try await TestServer.run(backend) { server in
-                let world = try await BatchExportTests.world(server)
-                let id = try await HTTPDestinationTests.export(server, world, port: port)
-                try await HTTPDestinationTests.seed(server, team: world.team, count: 5)
+                let world = try await Fixtures.world(server)
+                let id = try await Fixtures.httpExport(server, world, port: port)
+                try await Fixtures.seedHTTP(server, team: world.team, count: 5)
                 await receiver.answer([302])
-                try await RunOutcomeTests.backfill(server, world, id)
-                try await HTTPDestinationTests.engine(server).step()
-                let run = try #require(try await RunOutcomeTests.runs(server, export: id).first)
+                try await Fixtures.backfillRuns(server, world, id)
+                try await Fixtures.httpEngine(server).step()
+                let run = try #require(try await Fixtures.runs(server, export: id).first)
                 #expect(run.status == "Failed")
                 #expect(run.latestError == "HTTPError: the endpoint answered 302")
                 #expect(await receiver.bodies.count == 1)

@@ -19,7 +19,7 @@ import Testing
 @Suite("Databricks destination")
 struct DatabricksDestinationTests {
     static func integration(
-        _ server: TestServer, _ world: BatchExportTests.World, id: String = DatabricksTestServers.clientID,
+        _ server: TestServer, _ world: Fixtures.World, id: String = DatabricksTestServers.clientID,
         secret: String = DatabricksTestServers.clientSecret
     ) async throws -> Int64 {
         let result = try await server.request(
@@ -32,7 +32,7 @@ struct DatabricksDestinationTests {
                 ]),
             ]))
         #expect(result.status == 201, "\(result.text)")
-        return IntegrationTests.id(result)
+        return Fixtures.integrationID(result)
     }
 
     static func config(schema: String, table: String = "events", _ extra: JSONObject = [:]) -> JSONObject {
@@ -46,7 +46,7 @@ struct DatabricksDestinationTests {
     }
 
     static func export(
-        _ server: TestServer, _ world: BatchExportTests.World, config: JSONObject, integration: Int64, model: String = "events"
+        _ server: TestServer, _ world: Fixtures.World, config: JSONObject, integration: Int64, model: String = "events"
     ) async throws -> String {
         let result = try await server.request(
             "POST", world.base + "/", key: world.member.key,
@@ -66,7 +66,7 @@ struct DatabricksDestinationTests {
             logger: TestBackend.logger, clock: { .now() })
     }
 
-    static func backfillHour(_ server: TestServer, _ world: BatchExportTests.World, _ id: String) async throws {
+    static func backfillHour(_ server: TestServer, _ world: Fixtures.World, _ id: String) async throws {
         let result = try await server.request(
             "POST", world.base + "/\(id)/backfills/", key: world.member.key, json: S3DestinationTests.hour)
         #expect(result.status == 201, "\(result.text)")
@@ -77,7 +77,7 @@ struct DatabricksDestinationTests {
         arguments: TestBackend.available, [true, false])
     func events(backend: TestBackend, variant: Bool) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let schema = try DatabricksTestServers.makeSchema()
             let integration = try await Self.integration(server, world)
             let id = try await Self.export(
@@ -143,7 +143,7 @@ struct DatabricksDestinationTests {
         arguments: TestBackend.available)
     func mergeModels(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             try await ModelExportTests.seedPersons(server, team: world.team)
             let schema = try DatabricksTestServers.makeSchema()
             let integration = try await Self.integration(server, world)
@@ -199,7 +199,7 @@ struct DatabricksDestinationTests {
         arguments: TestBackend.available)
     func errors(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let schema = try DatabricksTestServers.makeSchema()
             _ = try await Fixtures.seedHour(server, team: world.team, count: 5)
             let good = try await Self.integration(server, world)
@@ -224,7 +224,7 @@ struct DatabricksDestinationTests {
         arguments: TestBackend.available)
     func revokedToken(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let schema = try DatabricksTestServers.makeSchema()
             // A principal of its own, so that revoking its tokens leaves the other tests' alone.
             let principal = "sp-" + schema
@@ -323,7 +323,7 @@ struct DatabricksDestinationTests {
         try await TestServer.run(
             backend, configure: { $0.engine.endpoints.databricks = try? DatabricksTestServers.shared.get().contract }
         ) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             func create(_ destination: JSONObject) async throws -> TestResult {
                 try await server.request(
                     "POST", world.base + "/", key: world.member.key,

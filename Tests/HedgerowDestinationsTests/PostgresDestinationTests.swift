@@ -54,7 +54,7 @@ struct PostgresDestinationTests {
     }
 
     static func export(
-        _ server: TestServer, _ world: BatchExportTests.World, config: JSONObject, interval: String = "hour"
+        _ server: TestServer, _ world: Fixtures.World, config: JSONObject, interval: String = "hour"
     ) async throws -> String {
         let result = try await server.request(
             "POST", world.base + "/", key: world.member.key,
@@ -81,7 +81,7 @@ struct PostgresDestinationTests {
         arguments: TestBackend.available)
     func backfillExactlyOnce(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let (config, schema) = try await Self.destination()
             let id = try await Self.export(server, world, config: config)
             let properties = #"{"$ip":"10.1.2.3","$set":{"plan":"pro"},"$set_once":{"first":"x"},"tab":"a\tb\nc\\d"}"#
@@ -131,10 +131,10 @@ struct PostgresDestinationTests {
     )
     func ledgerMakesRetriesSafe(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let (config, schema) = try await Self.destination()
             let id = try await Self.export(server, world, config: config)
-            try await BatchExportTests.seed(server, team: world.team, times: ["2024-01-01T10:10:00Z", "2024-01-01T10:20:00Z"])
+            try await Fixtures.seedEvents(server, team: world.team, times: ["2024-01-01T10:10:00Z", "2024-01-01T10:20:00Z"])
             _ = try await server.request(
                 "POST", world.base + "/\(id)/backfills/", key: world.member.key,
                 json: .object(["start_at": "2024-01-01T10:00:00Z", "end_at": "2024-01-01T11:00:00Z"]))
@@ -158,7 +158,7 @@ struct PostgresDestinationTests {
     @Test("A run's COPY text is sent in pieces, cut between rows: every event arrives whole", arguments: TestBackend.available)
     func copySentInPieces(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let (config, schema) = try await Self.destination()
             let id = try await Self.export(server, world, config: config)
             let start = ISO8601.parse("2024-01-01T10:00:00Z")!.timestamp
@@ -193,7 +193,7 @@ struct PostgresDestinationTests {
         arguments: TestBackend.available)
     func binaryAndTextCopyAgree(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             // The created table (binary), other types binary COPY writes (text, json, bigint, timestamp
             // without time zone, char), and a uuid column, which only text COPY can fill.
             let (createdConfig, created) = try await Self.destination()
@@ -252,7 +252,7 @@ struct PostgresDestinationTests {
     @Test("Scheduled 5-minute runs deliver each tick's events once", arguments: TestBackend.available)
     func scheduledTicks(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let (config, schema) = try await Self.destination()
             let service = BatchExportService(
                 database: server.database, secrets: try SecretBox.load(server.configuration), deliverable: Destinations.deliverable,
@@ -285,8 +285,8 @@ struct PostgresDestinationTests {
     @Test("Bad credentials fail at once; an unreachable database is retried until it answers", arguments: TestBackend.available)
     func errorClassification(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
-            try await BatchExportTests.seed(server, team: world.team, times: ["2024-01-01T10:10:00Z"])
+            let world = try await Fixtures.world(server)
+            try await Fixtures.seedEvents(server, team: world.team, times: ["2024-01-01T10:10:00Z"])
             let range: JSONValue = .object(["start_at": "2024-01-01T10:00:00Z", "end_at": "2024-01-01T11:00:00Z"])
 
             let (badUser, _) = try await Self.destination(overrides: [("user", "no_such_role")])
@@ -383,8 +383,8 @@ struct PostgresDestinationTests {
         let destination = try DedicatedServer.start(.tlsOnly)
         defer { destination.remove() }
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
-            try await BatchExportTests.seed(server, team: world.team, times: ["2024-01-01T10:10:00Z", "2024-01-01T10:20:00Z"])
+            let world = try await Fixtures.world(server)
+            try await Fixtures.seedEvents(server, team: world.team, times: ["2024-01-01T10:10:00Z", "2024-01-01T10:20:00Z"])
             let range: JSONValue = .object(["start_at": "2024-01-01T10:00:00Z", "end_at": "2024-01-01T11:00:00Z"])
             var trusting = destination.config
             trusting["has_self_signed_cert"] = true
@@ -412,8 +412,8 @@ struct PostgresDestinationTests {
         let destination = try DedicatedServer.start(.plain)
         defer { destination.remove() }
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
-            try await BatchExportTests.seed(server, team: world.team, times: ["2024-01-01T10:10:00Z"])
+            let world = try await Fixtures.world(server)
+            try await Fixtures.seedEvents(server, team: world.team, times: ["2024-01-01T10:10:00Z"])
             let id = try await Self.export(server, world, config: destination.config)
             _ = try await server.request(
                 "POST", world.base + "/\(id)/backfills/", key: world.member.key,
@@ -435,7 +435,7 @@ struct PostgresDestinationTests {
         let destination = try DedicatedServer.start()
         defer { destination.remove() }
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let total = 150_000
             let base = ISO8601.parse("2024-01-01T10:00:00Z")!.timestamp.microseconds
             for chunk in stride(from: 0, to: total, by: 10_000) {
@@ -449,7 +449,7 @@ struct PostgresDestinationTests {
                     })
             }
             let id = try await Self.export(server, world, config: destination.config)
-            _ = try await server.request("POST", world.base + "/\(id)/backfills/", key: world.member.key, json: HTTPDestinationTests.hour)
+            _ = try await server.request("POST", world.base + "/\(id)/backfills/", key: world.member.key, json: Fixtures.hour)
             // The run goes while the database is crashed under it (once the run is Running).
             async let step: Void = Self.engine(server).step()
             var running = false
@@ -475,12 +475,12 @@ struct PostgresDestinationTests {
     @Test("An existing table is used as it is: columns matched by name, stored uuids skipped", arguments: TestBackend.available)
     func existingTable(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let (config, schema) = try await Self.destination()
             _ = try await TestBackend.postgresQuery(
                 "CREATE TABLE \(schema).events (uuid TEXT, event TEXT, timestamp TIMESTAMPTZ, note TEXT DEFAULT 'mine')")
             let id = try await Self.export(server, world, config: config)
-            try await BatchExportTests.seed(server, team: world.team, times: ["2024-01-01T10:10:00Z", "2024-01-01T10:20:00Z"])
+            try await Fixtures.seedEvents(server, team: world.team, times: ["2024-01-01T10:10:00Z", "2024-01-01T10:20:00Z"])
             let range: JSONValue = .object(["start_at": "2024-01-01T10:00:00Z", "end_at": "2024-01-01T11:00:00Z"])
             _ = try await server.request("POST", world.base + "/\(id)/backfills/", key: world.member.key, json: range)
             try await Self.engine(server).step()
@@ -510,10 +510,10 @@ struct PostgresDestinationTests {
         try await hook.test(.live) { client in
             let port = try #require(client.port)
             try await TestServer.run(backend) { server in
-                let world = try await BatchExportTests.world(server)
+                let world = try await Fixtures.world(server)
                 let (badUser, _) = try await Self.destination(overrides: [("user", "no_such_role")])
                 let id = try await Self.export(server, world, config: badUser)
-                try await BatchExportTests.seed(
+                try await Fixtures.seedEvents(
                     server, team: world.team,
                     times: ["2024-01-01T10:10:00Z", "2024-01-01T11:10:00Z", "2024-01-01T12:10:00Z", "2024-01-01T13:10:00Z"])
                 var configuration = EngineConfiguration.forTests

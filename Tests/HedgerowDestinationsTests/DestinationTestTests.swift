@@ -12,7 +12,7 @@ import Testing
 @Suite("Destination test steps")
 struct DestinationTestTests {
     static func run(
-        _ server: TestServer, _ world: BatchExportTests.World, step: Int, destination: JSONValue, export: String? = nil
+        _ server: TestServer, _ world: Fixtures.World, step: Int, destination: JSONValue, export: String? = nil
     ) async throws -> TestResult {
         let path = export.map { world.base + "/\($0)/run_test_step/" } ?? world.base + "/run_test_step_new/"
         return try await server.request(
@@ -23,7 +23,7 @@ struct DestinationTestTests {
     @Test("GET test/ lists a destination's steps; no or an unknown destination is a 4xx", arguments: TestBackend.available)
     func listSteps(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             for base in [world.base, "/api/projects/\(world.team)/batch_exports", "/api/organizations/\(world.org)/batch_exports"] {
                 let steps = try await server.request("GET", base + "/test/?destination=Postgres", key: world.member.key)
                 #expect(steps.status == 200, "\(base): \(steps.text)")
@@ -48,7 +48,7 @@ struct DestinationTestTests {
         "S3 steps: the bucket is checked and a probe written and removed; failures are reported per step", arguments: TestBackend.available)
     func s3Steps(backend: TestBackend) async throws {
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let bucket = try await S3DestinationTests.bucket("steps")
             let config = try S3DestinationTests.config(bucket)
             let destination: JSONValue = .object(["type": "S3", "config": .object(config)])
@@ -76,7 +76,7 @@ struct DestinationTestTests {
     func postgresSteps(backend: TestBackend) async throws {
         guard TestBackend.postgresURL != nil else { return }
         try await TestServer.run(backend) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let (config, _) = try await PostgresDestinationTests.destination()
             let destination: JSONValue = .object(["type": "Postgres", "config": .object(config)])
             for step in [0, 1, 2] {
@@ -98,7 +98,7 @@ struct DestinationTestTests {
 
     @Test("HTTP and NoOp steps; a denied address is refused before anything is contacted", arguments: TestBackend.available)
     func httpSteps(backend: TestBackend) async throws {
-        try await HTTPDestinationTests.withReceiver { receiver, port in
+        try await Fixtures.withReceiver { receiver, port in
             try await TestServer.run(
                 backend,
                 configure: {
@@ -106,7 +106,7 @@ struct DestinationTestTests {
                 }
             ) {
                 server in
-                let world = try await BatchExportTests.world(server)
+                let world = try await Fixtures.world(server)
                 let reached = try await Self.run(
                     server, world, step: 0,
                     destination: .object([
@@ -119,7 +119,7 @@ struct DestinationTestTests {
             }
         }
         try await TestServer.run(backend, configure: { $0.engine.outbound = OutboundPolicy() }) { server in
-            let world = try await BatchExportTests.world(server)
+            let world = try await Fixtures.world(server)
             let refused = try await Self.run(
                 server, world, step: 0,
                 destination: .object([
