@@ -15,8 +15,8 @@ package struct EngineConfiguration: Sendable {
     /// How often the scheduler and workers look for work.
     package var pollInterval: Duration = .seconds(1)
     /// How long after a tick its run becomes due: 30 s for 5/15-minute exports, 60 s otherwise.
-    package var shortSettle: Int64 = 30_000_000
-    package var longSettle: Int64 = 60_000_000
+    var shortSettle: Int64 = 30_000_000
+    var longSettle: Int64 = 60_000_000
     /// How long a claimed run is held without a heartbeat before another worker may take it over.
     package var leaseMicroseconds: Int64 = 60_000_000
     /// Whether this process schedules (a `hedgerow worker` only executes).
@@ -126,7 +126,7 @@ package struct ExportEngine: Service {
 
     /// Creates the runs of every tick that is due and has none yet, oldest first; ticks missed
     /// while the server was down are caught up (docs/engine.md §1).
-    package func scheduleDueRuns() async throws {
+    func scheduleDueRuns() async throws {
         let now = clock()
         let active = try await database.read { try await exports.active(on: $0) }
         for row in active {

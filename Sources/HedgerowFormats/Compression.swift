@@ -164,7 +164,7 @@ package protocol StreamCompressor: AnyObject {
 }
 
 extension StreamCompressor {
-    package var bufferedInput: Int { 0 }
+    var bufferedInput: Int { 0 }
 }
 
 /// A brotli stream at quality 5 (brotli's default of 11 is slower than an export can afford).

@@ -8,7 +8,7 @@ package struct Migration: Sendable {
     package let name: String
     package let statements: [String]
     /// Statements for PostgreSQL where they differ (JSONB columns); nil when `statements` serve both.
-    package let postgresStatements: [String]?
+    let postgresStatements: [String]?
 
     package init(version: Int, name: String, statements: [String], postgres: [String]? = nil) {
         self.version = version

@@ -13,7 +13,7 @@ package enum PersonalAPIKeyCodec {
     }
 
     /// A project API token for an environment (`phc_...`).
-    package static func generateProjectToken() -> String {
+    static func generateProjectToken() -> String {
         "phc_" + randomBase62(bytes: 32, length: bodyLength)
     }
 

@@ -16,10 +16,10 @@ package struct Principal: Sendable {
     package static func session(_ user: User) -> Principal { Principal(user: user, key: nil) }
 
     /// Whether the caller is a signed-in session rather than a personal API key.
-    package var isSession: Bool { key == nil }
+    var isSession: Bool { key == nil }
 
     /// Whether the key is limited to some environments.
-    package var hasScopedTeams: Bool { key?.scopedTeams != nil }
+    var hasScopedTeams: Bool { key?.scopedTeams != nil }
 
     /// The environments the key may see, nil when it is not limited.
     package var scopedTeams: [Int64]? { key?.scopedTeams }
@@ -28,7 +28,7 @@ package struct Principal: Sendable {
     package var scopedOrganizations: [String]? { key?.scopedOrganizations }
 
     /// What the rate limiter counts requests by: the key, or the signed-in user.
-    package var rateLimitKey: String { key?.id ?? "user:\(user.id)" }
+    var rateLimitKey: String { key?.id ?? "user:\(user.id)" }
 
     /// Checks the action's required scope (docs/api.md, Personal API keys), in PostHog's order: sessions and legacy
     /// keys (no scopes) pass; an action without a scope refuses the key; a key with scoped projects

@@ -31,7 +31,7 @@ package struct APIRequest: Sendable {
     }
 
     /// The authenticated caller; every route behind authentication has one.
-    package func requirePrincipal() throws(APIError) -> Principal {
+    func requirePrincipal() throws(APIError) -> Principal {
         guard let principal else { throw APIError.notAuthenticated }
         return principal
     }
@@ -74,7 +74,7 @@ package struct APIRequest: Sendable {
     }
 
     /// The absolute URL of this request with another query string.
-    package func absoluteURL(query: QueryString) -> String {
+    func absoluteURL(query: QueryString) -> String {
         let encoded = query.encoded
         return baseURL + path + (encoded.isEmpty ? "" : "?" + encoded)
     }
@@ -88,7 +88,7 @@ package struct APIResponse: Sendable {
     /// A plain-text body (used by `/metrics`) instead of JSON.
     package var text: String?
     /// A JSON body already written (kept by a cache of rendered responses), sent as it is.
-    package var encodedJSON: [UInt8]? = nil
+    var encodedJSON: [UInt8]? = nil
 
     package init(status: Int = 200, json: JSONValue?, headers: [(String, String)] = [], text: String? = nil) {
         self.status = status
@@ -104,7 +104,7 @@ package struct APIResponse: Sendable {
         return response
     }
     package static func created(_ json: JSONValue) -> APIResponse { APIResponse(status: 201, json: json) }
-    package static let noContent = APIResponse(status: 204, json: nil)
+    static let noContent = APIResponse(status: 204, json: nil)
 
     package static func error(_ error: APIError) -> APIResponse {
         let body: JSONObject = [

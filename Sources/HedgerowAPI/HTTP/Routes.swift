@@ -10,7 +10,7 @@ package struct Routes: Sendable {
         /// The scope a personal API key needs; nil on public routes.
         package var scope: RequiredScope?
         /// What `/api/schema/` says of it (every `/api/` endpoint has one).
-        package var doc: OperationDoc?
+        var doc: OperationDoc?
         package var handler: Handler
     }
 

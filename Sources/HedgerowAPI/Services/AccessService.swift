@@ -53,7 +53,7 @@ package struct AccessService: Sendable {
     /// `/api/environments/{id}/...` (`@current`: the caller's current environment).
     /// The environment an environment-scoped route names (persons, integrations): the
     /// environment itself, or a project's main environment.
-    package func environmentID(
+    func environmentID(
         _ parent: EnvironmentParent, principal: Principal, on connection: any SQLConnection
     ) async throws -> Int64 {
         switch parent {

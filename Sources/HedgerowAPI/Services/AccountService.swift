@@ -10,7 +10,7 @@ package struct AccountService: Sendable {
     let teams = TeamStore()
     let keys = PersonalAPIKeyStore()
 
-    package static let maximumKeysPerUser = 10
+    static let maximumKeysPerUser = 10
     package static let labelMaxLength = 40
 
     package init(database: any Database) { self.database = database }

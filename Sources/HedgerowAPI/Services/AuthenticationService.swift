@@ -29,7 +29,7 @@ package struct AuthenticationService: Sendable {
 
     /// Finds the first candidate key in a request: the `Authorization: Bearer` header, then the
     /// body's `personal_api_key`, then the query's.
-    package static func findKey(in request: APIRequest) throws(APIError) -> (String, Source)? {
+    static func findKey(in request: APIRequest) throws(APIError) -> (String, Source)? {
         if let authorization = request.header("Authorization"), authorization.hasPrefix("Bearer ") {
             // White space around the value is not part of it. Spaces and tabs are trimmed over
             // UTF-8; only a value that then starts or ends outside ASCII (where Unicode white space

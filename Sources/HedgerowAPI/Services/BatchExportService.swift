@@ -181,7 +181,7 @@ package struct BatchExportService: Sendable {
     }
 
     /// Checks the parent before the body is read (404/403 come before 400).
-    package func checkParent(_ parent: BatchExportParent, id: String?, principal: Principal) async throws {
+    func checkParent(_ parent: BatchExportParent, id: String?, principal: Principal) async throws {
         try await database.read { connection in
             let scope = try await scope(parent, principal: principal, on: connection)
             if let id { _ = try await export(id, in: scope, on: connection) }

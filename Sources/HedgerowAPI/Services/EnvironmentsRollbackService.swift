@@ -11,7 +11,7 @@ package struct EnvironmentsRollbackService: Sendable {
     package init(database: any Database) { self.database = database }
 
     /// 404 / 403 before the body is looked at.
-    package func checkAllowed(organizationID: String, principal: Principal) async throws {
+    func checkAllowed(organizationID: String, principal: Principal) async throws {
         try await database.read { connection in
             _ = try await adminOrganization(organizationID, principal: principal, on: connection)
         }

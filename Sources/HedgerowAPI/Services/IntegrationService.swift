@@ -63,7 +63,7 @@ package struct IntegrationService: Sendable {
     }
 
     /// Checks the parent before the body is read (404/403 come before 400).
-    package func checkParent(_ parent: EnvironmentParent, principal: Principal) async throws {
+    func checkParent(_ parent: EnvironmentParent, principal: Principal) async throws {
         _ = try await database.read { try await access.environmentID(parent, principal: principal, on: $0) }
     }
 

@@ -36,7 +36,7 @@ package struct InviteService: Sendable {
         package var level = MembershipLevel.member
         package var message: String?
         /// Whether to mail the link (when an SMTP server is configured).
-        package var sendEmail = true
+        var sendEmail = true
 
         package init(targetEmail: String) { self.targetEmail = targetEmail }
 

@@ -30,8 +30,7 @@ package struct OrganizationService: Sendable {
 
     /// `retrieve`, with the details generation read in the same statement (nil where the database
     /// keeps none): a cache may serve these details while `detailsGeneration()` still answers it.
-    package func retrieveWithGeneration(id: String, principal: Principal) async throws -> (details: OrganizationDetails, generation: Int64?)
-    {
+    func retrieveWithGeneration(id: String, principal: Principal) async throws -> (details: OrganizationDetails, generation: Int64?) {
         try await database.read { connection in
             let resolved = try Self.resolve(id: id, principal: principal)
             guard
@@ -43,14 +42,14 @@ package struct OrganizationService: Sendable {
     }
 
     /// The committed details generation now, or nil where the database keeps none.
-    package func detailsGeneration() async throws -> Int64? {
+    func detailsGeneration() async throws -> Int64? {
         try await database.read { connection in try await DetailsGeneration.current(on: connection) }
     }
 
     /// Whether details kept from an earlier `retrieveWithGeneration(id:principal:)` by the same user
     /// answer this request too: the id must resolve to them for this caller now (a key limited to
     /// other organizations gets 404), and the organization's key policy is applied again.
-    package func keptDetailsAnswer(_ details: OrganizationDetails, id: String, principal: Principal) throws(APIError) -> Bool {
+    func keptDetailsAnswer(_ details: OrganizationDetails, id: String, principal: Principal) throws(APIError) -> Bool {
         guard try Self.resolve(id: id, principal: principal) == details.organization.id else { return false }
         try Self.checkKeyPolicy(details.organization, level: details.membershipLevel, principal: principal)
         return true

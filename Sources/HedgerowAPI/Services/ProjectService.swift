@@ -63,7 +63,7 @@ package struct ProjectService: Sendable {
         }
     }
 
-    package func retrieveProject(
+    func retrieveProject(
         organizationID: String, projectID: String, principal: Principal
     ) async throws -> (Project, EnvironmentAccess) {
         try await database.read { connection in
@@ -137,7 +137,7 @@ package struct ProjectService: Sendable {
 
     /// The projects of the caller's current organization that the key may see, with their main
     /// environments (empty when the caller has no current organization).
-    package func currentOrganizationProjects(
+    func currentOrganizationProjects(
         principal: Principal, limit: Int, offset: Int
     ) async throws -> (count: Int, page: [(Project, Environment)]) {
         try await database.read { connection in
@@ -187,7 +187,7 @@ package struct ProjectService: Sendable {
 
     // MARK: Environments
 
-    package func listEnvironments(
+    func listEnvironments(
         projectID: String, principal: Principal, limit: Int, offset: Int
     ) async throws
         -> (count: Int, page: [Environment])
@@ -243,7 +243,7 @@ package struct ProjectService: Sendable {
     }
 
     /// A new `phc_` project API token; the old one stops working at once.
-    package func resetToken(id: String, principal: Principal) async throws -> EnvironmentAccess {
+    func resetToken(id: String, principal: Principal) async throws -> EnvironmentAccess {
         try await database.transaction { connection in
             var target = try await access.environment(id, principal: principal, on: connection)
             target.environment.apiToken = PersonalAPIKeyCodec.generateProjectToken()

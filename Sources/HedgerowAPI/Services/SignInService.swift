@@ -17,9 +17,9 @@ package struct SignInService: Sendable {
     /// The cookie that carries the session, and the header unsafe API requests of a session repeat
     /// its CSRF token in (Django's names).
     package static let cookieName = "hedgerow_session"
-    package static let csrfHeader = "X-CSRFToken"
+    static let csrfHeader = "X-CSRFToken"
     /// The shortest password a console user may set (Django's `MinimumLengthValidator`).
-    package static let minimumPasswordLength = 8
+    static let minimumPasswordLength = 8
 
     package init(database: any Database, failures: WindowLimiter?, clock: @escaping @Sendable () -> Timestamp = { .now() }) {
         self.database = database

@@ -73,7 +73,7 @@ package enum ISO8601 {
     }
 
     /// Days since 1970-01-01 (Howard Hinnant's algorithm).
-    package static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
+    static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yoe = y - era * 400

@@ -13,7 +13,7 @@ package struct OrganizationInvite: Sendable, Equatable {
     package var updatedAt: Timestamp
 
     /// PostHog's `INVITE_DAYS_VALIDITY`: three days.
-    package static let validityMicroseconds: Int64 = 3 * 86_400 * 1_000_000
+    static let validityMicroseconds: Int64 = 3 * 86_400 * 1_000_000
 
     package init(
         id: String, organizationID: String, targetEmail: String, firstName: String, level: MembershipLevel, message: String?,

@@ -18,7 +18,7 @@ package struct IPAddress: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    package var isIPv4: Bool { bytes.count == 4 }
+    var isIPv4: Bool { bytes.count == 4 }
 
     package var description: String {
         if isIPv4 { return bytes.map(String.init).joined(separator: ".") }
@@ -76,7 +76,7 @@ package struct IPAddress: Sendable, Hashable, CustomStringConvertible {
 /// A CIDR block such as `10.0.0.0/8` or `fd00::/8` (a bare address is a block of one).
 package struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
     package let address: IPAddress
-    package let prefixLength: Int
+    let prefixLength: Int
 
     package init?(_ text: String) {
         let parts = text.trimmingCharacters(in: .whitespaces).split(separator: "/", maxSplits: 1)
@@ -139,7 +139,7 @@ package struct OutboundPolicy: Sendable, Equatable {
     }
 
     /// The networks denied unless allowed, with what they are.
-    package static let deniedByDefault: [(network: IPNetwork, name: String)] = [
+    static let deniedByDefault: [(network: IPNetwork, name: String)] = [
         ("127.0.0.0/8", "a loopback address"), ("::1/128", "a loopback address"), ("0.0.0.0/8", "an unspecified address"),
         ("::/128", "an unspecified address"), ("169.254.0.0/16", "a link-local address"), ("fe80::/10", "a link-local address"),
         ("100.100.100.200/32", "a cloud metadata address"), ("fd00:ec2::254/128", "a cloud metadata address"),

@@ -5,8 +5,8 @@ package struct PropertyFilter: Sendable, Equatable {
         case exact, isNot = "is_not", icontains, notIcontains = "not_icontains", regex, notRegex = "not_regex"
         case gt, gte, lt, lte, isSet = "is_set", isNotSet = "is_not_set"
 
-        package var isNumeric: Bool { [.gt, .gte, .lt, .lte].contains(self) }
-        package var needsValue: Bool { self != .isSet && self != .isNotSet }
+        var isNumeric: Bool { [.gt, .gte, .lt, .lte].contains(self) }
+        var needsValue: Bool { self != .isSet && self != .isNotSet }
     }
 
     package enum Kind: String, Sendable {

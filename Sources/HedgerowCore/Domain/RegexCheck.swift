@@ -5,7 +5,7 @@ import Foundation
 package enum RegexCheck {
     private static let cache = RegexCache()
 
-    package static func isValid(_ pattern: String) -> Bool {
+    static func isValid(_ pattern: String) -> Bool {
         cache.regex(pattern) != nil
     }
 
@@ -36,7 +36,7 @@ package enum RegexCheck {
     }
 
     /// The longest pattern a filter may have.
-    package static let maximumPatternLength = 1000
+    static let maximumPatternLength = 1000
 }
 
 /// `@unchecked Sendable`: the dictionary is only touched while `lock` is held, and

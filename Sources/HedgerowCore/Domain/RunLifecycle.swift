@@ -97,9 +97,9 @@ package enum RunTransition: Sendable, Equatable {
 /// and never once the run has been retried for longer than `maximumRetryMicroseconds` since its
 /// first attempt (`HEDGEROW_RUN_MAX_RETRY_HOURS`): then it fails for good, and counts for auto-pause.
 package struct RetryPolicy: Sendable, Equatable {
-    package var firstDelayMicroseconds: Int64 = 1_000_000
-    package var maximumDelayMicroseconds: Int64 = 3_600_000_000
-    package var maximumRetryMicroseconds: Int64 = 24 * 3_600_000_000
+    var firstDelayMicroseconds: Int64 = 1_000_000
+    var maximumDelayMicroseconds: Int64 = 3_600_000_000
+    var maximumRetryMicroseconds: Int64 = 24 * 3_600_000_000
 
     package init(maximumRetryHours: Double = 24) {
         maximumRetryMicroseconds = Int64(maximumRetryHours * 3_600_000_000)

@@ -10,7 +10,7 @@ package enum Interval: String, Sendable, CaseIterable {
 
     /// The fixed length of sub-daily intervals, in microseconds; nil for day and week, whose length
     /// follows the wall clock of the export's time zone.
-    package var fixedMicroseconds: Int64? {
+    var fixedMicroseconds: Int64? {
         switch self {
         case .every5Minutes: 300_000_000
         case .every15Minutes: 900_000_000

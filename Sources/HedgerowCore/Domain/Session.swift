@@ -5,11 +5,11 @@ import Foundation
 package struct SessionFacts: Sendable, Equatable {
     package var sessionID: String
     package var event: String
-    package var currentURL: String?
+    var currentURL: String?
     /// Entry attribution candidates: `utm_source` ... `irclid` and `referring_domain`, by column
     /// suffix (`entry_<suffix>`).
-    package var attribution: [String: String]
-    package var externalClickURL: String?
+    var attribution: [String: String]
+    var externalClickURL: String?
     package var lcp: Double?
 
     /// UTM and click-id properties PostHog's sessions keep the first value of.
@@ -76,7 +76,7 @@ package struct Session: Sendable, Equatable {
     package var urls: [String]
     package var entryURL: Stamped<String>?
     package var endURL: Stamped<String>?
-    package var attribution: [String: Stamped<String>]
+    var attribution: [String: Stamped<String>]
     package var lastExternalClickURL: Stamped<String>?
     package var pageviews: Int64
     package var autocaptures: Int64

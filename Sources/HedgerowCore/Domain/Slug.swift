@@ -3,7 +3,7 @@ import Foundation
 /// Django's `slugify`: NFKD, drop what is not ASCII, keep `[\w\s-]`, lower-case, collapse runs of
 /// whitespace and dashes into one dash, strip leading and trailing dashes and underscores.
 package enum Slug {
-    package static let maximumLength = 48
+    static let maximumLength = 48
 
     package static func slugify(_ text: String) -> String {
         let ascii = text.decomposedStringWithCompatibilityMapping.unicodeScalars.filter(\.isASCII)

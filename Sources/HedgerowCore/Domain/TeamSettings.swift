@@ -77,7 +77,7 @@ package enum TeamSettings {
     /// Refuses a body that sets a fixed setting to another value than Hedgerow reports. Form
     /// bodies carry text: `"true"`/`"false"` stand for booleans, an empty value for null, and a
     /// JSON setting is its JSON text (as DRF's `JSONField` reads form input).
-    package static func checkUnchanged(_ object: JSONObject) throws(APIError) {
+    static func checkUnchanged(_ object: JSONObject) throws(APIError) {
         for (key, value) in object.entries {
             guard let reported = fixed[key], !matches(value, reported) else { continue }
             throw APIError.invalid(

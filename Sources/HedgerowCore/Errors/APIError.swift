@@ -59,7 +59,7 @@ package struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
         validation("invalid", detail, attr: attr)
     }
 
-    package static func doesNotExist(_ attr: String, pk: String) -> APIError {
+    static func doesNotExist(_ attr: String, pk: String) -> APIError {
         validation("does_not_exist", "Invalid pk \"\(pk)\" - object does not exist.", attr: attr)
     }
 

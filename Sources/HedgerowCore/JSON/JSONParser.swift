@@ -8,7 +8,7 @@ package struct JSONParser {
         package var description: String { "\(message) at byte \(offset)" }
     }
 
-    package static let maximumDepth = 256
+    static let maximumDepth = 256
 
     private let bytes: [UInt8]
     private var index = 0

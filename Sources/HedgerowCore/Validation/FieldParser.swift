@@ -80,7 +80,7 @@ package enum FieldParser {
 
     /// A related object's primary key that Hedgerow has no objects for yet: any non-null value is
     /// unknown (`does_not_exist`), as DRF's `PrimaryKeyRelatedField` reports it.
-    package static func unknownRelation(_ value: JSONValue, attr: String) throws(APIError) {
+    static func unknownRelation(_ value: JSONValue, attr: String) throws(APIError) {
         switch value {
         case .null: return
         case .string, .int, .double: throw APIError.doesNotExist(attr, pk: pythonString(value))

@@ -10,8 +10,8 @@ package struct OrganizationInput: Sendable, Equatable {
     package var isAIDataProcessingApproved: Bool??
     package var defaultExperimentStatsMethod: String??
 
-    package static let nameMaxLength = 64
-    package static let statsMethods: Set<String> = ["bayesian", "frequentist"]
+    static let nameMaxLength = 64
+    static let statsMethods: Set<String> = ["bayesian", "frequentist"]
 
     package init() {}
 

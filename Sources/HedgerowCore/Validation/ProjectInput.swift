@@ -9,7 +9,7 @@ package struct ProjectInput: Sendable, Equatable {
     package var isDemo: Bool?
     package var completedSnippetOnboarding: Bool?
 
-    package static let nameMaxLength = 200
+    static let nameMaxLength = 200
 
     package init(name: String? = nil, timezone: String? = nil) {
         self.name = name

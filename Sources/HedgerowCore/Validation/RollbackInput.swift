@@ -1,7 +1,7 @@
 /// The body of `environments_rollback`: source environment id → target environment id
 /// (docs/api.md, environments_rollback). Keys are strings of integers; values integers or numeric strings.
 package enum RollbackInput {
-    package static let invalidMessage = "Environment mappings must map environment ids to environment ids"
+    static let invalidMessage = "Environment mappings must map environment ids to environment ids"
 
     /// Pairs in body order, or the 400 of docs/api.md, environments_rollback steps 2 and 3.
     package static func parse(_ body: JSONValue) throws(APIError) -> [(source: Int64, target: Int64)] {

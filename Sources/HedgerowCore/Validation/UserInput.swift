@@ -5,7 +5,7 @@ package struct UserInput: Sendable, Equatable {
     package var currentOrganization: String?
     package var currentTeam: Int64?
 
-    package static let nameMaxLength = 150
+    static let nameMaxLength = 150
 
     package init() {}
 

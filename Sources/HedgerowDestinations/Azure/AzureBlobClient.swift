@@ -97,7 +97,7 @@ package struct AzureBlobClient: Sendable {
     package let host: String
     let basePath: String
     package let container: String
-    package let credential: Credential
+    let credential: Credential
     package var maximumAttempts = 4
     package var timeout: TimeAmount = .seconds(120)
     let http: HTTPClient
@@ -126,16 +126,16 @@ package struct AzureBlobClient: Sendable {
 
     // MARK: Calls
 
-    package func putBlob(_ name: String, body: RequestBody, contentType: String) async throws(AzureBlobError) {
+    func putBlob(_ name: String, body: RequestBody, contentType: String) async throws(AzureBlobError) {
         _ = try await send(
             "PUT", blob: name, headers: [("x-ms-blob-type", "BlockBlob"), ("Content-Type", contentType)], body: body)
     }
 
-    package func putBlock(_ name: String, blockID: String, body: RequestBody) async throws(AzureBlobError) {
+    func putBlock(_ name: String, blockID: String, body: RequestBody) async throws(AzureBlobError) {
         _ = try await send("PUT", blob: name, query: [("comp", "block"), ("blockid", blockID)], body: body)
     }
 
-    package func putBlockList(_ name: String, blockIDs: [String], contentType: String) async throws(AzureBlobError) {
+    func putBlockList(_ name: String, blockIDs: [String], contentType: String) async throws(AzureBlobError) {
         let xml =
             "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>" + blockIDs.map { "<Latest>\($0)</Latest>" }.joined()
             + "</BlockList>"
@@ -144,21 +144,21 @@ package struct AzureBlobClient: Sendable {
             headers: [("x-ms-blob-content-type", contentType), ("Content-Type", "application/xml")], body: .bytes(Array(xml.utf8)))
     }
 
-    package func getBlob(_ name: String) async throws(AzureBlobError) -> [UInt8] {
+    func getBlob(_ name: String) async throws(AzureBlobError) -> [UInt8] {
         try await send("GET", blob: name, limit: 1 << 30).body
     }
 
-    package func deleteBlob(_ name: String) async throws(AzureBlobError) {
+    func deleteBlob(_ name: String) async throws(AzureBlobError) {
         _ = try await send("DELETE", blob: name)
     }
 
     /// Fails with `ContainerNotFound` (404) when the container does not exist.
-    package func containerProperties() async throws(AzureBlobError) {
+    func containerProperties() async throws(AzureBlobError) {
         _ = try await send("GET", blob: nil, query: [("restype", "container")])
     }
 
     /// Every blob whose name starts with `prefix`: its name and size, page by page.
-    package func listBlobs(prefix: String) async throws(AzureBlobError) -> [(name: String, size: Int)] {
+    func listBlobs(prefix: String) async throws(AzureBlobError) -> [(name: String, size: Int)] {
         var found: [(name: String, size: Int)] = []
         var marker: String?
         repeat {

@@ -18,7 +18,7 @@ import NIOCore
 /// atomic in BigQuery, so an attempt that dies before it leaves nothing in the final table, and
 /// one that dies after it leaves nothing a retry would add twice.
 package struct BigQueryDestination: Destination {
-    package static let defaultURL = "https://bigquery.googleapis.com"
+    static let defaultURL = "https://bigquery.googleapis.com"
     /// PostHog's load file size.
     static let maximumFileBytes = 100 * 1024 * 1024
     /// Bytes sent per resumable-upload request (a multiple of 256 KiB, as BigQuery requires).

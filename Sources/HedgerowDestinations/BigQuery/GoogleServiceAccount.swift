@@ -10,12 +10,12 @@ import NIOHTTP1
 /// and the OAuth 2.0 flow that turns it into an access token: a JWT signed with the account's
 /// RSA key (RS256), sent to `token_uri` as a `jwt-bearer` grant.
 package struct GoogleServiceAccount: Sendable {
-    package let clientEmail: String
-    package let privateKeyID: String
+    let clientEmail: String
+    let privateKeyID: String
     package let tokenURI: String
     let key: _RSA.Signing.PrivateKey
 
-    package static let bigQueryScope = "https://www.googleapis.com/auth/bigquery"
+    static let bigQueryScope = "https://www.googleapis.com/auth/bigquery"
 
     /// The account of a configuration; a key that is not an RSA private key in PEM fails for good.
     package init(clientEmail: String, privateKeyID: String, privateKey: String, tokenURI: String) throws(DestinationError) {
@@ -48,12 +48,12 @@ package struct GoogleServiceAccount: Sendable {
     /// An access token and when it stops being used (a minute before it expires).
     package struct AccessToken: Sendable {
         package let value: String
-        package let renewAt: Date
+        let renewAt: Date
     }
 
     /// Exchanges a fresh assertion at `token_uri`. A refused grant (400/401/403: a revoked key, a
     /// wrong email) fails for good; 429, 5xx and network errors are retried.
-    package func requestToken(client: HTTPClient) async throws -> AccessToken {
+    func requestToken(client: HTTPClient) async throws -> AccessToken {
         var request = HTTPClientRequest(url: tokenURI)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")

@@ -11,7 +11,7 @@ package enum EventProjection {
         FileColumn("timestamp", .timestamp), FileColumn("created_at", .timestamp), FileColumn("_inserted_at", .timestamp),
     ]
 
-    package static func fileRow(_ event: Event) -> [FileValue] {
+    static func fileRow(_ event: Event) -> [FileValue] {
         var values = FileValues()
         withUnsafePointer(to: event) { writeFileRow($0, into: &values) }
         return values.values
@@ -57,7 +57,7 @@ package enum EventProjection {
         FileColumn("ip", .string), FileColumn("site_url", .string), FileColumn("timestamp", .timestamp),
     ]
 
-    package static func warehouseRow(_ event: Event) throws(DestinationError) -> [FileValue] {
+    static func warehouseRow(_ event: Event) throws(DestinationError) -> [FileValue] {
         let members = try PropertyMembers(event)
         func text(_ value: String?) -> FileValue { value.map(FileValue.string) ?? .null }
         return [
@@ -106,7 +106,7 @@ package enum EventProjection {
 
     /// The stored properties of an event as an object. Capture stores only objects, so anything
     /// else is a damaged row: the run fails naming it, rather than exporting the event with `{}`.
-    package static func storedProperties(of event: Event) throws(DestinationError) -> JSONObject {
+    static func storedProperties(of event: Event) throws(DestinationError) -> JSONObject {
         guard let parsed = try? JSONParser.parse(event.properties), let object = parsed.objectValue else {
             throw DestinationError(
                 kind: .invalidStoredEvent, message: "the stored properties of event \(event.uuid) are not a JSON object", retryable: false)

@@ -99,7 +99,7 @@ package enum ModelProjection {
         FileColumn("created_at", .timestamp), FileColumn("_inserted_at", .timestamp), FileColumn("is_deleted", .boolean),
     ]
 
-    package static func personRow(_ person: PersonRecord) -> [FileValue] {
+    static func personRow(_ person: PersonRecord) -> [FileValue] {
         [
             .int(person.teamID), .string(person.distinctID), .string(person.personID), .json(person.properties),
             .int(person.distinctIDVersion), .int(person.personVersion), .timestamp(person.createdAt), .timestamp(person.insertedAt),

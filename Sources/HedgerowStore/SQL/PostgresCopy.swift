@@ -61,8 +61,8 @@ package enum PostgresCopyText {
         }
     }
 
-    package static func writeSeparator(into buffer: inout ByteBuffer) { buffer.writeInteger(UInt8(ascii: "\t")) }
-    package static func writeRowEnd(into buffer: inout ByteBuffer) { buffer.writeInteger(UInt8(ascii: "\n")) }
+    static func writeSeparator(into buffer: inout ByteBuffer) { buffer.writeInteger(UInt8(ascii: "\t")) }
+    static func writeRowEnd(into buffer: inout ByteBuffer) { buffer.writeInteger(UInt8(ascii: "\n")) }
 }
 
 /// The binary format of PostgreSQL's `COPY ... FROM STDIN WITH (FORMAT binary)`: a signature and two
@@ -143,7 +143,7 @@ package enum PostgresCopyBinary {
     }
 
     /// 2000-01-01T00:00:00Z in microseconds since 1970.
-    package static let postgresEpochMicroseconds: Int64 = 946_684_800_000_000
+    static let postgresEpochMicroseconds: Int64 = 946_684_800_000_000
 }
 
 /// The server refused a COPY (a constraint, a malformed value): the statement changed nothing, and

@@ -57,7 +57,7 @@ package struct SQLRow: Sendable {
         return values[index]
     }
 
-    package func decodeString(_ column: String) throws -> String {
+    func decodeString(_ column: String) throws -> String {
         guard let value = string(column) else { throw SQLDecodingError(column: column, expected: "text") }
         return value
     }
@@ -67,7 +67,7 @@ package struct SQLRow: Sendable {
     /// The value at a select-list position (hot paths that know their statement's columns).
     package func value(at index: Int) -> SQLValue { index < values.count ? values[index] : .null }
 
-    package func decodeString(at index: Int) throws -> String {
+    func decodeString(at index: Int) throws -> String {
         guard let value = value(at: index).string else { throw SQLDecodingError(column: column(at: index), expected: "text") }
         return value
     }
@@ -86,7 +86,7 @@ package struct SQLRow: Sendable {
 
     package func int(_ column: String) -> Int64? { self[column].int }
 
-    package func decodeBool(_ column: String) throws -> Bool {
+    func decodeBool(_ column: String) throws -> Bool {
         guard let value = bool(column) else { throw SQLDecodingError(column: column, expected: "boolean") }
         return value
     }
@@ -99,7 +99,7 @@ package struct SQLRow: Sendable {
         }
     }
 
-    package func decodeTimestamp(_ column: String) throws -> Timestamp {
+    func decodeTimestamp(_ column: String) throws -> Timestamp {
         Timestamp(microseconds: try decodeInt(column))
     }
 
@@ -172,7 +172,7 @@ package struct SQLColumns {
         }
     }
 
-    package func decodeString(at index: Int) throws -> String {
+    func decodeString(at index: Int) throws -> String {
         guard let value = string(at: index) else { throw SQLDecodingError(column: column(at: index), expected: "text") }
         return value
     }

@@ -339,7 +339,7 @@ package struct BatchExportStore: Sendable {
             [.text(batchExportID), SQLValue(now)])
     }
 
-    package func insertLog(_ log: BatchExportLog, on connection: any SQLConnection) async throws {
+    func insertLog(_ log: BatchExportLog, on connection: any SQLConnection) async throws {
         try await connection.execute(
             "INSERT INTO batch_export_logs (id, batch_export_id, run_id, level, message, timestamp) VALUES ($1, $2, $3, $4, $5, $6)",
             [
