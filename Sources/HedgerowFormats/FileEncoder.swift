@@ -16,6 +16,7 @@ package enum ColumnKind: Sendable, Equatable {
     case double
 }
 
+/// A column of an exported file: its name and how its values are written.
 package struct FileColumn: Sendable, Equatable {
     package var name: String
     package var kind: ColumnKind
@@ -117,6 +118,7 @@ package enum FileFormat: String, Sendable, CaseIterable {
     }
 }
 
+/// A file that cannot be encoded (a value the format cannot hold, a codec that failed).
 package struct FileEncoderError: Error, Equatable, CustomStringConvertible {
     package var description: String
     package init(_ description: String) { self.description = description }

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 
+/// An AWS access key (and the session token of temporary credentials) that requests are signed with.
 package struct S3Credentials: Sendable, Equatable {
     package var accessKeyID: String
     package var secretAccessKey: String

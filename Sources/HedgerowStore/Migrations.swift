@@ -22,6 +22,7 @@ package struct Migration: Sendable {
     }
 }
 
+/// Every migration, in order; a database applies those it has not seen (`Migrator`).
 package enum Migrations {
     package static let all: [Migration] = [
         Migration(

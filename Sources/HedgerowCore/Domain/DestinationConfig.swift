@@ -52,6 +52,8 @@ package struct DestinationField: Sendable {
     }
 }
 
+/// Every destination type's configuration: its fields with their kinds, defaults and bounds, which
+/// of them are secrets and where each secret may be sent, and the validation PostHog's API applies.
 package enum DestinationConfig {
     /// `max_file_size_mb`'s largest value: 5 TiB, S3's largest object.
     package static let maximumFileSizeMegabytes: Int64 = 5 * 1024 * 1024

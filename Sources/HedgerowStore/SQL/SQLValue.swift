@@ -108,6 +108,8 @@ package struct SQLRow: Sendable {
     }
 }
 
+/// A stored value that is not what its column should hold (a row written by hand or by an older
+/// release): the read fails with the column's name instead of trapping.
 package struct SQLDecodingError: Error, CustomStringConvertible {
     package let column: String
     package let expected: String
