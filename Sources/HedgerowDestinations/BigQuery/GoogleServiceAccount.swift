@@ -63,10 +63,10 @@ package struct GoogleServiceAccount: Sendable {
             request, timeout: .seconds(30), limit: 1 << 20,
             unreachable: { DestinationError(kind: .connectionError, message: "the token endpoint: \($0)", retryable: true) })
         let code = response.status
-        let answer: JSONValue? = response.json
+        let answer = response.json
         guard response.isSuccess else {
             // OAuth errors name the problem in `error` / `error_description`; neither holds a secret.
-            let detail = [answer?["error"]?.stringValue, answer?["error_description"]?.stringValue].compactMap { $0 }.joined(
+            let detail = [answer["error"]?.stringValue, answer["error_description"]?.stringValue].compactMap { $0 }.joined(
                 separator: ": ")
             let retryable = code == 429 || code >= 500
             throw DestinationError(
@@ -74,11 +74,11 @@ package struct GoogleServiceAccount: Sendable {
                 message: "the token endpoint refused the service account (\(code))" + (detail.isEmpty ? "" : ": " + detail),
                 retryable: retryable)
         }
-        guard let token = answer?["access_token"]?.stringValue, !token.isEmpty else {
+        guard let token = answer["access_token"]?.stringValue, !token.isEmpty else {
             throw DestinationError(kind: .refreshError, message: "the token endpoint answered without an access_token", retryable: false)
         }
         var lifetime: Double = 3600
-        if case .int(let seconds)? = answer?["expires_in"] { lifetime = Double(seconds) }
+        if case .int(let seconds)? = answer["expires_in"] { lifetime = Double(seconds) }
         return AccessToken(value: token, renewAt: Date().addingTimeInterval(max(lifetime - 60, 0)))
     }
 }
