@@ -128,7 +128,11 @@ package struct ExportEngine: Service {
     /// while the server was down are caught up (docs/engine.md §1).
     func scheduleDueRuns() async throws {
         let now = clock()
-        let active = try await database.read { try await exports.active(on: $0) }
+        let (active, unreadable) = try await database.read { try await exports.active(on: $0) }
+        for (id, error) in unreadable {
+            logger.error(
+                "Batch export not scheduled: its stored row is unreadable", metadata: ["batch_export": "\(id)", "error": "\(error)"])
+        }
         for row in active {
             let export = row.export
             let schedule: Schedule

@@ -153,6 +153,27 @@ struct RunOutcomeTests {
     }
 
     @Test(
+        "An export whose stored row no longer decodes is left unscheduled; every other export is scheduled",
+        arguments: TestBackend.available)
+    func unreadableExportDoesNotStopTheSchedule(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let world = try await Fixtures.world(server)
+            let good = try await Fixtures.createExport(server, world)
+            let bad = try await Fixtures.createExport(server, world, Fixtures.patched(Fixtures.noopExport, [("name", "other")]))
+            let start = Int64(ISO8601.parse("2024-01-01T10:00:00Z")!.timestamp.microseconds)
+            try await server.database.transaction { connection in
+                _ = try await connection.execute(
+                    "UPDATE batch_exports SET scheduled_through = $1 WHERE id IN ($2, $3)", [.int(start), .text(good), .text(bad)])
+                // A model this release does not know (written by a newer one, or by hand).
+                _ = try await connection.execute("UPDATE batch_exports SET model = $2 WHERE id = $1", [.text(bad), .text("bogus")])
+            }
+            try await Fixtures.engine(server, at: "2024-01-01T12:30:00Z").step()
+            #expect(try await Fixtures.runs(server, export: good).count == 2)
+            #expect(try await Fixtures.runs(server, export: bad).isEmpty)
+        }
+    }
+
+    @Test(
         "A backfill over more runs than the engine creates is refused with the limit, and nothing is created",
         arguments: TestBackend.available)
     func backfillRunLimit(backend: TestBackend) async throws {

@@ -96,10 +96,22 @@ package struct BatchExportStore: Sendable {
     }
 
     /// Every live, unpaused export (for the scheduler).
-    package func active(on connection: any SQLConnection) async throws -> [Row] {
-        try await connection.query(
-            "SELECT \(Self.columns) FROM batch_exports WHERE deleted = $1 AND paused = $1 ORDER BY id", [.bool(false)]
-        ).map(Self.decode)
+    /// The exports the scheduler looks at, and the ids of those whose stored row no longer decodes
+    /// (a model, type or interval this release does not know) with why: one such row must not stop
+    /// the schedule of every other export.
+    package func active(on connection: any SQLConnection) async throws -> (rows: [Row], unreadable: [(id: String, error: String)]) {
+        var rows: [Row] = []
+        var unreadable: [(id: String, error: String)] = []
+        for row in try await connection.query(
+            "SELECT \(Self.columns) FROM batch_exports WHERE deleted = $1 AND paused = $1 ORDER BY id", [.bool(false)])
+        {
+            do {
+                rows.append(try Self.decode(row))
+            } catch {
+                unreadable.append((row.string("id") ?? "?", "\(error)"))
+            }
+        }
+        return (rows, unreadable)
     }
 
     package func setScheduledThrough(id: String, tick: Timestamp, on connection: any SQLConnection) async throws {
