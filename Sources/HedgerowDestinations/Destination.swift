@@ -259,3 +259,15 @@ package enum Destinations {
         }
     }
 }
+
+extension DestinationSettings.Readable {
+    /// The typed settings of a stored configuration; one its destination cannot use is the run's
+    /// non-retryable `InvalidConfiguration`.
+    static func read(_ config: JSONObject) throws(DestinationError) -> Self {
+        do {
+            return try Self(config)
+        } catch {
+            throw DestinationError(kind: .invalidConfiguration, message: error.message, retryable: false)
+        }
+    }
+}

@@ -159,7 +159,7 @@ package struct DestinationTest: Sendable {
     }
 
     func runS3(_ index: Int, _ config: JSONObject, _ connector: OutboundConnector) async throws -> Result {
-        let settings = try S3Destination.Settings(config)
+        let settings = try S3Destination.Settings(DestinationSettings.S3.read(config))
         let client = settings.client
         return try await connector.withHTTPClient(host: client.connectionHost) { http in
             let pinned = client.using(http)
@@ -190,7 +190,7 @@ package struct DestinationTest: Sendable {
 
     func runPostgres(_ index: Int, _ config: JSONObject, _ connector: OutboundConnector, _ logger: Logger) async throws -> Result {
         let destination = PostgresDestination(logger: logger, connector: connector)
-        let settings = try PostgresDestination.Settings(config)
+        let settings = try PostgresDestination.Settings.read(config)
         let connection = try await destination.connect(settings)
         let result: Result
         do {
@@ -238,7 +238,7 @@ package struct DestinationTest: Sendable {
     }
 
     func runHTTP(_ config: JSONObject, _ connector: OutboundConnector) async throws -> Result {
-        guard case .string(let url)? = config["url"], let host = URLComponents(string: url)?.host, !host.isEmpty else {
+        guard let url = (try? DestinationSettings.HTTP(config))?.url, let host = URLComponents(string: url)?.host, !host.isEmpty else {
             return .failed("The URL has no host.")
         }
         return try await connector.withHTTPClient(host: host, readTimeout: .seconds(15)) { client in

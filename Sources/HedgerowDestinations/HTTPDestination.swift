@@ -36,10 +36,8 @@ package struct HTTPDestination: Destination {
             throw DestinationError(
                 kind: .unsupportedModel, message: "HTTP batch exports only support the events model", retryable: false)
         }
-        let config = context.export.destinationConfig
-        guard case .string(let url)? = config["url"], case .string(let token)? = config["token"] else {
-            throw DestinationError(kind: .invalidConfiguration, message: "'url' and 'token' are required", retryable: false)
-        }
+        let settings = try DestinationSettings.HTTP.read(context.export.destinationConfig)
+        let (url, token) = (settings.url, settings.token)
         if let problem = Self.check(url: url, allowInsecure: allowInsecure) {
             throw DestinationError(kind: .invalidConfiguration, message: problem, retryable: false)
         }

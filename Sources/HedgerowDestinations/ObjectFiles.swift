@@ -38,28 +38,12 @@ struct ObjectFileSettings {
 
     var contentType: String { format == .parquet ? "application/vnd.apache.parquet" : "application/jsonl" }
 
-    /// `prefix`, `file_format`, `compression`, `max_file_size_mb` of an S3 or Azure Blob config.
-    init(_ config: JSONObject, partSize: Int, uploadsInFlight: Int) throws(DestinationError) {
-        func text(_ key: String) -> String? {
-            guard case .string(let value)? = config[key], !value.isEmpty else { return nil }
-            return value
-        }
-        func invalid(_ message: String) -> DestinationError {
-            DestinationError(kind: .invalidConfiguration, message: message, retryable: false)
-        }
-        prefix = text("prefix") ?? ""
-        guard let format = FileFormat(rawValue: text("file_format") ?? "JSONLines") else {
-            throw invalid("file format \(text("file_format") ?? "") is not supported")
-        }
-        self.format = format
-        if let name = text("compression") {
-            guard let compression = Compression(rawValue: name) else { throw invalid("compression \(name) is not supported") }
-            self.compression = compression
-        }
-        // A stored config is outside input too: one saved before the bound existed is read within it.
-        if case .int(let megabytes)? = config["max_file_size_mb"], megabytes > 0 {
-            maximumFileBytes = Int(min(megabytes, DestinationConfig.maximumFileSizeMegabytes)) * 1024 * 1024
-        }
+    /// A configuration's files, sent `partSize` bytes at a time, `uploadsInFlight` parts at once.
+    init(_ files: DestinationSettings.Files, partSize: Int, uploadsInFlight: Int) {
+        prefix = files.prefix
+        format = files.format
+        compression = files.compression
+        maximumFileBytes = files.maximumFileMegabytes.map { Int($0) * 1024 * 1024 }
         self.partSize = partSize
         self.uploadsInFlight = max(uploadsInFlight, 1)
     }

@@ -28,42 +28,8 @@ package struct PostgresDestination: Destination {
         ("site_url", "VARCHAR(200)"), ("timestamp", "TIMESTAMPTZ"),
     ]
 
-    struct Settings {
-        var host: String
-        var port: Int
-        var user: String
-        var password: String
-        var database: String
-        var schema: String
-        var table: String
-        var selfSignedCertificate: Bool
-
-        init(_ config: JSONObject) throws {
-            func text(_ key: String) throws -> String {
-                guard case .string(let value)? = config[key], !value.isEmpty else {
-                    throw DestinationError(kind: .invalidConfiguration, message: "'\(key)' is missing", retryable: false)
-                }
-                return value
-            }
-            host = try text("host")
-            user = try text("user")
-            password = config["password"]?.stringValue ?? ""
-            database = try text("database")
-            schema = config["schema"]?.stringValue ?? "public"
-            table = config["table_name"]?.stringValue ?? "events"
-            switch config["port"] {
-            case .int(let value)? where DestinationConfig.portRange.contains(value): port = Int(value)
-            case .int?:
-                throw DestinationError(kind: .invalidConfiguration, message: "'port' must be between 1 and 65535", retryable: false)
-            default: port = 5432
-            }
-            for (key, name) in [("schema", schema), ("table_name", table)]
-            where name.isEmpty || name.contains("\"") || name.contains("\u{0}") {
-                throw DestinationError(kind: .invalidConfiguration, message: "'\(key)' is not a valid PostgreSQL name", retryable: false)
-            }
-            selfSignedCertificate = config["has_self_signed_cert"] == .bool(true)
-        }
-    }
+    /// The configuration's connection, schema and table.
+    typealias Settings = DestinationSettings.Postgres
 
     /// A PostgreSQL identifier, quoted (names come from the export's configuration).
     static func quote(_ identifier: String) -> String { "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
@@ -71,7 +37,7 @@ package struct PostgresDestination: Destination {
     package func deliver(
         _ records: RunRecords, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
-        let settings = try Settings(context.export.destinationConfig)
+        let settings = try Settings.read(context.export.destinationConfig)
         let connection = try await connect(settings)
         do {
             let result = try await connection.untilClosed(throwing: Self.connectionClosed) {

@@ -31,36 +31,24 @@ package struct S3Destination: Destination {
         /// Server-side encryption, for every object the run writes (data files and manifest).
         var encryptionHeaders: [(String, String)]
 
-        init(_ config: JSONObject) throws(DestinationError) {
-            func text(_ key: String) -> String? {
-                guard case .string(let value)? = config[key], !value.isEmpty else { return nil }
-                return value
-            }
-            func invalid(_ message: String) -> DestinationError {
-                DestinationError(kind: .invalidConfiguration, message: message, retryable: false)
-            }
-            guard let bucket = text("bucket_name") else { throw invalid("'bucket_name' is missing") }
-            let region = text("region") ?? "us-east-1"
-            let virtual = config["use_virtual_style_addressing"] == .bool(true)
+        init(_ s3: DestinationSettings.S3) throws(DestinationError) {
             let endpoint: S3Endpoint
-            if let url = text("endpoint_url") {
-                guard let parsed = S3Endpoint.parse(url, virtualHosted: virtual) else {
-                    throw invalid("'endpoint_url' must be an http:// or https:// URL without a path")
+            if let url = s3.endpointURL {
+                guard let parsed = S3Endpoint.parse(url, virtualHosted: s3.virtualHostedStyle) else {
+                    throw DestinationError(
+                        kind: .invalidConfiguration, message: "'endpoint_url' must be an http:// or https:// URL without a path",
+                        retryable: false)
                 }
                 endpoint = parsed
             } else {
-                endpoint = .aws(region: region, virtualHosted: virtual)
+                endpoint = .aws(region: s3.region, virtualHosted: s3.virtualHostedStyle)
             }
-            var credentials: S3Credentials?
-            if let key = text("aws_access_key_id"), let secret = text("aws_secret_access_key") {
-                credentials = S3Credentials(accessKeyID: key, secretAccessKey: secret)
-            }
-            client = S3Client(endpoint: endpoint, region: region, bucket: bucket, credentials: credentials)
-            prefix = text("prefix") ?? ""
+            client = S3Client(endpoint: endpoint, region: s3.region, bucket: s3.bucket, credentials: s3.keys.map(S3Credentials.init))
+            prefix = s3.files.prefix
             encryptionHeaders = []
-            if let encryption = text("encryption") {
+            if let encryption = s3.encryption {
                 encryptionHeaders.append(("x-amz-server-side-encryption", encryption))
-                if encryption == "aws:kms", let key = text("kms_key_id") {
+                if encryption == "aws:kms", let key = s3.kmsKeyID {
                     encryptionHeaders.append(("x-amz-server-side-encryption-aws-kms-key-id", key))
                 }
             }
@@ -77,9 +65,9 @@ package struct S3Destination: Destination {
     package func deliver(
         _ records: RunRecords, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
-        let config = context.export.destinationConfig
-        var settings = try Settings(config)
-        let files = try ObjectFileSettings(config, partSize: options.partSize, uploadsInFlight: options.uploadsInFlight)
+        let s3 = try DestinationSettings.S3.read(context.export.destinationConfig)
+        var settings = try Settings(s3)
+        let files = ObjectFileSettings(s3.files, partSize: options.partSize, uploadsInFlight: options.uploadsInFlight)
         return try await connector.withHTTPClient(host: settings.client.connectionHost) { http in
             settings.client = settings.client.using(http)
             let store = S3ObjectStore(client: settings.client, headers: settings.encryptionHeaders)
@@ -131,5 +119,12 @@ struct S3ObjectStore: ObjectStore {
     func destinationError(_ error: any Error) -> any Error {
         guard let s3 = error as? S3Error else { return error }
         return DestinationError(kind: .remote(s3.code), message: s3.message, retryable: s3.retryable)
+    }
+}
+
+extension S3Credentials {
+    /// A configuration's key pair, as requests are signed with it.
+    init(_ keys: DestinationSettings.AWSKeys) {
+        self.init(accessKeyID: keys.accessKeyID, secretAccessKey: keys.secretAccessKey)
     }
 }

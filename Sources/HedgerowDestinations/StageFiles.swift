@@ -1,4 +1,5 @@
 import Foundation
+import HedgerowCore
 import HedgerowFormats
 
 /// An attempt's Parquet (zstd) files for a warehouse stage, each encoded to a local 0600 temporary

@@ -1,13 +1,12 @@
 import CCodecs
 import CZlib
 import Dispatch
+import HedgerowCore
 import Synchronization
 
 /// The compression codecs of exported files (docs/engine.md §4), through Debian's C libraries: zlib,
 /// brotli, zstd, lz4 and snappy.
-package enum Compression: String, Sendable, CaseIterable {
-    case gzip, brotli, zstd, lz4, snappy
-
+extension Compression {
     /// The extension a compressed JSONLines file gets (`.gz`, `.br`, `.zst`, `.lz4`, `.sz`).
     package var fileExtension: String {
         switch self {

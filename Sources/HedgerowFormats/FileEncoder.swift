@@ -97,11 +97,8 @@ package struct FileValues: FileCells {
     package mutating func double(_ value: Double) { values.append(.double(value)) }
 }
 
-/// The file formats of object-storage exports.
-package enum FileFormat: String, Sendable, CaseIterable {
-    case jsonLines = "JSONLines"
-    case parquet = "Parquet"
-
+/// A file format's extension and encoders.
+extension FileFormat {
     package var fileExtension: String { self == .jsonLines ? "jsonl" : "parquet" }
 
     /// An encoder for one file of this format, or a message saying why the combination is refused.

@@ -312,8 +312,8 @@ struct DatabricksDestinationTests {
                 rule: (["team_id", "distinct_id"], ["person_version"]), schemaEvolution: false)
                 == "MERGE INTO `p` AS target USING `s` AS source ON target.`team_id` = source.`team_id` AND target.`distinct_id` = source.`distinct_id` WHEN MATCHED AND (target.`person_version` < source.`person_version`) THEN UPDATE SET `team_id` = source.`team_id`, `distinct_id` = source.`distinct_id`, `person_version` = source.`person_version` WHEN NOT MATCHED THEN INSERT (`team_id`, `distinct_id`, `person_version`) VALUES (source.`team_id`, source.`distinct_id`, source.`person_version`)"
         )
-        #expect(DatabricksClient.warehouseID(httpPath: "/sql/1.0/warehouses/abc123") == "abc123")
-        #expect(DatabricksClient.warehouseID(httpPath: "sql/protocolv1/o/123/0123-456789-abc") == nil)
+        #expect(DestinationSettings.Databricks.warehouseID(httpPath: "/sql/1.0/warehouses/abc123") == "abc123")
+        #expect(DestinationSettings.Databricks.warehouseID(httpPath: "sql/protocolv1/o/123/0123-456789-abc") == nil)
     }
 
     @Test(

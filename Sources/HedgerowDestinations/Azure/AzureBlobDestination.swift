@@ -27,25 +27,22 @@ package struct AzureBlobDestination: Destination {
         self.connector = connector
     }
 
-    /// The connection string (from the integration, or inline) and the container.
-    static func account(_ config: JSONObject) throws(DestinationError) -> (AzureConnectionString, String) {
-        let text = config["integration"]?["connection_string"]?.stringValue ?? config["connection_string"]?.stringValue ?? ""
-        guard let connection = AzureConnectionString.parse(text) else {
+    /// The configuration's account (from the integration, or inline), container and files; a
+    /// connection string that names no account is the integration's error.
+    static func settings(_ config: JSONObject) throws(DestinationError) -> DestinationSettings.AzureBlob {
+        do {
+            return try DestinationSettings.AzureBlob(config)
+        } catch {
             throw DestinationError(
-                kind: .azureBlobIntegrationError, message: "the connection string names no account with a key or a SAS token",
+                kind: error.field == "connection_string" ? .azureBlobIntegrationError : .invalidConfiguration, message: error.message,
                 retryable: false)
         }
-        guard let container = config["container_name"]?.stringValue, !container.isEmpty else {
-            throw DestinationError(kind: .invalidConfiguration, message: "'container_name' is missing", retryable: false)
-        }
-        return (connection, container)
     }
 
-    /// A client for the configuration, sending through `http`.
-    static func client(_ config: JSONObject, http: HTTPClient) throws(DestinationError) -> AzureBlobClient {
-        let (connection, container) = try account(config)
+    /// A client for the configuration's container, sending through `http`.
+    static func client(_ settings: DestinationSettings.AzureBlob, http: HTTPClient) throws(DestinationError) -> AzureBlobClient {
         do {
-            return try AzureBlobClient(connectionString: connection, container: container, http: http)
+            return try AzureBlobClient(connectionString: settings.connection, container: settings.container, http: http)
         } catch {
             throw DestinationError(kind: .azureBlobIntegrationError, message: error.message, retryable: false)
         }
@@ -54,12 +51,11 @@ package struct AzureBlobDestination: Destination {
     package func deliver(
         _ records: RunRecords, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
-        let config = context.export.destinationConfig
-        let (connection, _) = try Self.account(config)
-        let files = try ObjectFileSettings(config, partSize: options.blockSize, uploadsInFlight: options.uploadsInFlight)
-        let host = URLComponents(string: connection.blobEndpoint)?.host ?? ""
+        let settings = try Self.settings(context.export.destinationConfig)
+        let files = ObjectFileSettings(settings.files, partSize: options.blockSize, uploadsInFlight: options.uploadsInFlight)
+        let host = URLComponents(string: settings.connection.blobEndpoint)?.host ?? ""
         return try await connector.withHTTPClient(host: host) { http in
-            let store = AzureObjectStore(client: try Self.client(config, http: http))
+            let store = AzureObjectStore(client: try Self.client(settings, http: http))
             return try await ObjectFiles.deliver(records, context: context, store: store, settings: files, afterBatch: afterBatch)
         }
     }
@@ -68,16 +64,16 @@ package struct AzureBlobDestination: Destination {
 extension AzureBlobDestination {
     /// The destination test's steps: 0 checks the container, 1 writes and deletes a probe blob.
     func check(step: Int, config: JSONObject) async throws -> DestinationTest.Result {
-        let (connection, container) = try Self.account(config)
+        let settings = try Self.settings(config)
+        let (connection, container) = (settings.connection, settings.container)
         let host = URLComponents(string: connection.blobEndpoint)?.host ?? ""
         return try await connector.withHTTPClient(host: host) { http in
-            let client = try Self.client(config, http: http)
+            let client = try Self.client(settings, http: http)
             do {
                 if step == 0 {
                     try await client.containerProperties()
                 } else {
-                    let name = ObjectFiles.join(
-                        config["prefix"]?.stringValue ?? "", "hedgerow-test-\(UUID().uuidString.lowercased())")
+                    let name = ObjectFiles.join(settings.files.prefix, "hedgerow-test-\(UUID().uuidString.lowercased())")
                     try await client.putBlob(name, body: .bytes(Array("hedgerow destination test\n".utf8)), contentType: "text/plain")
                     try await client.deleteBlob(name)
                 }

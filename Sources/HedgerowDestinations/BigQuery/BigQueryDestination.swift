@@ -38,6 +38,7 @@ package struct BigQueryDestination: Destination {
         self.allowInsecureHTTP = allowInsecureHTTP
     }
 
+    /// The configuration's table and the service account it signs in with.
     struct Settings {
         var project: String
         var dataset: String
@@ -46,23 +47,14 @@ package struct BigQueryDestination: Destination {
         var account: GoogleServiceAccount
 
         init(_ config: JSONObject) throws(DestinationError) {
-            func text(_ key: String) throws(DestinationError) -> String {
-                guard case .string(let value)? = config[key], !value.isEmpty else {
-                    throw DestinationError(kind: .invalidConfiguration, message: "'\(key)' is missing", retryable: false)
-                }
-                return value
-            }
-            project = try text("project_id")
-            dataset = try text("dataset_id")
-            table = config["table_id"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? "events"
-            useJSONType = config["use_json_type"] == .bool(true)
-            for (key, value) in [("project_id", project), ("dataset_id", dataset), ("table_id", table)]
-            where value.contains(where: { $0 == "`" || $0 == "\\" || $0.isNewline || $0 == "/" }) {
-                throw DestinationError(kind: .invalidConfiguration, message: "'\(key)' is not a valid BigQuery name", retryable: false)
-            }
+            let settings = try DestinationSettings.BigQuery.read(config)
+            project = settings.project
+            dataset = settings.dataset
+            table = settings.table
+            useJSONType = settings.useJSONType
             account = try GoogleServiceAccount(
-                clientEmail: try text("client_email"), privateKeyID: try text("private_key_id"), privateKey: try text("private_key"),
-                tokenURI: try text("token_uri"))
+                clientEmail: settings.clientEmail, privateKeyID: settings.privateKeyID, privateKey: settings.privateKey,
+                tokenURI: settings.tokenURI)
         }
     }
 

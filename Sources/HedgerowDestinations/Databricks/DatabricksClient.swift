@@ -22,14 +22,6 @@ struct DatabricksClient: Sendable {
     /// How long one statement may take (PostHog's: an hour).
     var statementTimeout: Duration = .seconds(3600)
 
-    /// The SQL warehouse of an `http_path` (`/sql/1.0/warehouses/<id>`); the Statement Execution
-    /// API runs on warehouses only.
-    static func warehouseID(httpPath: String) -> String? {
-        let parts = httpPath.split(separator: "/")
-        guard parts.count >= 2, parts[parts.count - 2] == "warehouses", let id = parts.last, !id.isEmpty else { return nil }
-        return String(id)
-    }
-
     // MARK: Tokens
 
     struct AccessToken: Sendable {

@@ -28,43 +28,8 @@ package struct DatabricksDestination: Destination {
         self.baseURL = baseURL
     }
 
-    struct Settings {
-        var host: String
-        var clientID: String
-        var clientSecret: String
-        var warehouseID: String
-        var catalog: String
-        var schema: String
-        var table: String
-        var variant: Bool
-        var schemaEvolution: Bool
-
-        init(_ config: JSONObject) throws(DestinationError) {
-            func invalid(_ message: String) -> DestinationError {
-                DestinationError(kind: .invalidConfiguration, message: message, retryable: false)
-            }
-            func text(_ key: String) throws(DestinationError) -> String {
-                guard let value = config["integration"]?[key]?.stringValue ?? config[key]?.stringValue, !value.isEmpty else {
-                    throw invalid("'\(key)' is missing")
-                }
-                return value
-            }
-            host = try text("server_hostname")
-            clientID = try text("client_id")
-            clientSecret = try text("client_secret")
-            let path = try text("http_path")
-            guard let warehouse = DatabricksClient.warehouseID(httpPath: path) else {
-                throw invalid(
-                    "'http_path' must name a SQL warehouse (/sql/1.0/warehouses/<id>): the Statement Execution API runs on warehouses")
-            }
-            warehouseID = warehouse
-            catalog = try text("catalog")
-            schema = try text("schema")
-            table = try text("table_name")
-            variant = config["use_variant_type"] != .bool(false)
-            schemaEvolution = config["use_automatic_schema_evolution"] != .bool(false)
-        }
-    }
+    /// The configuration's workspace, service principal, warehouse and table.
+    typealias Settings = DestinationSettings.Databricks
 
     /// A Databricks identifier, in backticks.
     static func quote(_ name: String) -> String { "`" + name.replacingOccurrences(of: "`", with: "``") + "`" }
@@ -100,7 +65,7 @@ package struct DatabricksDestination: Destination {
     package func deliver(
         _ records: RunRecords, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
-        let settings = try Settings(context.export.destinationConfig)
+        let settings = try Settings.read(context.export.destinationConfig)
         return try await connector.withHTTPClient(host: connectionHost(settings), readTimeout: .seconds(600)) { http in
             let client = client(settings, http: http)
             let token = try await DatabricksTokenCache.shared.token(for: client)
@@ -216,7 +181,7 @@ extension DatabricksDestination {
     /// The destination test's steps: 0 gets a token for the service principal, 1 runs a statement
     /// on the warehouse in the catalog and schema.
     func check(step: Int, config: JSONObject) async throws -> DestinationTest.Result {
-        let settings = try Settings(config)
+        let settings = try Settings.read(config)
         return try await connector.withHTTPClient(host: connectionHost(settings)) { http in
             let client = client(settings, http: http)
             do {

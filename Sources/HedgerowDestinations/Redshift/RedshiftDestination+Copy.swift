@@ -26,7 +26,7 @@ extension RedshiftDestination {
         } else {
             endpoint = .aws(region: copy.region, virtualHosted: true)
         }
-        return S3Client(endpoint: endpoint, region: copy.region, bucket: copy.bucket, credentials: credentials)
+        return S3Client(endpoint: endpoint, region: copy.region, bucket: copy.bucket, credentials: S3Credentials(credentials))
     }
 
     /// `<prefix>/<start>-<end>` for the run's objects.
@@ -61,8 +61,8 @@ extension RedshiftDestination {
     ) async throws -> (manifest: String, result: DeliveryResult) {
         let indices = columns.map { column in rows.columns.firstIndex { $0.name == column.name }! }
         let store = S3ObjectStore(client: client, headers: [])
-        var settings = try ObjectFileSettings(
-            ["file_format": "Parquet", "compression": "zstd"], partSize: s3.partSize, uploadsInFlight: s3.uploadsInFlight)
+        var settings = ObjectFileSettings(
+            DestinationSettings.Files(format: .parquet, compression: .zstd), partSize: s3.partSize, uploadsInFlight: s3.uploadsInFlight)
         settings.maximumFileBytes = Self.bytesPerFile
         let stem = Self.stem(copy, context: context)
         var files: [ObjectFiles.FileRecord] = []

@@ -41,72 +41,24 @@ package struct RedshiftDestination: Destination {
     /// PostHog's largest COPY file.
     static let bytesPerFile = 100 * 1024 * 1024
 
-    struct Settings {
-        var connection: PostgresDestination.Settings
-        var superJSON: Bool
-        var copy: CopyInputs?
+    /// The configuration's connection, properties type and COPY inputs.
+    typealias Settings = DestinationSettings.Redshift
+    typealias CopyInputs = DestinationSettings.CopyInputs
+}
 
-        init(_ config: JSONObject) throws {
-            connection = try PostgresDestination.Settings(config)
-            superJSON = config["properties_data_type"]?.stringValue == "super"
-            copy = config["mode"]?.stringValue == "COPY" ? try CopyInputs(config["copy_inputs"]?.objectValue ?? JSONObject()) : nil
+extension DestinationSettings.CopyInputs {
+    /// The credentials clause of `COPY` (PostHog's forms: an IAM role, the cluster's default role, keys).
+    var credentialsClause: String {
+        switch authorization {
+        case .role("default"): "IAM_ROLE default"
+        case .role(let arn): "IAM_ROLE '\(RedshiftDestination.escapeLiteral(arn))'"
+        case .keys(let keys):
+            "ACCESS_KEY_ID '\(RedshiftDestination.escapeLiteral(keys.accessKeyID))' SECRET_ACCESS_KEY '\(RedshiftDestination.escapeLiteral(keys.secretAccessKey))'"
         }
     }
+}
 
-    /// `copy_inputs`: the bucket the Parquet files go to, and the credentials Redshift reads them with.
-    struct CopyInputs {
-        enum Authorization: Equatable {
-            case role(String)
-            case keys(S3Credentials)
-        }
-        var bucket: String
-        var region: String
-        var keyPrefix: String
-        var authorization: Authorization
-        /// What Hedgerow writes the bucket with: `bucket_credentials`, or the authorization's keys.
-        var bucketCredentials: S3Credentials?
-        /// Where the bucket is when it is not AWS's (an S3-compatible store).
-        var endpoint: String?
-
-        init(_ inputs: JSONObject) throws {
-            func invalid(_ message: String) -> DestinationError {
-                DestinationError(kind: .invalidConfiguration, message: message, retryable: false)
-            }
-            func keys(_ value: JSONValue?) -> S3Credentials? {
-                guard let id = value?["aws_access_key_id"]?.stringValue, let secret = value?["aws_secret_access_key"]?.stringValue else {
-                    return nil
-                }
-                return S3Credentials(accessKeyID: id, secretAccessKey: secret)
-            }
-            guard let bucket = inputs["s3_bucket"]?.stringValue, !bucket.isEmpty else {
-                throw invalid("'copy_inputs.s3_bucket' is missing")
-            }
-            self.bucket = bucket
-            region = inputs["region_name"]?.stringValue ?? "us-east-1"
-            keyPrefix = String((inputs["s3_key_prefix"]?.stringValue ?? "").drop { $0 == "/" })
-            switch inputs["authorization"] {
-            case .string(let role)?: authorization = .role(role)
-            case let value?:
-                guard let credentials = keys(value) else { throw invalid("'copy_inputs.authorization' has no AWS keys") }
-                authorization = .keys(credentials)
-            case nil: throw invalid("'copy_inputs.authorization' is missing")
-            }
-            if case .keys(let credentials) = authorization { bucketCredentials = credentials }
-            if let credentials = keys(inputs["bucket_credentials"]) { bucketCredentials = credentials }
-            endpoint = inputs["endpoint_url"]?.stringValue
-        }
-
-        /// The credentials clause of `COPY` (PostHog's forms: an IAM role, the cluster's default role, keys).
-        var credentialsClause: String {
-            switch authorization {
-            case .role("default"): "IAM_ROLE default"
-            case .role(let arn): "IAM_ROLE '\(RedshiftDestination.escapeLiteral(arn))'"
-            case .keys(let keys):
-                "ACCESS_KEY_ID '\(RedshiftDestination.escapeLiteral(keys.accessKeyID))' SECRET_ACCESS_KEY '\(RedshiftDestination.escapeLiteral(keys.secretAccessKey))'"
-            }
-        }
-    }
-
+extension RedshiftDestination {
     /// A string literal's body with quotes doubled (and backslashes doubled: Redshift reads them
     /// as escapes).
     static func escapeLiteral(_ text: String) -> String {
@@ -138,7 +90,7 @@ package struct RedshiftDestination: Destination {
     package func deliver(
         _ records: RunRecords, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
-        let settings = try Settings(context.export.destinationConfig)
+        let settings = try Settings.read(context.export.destinationConfig)
         guard let copy = settings.copy else {
             return try await deliver(records, context: context, settings: settings, s3: nil, afterBatch: afterBatch)
         }

@@ -44,31 +44,17 @@ package struct SnowflakeDestination: Destination {
         var role: String?
 
         init(_ config: JSONObject) throws(DestinationError) {
-            func text(_ key: String) throws(DestinationError) -> String {
-                guard case .string(let value)? = config[key], !value.isEmpty else {
-                    throw DestinationError(kind: .invalidConfiguration, message: "'\(key)' is missing", retryable: false)
-                }
-                return value
-            }
-            account = try text("account")
-            user = try text("user")
-            database = try text("database")
-            schema = try text("schema")
-            warehouse = try text("warehouse")
-            table = config["table_name"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? "events"
-            role = config["role"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
-            guard account.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) else {
-                throw DestinationError(
-                    kind: .invalidConfiguration, message: "'account' is not a Snowflake account identifier", retryable: false)
-            }
-            switch config["authentication_type"]?.stringValue ?? (config["private_key"] == nil ? "password" : "keypair") {
-            case "password": credentials = .password(try text("password"))
-            case "keypair":
-                credentials = try SnowflakeCredentials.keyPair(
-                    pem: try text("private_key"), passphrase: config["private_key_passphrase"]?.stringValue)
-            default:
-                throw DestinationError(
-                    kind: .invalidConfiguration, message: "'authentication_type' must be 'password' or 'keypair'", retryable: false)
+            let settings = try DestinationSettings.Snowflake.read(config)
+            account = settings.account
+            user = settings.user
+            database = settings.database
+            schema = settings.schema
+            warehouse = settings.warehouse
+            table = settings.table
+            role = settings.role
+            switch settings.authentication {
+            case .password(let password): credentials = .password(password)
+            case .keyPair(let pem, let passphrase): credentials = try SnowflakeCredentials.keyPair(pem: pem, passphrase: passphrase)
             }
         }
     }
