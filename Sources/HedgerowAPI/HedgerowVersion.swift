@@ -1,4 +1,4 @@
 /// The server's version, as `/api/schema/` states it.
-package enum HedgerowVersion {
-    package static let current = "0.5.0"
+enum HedgerowVersion {
+    static let current = "0.5.0"
 }

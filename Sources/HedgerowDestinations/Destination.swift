@@ -198,10 +198,10 @@ extension Destination {
 }
 
 /// Writes nothing; counts what it would have written (docs/engine.md §3).
-package struct NoOpDestination: Destination {
-    package init() {}
+struct NoOpDestination: Destination {
+    init() {}
 
-    package func deliver(
+    func deliver(
         _ records: RunRecords, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
         var result = DeliveryResult(records: 0, bytes: 0)

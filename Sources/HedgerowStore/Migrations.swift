@@ -23,8 +23,8 @@ package struct Migration: Sendable {
 }
 
 /// Every migration, in order; a database applies those it has not seen (`Migrator`).
-package enum Migrations {
-    package static let all: [Migration] = [
+enum Migrations {
+    static let all: [Migration] = [
         Migration(
             version: 1, name: "organizations, users, projects, environments, personal API keys",
             statements: [

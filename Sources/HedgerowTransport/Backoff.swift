@@ -1,7 +1,7 @@
 /// Runs `body` up to `attempts` times while it throws a retryable error, sleeping 0.25 s, 0.5 s,
 /// 1 s, … between attempts (the object-store clients' retry policy); a cancelled sleep throws
 /// `cancelled`.
-package func withBackoff<T, E: Error>(
+func withBackoff<T, E: Error>(
     attempts: Int, retryable: (E) -> Bool, cancelled: @autoclosure () -> E, _ body: () async throws(E) -> T
 ) async throws(E) -> T {
     var attempt = 0

@@ -4,7 +4,7 @@ import Synchronization
 /// for `/metrics`. Route patterns (not paths) keep the number of series bounded. A lock, not an
 /// actor: every request records here, and a hop to an actor's executor per request cost more than
 /// the counting.
-package final class RequestMetrics: Sendable {
+final class RequestMetrics: Sendable {
     struct Key: Hashable, Comparable {
         var method: String
         var route: String
@@ -22,7 +22,7 @@ package final class RequestMetrics: Sendable {
 
     private let counters = Mutex(Counters())
 
-    package init() {}
+    init() {}
 
     func record(method: String, route: String, status: Int, seconds: Double) {
         let key = Key(method: method, route: route, status: status)

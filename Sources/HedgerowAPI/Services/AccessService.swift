@@ -2,9 +2,9 @@ import HedgerowCore
 import HedgerowStore
 
 /// What a caller reaches through a nested route, and at which level.
-package struct OrganizationAccess: Sendable {
-    package var organization: Organization
-    package var level: MembershipLevel
+struct OrganizationAccess: Sendable {
+    var organization: Organization
+    var level: MembershipLevel
 }
 
 /// An environment (or a project, through its main environment) and the caller's level in its
@@ -18,14 +18,14 @@ package struct EnvironmentAccess: Sendable {
 /// Resolves the parent of a nested route and applies the access rules of docs/api.md (Personal API keys, Batch exports):
 /// unknown parent → 404, parent of another organization → 403, key limits (`scoped_organizations`,
 /// `scoped_teams`) → 403 naming the id, `members_can_use_personal_api_keys` → 403.
-package struct AccessService: Sendable {
+struct AccessService: Sendable {
     let organizations = OrganizationStore()
     let teams = TeamStore()
 
-    package init() {}
+    init() {}
 
     /// `/api/organizations/{organization_id}/...` (projects, members, batch exports).
-    package func organization(
+    func organization(
         _ rawID: String, principal: Principal, on connection: any SQLConnection
     ) async throws
         -> OrganizationAccess
@@ -62,7 +62,7 @@ package struct AccessService: Sendable {
         }
     }
 
-    package func environment(
+    func environment(
         _ rawID: String, principal: Principal, on connection: any SQLConnection
     ) async throws
         -> EnvironmentAccess
@@ -76,7 +76,7 @@ package struct AccessService: Sendable {
 
     /// `/api/projects/{project_id}/...` (`@current`: the caller's current project): the project's
     /// main environment stands for it.
-    package func project(
+    func project(
         _ rawID: String, principal: Principal, on connection: any SQLConnection
     ) async throws
         -> (Project, EnvironmentAccess)
@@ -116,7 +116,7 @@ package struct AccessService: Sendable {
 
 /// Where an environment-scoped route points (`/api/environments/{id}/…` or `/api/projects/{id}/…`):
 /// an environment, or a project (its main environment).
-package enum EnvironmentParent: Sendable {
+enum EnvironmentParent: Sendable {
     case project(String)
     case environment(String)
 }

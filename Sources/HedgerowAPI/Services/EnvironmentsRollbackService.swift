@@ -3,12 +3,12 @@ import HedgerowStore
 
 /// `POST /api/organizations/{id}/environments_rollback/` (docs/api.md, environments_rollback): folds environments back
 /// into one per project, once per organization, in one transaction.
-package struct EnvironmentsRollbackService: Sendable {
+struct EnvironmentsRollbackService: Sendable {
     let database: any Database
     let organizations = OrganizationStore()
     let teams = TeamStore()
 
-    package init(database: any Database) { self.database = database }
+    init(database: any Database) { self.database = database }
 
     /// 404 / 403 before the body is looked at.
     func checkAllowed(organizationID: String, principal: Principal) async throws {
@@ -17,7 +17,7 @@ package struct EnvironmentsRollbackService: Sendable {
         }
     }
 
-    package func rollback(organizationID: String, body: JSONValue, principal: Principal) async throws {
+    func rollback(organizationID: String, body: JSONValue, principal: Principal) async throws {
         try await database.transaction { connection in
             var organization = try await adminOrganization(organizationID, principal: principal, on: connection)
             guard organization.environmentsRollbackRequestedAt == nil else {

@@ -4,14 +4,14 @@ import HedgerowDestinations
 import HedgerowStore
 
 /// An integration as the API shows it: with the user who made it.
-package struct IntegrationDetail: Sendable {
-    package var integration: Integration
-    package var createdBy: User?
+struct IntegrationDetail: Sendable {
+    var integration: Integration
+    var createdBy: User?
 }
 
 /// PostHog's integrations API for the kinds Hedgerow's destinations use: create (secrets sealed at
 /// rest, never shown), list, retrieve, delete (refused while a batch export uses it).
-package struct IntegrationService: Sendable {
+struct IntegrationService: Sendable {
     let database: any Database
     let secrets: SecretBox
     let outbound: OutboundPolicy
@@ -21,7 +21,7 @@ package struct IntegrationService: Sendable {
     let users = UserStore()
     let clock: @Sendable () -> Timestamp
 
-    package init(
+    init(
         database: any Database, secrets: SecretBox, outbound: OutboundPolicy = OutboundPolicy(),
         clock: @escaping @Sendable () -> Timestamp = { .now() }
     ) {
@@ -36,7 +36,7 @@ package struct IntegrationService: Sendable {
         return IntegrationDetail(integration: integration, createdBy: user ?? nil)
     }
 
-    package func list(
+    func list(
         _ parent: EnvironmentParent, kind: String?, limit: Int, offset: Int, principal: Principal
     ) async throws -> (count: Int, page: [IntegrationDetail]) {
         try await database.read { connection in
@@ -55,7 +55,7 @@ package struct IntegrationService: Sendable {
         }
     }
 
-    package func retrieve(_ parent: EnvironmentParent, id: String, principal: Principal) async throws -> IntegrationDetail {
+    func retrieve(_ parent: EnvironmentParent, id: String, principal: Principal) async throws -> IntegrationDetail {
         try await database.read { connection in
             let team = try await access.environmentID(parent, principal: principal, on: connection)
             return try await detail(try await find(id, teamID: team, on: connection), on: connection)
@@ -67,7 +67,7 @@ package struct IntegrationService: Sendable {
         _ = try await database.read { try await access.environmentID(parent, principal: principal, on: $0) }
     }
 
-    package func create(_ parent: EnvironmentParent, body: JSONValue, principal: Principal) async throws -> IntegrationDetail {
+    func create(_ parent: EnvironmentParent, body: JSONValue, principal: Principal) async throws -> IntegrationDetail {
         let input = try IntegrationInput.parse(body)
         for host in Self.hosts(input) {
             if let reason = outbound.refusal(forHost: host) {
@@ -85,7 +85,7 @@ package struct IntegrationService: Sendable {
     }
 
     /// Refused while a batch export of the environment refers to the integration.
-    package func delete(_ parent: EnvironmentParent, id: String, principal: Principal) async throws {
+    func delete(_ parent: EnvironmentParent, id: String, principal: Principal) async throws {
         try await database.transaction { connection in
             let team = try await access.environmentID(parent, principal: principal, on: connection)
             let integration = try await find(id, teamID: team, on: connection)

@@ -2,24 +2,24 @@ import HedgerowCore
 import HedgerowStore
 
 /// A person as the API shows it: with its distinct ids.
-package struct PersonDetail: Sendable {
-    package var person: Person
-    package var distinctIDs: [String]
+struct PersonDetail: Sendable {
+    var person: Person
+    var distinctIDs: [String]
 }
 
 /// The persons API (PostHog's `/persons/` routes): list, retrieve by uuid or distinct id, delete.
-package struct PersonService: Sendable {
+struct PersonService: Sendable {
     let database: any Database
     let access = AccessService()
     let persons = PersonStore()
     let clock: @Sendable () -> Timestamp
 
-    package init(database: any Database, clock: @escaping @Sendable () -> Timestamp = { .now() }) {
+    init(database: any Database, clock: @escaping @Sendable () -> Timestamp = { .now() }) {
         self.database = database
         self.clock = clock
     }
 
-    package func list(
+    func list(
         _ parent: EnvironmentParent, distinctID: String?, limit: Int, offset: Int, principal: Principal
     ) async throws -> (count: Int, page: [PersonDetail]) {
         try await database.read { connection in
@@ -30,7 +30,7 @@ package struct PersonService: Sendable {
         }
     }
 
-    package func retrieve(_ parent: EnvironmentParent, id: String, principal: Principal) async throws -> PersonDetail {
+    func retrieve(_ parent: EnvironmentParent, id: String, principal: Principal) async throws -> PersonDetail {
         try await database.read { connection in
             let team = try await access.environmentID(parent, principal: principal, on: connection)
             let person = try await find(id, teamID: team, on: connection)
@@ -42,7 +42,7 @@ package struct PersonService: Sendable {
     /// Marks the person deleted (a new version, so that the persons export carries
     /// `is_deleted = true` for each of its distinct ids). A later event of one of those distinct
     /// ids makes a new person.
-    package func delete(_ parent: EnvironmentParent, id: String, principal: Principal) async throws {
+    func delete(_ parent: EnvironmentParent, id: String, principal: Principal) async throws {
         try await database.transaction { connection in
             let team = try await access.environmentID(parent, principal: principal, on: connection)
             var person = try await find(id, teamID: team, forUpdate: true, on: connection)

@@ -10,16 +10,16 @@ import NIOHTTP1
 /// An error Azure Blob Storage answered (its `x-ms-error-code` or XML `Code`), or one reaching it,
 /// classified as PostHog's: a missing container or blob (`ResourceNotFoundError`, 404) and refused
 /// credentials (`ClientAuthenticationError`, 401/403) fail the run; every other answer is tried again.
-package struct AzureBlobError: RetryableError, Equatable, CustomStringConvertible {
-    package var code: String
-    package var message: String
-    package var status: Int?
-    package var retryable: Bool
+struct AzureBlobError: RetryableError, Equatable, CustomStringConvertible {
+    var code: String
+    var message: String
+    var status: Int?
+    var retryable: Bool
 
-    package var description: String { status.map { "\(code) (HTTP \($0)): \(message)" } ?? "\(code): \(message)" }
+    var description: String { status.map { "\(code) (HTTP \($0)): \(message)" } ?? "\(code): \(message)" }
 
     /// PostHog's error class for the answer.
-    package var kind: String {
+    var kind: String {
         switch status {
         case 404?: "ResourceNotFoundError"
         case 401?, 403?: "ClientAuthenticationError"
@@ -82,28 +82,28 @@ package struct AzureSharedKeySigner: Sendable {
 /// Azure Blob Storage's REST API for a run's files: Put Blob, Put Block, Put Block List, Get Blob,
 /// List Blobs, Delete Blob and Get Container Properties, authenticated with Shared Key or a SAS
 /// token, retried with backoff on 5xx, 429 and network errors (as the S3 client).
-package struct AzureBlobClient: Sendable {
-    package enum Credential: Sendable {
+struct AzureBlobClient: Sendable {
+    enum Credential: Sendable {
         case sharedKey(AzureSharedKeySigner)
         /// The SAS token's query (`sv=…&sig=…`), added to every request.
         case sas(String)
     }
 
     /// `scheme://host[:port][/path]`, without a trailing slash.
-    package let endpoint: String
+    let endpoint: String
     /// The endpoint's parts, read once: `scheme://host[:port]`, its host, and its path (the
     /// account, on emulators that address it by path) without a trailing slash.
     let origin: String
-    package let host: String
+    let host: String
     let basePath: String
-    package let container: String
+    let container: String
     let credential: Credential
-    package var maximumAttempts = 4
-    package var timeout: TimeAmount = .seconds(120)
+    var maximumAttempts = 4
+    var timeout: TimeAmount = .seconds(120)
     let http: HTTPClient
     static let version = "2023-11-03"
 
-    package init(connectionString: AzureConnectionString, container: String, http: HTTPClient) throws(AzureBlobError) {
+    init(connectionString: AzureConnectionString, container: String, http: HTTPClient) throws(AzureBlobError) {
         if let key = connectionString.accountKey {
             guard let signer = AzureSharedKeySigner(accountName: connectionString.accountName, accountKey: key) else {
                 throw AzureBlobError(code: "InvalidAccountKey", message: "the account key is not base64", status: nil, retryable: false)

@@ -17,7 +17,7 @@ import NIOCore
 /// `MERGE`, de-duplicated by row number and guarded by their version columns. A statement is
 /// atomic in BigQuery, so an attempt that dies before it leaves nothing in the final table, and
 /// one that dies after it leaves nothing a retry would add twice.
-package struct BigQueryDestination: Destination {
+struct BigQueryDestination: Destination {
     static let defaultURL = "https://bigquery.googleapis.com"
     /// PostHog's load file size.
     static let maximumFileBytes = 100 * 1024 * 1024
@@ -30,7 +30,7 @@ package struct BigQueryDestination: Destination {
     let allowInsecureHTTP: Bool
 
     /// `baseURL`: BigQuery's API root (`HEDGEROW_BIGQUERY_URL`; the same host serves uploads).
-    package init(connector: OutboundConnector, baseURL: String? = nil, allowInsecureHTTP: Bool = false) {
+    init(connector: OutboundConnector, baseURL: String? = nil, allowInsecureHTTP: Bool = false) {
         self.connector = connector
         var url = baseURL ?? Self.defaultURL
         while url.hasSuffix("/") { url.removeLast() }
@@ -74,7 +74,7 @@ package struct BigQueryDestination: Destination {
         return host
     }
 
-    package func deliver(
+    func deliver(
         _ records: RunRecords, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
         let settings = try Settings(context.export.destinationConfig)

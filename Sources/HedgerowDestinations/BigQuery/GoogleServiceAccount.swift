@@ -9,16 +9,16 @@ import NIOHTTP1
 /// A Google service account's key (the fields of its JSON key file that BigQuery exports take)
 /// and the OAuth 2.0 flow that turns it into an access token: a JWT signed with the account's
 /// RSA key (RS256), sent to `token_uri` as a `jwt-bearer` grant.
-package struct GoogleServiceAccount: Sendable {
+struct GoogleServiceAccount: Sendable {
     let clientEmail: String
     let privateKeyID: String
-    package let tokenURI: String
+    let tokenURI: String
     let key: _RSA.Signing.PrivateKey
 
     static let bigQueryScope = "https://www.googleapis.com/auth/bigquery"
 
     /// The account of a configuration; a key that is not an RSA private key in PEM fails for good.
-    package init(clientEmail: String, privateKeyID: String, privateKey: String, tokenURI: String) throws(DestinationError) {
+    init(clientEmail: String, privateKeyID: String, privateKey: String, tokenURI: String) throws(DestinationError) {
         self.clientEmail = clientEmail
         self.privateKeyID = privateKeyID
         self.tokenURI = tokenURI
@@ -34,7 +34,7 @@ package struct GoogleServiceAccount: Sendable {
 
     /// The signed assertion: header `{alg, typ, kid}`, claims `{iss, scope, aud, iat, exp}`,
     /// valid for an hour from `now` (the longest Google accepts).
-    package func assertion(scope: String = bigQueryScope, now: Date = Date()) throws(DestinationError) -> String {
+    func assertion(scope: String = bigQueryScope, now: Date = Date()) throws(DestinationError) -> String {
         let issued = Int64(now.timeIntervalSince1970)
         let claims: JSONValue = [
             "iss": .string(clientEmail), "scope": .string(scope), "aud": .string(tokenURI), "iat": .int(issued),
@@ -46,8 +46,8 @@ package struct GoogleServiceAccount: Sendable {
     var cacheKey: String { clientEmail + "\u{0}" + privateKeyID + "\u{0}" + tokenURI }
 
     /// An access token and when it stops being used (a minute before it expires).
-    package struct AccessToken: Sendable {
-        package let value: String
+    struct AccessToken: Sendable {
+        let value: String
         let renewAt: Date
     }
 
@@ -85,11 +85,11 @@ package struct GoogleServiceAccount: Sendable {
 
 /// Access tokens by service account, kept until a minute before they expire, so that runs do not
 /// sign and exchange a new assertion each time.
-package actor GoogleTokenCache {
-    package static let shared = GoogleTokenCache()
+actor GoogleTokenCache {
+    static let shared = GoogleTokenCache()
     private var tokens: [String: GoogleServiceAccount.AccessToken] = [:]
 
-    package func token(for account: GoogleServiceAccount, client: HTTPClient) async throws -> String {
+    func token(for account: GoogleServiceAccount, client: HTTPClient) async throws -> String {
         let key = account.cacheKey
         if let cached = tokens[key], cached.renewAt > Date() { return cached.value }
         let fresh = try await account.requestToken(client: client)
@@ -98,7 +98,7 @@ package actor GoogleTokenCache {
     }
 
     /// Forgets an account's token (BigQuery refused it: it may have been revoked).
-    package func forget(_ account: GoogleServiceAccount) {
+    func forget(_ account: GoogleServiceAccount) {
         tokens[account.cacheKey] = nil
     }
 }

@@ -18,7 +18,7 @@ import NIOHTTP1
 /// rows' timestamp range (a retried or overlapping run adds nothing), persons and sessions replace a
 /// row only with a newer version; the statement is atomic, and the temporary stage table ends with
 /// the session, so a killed attempt leaves nothing behind.
-package struct SnowflakeDestination: Destination {
+struct SnowflakeDestination: Destination {
     static let maximumFileBytes = 100 * 1024 * 1024
     static let ingestedColumn = "snowflake_ingested_timestamp"
 
@@ -26,7 +26,7 @@ package struct SnowflakeDestination: Destination {
     /// `HEDGEROW_SNOWFLAKE_URL`: where every account's API is (tests, private deployments).
     let baseURL: String?
 
-    package init(connector: OutboundConnector, baseURL: String? = nil) {
+    init(connector: OutboundConnector, baseURL: String? = nil) {
         self.connector = connector
         var url = baseURL
         while url?.hasSuffix("/") == true { url?.removeLast() }
@@ -64,7 +64,7 @@ package struct SnowflakeDestination: Destination {
 
     func url(for account: String) -> String { baseURL ?? "https://\(account).snowflakecomputing.com" }
 
-    package func deliver(
+    func deliver(
         _ records: RunRecords, context: DeliveryContext, afterBatch: @escaping @Sendable (DeliveryResult) async throws -> Void
     ) async throws -> DeliveryResult {
         let settings = try Settings(context.export.destinationConfig)

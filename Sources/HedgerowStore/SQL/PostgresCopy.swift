@@ -148,10 +148,10 @@ package enum PostgresCopyBinary {
 
 /// The server refused a COPY (a constraint, a malformed value): the statement changed nothing, and
 /// the transaction must be rolled back to a savepoint taken before it.
-package struct SQLCopyRefused: Error, CustomStringConvertible {
-    package let sqlState: String
-    package let message: String
-    package var description: String { "COPY refused (\(sqlState)): \(message)" }
+struct SQLCopyRefused: Error, CustomStringConvertible {
+    let sqlState: String
+    let message: String
+    var description: String { "COPY refused (\(sqlState)): \(message)" }
 }
 
 /// A connection that can bulk-load rows with `COPY ... FROM STDIN` (PostgreSQL).
@@ -162,9 +162,9 @@ package protocol SQLCopyConnection: SQLConnection {
 }
 
 /// The connection closed while a COPY was under way.
-package struct PostgresConnectionClosed: Error, CustomStringConvertible {
-    package init() {}
-    package var description: String { "the PostgreSQL server closed the connection" }
+struct PostgresConnectionClosed: Error, CustomStringConvertible {
+    init() {}
+    var description: String { "the PostgreSQL server closed the connection" }
 }
 
 extension PostgresConnection {

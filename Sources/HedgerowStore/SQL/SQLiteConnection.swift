@@ -4,15 +4,15 @@ import HedgerowCore
 import Synchronization
 
 /// An error reported by SQLite.
-package struct SQLiteError: Error, CustomStringConvertible {
+struct SQLiteError: Error, CustomStringConvertible {
     /// The extended result code.
-    package let code: Int32
-    package let message: String
+    let code: Int32
+    let message: String
 
-    package var description: String { "SQLite error \(code): \(message)" }
+    var description: String { "SQLite error \(code): \(message)" }
 
     /// `SQLITE_CONSTRAINT_UNIQUE` or `SQLITE_CONSTRAINT_PRIMARYKEY`.
-    package var isUniqueViolation: Bool { code == 2067 || code == 1555 }
+    var isUniqueViolation: Bool { code == 2067 || code == 1555 }
 }
 
 /// One connection to an SQLite database file, over the system's libsqlite3. Statements are
