@@ -71,12 +71,15 @@ package struct ExportEngine: Service {
     /// The persons and sessions models.
     let models: ModelRecordStore
     let stopping = StopSignal()
+    /// Scheduling latency, for `/metrics`.
+    let metrics: EngineMetrics
 
     /// `secrets` opens destination secrets (nil when no export needs them, as in some tests).
     package init(
         database: any Database, secrets: SecretBox? = nil, configuration: EngineConfiguration = EngineConfiguration(), logger: Logger,
-        clock: @escaping @Sendable () -> Timestamp = { .now() }
+        metrics: EngineMetrics = EngineMetrics(), clock: @escaping @Sendable () -> Timestamp = { .now() }
     ) {
+        self.metrics = metrics
         self.database = database
         self.secrets = secrets
         self.configuration = configuration
@@ -87,20 +90,17 @@ package struct ExportEngine: Service {
         self.models = ModelRecordStore(database: database, statementTimeout: configuration.eventQueryTimeout)
     }
 
-    /// Polls until the service group shuts down; a failed round is logged and retried. On graceful
-    /// shutdown (SIGTERM) nothing more is claimed; running runs stop at their next batch boundary,
-    /// or when `shutdownGrace` has passed, and release their leases for another worker.
+    /// Runs until the service group shuts down (docs/engine.md §6): the scheduler and the worker
+    /// slots are two loops that never wait on each other. The scheduler creates due runs every poll
+    /// interval whatever is in flight; the workers keep `concurrency` slots busy, claiming again as
+    /// soon as a run ends (and every poll interval). A failed round is logged and retried. On
+    /// graceful shutdown (SIGTERM) nothing more is claimed; running runs stop at their next batch
+    /// boundary, or when `shutdownGrace` has passed, and release their leases for another worker.
     package func run() async throws {
         await withGracefulShutdownHandler {
-            while !Task.isCancelled, !stopping.isStopped {
-                do {
-                    try await step()
-                } catch is CancellationError {
-                    return
-                } catch {
-                    logger.error("Export engine step failed", metadata: ["error": "\(String(reflecting: error))"])
-                }
-                try? await stopping.sleep(for: configuration.pollInterval)
+            await withTaskGroup(of: Void.self) { group in
+                if configuration.schedules { group.addTask { await scheduleLoop() } }
+                group.addTask { await workLoop() }
             }
         } onGracefulShutdown: {
             stopping.stop()
@@ -110,7 +110,8 @@ package struct ExportEngine: Service {
     /// Stops claiming; running runs stop at their next batch boundary (what SIGTERM does).
     package func shutDown() { stopping.stop() }
 
-    /// One round: schedule what is due, then execute claimable runs until none is left.
+    /// One round, for tests: schedule what is due, then execute claimable runs, a slot-full at a
+    /// time, until none is left.
     package func step() async throws {
         if configuration.schedules, !stopping.isStopped { try await scheduleDueRuns() }
         while !stopping.isStopped {
@@ -118,6 +119,67 @@ package struct ExportEngine: Service {
             if claimed.isEmpty { return }
             await withTaskGroup(of: Void.self) { group in
                 for run in claimed { group.addTask { await execute(run) } }
+            }
+        }
+    }
+
+    /// Creates due runs every poll interval until the engine stops.
+    func scheduleLoop() async {
+        while !Task.isCancelled, !stopping.isStopped {
+            do {
+                try await scheduleDueRuns()
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.error("Scheduling failed", metadata: ["error": "\(String(reflecting: error))"])
+            }
+            try? await stopping.sleep(for: configuration.pollInterval)
+        }
+    }
+
+    /// Keeps `concurrency` slots busy until the engine stops: claims as many runs as slots are free
+    /// whenever a run ends or a poll interval has passed, then waits for running runs to stop.
+    func workLoop() async {
+        enum Event: Sendable {
+            case ended(backfill: Bool)
+            case polled
+        }
+        await withTaskGroup(of: Event.self) { group in
+            var running = 0
+            var backfills = 0
+            var polling = false
+            while !Task.isCancelled, !stopping.isStopped {
+                let free = configuration.concurrency - running
+                if free > 0 {
+                    do {
+                        for run in try await claim(limit: free, backfillsRunning: backfills) {
+                            running += 1
+                            if run.backfillID != nil { backfills += 1 }
+                            group.addTask {
+                                await execute(run)
+                                return .ended(backfill: run.backfillID != nil)
+                            }
+                        }
+                    } catch is CancellationError {
+                        break
+                    } catch {
+                        logger.error("Claiming runs failed", metadata: ["error": "\(String(reflecting: error))"])
+                    }
+                }
+                if !polling {
+                    polling = true
+                    group.addTask {
+                        try? await stopping.sleep(for: configuration.pollInterval)
+                        return .polled
+                    }
+                }
+                switch await group.next() {
+                case .ended(let backfill)?:
+                    running -= 1
+                    if backfill { backfills -= 1 }
+                case .polled?: polling = false
+                case nil: return
+                }
             }
         }
     }
@@ -160,6 +222,7 @@ package struct ExportEngine: Service {
                         dataIntervalEnd: tick, createdAt: now)
                     run.nextAttemptAt = now
                     if try await exports.insertRun(run, on: connection) {
+                        metrics.observeCreated(afterDue: Double(now.microseconds - tick.microseconds - settle) / 1e6)
                         try await log(
                             export.id, run: run.id, .info, "Run scheduled for \(interval.start.iso8601) – \(tick.iso8601).", on: connection
                         )
@@ -172,16 +235,24 @@ package struct ExportEngine: Service {
 
     // MARK: Claiming
 
-    /// Takes up to `limit` runs that are due and not held by a live lease (oldest first; runs of one
-    /// backfill `backfillConcurrency` at a time).
-    func claim(limit: Int) async throws -> [BatchExportRun] {
+    /// Takes up to `limit` runs that are due and not held by a live lease (docs/engine.md §6):
+    /// scheduled runs first, round-robin across teams and exports; then backfill runs, round-robin
+    /// too, runs of one backfill `backfillConcurrency` at a time. Backfill runs never hold the last
+    /// of this process's slots (`backfillsRunning` of them are running already): one slot is always
+    /// left for a scheduled run that becomes due. With a single slot, a backfill run takes it only
+    /// when no scheduled run is waiting.
+    func claim(limit: Int, backfillsRunning: Int = 0) async throws -> [BatchExportRun] {
         let now = clock()
+        let slots = configuration.concurrency
         let (claimed, alerts) = try await database.transaction { connection in
             var claimed: [BatchExportRun] = []
             var alerts: [JSONValue] = []
-            for candidate in try await exports.claimableRuns(
-                now: now, limit: limit, backfillConcurrency: configuration.backfillConcurrency, on: connection)
-            {
+            let scheduled = try await exports.claimableScheduledRuns(now: now, limit: limit, on: connection)
+            let backfillSlots =
+                slots > 1 ? min(limit - scheduled.count, slots - 1 - backfillsRunning) : (scheduled.isEmpty ? limit : 0)
+            let backfills = try await exports.claimableBackfillRuns(
+                now: now, limit: backfillSlots, backfillConcurrency: configuration.backfillConcurrency, on: connection)
+            for candidate in scheduled + backfills {
                 if candidate.status == .running,
                     let abandoned = try await exports.countAbandonedAttempt(runID: candidate.id, at: now, on: connection),
                     abandoned >= Self.abandonedAttemptLimit
@@ -190,6 +261,11 @@ package struct ExportEngine: Service {
                     continue
                 }
                 let run = try RunTransition.claim(at: now).apply(to: candidate)
+                if candidate.attempt == 0 {
+                    metrics.observeStarted(
+                        afterCreated: Double(now.microseconds - candidate.createdAt.microseconds) / 1e6,
+                        backfill: candidate.backfillID != nil)
+                }
                 try await exports.claim(
                     run, owner: owner, leaseUntil: Timestamp(microseconds: now.microseconds + configuration.leaseMicroseconds),
                     on: connection)

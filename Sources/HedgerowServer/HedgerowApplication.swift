@@ -34,7 +34,9 @@ package func buildApplication(
     onFirstStart: @escaping @Sendable (BootstrapService.Result) throws -> Void = { _ in }
 ) throws -> HedgerowApplication {
     let secrets = try SecretBox.load(configuration)
-    let api = APIServer(configuration: configuration, database: database, secrets: secrets, logger: logger, modules: modules)
+    let engineMetrics = configuration.runsEngine ? EngineMetrics() : nil
+    let api = APIServer(
+        configuration: configuration, database: database, secrets: secrets, logger: logger, modules: modules, engineMetrics: engineMetrics)
     // Idle connections, and requests whose headers take longer than the read timeout, are closed.
     let server = HTTPServerBuilder.http1(
         configuration: .init(
@@ -48,7 +50,10 @@ package func buildApplication(
                 logger: logger))
     }
     if configuration.runsEngine {
-        services.append(ExportEngine(database: database, secrets: secrets, configuration: configuration.engine, logger: logger))
+        services.append(
+            ExportEngine(
+                database: database, secrets: secrets, configuration: configuration.engine, logger: logger,
+                metrics: engineMetrics ?? EngineMetrics()))
     }
     var application = Application(
         responder: api.responder, server: server,

@@ -85,6 +85,13 @@ package enum Fixtures {
         package let org: String
         package let team: Int64
         package var base: String { "/api/environments/\(team)/batch_exports" }
+
+        package init(owner: TestUser, member: TestUser, org: String, team: Int64) {
+            self.owner = owner
+            self.member = member
+            self.org = org
+            self.team = team
+        }
     }
 
     package static func world(_ server: TestServer) async throws -> World {
@@ -258,9 +265,15 @@ package actor BatchReceiver {
     private var holding = false
     private var held: [CheckedContinuation<Void, Never>] = []
     private var released = false
+    private var delay: Duration?
 
     package func next(_ body: JSONValue) async -> Int {
         bodies.append(body)
+        if let delay {
+            // A slow receiver: each POST is answered after `delay`, or at once after `release()`.
+            let deadline = ContinuousClock.now + delay
+            while !released, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+        }
         if holding, !released {
             holding = false
             await withCheckedContinuation { held.append($0) }
@@ -269,6 +282,8 @@ package actor BatchReceiver {
     }
     package func answer(_ statuses: [Int]) { self.statuses = statuses }
     package func holdNext() { holding = true }
+    /// Answers every POST after `delay` (until `release()`).
+    package func answerEach(after delay: Duration) { self.delay = delay }
     /// Whether a POST is waiting.
     package var isHolding: Bool { !held.isEmpty }
     package func release() {

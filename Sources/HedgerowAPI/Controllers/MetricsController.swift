@@ -1,4 +1,5 @@
 import HedgerowCore
+import HedgerowExport
 import HedgerowStore
 
 /// `GET /metrics`: Prometheus text (docs/engine.md §9) — runs by status, records and bytes exported,
@@ -9,6 +10,8 @@ import HedgerowStore
 struct MetricsController: Sendable {
     let database: any Database
     let requests: RequestMetrics
+    /// This process's engine's scheduling latency; nil when it runs no engine.
+    var engine: EngineMetrics? = nil
     let clock: @Sendable () -> Timestamp
     /// The bearer token `/metrics` requires; nil for none (the metrics listener without a token).
     let token: String?
@@ -49,7 +52,7 @@ struct MetricsController: Sendable {
         series("hedgerow_batch_export_lag_seconds", "gauge", "Now minus the end of the newest completed scheduled interval.") { figures in
             figures.newestCompletedEnd.map { "\(Double(now.microseconds - $0) / 1e6)" }
         }
-        let body = lines.joined(separator: "\n") + "\n" + requests.exposition()
+        let body = lines.joined(separator: "\n") + "\n" + requests.exposition() + (engine?.exposition() ?? "")
         return APIResponse(status: 200, json: nil, headers: [("Content-Type", "text/plain; version=0.0.4")], text: body)
     }
 }

@@ -22,7 +22,8 @@ package struct APIServer: Sendable {
     package let metricsResponder: APIResponderHandle?
 
     package init(
-        configuration: HedgerowConfiguration, database: any Database, secrets: SecretBox, logger: Logger, modules: [any RouteModule]
+        configuration: HedgerowConfiguration, database: any Database, secrets: SecretBox, logger: Logger, modules: [any RouteModule],
+        engineMetrics: EngineMetrics? = nil
     ) {
         var routes = Routes()
         let requestMetrics = RequestMetrics()
@@ -33,7 +34,8 @@ package struct APIServer: Sendable {
         HealthController(database: database).addRoutes(to: &routes)
         // /metrics shows every tenant's exports: on the API's port only behind a token.
         if let token = configuration.metricsToken {
-            MetricsController(database: database, requests: requestMetrics, clock: { .now() }, token: token).addRoutes(to: &routes)
+            MetricsController(database: database, requests: requestMetrics, engine: engineMetrics, clock: { .now() }, token: token)
+                .addRoutes(to: &routes)
         }
         let services = APIServices(
             configuration: configuration, organizations: OrganizationService(database: database),
@@ -93,8 +95,9 @@ package struct APIServer: Sendable {
         self.connectionLimit = ConnectionLimit(limit: configuration.connectionsPerAddress, exempt: clientAddress)
         self.metricsResponder = configuration.metricsAddress.map { _ in
             var metricsRoutes = Routes()
-            MetricsController(database: database, requests: requestMetrics, clock: { .now() }, token: configuration.metricsToken)
-                .addRoutes(to: &metricsRoutes)
+            MetricsController(
+                database: database, requests: requestMetrics, engine: engineMetrics, clock: { .now() }, token: configuration.metricsToken
+            ).addRoutes(to: &metricsRoutes)
             return APIResponderHandle(
                 responder: APIResponder(
                     routes: metricsRoutes, authentication: AuthenticationService(database: database), rateLimiter: nil, siteURL: nil,

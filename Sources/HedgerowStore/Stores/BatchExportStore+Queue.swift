@@ -13,52 +13,96 @@ extension BatchExportStore {
         case lost
     }
 
-    /// Runs that are due and not held by a live lease, oldest interval first. Runs of one backfill go
+    /// The condition of a run that is due and not held by a live lease (`now` is the bind's text).
+    static func due(now: String, alias: String = "r") -> String {
+        "\(alias).status IN ('Starting', 'Running', 'FailedRetryable') AND (\(alias).next_attempt_at IS NULL OR \(alias).next_attempt_at <= \(now))"
+            + " AND (\(alias).lease_expires_at IS NULL OR \(alias).lease_expires_at < \(now))"
+    }
+
+    /// Up to `limit` scheduled runs (not backfills) that are due and not held by a live lease, taken
+    /// round-robin (docs/engine.md §6): the oldest due run of each export before the second of any,
+    /// and across teams, a team's first before any team's second, oldest interval first within a
+    /// round. The order is read without locks; the chosen rows are then locked in that order on
+    /// PostgreSQL (`SKIP LOCKED`, up to `limit`), so two workers never take the same run and one
+    /// that finds a row taken takes the next instead.
+    package func claimableScheduledRuns(now: Timestamp, limit: Int, on connection: any SQLConnection) async throws -> [BatchExportRun] {
+        guard limit > 0 else { return [] }
+        let ranked = try await connection.query(
+            """
+            SELECT id FROM (
+                SELECT id, data_interval_end, created_at, export_rank,
+                    ROW_NUMBER() OVER (PARTITION BY team_id ORDER BY export_rank, data_interval_end, created_at) AS team_rank
+                FROM (
+                    SELECT r.id, r.data_interval_end, r.created_at, e.team_id,
+                        ROW_NUMBER() OVER (PARTITION BY r.batch_export_id ORDER BY r.data_interval_end, r.created_at) AS export_rank
+                    FROM batch_export_runs r JOIN batch_exports e ON e.id = r.batch_export_id
+                    WHERE r.backfill_id IS NULL AND e.deleted = $1 AND \(Self.due(now: "$2"))
+                ) per_export
+            ) per_team
+            ORDER BY team_rank, export_rank, data_interval_end, created_at LIMIT \(limit * 4 + 16)
+            """, [.bool(false), SQLValue(now)]
+        ).compactMap { $0.string("id") }
+        return try await lockInOrder(ranked, now: now, limit: limit, on: connection)
+    }
+
+    /// Up to `limit` backfill runs that are due and not held by a live lease. Runs of one backfill go
     /// `backfillConcurrency` at a time: of each backfill with unfinished runs only the first of them
     /// (its frontier) are candidates, read through the partial index `batch_export_runs_unfinished`,
-    /// so a poll costs the same for a backfill of ten runs and of a hundred thousand. On PostgreSQL the rows stay locked
-    /// (`SKIP LOCKED`) until the transaction ends, so two workers never take the same run.
-    package func claimableRuns(
+    /// so a poll costs the same for a backfill of ten runs and of a hundred thousand. Backfills are
+    /// taken round-robin across teams, then across backfills, oldest interval first within a round.
+    package func claimableBackfillRuns(
         now: Timestamp, limit: Int, backfillConcurrency: Int, on connection: any SQLConnection
     ) async throws -> [BatchExportRun] {
-        let lock = connection.dialect == .postgres ? " FOR UPDATE OF r SKIP LOCKED" : ""
-        let columns = Self.runColumns.split(separator: ",").map { "r." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-            .joined(separator: ", ")
+        guard limit > 0 else { return [] }
         let unfinished = "('Starting', 'Running', 'FailedRetryable')"
-        func due(now: String) -> String {
-            "r.status IN \(unfinished) AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= \(now)) AND (r.lease_expires_at IS NULL OR r.lease_expires_at < \(now))"
-        }
-        var candidates = try await connection.query(
-            """
-            SELECT \(columns) FROM batch_export_runs r JOIN batch_exports e ON e.id = r.batch_export_id
-            WHERE r.backfill_id IS NULL AND e.deleted = $1 AND \(due(now: "$2"))
-            ORDER BY r.data_interval_end, r.created_at LIMIT \(max(limit, 0))\(lock)
-            """, [.bool(false), SQLValue(now)]
-        ).map(Self.decodeRun)
         let backfills = try await connection.query(
             """
-            SELECT b.id FROM batch_export_backfills b JOIN batch_exports e ON e.id = b.batch_export_id
+            SELECT b.id, e.team_id FROM batch_export_backfills b JOIN batch_exports e ON e.id = b.batch_export_id
             WHERE e.deleted = $1 AND EXISTS (
                 SELECT 1 FROM batch_export_runs p WHERE p.backfill_id = b.id AND p.status IN \(unfinished))
+            ORDER BY b.created_at
             """, [.bool(false)])
-        for backfill in backfills {
+        var candidates: [(team: Int64, backfill: Int, rank: Int, run: BatchExportRun)] = []
+        for (index, backfill) in backfills.enumerated() {
             // The frontier is read first and locked after, so that a run another worker holds is
             // not replaced by the next one (which would put one more of the backfill's runs in flight).
             let frontier = try await connection.query(
                 """
-                SELECT id FROM batch_export_runs WHERE backfill_id = $1 AND status IN \(unfinished)
+                SELECT \(Self.runColumns) FROM batch_export_runs WHERE backfill_id = $1 AND status IN \(unfinished)
                 ORDER BY data_interval_end LIMIT \(max(backfillConcurrency, 1))
                 """, [.text(backfill.string("id") ?? "")]
-            ).compactMap { $0.string("id") }
-            guard !frontier.isEmpty else { continue }
-            let ids = frontier.indices.map { "$\($0 + 2)" }.joined(separator: ", ")
-            candidates += try await connection.query(
-                "SELECT \(columns) FROM batch_export_runs r WHERE r.id IN (\(ids)) AND \(due(now: "$1"))\(lock)",
-                [SQLValue(now)] + frontier.map(SQLValue.text)
             ).map(Self.decodeRun)
+            for (rank, run) in frontier.enumerated() {
+                candidates.append((backfill.int("team_id") ?? 0, index, rank, run))
+            }
         }
-        candidates.sort { ($0.dataIntervalEnd, $0.createdAt) < ($1.dataIntervalEnd, $1.createdAt) }
-        return Array(candidates.prefix(max(limit, 0)))
+        // A team's n-th candidate goes before any team's (n+1)-th.
+        var perTeam: [Int64: Int] = [:]
+        let ordered = candidates.sorted { ($0.rank, $0.backfill) < ($1.rank, $1.backfill) }.map { candidate in
+            defer { perTeam[candidate.team, default: 0] += 1 }
+            return (teamRank: perTeam[candidate.team, default: 0], candidate.run)
+        }
+        let ids = ordered.enumerated().sorted {
+            ($0.element.teamRank, $0.element.1.dataIntervalEnd, $0.offset) < ($1.element.teamRank, $1.element.1.dataIntervalEnd, $1.offset)
+        }.map(\.element.1.id)
+        return try await lockInOrder(ids, now: now, limit: limit, on: connection)
+    }
+
+    /// Of the runs `ids` (in order), the first `limit` that are still due and, on PostgreSQL, not
+    /// locked by another transaction; locked until this transaction ends.
+    func lockInOrder(_ ids: [String], now: Timestamp, limit: Int, on connection: any SQLConnection) async throws -> [BatchExportRun] {
+        guard !ids.isEmpty, limit > 0 else { return [] }
+        let columns = Self.runColumns.split(separator: ",").map { "r." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+            .joined(separator: ", ")
+        let placeholders = ids.indices.map { "$\($0 + 2)" }
+        let order = "CASE r.id " + placeholders.enumerated().map { "WHEN \($0.element) THEN \($0.offset)" }.joined(separator: " ") + " END"
+        let lock = connection.dialect == .postgres ? " FOR UPDATE OF r SKIP LOCKED" : ""
+        return try await connection.query(
+            """
+            SELECT \(columns) FROM batch_export_runs r WHERE r.id IN (\(placeholders.joined(separator: ", "))) AND \(Self.due(now: "$1"))
+            ORDER BY \(order) LIMIT \(limit)\(lock)
+            """, [SQLValue(now)] + ids.map(SQLValue.text)
+        ).map(Self.decodeRun)
     }
 
     /// Stores a claimed run with its lease (the caller applied `RunTransition.claim`).

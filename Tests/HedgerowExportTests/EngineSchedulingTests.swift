@@ -1,0 +1,193 @@
+import Foundation
+import HedgerowCore
+import HedgerowDestinations
+import HedgerowRuntime
+import HedgerowStore
+import HedgerowTestSupport
+import Synchronization
+import Testing
+
+@testable import HedgerowAPI
+@testable import HedgerowExport
+
+/// The scheduler and the worker slots never wait on each other, and slots are shared fairly
+/// (docs/engine.md §6).
+@Suite("Engine scheduling and fair claiming")
+struct EngineSchedulingTests {
+    /// A clock the test moves.
+    final class TestClock: Sendable {
+        let now: Mutex<Timestamp>
+        init(_ start: Timestamp) { now = Mutex(start) }
+        func set(_ time: Timestamp) { now.withLock { $0 = time } }
+        var read: @Sendable () -> Timestamp { { [self] in now.withLock { $0 } } }
+    }
+
+    static func completedRuns(_ server: TestServer, _ export: String) async throws -> Int {
+        try await Fixtures.runs(server, export: export).filter { $0.status == "Completed" }.count
+    }
+
+    @Test(
+        "A backfill of 40 one-hour runs into a receiver that answers in 15 s does not delay a 5-minute export: each tick's run is created and completed within seconds, beside the backfill",
+        arguments: TestBackend.available)
+    func backfillDoesNotDelaySchedules(backend: TestBackend) async throws {
+        try await Fixtures.withReceiver { receiver, port in
+            try await TestServer.run(backend) { server in
+                let world = try await Fixtures.world(server)
+                await receiver.answerEach(after: .seconds(15))
+                let http = try await Fixtures.httpExport(server, world, port: port)
+                // One event in each hour of the backfill, so that every run POSTs.
+                let hours = (0..<40).map {
+                    Timestamp(microseconds: ISO8601.parse("2024-01-01T00:30:00Z")!.timestamp.microseconds + Int64($0) * 3_600_000_000)
+                }
+                try await Fixtures.seedEvents(server, team: world.team, times: hours.map(\.iso8601))
+                let backfill = try await server.request(
+                    "POST", world.base + "/\(http)/backfills/", key: world.member.key,
+                    json: .object(["start_at": "2024-01-01T00:00:00Z", "end_at": "2024-01-02T16:00:00Z"]))
+                #expect(backfill.status == 201, "\(backfill.text)")
+                // Paused, so that the test's clock crossing an hour adds no scheduled run of its own; its backfill goes on.
+                try await server.database.transaction { connection in
+                    try await connection.execute("UPDATE batch_exports SET paused = $1 WHERE id = $2", [.bool(true), .text(http)])
+                }
+                let fast = try await Fixtures.createExport(
+                    server, world, Fixtures.patched(Fixtures.noopExport, [("interval", "every 5 minutes")]))
+                let created = try #require(try await server.database.read { try await BatchExportStore().find(id: fast, on: $0) }).export
+                let schedule = try created.schedule()
+                let firstTick = schedule.tick(atOrBefore: created.createdAt)
+
+                let clock = TestClock(created.createdAt)
+                var configuration = EngineConfiguration.forTests
+                configuration.allowInsecureHTTP = true
+                configuration.concurrency = 2
+                configuration.pollInterval = .milliseconds(100)
+                // The test's clock jumps minutes ahead: no lease may look expired meanwhile.
+                configuration.leaseMicroseconds = 24 * 3_600_000_000
+                let metrics = EngineMetrics()
+                let engine = ExportEngine(
+                    database: server.database, secrets: try SecretBox.load(server.configuration), configuration: configuration,
+                    logger: TestBackend.logger, metrics: metrics, clock: clock.read)
+                let running = Task { try await engine.run() }
+                defer { running.cancel() }
+                try await RunOutcomeTests.eventually("the backfill's first POST") { await !receiver.bodies.isEmpty }
+
+                for tick in 1...3 {
+                    // The tick's run becomes due 30 s after the tick.
+                    let due = Timestamp(microseconds: firstTick.microseconds + Int64(tick) * 300_000_000 + 31_000_000)
+                    clock.set(due)
+                    let started = ContinuousClock.now
+                    try await RunOutcomeTests.eventually("run \(tick) of the 5-minute export") {
+                        try await Self.completedRuns(server, fast) == tick
+                    }
+                    let waited = ContinuousClock.now - started
+                    #expect(waited < .seconds(5), "tick \(tick)'s run completed \(waited) after it was due")
+                }
+                // All of that while the backfill's first run was still waiting for its answer.
+                #expect(await receiver.bodies.count == 1)
+                let backfillRuns = try await Fixtures.runs(server, export: http).filter { $0.status == "Completed" }
+                #expect(backfillRuns.isEmpty)
+                // The latency histograms saw the three scheduled runs: created 1 s after they were due
+                // (where the test's clock stood), started at once; the backfill's first run started too.
+                let text = metrics.exposition()
+                #expect(text.contains("hedgerow_batch_export_run_created_delay_seconds_bucket{le=\"0.5\"} 0\n"), "\(text)")
+                #expect(text.contains("hedgerow_batch_export_run_created_delay_seconds_bucket{le=\"1.0\"} 3\n"), "\(text)")
+                #expect(text.contains("hedgerow_batch_export_run_created_delay_seconds_count 3\n"), "\(text)")
+                #expect(text.contains("hedgerow_batch_export_run_start_delay_seconds_count{kind=\"scheduled\"} 3\n"), "\(text)")
+                #expect(text.contains("hedgerow_batch_export_run_start_delay_seconds_count{kind=\"backfill\"} 1\n"), "\(text)")
+                engine.shutDown()
+                await receiver.release()
+                _ = try? await running.value
+            }
+        }
+    }
+
+    @Test(
+        "Claiming is fair: scheduled runs round-robin across teams and exports, before backfill runs, which never take the last slot",
+        arguments: TestBackend.available)
+    func fairClaiming(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let world = try await Fixtures.world(server)
+            let second = try await server.request(
+                "POST", "/api/organizations/\(world.org)/projects/", key: world.owner.key, json: .object(["name": "Second"]))
+            guard case .int(let otherTeam)? = second["id"] else { throw TestSetupError(description: "no second project") }
+            let fiveMinutes = Fixtures.patched(Fixtures.noopExport, [("interval", "every 5 minutes")])
+            // Team A: one export with two hours of runs to catch up, and one new export; team B: one new export.
+            let behind = try await Fixtures.createExport(server, world, fiveMinutes)
+            let fresh = try await Fixtures.createExport(server, world, fiveMinutes)
+            let otherWorld = Fixtures.World(owner: world.owner, member: world.owner, org: world.org, team: otherTeam)
+            let other = try await Fixtures.createExport(server, otherWorld, fiveMinutes)
+            let now = Timestamp.now()
+            try await server.database.transaction { connection in
+                try await connection.execute(
+                    "UPDATE batch_exports SET created_at = $1, scheduled_through = NULL WHERE id = $2",
+                    [SQLValue(Timestamp(microseconds: now.microseconds - 2 * 3_600_000_000)), .text(behind)])
+            }
+            // And a backfill of the new export, three hours.
+            try await Fixtures.seedEvents(
+                server, team: world.team, times: ["2024-01-01T10:15:00Z", "2024-01-01T11:15:00Z", "2024-01-01T12:15:00Z"])
+            let backfill = try await server.request(
+                "POST", world.base + "/\(fresh)/backfills/", key: world.member.key,
+                json: .object(["start_at": "2024-01-01T10:00:00Z", "end_at": "2024-01-01T13:00:00Z"]))
+            #expect(backfill.status == 201, "\(backfill.text)")
+
+            let later = Timestamp(microseconds: now.microseconds + 11 * 60_000_000)
+            func engine(slots: Int) -> ExportEngine {
+                var configuration = EngineConfiguration.forTests
+                configuration.concurrency = slots
+                configuration.backfillConcurrency = 3
+                return ExportEngine(database: server.database, configuration: configuration, logger: TestBackend.logger, clock: { later })
+            }
+            try await engine(slots: 3).scheduleDueRuns()
+            let due = try await Fixtures.runs(server, export: behind).count
+            #expect(due >= 24, "two hours of 5-minute ticks to catch up: \(due)")
+
+            // Three slots: the oldest run of each of the three exports, not three of the late export's.
+            let first = try await engine(slots: 3).claim(limit: 3)
+            #expect(Set(first.map(\.batchExportID)) == [behind, fresh, other])
+            #expect(first.allSatisfy { $0.backfillID == nil })
+            // A team's first before any team's second: team B's next run before team A's third.
+            let next = try await engine(slots: 3).claim(limit: 2)
+            #expect(Set(next.map(\.batchExportID)) == [behind, other] || Set(next.map(\.batchExportID)) == [fresh, other], "\(next)")
+
+            // Backfill runs wait while scheduled runs are due: every claim takes scheduled runs only,
+            // until none is left.
+            var claims = 0
+            while true {
+                let claimed = try await engine(slots: 4).claim(limit: 4)
+                if claimed.isEmpty || claimed.contains(where: { $0.backfillID != nil }) {
+                    #expect(claimed.filter { $0.backfillID != nil }.count == 3, "then the backfill's runs, three at once: \(claimed)")
+                    break
+                }
+                claims += 1
+                #expect(claims < 20)
+            }
+            #expect(claims > 5)
+        }
+    }
+
+    @Test(
+        "Backfill runs never take a process's last free slot; with one slot, only when no scheduled run waits",
+        arguments: TestBackend.available)
+    func backfillsLeaveASlot(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let world = try await Fixtures.world(server)
+            let id = try await Fixtures.createExport(server, world)
+            try await Fixtures.seedEvents(
+                server, team: world.team, times: ["2024-01-01T10:15:00Z", "2024-01-01T11:15:00Z", "2024-01-01T12:15:00Z"])
+            let backfill = try await server.request(
+                "POST", world.base + "/\(id)/backfills/", key: world.member.key,
+                json: .object(["start_at": "2024-01-01T10:00:00Z", "end_at": "2024-01-01T13:00:00Z"]))
+            #expect(backfill.status == 201, "\(backfill.text)")
+            func engine(slots: Int) -> ExportEngine {
+                var configuration = EngineConfiguration.forTests
+                configuration.concurrency = slots
+                configuration.backfillConcurrency = 3
+                return ExportEngine(database: server.database, configuration: configuration, logger: TestBackend.logger)
+            }
+            // Two free slots of two: one backfill run, though the backfill may run three at once.
+            #expect(try await engine(slots: 2).claim(limit: 2).count == 1)
+            // With that one running, none more in a process of two slots.
+            #expect(try await engine(slots: 2).claim(limit: 1, backfillsRunning: 1).isEmpty)
+            // A single slot, with no scheduled run waiting, takes one.
+            #expect(try await engine(slots: 1).claim(limit: 1).count == 1)
+        }
+    }
+}
