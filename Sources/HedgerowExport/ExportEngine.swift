@@ -187,10 +187,11 @@ package struct ExportEngine: Service {
     // MARK: Scheduling
 
     /// Creates the runs of every tick that is due and has none yet, oldest first; ticks missed
-    /// while the server was down are caught up (docs/engine.md §1).
+    /// while the server was down are caught up (docs/engine.md §1). Only exports with a run due (or
+    /// changed since they were last looked at) are read: each records when its next run is due.
     func scheduleDueRuns() async throws {
         let now = clock()
-        let (active, unreadable) = try await database.read { try await exports.active(on: $0) }
+        let (active, unreadable) = try await database.read { try await exports.active(dueBy: now, on: $0) }
         for (id, error) in unreadable {
             logger.error(
                 "Batch export not scheduled: its stored row is unreadable", metadata: ["batch_export": "\(id)", "error": "\(error)"])
@@ -211,8 +212,22 @@ package struct ExportEngine: Service {
             let last = export.scheduledThrough ?? schedule.tick(atOrBefore: export.createdAt)
             var horizon = Timestamp(microseconds: now.microseconds - settle)
             if let endAt = export.endAt, endAt < horizon { horizon = endAt }
-            let due = schedule.ticks(after: last, upTo: horizon, limit: 1000)
-            guard let lastDue = due.last else { continue }
+            let due = schedule.ticks(after: last, upTo: horizon, limit: Self.ticksPerRound)
+            // When the next tick's run becomes due; never again past `end_at`; at the next poll
+            // when this round stopped at its limit.
+            let through = due.last ?? last
+            let nextTick = schedule.tick(after: through)
+            let nextLook =
+                due.count == Self.ticksPerRound
+                ? now
+                : export.endAt.map { nextTick > $0 } == true
+                    ? Timestamp(microseconds: Int64.max) : Timestamp(microseconds: nextTick.microseconds + settle)
+            guard let lastDue = due.last else {
+                try await database.transaction { connection in
+                    try await exports.setNextSchedule(id: export.id, at: nextLook, ifUnchangedSince: export.lastUpdatedAt, on: connection)
+                }
+                continue
+            }
             try await database.transaction { connection in
                 for tick in due {
                     let interval = schedule.dataInterval(endingAt: tick)
@@ -229,9 +244,13 @@ package struct ExportEngine: Service {
                     }
                 }
                 try await exports.setScheduledThrough(id: export.id, tick: lastDue, on: connection)
+                try await exports.setNextSchedule(id: export.id, at: nextLook, ifUnchangedSince: export.lastUpdatedAt, on: connection)
             }
         }
     }
+
+    /// Ticks one export gets runs for in one round (the rest of a long catch-up in the next rounds).
+    static let ticksPerRound = 1000
 
     // MARK: Claiming
 

@@ -308,6 +308,12 @@ enum Migrations {
         Migration(
             version: 14, name: "attempts abandoned by a dying process",
             statements: ["ALTER TABLE batch_export_runs ADD COLUMN abandoned_attempts BIGINT NOT NULL DEFAULT 0"]),
+        Migration(
+            version: 15, name: "when the scheduler next looks at an export",
+            statements: [
+                "ALTER TABLE batch_exports ADD COLUMN next_schedule_at BIGINT",
+                "CREATE INDEX batch_exports_next_schedule ON batch_exports (next_schedule_at)",
+            ]),
     ]
 
     /// Persons become one row per person with a version, and distinct ids rows of their own that

@@ -190,4 +190,37 @@ struct EngineSchedulingTests {
             #expect(try await engine(slots: 1).claim(limit: 1).count == 1)
         }
     }
+
+    @Test(
+        "A poll reads only exports with a run due or changed since: each records when its next run is due",
+        arguments: TestBackend.available)
+    func pollReadsOnlyDueExports(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let world = try await Fixtures.world(server)
+            let fiveMinutes = try await Fixtures.createExport(
+                server, world, Fixtures.patched(Fixtures.noopExport, [("interval", "every 5 minutes")]))
+            let hourly = try await Fixtures.createExport(server, world)
+            let store = BatchExportStore()
+            func looked(at time: Timestamp) async throws -> Set<String> {
+                Set(try await server.database.read { try await store.active(dueBy: time, on: $0) }.rows.map(\.export.id))
+            }
+            let now = Timestamp.now()
+            // New exports are looked at.
+            #expect(try await looked(at: now) == [fiveMinutes, hourly])
+            let engine = ExportEngine(database: server.database, configuration: .forTests, logger: TestBackend.logger, clock: { now })
+            try await engine.scheduleDueRuns()
+            // Then not until their next tick has settled: 30 s after a 5-minute tick, 60 s after an hourly one.
+            let next5 = Schedule(interval: .every5Minutes).tick(after: now)
+            let nextHour = Schedule(interval: .hour).tick(after: now)
+            #expect(try await looked(at: now).isEmpty)
+            #expect(try await looked(at: Timestamp(microseconds: next5.microseconds + 29_000_000)).isEmpty)
+            #expect(try await looked(at: Timestamp(microseconds: next5.microseconds + 30_000_000)) == [fiveMinutes])
+            #expect(try await looked(at: Timestamp(microseconds: nextHour.microseconds + 60_000_000)) == [fiveMinutes, hourly])
+            // A change brings an export back at the next poll.
+            let patched = try await server.request(
+                "PATCH", world.base + "/\(hourly)/", key: world.member.key, json: .object(["interval": "every 15 minutes"]))
+            #expect(patched.status == 200, "\(patched.text)")
+            #expect(try await looked(at: now) == [hourly])
+        }
+    }
 }

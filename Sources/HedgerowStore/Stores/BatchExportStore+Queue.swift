@@ -227,7 +227,7 @@ extension BatchExportStore {
         batchExportID: String, through: Timestamp?, at now: Timestamp, on connection: any SQLConnection
     ) async throws {
         try await connection.execute(
-            "UPDATE batch_exports SET paused = $2, last_updated_at = $3, scheduled_through = COALESCE($4, scheduled_through) WHERE id = $1",
+            "UPDATE batch_exports SET paused = $2, last_updated_at = $3, scheduled_through = COALESCE($4, scheduled_through), next_schedule_at = NULL WHERE id = $1",
             [.text(batchExportID), .bool(false), SQLValue(now), SQLValue(through)])
     }
 

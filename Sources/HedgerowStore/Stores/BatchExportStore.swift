@@ -71,7 +71,8 @@ package struct BatchExportStore: Sendable {
         _ export: BatchExport, publicConfig: JSONObject, sealedSecrets: String?, on connection: any SQLConnection
     ) async throws {
         try await connection.execute(
-            "UPDATE batch_exports SET \(Self.assignments(Self.columns)) WHERE id = $1",
+            // A changed export is looked at again by the scheduler at its next poll.
+            "UPDATE batch_exports SET \(Self.assignments(Self.columns)), next_schedule_at = NULL WHERE id = $1",
             Self.binds(export, publicConfig: publicConfig, sealedSecrets: sealedSecrets))
     }
 
@@ -95,15 +96,21 @@ package struct BatchExportStore: Sendable {
         return (Int(count), try rows.map(Self.decode))
     }
 
-    /// Every live, unpaused export (for the scheduler).
-    /// The exports the scheduler looks at, and the ids of those whose stored row no longer decodes
-    /// (a model, type or interval this release does not know) with why: one such row must not stop
-    /// the schedule of every other export.
-    package func active(on connection: any SQLConnection) async throws -> (rows: [Row], unreadable: [(id: String, error: String)]) {
+    /// The live, unpaused exports the scheduler must look at by `now`: those it has not looked at
+    /// since they were created or changed, and those whose next run is due (`next_schedule_at`, an
+    /// index), so a poll reads the exports that have work, not every export. Also the ids of those
+    /// whose stored row no longer decodes (a model, type or interval this release does not know)
+    /// with why: one such row must not stop the schedule of every other export.
+    package func active(
+        dueBy now: Timestamp, on connection: any SQLConnection
+    ) async throws -> (rows: [Row], unreadable: [(id: String, error: String)]) {
         var rows: [Row] = []
         var unreadable: [(id: String, error: String)] = []
         for row in try await connection.query(
-            "SELECT \(Self.columns) FROM batch_exports WHERE deleted = $1 AND paused = $1 ORDER BY id", [.bool(false)])
+            """
+            SELECT \(Self.columns) FROM batch_exports
+            WHERE deleted = $1 AND paused = $1 AND (next_schedule_at IS NULL OR next_schedule_at <= $2) ORDER BY id
+            """, [.bool(false), SQLValue(now)])
         {
             do {
                 rows.append(try Self.decode(row))
@@ -112,6 +119,16 @@ package struct BatchExportStore: Sendable {
             }
         }
         return (rows, unreadable)
+    }
+
+    /// When the scheduler next needs to look at an export, unless the export changed since the
+    /// scheduler read it (`lastUpdatedAt`): then it is looked at again at the next poll.
+    package func setNextSchedule(
+        id: String, at time: Timestamp, ifUnchangedSince lastUpdatedAt: Timestamp, on connection: any SQLConnection
+    ) async throws {
+        try await connection.execute(
+            "UPDATE batch_exports SET next_schedule_at = $2 WHERE id = $1 AND last_updated_at = $3",
+            [.text(id), SQLValue(time), SQLValue(lastUpdatedAt)])
     }
 
     package func setScheduledThrough(id: String, tick: Timestamp, on connection: any SQLConnection) async throws {
