@@ -313,7 +313,7 @@ let package = Package(
             name: "HedgerowConsoleTests",
             dependencies: [
                 "HedgerowAPI", "HedgerowConsole", "HedgerowCore", "HedgerowExport", "HedgerowRuntime", "HedgerowS3",
-                "HedgerowTestSupport",
+                "HedgerowStore", "HedgerowTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

@@ -27,7 +27,7 @@ enum ConsoleAssets {
         .check{display:flex;gap:6px;align-items:center}
         .error,.field-error{color:#a40e26;font-weight:600;margin:2px 0}
         .flash{background:#dafbe1;border:1px solid #1a7f37;padding:8px;border-radius:4px}
-        .muted,.hint{color:#57606a}
+        .muted,.hint{color:#57606a}.late{color:#a40e26}
         .narrow{max-width:420px;margin:40px auto}
         .card{background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:12px;margin:12px 0}
         code.token{word-break:break-all;background:#eef1f4;padding:2px 4px}

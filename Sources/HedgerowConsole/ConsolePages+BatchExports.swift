@@ -33,8 +33,9 @@ extension ConsolePages {
         let (_, exports) = try await services.batchExports.list(parent(request), principal: request.principal, limit: 200, offset: 0)
         context["team_id"] = environment.environment.id
         context["environment_name"] = environment.environment.name
+        let now = Timestamp.now()
         context["exports"] = exports.map { detail -> [String: Any] in
-            [
+            var row: [String: Any] = [
                 "id": detail.export.id, "team_id": environment.environment.id, "name": detail.export.name,
                 "type": detail.export.destinationType.rawValue, "model": detail.export.model.rawValue,
                 "interval": detail.export.interval.rawValue,
@@ -43,6 +44,8 @@ extension ConsolePages {
                     ["status": run.status.rawValue, "status_class": Self.statusClass(run.status), "interval": Self.interval(run)]
                 },
             ]
+            if let late = Lateness.reason(detail.export, latestRuns: detail.latestRuns, now: now) { row["late"] = late }
+            return row
         }
         return render("exports", context)
     }

@@ -341,7 +341,7 @@ enum ConsoleTemplates {
           {{#exports}}
           <tr>
             <td><a href="/project/{{team_id}}/batch_exports/{{id}}">{{name}}</a></td><td>{{type}}</td><td>{{model}}</td><td>{{interval}}</td>
-            <td>{{#paused}}Paused{{/paused}}{{^paused}}Active{{/paused}}</td>
+            <td>{{#paused}}Paused{{/paused}}{{^paused}}Active{{/paused}}{{#late}}<br><strong class="late">Late:</strong> <span class="late-reason">{{late}}</span>{{/late}}</td>
             <td>\(runMarks)</td>
           </tr>
           {{/exports}}

@@ -14,9 +14,6 @@ package struct EngineConfiguration: Sendable {
     package var concurrency = 2
     /// How often the scheduler and workers look for work.
     package var pollInterval: Duration = .seconds(1)
-    /// How long after a tick its run becomes due: 30 s for 5/15-minute exports, 60 s otherwise.
-    var shortSettle: Int64 = 30_000_000
-    var longSettle: Int64 = 60_000_000
     /// How long a claimed run is held without a heartbeat before another worker may take it over.
     package var leaseMicroseconds: Int64 = 60_000_000
     /// Whether this process schedules (a `hedgerow worker` only executes).
@@ -206,9 +203,7 @@ package struct ExportEngine: Service {
                 logger.error("Batch export not scheduled", metadata: ["batch_export": "\(export.id)", "error": "\(error.message)"])
                 continue
             }
-            let settle =
-                export.interval == .every5Minutes || export.interval == .every15Minutes
-                ? configuration.shortSettle : configuration.longSettle
+            let settle = export.interval.settleMicroseconds
             let last = export.scheduledThrough ?? schedule.tick(atOrBefore: export.createdAt)
             var horizon = Timestamp(microseconds: now.microseconds - settle)
             if let endAt = export.endAt, endAt < horizon { horizon = endAt }

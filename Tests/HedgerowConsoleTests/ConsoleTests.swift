@@ -4,8 +4,11 @@ import HedgerowAPI
 import HedgerowConsole
 import HedgerowCore
 import HedgerowRuntime
+import HedgerowStore
 import HedgerowTestSupport
 import Testing
+
+@testable import HedgerowExport
 
 /// The console over the test client (the browser tests drive the same pages in Chromium):
 /// sign-in and its cookies, CSRF on every form, the throttle, the access rules through the pages,
@@ -322,6 +325,49 @@ extension ConsoleTests {
             let logs = try await browser.get(location + "/logs?level=info&search=cancelled")
             #expect(logs.text.contains("cancelled"))
             #expect(!logs.text.contains("Backfill") || logs.text.contains("cancelled"))
+        }
+    }
+
+    @Test(
+        "The exports page shows a late export: a tick with no run (no scheduler running), then a run waiting for a worker",
+        arguments: TestBackend.available)
+    func lateExports(backend: TestBackend) async throws {
+        try await Self.run(backend) { server in
+            let owner = try await server.createUser("owner@example.com", password: Self.password)
+            _ = try await server.createOrganization("Acme", owner: owner)
+            guard case .int(let team)? = try await server.request("GET", "/api/users/@me/", key: owner.key)["team"]?["id"] else {
+                Issue.record("no team")
+                return
+            }
+            let created = try await server.request(
+                "POST", "/api/environments/\(team)/batch_exports/", key: owner.key,
+                json: Fixtures.patched(Fixtures.noopExport, [("interval", "every 5 minutes")]))
+            let id = try #require(created["id"]?.stringValue)
+            var browser = ConsoleClient(server)
+            try await browser.signIn("owner@example.com", Self.password)
+            #expect(!(try await browser.get("/project/\(team)/batch_exports").text.contains("Late:")))
+            // Created an hour ago, and no scheduler has run since.
+            let hourAgo = Timestamp(microseconds: Timestamp.now().microseconds - 3_600_000_000)
+            try await server.database.transaction { connection in
+                try await connection.execute(
+                    "UPDATE batch_exports SET created_at = $1, scheduled_through = NULL WHERE id = $2", [SQLValue(hourAgo), .text(id)])
+            }
+            let missing = try await browser.get("/project/\(team)/batch_exports").text
+            #expect(missing.contains("Late:") && missing.contains("No run was created for the tick at"), "\(missing)")
+            // The scheduler catches up: the runs exist, none late yet.
+            try await ExportEngine(database: server.database, configuration: .forTests, logger: TestBackend.logger).scheduleDueRuns()
+            #expect(!(try await browser.get("/project/\(team)/batch_exports").text.contains("Late:")))
+            // Five minutes later no worker has taken them.
+            try await server.database.transaction { connection in
+                try await connection.execute(
+                    "UPDATE batch_export_runs SET created_at = $1 WHERE batch_export_id = $2",
+                    [SQLValue(Timestamp(microseconds: Timestamp.now().microseconds - 300_000_000)), .text(id)])
+            }
+            let waiting = try await browser.get("/project/\(team)/batch_exports").text
+            #expect(waiting.contains("has waited 5 min for a worker"), "\(waiting)")
+            // Paused exports are never late.
+            _ = try await server.request("POST", "/api/environments/\(team)/batch_exports/\(id)/pause/", key: owner.key)
+            #expect(!(try await browser.get("/project/\(team)/batch_exports").text.contains("Late:")))
         }
     }
 }

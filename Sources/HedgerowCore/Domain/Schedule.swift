@@ -8,6 +8,10 @@ package enum Interval: String, Sendable, CaseIterable {
     case every5Minutes = "every 5 minutes"
     case every15Minutes = "every 15 minutes"
 
+    /// How long after a tick its run becomes due (docs/engine.md §1): the interval has settled, late
+    /// events included — 30 s for 5/15-minute exports, 60 s for the others.
+    package var settleMicroseconds: Int64 { self == .every5Minutes || self == .every15Minutes ? 30_000_000 : 60_000_000 }
+
     /// The fixed length of sub-daily intervals, in microseconds; nil for day and week, whose length
     /// follows the wall clock of the export's time zone.
     var fixedMicroseconds: Int64? {
