@@ -21,6 +21,7 @@ package final class EngineMetrics: Sendable {
     private struct State {
         var created = Histogram()
         var started: [String: Histogram] = ["scheduled": Histogram(), "backfill": Histogram()]
+        var eventsDeleted = 0
     }
 
     private let state = Mutex(State())
@@ -35,7 +36,10 @@ package final class EngineMetrics: Sendable {
         state.withLock { $0.started[backfill ? "backfill" : "scheduled", default: Histogram()].observe(seconds) }
     }
 
-    /// Prometheus text exposition of both histograms.
+    /// Expired events were deleted.
+    func observeEventsDeleted(_ count: Int) { state.withLock { $0.eventsDeleted += count } }
+
+    /// Prometheus text exposition of both histograms and the retention counter.
     package func exposition() -> String {
         let current = state.withLock { $0 }
         var lines = [
@@ -51,6 +55,11 @@ package final class EngineMetrics: Sendable {
             lines += Self.series(
                 "hedgerow_batch_export_run_start_delay_seconds", labels: "kind=\"\(kind)\"", current.started[kind] ?? Histogram())
         }
+        lines += [
+            "# HELP hedgerow_events_deleted_total Events deleted by retention (HEDGEROW_EVENT_RETENTION_DAYS) in this process.",
+            "# TYPE hedgerow_events_deleted_total counter",
+            "hedgerow_events_deleted_total \(current.eventsDeleted)",
+        ]
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -46,6 +46,11 @@ package struct EngineConfiguration: Sendable {
     /// Each event read's statement time limit (`HEDGEROW_EVENT_QUERY_TIMEOUT_SECONDS`); a run
     /// whose read hits it fails (a property filter's regular expression too slow for the data).
     package var eventQueryTimeout: Duration = .seconds(60)
+    /// Events older than this many days that every export has read are deleted
+    /// (`HEDGEROW_EVENT_RETENTION_DAYS`; nil keeps every event).
+    package var eventRetentionDays: Int?
+    /// How often the retention sweep runs (in the scheduling process).
+    package var retentionInterval: Duration = .seconds(60)
     package init() {}
 }
 
@@ -97,6 +102,7 @@ package struct ExportEngine: Service {
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 if configuration.schedules { group.addTask { await scheduleLoop() } }
+                if configuration.schedules, configuration.eventRetentionDays != nil { group.addTask { await retentionLoop() } }
                 group.addTask { await workLoop() }
             }
         } onGracefulShutdown: {
@@ -132,6 +138,35 @@ package struct ExportEngine: Service {
             }
             try? await stopping.sleep(for: configuration.pollInterval)
         }
+    }
+
+    /// Deletes expired events every `retentionInterval` until the engine stops.
+    func retentionLoop() async {
+        while !Task.isCancelled, !stopping.isStopped {
+            do {
+                _ = try await sweepExpiredEvents()
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.error("Deleting expired events failed", metadata: ["error": "\(String(reflecting: error))"])
+            }
+            try? await stopping.sleep(for: configuration.retentionInterval)
+        }
+    }
+
+    /// One retention sweep (docs/engine.md §8): deletes the events every export has read that are
+    /// older than the retention horizon, in small transactions, then gives the space back. Returns
+    /// how many were deleted.
+    func sweepExpiredEvents() async throws -> Int {
+        guard let days = configuration.eventRetentionDays else { return 0 }
+        let horizon = Timestamp(microseconds: clock().microseconds - Int64(days) * 86_400_000_000)
+        let deleted = try await EventRetention(database: database).sweep(horizon: horizon) { stopping.isStopped }
+        if deleted > 0 {
+            metrics.observeEventsDeleted(deleted)
+            logger.info("Deleted expired events", metadata: ["events": "\(deleted)", "horizon": "\(horizon.iso8601)"])
+            try await database.releaseFreeSpace()
+        }
+        return deleted
     }
 
     /// Keeps `concurrency` slots busy until the engine stops: claims as many runs as slots are free

@@ -135,6 +135,7 @@ package struct HedgerowConfiguration: Sendable {
         }
         if let value = try integer("HEDGEROW_WORKER_CONCURRENCY", 1...64) { configuration.engine.concurrency = value }
         if let value = try integer("HEDGEROW_BACKFILL_CONCURRENCY", 1...64) { configuration.engine.backfillConcurrency = value }
+        if let value = try integer("HEDGEROW_EVENT_RETENTION_DAYS", 1...36_500) { configuration.engine.eventRetentionDays = value }
         if let value = try integer("HEDGEROW_S3_PART_SIZE_MB", 5...5_000) { configuration.engine.s3.partSize = value * 1024 * 1024 }
         if let value = try integer("HEDGEROW_S3_UPLOADS_IN_FLIGHT", 1...64) { configuration.engine.s3.uploadsInFlight = value }
         if let value = try integer("HEDGEROW_AZURE_BLOB_BLOCK_SIZE_MB", 1...4_000) {

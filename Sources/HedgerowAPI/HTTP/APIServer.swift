@@ -47,7 +47,8 @@ package struct APIServer: Sendable {
             batchExports: BatchExportService(
                 database: database, secrets: secrets, deliverable: Destinations.deliverable,
                 allowInsecureHTTP: configuration.engine.allowInsecureHTTP, outbound: configuration.engine.outbound,
-                eventQueryTimeout: configuration.engine.eventQueryTimeout, endpoints: configuration.engine.endpoints),
+                eventQueryTimeout: configuration.engine.eventQueryTimeout, endpoints: configuration.engine.endpoints,
+                eventRetentionDays: configuration.engine.eventRetentionDays),
             signIn: signIn)
         OrganizationController(
             service: services.organizations, rollback: EnvironmentsRollbackService(database: database),

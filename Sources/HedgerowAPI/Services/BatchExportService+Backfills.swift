@@ -52,6 +52,14 @@ extension BatchExportService {
         }
         if let end, start > end { throw APIError.invalidInput("The initial backfill datetime 'start_at' happens after 'end_at'") }
         if let end, end > now { throw APIError.invalidInput("The provided 'end_at' (\(end.iso8601)) is in the future") }
+        if export.model == .events, let days = eventRetentionDays {
+            let horizon = Timestamp(microseconds: now.microseconds - Int64(days) * 86_400_000_000)
+            if start < horizon {
+                throw APIError.invalidInput(
+                    "The backfill starts at \(start.iso8601), before the event retention horizon: events older than \(days) days"
+                        + " (before \(horizon.iso8601)) are deleted (HEDGEROW_EVENT_RETENTION_DAYS).", attr: "start_at")
+            }
+        }
         let query = EventQuery(
             teamID: export.teamID, field: .timestamp, start: start, end: end ?? now, includeEvents: export.includeEvents,
             excludeEvents: export.excludeEvents, filters: try checkedFilters(export))

@@ -23,6 +23,8 @@ package struct BatchExportService: Sendable {
     let endpoints: Destinations.Endpoints
     let outbound: OutboundPolicy
     let eventQueryTimeout: Duration
+    /// `HEDGEROW_EVENT_RETENTION_DAYS`: backfills of events from before the horizon are refused.
+    let eventRetentionDays: Int?
     let access = AccessService()
     let exports = BatchExportStore()
     let integrations = IntegrationStore()
@@ -32,9 +34,11 @@ package struct BatchExportService: Sendable {
     package init(
         database: any Database, secrets: SecretBox, deliverable: Set<DestinationType>, allowInsecureHTTP: Bool = false,
         outbound: OutboundPolicy = OutboundPolicy(), eventQueryTimeout: Duration = .seconds(60),
-        endpoints: Destinations.Endpoints = Destinations.Endpoints(), clock: @escaping @Sendable () -> Timestamp = { .now() }
+        endpoints: Destinations.Endpoints = Destinations.Endpoints(), eventRetentionDays: Int? = nil,
+        clock: @escaping @Sendable () -> Timestamp = { .now() }
     ) {
         self.endpoints = endpoints
+        self.eventRetentionDays = eventRetentionDays
         self.eventQueryTimeout = eventQueryTimeout
         self.database = database
         self.secrets = secrets

@@ -86,6 +86,10 @@ package protocol Database: Sendable {
     /// Whether `error` ended a transaction that may simply be run again (PostgreSQL's deadlock
     /// and serialization failures; never on SQLite, which has one writer).
     func isTransientConflict(_ error: any Error) -> Bool
+    /// Gives the space of deleted rows back to the file system where the database keeps it (SQLite:
+    /// incremental vacuum, switching the file to it once, then a WAL checkpoint that truncates);
+    /// PostgreSQL's autovacuum does this itself.
+    func releaseFreeSpace() async throws
     /// Runs what the database needs in the background (PostgreSQL's connection pool) until the
     /// surrounding task is cancelled; SQLite has nothing to run and returns at once.
     func run() async

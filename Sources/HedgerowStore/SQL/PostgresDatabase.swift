@@ -43,6 +43,8 @@ package final class PostgresDatabase: Database {
     }
 
     @discardableResult
+    package func releaseFreeSpace() async throws {}
+
     package func transaction<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T {
         try await client.withConnection { connection in
             let runner = PostgresStatementRunner(connection: connection, logger: logger, credentialsWrites: credentialsWrites)

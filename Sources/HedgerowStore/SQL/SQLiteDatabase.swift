@@ -86,6 +86,27 @@ package final class SQLiteDatabase: Database {
         }
     }
 
+    package func releaseFreeSpace() async throws {
+        await writerLock.lock()
+        do {
+            let connection = writer.connection
+            try await NIOThreadPool.singleton.runIfActive {
+                // 2: INCREMENTAL. A file made before retention existed is rewritten once to switch.
+                let mode = try connection.query("PRAGMA auto_vacuum", []).first?.int("auto_vacuum")
+                if mode != 2 {
+                    try connection.executeScript("PRAGMA auto_vacuum = INCREMENTAL; VACUUM")
+                } else {
+                    _ = try connection.query("PRAGMA incremental_vacuum", [])
+                }
+                _ = try connection.query("PRAGMA wal_checkpoint(TRUNCATE)", [])
+            }
+            await writerLock.unlock()
+        } catch {
+            await writerLock.unlock()
+            throw error
+        }
+    }
+
     package func isUniqueViolation(_ error: any Error) -> Bool {
         (error as? SQLiteError)?.isUniqueViolation ?? false
     }
@@ -115,7 +136,8 @@ struct SQLiteStatementRunner: SQLConnection {
     ) throws -> SQLiteStatementRunner {
         let connection = try SQLiteConnection(path: path)
         try connection.executeScript(
-            "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = \(synchronous.rawValue.uppercased());"
+            // auto_vacuum takes effect in a new file only (before its first table): retention gives space back.
+            "PRAGMA auto_vacuum = INCREMENTAL; PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = \(synchronous.rawValue.uppercased());"
                 + " PRAGMA foreign_keys = ON")
         return SQLiteStatementRunner(connection: connection, credentialsWrites: credentialsWrites)
     }
