@@ -3,7 +3,7 @@ import HedgerowCore
 
 /// A Parquet file writer of our own (ARCHITECTURE.md): every column optional, PLAIN encoding,
 /// definition levels in the RLE/bit-packed hybrid, one data page per column per row group, one row
-/// group per batch, pages compressed with the file's codec: a row group is compressed on a thread of
+/// group per batch (or per `rowGroupBytes` of values, whichever ends first), pages compressed with the file's codec: a row group is compressed on a thread of
 /// its own (its pages on all cores at once, each worker with its own codec context) while the next
 /// one is appended, and its bytes come out at the next `endBatch` or at `finish`. Strings and JSON are `BYTE_ARRAY`
 /// `STRING`; timestamps `INT64` `TIMESTAMP(MICROS, isAdjustedToUTC)`.
@@ -20,8 +20,13 @@ final class ParquetEncoder: FileEncoder {
         var chunks: [ChunkMetadata]
     }
 
+    /// A row group ends once this many bytes of values are buffered, whatever the batch: memory
+    /// holds two row groups uncompressed at most, so one batch of wide rows cannot balloon it.
+    static let rowGroupBytes = 128 << 20
+
     private let columns: [FileColumn]
     private let compression: Compression?
+    private let rowGroupLimit: Int
     /// One per worker, none when the pages are not compressed.
     private let compressors: [BlockCompressor]
     /// The row group being appended.
@@ -40,8 +45,9 @@ final class ParquetEncoder: FileEncoder {
     private(set) var bytesProduced = 4
     private var finished = false
 
-    init(columns: [FileColumn], compression: Compression?) {
+    init(columns: [FileColumn], compression: Compression?, rowGroupBytes: Int = ParquetEncoder.rowGroupBytes) {
         self.columns = columns
+        self.rowGroupLimit = max(1, rowGroupBytes)
         self.compression = compression
         let workers = min(max(ProcessInfo.processInfo.activeProcessorCount, 1), columns.count)
         compressors = compression.map { codec in (0..<workers).map { _ in BlockCompressor(codec) } } ?? []
@@ -57,6 +63,7 @@ final class ParquetEncoder: FileEncoder {
         bufferedBytes += cells.added
         rowsInGroup += 1
         records += 1
+        if bufferedBytes >= rowGroupLimit { endBatch() }
     }
 
     /// A row's cells into the column buffers (PLAIN values, a definition level each); cells past

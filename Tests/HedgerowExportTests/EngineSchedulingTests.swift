@@ -74,24 +74,25 @@ struct EngineSchedulingTests {
                     let due = Timestamp(microseconds: firstTick.microseconds + Int64(tick) * 300_000_000 + 31_000_000)
                     clock.set(due)
                     let started = ContinuousClock.now
-                    try await RunOutcomeTests.eventually("run \(tick) of the 5-minute export") {
-                        try await Self.completedRuns(server, fast) == tick
+                    while try await Self.completedRuns(server, fast) < tick, ContinuousClock.now - started < .seconds(30) {
+                        try await Task.sleep(for: .milliseconds(25))
                     }
                     let waited = ContinuousClock.now - started
-                    #expect(waited < .seconds(5), "tick \(tick)'s run completed \(waited) after it was due")
+                    // Well under the backfill run's 15 s, which the old loop made every tick wait for
+                    // (about a second when the machine is quiet; the bound leaves room for a busy one).
+                    #expect(waited < .seconds(10), "tick \(tick)'s run completed \(waited) after it was due")
+                    // Beside the backfill: one of its runs is in flight, waiting for its answer.
+                    let inFlight = try await Fixtures.runs(server, export: http).filter { $0.status == "Running" }
+                    #expect(inFlight.count == 1, "tick \(tick): \(inFlight)")
                 }
-                // All of that while the backfill's first run was still waiting for its answer.
-                #expect(await receiver.bodies.count == 1)
-                let backfillRuns = try await Fixtures.runs(server, export: http).filter { $0.status == "Completed" }
-                #expect(backfillRuns.isEmpty)
                 // The latency histograms saw the three scheduled runs: created 1 s after they were due
-                // (where the test's clock stood), started at once; the backfill's first run started too.
+                // (where the test's clock stood), started at once; the backfill's runs started too.
                 let text = metrics.exposition()
                 #expect(text.contains("hedgerow_batch_export_run_created_delay_seconds_bucket{le=\"0.5\"} 0\n"), "\(text)")
                 #expect(text.contains("hedgerow_batch_export_run_created_delay_seconds_bucket{le=\"1.0\"} 3\n"), "\(text)")
                 #expect(text.contains("hedgerow_batch_export_run_created_delay_seconds_count 3\n"), "\(text)")
                 #expect(text.contains("hedgerow_batch_export_run_start_delay_seconds_count{kind=\"scheduled\"} 3\n"), "\(text)")
-                #expect(text.contains("hedgerow_batch_export_run_start_delay_seconds_count{kind=\"backfill\"} 1\n"), "\(text)")
+                #expect(!text.contains("hedgerow_batch_export_run_start_delay_seconds_count{kind=\"backfill\"} 0\n"), "\(text)")
                 engine.shutDown()
                 await receiver.release()
                 _ = try? await running.value

@@ -61,6 +61,32 @@ struct EventStoreTests {
         }
     }
 
+    @Test(
+        "Pages of wide events hold fewer rows: about the page's bytes, sized from a sample first, then from what was read",
+        arguments: TestBackend.available)
+    func pagesAreBoundedByBytes(backend: TestBackend) async throws {
+        try await TestServer.run(backend) { server in
+            let team = try await Self.team(server)
+            let store = SQLEventStore(database: server.database)
+            // 110 events of about 10 KB (more than the sample's 100), then 30 of about 1 KB.
+            let wide = JSONWriter.string(.object(["pad": .string(String(repeating: "w", count: 10_000))]))
+            let narrow = JSONWriter.string(.object(["pad": .string(String(repeating: "n", count: 1_000))]))
+            let events = (0..<140).map { Self.event(team, $0, properties: $0 < 110 ? wide : narrow) }
+            #expect(try await store.append(events) == 140)
+            let query = EventQuery(
+                teamID: team, field: .timestamp, start: Timestamp(microseconds: Self.base),
+                end: Timestamp(microseconds: Self.base + Self.hour))
+            var pages: [Int] = []
+            for try await batch in store.batches(query, batchSize: 1_000, pageBytes: 50_000) { pages.append(batch.count) }
+            // Four wide events to a page from the start (the sample), more once the narrow ones come.
+            #expect(Array(pages.prefix(10)) == Array(repeating: 4, count: 10), "\(pages)")
+            #expect(pages.reduce(0, +) == 140)
+            #expect(pages.dropFirst(10).contains { $0 > 4 }, "\(pages)")
+            // Under the default bound of 32 MiB, one page.
+            #expect(try await Self.collect(store, query, batchSize: 1_000).map(\.count) == [140])
+        }
+    }
+
     @Test("The next page is read while the caller works on the current one; a short page is the last")
     func readsAhead() async throws {
         let events = (0..<5).map { Self.event(1, $0) }

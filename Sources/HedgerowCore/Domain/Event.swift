@@ -15,6 +15,12 @@ package struct Event: Sendable, Equatable {
     package var createdAt: Timestamp
     package var insertedAt: Timestamp
 
+    /// The event's size in memory and in a file, about: its strings' bytes and a little for the rest.
+    package var approximateBytes: Int {
+        64 + uuid.utf8.count + event.utf8.count + distinctID.utf8.count + properties.utf8.count + (personID?.utf8.count ?? 0)
+            + (personProperties?.utf8.count ?? 0) + (elementsChain?.utf8.count ?? 0)
+    }
+
     package init(
         uuid: String, teamID: Int64, event: String, distinctID: String, properties: String, personID: String?,
         personProperties: String?, elementsChain: String?, timestamp: Timestamp, createdAt: Timestamp, insertedAt: Timestamp

@@ -146,12 +146,34 @@ package struct SQLEventStore: EventStore {
     }
 
     package func batches(_ query: EventQuery, batchSize: Int) -> EventBatches {
+        batches(query, batchSize: batchSize, pageBytes: EventBatches.defaultPageBytes)
+    }
+
+    /// The query's events in pages of at most `batchSize` events and about `pageBytes` (the first
+    /// page sized from a sample of 100 events' average size).
+    package func batches(_ query: EventQuery, batchSize: Int, pageBytes: Int) -> EventBatches {
         let database = self.database
         let field = query.field.rawValue
-        return EventBatches(field: query.field, batchSize: max(1, batchSize)) { [statementTimeout] cursor in
+        let firstEventBytes: @Sendable () async throws -> Int? = { [statementTimeout] in
+            try await database.read(timeout: statementTimeout) { connection in
+                let where_ = EventWhere(query: query, dialect: connection.dialect)
+                func length(_ column: String) -> String {
+                    connection.dialect == .postgres
+                        ? "COALESCE(OCTET_LENGTH(\(column)::text), 0)" : "COALESCE(LENGTH(CAST(\(column) AS BLOB)), 0)"
+                }
+                let sample =
+                    "SELECT \(length("properties")) + \(length("person_properties")) + \(length("elements_chain")) AS bytes"
+                    + " FROM events WHERE \(where_.sql) ORDER BY \(field), uuid LIMIT 100"
+                let average = try await connection.first(
+                    "SELECT CAST(AVG(bytes) AS BIGINT) AS average FROM (\(sample)) sample", where_.binds)
+                return average?.int("average").map { Int(min($0, Int64(Int32.max))) + 160 }
+            }
+        }
+        return EventBatches(field: query.field, batchSize: batchSize, pageBytes: pageBytes, firstEventBytes: firstEventBytes) {
+            [statementTimeout] cursor, limit in
             try await database.read(timeout: statementTimeout) { connection in
                 let where_ = EventWhere(query: query, dialect: connection.dialect, after: cursor)
-                let sql = "SELECT \(Self.columns) FROM events WHERE \(where_.sql) ORDER BY \(field), uuid LIMIT \(max(1, batchSize))"
+                let sql = "SELECT \(Self.columns) FROM events WHERE \(where_.sql) ORDER BY \(field), uuid LIMIT \(max(1, limit))"
                 return try await connection.query(sql, where_.binds, decoding: Self.decode)
             }
         }
