@@ -211,8 +211,11 @@ struct EngineSchedulingTests {
             let engine = ExportEngine(database: server.database, configuration: .forTests, logger: TestBackend.logger, clock: { now })
             try await engine.scheduleDueRuns()
             // Then not until their next tick has settled: 30 s after a 5-minute tick, 60 s after an hourly one.
-            let next5 = Schedule(interval: .every5Minutes).tick(after: now)
-            let nextHour = Schedule(interval: .hour).tick(after: now)
+            func scheduledThrough(_ id: String) async throws -> Timestamp {
+                try #require(try await server.database.read { try await store.find(id: id, on: $0) }?.export.scheduledThrough)
+            }
+            let next5 = Schedule(interval: .every5Minutes).tick(after: try await scheduledThrough(fiveMinutes))
+            let nextHour = Schedule(interval: .hour).tick(after: try await scheduledThrough(hourly))
             #expect(try await looked(at: now).isEmpty)
             #expect(try await looked(at: Timestamp(microseconds: next5.microseconds + 29_000_000)).isEmpty)
             #expect(try await looked(at: Timestamp(microseconds: next5.microseconds + 30_000_000)) == [fiveMinutes])
