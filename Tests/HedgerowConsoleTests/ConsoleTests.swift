@@ -17,6 +17,16 @@ import Testing
 struct ConsoleTests {
     static let password = Fixtures.consolePassword
 
+    /// An owner (with the console password) of a new organization, and its environment.
+    static func ownerAndTeam(_ server: TestServer) async throws -> (TestUser, Int64) {
+        let owner = try await server.createUser("owner@example.com", password: Self.password)
+        _ = try await server.createOrganization("Acme", owner: owner)
+        guard case .int(let team)? = try await server.request("GET", "/api/users/@me/", key: owner.key)["team"]?["id"] else {
+            throw TestSetupError(description: "no team")
+        }
+        return (owner, team)
+    }
+
     static func run(
         _ backend: TestBackend, configure: @Sendable @escaping (inout HedgerowConfiguration) -> Void = { _ in },
         _ body: @Sendable (TestServer) async throws -> Void
@@ -284,12 +294,7 @@ extension ConsoleTests {
         arguments: TestBackend.available)
     func exportActions(backend: TestBackend) async throws {
         try await Self.run(backend) { server in
-            let owner = try await server.createUser("owner@example.com", password: Self.password)
-            _ = try await server.createOrganization("Acme", owner: owner)
-            guard case .int(let team)? = try await server.request("GET", "/api/users/@me/", key: owner.key)["team"]?["id"] else {
-                Issue.record("no team")
-                return
-            }
+            let (owner, team) = try await Self.ownerAndTeam(server)
             let seeded = try await Fixtures.seedHour(server, team: team, count: 8)
             var browser = ConsoleClient(server)
             try await browser.signIn("owner@example.com", Self.password)
@@ -333,12 +338,7 @@ extension ConsoleTests {
         arguments: TestBackend.available)
     func lateExports(backend: TestBackend) async throws {
         try await Self.run(backend) { server in
-            let owner = try await server.createUser("owner@example.com", password: Self.password)
-            _ = try await server.createOrganization("Acme", owner: owner)
-            guard case .int(let team)? = try await server.request("GET", "/api/users/@me/", key: owner.key)["team"]?["id"] else {
-                Issue.record("no team")
-                return
-            }
+            let (owner, team) = try await Self.ownerAndTeam(server)
             let created = try await server.request(
                 "POST", "/api/environments/\(team)/batch_exports/", key: owner.key,
                 json: Fixtures.patched(Fixtures.noopExport, [("interval", "every 5 minutes")]))

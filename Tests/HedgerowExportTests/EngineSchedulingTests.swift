@@ -22,6 +22,24 @@ struct EngineSchedulingTests {
         var read: @Sendable () -> Timestamp { { [self] in now.withLock { $0 } } }
     }
 
+    /// One event in each of three hours, and a backfill of those hours for `export`.
+    static func backfillThreeHours(_ server: TestServer, _ world: Fixtures.World, _ export: String) async throws {
+        try await Fixtures.seedEvents(
+            server, team: world.team, times: ["2024-01-01T10:15:00Z", "2024-01-01T11:15:00Z", "2024-01-01T12:15:00Z"])
+        let backfill = try await server.request(
+            "POST", world.base + "/\(export)/backfills/", key: world.member.key,
+            json: .object(["start_at": "2024-01-01T10:00:00Z", "end_at": "2024-01-01T13:00:00Z"]))
+        #expect(backfill.status == 201, "\(backfill.text)")
+    }
+
+    /// An engine with `slots` slots whose backfills may run three at once, its clock at `time`.
+    static func engine(_ server: TestServer, slots: Int, at time: Timestamp) -> ExportEngine {
+        var configuration = EngineConfiguration.forTests
+        configuration.concurrency = slots
+        configuration.backfillConcurrency = 3
+        return ExportEngine(database: server.database, configuration: configuration, logger: TestBackend.logger, clock: { time })
+    }
+
     static func completedRuns(_ server: TestServer, _ export: String) async throws -> Int {
         try await Fixtures.runs(server, export: export).filter { $0.status == "Completed" }.count
     }
@@ -122,20 +140,10 @@ struct EngineSchedulingTests {
                     [SQLValue(Timestamp(microseconds: now.microseconds - 2 * 3_600_000_000)), .text(behind)])
             }
             // And a backfill of the new export, three hours.
-            try await Fixtures.seedEvents(
-                server, team: world.team, times: ["2024-01-01T10:15:00Z", "2024-01-01T11:15:00Z", "2024-01-01T12:15:00Z"])
-            let backfill = try await server.request(
-                "POST", world.base + "/\(fresh)/backfills/", key: world.member.key,
-                json: .object(["start_at": "2024-01-01T10:00:00Z", "end_at": "2024-01-01T13:00:00Z"]))
-            #expect(backfill.status == 201, "\(backfill.text)")
+            try await Self.backfillThreeHours(server, world, fresh)
 
             let later = Timestamp(microseconds: now.microseconds + 11 * 60_000_000)
-            func engine(slots: Int) -> ExportEngine {
-                var configuration = EngineConfiguration.forTests
-                configuration.concurrency = slots
-                configuration.backfillConcurrency = 3
-                return ExportEngine(database: server.database, configuration: configuration, logger: TestBackend.logger, clock: { later })
-            }
+            func engine(slots: Int) -> ExportEngine { Self.engine(server, slots: slots, at: later) }
             try await engine(slots: 3).scheduleDueRuns()
             let due = try await Fixtures.runs(server, export: behind).count
             #expect(due >= 24, "two hours of 5-minute ticks to catch up: \(due)")
@@ -171,18 +179,8 @@ struct EngineSchedulingTests {
         try await TestServer.run(backend) { server in
             let world = try await Fixtures.world(server)
             let id = try await Fixtures.createExport(server, world)
-            try await Fixtures.seedEvents(
-                server, team: world.team, times: ["2024-01-01T10:15:00Z", "2024-01-01T11:15:00Z", "2024-01-01T12:15:00Z"])
-            let backfill = try await server.request(
-                "POST", world.base + "/\(id)/backfills/", key: world.member.key,
-                json: .object(["start_at": "2024-01-01T10:00:00Z", "end_at": "2024-01-01T13:00:00Z"]))
-            #expect(backfill.status == 201, "\(backfill.text)")
-            func engine(slots: Int) -> ExportEngine {
-                var configuration = EngineConfiguration.forTests
-                configuration.concurrency = slots
-                configuration.backfillConcurrency = 3
-                return ExportEngine(database: server.database, configuration: configuration, logger: TestBackend.logger)
-            }
+            try await Self.backfillThreeHours(server, world, id)
+            func engine(slots: Int) -> ExportEngine { Self.engine(server, slots: slots, at: .now()) }
             // Two free slots of two: one backfill run, though the backfill may run three at once.
             #expect(try await engine(slots: 2).claim(limit: 2).count == 1)
             // With that one running, none more in a process of two slots.
