@@ -258,7 +258,8 @@ package struct ExportEngine: Service {
                 }
                 continue
             }
-            try await database.transaction { connection in
+            let created = try await database.transaction { connection in
+                var created: [Timestamp] = []
                 for tick in due {
                     let interval = schedule.dataInterval(endingAt: tick)
                     if let startAt = export.startAt, interval.start < startAt { continue }
@@ -267,7 +268,7 @@ package struct ExportEngine: Service {
                         dataIntervalEnd: tick, createdAt: now)
                     run.nextAttemptAt = now
                     if try await exports.insertRun(run, on: connection) {
-                        metrics.observeCreated(afterDue: Double(now.microseconds - tick.microseconds - settle) / 1e6)
+                        created.append(tick)
                         try await log(
                             export.id, run: run.id, .info, "Run scheduled for \(interval.start.iso8601) – \(tick.iso8601).", on: connection
                         )
@@ -275,7 +276,10 @@ package struct ExportEngine: Service {
                 }
                 try await exports.setScheduledThrough(id: export.id, tick: lastDue, on: connection)
                 try await exports.setNextSchedule(id: export.id, at: nextLook, ifUnchangedSince: export.lastUpdatedAt, on: connection)
+                return created
             }
+            // Counted once committed: a rolled-back round created nothing.
+            for tick in created { metrics.observeCreated(afterDue: Double(now.microseconds - tick.microseconds - settle) / 1e6) }
         }
     }
 
@@ -310,17 +314,17 @@ package struct ExportEngine: Service {
                     continue
                 }
                 let run = try RunTransition.claim(at: now).apply(to: candidate)
-                if candidate.attempt == 0 {
-                    metrics.observeStarted(
-                        afterCreated: Double(now.microseconds - candidate.createdAt.microseconds) / 1e6,
-                        backfill: candidate.backfillID != nil)
-                }
                 try await exports.claim(
                     run, owner: owner, leaseUntil: Timestamp(microseconds: now.microseconds + configuration.leaseMicroseconds),
                     on: connection)
                 claimed.append(run)
             }
             return (claimed, alerts)
+        }
+        // Counted once the claims are committed: a rolled-back claim started nothing.
+        for run in claimed where run.attempt == 1 {
+            metrics.observeStarted(
+                afterCreated: Double(now.microseconds - run.createdAt.microseconds) / 1e6, backfill: run.backfillID != nil)
         }
         for alert in alerts { await send(alert) }
         return claimed
