@@ -45,13 +45,13 @@ struct EngineSchedulingTests {
     }
 
     @Test(
-        "A backfill of 40 one-hour runs into a receiver that answers in 15 s does not delay a 5-minute export: each tick's run is created and completed within seconds, beside the backfill",
+        "A backfill of 40 one-hour runs into a receiver that answers in a minute does not delay a 5-minute export: each tick's run is created and completed within seconds, beside the backfill",
         arguments: TestBackend.available)
     func backfillDoesNotDelaySchedules(backend: TestBackend) async throws {
         try await Fixtures.withReceiver { receiver, port in
             try await TestServer.run(backend) { server in
                 let world = try await Fixtures.world(server)
-                await receiver.answerEach(after: .seconds(15))
+                await receiver.answerEach(after: .seconds(60))
                 let http = try await Fixtures.httpExport(server, world, port: port)
                 // One event in each hour of the backfill, so that every run POSTs.
                 let hours = (0..<40).map {
@@ -96,9 +96,10 @@ struct EngineSchedulingTests {
                         try await Task.sleep(for: .milliseconds(25))
                     }
                     let waited = ContinuousClock.now - started
-                    // Well under the backfill run's 15 s, which the old loop made every tick wait for
-                    // (about a second when the machine is quiet; the bound leaves room for a busy one).
-                    #expect(waited < .seconds(10), "tick \(tick)'s run completed \(waited) after it was due")
+                    // Well under the backfill run's minute, which the old loop made every tick wait for
+                    // (about a second when the machine is quiet; 11 s was seen with the whole suite
+                    // running on two cores, so the bound is the 15 s receiver of the acceptance).
+                    #expect(waited < .seconds(15), "tick \(tick)'s run completed \(waited) after it was due")
                     // Beside the backfill: one of its runs is in flight, waiting for its answer.
                     let inFlight = try await Fixtures.runs(server, export: http).filter { $0.status == "Running" }
                     #expect(inFlight.count == 1, "tick \(tick): \(inFlight)")
